@@ -1,0 +1,79 @@
+/**
+ * Every size and rate limit the bot enforces, with its default and its error,
+ * in one module (the imapflow pattern). Hostile input is bounded here, before
+ * any parser sees it; going over a limit is a LimitError with a fixed code,
+ * which handlers turn into a clear `Status: error` reply, never a crash.
+ *
+ * Each limit is configurable under `limits:` in the config file; the config
+ * schema takes its defaults from DEFAULT_LIMITS so the two cannot drift.
+ */
+import { ZtrustError, type ErrorCatalogue } from './errors.js';
+
+export interface Limits {
+  /** Raw message size in bytes, as fetched from the mailbox. */
+  maxMessageBytes: number;
+  /** Armoured or binary OpenPGP key block in bytes. */
+  maxKeyBytes: number;
+  /** User IDs on one key. */
+  maxUserIds: number;
+  /** Third-party certifications on one key (before stripping). */
+  maxCertifications: number;
+  /** Lines in one ATTEST request. */
+  maxAttestLines: number;
+  /** Decompressed size of OpenPGP packets (compression-bomb defence). */
+  maxDecompressedBytes: number;
+  /** Replies one sender address may cause per hour. */
+  maxRepliesPerSenderPerHour: number;
+  /** Size of one transparency-log entry (C2SP tlog-tiles: 2-byte length prefix). */
+  maxLogEntryBytes: number;
+  /** MIME nesting depth the splitter will descend into. */
+  maxMimeDepth: number;
+  /** MIME parts in one message. */
+  maxMimeParts: number;
+  /** PEM certificate size in bytes. */
+  maxCertBytes: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxMessageBytes: 1024 * 1024,
+  maxKeyBytes: 256 * 1024,
+  maxUserIds: 32,
+  maxCertifications: 256,
+  maxAttestLines: 1000,
+  maxDecompressedBytes: 4 * 1024 * 1024,
+  maxRepliesPerSenderPerHour: 20,
+  maxLogEntryBytes: 65535,
+  maxMimeDepth: 8,
+  maxMimeParts: 64,
+  maxCertBytes: 64 * 1024,
+});
+
+export const LIMIT_ERRORS = {
+  LIMIT_MESSAGE_SIZE: 'the message is larger than the bot accepts',
+  LIMIT_KEY_SIZE: 'the OpenPGP key block is larger than the bot accepts',
+  LIMIT_USER_IDS: 'the key has more user IDs than the bot accepts',
+  LIMIT_CERTIFICATIONS: 'the key carries more certifications than the bot accepts',
+  LIMIT_ATTEST_LINES: 'the ATTEST request has more lines than the bot accepts',
+  LIMIT_DECOMPRESSED: 'an OpenPGP packet decompresses to more than the bot accepts',
+  LIMIT_RATE: 'this sender has caused too many replies in the last hour',
+  LIMIT_LOG_ENTRY: 'a log entry would be larger than 64 KiB',
+  LIMIT_MIME_DEPTH: 'the MIME structure is nested too deeply',
+  LIMIT_MIME_PARTS: 'the message has too many MIME parts',
+  LIMIT_CERT_SIZE: 'the certificate is larger than the bot accepts',
+} as const satisfies ErrorCatalogue;
+export type LimitErrorCode = keyof typeof LIMIT_ERRORS;
+
+export class LimitError extends ZtrustError<LimitErrorCode> {
+  readonly limit: number;
+  readonly actual: number;
+  constructor(code: LimitErrorCode, limit: number, actual: number) {
+    super('limit', code, `${LIMIT_ERRORS[code]} (limit ${limit}, got ${actual})`);
+    this.limit = limit;
+    this.actual = actual;
+  }
+}
+
+/** Throws LimitError when `actual` exceeds `limit`. */
+export function enforce(code: LimitErrorCode, limit: number, actual: number): void {
+  if (actual > limit) throw new LimitError(code, limit, actual);
+}
