@@ -1,0 +1,99 @@
+/**
+ * Where replies go: `smtp://host:port` / `smtps://host:port` (nodemailer) or
+ * `dir:PATH` (one .eml file per message, for testing and for operators who
+ * hand mail to another system). The raw bytes are sent as composed and
+ * signed; nothing re-encodes them.
+ */
+import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { TransportError } from '../src/errors.js';
+import type { LoadedConfig } from '../src/config/load.js';
+import { readSecret } from '../src/config/load.js';
+
+export interface OutgoingEnvelope { from: string; to: string[] }
+
+export interface Transport {
+  readonly where: string;
+  send(id: string, envelope: OutgoingEnvelope, raw: Buffer): Promise<void>;
+  close(): void;
+}
+
+/** SMTP reply codes 5xx are permanent: retrying cannot help. */
+export function isPermanentSmtpError(err: unknown): boolean {
+  const code = (err as { responseCode?: number }).responseCode;
+  return typeof code === 'number' && code >= 500 && code < 600;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+}
+
+export function createTransport(cfg: LoadedConfig): Transport {
+  const url = cfg.outbox.url;
+  if (url.startsWith('dir:')) return new DirTransport(url.slice(4));
+  if (url.startsWith('smtp://') || url.startsWith('smtps://')) {
+    const u = new URL(url);
+    const secure = u.protocol === 'smtps:';
+    const pass = readSecret({ env: cfg.outbox.passwordEnv, file: cfg.outbox.passwordFile }, 'outbox password', path.dirname(cfg.configPath || '.'));
+    const user = cfg.outbox.user ?? (u.username ? decodeURIComponent(u.username) : undefined);
+    const ca = cfg.outbox.tls.caFile ? readFileSync(cfg.outbox.tls.caFile) : undefined;
+    const transporter = nodemailer.createTransport({
+      host: u.hostname,
+      port: u.port ? Number(u.port) : secure ? 465 : 25,
+      secure,
+      // Off loopback, never send credentials or replies in clear text.
+      requireTLS: !secure && cfg.outbox.tls.starttls && !isLoopback(u.hostname),
+      ignoreTLS: !secure && !cfg.outbox.tls.starttls,
+      auth: user && pass !== undefined ? { user, pass } : undefined,
+      tls: { rejectUnauthorized: cfg.outbox.tls.rejectUnauthorized, ca },
+      connectionTimeout: 30_000,
+      greetingTimeout: 30_000,
+      socketTimeout: 60_000,
+      logger: false,
+    });
+    return {
+      where: `${u.protocol}//${u.hostname}:${u.port || (secure ? 465 : 25)}`,
+      async send(_id, envelope, raw) {
+        try {
+          await transporter.sendMail({ envelope, raw });
+        } catch (err) {
+          throw Object.assign(new TransportError('TRANSPORT_SEND', `SMTP: ${(err as Error).message}`, { cause: err }), {
+            responseCode: (err as { responseCode?: number }).responseCode,
+          });
+        }
+      },
+      close() {
+        transporter.close();
+      },
+    };
+  }
+  throw new TransportError('TRANSPORT_URL', `outbox.url ${url} is not smtp://, smtps:// or dir:`);
+}
+
+/** Writes `<id>.eml` atomically; writing the same id twice leaves one file. */
+export class DirTransport implements Transport {
+  readonly where: string;
+  constructor(private readonly dir: string) {
+    this.where = `dir:${dir}`;
+    mkdirSync(dir, { recursive: true });
+  }
+  async send(id: string, envelope: OutgoingEnvelope, raw: Buffer): Promise<void> {
+    const safe = id.replace(/[^A-Za-z0-9._-]/g, '_');
+    const final = path.join(this.dir, `${safe}.eml`);
+    const tmp = path.join(this.dir, `.${safe}.${process.pid}.tmp`);
+    const envelopeHeader = Buffer.from(`X-Ztrust-Envelope: from=<${envelope.from}> to=<${envelope.to.join('>,<')}>\r\n`);
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, envelopeHeader);
+      writeSync(fd, raw);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, final);
+    const dfd = openSync(this.dir, 'r');
+    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+  }
+  close(): void { /* nothing */ }
+}

@@ -1,0 +1,54 @@
+/**
+ * Everything a worker or a CLI command needs, built once from the config:
+ * the store, the bot's signing key, the collection's keys, the policy and the
+ * command handlers. Domain only: the queue layer adds Redis on top.
+ */
+import path from 'node:path';
+import type { LoadedConfig } from './config/load.js';
+import { cryptoPolicyOf, readSecret } from './config/load.js';
+import { Dispatcher } from './commands/dispatch.js';
+import { defaultHandlers } from './commands/index.js';
+import type { HandlerTable } from './commands/types.js';
+import type { Logger } from './logging.js';
+import { loadBotSigner, type BotSigner } from './pgp/botkey.js';
+import { KnownKeys } from './pgp/known.js';
+import type { CryptoPolicy } from './pgp/policy.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { StateStore } from './store/types.js';
+
+export interface App {
+  config: LoadedConfig;
+  store: StateStore;
+  signer: BotSigner;
+  knownKeys: KnownKeys;
+  policy: CryptoPolicy;
+  logger: Logger;
+  handlers: HandlerTable;
+  dispatcher(): Promise<Dispatcher>;
+  close(): Promise<void>;
+}
+
+export function dataPath(cfg: LoadedConfig, rel: string): string {
+  return path.isAbsolute(rel) ? rel : path.join(cfg.dataDir, rel);
+}
+
+export async function openApp(config: LoadedConfig, logger: Logger): Promise<App> {
+  const passphrase = readSecret({ env: config.bot.keyPassphraseEnv, file: config.bot.keyPassphraseFile && dataPath(config, config.bot.keyPassphraseFile) },
+    'bot key passphrase', config.dataDir);
+  const signer = await loadBotSigner(dataPath(config, config.bot.keyFile), passphrase);
+  const store = SqliteStore.open(path.join(config.dataDir, 'state.db'));
+  const knownKeys = new KnownKeys(config.dataDir, logger);
+  const policy = cryptoPolicyOf(config);
+  const handlers = defaultHandlers();
+  const app: App = {
+    config, store, signer, knownKeys, policy, logger, handlers,
+    async dispatcher() {
+      const keyring = await knownKeys.get();
+      return new Dispatcher({ config, store, signer, keyring, policy, logger }, handlers);
+    },
+    async close() {
+      await store.close();
+    },
+  };
+  return app;
+}

@@ -1,0 +1,64 @@
+/**
+ * What a command handler receives and returns. Handlers are pure domain
+ * code: they read state through the context and describe the replies and
+ * state changes they want; dispatch records those in one store transaction.
+ */
+import type { ParsedMail } from 'mailparser';
+import type { LoadedConfig } from '../config/load.js';
+import type { ReplyStatus } from '../mail/compose.js';
+import type { MailVerification } from '../mail/verify.js';
+import type { BotSigner } from '../pgp/botkey.js';
+import type { Keyring } from '../pgp/keyring.js';
+import type { CryptoPolicy } from '../pgp/policy.js';
+import type { StateStore } from '../store/types.js';
+import type { Logger } from '../logging.js';
+import type { ParsedCommand, CommandName } from './parse.js';
+
+export interface CommandRequest {
+  command: ParsedCommand;
+  verification: MailVerification;
+  /** Fingerprint of the key whose signature verified (verdict good), else null. */
+  signer: string | null;
+  mail: ParsedMail;
+  sender: string;
+  raw: Buffer;
+  spoolKey: string;
+  /** SHA-256 hex of the raw message: the "source" of log entries. */
+  sourceDigest: string;
+  now: Date;
+}
+
+export interface ExtraMail {
+  /** Distinguishes several mails caused by one message (part of the outbox id). */
+  tag: string;
+  to: string[];
+  subject: string;
+  status?: ReplyStatus;
+  fields?: Record<string, string>;
+  body: string;
+  autoSubmitted: 'auto-replied' | 'auto-generated';
+}
+
+export interface CommandResult {
+  status: ReplyStatus;
+  /** Machine-readable lines after Status: (Ticket, Ticket-Digest, Log-Index...), in order. */
+  fields?: Record<string, string>;
+  /** The prose, rendered from templates/. */
+  body: string;
+  /** Further mails (e.g. notices to maintainers). */
+  extra?: ExtraMail[];
+  /** Outcome recorded in the store (defaults to `command:<status>`). */
+  outcome?: string;
+}
+
+export interface HandlerContext {
+  config: LoadedConfig;
+  store: StateStore;
+  signer: BotSigner;
+  keyring: Keyring;
+  policy: CryptoPolicy;
+  logger: Logger;
+}
+
+export type Handler = (req: CommandRequest, ctx: HandlerContext) => Promise<CommandResult>;
+export type HandlerTable = Partial<Record<CommandName, Handler>>;

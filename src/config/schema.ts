@@ -1,0 +1,117 @@
+/**
+ * The configuration schema. Every object is strict: a key the schema does not
+ * know is an error that names the key (a typo such as `treshold` must never be
+ * silently ignored, as openpgp.js does for its own config). Defaults live
+ * here and in src/limits.ts / src/pgp/policy.ts; config/example.yaml documents
+ * every key, and config/schema.json is generated from this file
+ * (`ztrust-bot config-schema`).
+ *
+ * Secrets are never values in this file: only the NAME of an environment
+ * variable (`...Env`) or the PATH of a file (`...File`) that holds them.
+ */
+import { z } from 'zod';
+import { DEFAULT_LIMITS } from '../limits.js';
+import { DEFAULT_CRYPTO_POLICY } from '../pgp/policy.js';
+
+const secretRef = {
+  passwordEnv: z.string().min(1).optional().describe('name of an environment variable holding the password'),
+  passwordFile: z.string().min(1).optional().describe('path of a file holding the password (first line)'),
+};
+
+const tls = z.strictObject({
+  rejectUnauthorized: z.boolean().default(true).describe('verify the server certificate (never turn off in production)'),
+  caFile: z.string().optional().describe('PEM file with extra CA certificates to trust'),
+  starttls: z.boolean().default(true).describe('for imap:// and smtp://: upgrade with STARTTLS when offered, and require it unless the host is loopback'),
+}).prefault({});
+
+const fingerprint = z.string().regex(/^(0x)?[0-9A-Fa-f]{40}$/, 'must be a 40-hex-digit OpenPGP v4 fingerprint')
+  .transform((s) => s.replace(/^0x/, '').toUpperCase());
+
+const signingStyle = z.enum(['pgpmime', 'inline']);
+
+export const configSchema = z.strictObject({
+  bot: z.strictObject({
+    address: z.email().describe("the bot's own address: replies come from it; mail from it is never answered"),
+    name: z.string().min(1).default('ztrust-bot'),
+    keyFile: z.string().default('keys/bot.key').describe("armoured private key, relative to dataDir"),
+    keyPassphraseEnv: z.string().optional(),
+    keyPassphraseFile: z.string().optional().describe('relative to dataDir unless absolute'),
+    loopHeader: z.string().default('X-Ztrust-Loop').describe('header the bot puts on all its mail and refuses to answer'),
+  }),
+  dataDir: z.string().default('./data').describe('relative to the config file unless absolute'),
+  mailbox: z.strictObject({
+    url: z.string().regex(/^(imaps?:\/\/|maildir:)/, 'must start with imap://, imaps:// or maildir:'),
+    ...secretRef,
+    tls,
+    pollSeconds: z.number().int().min(5).default(60).describe('safety poll interval beside IMAP IDLE'),
+    processedKeyword: z.string().default('$ZtrustProcessed').describe('IMAP keyword set on processed mail when the server allows it'),
+  }),
+  outbox: z.strictObject({
+    url: z.string().regex(/^(smtps?:\/\/|dir:)/, 'must start with smtp://, smtps:// or dir:'),
+    user: z.string().optional(),
+    ...secretRef,
+    tls,
+    envelopeFrom: z.string().optional().describe('envelope sender (VERP-style bounce address); defaults to bot.address'),
+    attempts: z.number().int().min(1).max(50).default(8),
+    backoffSeconds: z.number().min(0.1).default(5).describe('first retry delay; doubles each attempt'),
+  }),
+  queue: z.strictObject({
+    redisUrl: z.string().regex(/^rediss?:\/\//).nullable().default(null).describe('null: start an embedded redis-server in dataDir'),
+    redisServer: z.string().default('redis-server').describe('binary used for the embedded Redis'),
+    prefix: z.string().default('ztrust'),
+    inboundConcurrency: z.number().int().min(1).max(64).default(4),
+    outboundConcurrency: z.number().int().min(1).max(64).default(2),
+  }).prefault({}),
+  maintainers: z.array(fingerprint).default([]),
+  threshold: z.number().int().min(1).default(2),
+  tickets: z.strictObject({
+    prefix: z.string().regex(/^[A-Z][A-Z0-9]{0,7}-$/).default('ZT-'),
+    expireDays: z.number().min(1).default(14),
+  }).prefault({}),
+  lists: z.array(z.strictObject({
+    listId: z.string().min(1).describe('the List-Id value, e.g. linux-390.listserv.example.org'),
+    address: z.email().optional().describe('the posting address; digests go here when postDigests is true'),
+    signing: signingStyle.default('inline').describe('how digests posted to this list are signed'),
+    postDigests: z.boolean().default(false),
+  })).default([]),
+  replies: z.strictObject({
+    signing: signingStyle.default('pgpmime').describe('direct replies: PGP/MIME (default) or inline cleartext'),
+  }).prefault({}),
+  policy: z.strictObject({
+    minCertifications: z.number().int().min(0).default(1),
+    minRsaBits: z.number().int().min(1024).default(DEFAULT_CRYPTO_POLICY.minRsaBits),
+    warnRsaBits: z.number().int().min(1024).default(DEFAULT_CRYPTO_POLICY.warnRsaBits),
+    rejectHashes: z.array(z.enum(['md5', 'sha1', 'ripemd160', 'sha224'])).default(['md5', 'sha1', 'ripemd160']),
+    maxClockSkewSeconds: z.number().int().min(0).default(DEFAULT_CRYPTO_POLICY.maxClockSkewSeconds),
+    maxSignatureAgeSeconds: z.number().int().min(60).default(DEFAULT_CRYPTO_POLICY.maxSignatureAgeSeconds),
+  }).prefault({}),
+  limits: z.strictObject({
+    maxMessageBytes: z.number().int().min(1024).default(DEFAULT_LIMITS.maxMessageBytes),
+    maxKeyBytes: z.number().int().min(1024).default(DEFAULT_LIMITS.maxKeyBytes),
+    maxUserIds: z.number().int().min(1).default(DEFAULT_LIMITS.maxUserIds),
+    maxCertifications: z.number().int().min(1).default(DEFAULT_LIMITS.maxCertifications),
+    maxAttestLines: z.number().int().min(1).default(DEFAULT_LIMITS.maxAttestLines),
+    maxDecompressedBytes: z.number().int().min(1024).default(DEFAULT_LIMITS.maxDecompressedBytes),
+    maxRepliesPerSenderPerHour: z.number().int().min(1).default(DEFAULT_LIMITS.maxRepliesPerSenderPerHour),
+    maxLogEntryBytes: z.number().int().min(256).max(65535).default(DEFAULT_LIMITS.maxLogEntryBytes),
+    maxMimeDepth: z.number().int().min(2).default(DEFAULT_LIMITS.maxMimeDepth),
+    maxMimeParts: z.number().int().min(2).default(DEFAULT_LIMITS.maxMimeParts),
+    maxCertBytes: z.number().int().min(1024).default(DEFAULT_LIMITS.maxCertBytes),
+  }).prefault({}),
+  digest: z.strictObject({
+    schedule: z.string().default('0 8 * * 1').describe('cron syntax; default Mondays 08:00 UTC'),
+    recipients: z.array(z.email()).default([]),
+    sendEmpty: z.boolean().default(false),
+    expiryWindowDays: z.number().int().min(1).default(30),
+  }).prefault({}),
+  log: z.strictObject({
+    origin: z.string().min(1).default('ztrust.example.org/log').describe('C2SP checkpoint origin line'),
+    keyFile: z.string().default('keys/log.key'),
+  }).prefault({}),
+  logging: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,82 @@
+/**
+ * `ztrust-bot init`: a data directory with the bot's OpenPGP key, the log's
+ * signing key and a config file that works as it is (Maildir in, .eml files
+ * out, embedded Redis), ready to be edited for a real mailbox.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ConfigError } from './errors.js';
+import { generateBotKey, writePrivateFile } from './pgp/botkey.js';
+import { generateLogKey } from './tlog/note.js';
+import { parseConfig, type LoadedConfig } from './config/load.js';
+
+export interface InitOptions {
+  dataDir: string;
+  address: string;
+  name: string;
+  origin: string;
+  /** Where to write the config (default <dataDir>/ztrust.yaml). */
+  configPath?: string;
+  /** Passphrase for the bot key; when absent one is generated into keys/passphrase (0600). */
+  passphrase?: string;
+  mailboxUrl?: string;
+  outboxUrl?: string;
+  extra?: Record<string, unknown>;
+}
+
+export interface InitResult {
+  config: LoadedConfig;
+  configPath: string;
+  botFingerprint: string;
+  logVerifierKey: string;
+}
+
+export async function initDataDir(o: InitOptions): Promise<InitResult> {
+  const dataDir = path.resolve(o.dataDir);
+  const keysDir = path.join(dataDir, 'keys');
+  const botKeyFile = path.join(keysDir, 'bot.key');
+  const configPath = path.resolve(o.configPath ?? path.join(dataDir, 'ztrust.yaml'));
+  if (existsSync(botKeyFile)) throw new ConfigError('CONFIG_INVALID', `${dataDir} already holds a bot key (${botKeyFile}); refusing to overwrite it`);
+  if (existsSync(configPath)) throw new ConfigError('CONFIG_INVALID', `${configPath} already exists; refusing to overwrite it`);
+  for (const d of ['collection', 'log', 'digests']) mkdirSync(path.join(dataDir, d), { recursive: true });
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+
+  let passphraseFile: string | undefined;
+  let passphrase = o.passphrase;
+  if (passphrase === undefined) {
+    passphrase = randomBytes(24).toString('base64url');
+    passphraseFile = 'keys/passphrase';
+    writePrivateFile(path.join(dataDir, passphraseFile), `${passphrase}\n`);
+  }
+  const bot = await generateBotKey(o.name, o.address, passphrase);
+  writePrivateFile(botKeyFile, bot.privateArmored);
+  writeFileSync(path.join(keysDir, 'bot.pub.asc'), bot.publicArmored);
+
+  const log = generateLogKey(o.origin.replace(/[^A-Za-z0-9._/-]/g, '-'));
+  writePrivateFile(path.join(keysDir, 'log.key'), `${log.skey}\n`);
+  writeFileSync(path.join(dataDir, 'log', 'log.vkey'), `${log.vkey}\n`);
+
+  const rel = (p: string): string => path.relative(path.dirname(configPath), p) || '.';
+  const doc: Record<string, unknown> = {
+    bot: {
+      address: o.address,
+      name: o.name,
+      keyFile: 'keys/bot.key',
+      ...(passphraseFile ? { keyPassphraseFile: passphraseFile } : { keyPassphraseEnv: 'ZTRUST_KEY_PASSPHRASE' }),
+    },
+    dataDir: rel(dataDir),
+    mailbox: { url: o.mailboxUrl ?? `maildir:${rel(path.join(dataDir, 'inbox'))}` },
+    outbox: { url: o.outboxUrl ?? `dir:${rel(path.join(dataDir, 'outbox'))}` },
+    maintainers: [],
+    threshold: 1,
+    log: { origin: o.origin },
+    ...(o.extra ?? {}),
+  };
+  const text = `# ztrust-bot configuration, written by \`ztrust-bot init\`.\n# Every key is documented in config/example.yaml of the ztrust-bot package.\n${YAML.stringify(doc)}`;
+  mkdirSync(path.dirname(configPath), { recursive: true });
+  writeFileSync(configPath, text);
+  const config = parseConfig(YAML.parse(readFileSync(configPath, 'utf8')), path.dirname(configPath), configPath);
+  return { config, configPath, botFingerprint: bot.fingerprint, logVerifierKey: log.vkey };
+}

@@ -1,0 +1,65 @@
+/**
+ * Plain-text shaping for mainframe readers: ASCII where possible, at most 72
+ * columns, no tabs, no trailing blanks (which some gateways strip, breaking
+ * signatures).
+ */
+
+export const MAX_COLUMNS = 72;
+
+/** Wrap one paragraph at word boundaries; words longer than the width stay whole. */
+export function wrapParagraph(text: string, width = MAX_COLUMNS, indent = ''): string[] {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let line = indent;
+  for (const w of words) {
+    if (line.trim().length === 0) line = indent + w;
+    else if (line.length + 1 + w.length <= width) line += ` ${w}`;
+    else {
+      lines.push(line);
+      line = indent + w;
+    }
+  }
+  if (line.trim().length > 0) lines.push(line);
+  return lines;
+}
+
+/**
+ * Reflow text: paragraphs (separated by blank lines) are wrapped, except
+ * lines that are "preformatted": indented by two or more spaces, armour,
+ * key/value header lines, or copy-paste command lines, which are kept as they
+ * are (wrapping them would break copy-and-paste).
+ */
+export function reflow(text: string, width = MAX_COLUMNS): string {
+  const out: string[] = [];
+  let para: string[] = [];
+  const flush = (): void => {
+    if (para.length) out.push(...wrapParagraph(para.join(' '), width));
+    para = [];
+  };
+  for (const raw of text.replace(/\t/g, '    ').split(/\r?\n/)) {
+    const line = raw.replace(/\s+$/, '');
+    if (line === '') {
+      flush();
+      out.push('');
+    } else if (/^( {2,}|-----|[A-Z][A-Za-z-]*: |- |\* |\d+\. )/.test(line) || line.length <= width && para.length === 0 && /^[A-Z]{2,}( |$)/.test(line)) {
+      flush();
+      if (/^(- |\* |\d+\. )/.test(line) && line.length > width) {
+        const bullet = /^(- |\* |\d+\. )/.exec(line)![0];
+        const wrapped = wrapParagraph(line.slice(bullet.length), width - bullet.length);
+        wrapped.forEach((l, i) => out.push((i === 0 ? bullet : ' '.repeat(bullet.length)) + l));
+      } else out.push(line);
+    } else para.push(line);
+  }
+  flush();
+  return out.join('\n').replace(/\n{3,}/g, '\n\n');
+}
+
+/** True when every character is 7-bit printable ASCII or a newline. */
+export function isAscii(text: string): boolean {
+  return /^[\x20-\x7e\n]*$/.test(text);
+}
+
+/** Remove control characters (header injection defence) and collapse whitespace. */
+export function sanitizeHeaderText(value: string, max = 200): string {
+  return value.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, max);
+}
