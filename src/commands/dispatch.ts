@@ -136,7 +136,9 @@ export class Dispatcher {
 
     // 4. The command: from signed text if the signature verified; read-only
     //    commands may also come from unsigned text.
-    const good = verification.verdict === 'good';
+    // A signature inside a forwarded message (message/rfc822) is the
+    // forwarded author's, not the sender's: it never authorises a command.
+    const good = verification.verdict === 'good' && !verification.signedPartPath.includes('message/rfc822');
     let command: ParsedCommand | null = good ? findCommand(verification.signedText) : null;
     if (!command) {
       // Unauthenticated text: used to run read-only commands and to tell the

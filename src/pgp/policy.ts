@@ -27,7 +27,8 @@ export const DEFAULT_CRYPTO_POLICY: Readonly<CryptoPolicy> = Object.freeze({
   minRsaBits: 2048,
   warnRsaBits: 3072,
   rejectHashes: ['md5', 'sha1', 'ripemd160'],
-  allowedCurves: ['ed25519', 'ed448', 'curve25519', 'x25519', 'x448', 'nistP256', 'nistP384', 'nistP521',
+  // openpgp.js v6 names the v4 EdDSA/ECDH curves ed25519Legacy / curve25519Legacy.
+  allowedCurves: ['ed25519', 'ed25519Legacy', 'ed448', 'curve25519', 'curve25519Legacy', 'x25519', 'x448', 'nistP256', 'nistP384', 'nistP521',
     'brainpoolP256r1', 'brainpoolP384r1', 'brainpoolP512r1'],
   maxClockSkewSeconds: 300,
   maxSignatureAgeSeconds: 7 * 24 * 3600,

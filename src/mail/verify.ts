@@ -1,0 +1,704 @@
+/**
+ * Verify the OpenPGP signature of one raw e-mail message.
+ *
+ * Which part is trusted (deliberate choices, see also `findPgpMimeNode`):
+ *
+ * - PGP/MIME (RFC 3156): the first `multipart/signed` with
+ *   protocol="application/pgp-signature" in a pre-order walk of the MIME
+ *   tree. That accepts the root, the Mailman footer wrapper
+ *   (multipart/mixed > multipart/signed), a PGP/MIME node inside an S/MIME
+ *   layer (multipart/signed > multipart/signed), and a signed message
+ *   forwarded as an attachment (... > message/rfc822 > multipart/signed).
+ *   A signature below the root does not cover what is around it, and one
+ *   inside message/rfc822 is the forwarded author's, not the sender's: the
+ *   result says where it sat (`signedPartPath`) and warns, and callers decide
+ *   (a bot should accept commands from the root or a list wrapper only).
+ * - Inline (cleartext): the first non-attachment text/plain leaf containing
+ *   `-----BEGIN PGP SIGNED MESSAGE-----` at the start of a line. Only the
+ *   text the verification returns is reported (CVE-2023-41037): banners
+ *   before the armour and footers after it are never part of `signedText`.
+ * - S/MIME is reported as unsupported, never verified and never fatal.
+ *
+ * The signed bytes always come from the raw message (see mime.ts), in
+ * canonical CRLF form. openpgp.js checks the cryptography and the key's
+ * validity at signature time; the crypto policy (policy.ts) then turns a
+ * library-accepted signature into 'weak' where the policy refuses it. The
+ * signature's age is NOT judged here: that depends on what the message asks
+ * for, and callers do it with `judgeSignatureTime`.
+ *
+ * verifyMail never throws: every failure is a verdict with a detail line.
+ */
+import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import * as openpgp from 'openpgp';
+import { simpleParser } from 'mailparser';
+import { describeError } from '../errors.js';
+import { DEFAULT_LIMITS, LimitError, type Limits } from '../limits.js';
+import {
+  DEFAULT_CRYPTO_POLICY, isRejectedHash, judgeKeyAlgorithm, verifyConfig, type CryptoPolicy,
+} from '../pgp/policy.js';
+import type { Keyring } from '../pgp/keyring.js';
+import {
+  canonicalizeLineEndings, decodedBody, entityBytes, getHeader, parseMime, walkMime, type MimeNode, type MimeTree,
+} from './mime.js';
+
+export type SigKind = 'pgpmime' | 'inline' | 'unsigned';
+export type Verdict = 'good' | 'bad' | 'nokey' | 'expired-key' | 'revoked-key' | 'weak' | 'unsigned' | 'malformed';
+
+export interface SignedAttachment { filename: string | null; contentType: string; content: Buffer }
+
+export interface MailVerification {
+  kind: SigKind;
+  verdict: Verdict;
+  /**
+   * Primary key fingerprint (upper-case hex) of the key the signature names,
+   * when that key is in the keyring. It is an IDENTITY only when verdict is
+   * 'good'; for 'bad' it merely names the key the signature claims.
+   */
+  signer: string | null;
+  /** Issuer key id (16 upper-case hex), also when the key is unknown. */
+  signingKeyId: string | null;
+  /** One-line human explanation. */
+  detail: string;
+  /** How to fix or resend, when something broke. */
+  hint: string | null;
+  unsupported: 'smime' | null;
+  /**
+   * Authenticated text only, set when the signature is cryptographically
+   * valid (verdicts good, weak, expired-key, revoked-key; commands must still
+   * require 'good'): PGP/MIME -> the text of the signed part (decoded by
+   * mailparser from the raw slice); inline -> the text the verification
+   * returned. Null otherwise.
+   */
+  signedText: string | null;
+  /** Attachments inside the signed part (PGP/MIME only), e.g. an attached .asc key. */
+  signedAttachments: SignedAttachment[];
+  signatureCreated: Date | null;
+  /**
+   * Replay detector: SHA-256 (hex) over the signature's hashed portion
+   * (version, type, algorithms, hashed subpackets incl. creation time) and
+   * the SHA-256 of the signed content. The unhashed subpackets and the
+   * signature value are left out on purpose: a replayer without the key can
+   * still change those (add an unhashed subpacket, flip an ECDSA s to n-s)
+   * and would otherwise get a "new" id for the same signature.
+   */
+  signatureId: string | null;
+  /** Lower-case openpgp.js hash name, e.g. 'sha256'. */
+  hashAlgorithm: string | null;
+  /** Content types from the root to the signed node, e.g. 'multipart/mixed>multipart/signed'; '' for the root. */
+  signedPartPath: string;
+  /** From/Subject found in the header section of the signed part (authenticated when the verdict is good). */
+  protectedHeaders: { from?: string; subject?: string } | null;
+  warnings: string[];
+}
+
+export interface VerifyOptions { policy?: CryptoPolicy; limits?: Limits; now?: Date }
+
+const BEGIN_SIGNED = '-----BEGIN PGP SIGNED MESSAGE-----';
+const BEGIN_SIG = '-----BEGIN PGP SIGNATURE-----';
+const END_SIG = '-----END PGP SIGNATURE-----';
+const ARMORED_SIG = /-----BEGIN PGP SIGNATURE-----[\s\S]*?-----END PGP SIGNATURE-----/;
+
+interface Ctx {
+  keyring: Keyring;
+  policy: CryptoPolicy;
+  limits: Limits;
+  now: Date;
+  tree: MimeTree;
+  viaList: boolean;
+  /** For top-level openpgp.js calls (merged with library defaults by openpgp.js itself). */
+  config: openpgp.PartialConfig;
+  /** For low-level methods (key.isRevoked, getSigningKey ...), which expect a complete Config. */
+  fullConfig: openpgp.Config;
+}
+
+function emptyResult(kind: SigKind, verdict: Verdict, detail: string): MailVerification {
+  return {
+    kind, verdict, signer: null, signingKeyId: null, detail, hint: null, unsupported: null,
+    signedText: null, signedAttachments: [], signatureCreated: null, signatureId: null,
+    hashAlgorithm: null, signedPartPath: '', protectedHeaders: null, warnings: [],
+  };
+}
+
+export async function verifyMail(raw: Buffer, keyring: Keyring, opts: VerifyOptions = {}): Promise<MailVerification> {
+  const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const now = opts.now ?? new Date();
+  try {
+    return await verifyChecked(raw, keyring, policy, limits, now);
+  } catch (err) {
+    // Last line of defence: a library throwing on input nobody foresaw.
+    const r = emptyResult('unsigned', 'malformed', `the message could not be checked: ${oneLine(describeError(err))}`);
+    r.hint = MALFORMED_HINT;
+    return r;
+  }
+}
+
+const MALFORMED_HINT = 'Resend the message as plain text, signed with PGP/MIME or an inline (cleartext) signature.';
+
+async function verifyChecked(
+  raw: Buffer, keyring: Keyring, policy: CryptoPolicy, limits: Limits, now: Date,
+): Promise<MailVerification> {
+  if (raw.length > limits.maxMessageBytes) {
+    const r = emptyResult('unsigned', 'malformed', new LimitError('LIMIT_MESSAGE_SIZE', limits.maxMessageBytes, raw.length).message);
+    r.hint = 'Send a smaller message: attach less, or send the key or certificate on its own.';
+    return r;
+  }
+  let tree: MimeTree;
+  try {
+    tree = parseMime(raw, limits);
+  } catch (err) {
+    if (!(err instanceof LimitError)) throw err;
+    const r = emptyResult('unsigned', 'malformed', err.message);
+    r.hint = MALFORMED_HINT;
+    return r;
+  }
+  const ctx: Ctx = {
+    keyring, policy, limits, now, tree,
+    viaList: cameThroughList(tree.root),
+    config: { ...verifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
+    fullConfig: { ...openpgp.config, ...verifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
+  };
+  const smime = findSmimeNode(tree.root);
+
+  const pgpNode = findPgpMimeNode(tree.root);
+  if (pgpNode) {
+    const r = await verifyPgpMime(pgpNode, ctx);
+    if (smime) r.warnings.push('the message also carries an S/MIME signature, which was not checked');
+    return r;
+  }
+  const inline = findInlineNode(tree.root);
+  if (inline) {
+    const r = await verifyInline(inline.node, inline.text, ctx);
+    if (smime) r.warnings.push('the message also carries an S/MIME signature, which was not checked');
+    return r;
+  }
+  if (smime) {
+    const r = emptyResult('unsigned', 'unsigned', 'S/MIME signature: not supported, only OpenPGP signatures are checked');
+    r.unsupported = 'smime';
+    r.signedPartPath = smime.depth === 0 ? '' : smime.path;
+    r.hint = 'Sign the message with OpenPGP (PGP/MIME or inline) instead of S/MIME.';
+    return r;
+  }
+  const encrypted = [...walkMime(tree.root)].some((n) => n.contentType.mime === 'multipart/encrypted');
+  return emptyResult('unsigned', 'unsigned', encrypted
+    ? 'the message is encrypted and carries no readable OpenPGP signature'
+    : 'the message carries no OpenPGP signature');
+}
+
+// ---------------------------------------------------------------------------
+// Choosing the signed node
+
+function findPgpMimeNode(root: MimeNode): MimeNode | undefined {
+  for (const n of walkMime(root)) {
+    if (n.contentType.mime === 'multipart/signed'
+      && (n.contentType.params.protocol ?? '').trim().toLowerCase() === 'application/pgp-signature') return n;
+  }
+  return undefined;
+}
+
+function findSmimeNode(root: MimeNode): MimeNode | undefined {
+  for (const n of walkMime(root)) {
+    const proto = (n.contentType.params.protocol ?? '').trim().toLowerCase();
+    if (n.contentType.mime === 'multipart/signed' && /^application\/(x-)?pkcs7-signature$/.test(proto)) return n;
+    if (/^application\/(x-)?pkcs7-mime$/.test(n.contentType.mime)) return n;
+  }
+  return undefined;
+}
+
+function isAttachment(n: MimeNode): boolean {
+  return /^\s*attachment\b/i.test(getHeader(n, 'content-disposition') ?? '');
+}
+
+const BEGIN_LINE = /(?:^|\r\n)-----BEGIN PGP SIGNED MESSAGE-----[ \t]*(?:\r\n|$)/;
+
+function findInlineNode(root: MimeNode): { node: MimeNode; text: Buffer } | undefined {
+  for (const n of walkMime(root)) {
+    if (n.children.length > 0 || n.contentType.mime !== 'text/plain' || isAttachment(n)) continue;
+    const text = canonicalizeLineEndings(decodedBody(n));
+    if (BEGIN_LINE.test(text.toString('latin1'))) return { node: n, text };
+  }
+  return undefined;
+}
+
+/** List-Id/Mailman/other list headers at the root, or a wrapper above the signed node. */
+function cameThroughList(root: MimeNode): boolean {
+  const listHeaders = ['list-id', 'list-post', 'list-help', 'list-unsubscribe', 'list-archive', // RFC 2369/2919 (Mailman, LISTSERV)
+    'x-mailman-version', 'mailing-list', 'x-mailing-list', 'x-listserver'];
+  for (const h of listHeaders) {
+    if (getHeader(root, h) !== undefined) return true;
+  }
+  return /^list$/i.test(getHeader(root, 'precedence')?.trim() ?? '');
+}
+
+function nestingWarnings(node: MimeNode): string[] {
+  const w: string[] = [];
+  const ancestors = node.path.split('>').slice(0, -1);
+  if (ancestors.includes('message/rfc822') || ancestors.includes('message/global')) {
+    w.push("the signed part is inside a forwarded message (message/rfc822): the signature is the forwarded author's, not the sender's");
+  } else if (node.depth > 0) {
+    w.push(`the signed part is not the whole message (${node.path}); text outside it is not authenticated`);
+  }
+  return w;
+}
+
+// ---------------------------------------------------------------------------
+// PGP/MIME
+
+async function verifyPgpMime(node: MimeNode, ctx: Ctx): Promise<MailVerification> {
+  const r = emptyResult('pgpmime', 'bad', '');
+  r.signedPartPath = node.depth === 0 ? '' : node.path;
+  r.warnings.push(...nestingWarnings(node));
+  const wrapped = node.depth > 0 && !node.path.includes('message/rfc822');
+  const listy = ctx.viaList || wrapped;
+
+  const [signedPart, sigPart] = node.children;
+  if (!signedPart) {
+    return badStructure(r, 'the multipart/signed has no body parts', listy);
+  }
+  if (!sigPart) {
+    return badStructure(r, 'the multipart/signed has no signature part (it was removed on the way, e.g. by a list that drops attachments)', listy);
+  }
+  if (sigPart.contentType.mime !== 'application/pgp-signature') {
+    return badStructure(r, `the second part of the multipart/signed is ${sigPart.contentType.mime}, not application/pgp-signature`, listy);
+  }
+  let signature: openpgp.Signature;
+  try {
+    signature = await readDetachedSignature(decodedBody(sigPart), ctx);
+  } catch (err) {
+    return badStructure(r, `the signature part could not be read: ${oneLine(describeError(err))}`, listy);
+  }
+
+  const signedBytes = entityBytes(signedPart);
+  const message = await openpgp.createMessage({ binary: signedBytes });
+  const outcome = await checkSignature(signature, sha256(signedBytes), ctx,
+    (key) => openpgp.verify({ message, signature, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false }));
+  applyOutcome(r, outcome, listy);
+
+  if (outcome.cryptoValid) {
+    await fillSignedContent(r, signedPart, signedBytes);
+  }
+  return r;
+}
+
+function badStructure(r: MailVerification, detail: string, listy: boolean): MailVerification {
+  r.verdict = 'bad';
+  r.detail = detail;
+  r.hint = badHint(listy);
+  return r;
+}
+
+async function readDetachedSignature(bytes: Buffer, ctx: Ctx): Promise<openpgp.Signature> {
+  const text = bytes.toString('latin1');
+  if (text.includes(BEGIN_SIG)) {
+    const m = ARMORED_SIG.exec(text);
+    if (!m) throw new Error('armoured signature without an END line');
+    return openpgp.readSignature({ armoredSignature: m[0], config: ctx.config });
+  }
+  return openpgp.readSignature({ binarySignature: bytes, config: ctx.config });
+}
+
+/** Text, attachments and protected headers of the signed part, via mailparser on the exact slice. */
+async function fillSignedContent(r: MailVerification, signedPart: MimeNode, signedBytes: Buffer): Promise<void> {
+  try {
+    const parsed = await simpleParser(signedBytes, { skipTextToHtml: true, skipImageLinks: true });
+    r.signedText = parsed.text ?? '';
+    r.signedAttachments = parsed.attachments.map((a) => ({
+      filename: a.filename ?? null,
+      contentType: a.contentType,
+      content: a.content,
+    }));
+    const hasFrom = getHeader(signedPart, 'from') !== undefined;
+    const hasSubject = getHeader(signedPart, 'subject') !== undefined;
+    if (hasFrom || hasSubject) {
+      const ph: { from?: string; subject?: string } = {};
+      if (hasFrom && parsed.from) ph.from = parsed.from.text;
+      if (hasSubject && parsed.subject !== undefined) ph.subject = parsed.subject;
+      r.protectedHeaders = ph;
+    }
+  } catch (err) {
+    r.warnings.push(`the signed part's text could not be decoded: ${oneLine(describeError(err))}`);
+    r.signedText = null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Inline (cleartext)
+
+async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<MailVerification> {
+  const r = emptyResult('inline', 'bad', '');
+  r.signedPartPath = node.depth === 0 ? '' : node.path;
+  r.warnings.push(...nestingWarnings(node));
+  const listy = ctx.viaList || node.depth > 0;
+
+  const block = locateCleartextBlock(body);
+  if (!block.ok) return badStructure(r, block.reason, listy);
+  if (block.outsideText) r.warnings.push('text outside the signed block (e.g. a list banner or footer) was ignored');
+  const slice = body.subarray(block.start, block.end);
+  const charset = (node.contentType.params.charset ?? 'us-ascii').trim().toLowerCase();
+  const utf8ish = ['us-ascii', 'ascii', 'utf-8', 'utf8'].includes(charset);
+
+  if (utf8ish && isUtf8(slice)) {
+    // openpgp.js hashes cleartext as UTF-8, which is right for UTF-8 and ASCII bodies.
+    let msg: openpgp.CleartextMessage;
+    try {
+      msg = await openpgp.readCleartextMessage({ cleartextMessage: slice.toString('utf8'), config: ctx.config });
+    } catch (err) {
+      return badStructure(r, `the inline signed block could not be read: ${oneLine(describeError(err))}`, listy);
+    }
+    let verifiedText: string | null = null;
+    const outcome = await checkSignature((msg as unknown as { signature: openpgp.Signature }).signature, sha256(Buffer.from(cleartextCanonical(msg.getText()), 'utf8')), ctx,
+      async (key) => {
+        const res = await openpgp.verify({ message: msg, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false });
+        verifiedText = res.data;
+        return res;
+      });
+    applyOutcome(r, outcome, listy);
+    if (outcome.cryptoValid) r.signedText = verifiedText;
+    return r;
+  }
+
+  // Any other charset (Latin-1 ...): the signer hashed the original bytes, so
+  // check a detached text signature over exactly those bytes.
+  const parsed = parseCleartextBytes(slice);
+  if (!parsed.ok) return badStructure(r, parsed.reason, listy);
+  let signature: openpgp.Signature;
+  try {
+    signature = await openpgp.readSignature({ armoredSignature: parsed.armoredSignature, config: ctx.config });
+  } catch (err) {
+    return badStructure(r, `the inline signature could not be read: ${oneLine(describeError(err))}`, listy);
+  }
+  const sigHash = signature.packets[0] ? hashName(signature.packets[0].hashAlgorithm) : undefined;
+  if (parsed.hashes.length > 0 && sigHash && !parsed.hashes.includes(sigHash)) {
+    return badStructure(r, `the Hash: header (${parsed.hashes.join(', ')}) does not match the signature's hash (${sigHash})`, listy);
+  }
+  const message = await openpgp.createMessage({ binary: parsed.signedData });
+  const outcome = await checkSignature(signature, sha256(parsed.signedData), ctx,
+    (key) => openpgp.verify({ message, signature, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false }));
+  applyOutcome(r, outcome, listy);
+  // LF line ends, like the text openpgp.js returns for UTF-8 cleartext and mailparser for PGP/MIME.
+  if (outcome.cryptoValid) r.signedText = decodeCharset(parsed.signedData, charset).replace(/\r\n/g, '\n');
+  return r;
+}
+
+type Located = { ok: true; start: number; end: number; outsideText: boolean } | { ok: false; reason: string };
+
+/** From the BEGIN line to the end of the END line (its line break excluded); anything else is outside. */
+function locateCleartextBlock(body: Buffer): Located {
+  const s = body.toString('latin1');
+  const m = BEGIN_LINE.exec(s);
+  if (!m) return { ok: false, reason: 'no inline signed block found' };
+  const start = m.index + (m[0].startsWith('\r\n') ? 2 : 0);
+  const endRe = /(?:^|\r\n)-----END PGP SIGNATURE-----[ \t]*(?=\r\n|$)/g;
+  endRe.lastIndex = start;
+  const e = endRe.exec(s);
+  if (!e) return { ok: false, reason: 'the inline signed block is incomplete (no END PGP SIGNATURE line)' };
+  const end = e.index + e[0].length;
+  const outsideText = s.slice(0, start).trim() !== '' || s.slice(end).trim() !== '';
+  return { ok: true, start, end, outsideText };
+}
+
+type ParsedCleartext =
+  | { ok: true; hashes: string[]; signedData: Buffer; armoredSignature: string }
+  | { ok: false; reason: string };
+
+/**
+ * RFC 9580 section 7 on raw bytes: armour header lines (only `Hash:`), an
+ * empty line, dash-escaped text, the signature. Anything else between the
+ * BEGIN line and the empty line is refused, which is the CVE-2023-41037
+ * shape (text smuggled in front of the real header).
+ */
+function parseCleartextBytes(slice: Buffer): ParsedCleartext {
+  const lines = slice.toString('latin1').split('\r\n');
+  let i = 1; // line 0 is the BEGIN line
+  const hashes: string[] = [];
+  for (; i < lines.length && lines[i].trim() !== ''; i++) {
+    const h = /^Hash: ?([A-Za-z0-9, -]+)$/.exec(lines[i].trimEnd());
+    if (!h) return { ok: false, reason: 'the inline signed block has an unexpected armour header line' };
+    hashes.push(...h[1].split(',').map((x) => x.trim().toLowerCase().replace(/-/g, '')).filter(Boolean));
+  }
+  i++; // the empty line
+  const text: string[] = [];
+  for (; i < lines.length && lines[i].trimEnd() !== BEGIN_SIG; i++) {
+    let line = lines[i];
+    if (line.startsWith('- ')) line = line.slice(2);
+    text.push(line.replace(/[ \t]+$/, ''));
+  }
+  if (i >= lines.length) return { ok: false, reason: 'the inline signed block has no signature' };
+  const armoredSignature = lines.slice(i).join('\n');
+  if (!armoredSignature.includes(END_SIG)) return { ok: false, reason: 'the inline signature has no END line' };
+  return { ok: true, hashes, signedData: Buffer.from(text.join('\r\n'), 'latin1'), armoredSignature };
+}
+
+/** The canonical form of cleartext as hashed: trailing blanks removed, CRLF between lines. */
+function cleartextCanonical(text: string): string {
+  return text.split(/\r?\n/).map((l) => l.replace(/[ \t]+$/, '')).join('\r\n');
+}
+
+function decodeCharset(bytes: Buffer, charset: string): string {
+  try {
+    return new TextDecoder(charset).decode(bytes);
+  } catch {
+    return bytes.toString('latin1');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Signature checking shared by both kinds
+
+interface Outcome {
+  verdict: Verdict;
+  detail: string;
+  /** The signature matches the data and the key (whatever the key's state or the policy say). */
+  cryptoValid: boolean;
+  signer: string | null;
+  signingKeyId: string | null;
+  signatureCreated: Date | null;
+  signatureId: string | null;
+  hashAlgorithm: string | null;
+  warnings: string[];
+}
+
+type RunVerify = (key: openpgp.PublicKey) => Promise<{ signatures: Array<{ keyID: openpgp.KeyID; verified: Promise<true> }> }>;
+
+/** Lower-case openpgp.js name of a hash algorithm id ('sha256'), or 'hash-<id>' when unknown. */
+function hashName(id: number | null): string {
+  const hit = Object.entries(openpgp.enums.hash).find(([, v]) => v === id);
+  return hit ? hit[0].toLowerCase() : `hash-${id}`;
+}
+
+/** Allow the policy's clock skew at library level; the age is judged by callers. */
+function verifyDate(ctx: Ctx): Date {
+  return new Date(ctx.now.getTime() + ctx.policy.maxClockSkewSeconds * 1000);
+}
+
+async function checkSignature(
+  signature: openpgp.Signature, contentDigest: Buffer, ctx: Ctx, run: RunVerify,
+): Promise<Outcome> {
+  const packets = signature.packets.filter((p): p is openpgp.SignaturePacket => p instanceof openpgp.SignaturePacket);
+  const out: Outcome = {
+    verdict: 'bad', detail: '', cryptoValid: false, signer: null, signingKeyId: null,
+    signatureCreated: null, signatureId: null, hashAlgorithm: null, warnings: [],
+  };
+  if (packets.length === 0) {
+    out.detail = 'the signature part holds no signature packet';
+    return out;
+  }
+  // With several signatures (rare), use the first one whose key we know.
+  let chosen = packets[0];
+  let candidates: openpgp.PublicKey[] = [];
+  for (const p of packets) {
+    const c = candidateKeys(p, ctx.keyring);
+    if (c.length > 0) { chosen = p; candidates = c; break; }
+  }
+  out.signingKeyId = chosen.issuerKeyID.toHex().toUpperCase();
+  out.signatureCreated = chosen.created ?? null;
+  out.hashAlgorithm = hashName(chosen.hashAlgorithm);
+  out.signatureId = chosen.signatureData
+    ? createHash('sha256').update(chosen.signatureData).update(contentDigest).digest('hex')
+    : null;
+  if (![openpgp.enums.signature.binary, openpgp.enums.signature.text].includes(chosen.signatureType as number)) {
+    out.detail = `the signature is not a document signature (type 0x${(chosen.signatureType ?? 0).toString(16).padStart(2, '0')})`;
+    return out;
+  }
+  if (candidates.length === 0) {
+    const fpr = chosen.issuerFingerprint ? Buffer.from(chosen.issuerFingerprint).toString('hex').toUpperCase() : null;
+    out.verdict = 'nokey';
+    out.detail = `signed by key ${out.signingKeyId}${fpr ? ` (${fpr})` : ''}, which is not in the keyring`;
+    return out;
+  }
+
+  const idx = packets.indexOf(chosen);
+  let firstError: { key: openpgp.PublicKey; err: unknown } | null = null;
+  for (const key of candidates) {
+    let err: unknown = null;
+    try {
+      const res = await run(key);
+      const entry = res.signatures[idx] ?? res.signatures.find((s) => s.keyID.equals(chosen.issuerKeyID));
+      if (!entry) throw new Error('the library returned no result for this signature');
+      await entry.verified;
+    } catch (e) {
+      err = e;
+    }
+    if (err === null) return judgeValid(out, chosen, key, ctx);
+    const judgedAt = await laterValidityDate(err, chosen, key, ctx);
+    if (judgedAt) {
+      out.warnings.push(`every self-signature of the key is newer than this signature; its validity was judged at ${judgedAt.toISOString()}, as GnuPG does`);
+      return judgeValid(out, chosen, key, ctx);
+    }
+    firstError ??= { key, err };
+  }
+  return classifyFailure(out, chosen, firstError!.key, firstError!.err);
+}
+
+/**
+ * A refreshed key often carries only self-signatures made after some of its
+ * old signatures (clients and keyservers prune superseded ones). openpgp.js
+ * then finds no self-signature valid at the signature's time and reports
+ * "creation time is in the future". GnuPG judges such a key by its current
+ * self-signatures instead. We do the same, narrowly: the cryptography held
+ * (openpgp.js checks it first), the message signature itself is not dated in
+ * the future, and the key is valid for signing at the earliest of its own
+ * self-signature dates after the signature. Returns that date, or null.
+ */
+async function laterValidityDate(err: unknown, sig: openpgp.SignaturePacket, key: openpgp.PublicKey, ctx: Ctx): Promise<Date | null> {
+  if (!/creation time is in the future/i.test(describeError(err)) || !sig.created) return null;
+  if (sig.created > verifyDate(ctx)) return null;
+  const direct = (key as unknown as { directSignatures?: openpgp.SignaturePacket[] }).directSignatures ?? [];
+  const dates = [
+    ...key.users.flatMap((u) => u.selfCertifications),
+    ...direct,
+    ...key.subkeys.flatMap((s) => s.bindingSignatures),
+  ].map((p) => p.created).filter((d): d is Date => d instanceof Date && d >= sig.created! && d <= ctx.now)
+    .sort((a, b) => a.getTime() - b.getTime());
+  for (const d of dates) {
+    try {
+      await key.getSigningKey(sig.issuerKeyID, d, undefined, ctx.fullConfig);
+      return d;
+    } catch { /* try the next date */ }
+  }
+  return null;
+}
+
+/** Keys that may have made this signature: by issuer fingerprint when present, else by key id. */
+function candidateKeys(p: openpgp.SignaturePacket, keyring: Keyring): openpgp.PublicKey[] {
+  if (p.issuerFingerprint) {
+    const k = keyring.findByFingerprint(Buffer.from(p.issuerFingerprint).toString('hex'));
+    return k ? [k] : [];
+  }
+  const id = p.issuerKeyID.toHex();
+  if (/^0+$/.test(id)) return []; // wildcard key id: we do not try every key
+  return keyring.findAllByKeyId(id);
+}
+
+async function judgeValid(out: Outcome, sig: openpgp.SignaturePacket, key: openpgp.PublicKey, ctx: Ctx): Promise<Outcome> {
+  out.cryptoValid = true;
+  out.signer = key.getFingerprint().toUpperCase();
+  const signingKey = key.getKeys(sig.issuerKeyID)[0] ?? key;
+  const made = sig.created ? ` made ${sig.created.toISOString()}` : '';
+
+  // Revocation is judged as of now: a revoked key must not authorise anything any more.
+  const primaryRevoked = await key.isRevoked(undefined, undefined, ctx.now, ctx.fullConfig);
+  const subRevoked = signingKey instanceof openpgp.Subkey
+    && await signingKey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, ctx.now, ctx.fullConfig);
+  if (primaryRevoked || subRevoked) {
+    out.verdict = 'revoked-key';
+    out.detail = `the signature${made} is by ${primaryRevoked ? 'a revoked key' : 'a revoked subkey of'} ${out.signer}`;
+    return out;
+  }
+  try {
+    const exp = await key.getExpirationTime(undefined, ctx.fullConfig);
+    if (exp instanceof Date && exp < ctx.now) {
+      out.warnings.push(`the key expired on ${exp.toISOString()}, after it made this signature`);
+    }
+  } catch { /* informational only */ }
+
+  const hash = out.hashAlgorithm ?? '';
+  if (isRejectedHash(ctx.policy, hash)) {
+    out.verdict = 'weak';
+    out.detail = `the signature${made} by ${out.signer} uses ${hash.toUpperCase()}, which the policy refuses`;
+    return out;
+  }
+  for (const [label, packet] of [['signing key', signingKey.keyPacket], ['primary key', key.keyPacket]] as const) {
+    if (label === 'primary key' && packet === signingKey.keyPacket) continue;
+    const judged = judgeKeyAlgorithm(ctx.policy, normaliseAlgorithmInfo(packet.getAlgorithmInfo()));
+    if (!judged.ok) {
+      out.verdict = 'weak';
+      out.detail = `the ${label} of ${out.signer} is refused by the policy: ${judged.reason}`;
+      return out;
+    }
+    if (judged.warning) out.warnings.push(`${label}: ${judged.warning}`);
+  }
+  out.verdict = 'good';
+  out.detail = `good signature${made} by ${out.signer} (${hash})`;
+  return out;
+}
+
+/**
+ * openpgp.js v6 names the legacy EdDSA/ECDH curves 'ed25519Legacy' and
+ * 'curve25519Legacy'. They are the same curves as RFC 9580 Ed25519/X25519
+ * (only the encoding is older), so the policy judges them under those names.
+ */
+function normaliseAlgorithmInfo(info: { algorithm: string; bits?: number; curve?: string }): { algorithm: string; bits?: number; curve?: string } {
+  const curve = info.curve === 'ed25519Legacy' ? 'ed25519' : info.curve === 'curve25519Legacy' ? 'curve25519' : info.curve;
+  return { ...info, curve };
+}
+
+/**
+ * openpgp.js reports failures only as Error messages. In its order of checks
+ * (openpgp.mjs createVerificationObject) the digest and the signature value
+ * are checked first; a revoked/expired key is reported only after the
+ * cryptography held, which is why those two verdicts imply a valid signature.
+ */
+async function classifyFailure(out: Outcome, sig: openpgp.SignaturePacket, key: openpgp.PublicKey, err: unknown): Promise<Outcome> {
+  const msg = oneLine(describeError(err));
+  out.signer = key.getFingerprint().toUpperCase();
+  const made = sig.created ? ` made ${sig.created.toISOString()}` : '';
+  if (/Signed digest did not match|Signature verification failed/i.test(msg)) {
+    out.verdict = 'bad';
+    out.detail = `the signature${made} by ${out.signer} does not match the signed data (changed after signing)`;
+  } else if (/revoked/i.test(msg)) {
+    out.verdict = 'revoked-key';
+    out.cryptoValid = true;
+    out.detail = `the signature${made} is by a revoked key ${out.signer} (${msg})`;
+  } else if (/Signature is expired/i.test(msg)) {
+    out.verdict = 'bad';
+    out.detail = `the signature${made} by ${out.signer} has expired`;
+  } else if (/expired/i.test(msg)) {
+    out.verdict = 'expired-key';
+    out.cryptoValid = true;
+    let when = '';
+    try {
+      const exp = await key.getExpirationTime();
+      if (exp instanceof Date) when = ` (key expired ${exp.toISOString()})`;
+    } catch { /* informational only */ }
+    out.detail = `the key ${out.signer} had already expired when it signed${sig.created ? ` on ${sig.created.toISOString()}` : ''}${when}`;
+  } else if (/creation time is in the future/i.test(msg)) {
+    out.verdict = 'bad';
+    out.detail = `the signature by ${out.signer} is dated in the future${made}`;
+  } else {
+    out.verdict = 'bad';
+    out.detail = `the signature by ${out.signer} is not valid: ${msg}`;
+  }
+  return out;
+}
+
+function applyOutcome(r: MailVerification, o: Outcome, listy: boolean): void {
+  r.verdict = o.verdict;
+  r.detail = o.detail;
+  r.signer = o.signer;
+  r.signingKeyId = o.signingKeyId;
+  r.signatureCreated = o.signatureCreated;
+  r.signatureId = o.signatureId;
+  r.hashAlgorithm = o.hashAlgorithm;
+  r.warnings.push(...o.warnings);
+  r.hint = hintFor(o.verdict, listy);
+}
+
+function hintFor(verdict: Verdict, listy: boolean): string | null {
+  switch (verdict) {
+    case 'bad': return badHint(listy);
+    case 'nokey': return 'The signing key is not known here; its key must be in the collection before its signatures count.';
+    case 'expired-key': return 'The key had expired when it signed: extend its expiry, send the updated key (UPDATE KEY), then sign and resend.';
+    case 'revoked-key': return 'The key is revoked; sign with a key that is not revoked.';
+    case 'weak': return 'Sign again with SHA-256 or better, using an Ed25519, ECDSA P-256+ or RSA (3072+ bits) key.';
+    case 'malformed': return MALFORMED_HINT;
+    default: return null;
+  }
+}
+
+function badHint(listy: boolean): string {
+  return listy
+    ? 'A mailing list appears to have altered the signed part (refolded headers, re-encoded text or removed the signature part). '
+      + 'Resend with an inline (cleartext) signature, which survives list footers, or send directly to the bot, '
+      + 'or ask the list owner to stop rewriting signed messages.'
+    : 'The message was changed after it was signed (or signed wrongly). Sign it again and resend it directly.';
+}
+
+function sha256(b: Uint8Array): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '?').slice(0, 300);
+}
