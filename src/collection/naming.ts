@@ -1,0 +1,104 @@
+/**
+ * File names in the collection (contract: the working group's layout).
+ *
+ *   pgp/all/0x<16 lowercase hex key id>-<identity>-<public|signing|email>.asc
+ *   pki/all/<name>.crt, <name>.crt.asc
+ *
+ * The long key id is the identifier; the identity part comes from a user ID,
+ * which is attacker-controlled text: it is reduced to a small safe alphabet
+ * here, so no UID can produce a path separator, a dot-dot, a hidden file, a
+ * control character or a name that differs only by Unicode look-alikes.
+ *
+ * The alphabet is [a-z0-9._@+-] plus `_`, which the group's own files use
+ * (0xa9a9c5f10a438110-tlk_sysprog@yahoo.com-public.asc).
+ */
+import { CollectionError } from './errors.js';
+
+export const KEY_ROLES = ['public', 'signing', 'email'] as const;
+export type KeyRole = (typeof KEY_ROLES)[number];
+
+export const IDENTITY_MAX = 64;
+
+/** The folder under pgp/ that holds the role copy of a key file. */
+export function roleFolder(role: KeyRole): 'signing' | 'email' {
+  // The group keeps general-purpose ("-public") keys with the signing keys.
+  return role === 'email' ? 'email' : 'signing';
+}
+
+/** The e-mail address inside a user ID, if any (angle brackets first, else a bare address). */
+export function emailOfUserId(uid: string): string | null {
+  const angle = uid.match(/<([^<>\s]+@[^<>\s]+)>/);
+  if (angle) return angle[1]!;
+  const bare = uid.trim().match(/^[^\s<>@]+@[^\s<>@]+$/);
+  return bare ? bare[0] : null;
+}
+
+/**
+ * Sanitise an identity from a user ID: the e-mail if there is one, else the
+ * name; lowercase ASCII; every other character becomes '-', runs collapse;
+ * no leading dots or dashes, no '..', at most IDENTITY_MAX characters.
+ * Deterministic: the same UID always gives the same identity.
+ */
+export function identityFromUserId(uid: string): string {
+  const source = emailOfUserId(uid) ?? uid.replace(/\s*\([^)]*\)\s*/g, ' ').trim();
+  // Only ASCII survives: no NFKC folding, so look-alike characters cannot
+  // turn into a name that imitates someone else's.
+  let s = source.toLowerCase().replace(/[^a-z0-9._@+-]/g, '-');
+  s = s.replace(/-{2,}/g, '-');
+  s = s.replace(/\.{2,}/g, '.');
+  s = s.replace(/^[.\-]+/, '');
+  s = s.slice(0, IDENTITY_MAX);
+  s = s.replace(/[.\-]+$/, '');
+  return s.length > 0 ? s : 'unknown';
+}
+
+const KEY_FILE = /^0x([0-9a-f]{16})-(.+)-(public|signing|email)\.asc$/;
+const SAFE_IDENTITY = /^[a-z0-9_@+][a-z0-9._@+-]*$/;
+
+export function isSafeIdentity(identity: string): boolean {
+  return identity.length <= IDENTITY_MAX && SAFE_IDENTITY.test(identity) && !identity.includes('..');
+}
+
+export function keyFileName(keyId: string, identity: string, role: KeyRole): string {
+  const id = keyId.toLowerCase().replace(/^0x/, '');
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new CollectionError('COLLECTION_BAD_NAME', `not a 16-hex key id: ${JSON.stringify(keyId)}`);
+  if (!isSafeIdentity(identity)) throw new CollectionError('COLLECTION_BAD_NAME', `unsafe identity in a file name: ${JSON.stringify(identity)}`);
+  if (!KEY_ROLES.includes(role)) throw new CollectionError('COLLECTION_BAD_NAME', `unknown key role: ${JSON.stringify(role)}`);
+  return `0x${id}-${identity}-${role}.asc`;
+}
+
+export interface ParsedKeyFileName {
+  keyId: string;
+  identity: string;
+  role: KeyRole;
+}
+
+/** Parse a key file name of the layout; null when it does not follow it. */
+export function parseKeyFileName(name: string): ParsedKeyFileName | null {
+  const m = name.match(KEY_FILE);
+  if (!m) return null;
+  return { keyId: m[1]!, identity: m[2]!, role: m[3] as KeyRole };
+}
+
+/** A file name read from a directory the bot did not write (import) is used only if it is one we could have written. */
+export function isSafeKeyFileName(name: string): boolean {
+  const p = parseKeyFileName(name);
+  return p !== null && isSafeIdentity(p.identity);
+}
+
+const CERT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/**
+ * A certificate name (from `SUBMIT CERT <name>` or a file name on import):
+ * lowercased, and refused (not rewritten) when it is not a plain name, since
+ * the submitter chose it and should see the refusal.
+ * @throws CollectionError COLLECTION_BAD_NAME
+ */
+export function validateCertName(name: string): string {
+  const n = name.trim().toLowerCase();
+  if (!CERT_NAME.test(n) || n.includes('..') || n.endsWith('.') || /\.(crt|asc|pem|txt)$/.test(n)) {
+    throw new CollectionError('COLLECTION_BAD_NAME',
+      `certificate name ${JSON.stringify(name)} must be 1-64 characters of a-z 0-9 . _ -, start with a letter or digit, contain no "..", and not end in .crt/.asc/.pem/.txt`);
+  }
+  return n;
+}

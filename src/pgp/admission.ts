@@ -1,0 +1,638 @@
+/**
+ * The key admission policy, as pure functions over openpgp.js keys: may a new
+ * key enter the collection (SUBMIT KEY), what may an incoming copy add to a
+ * collection key (UPDATE KEY), does a revocation certificate revoke a
+ * collection key (REVOKE KEY).
+ *
+ * Every refusal names the rule and the fix, because the reply is read by a
+ * person who must be able to act on it. No mail, queue or disk code here:
+ * the caller verifies the mail signature (proof of possession) and applies
+ * the result to the collection.
+ *
+ * Certificate flooding (CVE-2019-13050-style attacks on SKS): anyone can
+ * append certifications to anyone's key. The collection therefore stores
+ * only certifications made by its own keys; everything else is stripped
+ * before storage and listed in the reply.
+ */
+import * as openpgp from 'openpgp';
+import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
+import { DEFAULT_CRYPTO_POLICY, isRejectedHash, type CryptoPolicy } from './policy.js';
+import {
+  checkSignature,
+  cloneKey,
+  fingerprintOf,
+  fullVerifyConfig,
+  hashName,
+  inspectKey,
+  keyIdOf,
+  toKeyring,
+  type CertInfo,
+  type KeyLookup,
+  type KeyReport,
+} from './inspect.js';
+import { mergeKeys, signatureId, userLabel, type MergeItem } from './merge.js';
+import { Keyring } from './keyring.js';
+
+export type AdmissionRule =
+  | 'private-key'
+  | 'limit-key-size'
+  | 'limit-user-ids'
+  | 'limit-certifications'
+  | 'already-in-collection'
+  | 'algorithm'
+  | 'subkey-algorithm'
+  | 'revoked'
+  | 'expired'
+  | 'no-user-id'
+  | 'weak-self-signature'
+  | 'no-signing-capability'
+  | 'min-certifications'
+  | 'different-key'
+  | 'not-in-collection'
+  | 'revocation-unreadable'
+  | 'revocation-wrong-key'
+  | 'revocation-invalid';
+
+export interface AdmissionContext {
+  /** The collection's keys (issuers of certifications). */
+  collection: KeyLookup;
+  policy?: CryptoPolicy;
+  limits?: Limits;
+  now?: Date;
+  /** Distinct collection keys that must have certified the new key (default 1). */
+  minCertifications?: number;
+}
+
+export interface Refusal {
+  ok: false;
+  rule: AdmissionRule;
+  reason: string;
+  fix: string;
+}
+
+/** A certification removed before storage, and why. */
+export type StrippedCert = CertInfo & { why: string };
+
+export interface Admitted {
+  ok: true;
+  /** The copy to store: only collection certifications, only self-signed user IDs. */
+  key: openpgp.PublicKey;
+  report: KeyReport;
+  kept: CertInfo[];
+  /** Kept certifications that count toward minCertifications (distinct issuers). */
+  counted: string[];
+  stripped: StrippedCert[];
+  /** User IDs removed because no valid self-signature binds them. */
+  strippedUserIds: string[];
+  warnings: string[];
+}
+
+export type AdmissionResult = Admitted | Refusal;
+
+function refuse(rule: AdmissionRule, reason: string, fix: string): Refusal {
+  return { ok: false, rule, reason, fix };
+}
+
+function settings(ctx: AdmissionContext) {
+  return {
+    ring: toKeyring(ctx.collection),
+    policy: ctx.policy ?? DEFAULT_CRYPTO_POLICY,
+    limits: ctx.limits ?? DEFAULT_LIMITS,
+    now: ctx.now ?? new Date(),
+    min: ctx.minCertifications ?? 1,
+  };
+}
+
+/** State of a collection key acting as an issuer, now. */
+async function issuerState(
+  issuerFpr: string,
+  ring: Keyring,
+  policy: CryptoPolicy,
+  now: Date,
+  cache: Map<string, KeyReport>,
+): Promise<{ usable: boolean; why?: string }> {
+  const issuer = ring.findByFingerprint(issuerFpr);
+  if (!issuer) return { usable: false, why: 'issuer not in the collection' };
+  let r = cache.get(issuerFpr);
+  if (!r) {
+    r = await inspectKey(issuer, { collection: ring, policy, now });
+    cache.set(issuerFpr, r);
+  }
+  if (r.revoked) return { usable: false, why: `issuer ${r.keyId} is revoked` };
+  if (r.expired) return { usable: false, why: `issuer ${r.keyId} has expired` };
+  if (!r.judgement.ok) return { usable: false, why: `issuer ${r.keyId} is a ${r.algorithm} key the policy no longer accepts (${r.judgement.reason})` };
+  return { usable: true };
+}
+
+/**
+ * Why a certification may not be stored, or null when it may. A kept
+ * certification still counts only if its issuer is usable now.
+ */
+function certProblem(c: CertInfo): string | null {
+  if (!c.issuerInCollection) return 'made by a key outside the collection';
+  if (c.valid !== true) return `does not verify (${c.invalidReason ?? 'bad signature'})`;
+  if (c.weakHash) return `uses ${c.hashAlgorithm.toUpperCase()}, which the policy refuses on new signatures`;
+  if (c.revoked) return 'revoked by its issuer';
+  if (c.expired) return 'expired';
+  if (c.future) return 'dated in the future';
+  if (!c.exportable) return 'marked non-exportable (a local signature)';
+  return null;
+}
+
+const GPG_EXPORT = 'gpg --armor --export-options export-minimal --export <FINGERPRINT>';
+
+/**
+ * SUBMIT KEY: may this key enter the collection? The caller has already
+ * checked that the mail is signed by the submitted key (see isSignedByKey).
+ */
+export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
+  const { ring, policy, limits, now, min } = settings(ctx);
+  if (submitted.isPrivate()) {
+    return refuse('private-key', 'the message carries a SECRET key, not only the public key',
+      `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
+  }
+  const bytes = submitted.write().length;
+  if (bytes > limits.maxKeyBytes) {
+    return refuse('limit-key-size', `${LIMIT_ERRORS.LIMIT_KEY_SIZE} (limit ${limits.maxKeyBytes} bytes, got ${bytes})`,
+      `export a minimal copy: ${GPG_EXPORT}`);
+  }
+  if (submitted.users.length > limits.maxUserIds) {
+    return refuse('limit-user-ids', `${LIMIT_ERRORS.LIMIT_USER_IDS} (limit ${limits.maxUserIds}, got ${submitted.users.length})`,
+      'remove user IDs you no longer use (gpg --edit-key, then deluid) and send the key again');
+  }
+  const certCount = submitted.users.reduce((n, u) => n + u.otherCertifications.length, 0);
+  if (certCount > limits.maxCertifications) {
+    return refuse('limit-certifications', `${LIMIT_ERRORS.LIMIT_CERTIFICATIONS} (limit ${limits.maxCertifications}, got ${certCount})`,
+      `export a minimal copy (${GPG_EXPORT}) and ask collection members to certify it again`);
+  }
+  const fpr = fingerprintOf(submitted);
+  if (ring.findByFingerprint(fpr)) {
+    return refuse('already-in-collection', `key ${fpr} is already in the collection`,
+      'to add new certifications or a new expiry, mail UPDATE KEY with the newer copy instead');
+  }
+
+  const report = await inspectKey(submitted, { collection: ring, policy, now });
+  if (!report.judgement.ok) {
+    return refuse('algorithm', `the primary key is ${describeAlg(report)}: ${report.judgement.reason}`,
+      'create a new key (gpg --quick-gen-key "Name <email>" ed25519 sign 2y, or rsa3072) and have it certified');
+  }
+  if (report.revoked) {
+    return refuse('revoked', `key ${report.keyId} is revoked${report.revocationReason ? ` (${report.revocationReason})` : ''}`,
+      'submit a key that is in use; a revoked key cannot enter the collection');
+  }
+  if (report.expired) {
+    return refuse('expired', `key ${report.keyId} expired on ${report.expires!.toISOString()}`,
+      `extend it (gpg --quick-set-expire ${fpr} 2y) and send the refreshed public key`);
+  }
+  const goodUids = report.userIds.filter((u) => u.selfSigned && !u.revoked && !u.attribute);
+  if (goodUids.length === 0) {
+    return refuse('no-user-id', 'no user ID of the key carries a valid, current self-signature',
+      `add a user ID (gpg --quick-add-uid ${fpr} "Name <email>") or refresh the self-signature, then send the key again`);
+  }
+  if (goodUids.every((u) => u.selfSignatureWeak)) {
+    return refuse('weak-self-signature', `every user ID is bound by a ${goodUids[0]!.selfSignatureHash?.toUpperCase()} self-signature, which the policy refuses`,
+      `refresh the self-signatures with a modern hash: gpg --cert-digest-algo SHA256 --quick-set-expire ${fpr} 2y`);
+  }
+  for (const s of report.subkeys) {
+    if (!s.bound || s.revoked || s.expired) continue;
+    if (!s.judgement.ok) {
+      return refuse('subkey-algorithm', `subkey ${s.keyId} is ${s.algorithm}${s.bits ? ` ${s.bits}` : ''}: ${s.judgement.reason}`,
+        `revoke or remove that subkey (gpg --edit-key ${fpr}, key N, revkey) and add a modern one (gpg --quick-add-key ${fpr} cv25519 encr)`);
+    }
+  }
+  if (!report.canSign) {
+    return refuse('no-signing-capability', 'neither the primary key nor a valid subkey can make signatures',
+      `add a signing subkey (gpg --quick-add-key ${fpr} ed25519 sign) and send the key again`);
+  }
+
+  // --- certifications: keep those by collection keys, strip the rest
+  const issuerCache = new Map<string, KeyReport>();
+  const kept: CertInfo[] = [];
+  const stripped: StrippedCert[] = [];
+  const counted = new Set<string>();
+  const warnings: string[] = [];
+  const badUserIds = new Set(report.userIds.filter((u) => !u.selfSigned).map((u) => u.userId));
+  for (const c of report.certifications) {
+    if (badUserIds.has(c.userId)) {
+      stripped.push({ ...c, why: 'certifies a user ID that has no valid self-signature' });
+      continue;
+    }
+    const problem = certProblem(c);
+    if (problem) {
+      stripped.push({ ...c, why: problem });
+      continue;
+    }
+    kept.push(c);
+    const st = await issuerState(c.issuerFingerprint!, ring, policy, now, issuerCache);
+    if (st.usable) counted.add(c.issuerFingerprint!);
+    else warnings.push(`the certification by ${c.issuerKeyId} is kept but does not count: ${st.why}`);
+  }
+  if (report.judgement.warning) warnings.push(report.judgement.warning);
+  for (const s of report.subkeys) if (s.judgement.ok && s.judgement.warning) warnings.push(`subkey ${s.keyId}: ${s.judgement.warning}`);
+
+  if (counted.size < min) {
+    const have = counted.size;
+    const outside = stripped.filter((s) => !s.issuerInCollection).length;
+    return refuse('min-certifications',
+      `the key carries ${have} valid certification${have === 1 ? '' : 's'} by other collection keys; ${min} ${min === 1 ? 'is' : 'are'} required` +
+        (outside > 0 ? ` (${outside} certification${outside === 1 ? '' : 's'} by keys outside the collection do not count)` : ''),
+      `ask ${min - have} collection member${min - have === 1 ? '' : 's'} to check your fingerprint ${fpr} and certify it ` +
+        `(gpg --quick-sign-key ${fpr}), then send the key with those certifications again`);
+  }
+
+  // --- the copy to store
+  const keepIds = new Set(kept.map((c) => signatureId(c.packet)));
+  const key = await cloneKey(submitted);
+  const strippedUserIds: string[] = [];
+  key.users = key.users.filter((u) => {
+    if (badUserIds.has(userLabel(u))) {
+      strippedUserIds.push(userLabel(u));
+      return false;
+    }
+    return true;
+  });
+  const selfId = submitted.getKeyID();
+  for (const u of key.users) {
+    u.otherCertifications = u.otherCertifications.filter((s) => keepIds.has(signatureId(s)));
+    // Certification revocations by outside keys go too; the key's own UID revocations stay.
+    u.revocationSignatures = u.revocationSignatures.filter((s) => s.issuerKeyID.equals(selfId) || ring.findAllByKeyId(s.issuerKeyID.toHex()).length > 0);
+  }
+  const stored = await cloneKey(key);
+  return { ok: true, key: stored, report, kept, counted: [...counted], stripped, strippedUserIds, warnings };
+}
+
+function describeAlg(r: { algorithm: string; bits?: number; curve?: string }): string {
+  return `${r.algorithm}${r.bits ? ` ${r.bits} bits` : ''}${r.curve ? ` (${r.curve})` : ''}`;
+}
+
+/**
+ * Proof of possession: does a signature by `signer` (fingerprint or 16-hex
+ * key id of the key that made it) count as made by `key`? The primary key or
+ * a bound, unrevoked, unexpired signing subkey (with its back-signature) does.
+ */
+export async function isSignedByKey(
+  signer: string,
+  key: openpgp.Key,
+  opts: { policy?: CryptoPolicy; now?: Date } = {},
+): Promise<boolean> {
+  const s = signer.replace(/^0x/i, '').replace(/\s+/g, '').toUpperCase();
+  if (!/^[0-9A-F]{16}$|^[0-9A-F]{40}$|^[0-9A-F]{64}$/.test(s)) return false;
+  const matches = (fpr: string, keyId: string) => (s.length === 16 ? keyId.toUpperCase() === s : fpr === s);
+  if (matches(fingerprintOf(key), keyIdOf(key))) return true;
+  const report = await inspectKey(key, { collection: [], policy: opts.policy ?? DEFAULT_CRYPTO_POLICY, now: opts.now ?? new Date() });
+  if (report.revoked || report.expired) return false;
+  return report.subkeys.some((sk) => matches(sk.fingerprint, sk.keyId) && sk.bound && !sk.revoked && !sk.expired && sk.capabilities.sign);
+}
+
+// ---------------------------------------------------------------------------
+// UPDATE KEY
+
+export interface UpdateChanges {
+  newCerts: CertInfo[];
+  newUserIds: string[];
+  /** New self-signatures on user IDs already stored (e.g. a refreshed expiry). */
+  newSelfSignatures: number;
+  /** The expiry after the update, when it changes (null = never expires). */
+  newExpiry: { before: Date | null; after: Date | null } | null;
+  newSubkeys: string[];
+  /** Set when the incoming copy carries a valid key revocation. */
+  revocation: { reason: string | null } | null;
+  revokedUserIds: string[];
+  revokedSubkeys: string[];
+}
+
+export type DroppedItem = { what: string; why: string; cert?: CertInfo };
+
+export type UpdatePlan =
+  | {
+      ok: true;
+      changes: UpdateChanges;
+      /** Certifications by keys outside the collection, or otherwise unacceptable: not stored. */
+      droppedOutsideCerts: StrippedCert[];
+      /** Other pieces of the incoming copy that were not taken, and why. */
+      dropped: DroppedItem[];
+      /**
+       * true when the update only adds certifications by collection keys and
+       * self-signatures (new UIDs, expiry, revocations): applied at once.
+       * false (a new subkey): a ticket for the maintainers.
+       */
+      onlyAdditive: boolean;
+      /** Nothing to change. */
+      empty: boolean;
+      merged: openpgp.PublicKey;
+    }
+  | Refusal;
+
+/**
+ * UPDATE KEY: what may the incoming copy add to the stored one? Never removes
+ * anything. Refuses a different primary key.
+ */
+export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, ctx: AdmissionContext): Promise<UpdatePlan> {
+  const { ring, policy, limits, now } = settings(ctx);
+  const fpr = fingerprintOf(existing);
+  if (incoming.isPrivate()) {
+    return refuse('private-key', 'the message carries a SECRET key, not only the public key',
+      `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
+  }
+  if (fingerprintOf(incoming) !== fpr) {
+    return refuse('different-key', `the key sent is ${fingerprintOf(incoming)}, not the collection key ${fpr}`,
+      'UPDATE KEY only refreshes a key already in the collection; a new key must be submitted with SUBMIT KEY');
+  }
+  const bytes = incoming.write().length;
+  if (bytes > limits.maxKeyBytes) {
+    return refuse('limit-key-size', `${LIMIT_ERRORS.LIMIT_KEY_SIZE} (limit ${limits.maxKeyBytes} bytes, got ${bytes})`, `export a minimal copy: ${GPG_EXPORT}`);
+  }
+  if (incoming.users.length > limits.maxUserIds) {
+    return refuse('limit-user-ids', `${LIMIT_ERRORS.LIMIT_USER_IDS} (limit ${limits.maxUserIds}, got ${incoming.users.length})`,
+      'remove user IDs you no longer use (gpg --edit-key, then deluid) and send the key again');
+  }
+  const certCount = incoming.users.reduce((n, u) => n + u.otherCertifications.length, 0);
+  if (certCount > limits.maxCertifications) {
+    return refuse('limit-certifications', `${LIMIT_ERRORS.LIMIT_CERTIFICATIONS} (limit ${limits.maxCertifications}, got ${certCount})`,
+      `export a minimal copy (${GPG_EXPORT})`);
+  }
+
+  // Inspect the union once, so every incoming piece is judged in context
+  // (a certification on a new UID, a binding of a new subkey).
+  const cfg = fullVerifyConfig(policy);
+  const union = (await mergeKeys(existing, incoming, () => true)).merged;
+  const unionReport = await inspectKey(union, { collection: ring, policy, now });
+  const beforeReport = await inspectKey(existing, { collection: ring, policy, now });
+  const certById = new Map(unionReport.certifications.map((c) => [signatureId(c.packet), c] as const));
+  const uidOk = new Map(unionReport.userIds.map((u) => [u.userId, u] as const));
+  const primary = existing.keyPacket;
+
+  const droppedOutsideCerts: StrippedCert[] = [];
+  const dropped: DroppedItem[] = [];
+  const newCerts: CertInfo[] = [];
+  const newUserIds: string[] = [];
+  const newSubkeys: string[] = [];
+  const revokedUserIds: string[] = [];
+  const revokedSubkeys: string[] = [];
+  let newSelfSignatures = 0;
+  let revocation: UpdateChanges['revocation'] = null;
+
+  const accept = async (item: MergeItem): Promise<boolean> => {
+    switch (item.kind) {
+      case 'user': {
+        const u = uidOk.get(item.userId);
+        if (!u?.selfSigned) {
+          dropped.push({ what: `user ID "${item.userId}"`, why: 'no valid self-signature' });
+          return false;
+        }
+        if (u.selfSignatureWeak) {
+          dropped.push({ what: `user ID "${item.userId}"`, why: `self-signed only with ${u.selfSignatureHash?.toUpperCase()}` });
+          return false;
+        }
+        newUserIds.push(item.userId);
+        return true;
+      }
+      case 'self-cert':
+      case 'direct': {
+        const data = item.kind === 'direct'
+          ? { key: primary }
+          : { userID: item.user.userID, userAttribute: item.user.userAttribute, key: primary };
+        const type = item.kind === 'direct' ? openpgp.enums.signature.key : openpgp.enums.signature.certGeneric;
+        const ok = await selfSigAcceptable(item.sig, primary, type, data, cfg, policy, now);
+        if (ok !== null) {
+          dropped.push({ what: `a self-signature${'userId' in item ? ` on "${item.userId}"` : ''}`, why: ok });
+          return false;
+        }
+        newSelfSignatures++;
+        return true;
+      }
+      case 'cert': {
+        const c = certById.get(signatureId(item.sig));
+        const problem = c ? certProblem(c) : 'could not be read';
+        if (problem || !c) {
+          if (c) droppedOutsideCerts.push({ ...c, why: problem! });
+          else dropped.push({ what: `a certification on "${item.userId}"`, why: problem ?? 'unknown' });
+          return false;
+        }
+        newCerts.push(c);
+        return true;
+      }
+      case 'uid-revocation': {
+        if (item.sig.issuerKeyID.equals(existing.getKeyID())) {
+          const data = { userID: item.user.userID, userAttribute: item.user.userAttribute, key: primary };
+          const err = await checkSignature(item.sig, primary, openpgp.enums.signature.certRevocation, data, cfg);
+          if (err) {
+            dropped.push({ what: `a revocation of "${item.userId}"`, why: err });
+            return false;
+          }
+          revokedUserIds.push(item.userId);
+          return true;
+        }
+        // A certification revocation by a collection key: kept when it verifies with that key.
+        const issuers = ring.findAllByKeyId(item.sig.issuerKeyID.toHex()).filter((k) => fingerprintOf(k) !== fpr);
+        for (const k of issuers) {
+          for (const kp of k.getKeys(item.sig.issuerKeyID)) {
+            const data = { userID: item.user.userID, userAttribute: item.user.userAttribute, key: primary };
+            if ((await checkSignature(item.sig, kp.keyPacket, openpgp.enums.signature.certRevocation, data, cfg)) === null) return true;
+          }
+        }
+        dropped.push({ what: `a certification revocation on "${item.userId}" by ${item.sig.issuerKeyID.toHex()}`, why: 'not made by a collection key' });
+        return false;
+      }
+      case 'key-revocation': {
+        if (!item.sig.issuerKeyID.equals(existing.getKeyID())) {
+          dropped.push({ what: 'a key revocation', why: `made by ${item.sig.issuerKeyID.toHex()}; designated revokers are not supported` });
+          return false;
+        }
+        const err = await checkSignature(item.sig, primary, openpgp.enums.signature.keyRevocation, { key: primary }, cfg);
+        if (err) {
+          dropped.push({ what: 'a key revocation', why: err });
+          return false;
+        }
+        revocation = { reason: null };
+        return true;
+      }
+      case 'subkey': {
+        const s = unionReport.subkeys.find((x) => x.fingerprint === item.fingerprint);
+        if (!s?.bound) {
+          dropped.push({ what: `subkey ${item.fingerprint}`, why: 'no valid binding signature' });
+          return false;
+        }
+        if (!s.judgement.ok) {
+          dropped.push({ what: `subkey ${s.keyId}`, why: s.judgement.reason });
+          return false;
+        }
+        newSubkeys.push(item.fingerprint);
+        return true;
+      }
+      case 'subkey-binding': {
+        const data = { key: primary, bind: item.subkey.keyPacket };
+        const ok = await selfSigAcceptable(item.sig, primary, openpgp.enums.signature.subkeyBinding, data, cfg, policy, now);
+        if (ok !== null) {
+          dropped.push({ what: `a binding signature of subkey ${item.fingerprint}`, why: ok });
+          return false;
+        }
+        newSelfSignatures++;
+        return true;
+      }
+      case 'subkey-revocation': {
+        const data = { key: primary, bind: item.subkey.keyPacket };
+        const err = await checkSignature(item.sig, primary, openpgp.enums.signature.subkeyRevocation, data, cfg);
+        if (err) {
+          dropped.push({ what: `a revocation of subkey ${item.fingerprint}`, why: err });
+          return false;
+        }
+        revokedSubkeys.push(item.fingerprint);
+        return true;
+      }
+    }
+  };
+
+  const { merged } = await mergeKeys(existing, incoming, accept);
+  const afterReport = await inspectKey(merged, { collection: ring, policy, now });
+  if (revocation) revocation = { reason: afterReport.revocationReason };
+  const expiryChanged = (beforeReport.expires?.getTime() ?? null) !== (afterReport.expires?.getTime() ?? null);
+  const changes: UpdateChanges = {
+    newCerts,
+    newUserIds,
+    newSelfSignatures,
+    newExpiry: expiryChanged ? { before: beforeReport.expires, after: afterReport.expires } : null,
+    newSubkeys,
+    revocation,
+    revokedUserIds,
+    revokedSubkeys,
+  };
+  const empty = newCerts.length === 0 && newUserIds.length === 0 && newSelfSignatures === 0 && newSubkeys.length === 0 &&
+    !revocation && revokedUserIds.length === 0 && revokedSubkeys.length === 0 && Buffer.from(merged.write()).equals(Buffer.from(existing.write()));
+  // A new subkey is new key material that can sign or decrypt for this
+  // identity: the maintainers see it (a ticket). Certifications by
+  // collection keys and self-signatures only restate or narrow what the
+  // collection already trusts, so they apply at once.
+  const onlyAdditive = newSubkeys.length === 0;
+  return { ok: true, changes, droppedOutsideCerts, dropped, onlyAdditive, empty, merged };
+}
+
+async function selfSigAcceptable(
+  sig: openpgp.SignaturePacket,
+  primary: openpgp.AnyKeyPacket,
+  type: openpgp.enums.signature,
+  data: object,
+  cfg: openpgp.Config,
+  policy: CryptoPolicy,
+  now: Date,
+): Promise<string | null> {
+  const err = await checkSignature(sig, primary, type, data, cfg);
+  if (err) return err;
+  const h = hashName(sig.hashAlgorithm);
+  if (isRejectedHash(policy, h)) return `uses ${h.toUpperCase()}, which the policy refuses on new signatures`;
+  if (sig.created && sig.created.getTime() - now.getTime() > policy.maxClockSkewSeconds * 1000) return 'dated in the future';
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// REVOKE KEY
+
+export type RevocationResult =
+  | { ok: true; revokedKey: openpgp.PublicKey; fingerprint: string; reason: string | null; warnings: string[] }
+  | Refusal;
+
+/**
+ * REVOKE KEY: the revocation signature is its own authority (anyone holding
+ * it may publish it), so it need only verify against the collection's copy.
+ * Accepts `gpg --gen-revoke` output (an armoured block holding one key
+ * revocation signature) or a whole revoked key (`gpg --export` after
+ * importing the revocation).
+ *
+ * A revocation using a weak hash is still applied, with a warning: refusing a
+ * revocation never protects anyone, and an old key (DSA-1024) may only be
+ * able to make SHA-1 signatures.
+ */
+export async function checkRevocation(
+  existing: openpgp.Key,
+  revocationCert: string | Uint8Array,
+  opts: { policy?: CryptoPolicy; now?: Date } = {},
+): Promise<RevocationResult> {
+  const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
+  const now = opts.now ?? new Date();
+  const cfg = fullVerifyConfig(policy);
+  let sigs: openpgp.SignaturePacket[];
+  try {
+    sigs = await readRevocationSignatures(revocationCert, cfg);
+  } catch (err) {
+    return refuse('revocation-unreadable', `the revocation certificate could not be read: ${(err as Error).message}`,
+      'send the armoured output of gpg --output revoke.asc --gen-revoke <FINGERPRINT> in the signed text');
+  }
+  const keyRevs = sigs.filter((s) => s.signatureType === openpgp.enums.signature.keyRevocation);
+  if (keyRevs.length === 0) {
+    return refuse('revocation-unreadable', 'the block holds no key revocation signature',
+      'send the armoured output of gpg --output revoke.asc --gen-revoke <FINGERPRINT>');
+  }
+  const fpr = fingerprintOf(existing);
+  const primary = existing.keyPacket;
+  const mine = keyRevs.filter((s) => s.issuerKeyID.equals(existing.getKeyID()));
+  if (mine.length === 0) {
+    return refuse('revocation-wrong-key', `the revocation was made by key ${keyRevs[0]!.issuerKeyID.toHex()}, not by ${fpr}`,
+      'send the revocation certificate of the collection key itself (designated revokers are not supported)');
+  }
+  let lastErr = 'signature does not verify';
+  for (const sig of mine) {
+    const err = await checkSignature(sig, primary, openpgp.enums.signature.keyRevocation, { key: primary }, cfg);
+    if (err) {
+      lastErr = err;
+      continue;
+    }
+    const warnings: string[] = [];
+    const h = hashName(sig.hashAlgorithm);
+    if (isRejectedHash(policy, h)) warnings.push(`the revocation uses ${h.toUpperCase()}; applied anyway, since a revocation only withdraws trust`);
+    if (sig.created && sig.created.getTime() - now.getTime() > policy.maxClockSkewSeconds * 1000) {
+      warnings.push('the revocation is dated in the future; applied anyway');
+    }
+    const revoked = await cloneKey(existing);
+    if (!revoked.revocationSignatures.some((s) => signatureId(s) === signatureId(sig))) revoked.revocationSignatures.push(sig);
+    const stored = await cloneKey(revoked);
+    const report = await inspectKey(stored, { collection: [], policy, now });
+    return { ok: true, revokedKey: stored, fingerprint: fpr, reason: report.revocationReason, warnings };
+  }
+  return refuse('revocation-invalid', `the revocation signature does not verify against key ${fpr}: ${lastErr}`,
+    'the certificate is damaged or belongs to another key; generate it again with gpg --gen-revoke');
+}
+
+async function readRevocationSignatures(input: string | Uint8Array, cfg: openpgp.Config): Promise<openpgp.SignaturePacket[]> {
+  let bytes: Uint8Array;
+  const text = typeof input === 'string' ? input : null;
+  if (text !== null || Buffer.from(input as Uint8Array).subarray(0, 100).toString('latin1').includes('-----BEGIN PGP')) {
+    const t = text ?? Buffer.from(input as Uint8Array).toString('latin1');
+    // gpg prints a colon before the armour line so that a pasted revocation is not imported
+    // by accident ("To avoid an accidental use of this file ... :-----BEGIN"): accept both.
+    const m = t.match(/:?(-----BEGIN PGP (?:PUBLIC KEY BLOCK|SIGNATURE)-----[\s\S]*?-----END PGP (?:PUBLIC KEY BLOCK|SIGNATURE)-----)/);
+    if (!m) throw new Error('no armoured block found');
+    const un = await openpgp.unarmor(m[1]!, cfg);
+    bytes = await readAll(un.data);
+  } else {
+    bytes = input as Uint8Array;
+  }
+  // openpgp.js reads `allowedPackets` as a plain tag -> class object (its
+  // util.constructAllowedPackets), whatever its typings say.
+  const allowed = {
+    [openpgp.enums.packet.signature]: openpgp.SignaturePacket,
+    [openpgp.enums.packet.publicKey]: openpgp.PublicKeyPacket,
+    [openpgp.enums.packet.publicSubkey]: openpgp.PublicSubkeyPacket,
+    [openpgp.enums.packet.userID]: openpgp.UserIDPacket,
+    [openpgp.enums.packet.userAttribute]: openpgp.UserAttributePacket,
+  } as unknown as Map<openpgp.enums.packet, object>;
+  const list = await openpgp.PacketList.fromBinary(bytes, allowed, cfg);
+  return list.filter((p): p is openpgp.SignaturePacket => p instanceof openpgp.SignaturePacket);
+}
+
+async function readAll(data: unknown): Promise<Uint8Array> {
+  if (data instanceof Uint8Array) return data;
+  const chunks: Uint8Array[] = [];
+  const reader = (data as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Short text for one certification, for replies and logs. */
+export function describeCert(c: CertInfo): string {
+  const when = c.created ? c.created.toISOString().slice(0, 10) : 'undated';
+  return `${c.issuerKeyId} on "${c.userId}" (${c.hashAlgorithm.toUpperCase()}, ${when})`;
+}

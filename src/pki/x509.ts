@@ -1,0 +1,324 @@
+/**
+ * PKI certificate checks (SUBMIT CERT and audit):
+ *
+ * - checkCaCert: is this an acceptable X.509 v3 CA certificate
+ *   (basicConstraints CA:TRUE, keyUsage keyCertSign, in its validity period,
+ *   no MD5/SHA-1 signature, RSA >= policy minimum or EC P-256+ or Ed25519/Ed448)?
+ * - chainsTo: is it issued (and signed) by a certificate already in the collection?
+ * - verifyDetachedSignature: does an OpenPGP detached signature by a
+ *   collection key cover these exact bytes?
+ * - checkSubmittedCert: the SUBMIT CERT rule, all of the above together.
+ *
+ * Signatures are verified by node:crypto (OpenSSL) and openpgp.js; only the
+ * extension fields node:crypto does not expose come from ./extensions.ts.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import * as openpgp from 'openpgp';
+import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
+import { DEFAULT_CRYPTO_POLICY, isRejectedHash, verifyConfig, type CryptoPolicy } from '../pgp/policy.js';
+import { fingerprintOf, hashName, inspectKey, keyIdOf, toKeyring, type KeyLookup } from '../pgp/inspect.js';
+import { PSS_HASHES, SIGNATURE_ALGORITHMS, readExtensions, type CertExtensions } from './extensions.js';
+
+export interface CaCheck {
+  ok: boolean;
+  /** Why it is refused (empty when ok). */
+  reasons: string[];
+  warnings: string[];
+  subject: string;
+  issuer: string;
+  /** SHA-256 of the DER certificate, lowercase hex (the usual certificate fingerprint). */
+  sha256: string;
+  /** SHA-256 of the bytes as submitted (what a detached signature covers). */
+  fileSha256: string;
+  serialNumber: string;
+  notBefore: Date | null;
+  notAfter: Date | null;
+  keyAlg: string;
+  bits?: number;
+  curve?: string;
+  signatureAlgorithm: string;
+  selfSigned: boolean;
+}
+
+const ACCEPTED_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1', 'P-256', 'P-384', 'P-521']);
+
+/** Parse PEM (exactly one CERTIFICATE block) or DER. @throws Error */
+export function parseCertificate(bytes: Uint8Array): X509Certificate {
+  const buf = Buffer.from(bytes);
+  const text = buf.toString('latin1');
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+  if (blocks > 1) throw new Error(`the file holds ${blocks} certificates; submit one certificate per name`);
+  return new X509Certificate(buf);
+}
+
+function one(s: string): string {
+  return s.replace(/\n/g, ', ');
+}
+
+/**
+ * Judge a certificate against the CA policy at `now`. Never throws: an
+ * unreadable certificate is a refusal with a reason.
+ */
+export function checkCaCert(
+  pemBytes: Uint8Array,
+  policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY,
+  now: Date = new Date(),
+  limits: Limits = DEFAULT_LIMITS,
+): CaCheck {
+  const reasons: string[] = [];
+  const warnings: string[] = [];
+  const fileSha256 = createHash('sha256').update(pemBytes).digest('hex');
+  const empty: CaCheck = {
+    ok: false, reasons, warnings, subject: '', issuer: '', sha256: '', fileSha256, serialNumber: '',
+    notBefore: null, notAfter: null, keyAlg: 'unknown', signatureAlgorithm: 'unknown', selfSigned: false,
+  };
+  if (pemBytes.length > limits.maxCertBytes) {
+    reasons.push(`${LIMIT_ERRORS.LIMIT_CERT_SIZE} (limit ${limits.maxCertBytes}, got ${pemBytes.length})`);
+    return empty;
+  }
+  let x: X509Certificate;
+  let ext: CertExtensions;
+  try {
+    x = parseCertificate(pemBytes);
+    ext = readExtensions(x.raw);
+  } catch (err) {
+    reasons.push(`not a readable X.509 certificate: ${(err as Error).message}`);
+    return empty;
+  }
+  const r: CaCheck = {
+    ...empty,
+    subject: one(x.subject),
+    issuer: one(x.issuer),
+    sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+    serialNumber: x.serialNumber,
+    notBefore: new Date(x.validFrom),
+    notAfter: new Date(x.validTo),
+  };
+
+  if (ext.version !== 'v3') reasons.push(`it is an X.509 ${ext.version} certificate; a CA certificate must be v3`);
+  if (!ext.basicConstraints) reasons.push('it has no basicConstraints extension; a CA certificate needs basicConstraints CA:TRUE');
+  else if (!ext.basicConstraints.ca) reasons.push('basicConstraints says CA:FALSE: this is not a CA certificate');
+  if (!ext.keyUsage) reasons.push('it has no keyUsage extension; a CA certificate needs keyUsage keyCertSign');
+  else if (!ext.keyUsage.keyCertSign) reasons.push('keyUsage does not include keyCertSign: it may not sign certificates');
+  if (ext.keyUsage && !ext.keyUsage.critical) warnings.push('keyUsage is not marked critical (RFC 5280 says it should be for a CA)');
+
+  if (r.notBefore && now < r.notBefore) reasons.push(`it is not valid before ${r.notBefore.toISOString()}`);
+  if (r.notAfter && now > r.notAfter) reasons.push(`it expired on ${r.notAfter.toISOString()}`);
+
+  const alg = SIGNATURE_ALGORITHMS[ext.signatureAlgorithmOid];
+  r.signatureAlgorithm = alg?.name ?? ext.signatureAlgorithmOid;
+  if (!alg) reasons.push(`its signature algorithm ${ext.signatureAlgorithmOid} is not one the policy knows`);
+  else if (alg.weak) reasons.push(`it is signed with ${alg.name}; MD5 and SHA-1 signatures are refused`);
+  else if (ext.pssHashOid !== null) {
+    const h = PSS_HASHES[ext.pssHashOid];
+    if (!h) reasons.push(`its RSASSA-PSS signature uses hash ${ext.pssHashOid === '1.3.14.3.2.26' ? 'SHA-1' : ext.pssHashOid}; refused`);
+    else r.signatureAlgorithm = `RSASSA-PSS with ${h}`;
+  }
+
+  const pk = x.publicKey;
+  const type = pk.asymmetricKeyType ?? 'unknown';
+  const det = pk.asymmetricKeyDetails ?? {};
+  r.keyAlg = type;
+  if (type === 'rsa' || type === 'rsa-pss') {
+    const bits = det.modulusLength ?? 0;
+    r.bits = bits;
+    if (bits < policy.minRsaBits) reasons.push(`its RSA key has ${bits} bits; at least ${policy.minRsaBits} are required`);
+    else if (bits < policy.warnRsaBits) warnings.push(`its RSA key has ${bits} bits; ${policy.warnRsaBits} or more is recommended`);
+  } else if (type === 'ec') {
+    r.curve = det.namedCurve ?? 'unknown';
+    if (!ACCEPTED_CURVES.has(r.curve)) reasons.push(`its EC key uses curve ${r.curve}; P-256, P-384 or P-521 is required`);
+  } else if (type === 'ed25519' || type === 'ed448') {
+    r.curve = type;
+  } else {
+    reasons.push(`its public key is ${type}; RSA, EC P-256+ or Ed25519 is required`);
+  }
+
+  r.selfSigned = x.subject === x.issuer;
+  if (r.selfSigned) {
+    let sigOk = false;
+    try {
+      sigOk = x.verify(x.publicKey);
+    } catch {
+      sigOk = false;
+    }
+    if (!sigOk) reasons.push('it claims to be self-signed but its signature does not verify with its own key');
+  }
+  r.ok = reasons.length === 0;
+  return r;
+}
+
+export interface CollectionCert {
+  name: string;
+  pem: Uint8Array;
+}
+
+/**
+ * The collection certificate that issued and signed this one, or null.
+ * The issuer must be a CA (OpenSSL's checkIssued also refuses an issuer
+ * whose keyUsage lacks keyCertSign) and valid at `now`.
+ */
+export function chainsTo(
+  pem: Uint8Array,
+  collectionCerts: readonly CollectionCert[],
+  now: Date = new Date(),
+): { name: string; pem: Uint8Array; subject: string } | null {
+  let leaf: X509Certificate;
+  try {
+    leaf = parseCertificate(pem);
+  } catch {
+    return null;
+  }
+  for (const c of collectionCerts) {
+    let ca: X509Certificate;
+    try {
+      ca = parseCertificate(c.pem);
+    } catch {
+      continue;
+    }
+    if (ca.raw.equals(leaf.raw)) continue; // a certificate does not vouch for itself
+    if (!ca.ca) continue;
+    if (now < new Date(ca.validFrom) || now > new Date(ca.validTo)) continue;
+    try {
+      if (leaf.checkIssued(ca) && leaf.verify(ca.publicKey)) return { name: c.name, pem: c.pem, subject: one(ca.subject) };
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}
+
+export interface DetachedSignatureCheck {
+  /** Verified, by a collection key, and acceptable to the policy. */
+  ok: boolean;
+  /** Cryptographically verified by a collection key (whatever the policy says). */
+  valid: boolean;
+  /** UPPER fingerprint of the signer's primary key, when found in the collection. */
+  signer: string | null;
+  /** Issuer key id named by the signature, 16 lowercase hex. */
+  signerKeyId: string | null;
+  hashAlgorithm: string | null;
+  created: Date | null;
+  signatureType: 'binary' | 'text' | 'other' | null;
+  /** Policy objections to an otherwise valid signature. */
+  problems: string[];
+  reason: string;
+}
+
+/**
+ * Verify an armoured detached OpenPGP signature over the exact bytes
+ * (binary-document signatures, as the collection has them; a text-mode
+ * signature is accepted when it verifies over the same bytes).
+ */
+export async function verifyDetachedSignature(
+  bytes: Uint8Array,
+  armoredSig: string | Uint8Array,
+  collectionKeys: KeyLookup,
+  opts: { policy?: CryptoPolicy; now?: Date } = {},
+): Promise<DetachedSignatureCheck> {
+  const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
+  const now = opts.now ?? new Date();
+  const cfg = verifyConfig(policy);
+  const res: DetachedSignatureCheck = {
+    ok: false, valid: false, signer: null, signerKeyId: null, hashAlgorithm: null, created: null, signatureType: null, problems: [], reason: '',
+  };
+  let sig: openpgp.Signature;
+  try {
+    sig = typeof armoredSig === 'string'
+      ? await openpgp.readSignature({ armoredSignature: armoredSig, config: cfg })
+      : await openpgp.readSignature({ binarySignature: armoredSig, config: cfg });
+  } catch (err) {
+    res.reason = `the signature could not be read: ${(err as Error).message}`;
+    return res;
+  }
+  const packets = [...sig.packets];
+  if (packets.length !== 1) {
+    res.reason = `the signature block holds ${packets.length} signatures; send exactly one`;
+    return res;
+  }
+  const pkt = packets[0]!;
+  res.signerKeyId = pkt.issuerKeyID.toHex().toLowerCase();
+  res.hashAlgorithm = hashName(pkt.hashAlgorithm);
+  res.created = pkt.created;
+  res.signatureType = pkt.signatureType === openpgp.enums.signature.binary ? 'binary'
+    : pkt.signatureType === openpgp.enums.signature.text ? 'text' : 'other';
+  if (res.signatureType === 'other') {
+    res.reason = 'it is not a document signature (binary or text)';
+    return res;
+  }
+  const ring = toKeyring(collectionKeys);
+  const candidates = ring.findAllByKeyId(res.signerKeyId);
+  if (candidates.length === 0) {
+    res.reason = `it was made by key ${res.signerKeyId}, which is not in the collection`;
+    return res;
+  }
+  const message = await openpgp.createMessage({ binary: Buffer.from(bytes) });
+  let lastErr = 'signature does not verify';
+  for (const key of candidates) {
+    try {
+      // openpgp.js refuses a signature dated after `date`; allow the policy's clock skew.
+      const date = new Date(now.getTime() + policy.maxClockSkewSeconds * 1000);
+      const out = await openpgp.verify({ message, signature: sig, verificationKeys: [key], config: cfg, date, format: 'binary' });
+      for (const s of out.signatures) {
+        await s.verified;
+        res.valid = true;
+        res.signer = fingerprintOf(key);
+      }
+      if (res.valid) break;
+    } catch (err) {
+      lastErr = (err as Error).message;
+    }
+  }
+  if (!res.valid) {
+    res.reason = `the signature by ${res.signerKeyId} does not verify over these exact bytes: ${lastErr}`;
+    return res;
+  }
+  // Policy on a valid signature.
+  if (isRejectedHash(policy, res.hashAlgorithm)) res.problems.push(`it uses ${res.hashAlgorithm.toUpperCase()}, which the policy refuses`);
+  const key = ring.findByFingerprint(res.signer!)!;
+  const report = await inspectKey(key, { collection: ring, policy, now });
+  if (!report.judgement.ok) res.problems.push(`the signing key ${report.keyId} is ${report.algorithm}: ${report.judgement.reason}`);
+  if (report.revoked) res.problems.push(`the signing key ${report.keyId} is revoked`);
+  if (report.expired) res.problems.push(`the signing key ${report.keyId} has expired`);
+  const sub = key.getKeys(pkt.issuerKeyID).find((k) => k !== key);
+  if (sub) {
+    const sr = report.subkeys.find((s) => s.keyId === keyIdOf(sub));
+    if (sr && !sr.judgement.ok) res.problems.push(`the signing subkey ${sr.keyId} is ${sr.algorithm}: ${sr.judgement.reason}`);
+  }
+  res.ok = res.problems.length === 0;
+  res.reason = res.ok ? `good signature by ${res.signer}` : res.problems.join('; ');
+  return res;
+}
+
+export type CertSubmission =
+  | { ok: true; check: CaCheck; via: 'signature'; signer: string; warnings: string[] }
+  | { ok: true; check: CaCheck; via: 'chain'; issuer: string; warnings: string[] }
+  | { ok: false; check: CaCheck; reasons: string[]; fix: string };
+
+/**
+ * SUBMIT CERT: the certificate must be an acceptable CA certificate, and
+ * either carry a detached signature by a collection key over its exact
+ * bytes, or be issued by a certificate already in the collection.
+ */
+export async function checkSubmittedCert(
+  pem: Uint8Array,
+  signature: string | null,
+  ctx: { collectionKeys: KeyLookup; collectionCerts: readonly CollectionCert[]; policy?: CryptoPolicy; now?: Date; limits?: Limits },
+): Promise<CertSubmission> {
+  const policy = ctx.policy ?? DEFAULT_CRYPTO_POLICY;
+  const now = ctx.now ?? new Date();
+  const check = checkCaCert(pem, policy, now, ctx.limits ?? DEFAULT_LIMITS);
+  if (!check.ok) {
+    return { ok: false, check, reasons: check.reasons,
+      fix: 'submit an X.509 v3 CA certificate (basicConstraints=critical,CA:TRUE; keyUsage=critical,keyCertSign,cRLSign) signed with SHA-256 or better, with an RSA 3072+, EC P-256+ or Ed25519 key' };
+  }
+  if (signature !== null) {
+    const v = await verifyDetachedSignature(pem, signature, ctx.collectionKeys, { policy, now });
+    if (v.ok) return { ok: true, check, via: 'signature', signer: v.signer!, warnings: check.warnings };
+    return { ok: false, check, reasons: [v.reason],
+      fix: 'sign the exact file with a collection key: gpg --local-user <FINGERPRINT> --armor --detach-sign <name>.crt, and send the .crt and .crt.asc unchanged' };
+  }
+  const issuer = chainsTo(pem, ctx.collectionCerts, now);
+  if (issuer) return { ok: true, check, via: 'chain', issuer: issuer.name, warnings: check.warnings };
+  return { ok: false, check, reasons: ['it carries no detached signature and is not issued by a certificate in the collection'],
+    fix: 'add a detached armoured signature by a collection key (gpg --armor --detach-sign <name>.crt)' };
+}
