@@ -46,7 +46,9 @@ export function classify(parsed: ParsedMail, bot: { address: string; loopHeader:
   const h = parsed.headers;
   const get = (name: string): string => headerText(h.get(name.toLowerCase())).trim();
   const sender = firstAddress(parsed);
-  const listIdRaw = get('list-id');
+  // mailparser folds List-* headers into a structured `list` entry; read the raw line.
+  const listLine = parsed.headerLines.find((l) => l.key === 'list-id')?.line ?? '';
+  const listIdRaw = listLine.replace(/^list-id:\s*/i, '').trim();
   const listId = listIdRaw ? (/<([^>]+)>/.exec(listIdRaw)?.[1] ?? listIdRaw).toLowerCase() : null;
   const precedence = get('precedence').toLowerCase();
   const bulk = ['bulk', 'junk', 'list'].includes(precedence);
