@@ -26,11 +26,11 @@ storeContract('SQLite (file, WAL)', {
 
 storeContract('SQLite (memory)', { async open() { return SqliteStore.open(':memory:'); } });
 
-test('the SQLite store runs in WAL mode with full sync', async () => {
+test('the SQLite store runs in WAL mode, synchronous=NORMAL', async () => {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'zstore-')), 'state.db');
   const s = SqliteStore.open(file);
   assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
-  assert.equal(s.db.pragma('synchronous', { simple: true }), 2);
+  assert.equal(s.db.pragma('synchronous', { simple: true }), 1);
   await s.close();
 });
 

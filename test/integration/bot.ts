@@ -1,0 +1,101 @@
+/**
+ * Shared support for integration tests: a bot data directory wired to the
+ * harness services, and the real CLI run as a child process, exactly as an
+ * operator would run it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { simpleParser } from 'mailparser';
+import { initDataDir } from '../../src/init.js';
+import type { CapturedMail } from '../harness/smtp.js';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const CLI = path.join(ROOT, 'bin', 'ztrust-bot.js');
+
+export interface BotSetup {
+  dir: string;
+  dataDir: string;
+  configPath: string;
+  botFingerprint: string;
+  botPublicKey: string;
+  address: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface BotOptions {
+  mailboxUrl: string;
+  mailboxPassword?: string;
+  outboxUrl: string;
+  redisUrl?: string | null;
+  address?: string;
+  /** Deep-merged over the generated config. */
+  config?: Record<string, unknown>;
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' ? merge(a[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+export async function makeBot(o: BotOptions): Promise<BotSetup> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ztrust-it-'));
+  const address = o.address ?? 'ztrust-bot@example.org';
+  const init = await initDataDir({ dataDir: path.join(dir, 'data'), address, name: 'ztrust-bot', origin: 'test.ztrust.example/log',
+    mailboxUrl: o.mailboxUrl, outboxUrl: o.outboxUrl, configPath: path.join(dir, 'ztrust.yaml') });
+  const doc = YAML.parse(readFileSync(init.configPath, 'utf8')) as Record<string, unknown>;
+  const patched = merge(doc, {
+    mailbox: { ...(o.mailboxPassword !== undefined ? { passwordEnv: 'ZTRUST_TEST_IMAP_PASSWORD' } : {}), pollSeconds: 5 },
+    outbox: { attempts: 5, backoffSeconds: 0.2 },
+    queue: { redisUrl: o.redisUrl ?? null },
+    ...(o.config ?? {}),
+  });
+  writeFileSync(init.configPath, YAML.stringify(patched));
+  return {
+    dir, dataDir: init.config.dataDir, configPath: init.configPath, botFingerprint: init.botFingerprint, address,
+    botPublicKey: readFileSync(path.join(init.config.dataDir, 'keys', 'bot.pub.asc'), 'utf8'),
+    env: { ...process.env, ZTRUST_TEST_IMAP_PASSWORD: o.mailboxPassword ?? '', ZTRUST_LOG_LEVEL: process.env.ZTRUST_TEST_LOG_LEVEL ?? 'warn' },
+  };
+}
+
+export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const done = new Promise<CliResult>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<CliResult> {
+  const { child, done } = startCli(args, env);
+  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const r = await done;
+  clearTimeout(t);
+  return r;
+}
+
+export interface ReplyInfo {
+  raw: Buffer;
+  to: string[];
+  inReplyTo: string | null;
+  messageId: string | null;
+  status: string | null;
+  text: string;
+}
+
+export async function readReply(m: CapturedMail): Promise<ReplyInfo> {
+  const p = await simpleParser(m.raw);
+  return {
+    raw: m.raw, to: m.recipients, inReplyTo: p.inReplyTo ?? null, messageId: p.messageId ?? null,
+    status: (p.headers.get('x-ztrust-status') as string | undefined) ?? null, text: p.text ?? '',
+  };
+}
