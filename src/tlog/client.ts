@@ -1,0 +1,147 @@
+/**
+ * A read-only client for a log published as static C2SP tlog-tiles files
+ * (any web server serving the log directory). It trusts nothing it fetches:
+ * the checkpoint must verify with the log's key, and proofs built from
+ * fetched tiles are checked against the signed root before being returned.
+ */
+import { verifyCheckpoint, type Checkpoint } from './checkpoint.js';
+import { TlogError } from './errors.js';
+import { HASH_SIZE, leafHash } from './hash.js';
+import { formatConsistencyBlock, formatProofBlock, verifyConsistency, verifyInclusion } from './proof.js';
+import { decodeEntryBundle, entriesPath, MAX_ENTRY_BYTES, TILE_WIDTH, tilePath, tileWidth } from './tiles.js';
+import { TileCache, TreeReader } from './tree.js';
+
+const MAX_CHECKPOINT_BYTES = 1024 * 1024;
+
+export interface TileClientOptions {
+  /** fetch implementation (default: the global one). */
+  fetch?: typeof fetch;
+  cacheTiles?: number;
+}
+
+export class TileClient {
+  private readonly base: URL;
+  private readonly fetchImpl: typeof fetch;
+  private readonly cache: TileCache;
+
+  constructor(baseUrl: string, opts: TileClientOptions = {}) {
+    this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+    this.fetchImpl = opts.fetch ?? fetch;
+    this.cache = new TileCache(opts.cacheTiles ?? 64);
+  }
+
+  private async get(rel: string, maxBytes: number): Promise<Buffer | null> {
+    const url = new URL(rel, this.base);
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, { headers: { 'accept-encoding': 'gzip, identity' } });
+    } catch (cause) {
+      throw new TlogError('TLOG_FETCH', `GET ${url.href} failed`, { cause });
+    }
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return null;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new TlogError('TLOG_FETCH', `GET ${url.href}: HTTP ${res.status}`);
+    }
+    const declared = Number(res.headers.get('content-length') ?? '0');
+    if (declared > maxBytes) {
+      await res.body?.cancel();
+      throw new TlogError('TLOG_FETCH', `GET ${url.href}: ${declared} bytes is more than ${maxBytes}`);
+    }
+    const body = Buffer.from(await res.arrayBuffer());
+    if (body.length > maxBytes) throw new TlogError('TLOG_FETCH', `GET ${url.href}: body larger than ${maxBytes} bytes`);
+    return body;
+  }
+
+  /** The raw checkpoint text (unverified). */
+  async fetchCheckpoint(): Promise<string> {
+    const body = await this.get('checkpoint', MAX_CHECKPOINT_BYTES);
+    if (!body) throw new TlogError('TLOG_FETCH', 'the log has no checkpoint');
+    return body.toString('utf8');
+  }
+
+  /** The checkpoint, verified with the log's key (origin = key name unless given). */
+  async verifiedCheckpoint(vkey: string, origin?: string): Promise<{ note: string; checkpoint: Checkpoint }> {
+    const note = await this.fetchCheckpoint();
+    const v = verifyCheckpoint(note, vkey, origin);
+    if (!v.ok || !v.checkpoint) throw new TlogError(v.code ?? 'TLOG_NOTE_SIGNATURE', `fetched checkpoint: ${v.reason}`);
+    return { note, checkpoint: v.checkpoint };
+  }
+
+  /**
+   * Fetches a hash tile; a missing partial tile falls back to the full tile's
+   * prefix (tlog-tiles lets logs drop partial tiles once the full one exists).
+   */
+  readonly fetchTile = async (level: number, index: number, width: number): Promise<Buffer> => {
+    const tile = await this.get(tilePath(level, index, width), TILE_WIDTH * HASH_SIZE);
+    if (tile) return tile;
+    if (width < TILE_WIDTH) {
+      const full = await this.get(tilePath(level, index), TILE_WIDTH * HASH_SIZE);
+      if (full) return full.subarray(0, width * HASH_SIZE);
+    }
+    throw new TlogError('TLOG_FETCH', `tile ${tilePath(level, index, width)} is not published`);
+  };
+
+  /** Fetches and decodes an entry bundle of `width` entries. */
+  async fetchEntryBundle(index: number, width: number): Promise<Buffer[]> {
+    const max = TILE_WIDTH * (MAX_ENTRY_BYTES + 2);
+    let bundle = await this.get(entriesPath(index, width), max);
+    if (bundle) return decodeEntryBundle(bundle, width);
+    if (width < TILE_WIDTH) {
+      bundle = await this.get(entriesPath(index), max);
+      if (bundle) return decodeEntryBundle(bundle, TILE_WIDTH).slice(0, width);
+    }
+    throw new TlogError('TLOG_FETCH', `entry bundle ${entriesPath(index, width)} is not published`);
+  }
+
+  /** A tree reader over the fetched tiles of a tree of `size` entries. */
+  reader(size: number): TreeReader {
+    return new TreeReader(size, this.fetchTile, this.cache);
+  }
+
+  /**
+   * Builds a tlog-proof block for entry `index` from fetched files alone and
+   * returns it with the entry bytes. Everything is checked before returning:
+   * checkpoint signature, the entry against its leaf hash, the proof against
+   * the signed root.
+   */
+  async proveEntry(index: number, vkey: string): Promise<{ block: string; entry: Buffer; checkpoint: Checkpoint }> {
+    const { note, checkpoint } = await this.verifiedCheckpoint(vkey);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= checkpoint.size) {
+      throw new TlogError('TLOG_RANGE', `no entry ${index} in a log of ${checkpoint.size}`);
+    }
+    const b = Math.floor(index / TILE_WIDTH);
+    const bundle = await this.fetchEntryBundle(b, tileWidth(0, b, checkpoint.size));
+    const entry = Buffer.from(bundle[index % TILE_WIDTH]);
+    const proof = await this.reader(checkpoint.size).inclusionProof(index, checkpoint.size);
+    if (!verifyInclusion(leafHash(entry), index, checkpoint.size, proof, checkpoint.root)) {
+      throw new TlogError('TLOG_PROOF_INVALID', `published tiles do not prove entry ${index} under the signed root`);
+    }
+    return { block: formatProofBlock({ index, proof, checkpoint: note }), entry, checkpoint };
+  }
+
+  /**
+   * Builds a consistency block from `oldCheckpoint` (a signed note the caller
+   * kept; null for the empty tree) to the currently published checkpoint.
+   */
+  async proveConsistency(oldCheckpoint: string | null, vkey: string): Promise<string> {
+    const { note, checkpoint } = await this.verifiedCheckpoint(vkey);
+    let oldSize = 0;
+    let oldRoot: Buffer | null = null;
+    if (oldCheckpoint !== null) {
+      const v = verifyCheckpoint(oldCheckpoint, vkey);
+      if (!v.ok || !v.checkpoint) throw new TlogError(v.code ?? 'TLOG_NOTE_SIGNATURE', `old checkpoint: ${v.reason}`);
+      oldSize = v.checkpoint.size;
+      oldRoot = v.checkpoint.root;
+    }
+    if (oldSize > checkpoint.size) throw new TlogError('TLOG_PROOF_INVALID', `the published log (${checkpoint.size}) is smaller than the old checkpoint (${oldSize})`);
+    const proof = await this.reader(checkpoint.size).consistencyProof(oldSize, checkpoint.size);
+    if (oldRoot && !verifyConsistency(oldSize, checkpoint.size, proof, oldRoot, checkpoint.root)) {
+      throw new TlogError('TLOG_PROOF_INVALID', 'the published log is not consistent with the old checkpoint');
+    }
+    return formatConsistencyBlock(oldSize === 0 ? null : oldCheckpoint, note, proof);
+  }
+}
