@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// `npm test`: check the system programs the integration tests run for real,
+// typecheck, then run unit and integration tests with node's test runner.
+//
+//   npm test                          all tests
+//   npm test -- test/unit/x.test.ts   only these files (still typechecks)
+//   npm test -- --no-typecheck ...    skip the typecheck
+//
+// Exit status: 2 when a system program is missing; otherwise non-zero when
+// the typecheck or any test failed.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
+import { delimiter, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+// program -> Debian package that provides it
+const REQUIRED = [
+  ['redis-server', 'redis-server'],
+  ['dovecot', 'dovecot-imapd dovecot-lmtpd'],
+  ['gpg', 'gnupg'],
+  ['openssl', 'openssl'],
+  ['git', 'git'],
+];
+
+// Daemons live in sbin, which is not on a normal user's PATH on Debian.
+const SEARCH = [
+  ...(process.env.PATH ?? '').split(delimiter).filter(Boolean),
+  '/usr/local/sbin',
+  '/usr/local/bin',
+  '/usr/sbin',
+  '/usr/bin',
+  '/sbin',
+  '/bin',
+];
+
+function found(program) {
+  return SEARCH.some((dir) => {
+    try {
+      accessSync(join(dir, program), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const missing = REQUIRED.filter(([program]) => !found(program));
+if (missing.length > 0) {
+  const packages = [...new Set(missing.flatMap(([, pkg]) => pkg.split(' ')))];
+  console.error(`Missing system programs: ${missing.map(([p]) => p).join(', ')}`);
+  console.error('The integration tests run them for real. Install them with:');
+  console.error(`  apt-get install -y ${packages.join(' ')}`);
+  process.exit(2);
+}
+
+const argv = process.argv.slice(2);
+const skipTypecheck = argv.includes('--no-typecheck');
+const requested = argv.filter((a) => a !== '--no-typecheck');
+
+function testFiles(dir) {
+  const abs = join(root, dir);
+  if (!existsSync(abs)) return [];
+  return readdirSync(abs)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+// node 20's --test does not expand globs: list the files here.
+const files = requested.length > 0 ? requested.map((f) => relative(root, join(process.cwd(), f))) : [...testFiles('test/unit'), ...testFiles('test/integration')];
+if (files.length === 0) {
+  console.error('No test files found under test/unit or test/integration.');
+  process.exit(1);
+}
+
+let typecheckStatus = 0;
+if (!skipTypecheck) {
+  console.log('> tsc --noEmit -p tsconfig.json');
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  typecheckStatus = tsc.status ?? 1;
+  console.log(typecheckStatus === 0 ? 'typecheck: ok' : `typecheck: FAILED (exit ${typecheckStatus})`);
+}
+
+// Files run one at a time: integration tests start real services, and
+// parallel files would compete for CPU and make timings meaningless.
+const args = [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-timeout=300000',
+  '--test-reporter=spec',
+  ...files,
+];
+console.log(`> node ${args.join(' ')}`);
+const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+const testStatus = run.status ?? (run.signal ? 128 : 1);
+
+// Tests still run when the typecheck fails, so CI shows both results.
+console.log(`result: typecheck ${skipTypecheck ? 'skipped' : typecheckStatus === 0 ? 'ok' : 'FAILED'}, tests ${testStatus === 0 ? 'ok' : `FAILED (exit ${testStatus})`}`);
+process.exit(testStatus !== 0 ? testStatus : typecheckStatus);
