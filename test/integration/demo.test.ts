@@ -1,0 +1,36 @@
+/**
+ * `ztrust-bot demo`, as a newcomer runs it: no mail server, embedded Redis,
+ * real pipeline. Its replies must verify with GnuPG.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeGpgHome } from '../harness/gpg.js';
+import { processesWithArg } from '../harness/procs.js';
+import { runCli } from './bot.js';
+
+test('the demo runs the real pipeline on embedded defaults and every reply verifies with gpg', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zdemo-'));
+  const r = await runCli(['demo', '--dir', dir], { ...process.env, ZTRUST_LOG_LEVEL: 'warn' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /HELP, PGP\/MIME-signed by a collection key\n\s+reply to alice@demo\.example: Status: found/);
+  assert.match(r.stdout, /SUBMIT KEY, unsigned \(refused: must be signed\)\n\s+reply to erin@demo\.example: Status: error/);
+  assert.match(r.stdout, /a bounce \(never answered\)\n\s+no reply \(by design\)/);
+  const outbox = path.join(dir, 'data', 'outbox');
+  const replies = readdirSync(outbox).filter((f) => f.endsWith('.eml'));
+  assert.ok(replies.length >= 7, `replies: ${replies.length}`);
+  assert.match(r.stdout, new RegExp(`${replies.length} signed replies`));
+  const gpg = await makeGpgHome();
+  try {
+    await gpg.importKeys(readFileSync(path.join(dir, 'data', 'keys', 'bot.pub.asc')));
+    for (const f of replies) {
+      const v = await gpg.verifyMail(readFileSync(path.join(outbox, f)));
+      assert.equal(v.ok, true, `${f}: ${v.status}`);
+    }
+  } finally {
+    await gpg.cleanup();
+  }
+  assert.deepEqual(processesWithArg(path.join(dir, 'data', 'redis')), [], 'the embedded redis-server is stopped');
+});
