@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startDovecot, type DovecotHandle } from '../harness/dovecot.js';
 import { startRedis, type RedisHandle } from '../harness/redis.js';
@@ -90,7 +90,6 @@ describe('HELP by signed mail through Dovecot, Redis and SMTP', () => {
     const b2 = await makeBot({ mailboxUrl: `maildir:${path.join(dovecot.dir, 'unused-maildir')}`, outboxUrl: smtp.url, redisUrl: redis.url,
       config: { replies: { signing: 'inline' }, queue: { redisUrl: redis.url, prefix: 'inline-test' } } });
     await gpg.importKeys(b2.botPublicKey);
-    const { writeFileSync, mkdirSync } = await import('node:fs');
     const md = path.join(dovecot.dir, 'unused-maildir');
     mkdirSync(path.join(md, 'new'), { recursive: true });
     writeFileSync(path.join(md, 'new', '1.inline.test'), gpg.plainMessage(hdr('inline-reply'), 'HELP\n'));
@@ -119,7 +118,6 @@ describe('HELP by signed mail through Dovecot, Redis and SMTP', () => {
 
   test('with no Redis URL the bot runs its own redis-server and stops it on exit', async () => {
     const b3 = await makeBot({ mailboxUrl: `maildir:${path.join(dovecot.dir, 'embedded-maildir')}`, outboxUrl: `dir:${path.join(dovecot.dir, 'embedded-out')}`, redisUrl: null });
-    const { writeFileSync, mkdirSync, readdirSync } = await import('node:fs');
     const md = path.join(dovecot.dir, 'embedded-maildir');
     mkdirSync(path.join(md, 'new'), { recursive: true });
     writeFileSync(path.join(md, 'new', '1.embedded.test'), gpg.plainMessage(hdr('embedded'), 'HELP\n'));
@@ -129,6 +127,5 @@ describe('HELP by signed mail through Dovecot, Redis and SMTP', () => {
     const redisDir = path.join(b3.dataDir, 'redis');
     assert.ok(existsSync(path.join(redisDir, 'appendonlydir')) || existsSync(path.join(redisDir, 'appendonly.aof')), 'append-only file in the data directory');
     assert.deepEqual(processesWithArg(redisDir), [], 'the embedded redis-server is stopped');
-    void readFileSync;
   });
 });

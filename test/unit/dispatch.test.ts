@@ -5,7 +5,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
@@ -241,4 +241,3 @@ test('maildir-style LF line endings verify the same as CRLF', async () => {
   assert.equal(r.out.completion.verdict, 'good');
 });
 
-void mkdirSync; void writeFileSync;
