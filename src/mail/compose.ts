@@ -129,7 +129,9 @@ export async function composeSigned(m: OutgoingMail, signer: BotSigner): Promise
   const headers = commonHeaders(m);
   if (m.signing === 'inline') {
     // Cleartext signature: survives list footers appended after the armour.
-    const signed = await signer.signCleartext(m.body.replace(/\r?\n/g, '\n').replace(/[ \t]+$/gm, ''));
+    // openpgp.js emits the cleartext armour with CRLF: normalise before the
+    // ASCII check, or plain ASCII would be labelled utf-8/8bit.
+    const signed = (await signer.signCleartext(m.body.replace(/\r?\n/g, '\n').replace(/[ \t]+$/gm, ''))).replace(/\r\n/g, '\n');
     const utf8 = !isAscii(signed);
     headers.push(`Content-Type: text/plain; charset=${utf8 ? 'utf-8' : 'us-ascii'}`);
     headers.push(`Content-Transfer-Encoding: ${utf8 ? '8bit' : '7bit'}`);
