@@ -9,12 +9,16 @@ import { cryptoPolicyOf, readSecret } from './config/load.js';
 import { Dispatcher } from './commands/dispatch.js';
 import { defaultHandlers } from './commands/index.js';
 import type { HandlerTable } from './commands/types.js';
+import type { LogAppend } from './changes/types.js';
+import type { ApplyOutcome } from './changes/apply.js';
+import { applyAttestation } from './log/attest-apply.js';
+import { LazyLog, LogService } from './log/service.js';
 import type { Logger } from './logging.js';
 import { loadBotSigner, type BotSigner } from './pgp/botkey.js';
 import { KnownKeys } from './pgp/known.js';
 import type { CryptoPolicy } from './pgp/policy.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { StateStore } from './store/types.js';
+import type { ChangeRow, StateStore } from './store/types.js';
 
 export interface App {
   config: LoadedConfig;
@@ -24,6 +28,15 @@ export interface App {
   policy: CryptoPolicy;
   logger: Logger;
   handlers: HandlerTable;
+  /**
+   * The transparency-log seam for the apply step: append an entry, return
+   * its index (null: no log). Null until a log is configured.
+   */
+  logAppend: LogAppend | null;
+  /** The transparency log's single writer, opened on first use (src/log/service.ts). */
+  log: LazyLog;
+  /** The apply step for ATTEST requests (src/log/attest-apply.ts). */
+  applyAttestation: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;
   dispatcher(): Promise<Dispatcher>;
   close(): Promise<void>;
 }
@@ -40,13 +53,18 @@ export async function openApp(config: LoadedConfig, logger: Logger): Promise<App
   const knownKeys = new KnownKeys(config.dataDir, logger);
   const policy = cryptoPolicyOf(config);
   const handlers = defaultHandlers();
+  const log = new LazyLog(() => LogService.fromConfig(config, store, logger));
   const app: App = {
-    config, store, signer, knownKeys, policy, logger, handlers,
+    config, store, signer, knownKeys, policy, logger, handlers, log,
+    // A second call for the same change reuses its entry (idempotency key), so a retried apply never logs twice.
+    logAppend: async (entry, changeId) => (await log.get()).appendEntry(entry, `change:${changeId}`),
+    applyAttestation: (row) => applyAttestation(row, { config, store, signer, policy, logger, log: () => log.get(), keyring: () => knownKeys.get() }),
     async dispatcher() {
       const keyring = await knownKeys.get();
       return new Dispatcher({ config, store, signer, keyring, policy, logger }, handlers);
     },
     async close() {
+      await log.close();
       await store.close();
     },
   };

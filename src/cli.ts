@@ -12,6 +12,14 @@ import { createLogger } from './logging.js';
 import { openApp } from './app.js';
 import { initDataDir } from './init.js';
 import { registerCheckMail } from './cli/check-mail.js';
+import { registerDigest } from './cli/digest.js';
+import { registerVerifyDigest } from './cli/verify-digest.js';
+import { registerAudit } from './cli/audit.js';
+import { registerExport } from './cli/export.js';
+import { registerImport } from './cli/import.js';
+import { registerTickets } from './cli/tickets.js';
+import { registerVerifyProof } from './cli/verify-proof.js';
+import { registerLog } from './cli/log.js';
 import { runDemo } from './demo.js';
 import { runForever, runOnce } from '../queue/runner.js';
 import { configSchema } from './config/schema.js';
@@ -31,7 +39,7 @@ export function buildProgram(): Command {
     .description('create a data directory: the bot OpenPGP key, the log key and a config file')
     .option('--data <dir>', 'data directory', './data')
     .option('--config <file>', 'where to write the config (default: <data>/ztrust.yaml)')
-    .option('--address <email>', "the bot's mail address", 'ztrust-bot@localhost')
+    .option('--address <email>', "the bot's mail address (change it in the config later)", 'ztrust-bot@example.org')
     .option('--name <name>', "the bot's display name", 'ztrust-bot')
     .option('--origin <origin>', 'transparency-log origin line', 'ztrust.example.org/log')
     .option('--passphrase-file <file>', 'file holding the bot key passphrase (default: $ZTRUST_KEY_PASSPHRASE, else a generated one in <data>/keys/passphrase)')
@@ -84,6 +92,14 @@ export function buildProgram(): Command {
     });
 
   registerCheckMail(program);
+  registerDigest(program);
+  registerVerifyDigest(program);
+  registerImport(program);
+  registerAudit(program);
+  registerExport(program);
+  registerTickets(program);
+  registerVerifyProof(program);
+  registerLog(program);
 
   program.command('config-schema')
     .description('print the JSON Schema of the config file')

@@ -4,7 +4,9 @@
  * the collection, so the bot can check their signatures), writes sample mail
  * into a Maildir, runs the real pipeline (Maildir intake, BullMQ on an
  * embedded redis-server, SQLite, signed replies written as .eml files) and
- * prints what happened to each message.
+ * prints what happened to each message. In a second round two maintainers
+ * approve the newcomer's key submission with the digest from their notices,
+ * and the apply step writes the key into the collection.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,7 +17,9 @@ import { initDataDir } from './init.js';
 import { openApp } from './app.js';
 import { createLogger } from './logging.js';
 import { composeSigned, type OutgoingMail } from './mail/compose.js';
-import { signerFromKey } from './pgp/botkey.js';
+import { loadBotSigner, signerFromKey } from './pgp/botkey.js';
+import { Collection } from './collection/collection.js';
+import { importCollection } from './collection/import.js';
 import { runOnce } from '../queue/runner.js';
 
 export interface DemoOptions {
@@ -44,30 +48,46 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const dataDir = path.join(root, 'data');
   const botAddress = 'ztrust-bot@demo.example';
   out(`ztrust-bot demo in ${root}\n\n`);
-  const init = await initDataDir({ dataDir, address: botAddress, name: 'ztrust-bot', origin: 'demo.ztrust.example/log' });
-  out(`bot key ${init.botFingerprint}\n`);
 
-  // A small community; their keys go into the collection folder so the bot
-  // can check their signatures. (Submission and approval are the next step.)
-  const [alice, bob, carol, dave] = await Promise.all([
+  // A small community (Alice, Bob and Carol are the maintainers), an
+  // outsider, and a newcomer whose key Alice and Bob certified (and the
+  // outsider too: that certification is stripped before storage).
+  const [alice, bob, carol, dave, erin] = await Promise.all([
     person('Alice Mainframe', 'alice@demo.example'), person('Bob Volunteer', 'bob@demo.example'),
     person('Carol Sysprog', 'carol@demo.example'), person('Dave Outsider', 'dave@elsewhere.example'),
+    person('Erin Newcomer', 'erin@demo.example'),
   ]);
-  const all = path.join(dataDir, 'collection', 'pgp', 'all');
-  mkdirSync(all, { recursive: true });
+  const maintainers = [alice!, bob!, carol!].map((p) => p.key.getFingerprint().toUpperCase());
+  const init = await initDataDir({ dataDir, address: botAddress, name: 'ztrust-bot', origin: 'demo.ztrust.example/log',
+    extra: { maintainers, threshold: 2 } });
+  out(`bot key ${init.botFingerprint}\n`);
+  out(`maintainers (2 of 3 approve): ${[alice!, bob!, carol!].map((p) => p.name).join(', ')}\n`);
+  // The seed: the three maintainers' keys, cross-signed, imported the way an
+  // operator seeds a new deployment (`ztrust-bot import DIR`).
+  const seed = path.join(root, 'seed', 'pgp');
+  mkdirSync(seed, { recursive: true });
   for (const p of [alice!, bob!, carol!]) {
-    writeFileSync(path.join(all, `0x${p.key.getKeyID().toHex()}-${p.email}-public.asc`), p.key.toPublic().armor());
+    const others = [alice!, bob!, carol!].filter((q) => q !== p).map((q) => q.key);
+    const certified = await p.key.toPublic().signAllUsers(others);
+    writeFileSync(path.join(seed, `0x${p.key.getKeyID().toHex()}-${p.email}-public.asc`), certified.armor());
   }
+  const botSigner = await loadBotSigner(path.join(dataDir, 'keys', 'bot.key'),
+    readFileSync(path.join(dataDir, 'keys', 'passphrase'), 'utf8').trim());
+  const seeded = await importCollection(path.join(root, 'seed'), await Collection.open(path.join(dataDir, 'collection'),
+    { committer: { name: 'ztrust-bot', email: botAddress } }), { signer: async (d) => (await botSigner.signDetached(d)).armored });
+  out(`seed collection: ${seeded.imported.keys.length} cross-signed keys imported (${seeded.findings.filter((f) => f.severity !== 'info').length} audit findings)\n`);
+  const erinKey = await erin!.key.toPublic().signAllUsers([alice!.key, bob!.key, dave!.key]);
 
   const inbox = path.join(dataDir, 'inbox');
   for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(inbox, sub), { recursive: true });
   let n = 0;
-  const samples: { label: string; file: string; messageId: string }[] = [];
+  const samples: { label: string; file: string; messageId: string; round: number }[] = [];
+  let round = 1;
   const put = (label: string, raw: Buffer, messageId: string): void => {
     n++;
     const file = `${1700000000 + n}.demo${n}.localhost`;
     writeFileSync(path.join(inbox, 'new', file), raw.toString('utf8').replace(/\r\n/g, '\n'));
-    samples.push({ label, file, messageId });
+    samples.push({ label, file, messageId, round });
   };
   const signed = async (p: Person, signing: 'pgpmime' | 'inline', subject: string, body: string, id: string): Promise<Buffer> => {
     const m: OutgoingMail = {
@@ -81,7 +101,8 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   put('HELP, inline-signed by a collection key', await signed(bob!, 'inline', 'usage?', 'Hello,\n\nHELP\n\nThanks, Bob\n', 'm2'), '<m2@demo.example>');
   put('HELP, signed by a key outside the collection', await signed(dave!, 'pgpmime', 'hi', 'HELP\n', 'm3'), '<m3@demo.example>');
   put('HELP, unsigned', plainMail({ From: 'Erin <erin@demo.example>', To: botAddress, Subject: 'help', 'Message-ID': '<m4@demo.example>' }, 'help\n'), '<m4@demo.example>');
-  put('SUBMIT KEY, signed (not built yet in this version)', await signed(carol!, 'pgpmime', 'my key', `SUBMIT KEY\n\n${carol!.key.toPublic().armor()}`, 'm5'), '<m5@demo.example>');
+  put('SUBMIT KEY by a newcomer, signed with that key, certified by Alice and Bob (and the outsider)',
+    await signed(erin!, 'pgpmime', 'my key', `SUBMIT KEY\n\n${erinKey.armor()}`, 'm5'), '<m5@demo.example>');
   put('SUBMIT KEY, unsigned (refused: must be signed)', plainMail({ From: 'erin@demo.example', To: botAddress, Subject: 'key', 'Message-ID': '<m6@demo.example>' }, 'SUBMIT KEY\n'), '<m6@demo.example>');
   const good = (await signed(alice!, 'inline', 'approve', 'APPROVE ZT-000001 0000000000000000000000000000000000000000000000000000000000000000\n', 'm7')).toString('utf8');
   put('APPROVE with a tampered inline signature', Buffer.from(good.replace('APPROVE ZT-000001', 'APPROVE ZT-000002')), '<m7@demo.example>');
@@ -92,32 +113,69 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   put('an out-of-office auto-reply (never answered)', plainMail({ From: 'gina@demo.example', To: botAddress, Subject: 'Out of office',
     'Auto-Submitted': 'auto-replied', 'Message-ID': '<m10@demo.example>' }, 'HELP\n'), '<m10@demo.example>');
 
-  out(`${samples.length} sample messages in ${inbox}\n`);
-  out('running the pipeline (Maildir -> BullMQ on embedded Redis -> verify -> signed replies) ...\n\n');
   const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? 'warn');
-  const app = await openApp(init.config, logger);
-  const t0 = Date.now();
-  try {
-    await runOnce(app);
-  } finally {
-    await app.close();
-  }
-  const ms = Date.now() - t0;
-
   const outbox = init.config.outbox.url.slice(4);
-  const replies = new Map<string, { status: string; file: string; to: string }>();
-  for (const f of readdirSync(outbox).filter((x) => x.endsWith('.eml'))) {
-    const raw = readFileSync(path.join(outbox, f));
-    const parsed = await simpleParser(raw);
-    const status = String(parsed.headers.get('x-ztrust-status') ?? '?');
-    const to = parsed.to && !Array.isArray(parsed.to) ? parsed.to.text : '';
-    if (parsed.inReplyTo) replies.set(parsed.inReplyTo, { status, file: f, to });
+  const runRound = async (): Promise<number> => {
+    const app = await openApp(init.config, logger);
+    const t0 = Date.now();
+    try {
+      await runOnce(app);
+    } finally {
+      await app.close();
+    }
+    return Date.now() - t0;
+  };
+  interface Sent { status: string; file: string; to: string; inReplyTo: string | null; replied: boolean; subject: string; text: string }
+  const sent = async (): Promise<Sent[]> => {
+    const list: Sent[] = [];
+    for (const f of readdirSync(outbox).filter((x) => x.endsWith('.eml')).sort()) {
+      const parsed = await simpleParser(readFileSync(path.join(outbox, f)));
+      list.push({
+        status: String(parsed.headers.get('x-ztrust-status') ?? '?'), file: f,
+        to: parsed.to && !Array.isArray(parsed.to) ? parsed.to.text : '', inReplyTo: parsed.inReplyTo ?? null,
+        replied: String(parsed.headers.get('auto-submitted') ?? '') === 'auto-replied', subject: parsed.subject ?? '', text: parsed.text ?? '',
+      });
+    }
+    return list;
+  };
+  const report = (mails: Sent[], r: number): void => {
+    for (const s of samples.filter((x) => x.round === r)) {
+      const reply = mails.find((m) => m.replied && m.inReplyTo === s.messageId);
+      out(`- ${s.label}\n    ${reply ? `reply to ${reply.to}: Status: ${reply.status}` : 'no reply (by design)'}\n`);
+    }
+  };
+
+  out(`\nround 1: ${samples.length} sample messages in ${inbox}\n`);
+  out('running the pipeline (Maildir -> BullMQ on embedded Redis -> verify -> signed replies) ...\n\n');
+  let ms = await runRound();
+  let mails = await sent();
+  report(mails, 1);
+  const notices1 = mails.filter((m) => !m.replied);
+  out(`- notices: ${notices1.map((m) => `${m.to} (Status: ${m.status})`).join(', ') || 'none'}\n`);
+
+  // Round 2: Alice and Bob answer the notice they received, with the ticket
+  // digest it shows; the second approval reaches the threshold and the apply
+  // step writes the key into the collection (git commit) and tells Erin.
+  const notice = notices1.find((m) => m.to.includes(alice!.email) && /awaits your approval/.test(m.subject));
+  if (notice) {
+    round = 2;
+    const ticket = /^Ticket: (\S+)$/m.exec(notice.text)?.[1] ?? '';
+    const digest = /^Ticket-Digest: ([0-9a-f]{64})$/m.exec(notice.text)?.[1] ?? '';
+    put(`APPROVE ${ticket} by maintainer Alice (PGP/MIME), with the digest from her notice`,
+      await signed(alice!, 'pgpmime', `Re: ${notice.subject}`, `APPROVE ${ticket}\n${digest}\n`, 'm11'), '<m11@demo.example>');
+    put(`APPROVE ${ticket} by maintainer Bob (inline)`, await signed(bob!, 'inline', 'approve', `APPROVE ${ticket} ${digest}\n`, 'm12'), '<m12@demo.example>');
+    out(`\nround 2: the maintainers approve ticket ${ticket}\n\n`);
+    ms += await runRound();
+    const before = new Set(mails.map((m) => m.file));
+    mails = await sent();
+    report(mails, 2);
+    const notices2 = mails.filter((m) => !m.replied && !before.has(m.file));
+    out(`- notices: ${notices2.map((m) => `${m.to} (Status: ${m.status})`).join(', ') || 'none'}\n`);
+    const stored = readdirSync(path.join(dataDir, 'collection', 'pgp', 'all')).find((f) => f.startsWith(`0x${erin!.key.getKeyID().toHex()}-`));
+    out(`\ncollection: ${stored ? `pgp/all/${stored} (certified by Alice and Bob; the outsider's certification stripped)` : 'the key was not added'}\n`);
   }
-  for (const s of samples) {
-    const r = replies.get(s.messageId);
-    out(`- ${s.label}\n    ${r ? `reply to ${r.to}: Status: ${r.status}` : 'no reply (by design)'}\n`);
-  }
-  out(`\n${replies.size} signed replies in ${ms} ms, written to ${outbox}\n`);
+
+  out(`\n${mails.length} signed replies and notices in ${ms} ms, written to ${outbox}\n`);
   out(`data directory: ${dataDir} (state.db, collection/, log/, keys/)\n`);
   out(`check a reply's signature: gpg --import ${path.join(dataDir, 'keys', 'bot.pub.asc')}, then verify the .eml\n`);
   out(`or: ztrust-bot check-mail --keyring ${path.join(dataDir, 'keys', 'bot.pub.asc')} ${outbox}\n`);

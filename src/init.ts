@@ -9,7 +9,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from './errors.js';
 import { generateBotKey, writePrivateFile } from './pgp/botkey.js';
-import { generateLogKey } from './tlog/note.js';
+import { generateLogKey, isValidKeyName } from './tlog/note.js';
 import { parseConfig, type LoadedConfig } from './config/load.js';
 
 export interface InitOptions {
@@ -40,6 +40,9 @@ export async function initDataDir(o: InitOptions): Promise<InitResult> {
   const configPath = path.resolve(o.configPath ?? path.join(dataDir, 'ztrust.yaml'));
   if (existsSync(botKeyFile)) throw new ConfigError('CONFIG_INVALID', `${dataDir} already holds a bot key (${botKeyFile}); refusing to overwrite it`);
   if (existsSync(configPath)) throw new ConfigError('CONFIG_INVALID', `${configPath} already exists; refusing to overwrite it`);
+  if (!isValidKeyName(o.origin)) {
+    throw new ConfigError('CONFIG_INVALID', `--origin "${o.origin}" cannot be a log origin: it must be non-empty, without spaces or "+" (e.g. example.org/ztrust-log)`);
+  }
   for (const d of ['collection', 'log', 'digests']) mkdirSync(path.join(dataDir, d), { recursive: true });
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
 
@@ -54,7 +57,9 @@ export async function initDataDir(o: InitOptions): Promise<InitResult> {
   writePrivateFile(botKeyFile, bot.privateArmored);
   writeFileSync(path.join(keysDir, 'bot.pub.asc'), bot.publicArmored);
 
-  const log = generateLogKey(o.origin.replace(/[^A-Za-z0-9._/-]/g, '-'));
+  // The checkpoint origin is also the log key's name (C2SP): refuse one that
+  // cannot be a key name rather than write a config the log would refuse.
+  const log = generateLogKey(o.origin);
   writePrivateFile(path.join(keysDir, 'log.key'), `${log.skey}\n`);
   writeFileSync(path.join(dataDir, 'log', 'log.vkey'), `${log.vkey}\n`);
 

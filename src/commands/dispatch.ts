@@ -20,6 +20,8 @@ import { classify } from '../mail/classify.js';
 import { reflow, sanitizeHeaderText } from '../mail/text.js';
 import { verifyMail, type MailVerification } from '../mail/verify.js';
 import { judgeSignatureTime } from '../pgp/policy.js';
+import { Keyring } from '../pgp/keyring.js';
+import { carriedKeys } from './carried.js';
 import { render } from '../templates.js';
 import type { Completion, OutboxRecord, SignatureUse, SpoolRow } from '../store/types.js';
 import { findCommand, type ParsedCommand } from './parse.js';
@@ -39,9 +41,26 @@ function domainOf(address: string): string {
   return address.split('@')[1] ?? 'localhost';
 }
 
-function bodyWithStatus(status: ReplyStatus, fields: Record<string, string> | undefined, prose: string): string {
+/**
+ * Reflow prose to 72 columns, except armoured and framed blocks
+ * (`-----BEGIN X-----` to `-----END X-----`: keys, certificates, ticket
+ * content), which are kept byte for byte: wrapping would break them.
+ */
+export function shapeProse(prose: string): string {
+  const text = prose.replace(/\r\n?/g, '\n');
+  const parts: string[] = [];
+  let last = 0;
+  for (const m of text.matchAll(/^-----BEGIN ([A-Z0-9 ]{1,40})-----$[\s\S]*?^-----END \1-----$/gm)) {
+    parts.push(reflow(text.slice(last, m.index)), m[0]);
+    last = m.index + m[0].length;
+  }
+  parts.push(reflow(text.slice(last)));
+  return parts.join('');
+}
+
+export function bodyWithStatus(status: ReplyStatus, fields: Record<string, string> | undefined, prose: string): string {
   const head = [`Status: ${status}`, ...Object.entries(fields ?? {}).map(([k, v]) => `${k}: ${v}`)];
-  return `${head.join('\n')}\n\n${reflow(prose).trimEnd()}\n`;
+  return `${head.join('\n')}\n\n${shapeProse(prose).trimEnd()}\n`;
 }
 
 export function messageKeyOf(mail: ParsedMail | null, raw: Buffer): string {
@@ -132,7 +151,8 @@ export class Dispatcher {
     const sender = cls.sender!;
 
     // 3. Verify on the raw bytes.
-    const verification = await verifyMail(row.raw, this.ctx.keyring, { policy: this.ctx.policy, limits: cfg.limits });
+    let verification = await verifyMail(row.raw, this.ctx.keyring, { policy: this.ctx.policy, limits: cfg.limits });
+    if (verification.verdict === 'nokey') verification = await this.withCarriedKeys(row.raw, mail, verification);
 
     // 4. The command: from signed text if the signature verified; read-only
     //    commands may also come from unsigned text.
@@ -196,8 +216,30 @@ export class Dispatcher {
       logger.error({ err, command: name }, 'command handler failed');
       result = { status: 'error', body: `The bot could not process your ${name} request because of an internal error. Nothing was changed. The operators have been told; please try again later.`, outcome: 'handler-error' };
     }
-    return this.reply(row, mail, sender, { ...c0, command: name, signatures }, result.outcome ?? `${name}:${result.status}`,
+    const c1 = { ...c0, command: name, signatures: [...signatures, ...(result.signatures ?? [])], effects: result.effects ?? [] };
+    return this.reply(row, mail, sender, c1, result.outcome ?? `${name}:${result.status}`,
       result.status, result.fields, result.body, verification, result.extra);
+  }
+
+  /**
+   * SUBMIT KEY must be signed by the key it carries (proof of possession),
+   * and UPDATE KEY may be: such keys are not in the collection keyring, so
+   * the signature is checked again against the keys the message carries.
+   * That only proves possession of a carried key; it is used only when the
+   * signed text holds the same key-carrying command (handlers that need a
+   * collection key check the signer themselves).
+   */
+  private async withCarriedKeys(raw: Buffer, mail: ParsedMail, v: MailVerification): Promise<MailVerification> {
+    const text = untrustedText(mail.text ?? '');
+    const pre = findCommand(text);
+    if (!pre?.spec.carriesSigningKey) return v;
+    const keys = await carriedKeys(mail, text, this.config.limits);
+    if (keys.length === 0) return v;
+    const ring = Keyring.fromKeys([...this.ctx.keyring.all(), ...keys]);
+    const v2 = await verifyMail(raw, ring, { policy: this.ctx.policy, limits: this.config.limits });
+    if (v2.verdict === 'nokey') return v;
+    if (v2.verdict === 'good' && findCommand(v2.signedText)?.spec.name !== pre.spec.name) return v;
+    return v2;
   }
 
   private async reply(
@@ -207,20 +249,29 @@ export class Dispatcher {
     const cfg = this.config;
     const since = new Date(Date.now() - 3600_000).toISOString();
     const sent = await this.ctx.store.countRepliesTo(sender, since);
-    if (sent >= cfg.limits.maxRepliesPerSenderPerHour) {
-      this.ctx.logger.warn({ sender, sent }, 'reply rate limit reached: not answering');
-      return { completion: { ...c, outcome: `rate-limited:${outcome}` }, summary: `rate limited (${sender})` };
-    }
+    const limited = sent >= cfg.limits.maxRepliesPerSenderPerHour;
     void v;
     const outbox: OutboxRecord[] = [];
-    const body = bodyWithStatus(status, fields, prose);
-    const r = await this.buildMail(`reply:${row.key}`, mail, [sender], replySubject(mail.subject), status, body, 'auto-replied');
-    outbox.push({ ...r, spoolKey: row.key });
+    if (limited) {
+      // Only the direct reply is suppressed: the command's effects (a vote,
+      // a ticket) stand, and the notices it causes go to other people.
+      this.ctx.logger.warn({ sender, sent }, 'reply rate limit reached: not answering');
+      if (!extra?.length && !c.effects?.length) {
+        return { completion: { ...c, outcome: `rate-limited:${outcome}` }, summary: `rate limited (${sender})` };
+      }
+    } else {
+      const body = bodyWithStatus(status, fields, prose);
+      const r = await this.buildMail(`reply:${row.key}`, mail, [sender], replySubject(mail.subject), status, body, 'auto-replied');
+      outbox.push({ ...r, spoolKey: row.key });
+    }
     for (const e of extra ?? []) {
       const b = bodyWithStatus(e.status ?? status, e.fields, e.body);
       const m = await this.buildMail(`${e.tag}:${row.key}`, mail, e.to, sanitizeHeaderText(e.subject), e.status, b, e.autoSubmitted);
       outbox.push({ ...m, spoolKey: row.key });
     }
-    return { completion: { ...c, outcome, outbox }, summary: `${c.command ?? 'no command'} -> Status: ${status}` };
+    return {
+      completion: { ...c, outcome: limited ? `rate-limited:${outcome}` : outcome, outbox },
+      summary: `${c.command ?? 'no command'} -> Status: ${status}${limited ? ' (reply rate limited)' : ''}`,
+    };
   }
 }

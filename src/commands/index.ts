@@ -4,10 +4,36 @@
  * dispatcher, never silence.
  */
 import { helpHandler } from './help.js';
+import { getKeyHandler } from './get-key.js';
+import { revokeKeyHandler } from './revoke-key.js';
+import { statusHandler } from './status.js';
+import { submitCertHandler } from './submit-cert.js';
+import { submitKeyHandler } from './submit-key.js';
+import { updateKeyHandler } from './update-key.js';
+import { approveHandler, rejectHandler } from './vote.js';
+import { subscribeHandler, unsubscribeHandler } from './subscribe.js';
+import { confirmHandler } from './confirm.js';
+import { attestHandler } from './attest.js';
+import { verifyHandler } from './verify.js';
+import { checkpointHandler } from './checkpoint.js';
 import type { HandlerTable } from './types.js';
 
 export function defaultHandlers(): HandlerTable {
   return {
     HELP: helpHandler,
+    'SUBMIT KEY': submitKeyHandler,
+    'UPDATE KEY': updateKeyHandler,
+    'REVOKE KEY': revokeKeyHandler,
+    'SUBMIT CERT': submitCertHandler,
+    STATUS: statusHandler,
+    'GET KEY': getKeyHandler,
+    APPROVE: approveHandler,
+    REJECT: rejectHandler,
+    SUBSCRIBE: subscribeHandler,
+    UNSUBSCRIBE: unsubscribeHandler,
+    CONFIRM: confirmHandler,
+    ATTEST: attestHandler,
+    VERIFY: verifyHandler,
+    CHECKPOINT: checkpointHandler,
   };
 }

@@ -16,17 +16,26 @@ export interface CommandSpec {
   name: CommandName;
   /** May be answered without a good signature (read-only commands). */
   unsignedOk: boolean;
-  /** Changes state: signature age window and replay protection apply. */
+  /** Changes state: signature age window and replay protection apply (to a mail signature, when there is one). */
   stateChanging: boolean;
+  /**
+   * The message carries the key that may sign it (SUBMIT KEY: proof of
+   * possession; UPDATE KEY: any key): the dispatcher also checks the
+   * signature against the keys the message carries.
+   */
+  carriesSigningKey?: boolean;
   usage: string;
 }
 
 /** Longest keywords first, so `SUBMIT KEY` is not read as something shorter. */
 export const COMMANDS: readonly CommandSpec[] = [
-  { name: 'SUBMIT KEY', unsignedOk: false, stateChanging: true, usage: 'SUBMIT KEY' },
+  { name: 'SUBMIT KEY', unsignedOk: false, stateChanging: true, carriesSigningKey: true, usage: 'SUBMIT KEY' },
   { name: 'SUBMIT CERT', unsignedOk: false, stateChanging: true, usage: 'SUBMIT CERT <name>' },
-  { name: 'UPDATE KEY', unsignedOk: false, stateChanging: true, usage: 'UPDATE KEY' },
-  { name: 'REVOKE KEY', unsignedOk: false, stateChanging: true, usage: 'REVOKE KEY' },
+  { name: 'UPDATE KEY', unsignedOk: false, stateChanging: true, carriesSigningKey: true, usage: 'UPDATE KEY' },
+  // The revocation signature is its own authority (DESIGN.md): the mail may
+  // be unsigned. The handler checks the revocation against the collection
+  // copy and records its signature for replay protection.
+  { name: 'REVOKE KEY', unsignedOk: true, stateChanging: true, usage: 'REVOKE KEY' },
   { name: 'GET KEY', unsignedOk: true, stateChanging: false, usage: 'GET KEY <fingerprint or email>' },
   { name: 'UNSUBSCRIBE', unsignedOk: true, stateChanging: false, usage: 'UNSUBSCRIBE' },
   { name: 'SUBSCRIBE', unsignedOk: true, stateChanging: false, usage: 'SUBSCRIBE' },

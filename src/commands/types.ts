@@ -10,7 +10,7 @@ import type { MailVerification } from '../mail/verify.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../pgp/policy.js';
-import type { StateStore } from '../store/types.js';
+import type { SignatureUse, StateStore, StoreEffect } from '../store/types.js';
 import type { Logger } from '../logging.js';
 import type { ParsedCommand, CommandName } from './parse.js';
 
@@ -49,6 +49,10 @@ export interface CommandResult {
   extra?: ExtraMail[];
   /** Outcome recorded in the store (defaults to `command:<status>`). */
   outcome?: string;
+  /** State changes (tickets, votes, change requests), recorded with the outcome and the replies in one transaction. */
+  effects?: StoreEffect[];
+  /** Further signatures to record as used (e.g. a revocation certificate's), beside the mail's own. */
+  signatures?: SignatureUse[];
 }
 
 export interface HandlerContext {

@@ -8,10 +8,14 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from '../errors.js';
 import type {
-  Completion, CompletionResult, Cursor, OutboxRecord, OutboxRow, SpoolRecord, SpoolRow, StateStore,
+  ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, SpoolRecord, SpoolRow,
+  StateStore, SubscriberRow, SubscriptionTokenRow, StoreEffect, TicketRow, TicketState, VoteRecord,
 } from './types.js';
+import type { AttestationRecord, LogAppendRecord } from './types.js';
 
-const SCHEMA_VERSION = 1;
+// 2: tickets, votes, change requests, counters (additive: version 1 stores are upgraded in place).
+// 3: digest subscribers and subscription tokens (additive as well).
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,11 +35,56 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
 CREATE TABLE IF NOT EXISTS outbox_recipients (outbox_id TEXT NOT NULL, address TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_recipients_addr ON outbox_recipients(address, created_at);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, submitter TEXT NOT NULL, requester TEXT NOT NULL,
+  parent_message_id TEXT, source_digest TEXT NOT NULL, content TEXT NOT NULL, digest TEXT NOT NULL, payload TEXT NOT NULL,
+  state TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL, closed_reason TEXT, spool_key TEXT);
+CREATE INDEX IF NOT EXISTS tickets_state ON tickets(state, expires_at);
+CREATE INDEX IF NOT EXISTS tickets_subject ON tickets(subject);
+CREATE TABLE IF NOT EXISTS votes (
+  ticket_id TEXT NOT NULL, voter TEXT NOT NULL, vote TEXT NOT NULL, digest TEXT NOT NULL, reason TEXT, spool_key TEXT,
+  at TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (ticket_id, voter));
+CREATE TABLE IF NOT EXISTS changes (
+  id TEXT PRIMARY KEY, kind TEXT NOT NULL, ticket_id TEXT, subject TEXT NOT NULL, payload TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'queued', requester TEXT, parent_message_id TEXT, source_digest TEXT NOT NULL,
+  signers TEXT NOT NULL, approvers TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  commit_id TEXT, log_index INTEGER, error TEXT, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_state ON changes(state);
+CREATE INDEX IF NOT EXISTS changes_ticket ON changes(ticket_id);
+CREATE TABLE IF NOT EXISTS log_appends (
+  key TEXT PRIMARY KEY, from_index INTEGER NOT NULL, count INTEGER NOT NULL, entries_digest TEXT NOT NULL,
+  state TEXT NOT NULL, created_at TEXT NOT NULL, done_at TEXT);
+CREATE INDEX IF NOT EXISTS log_appends_state ON log_appends(state);
+CREATE TABLE IF NOT EXISTS attestations (
+  log_index INTEGER PRIMARY KEY, digest TEXT NOT NULL, name TEXT NOT NULL, signer TEXT NOT NULL, source TEXT NOT NULL,
+  time TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS attestations_digest ON attestations(digest, log_index);
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, recorded_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subscribers (address TEXT PRIMARY KEY, subscribed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subscription_tokens (
+  token_hash TEXT PRIMARY KEY, address TEXT NOT NULL, action TEXT NOT NULL, created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL, used_at TEXT, spool_key TEXT);
+CREATE INDEX IF NOT EXISTS subscription_tokens_address ON subscription_tokens(address, used_at);
 `;
 
 interface SpoolDbRow {
   key: string; mailbox: string; uid_validity: number; uid: string; message_id: string | null; raw: Buffer;
   received_at: string; state: 'queued' | 'done'; outcome: string | null;
+}
+interface TicketDbRow {
+  id: string; kind: TicketRow['kind']; subject: string; submitter: string; requester: string; parent_message_id: string | null;
+  source_digest: string; content: string; digest: string; payload: string; state: TicketState; version: number;
+  created_at: string; expires_at: string; updated_at: string; closed_reason: string | null; spool_key: string | null;
+}
+interface VoteDbRow {
+  ticket_id: string; voter: string; vote: VoteRecord['vote']; digest: string; reason: string | null; spool_key: string | null; at: string;
+}
+interface ChangeDbRow {
+  id: string; kind: ChangeRow['kind']; ticket_id: string | null; subject: string; payload: string; state: ChangeState;
+  requester: string | null; parent_message_id: string | null; source_digest: string; signers: string; approvers: string;
+  created_at: string; updated_at: string; commit_id: string | null; log_index: number | null; error: string | null;
 }
 interface OutboxDbRow {
   id: string; spool_key: string | null; kind: OutboxRecord['kind']; envelope_from: string; recipients: string;
@@ -78,6 +127,9 @@ export class SqliteStore implements StateStore {
     } else if (Number(row.value) > SCHEMA_VERSION) {
       db.close();
       throw new StoreError('STORE_SCHEMA', `state store ${file} has schema ${row.value}, newer than this version (${SCHEMA_VERSION})`);
+    } else if (Number(row.value) < SCHEMA_VERSION) {
+      // Every change so far is additive (CREATE ... IF NOT EXISTS above).
+      db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(SCHEMA_VERSION), 'schema_version');
     }
     return new SqliteStore(db);
   }
@@ -141,9 +193,10 @@ export class SqliteStore implements StateStore {
           throw new StoreError('STORE_CONFLICT', `signature ${u.signatureId} was already used`, { cause: err });
         }
       }
+      const changeIds = this.runEffects(c.effects ?? [], at);
       this.insertOutbox(c.outbox, at);
       markDone.run(c.outcome, c.sender, c.command, c.verdict, at, c.spoolKey);
-      return { applied: true, outboxIds: c.outbox.map((o) => o.id) };
+      return { applied: true, outboxIds: c.outbox.map((o) => o.id), changeIds };
     });
     return tx.immediate();
   }
@@ -197,6 +250,226 @@ export class SqliteStore implements StateStore {
     return (this.db.prepare('SELECT * FROM outbox ORDER BY created_at, id').all() as OutboxDbRow[]).map(toOutboxRow);
   }
 
+  // ------------------------------------------------------------ tickets and changes
+
+  /** Runs inside a transaction; throws STORE_CONFLICT to abort it. Returns the ids of created changes. */
+  private runEffects(effects: StoreEffect[], at: string): string[] {
+    const created: string[] = [];
+    for (const e of effects) {
+      switch (e.kind) {
+        case 'ticket-create': {
+          const t = e.ticket;
+          const r = this.db.prepare(`INSERT INTO tickets (id, kind, subject, submitter, requester, parent_message_id, source_digest,
+              content, digest, payload, state, version, created_at, expires_at, updated_at, closed_reason, spool_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, NULL, ?) ON CONFLICT (id) DO NOTHING`)
+            .run(t.id, t.kind, t.subject, t.submitter, t.requester, t.parentMessageId, t.sourceDigest, t.content, t.digest, t.payload,
+              t.createdAt, t.expiresAt, at, t.spoolKey);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `ticket ${t.id} already exists`);
+          break;
+        }
+        case 'ticket-update': {
+          // Compare-and-set on the version the handler decided on: two
+          // approvals processed at once cannot both miss the threshold.
+          const r = this.db.prepare(`UPDATE tickets SET version = version + 1, updated_at = ?,
+              state = COALESCE(?, state), closed_reason = COALESCE(?, closed_reason)
+            WHERE id = ? AND version = ?`)
+            .run(at, e.state ?? null, e.closedReason ?? null, e.ticketId, e.expectVersion);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `ticket ${e.ticketId} changed since version ${e.expectVersion}`);
+          if (e.vote) {
+            const v = e.vote;
+            if (v.ticketId !== e.ticketId) throw new StoreError('STORE_CONFLICT', `vote for ${v.ticketId} inside an update of ${e.ticketId}`);
+            this.db.prepare(`INSERT INTO votes (ticket_id, voter, vote, digest, reason, spool_key, at, seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM votes))
+              ON CONFLICT (ticket_id, voter) DO UPDATE SET vote = excluded.vote, digest = excluded.digest, reason = excluded.reason,
+                spool_key = excluded.spool_key, at = excluded.at, seq = excluded.seq`)
+              .run(v.ticketId, v.voter, v.vote, v.digest, v.reason, v.spoolKey, v.at);
+          }
+          break;
+        }
+        case 'change-create': {
+          const c = e.change;
+          const r = this.db.prepare(`INSERT INTO changes (id, kind, ticket_id, subject, payload, state, requester, parent_message_id,
+              source_digest, signers, approvers, created_at, updated_at, seq)
+            VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes))
+            ON CONFLICT (id) DO NOTHING`)
+            .run(c.id, c.kind, c.ticketId, c.subject, c.payload, c.requester, c.parentMessageId, c.sourceDigest,
+              JSON.stringify(c.signers), JSON.stringify(c.approvers), c.createdAt, at);
+          if (r.changes === 1) created.push(c.id);
+          break;
+        }
+        case 'change-finish': {
+          const r = this.db.prepare(`UPDATE changes SET state = ?, commit_id = ?, log_index = COALESCE(?, log_index), error = ?, updated_at = ?
+            WHERE id = ? AND state = 'queued'`)
+            .run(e.state, e.commit, e.logIndex, e.error, at, e.changeId);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `change ${e.changeId} is not queued`);
+          break;
+        }
+        case 'subscription-token': {
+          const t = e.token;
+          const r = this.db.prepare(`INSERT INTO subscription_tokens (token_hash, address, action, created_at, expires_at, used_at, spool_key)
+            VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (token_hash) DO NOTHING`)
+            .run(t.tokenHash, t.address.toLowerCase(), t.action, t.createdAt, t.expiresAt, t.spoolKey);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', 'subscription token already recorded');
+          break;
+        }
+        case 'subscription-confirm': {
+          // Single use, decided here under the transaction: two CONFIRMs of
+          // one token processed at once cannot both succeed.
+          const r = this.db.prepare(`UPDATE subscription_tokens SET used_at = ?
+            WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`).run(e.at, e.tokenHash, e.at);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', 'subscription token unknown, used or expired');
+          const t = this.db.prepare('SELECT address, action FROM subscription_tokens WHERE token_hash = ?').get(e.tokenHash) as
+            { address: string; action: string };
+          this.db.prepare('UPDATE subscription_tokens SET used_at = ? WHERE address = ? AND used_at IS NULL').run(e.at, t.address);
+          if (t.action === 'subscribe') {
+            this.db.prepare('INSERT INTO subscribers (address, subscribed_at) VALUES (?, ?) ON CONFLICT (address) DO NOTHING').run(t.address, e.at);
+          } else {
+            this.db.prepare('DELETE FROM subscribers WHERE address = ?').run(t.address);
+          }
+          break;
+        }
+      }
+    }
+    return created;
+  }
+
+  async commitEffects(effects: StoreEffect[], outbox: OutboxRecord[]): Promise<EffectsResult> {
+    const tx = this.db.transaction((): EffectsResult => {
+      const at = now();
+      const changeIds = this.runEffects(effects, at);
+      this.insertOutbox(outbox, at);
+      return { changeIds, outboxIds: outbox.map((o) => o.id) };
+    });
+    return tx.immediate();
+  }
+
+  async nextTicketNumber(): Promise<number> {
+    const r = this.db.prepare(`INSERT INTO counters (name, value) VALUES ('ticket', 1)
+      ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`).get() as { value: number };
+    return r.value;
+  }
+
+  async getTicket(id: string): Promise<TicketRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM tickets WHERE id = ?').get(id) as TicketDbRow | undefined;
+    return r ? toTicketRow(r) : undefined;
+  }
+
+  async listTickets(opts: { states?: TicketState[] } = {}): Promise<TicketRow[]> {
+    const rows = this.db.prepare('SELECT * FROM tickets ORDER BY created_at DESC, id DESC').all() as TicketDbRow[];
+    const states = opts.states ? new Set(opts.states) : null;
+    return rows.filter((r) => !states || states.has(r.state)).map(toTicketRow);
+  }
+
+  async openTicketsFor(subject: string): Promise<TicketRow[]> {
+    return (this.db.prepare("SELECT * FROM tickets WHERE subject = ? AND state IN ('pending', 'approved') ORDER BY created_at, id")
+      .all(subject) as TicketDbRow[]).map(toTicketRow);
+  }
+
+  async getVotes(ticketId: string): Promise<VoteRecord[]> {
+    return (this.db.prepare('SELECT * FROM votes WHERE ticket_id = ? ORDER BY seq').all(ticketId) as VoteDbRow[]).map((v) => ({
+      ticketId: v.ticket_id, voter: v.voter, vote: v.vote, digest: v.digest, reason: v.reason, spoolKey: v.spool_key, at: v.at,
+    }));
+  }
+
+  async getChange(id: string): Promise<ChangeRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM changes WHERE id = ?').get(id) as ChangeDbRow | undefined;
+    return r ? toChangeRow(r) : undefined;
+  }
+
+  async listChanges(opts: { ticketId?: string; states?: ChangeState[] } = {}): Promise<ChangeRow[]> {
+    const rows = (opts.ticketId !== undefined
+      ? this.db.prepare('SELECT * FROM changes WHERE ticket_id = ? ORDER BY seq').all(opts.ticketId)
+      : this.db.prepare('SELECT * FROM changes ORDER BY seq').all()) as ChangeDbRow[];
+    const states = opts.states ? new Set(opts.states) : null;
+    return rows.filter((r) => !states || states.has(r.state)).map(toChangeRow);
+  }
+
+  async pendingChanges(): Promise<string[]> {
+    return (this.db.prepare("SELECT id FROM changes WHERE state = 'queued' ORDER BY seq").all() as { id: string }[]).map((r) => r.id);
+  }
+
+  async setChangeLogIndex(id: string, logIndex: number): Promise<void> {
+    this.db.prepare("UPDATE changes SET log_index = ?, updated_at = ? WHERE id = ? AND state = 'queued'").run(logIndex, now(), id);
+  }
+
+  // ------------------------------------------------------------ transparency log index
+
+  async beginLogAppend(rec: Omit<LogAppendRecord, 'state' | 'createdAt'>): Promise<void> {
+    const r = this.db.prepare(`INSERT INTO log_appends (key, from_index, count, entries_digest, state, created_at)
+      VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (key) DO NOTHING`)
+      .run(rec.key, rec.fromIndex, rec.count, rec.entriesDigest, now());
+    if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `log append ${rec.key} is already recorded`);
+  }
+
+  async finishLogAppend(key: string, done: { attestations: AttestationRecord[]; checkpoint: { size: number; note: string } }): Promise<void> {
+    const tx = this.db.transaction(() => {
+      const at = now();
+      const r = this.db.prepare(`UPDATE log_appends SET state = 'done', done_at = ? WHERE key = ? AND state = 'pending'`).run(at, key);
+      if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `log append ${key} is not pending`);
+      const ins = this.db.prepare(`INSERT INTO attestations (log_index, digest, name, signer, source, time) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (log_index) DO NOTHING`);
+      for (const a of done.attestations) ins.run(a.logIndex, a.digest, a.name, a.signer, a.source, a.time);
+      this.db.prepare('INSERT INTO checkpoints (size, note, recorded_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING')
+        .run(done.checkpoint.size, done.checkpoint.note, at);
+    });
+    tx.immediate();
+  }
+
+  async abandonLogAppend(key: string): Promise<void> {
+    this.db.prepare(`DELETE FROM log_appends WHERE key = ? AND state = 'pending'`).run(key);
+  }
+
+  async getLogAppend(key: string): Promise<LogAppendRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM log_appends WHERE key = ?').get(key) as LogAppendDbRow | undefined;
+    return r ? toLogAppend(r) : undefined;
+  }
+
+  async pendingLogAppends(): Promise<LogAppendRecord[]> {
+    return (this.db.prepare(`SELECT * FROM log_appends WHERE state = 'pending' ORDER BY from_index, created_at`).all() as LogAppendDbRow[])
+      .map(toLogAppend);
+  }
+
+  async findAttestations(digest: string): Promise<AttestationRecord[]> {
+    return (this.db.prepare('SELECT * FROM attestations WHERE digest = ? ORDER BY log_index').all(digest) as AttestationDbRow[]).map((r) => ({
+      logIndex: r.log_index, digest: r.digest, name: r.name, signer: r.signer, source: r.source, time: r.time,
+    }));
+  }
+
+  async recordCheckpoint(size: number, note: string): Promise<void> {
+    this.db.prepare('INSERT INTO checkpoints (size, note, recorded_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING').run(size, note, now());
+  }
+
+  async getCheckpoint(size: number): Promise<string | undefined> {
+    return (this.db.prepare('SELECT note FROM checkpoints WHERE size = ?').get(size) as { note: string } | undefined)?.note;
+  }
+
+  async checkpointSizes(): Promise<number[]> {
+    return (this.db.prepare('SELECT size FROM checkpoints ORDER BY size').all() as { size: number }[]).map((r) => r.size);
+  }
+
+  // ------------------------------------------------------------ subscriptions
+
+  async getSubscriptionToken(tokenHash: string): Promise<SubscriptionTokenRow | undefined> {
+    const r = this.db.prepare('SELECT * FROM subscription_tokens WHERE token_hash = ?').get(tokenHash) as
+      { token_hash: string; address: string; action: SubscriptionTokenRow['action']; created_at: string; expires_at: string;
+        used_at: string | null; spool_key: string | null } | undefined;
+    return r ? {
+      tokenHash: r.token_hash, address: r.address, action: r.action, createdAt: r.created_at, expiresAt: r.expires_at,
+      usedAt: r.used_at, spoolKey: r.spool_key,
+    } : undefined;
+  }
+
+  async getSubscriber(address: string): Promise<SubscriberRow | undefined> {
+    const r = this.db.prepare('SELECT address, subscribed_at FROM subscribers WHERE address = ?').get(address.toLowerCase()) as
+      { address: string; subscribed_at: string } | undefined;
+    return r ? { address: r.address, subscribedAt: r.subscribed_at } : undefined;
+  }
+
+  async listSubscribers(): Promise<SubscriberRow[]> {
+    return (this.db.prepare('SELECT address, subscribed_at FROM subscribers ORDER BY address').all() as { address: string; subscribed_at: string }[])
+      .map((r) => ({ address: r.address, subscribedAt: r.subscribed_at }));
+  }
+
   async getMeta(key: string): Promise<string | undefined> {
     const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return r?.value;
@@ -209,6 +482,32 @@ export class SqliteStore implements StateStore {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+interface LogAppendDbRow {
+  key: string; from_index: number; count: number; entries_digest: string; state: LogAppendRecord['state']; created_at: string;
+}
+interface AttestationDbRow { log_index: number; digest: string; name: string; signer: string; source: string; time: string }
+
+function toLogAppend(r: LogAppendDbRow): LogAppendRecord {
+  return { key: r.key, fromIndex: r.from_index, count: r.count, entriesDigest: r.entries_digest, state: r.state, createdAt: r.created_at };
+}
+
+function toTicketRow(r: TicketDbRow): TicketRow {
+  return {
+    id: r.id, kind: r.kind, subject: r.subject, submitter: r.submitter, requester: r.requester, parentMessageId: r.parent_message_id,
+    sourceDigest: r.source_digest, content: r.content, digest: r.digest, payload: r.payload, state: r.state, version: r.version,
+    createdAt: r.created_at, expiresAt: r.expires_at, updatedAt: r.updated_at, closedReason: r.closed_reason, spoolKey: r.spool_key,
+  };
+}
+
+function toChangeRow(r: ChangeDbRow): ChangeRow {
+  return {
+    id: r.id, kind: r.kind, ticketId: r.ticket_id, subject: r.subject, payload: r.payload, state: r.state, requester: r.requester,
+    parentMessageId: r.parent_message_id, sourceDigest: r.source_digest, signers: JSON.parse(r.signers) as string[],
+    approvers: JSON.parse(r.approvers) as string[], createdAt: r.created_at, updatedAt: r.updated_at, commit: r.commit_id,
+    logIndex: r.log_index, error: r.error,
+  };
 }
 
 function toOutboxRow(r: OutboxDbRow): OutboxRow {

@@ -52,6 +52,150 @@ export interface SignatureUse {
   spoolKey: string;
 }
 
+// ---------------------------------------------------------------- tickets
+
+export type TicketKind = 'add-key' | 'update-key' | 'add-cert';
+/**
+ * pending -> approved -> applied | failed, or pending -> rejected | expired.
+ * `failed`: approved, but the apply step found the change no longer fits the
+ * collection (e.g. the key was added meanwhile); the reason says which.
+ */
+export type TicketState = 'pending' | 'approved' | 'applied' | 'rejected' | 'expired' | 'failed';
+
+export interface NewTicket {
+  /** `<prefix><6 digits>`, e.g. ZT-000042. */
+  id: string;
+  kind: TicketKind;
+  /** Key fingerprint, or the certificate name. */
+  subject: string;
+  /** Fingerprint of the key that signed the submission. */
+  submitter: string;
+  /** Address the submitter wrote from (where notices about the ticket go). */
+  requester: string;
+  parentMessageId: string | null;
+  /** SHA-256 of the raw submission message. */
+  sourceDigest: string;
+  /** The canonical content maintainers review; `digest` is its SHA-256. */
+  content: string;
+  digest: string;
+  /** JSON change payload applied when the ticket is approved. */
+  payload: string;
+  createdAt: string;
+  expiresAt: string;
+  spoolKey: string | null;
+}
+
+export interface TicketRow extends NewTicket {
+  state: TicketState;
+  /** Bumped by every update: effects carry the version they were decided on (optimistic concurrency). */
+  version: number;
+  updatedAt: string;
+  closedReason: string | null;
+}
+
+export interface VoteRecord {
+  ticketId: string;
+  /** Maintainer key fingerprint. */
+  voter: string;
+  vote: 'approve' | 'reject';
+  /** The digest the maintainer signed. */
+  digest: string;
+  reason: string | null;
+  spoolKey: string | null;
+  at: string;
+}
+
+// ---------------------------------------------------------------- change requests
+
+/** `attest`: ATTEST lines to log (no collection write; src/log/attest-apply.ts). */
+export type ChangeKind = 'add-key' | 'update-key' | 'revoke-key' | 'add-cert' | 'attest';
+export type ChangeState = 'queued' | 'applied' | 'failed';
+
+export interface NewChange {
+  /** Deterministic (`c-<ticket>` or `c-<spool key>`): also the apply job id. */
+  id: string;
+  kind: ChangeKind;
+  ticketId: string | null;
+  subject: string;
+  /** JSON payload (see src/changes/types.ts). */
+  payload: string;
+  requester: string | null;
+  parentMessageId: string | null;
+  sourceDigest: string;
+  /** Fingerprints of the keys whose signatures caused the change. */
+  signers: string[];
+  /** Maintainers whose approvals applied it. */
+  approvers: string[];
+  createdAt: string;
+}
+
+export interface ChangeRow extends NewChange {
+  state: ChangeState;
+  updatedAt: string;
+  commit: string | null;
+  logIndex: number | null;
+  error: string | null;
+}
+
+/**
+ * State changes recorded in the same transaction as the outcome and the
+ * replies they cause (Completion.effects, StateStore.commitEffects). They run
+ * in order; one that cannot run (a ticket whose version moved on, a ticket id
+ * already taken, a change already finished) aborts the whole transaction with
+ * StoreError STORE_CONFLICT, so the caller decides again on fresh state.
+ */
+export type StoreEffect =
+  | { kind: 'ticket-create'; ticket: NewTicket }
+  | {
+      kind: 'ticket-update'; ticketId: string; expectVersion: number;
+      state?: TicketState; closedReason?: string | null; vote?: VoteRecord;
+    }
+  /** Idempotent: a change with the same id is left as it is. */
+  | { kind: 'change-create'; change: NewChange }
+  | {
+      kind: 'change-finish'; changeId: string; state: 'applied' | 'failed';
+      commit: string | null; logIndex: number | null; error: string | null;
+    }
+  /** A subscription token (double opt-in) recorded with the reply that carries it. */
+  | { kind: 'subscription-token'; token: NewSubscriptionToken }
+  /**
+   * Use a token: STORE_CONFLICT unless it exists, is unused and has not
+   * expired at `at`. Its action is applied to its address, and every other
+   * pending token for that address is used up with it (the newest
+   * confirmation settles the address's state).
+   */
+  | { kind: 'subscription-confirm'; tokenHash: string; at: string };
+
+// ---------------------------------------------------------------- subscriptions
+
+export type SubscriptionAction = 'subscribe' | 'unsubscribe';
+
+export interface NewSubscriptionToken {
+  /** SHA-256 (hex) of the token: the token itself is only ever in the mail to `address`. */
+  tokenHash: string;
+  /** Lower-case address the token was sent to; only it can be (un)subscribed with it. */
+  address: string;
+  action: SubscriptionAction;
+  createdAt: string;
+  expiresAt: string;
+  spoolKey: string | null;
+}
+
+export interface SubscriptionTokenRow extends NewSubscriptionToken {
+  usedAt: string | null;
+}
+
+export interface SubscriberRow {
+  address: string;
+  subscribedAt: string;
+}
+
+export interface EffectsResult {
+  /** Ids of the change requests the effects created (to enqueue for the apply step). */
+  changeIds: string[];
+  outboxIds: string[];
+}
+
 export interface Completion {
   spoolKey: string;
   /** De-duplication key: Message-ID, or the SHA-256 of the raw message when it has none. */
@@ -62,6 +206,8 @@ export interface Completion {
   verdict: string | null;
   signatures: SignatureUse[];
   outbox: OutboxRecord[];
+  /** State changes the message causes (tickets, votes, change requests), in the same transaction. */
+  effects?: StoreEffect[];
 }
 
 export interface CompletionResult {
@@ -69,6 +215,43 @@ export interface CompletionResult {
   applied: boolean;
   reason?: 'already-done' | 'duplicate-message';
   outboxIds: string[];
+  /** Change requests created by the effects (empty when not applied). */
+  changeIds?: string[];
+}
+
+// ---------------------------------------------------------------- transparency log index
+
+/**
+ * One append the log service made or is about to make. Written (pending)
+ * before the entries go to the log and marked done after, so a crash in
+ * between is resolved on the next start by looking at the log itself
+ * (src/log/service.ts); `key` makes a retried request reuse its entries.
+ */
+export interface LogAppendRecord {
+  /** The caller's idempotency key, e.g. `attest:<source digest>` or `change:<id>`. */
+  key: string;
+  /** Log size when the append started: the index of its first entry. */
+  fromIndex: number;
+  count: number;
+  /** SHA-256 (hex) over the entries' leaf hashes, to recognise them in the log. */
+  entriesDigest: string;
+  state: 'pending' | 'done';
+  createdAt: string;
+}
+
+/** One logged attestation (the digest -> log index lookup behind VERIFY; not itself verifiable). */
+export interface AttestationRecord {
+  logIndex: number;
+  /** `sha256:<hex>` or `sha512:<hex>`, lower case. */
+  digest: string;
+  /** Artifact name as attested. */
+  name: string;
+  /** Fingerprint of the attesting key. */
+  signer: string;
+  /** SHA-256 of the message that carried the attestation. */
+  source: string;
+  /** The entry's time (RFC 3339). */
+  time: string;
 }
 
 export interface Cursor {
@@ -105,6 +288,54 @@ export interface StateStore {
   /** Replies addressed to `address` created since `sinceIso` (rate limiting). */
   countRepliesTo(address: string, sinceIso: string): Promise<number>;
   listOutbox(): Promise<OutboxRow[]>;
+
+  // ---- tickets and change requests
+  /** The next ticket number (1, 2, ...); numbers are never reused, gaps are allowed. */
+  nextTicketNumber(): Promise<number>;
+  getTicket(id: string): Promise<TicketRow | undefined>;
+  /** Tickets, newest first; optionally only in the given states. */
+  listTickets(opts?: { states?: TicketState[] }): Promise<TicketRow[]>;
+  /** Pending or approved tickets about this subject (fingerprint or certificate name). */
+  openTicketsFor(subject: string): Promise<TicketRow[]>;
+  /** Votes on a ticket, in the order they were cast. */
+  getVotes(ticketId: string): Promise<VoteRecord[]>;
+  getChange(id: string): Promise<ChangeRow | undefined>;
+  /** Change requests for a ticket or every one, oldest first. */
+  listChanges(opts?: { ticketId?: string; states?: ChangeState[] }): Promise<ChangeRow[]>;
+  /** Ids of change requests still queued (to re-enqueue after a restart), oldest first. */
+  pendingChanges(): Promise<string[]>;
+  /** Remember the log index given to a queued change, so a retried apply does not log it twice. */
+  setChangeLogIndex(id: string, logIndex: number): Promise<void>;
+  /** Effects and the mails they cause, in one transaction (the apply step, expiry). */
+  commitEffects(effects: StoreEffect[], outbox: OutboxRecord[]): Promise<EffectsResult>;
+
+  // ---- transparency log (src/log/service.ts is the only caller)
+  /** Record an append about to be made; STORE_CONFLICT when the key is already recorded. */
+  beginLogAppend(rec: Omit<LogAppendRecord, 'state' | 'createdAt'>): Promise<void>;
+  /**
+   * The append is committed in the log: mark it done, index its
+   * attestations and keep the signed checkpoint, in one transaction.
+   * STORE_CONFLICT when the key is not pending.
+   */
+  finishLogAppend(key: string, done: { attestations: AttestationRecord[]; checkpoint: { size: number; note: string } }): Promise<void>;
+  /** The append never reached the log (its checkpoint was not written): forget it. */
+  abandonLogAppend(key: string): Promise<void>;
+  getLogAppend(key: string): Promise<LogAppendRecord | undefined>;
+  /** Appends left pending by a crash, oldest first. */
+  pendingLogAppends(): Promise<LogAppendRecord[]>;
+  /** Attestations of a digest (`sha256:<hex>`), in log order. */
+  findAttestations(digest: string): Promise<AttestationRecord[]>;
+  /** Keep a signed checkpoint (one per tree size; the first one recorded stays). */
+  recordCheckpoint(size: number, note: string): Promise<void>;
+  getCheckpoint(size: number): Promise<string | undefined>;
+  /** Tree sizes with a recorded checkpoint, ascending. */
+  checkpointSizes(): Promise<number[]>;
+
+  // ---- digest subscriptions (src/commands/subscribe.ts, confirm.ts; src/digest/)
+  getSubscriptionToken(tokenHash: string): Promise<SubscriptionTokenRow | undefined>;
+  getSubscriber(address: string): Promise<SubscriberRow | undefined>;
+  /** Confirmed subscribers, by address. */
+  listSubscribers(): Promise<SubscriberRow[]>;
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;

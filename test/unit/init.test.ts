@@ -45,6 +45,15 @@ test('init takes the passphrase from the environment and never writes it down', 
   assert.ok(!readFileSync(r.configPath, 'utf8').includes('from-env-secret'));
 });
 
+test('init refuses an origin that cannot name the log key, and writes nothing', async () => {
+  const dir = tmp();
+  for (const origin of ['has space', 'a+b', '']) {
+    await assert.rejects(initDataDir({ dataDir: path.join(dir, 'd'), address: 'bot@example.org', name: 'b', origin }),
+      (e: unknown) => e instanceof ConfigError && /cannot be a log origin/.test(e.message));
+  }
+  assert.equal(existsSync(path.join(dir, 'd', 'keys', 'bot.key')), false);
+});
+
 test('init refuses to overwrite an existing key or config', async () => {
   const dir = tmp();
   await initDataDir({ dataDir: path.join(dir, 'data'), address: 'bot@example.org', name: 'b', origin: 'o' });

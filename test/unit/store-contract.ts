@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StoreError } from '../../src/errors.js';
-import type { Completion, OutboxRecord, SpoolRecord, StateStore } from '../../src/store/types.js';
+import type { Completion, NewChange, NewTicket, OutboxRecord, SpoolRecord, StateStore } from '../../src/store/types.js';
 
 export interface StoreFactory {
   /** A new, empty store. */
@@ -29,6 +29,18 @@ function completion(rec: SpoolRecord, over: Partial<Completion> = {}): Completio
     verdict: 'good', signatures: [], outbox: [outboxRec(`reply-${rec.key}`)], ...over };
 }
 
+function newTicket(id: string, over: Partial<NewTicket> = {}): NewTicket {
+  return { id, kind: 'add-key', subject: 'A'.repeat(40), submitter: 'A'.repeat(40), requester: 'a@example.org', parentMessageId: '<p@x>',
+    sourceDigest: 'd'.repeat(64), content: `ticket ${id}\n`, digest: 'e'.repeat(64), payload: '{"kind":"add-key"}',
+    createdAt: '2025-01-01T00:00:00.000Z', expiresAt: '2025-01-15T00:00:00.000Z', spoolKey: null, ...over };
+}
+function newChange(id: string, over: Partial<NewChange> = {}): NewChange {
+  return { id, kind: 'add-key', ticketId: null, subject: 'A'.repeat(40), payload: '{}', requester: 'a@example.org', parentMessageId: null,
+    sourceDigest: 'd'.repeat(64), signers: ['A'.repeat(40)], approvers: [], createdAt: new Date().toISOString(), ...over };
+}
+const vote = (ticketId: string, voter: string, v: 'approve' | 'reject' = 'approve') =>
+  ({ ticketId, voter, vote: v, digest: 'e'.repeat(64), reason: v === 'reject' ? 'no' : null, spoolKey: null, at: new Date().toISOString() });
+
 export function storeContract(name: string, factory: StoreFactory): void {
   describe(`state store contract: ${name}`, () => {
     test('spool is idempotent by key and keeps the exact bytes', async () => {
@@ -50,7 +62,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const r = spoolRec();
       await s.spool(r);
       const res = await s.complete(completion(r));
-      assert.deepEqual(res, { applied: true, outboxIds: [`reply-${r.key}`] });
+      assert.deepEqual(res, { applied: true, outboxIds: [`reply-${r.key}`], changeIds: [] });
       assert.equal((await s.getSpooled(r.key))?.state, 'done');
       assert.deepEqual(await s.pendingSpool(), []);
       assert.deepEqual(await s.pendingOutbox(), [`reply-${r.key}`]);
@@ -154,6 +166,216 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    test('ticket numbers count up and are never handed out twice', async () => {
+      const s = await factory.open();
+      const got = [await s.nextTicketNumber(), await s.nextTicketNumber(), await s.nextTicketNumber()];
+      assert.deepEqual(got, [1, 2, 3]);
+      await s.close();
+    });
+
+    test('a ticket is created with a message, votes move its version, a stale version aborts everything', async () => {
+      const s = await factory.open();
+      const r = spoolRec();
+      await s.spool(r);
+      const res = await s.complete(completion(r, { effects: [{ kind: 'ticket-create', ticket: newTicket('ZT-000001') }] }));
+      assert.equal(res.applied, true);
+      const t = await s.getTicket('ZT-000001');
+      assert.equal(t?.state, 'pending');
+      assert.equal(t?.version, 0);
+      assert.equal(t?.content, 'ticket ZT-000001\n');
+      assert.equal(t?.closedReason, null);
+      assert.equal(await s.getTicket('ZT-000009'), undefined);
+      assert.deepEqual((await s.openTicketsFor('A'.repeat(40))).map((x) => x.id), ['ZT-000001']);
+
+      await s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000001', expectVersion: 0, vote: vote('ZT-000001', 'M1') }], []);
+      assert.equal((await s.getTicket('ZT-000001'))?.version, 1);
+      // A second approval decided on version 0 (a concurrent message) is refused as a whole: no vote, no mail.
+      await assert.rejects(s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000001', expectVersion: 0, vote: vote('ZT-000001', 'M2') }],
+        [outboxRec('lost')]), (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      assert.equal(await s.getOutbox('lost'), undefined);
+      assert.deepEqual((await s.getVotes('ZT-000001')).map((v) => v.voter), ['M1']);
+
+      // Decided again on version 1: the vote, the state change and the change request land together.
+      const eff = await s.commitEffects([
+        { kind: 'ticket-update', ticketId: 'ZT-000001', expectVersion: 1, vote: vote('ZT-000001', 'M2'), state: 'approved' },
+        { kind: 'change-create', change: newChange('c-ZT-000001', { ticketId: 'ZT-000001', approvers: ['M1', 'M2'] }) },
+      ], [outboxRec('n1')]);
+      assert.deepEqual(eff, { changeIds: ['c-ZT-000001'], outboxIds: ['n1'] });
+      const t2 = await s.getTicket('ZT-000001');
+      assert.equal(t2?.state, 'approved');
+      assert.equal(t2?.version, 2);
+      const votes = await s.getVotes('ZT-000001');
+      assert.deepEqual(votes.map((v) => [v.voter, v.vote]), [['M1', 'approve'], ['M2', 'approve']]);
+      assert.deepEqual((await s.listTickets({ states: ['approved'] })).map((x) => x.id), ['ZT-000001']);
+      assert.deepEqual(await s.listTickets({ states: ['pending'] }), []);
+      await s.close();
+    });
+
+    test('a ticket id is created once; a duplicate aborts the transaction', async () => {
+      const s = await factory.open();
+      const a = spoolRec();
+      const b = spoolRec();
+      await s.spool(a);
+      await s.spool(b);
+      await s.complete(completion(a, { effects: [{ kind: 'ticket-create', ticket: newTicket('ZT-000007') }] }));
+      await assert.rejects(s.complete(completion(b, { effects: [{ kind: 'ticket-create', ticket: newTicket('ZT-000007', { subject: 'other' }) }] })),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      assert.equal((await s.getSpooled(b.key))?.state, 'queued');
+      assert.equal((await s.getTicket('ZT-000007'))?.subject, 'A'.repeat(40));
+      await s.close();
+    });
+
+    test('a reject after an approve by the same maintainer replaces the vote; closed reasons are kept', async () => {
+      const s = await factory.open();
+      await s.commitEffects([{ kind: 'ticket-create', ticket: newTicket('ZT-000002') }], []);
+      await s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000002', expectVersion: 0, vote: vote('ZT-000002', 'M1') }], []);
+      await s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000002', expectVersion: 1, vote: vote('ZT-000002', 'M1', 'reject'),
+        state: 'rejected', closedReason: 'not who they say' }], []);
+      const t = await s.getTicket('ZT-000002');
+      assert.equal(t?.state, 'rejected');
+      assert.equal(t?.closedReason, 'not who they say');
+      assert.deepEqual((await s.getVotes('ZT-000002')).map((v) => [v.voter, v.vote, v.reason]), [['M1', 'reject', 'no']]);
+      assert.deepEqual(await s.openTicketsFor('A'.repeat(40)), []);
+      await s.close();
+    });
+
+    test('change requests: created once, queued until finished once, log index remembered', async () => {
+      const s = await factory.open();
+      const c1 = await s.commitEffects([{ kind: 'change-create', change: newChange('c-1') }], []);
+      assert.deepEqual(c1.changeIds, ['c-1']);
+      const again = await s.commitEffects([{ kind: 'change-create', change: newChange('c-1', { subject: 'other' }) }], []);
+      assert.deepEqual(again.changeIds, [], 'the same change id is not created twice');
+      await s.commitEffects([{ kind: 'change-create', change: newChange('c-2', { kind: 'revoke-key' }) }], []);
+      assert.deepEqual(await s.pendingChanges(), ['c-1', 'c-2']);
+      const row = await s.getChange('c-1');
+      assert.equal(row?.state, 'queued');
+      assert.equal(row?.subject, 'A'.repeat(40));
+      assert.deepEqual(row?.signers, ['A'.repeat(40)]);
+      assert.equal(row?.logIndex, null);
+      await s.setChangeLogIndex('c-1', 41);
+      assert.equal((await s.getChange('c-1'))?.logIndex, 41);
+
+      await s.commitEffects([{ kind: 'change-finish', changeId: 'c-1', state: 'applied', commit: 'abc', logIndex: null, error: null }], [outboxRec('applied-1')]);
+      const done = await s.getChange('c-1');
+      assert.equal(done?.state, 'applied');
+      assert.equal(done?.commit, 'abc');
+      assert.equal(done?.logIndex, 41, 'a finish without an index keeps the one recorded');
+      assert.deepEqual(await s.pendingChanges(), ['c-2']);
+      assert.deepEqual(await s.pendingOutbox(), ['applied-1']);
+      await assert.rejects(s.commitEffects([{ kind: 'change-finish', changeId: 'c-1', state: 'failed', commit: null, logIndex: null, error: 'x' }], []),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      await s.setChangeLogIndex('c-1', 99);
+      assert.equal((await s.getChange('c-1'))?.logIndex, 41, 'a finished change keeps its index');
+      await s.commitEffects([{ kind: 'change-finish', changeId: 'c-2', state: 'failed', commit: null, logIndex: null, error: 'key gone' }], []);
+      assert.equal((await s.getChange('c-2'))?.error, 'key gone');
+      assert.deepEqual((await s.listChanges({ states: ['failed'] })).map((c) => c.id), ['c-2']);
+      assert.deepEqual((await s.listChanges()).map((c) => c.id), ['c-1', 'c-2']);
+      assert.equal(await s.getChange('nope'), undefined);
+      await s.close();
+    });
+
+    test('effects of a duplicate message are not applied', async () => {
+      const s = await factory.open();
+      const a = spoolRec({ messageId: '<dup-eff@x>' });
+      const b = spoolRec({ messageId: '<dup-eff@x>' });
+      await s.spool(a);
+      await s.spool(b);
+      await s.complete(completion(a));
+      const rb = await s.complete(completion(b, { effects: [{ kind: 'change-create', change: newChange('c-dup') }] }));
+      assert.equal(rb.applied, false);
+      assert.equal(await s.getChange('c-dup'), undefined);
+      await s.close();
+    });
+
+    test('log appends: pending, then done with the attestation index and the checkpoint, in one step', async () => {
+      const s = await factory.open();
+      await s.beginLogAppend({ key: 'attest:a', fromIndex: 4, count: 2, entriesDigest: 'f'.repeat(64) });
+      await assert.rejects(s.beginLogAppend({ key: 'attest:a', fromIndex: 9, count: 1, entriesDigest: '0'.repeat(64) }),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      assert.deepEqual((await s.pendingLogAppends()).map((r) => [r.key, r.fromIndex, r.count, r.state]), [['attest:a', 4, 2, 'pending']]);
+      const att = (i: number, digest: string) => ({ logIndex: i, digest, name: `file ${i}`, signer: 'B'.repeat(40), source: 'c'.repeat(64), time: '2025-01-01T00:00:00Z' });
+      await s.finishLogAppend('attest:a', { attestations: [att(4, 'sha256:aa'), att(5, 'sha256:bb')], checkpoint: { size: 6, note: 'cp6\n' } });
+      assert.deepEqual(await s.pendingLogAppends(), []);
+      const rec = await s.getLogAppend('attest:a');
+      assert.equal(rec?.state, 'done');
+      assert.equal(rec?.fromIndex, 4);
+      assert.equal(rec?.entriesDigest, 'f'.repeat(64));
+      assert.deepEqual(await s.findAttestations('sha256:aa'), [att(4, 'sha256:aa')]);
+      assert.deepEqual(await s.findAttestations('sha256:cc'), []);
+      assert.equal(await s.getCheckpoint(6), 'cp6\n');
+      // Finishing twice is a conflict, and a conflict changes nothing.
+      await assert.rejects(s.finishLogAppend('attest:a', { attestations: [att(7, 'sha256:aa')], checkpoint: { size: 8, note: 'cp8\n' } }),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      assert.equal((await s.findAttestations('sha256:aa')).length, 1);
+      assert.equal(await s.getCheckpoint(8), undefined);
+      await assert.rejects(s.finishLogAppend('never-begun', { attestations: [], checkpoint: { size: 9, note: 'x\n' } }),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      await s.close();
+    });
+
+    test('log appends: an abandoned append is forgotten; a done one is kept', async () => {
+      const s = await factory.open();
+      await s.beginLogAppend({ key: 'k1', fromIndex: 0, count: 1, entriesDigest: 'a'.repeat(64) });
+      await s.abandonLogAppend('k1');
+      assert.equal(await s.getLogAppend('k1'), undefined);
+      await s.beginLogAppend({ key: 'k1', fromIndex: 0, count: 1, entriesDigest: 'b'.repeat(64) });
+      await s.finishLogAppend('k1', { attestations: [], checkpoint: { size: 1, note: 'one\n' } });
+      await s.abandonLogAppend('k1');
+      assert.equal((await s.getLogAppend('k1'))?.state, 'done');
+      await s.close();
+    });
+
+    test('attestations of one digest come back in log order; checkpoints keep the first note per size', async () => {
+      const s = await factory.open();
+      const att = (i: number) => ({ logIndex: i, digest: 'sha512:' + 'e'.repeat(128), name: `n${i}`, signer: 'C'.repeat(40), source: 'd'.repeat(64), time: '2025-02-01T10:00:00Z' });
+      await s.beginLogAppend({ key: 'late', fromIndex: 10, count: 1, entriesDigest: '1'.repeat(64) });
+      await s.beginLogAppend({ key: 'early', fromIndex: 3, count: 1, entriesDigest: '2'.repeat(64) });
+      await s.finishLogAppend('late', { attestations: [att(10)], checkpoint: { size: 11, note: 'a\n' } });
+      await s.finishLogAppend('early', { attestations: [att(3)], checkpoint: { size: 4, note: 'b\n' } });
+      assert.deepEqual((await s.findAttestations('sha512:' + 'e'.repeat(128))).map((a) => a.logIndex), [3, 10]);
+      await s.recordCheckpoint(11, 'other\n');
+      await s.recordCheckpoint(0, 'empty\n');
+      assert.equal(await s.getCheckpoint(11), 'a\n');
+      assert.deepEqual(await s.checkpointSizes(), [0, 4, 11]);
+      await s.close();
+    });
+
+    test('subscription tokens: recorded with the reply, used once, never after expiry; confirm applies the action', async () => {
+      const s = await factory.open();
+      const tok = (hash: string, address: string, action: 'subscribe' | 'unsubscribe', expiresAt = '2030-01-01T00:00:00.000Z') =>
+        ({ kind: 'subscription-token' as const, token: { tokenHash: hash, address, action, createdAt: '2025-01-01T00:00:00.000Z', expiresAt, spoolKey: null } });
+      await s.commitEffects([tok('h1', 'Sub@Example.org', 'subscribe'), tok('h2', 'sub@example.org', 'subscribe')], [outboxRec('tok-reply', 'sub@example.org')]);
+      assert.equal((await s.getSubscriptionToken('h1'))?.address, 'sub@example.org', 'addresses are kept in lower case');
+      assert.equal((await s.getSubscriptionToken('h1'))?.usedAt, null);
+      assert.equal(await s.getSubscriptionToken('nope'), undefined);
+      assert.equal(await s.getSubscriber('sub@example.org'), undefined, 'a token alone subscribes nobody');
+      assert.deepEqual(await s.pendingOutbox(), ['tok-reply']);
+      await assert.rejects(s.commitEffects([tok('h1', 'other@example.org', 'subscribe')], []),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+
+      const at = '2025-01-02T00:00:00.000Z';
+      await s.commitEffects([{ kind: 'subscription-confirm', tokenHash: 'h1', at }], []);
+      assert.deepEqual(await s.listSubscribers(), [{ address: 'sub@example.org', subscribedAt: at }]);
+      assert.equal((await s.getSubscriber('SUB@example.org'))?.address, 'sub@example.org');
+      assert.equal((await s.getSubscriptionToken('h1'))?.usedAt, at);
+      assert.equal((await s.getSubscriptionToken('h2'))?.usedAt, at, 'the other pending token of the address is used up with it');
+      for (const hash of ['h1', 'h2', 'unknown']) {
+        await assert.rejects(s.commitEffects([{ kind: 'subscription-confirm', tokenHash: hash, at }], [outboxRec(`lost-${hash}`)]),
+          (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+        assert.equal(await s.getOutbox(`lost-${hash}`), undefined, 'a refused confirm sends nothing');
+      }
+
+      // Expiry is decided against the confirm's time, inside the transaction.
+      await s.commitEffects([tok('h3', 'sub@example.org', 'unsubscribe', '2025-01-03T00:00:00.000Z')], []);
+      await assert.rejects(s.commitEffects([{ kind: 'subscription-confirm', tokenHash: 'h3', at: '2025-01-03T00:00:00.000Z' }], []),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      assert.equal((await s.getSubscriptionToken('h3'))?.usedAt, null);
+      assert.equal((await s.listSubscribers()).length, 1);
+      await s.commitEffects([{ kind: 'subscription-confirm', tokenHash: 'h3', at: '2025-01-02T23:59:59.000Z' }], []);
+      assert.deepEqual(await s.listSubscribers(), []);
+      await s.close();
+    });
+
     if (factory.reopen) {
       test('everything survives close and reopen', async () => {
         const s = await factory.open();
@@ -161,11 +383,30 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await s.spool(r);
         await s.complete(completion(r, { signatures: [{ signatureId: 'sigX', signer: 'S', command: 'ATTEST', spoolKey: r.key }] }));
         await s.setCursor('m', { uidValidity: 1, lastUid: 2 });
+        await s.commitEffects([{ kind: 'ticket-create', ticket: newTicket('ZT-000003') },
+          { kind: 'change-create', change: newChange('c-keep', { ticketId: 'ZT-000003' }) }], []);
+        await s.nextTicketNumber();
         const s2 = await factory.reopen!(s);
+        assert.equal((await s2.getTicket('ZT-000003'))?.state, 'pending');
+        assert.deepEqual(await s2.pendingChanges(), ['c-keep']);
+        assert.equal(await s2.nextTicketNumber(), 2);
         assert.equal((await s2.getSpooled(r.key))?.state, 'done');
         assert.equal(await s2.isSignatureUsed('sigX'), true);
         assert.deepEqual(await s2.getCursor('m'), { uidValidity: 1, lastUid: 2 });
         assert.deepEqual(await s2.pendingOutbox(), [`reply-${r.key}`]);
+        await s2.close();
+      });
+
+      test('the log index survives close and reopen', async () => {
+        const s = await factory.open();
+        await s.beginLogAppend({ key: 'p', fromIndex: 0, count: 1, entriesDigest: '3'.repeat(64) });
+        await s.beginLogAppend({ key: 'd', fromIndex: 1, count: 1, entriesDigest: '4'.repeat(64) });
+        await s.finishLogAppend('d', { attestations: [{ logIndex: 1, digest: 'sha256:ab', name: 'x', signer: 'D'.repeat(40), source: 'e'.repeat(64), time: '2025-01-01T00:00:00Z' }],
+          checkpoint: { size: 2, note: 'two\n' } });
+        const s2 = await factory.reopen!(s);
+        assert.deepEqual((await s2.pendingLogAppends()).map((r) => r.key), ['p']);
+        assert.equal((await s2.findAttestations('sha256:ab'))[0]?.logIndex, 1);
+        assert.equal(await s2.getCheckpoint(2), 'two\n');
         await s2.close();
       });
     }

@@ -1,0 +1,311 @@
+/**
+ * The apply step: the ONLY writer of the collection (and of the log, through
+ * the `logAppend` seam). queue/apply.ts runs it with concurrency 1; this
+ * module is the domain part and needs no Redis.
+ *
+ * For one change request:
+ *   1. done already? (store state, then the git trailer `Ztrust-Change`, for
+ *      a crash between the commit and the store update): never twice;
+ *   2. re-check the change against the collection as it is NOW (a key may
+ *      have been added or a certifier revoked since the ticket was opened):
+ *      a change that no longer fits fails with the reason, and nothing is
+ *      written;
+ *   3. log entry (index remembered in the store before the commit);
+ *   4. Collection.apply: files, bundles, signed SHA256SUMS, one git commit
+ *      with trailers (Ztrust-Change, Ztrust-Ticket, Ztrust-Approved-By,
+ *      Ztrust-Log-Index);
+ *   5. in ONE store transaction: the change finished, the ticket applied (or
+ *      failed), and the signed notice to the submitter in the outbox.
+ * Infrastructure errors (git, disk) throw: the queue retries, and step 1
+ * makes the retry safe.
+ */
+import path from 'node:path';
+import * as openpgp from 'openpgp';
+import type { LoadedConfig } from '../config/load.js';
+import { Collection, primaryIdentity, type StoredKey } from '../collection/collection.js';
+import { parseKeyFileName } from '../collection/naming.js';
+import { StoreError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { admitNewKey, checkRevocation, planUpdate } from '../pgp/admission.js';
+import type { BotSigner } from '../pgp/botkey.js';
+import { fingerprintOf, keyIdOf, readKeysAny } from '../pgp/inspect.js';
+import type { Keyring } from '../pgp/keyring.js';
+import { sameKeyContent } from '../pgp/merge.js';
+import type { CryptoPolicy } from '../pgp/policy.js';
+import { checkSubmittedCert } from '../pki/x509.js';
+import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
+import { render } from '../templates.js';
+import { describeTicket, isoSeconds } from '../tickets/ticket.js';
+import type { LogEntry, LogEntryType } from '../tlog/entry.js';
+import { composeNotice } from './notify.js';
+import { parsePayload, type ChangePayload, type LogAppend } from './types.js';
+
+export interface ApplyDeps {
+  config: LoadedConfig;
+  store: StateStore;
+  signer: BotSigner;
+  policy: CryptoPolicy;
+  logger: Logger;
+  /** The transparency log seam; null or absent: no log configured. */
+  logAppend?: LogAppend | null;
+  /**
+   * ATTEST requests (change kind `attest`): they write no collection file,
+   * only log entries, so the log service applies them
+   * (src/log/attest-apply.ts). Absent: such a change fails.
+   */
+  applyAttestation?: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;
+  now?: () => Date;
+}
+
+export interface ApplyOutcome {
+  state: 'applied' | 'failed' | 'skipped';
+  /** Notices recorded in the outbox (to enqueue for sending). */
+  outboxIds: string[];
+  commit: string | null;
+  logIndex: number | null;
+  /** Why the change failed, or why it was skipped. */
+  detail?: string;
+}
+
+interface Plan {
+  /** The collection already holds it: nothing to write, nothing to log. */
+  noop: boolean;
+  message: string;
+  entry: Omit<LogEntry, 'signers' | 'time' | 'source' | 'ticket' | 'approvers'>;
+  write: (c: Collection) => Promise<unknown>;
+}
+type Planned = { ok: true; plan: Plan } | { ok: false; reason: string };
+
+export function collectionOf(cfg: LoadedConfig): Promise<Collection> {
+  return Collection.open(path.join(cfg.dataDir, 'collection'), { committer: { name: cfg.bot.name, email: cfg.bot.address } });
+}
+
+/** The commit that applied change `id`, found by its trailer, with its log index. */
+export async function findAppliedCommit(col: Collection, id: string): Promise<{ commit: string; logIndex: number | null } | null> {
+  let out: string;
+  try {
+    out = await col.git(['log', '--format=%H%x00%B%x01', '-F', `--grep=Ztrust-Change: ${id}`]);
+  } catch {
+    return null; // no commit yet
+  }
+  for (const rec of out.split('\x01')) {
+    const [hash, body] = rec.replace(/^\n/, '').split('\x00');
+    if (!hash || body === undefined) continue;
+    const lines = body.split('\n');
+    if (!lines.includes(`Ztrust-Change: ${id}`)) continue;
+    const idx = lines.map((l) => /^Ztrust-Log-Index: (\d+)$/.exec(l)?.[1]).find((x) => x !== undefined);
+    return { commit: hash.trim(), logIndex: idx !== undefined ? Number(idx) : null };
+  }
+  return null;
+}
+
+/** Where a stored key stays: its current file name when that is one the bot could have written. */
+function keepName(stored: StoredKey): { fileName?: string; identity?: string } {
+  const base = stored.file.split('/').pop()!;
+  const p = parseKeyFileName(base);
+  return p && p.keyId === stored.keyId && p.role === stored.role ? { fileName: base } : { identity: stored.identity || undefined };
+}
+
+async function oneKey(armored: string): Promise<openpgp.Key> {
+  const keys = await readKeysAny(armored);
+  if (keys.length !== 1) throw new Error(`the change carries ${keys.length} keys`);
+  return keys[0]!;
+}
+
+async function findStored(col: Collection, fpr: string): Promise<StoredKey | null> {
+  return (await col.findKeys(fpr)).find((k) => k.fingerprint === fpr) ?? null;
+}
+
+async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row: ChangeRow, deps: ApplyDeps, now: Date): Promise<Planned> {
+  const cfg = deps.config;
+  const ctx = { collection: ring, policy: deps.policy, limits: cfg.limits, now, minCertifications: cfg.policy.minCertifications };
+  switch (p.kind) {
+    case 'add-key': {
+      const key = await oneKey(p.armored);
+      const fpr = fingerprintOf(key);
+      const stored = await findStored(col, fpr);
+      if (stored) {
+        if (sameKeyContent(stored.key, key)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'key-added', subject: fpr }, write: async () => undefined } };
+        return { ok: false, reason: `key ${fpr} entered the collection after the ticket was opened; send UPDATE KEY for what this copy adds` };
+      }
+      const adm = await admitNewKey(key, ctx);
+      if (!adm.ok) return { ok: false, reason: `the key no longer meets the admission policy (${adm.rule}): ${adm.reason}` };
+      const identity = await primaryIdentity(key);
+      return {
+        ok: true,
+        plan: {
+          noop: false,
+          message: `Add key 0x${keyIdOf(key)} (${identity})`,
+          entry: { type: 'key-added', subject: fpr, name: identity },
+          // The exact armour the maintainers approved, byte for byte.
+          write: (c) => c.putKey(key, 'public', { identity, armored: p.armored }),
+        },
+      };
+    }
+    case 'update-key':
+    case 'revoke-key': {
+      const stored = await findStored(col, p.fingerprint);
+      if (!stored) return { ok: false, reason: `key ${p.fingerprint} is no longer in the collection` };
+      let merged: openpgp.PublicKey;
+      if (p.kind === 'update-key') {
+        const plan = await planUpdate(stored.key, await oneKey(p.armored), ctx);
+        if (!plan.ok) return { ok: false, reason: `${plan.rule}: ${plan.reason}` };
+        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: 'the update adds a subkey, which needs the maintainers\' approval' };
+        merged = plan.merged;
+      } else {
+        const r = await checkRevocation(stored.key, p.revocation, { policy: deps.policy, now });
+        if (!r.ok) return { ok: false, reason: `${r.rule}: ${r.reason}` };
+        merged = r.revokedKey;
+      }
+      const type: LogEntryType = p.kind === 'update-key' ? 'key-updated' : 'key-revoked';
+      const entry = { type, subject: p.fingerprint, name: stored.identity || stored.keyId };
+      if (sameKeyContent(stored.key, merged)) return { ok: true, plan: { noop: true, message: '', entry, write: async () => undefined } };
+      return {
+        ok: true,
+        plan: {
+          noop: false,
+          message: `${p.kind === 'update-key' ? 'Update' : 'Revoke'} key 0x${stored.keyId} (${stored.identity || stored.keyId})`,
+          entry,
+          write: (c) => c.putKey(merged, stored.role, keepName(stored)),
+        },
+      };
+    }
+    case 'add-cert': {
+      const pem = Buffer.from(p.pemBase64, 'base64');
+      const certs = await col.certs();
+      const same = certs.find((c) => c.name === p.name);
+      if (same) {
+        if (same.pem.equals(pem)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'cert-added', subject: p.name, name: p.name }, write: async () => undefined } };
+        return { ok: false, reason: `the collection now holds another certificate named ${p.name}` };
+      }
+      const r = await checkSubmittedCert(pem, p.signature, {
+        collectionKeys: ring, collectionCerts: certs.map((c) => ({ name: c.name, pem: c.pem })), policy: deps.policy, now, limits: cfg.limits,
+      });
+      if (!r.ok) return { ok: false, reason: `the certificate is no longer admissible: ${r.reasons.join('; ')}` };
+      return {
+        ok: true,
+        plan: {
+          noop: false,
+          message: `Add certificate ${p.name}`,
+          entry: { type: 'cert-added', subject: r.check.sha256, name: p.name },
+          write: (c) => c.putCert(p.name, pem, p.signature),
+        },
+      };
+    }
+  }
+}
+
+function whatOf(row: ChangeRow, ticket: { kind: 'add-key' | 'update-key' | 'add-cert'; subject: string; content: string } | undefined): string {
+  if (ticket) return describeTicket(ticket);
+  switch (row.kind) {
+    case 'add-key': return `new key ${row.subject}`;
+    case 'update-key': return `update of key ${row.subject}`;
+    case 'revoke-key': return `revocation of key ${row.subject}`;
+    case 'add-cert': return `certificate ${row.subject}`;
+    case 'attest': return `attestation of ${row.subject}`;
+  }
+}
+
+export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOutcome> {
+  const { store, logger } = deps;
+  const now = deps.now?.() ?? new Date();
+  const row = await store.getChange(id);
+  if (!row) return { state: 'skipped', outboxIds: [], commit: null, logIndex: null, detail: 'no such change' };
+  if (row.state !== 'queued') return { state: 'skipped', outboxIds: [], commit: null, logIndex: null, detail: `already ${row.state}` };
+  if (row.kind === 'attest') {
+    if (deps.applyAttestation) return deps.applyAttestation(row);
+    const error = 'no transparency log is configured';
+    await store.commitEffects([{ kind: 'change-finish', changeId: id, state: 'failed', commit: null, logIndex: null, error }], []);
+    return { state: 'failed', outboxIds: [], commit: null, logIndex: null, detail: error };
+  }
+  const log = logger.child({ change: id });
+  const col = await collectionOf(deps.config);
+  const ticket = row.ticketId ? await store.getTicket(row.ticketId) : undefined;
+  const what = whatOf(row, ticket);
+
+  const finish = async (state: 'applied' | 'failed', commit: string | null, logIndex: number | null, error: string | null, nothing = false): Promise<ApplyOutcome> => {
+    const effects: StoreEffect[] = [{ kind: 'change-finish', changeId: id, state, commit, logIndex, error }];
+    if (ticket && ticket.state === 'approved') {
+      effects.push({ kind: 'ticket-update', ticketId: ticket.id, expectVersion: ticket.version, state, closedReason: error });
+    }
+    const outbox = [];
+    if (row.requester) {
+      const fields: Record<string, string> = {};
+      if (ticket) fields.Ticket = ticket.id;
+      if (logIndex !== null) fields['Log-Index'] = String(logIndex);
+      outbox.push(await composeNotice(deps.config, deps.signer, {
+        id: `${state}:${id}`,
+        to: [row.requester],
+        subject: `${state === 'applied' ? 'Applied' : 'Not applied'}: ${what}`,
+        status: state === 'applied' ? 'applied' : 'error',
+        fields,
+        prose: state === 'applied'
+          ? render('notice-applied', { what, ticket: ticket?.id ?? null, commit, logIndex: logIndex !== null ? String(logIndex) : null,
+            approvers: row.approvers.length ? row.approvers.join(', ') : null, nothing })
+          : render('notice-failed', { what, ticket: ticket?.id ?? null, reason: error }),
+        inReplyTo: row.parentMessageId,
+      }));
+    }
+    const r = await store.commitEffects(effects, outbox);
+    log.info({ state, commit, logIndex, error }, `change ${state}`);
+    return { state, outboxIds: r.outboxIds, commit, logIndex, ...(error ? { detail: error } : {}) };
+  };
+
+  // 1. A crash after the commit and before the store update left the commit: finish, do not apply again.
+  const done = await findAppliedCommit(col, id);
+  if (done) {
+    log.warn({ commit: done.commit }, 'change was committed before a crash; recording it');
+    return finish('applied', done.commit, done.logIndex ?? row.logIndex, null);
+  }
+
+  // 2. Re-check against the collection as it is now.
+  let payload: ChangePayload;
+  try {
+    payload = parsePayload(row.payload);
+  } catch (err) {
+    return finish('failed', null, null, `the change request is damaged: ${(err as Error).message}`);
+  }
+  const ring = await col.keyring();
+  const planned = await planChange(col, ring, payload, row, deps, now);
+  if (!planned.ok) return finish('failed', null, null, planned.reason);
+  const { plan } = planned;
+  if (plan.noop) return finish('applied', null, null, null, true);
+
+  // 3. The log entry first, so its index can go into the commit.
+  let logIndex = row.logIndex;
+  if (logIndex === null && deps.logAppend) {
+    const entry: LogEntry = {
+      ...plan.entry,
+      signers: row.signers,
+      time: isoSeconds(now),
+      source: row.sourceDigest,
+      ...(row.ticketId ? { ticket: row.ticketId } : {}),
+      ...(row.approvers.length ? { approvers: row.approvers } : {}),
+    };
+    logIndex = await deps.logAppend(entry, id);
+    if (logIndex !== null) await store.setChangeLogIndex(id, logIndex);
+  }
+
+  // 4. The collection: one commit, with trailers.
+  const trailers: Record<string, string | string[]> = { 'Ztrust-Change': id };
+  if (row.ticketId) trailers['Ztrust-Ticket'] = row.ticketId;
+  if (row.approvers.length) trailers['Ztrust-Approved-By'] = row.approvers;
+  if (logIndex !== null) trailers['Ztrust-Log-Index'] = String(logIndex);
+  const { commit } = await col.apply(plan.write, {
+    message: plan.message,
+    trailers,
+    signer: async (data) => (await deps.signer.signDetached(data)).armored,
+    date: now,
+  });
+
+  // 5. Store and notice in one transaction.
+  try {
+    return await finish('applied', commit, logIndex, null, commit === null);
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'STORE_CONFLICT') {
+      // Another worker finished it meanwhile (only possible with a second process).
+      return { state: 'skipped', outboxIds: [], commit, logIndex, detail: 'finished elsewhere' };
+    }
+    throw err;
+  }
+}

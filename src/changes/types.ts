@@ -1,0 +1,39 @@
+/**
+ * Change requests: what the apply step (the single writer of the collection
+ * and the log) is asked to do. A change comes from an approved ticket or, for
+ * UPDATE KEY that only adds and for REVOKE KEY, straight from the message.
+ * The payload is JSON in the store; it holds the exact data approved, never
+ * a reference to something that could change in between.
+ */
+import type { LogEntry } from '../tlog/entry.js';
+import type { ChangeKind } from '../store/types.js';
+
+export type { ChangeKind };
+
+export type ChangePayload =
+  /** The stripped key exactly as shown in the ticket content. */
+  | { kind: 'add-key'; fingerprint: string; armored: string }
+  /** A copy whose acceptable additions are merged into the stored key at apply time. */
+  | { kind: 'update-key'; fingerprint: string; armored: string }
+  /** A key revocation certificate (gpg --gen-revoke output) or a revoked copy of the key. */
+  | { kind: 'revoke-key'; fingerprint: string; revocation: string }
+  /** The certificate bytes as submitted (base64) and its detached signature (null: it chains to a collection certificate). */
+  | { kind: 'add-cert'; name: string; pemBase64: string; signature: string | null };
+
+export function parsePayload(json: string): ChangePayload {
+  const p = JSON.parse(json) as ChangePayload;
+  if (!p || typeof p !== 'object' || !['add-key', 'update-key', 'revoke-key', 'add-cert'].includes(p.kind)) {
+    throw new Error(`not a change payload: ${json.slice(0, 80)}`);
+  }
+  return p;
+}
+
+/**
+ * The seam to the transparency log: append one entry and return its index,
+ * or null when no log is configured. The apply step calls it before the
+ * collection commit (the index goes into the commit trailer
+ * `Ztrust-Log-Index`) and remembers the index in the store; an implementation
+ * should treat a second call with the same `changeId` as the same entry
+ * (a crash between the append and that record would otherwise log it twice).
+ */
+export type LogAppend = (entry: LogEntry, changeId: string) => Promise<number | null>;

@@ -1,0 +1,56 @@
+/**
+ * `ztrust-bot import DIR [--config FILE] [--json]`: seed (or merge into) the
+ * collection from a directory in the working group's layout (or the flat
+ * layout of the older repositories), commit it, and print the audit of the
+ * result. Nothing that breaks today's policy is dropped: it is imported and
+ * reported. Exit 1 when the audit has errors or warnings.
+ *
+ * The import writes the collection under its lock, so it is safe beside a
+ * running bot; it is the one writer besides the apply step, meant for the
+ * seed of a new deployment.
+ */
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { defaultConfigPath, loadConfig, cryptoPolicyOf } from '../config/load.js';
+import { Collection } from '../collection/collection.js';
+import { formatFindings } from '../collection/audit.js';
+import { importCollection } from '../collection/import.js';
+import { describeError } from '../errors.js';
+import { botPublicKey, botSigner, collectionPath, countFindings, io, type Io } from './collection-common.js';
+
+export function registerImport(program: Command): void {
+  const cmd = program.command('import')
+    .description('import a collection (pgp/, pki/ in the working group\'s layout) into <data>/collection and print its audit')
+    .argument('<dir>', 'the directory to import (holding pgp/ and pki/, or ztrust/ with them)')
+    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
+    .option('--json', 'print the result as one JSON object')
+    .action(async (dir: string, o: { config?: string; json?: boolean }) => {
+      const x: Io = io(cmd, 'import');
+      if (!existsSync(dir)) x.fail(`${dir} does not exist`, 2);
+      const cfg = loadConfig(o.config ?? defaultConfigPath());
+      const signer = await botSigner(cfg);
+      const pub = await botPublicKey(cfg);
+      const col = await Collection.open(collectionPath(cfg), { committer: { name: cfg.bot.name, email: cfg.bot.address } });
+      let r;
+      try {
+        r = await importCollection(dir, col, {
+          policy: cryptoPolicyOf(cfg),
+          minCertifications: cfg.policy.minCertifications,
+          signer: async (data) => (await signer.signDetached(data)).armored,
+          ...(pub ? { manifestKeys: [pub] } : {}),
+        });
+      } catch (err) {
+        x.fail(describeError(err), 1);
+      }
+      const n = countFindings(r.findings);
+      if (o.json) {
+        x.out(`${JSON.stringify({ collection: col.dir, layout: r.layout, imported: r.imported, commit: r.commit, counts: n, findings: r.findings })}\n`);
+      } else {
+        x.out(`imported ${r.imported.keys.length} key(s) and ${r.imported.certs.length} certificate(s) from ${dir} (${r.layout} layout)\n`);
+        x.out(`into ${col.dir}${r.commit ? `, commit ${r.commit}` : ' (nothing changed)'}\n`);
+        if (r.findings.length) x.out(`\n${formatFindings(r.findings)}\n`);
+        x.out(`\n${n.error} error(s), ${n.warning} warning(s), ${n.info} note(s)\n`);
+      }
+      if (n.failing > 0) x.fail(`${n.failing} finding(s): the collection breaks today's policy in places (kept, see above)`, 1, 'findings');
+    });
+}

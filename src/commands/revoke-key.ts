@@ -1,0 +1,132 @@
+/**
+ * REVOKE KEY: a key revocation certificate (gpg --gen-revoke output, or a
+ * whole revoked copy of the key). The revocation signature is its own
+ * authority: whoever holds it may publish it, so the mail need not be
+ * signed (parse.ts marks the command unsignedOk). It must verify against the
+ * collection's copy of the key; then it is applied at once.
+ *
+ * Replay: the revocation's signature id is recorded like a mail signature,
+ * so the same certificate sent again is answered, not applied twice.
+ */
+import * as openpgp from 'openpgp';
+import { checkRevocation, type Refusal } from '../pgp/admission.js';
+import { fingerprintOf, fullVerifyConfig } from '../pgp/inspect.js';
+import { signatureId } from '../pgp/merge.js';
+import { render } from '../templates.js';
+import { contentValue } from '../tickets/ticket.js';
+import { describeKey, refused } from './common.js';
+import type { Handler } from './types.js';
+
+const CMD = 'REVOKE KEY';
+const BLOCK = /:?(-----BEGIN PGP (PUBLIC KEY BLOCK|SIGNATURE)-----[\s\S]*?-----END PGP \2-----)/;
+const FIX = 'send the armoured output of gpg --output revoke.asc --gen-revoke FINGERPRINT below the line REVOKE KEY (or attach it)';
+
+async function readAll(data: unknown): Promise<Uint8Array> {
+  if (data instanceof Uint8Array) return data;
+  const chunks: Uint8Array[] = [];
+  const reader = (data as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Key ids (16 hex) named by the key revocations in a block, and the fingerprint when it is a whole key. */
+export async function revocationIssuers(block: string): Promise<{ keyIds: string[]; fingerprints: string[] }> {
+  const cfg = fullVerifyConfig();
+  const un = await openpgp.unarmor(block, cfg);
+  const bytes = await readAll(un.data);
+  // openpgp.js reads `allowedPackets` as a plain tag -> class object, whatever its typings say.
+  const allowed = {
+    [openpgp.enums.packet.signature]: openpgp.SignaturePacket,
+    [openpgp.enums.packet.publicKey]: openpgp.PublicKeyPacket,
+    [openpgp.enums.packet.publicSubkey]: openpgp.PublicSubkeyPacket,
+    [openpgp.enums.packet.userID]: openpgp.UserIDPacket,
+    [openpgp.enums.packet.userAttribute]: openpgp.UserAttributePacket,
+  } as unknown as Map<openpgp.enums.packet, object>;
+  const list = await openpgp.PacketList.fromBinary(bytes, allowed, cfg);
+  const keyIds = new Set<string>();
+  const fingerprints = new Set<string>();
+  for (const p of list) {
+    if (p instanceof openpgp.SignaturePacket && p.signatureType === openpgp.enums.signature.keyRevocation) keyIds.add(p.issuerKeyID.toHex().toLowerCase());
+    if (p instanceof openpgp.PublicKeyPacket && !(p instanceof openpgp.PublicSubkeyPacket)) fingerprints.add(p.getFingerprint().toUpperCase());
+  }
+  return { keyIds: [...keyIds], fingerprints: [...fingerprints] };
+}
+
+export const revokeKeyHandler: Handler = async (req, ctx) => {
+  // Signed text or plain text, and any attachment: the certificate authenticates itself.
+  const sources = [req.command.following, ...req.mail.attachments.map((a) => a.content.toString('latin1'))];
+  const block = sources.map((s) => BLOCK.exec(s)?.[1]).find((b): b is string => !!b);
+  if (!block) return refused(CMD, 'revocation-unreadable', 'the mail carries no armoured revocation certificate', FIX);
+  if (block.length > ctx.config.limits.maxKeyBytes * 2) {
+    return refused(CMD, 'limit-key-size', `the revocation block is ${block.length} bytes, more than the bot reads`, FIX);
+  }
+  let issuers: { keyIds: string[]; fingerprints: string[] };
+  try {
+    issuers = await revocationIssuers(block);
+  } catch (err) {
+    return refused(CMD, 'revocation-unreadable', `the revocation certificate could not be read: ${contentValue((err as Error).message, 200)}`, FIX);
+  }
+  // Only primary keys can be revoked this way (the revocation names the primary key).
+  const found = new Map<string, openpgp.PublicKey>();
+  for (const f of issuers.fingerprints) {
+    const k = ctx.keyring.findByFingerprint(f);
+    if (k && fingerprintOf(k) === f) found.set(f, k);
+  }
+  for (const id of issuers.keyIds) {
+    for (const k of ctx.keyring.findAllByKeyId(id)) if (k.getKeyID().toHex().toLowerCase() === id) found.set(fingerprintOf(k), k);
+  }
+  const candidates = [...found.values()];
+  if (candidates.length === 0) {
+    const named = [...issuers.fingerprints, ...issuers.keyIds.map((k) => `0x${k}`)].join(', ') || 'no key';
+    return refused(CMD, 'not-in-collection', `the revocation names ${named}, which is not a key in the collection`,
+      'only keys in the collection can be revoked here; check that you sent the revocation certificate of the right key');
+  }
+  let last: Refusal | null = null;
+  for (const existing of candidates) {
+    const r = await checkRevocation(existing, block, { policy: ctx.policy, now: req.now });
+    if (!r.ok) {
+      last = r;
+      continue;
+    }
+    const have = new Set(existing.revocationSignatures.map(signatureId));
+    const added = r.revokedKey.revocationSignatures.filter((s) => !have.has(signatureId(s)));
+    const who = await describeKey(existing, ctx.policy, req.now);
+    if (added.length === 0) {
+      return refused(CMD, 'already-revoked', `key ${r.fingerprint} already carries this revocation in the collection`,
+        'nothing to do: the collection already publishes the key as revoked');
+    }
+    const sigIds = added.map((s) => `rev:${signatureId(s)}`);
+    for (const id of sigIds) {
+      if (await ctx.store.isSignatureUsed(id)) {
+        return refused(CMD, 'replay', `this revocation of key ${r.fingerprint} was already submitted and is being applied`,
+          'nothing to do; you will get (or got) a signed mail with Status: applied');
+      }
+    }
+    return {
+      status: 'accepted',
+      fields: {},
+      body: render('change-accepted', {
+        command: CMD, what: `revocation of key ${who}`,
+        details: [`Fingerprint: ${r.fingerprint}`, ...(r.reason ? [`reason given: ${contentValue(r.reason, 200)}`] : [])],
+        stripped: [], dropped: [], warnings: r.warnings,
+      }),
+      effects: [{
+        kind: 'change-create',
+        change: {
+          id: `c-${req.spoolKey}`, kind: 'revoke-key', ticketId: null, subject: r.fingerprint,
+          payload: JSON.stringify({ kind: 'revoke-key', fingerprint: r.fingerprint, revocation: block }),
+          requester: req.sender, parentMessageId: req.mail.messageId ?? null, sourceDigest: req.sourceDigest,
+          // The revocation is signed by the revoked key itself.
+          signers: [r.fingerprint], approvers: [], createdAt: req.now.toISOString(),
+        },
+      }],
+      signatures: sigIds.map((signatureId) => ({ signatureId, signer: r.fingerprint, command: CMD, spoolKey: req.spoolKey })),
+      outcome: `${CMD}:accepted`,
+    };
+  }
+  return refused(CMD, last!.rule, last!.reason, last!.fix);
+};

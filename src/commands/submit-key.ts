@@ -1,0 +1,92 @@
+/**
+ * SUBMIT KEY: a volunteer sends their public key, signed with that key
+ * (proof of possession). The admission policy (src/pgp/admission.ts)
+ * decides; an admitted key, stripped of certifications by keys outside the
+ * collection, becomes a ticket for the maintainers.
+ */
+import * as openpgp from 'openpgp';
+import { admitNewKey, describeCert, isSignedByKey } from '../pgp/admission.js';
+import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
+import { render } from '../templates.js';
+import { contentValue, isoSeconds } from '../tickets/ticket.js';
+import { readSubmittedKeys, signedKeyData } from './carried.js';
+import { ARMOR_CONFIG, describeKey, refused } from './common.js';
+import { openTicket } from './ticketing.js';
+import type { Handler } from './types.js';
+
+const CMD = 'SUBMIT KEY';
+const EXPORT_FIX = 'put the output of gpg --armor --export YOUR-FINGERPRINT below the line SUBMIT KEY (or attach it), and sign the mail with that same key';
+
+export const submitKeyHandler: Handler = async (req, ctx) => {
+  const cfg = ctx.config;
+  const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
+  if (!read.ok) return refused(CMD, read.rule, read.reason, EXPORT_FIX);
+  if (read.keys.length !== 1) {
+    return refused(CMD, 'one-key', `the signed part carries ${read.keys.length} different keys (${read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ')})`,
+      'send one key per SUBMIT KEY mail, signed with that key');
+  }
+  const key = read.keys[0]!;
+  const fpr = fingerprintOf(key);
+
+  // Proof of possession: only the holder of the key may submit it, so
+  // nobody can put someone else's key (or a key they only found) up for approval.
+  if (!req.signer || !(await isSignedByKey(req.signer, key, { policy: ctx.policy, now: req.now }))) {
+    return refused(CMD, 'proof-of-possession',
+      `the mail is signed by key ${req.signer ?? '(none)'}, not by the submitted key ${fpr}`,
+      `sign the SUBMIT KEY mail with the key you submit (gpg --local-user ${fpr} ...)`);
+  }
+  const open = await ctx.store.openTicketsFor(fpr);
+  if (open.length > 0) {
+    return refused(CMD, 'already-pending', `key ${fpr} already has ticket ${open[0]!.id} (${open[0]!.state})`,
+      `wait for the maintainers' decision on ${open[0]!.id}; send STATUS ${open[0]!.id} to see where it stands`);
+  }
+
+  const adm = await admitNewKey(key, {
+    collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
+  });
+  if (!adm.ok) return refused(CMD, adm.rule, adm.reason, adm.fix);
+
+  const armored = adm.key.armor(ARMOR_CONFIG);
+  const who = await describeKey(adm.key, ctx.policy, req.now);
+  const issuerName = async (fp: string | null): Promise<string> => {
+    const k = fp ? ctx.keyring.findByFingerprint(fp) : undefined;
+    return k ? describeKey(k, ctx.policy, req.now) : fp ?? 'unknown';
+  };
+  const summary: [string, string][] = [];
+  for (const u of adm.report.userIds.filter((x) => x.selfSigned && !x.attribute && !adm.strippedUserIds.includes(x.userId))) {
+    summary.push(['User-ID', u.userId]);
+  }
+  summary.push(['Algorithm', `${adm.report.algorithm}${adm.report.bits ? ` ${adm.report.bits}` : ''}${adm.report.curve ? ` ${adm.report.curve}` : ''}`]);
+  summary.push(['Key-Expires', adm.report.expires ? isoSeconds(adm.report.expires) : 'never']);
+  for (const f of adm.counted) summary.push(['Certified-By', await issuerName(f)]);
+  for (const s of adm.stripped) summary.push(['Stripped', `${s.issuerKeyId} (${s.why})`]);
+
+  const t = await openTicket(req, ctx, {
+    kind: 'add-key',
+    subject: fpr,
+    what: `new key ${who}`,
+    summary,
+    data: armored,
+    payload: { kind: 'add-key', fingerprint: fpr, armored },
+  });
+  const details = [`Fingerprint: ${fpr}`];
+  for (const f of adm.counted) details.push(`certified by ${await issuerName(f)}, a collection key (counts toward the ${cfg.policy.minCertifications} required)`);
+  const stripped = adm.stripped.map((s) => contentValue(`${describeCert(s)}: ${s.why}`, 300));
+  stripped.push(...adm.strippedUserIds.map((u) => `user ID "${contentValue(u)}": no valid self-signature`));
+  return {
+    status: 'pending',
+    fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
+    body: render('ticket-opened', {
+      command: CMD, ticket: t.id, what: `new key ${who}`, threshold: cfg.threshold, expires: isoSeconds(t.expires),
+      details, stripped, warnings: adm.warnings, notes: t.notes,
+    }),
+    extra: t.notices,
+    effects: [t.effect],
+    outcome: `${CMD}:pending:${t.id}`,
+  };
+};
+
+/** The armoured form the ticket shows and the apply step stores (exported for tests). */
+export function armorKey(key: openpgp.Key): string {
+  return key.armor(ARMOR_CONFIG);
+}

@@ -1,0 +1,129 @@
+/**
+ * UPDATE KEY: a newer copy of a collection key, signed by any key the bot
+ * can check (a collection key, or the key carried in the message). The
+ * merge policy (planUpdate) takes new certifications by collection keys,
+ * new self-signed user IDs, new expiry and revocations, and drops the rest
+ * (listed in the reply). Additions of that kind change nothing the
+ * collection's trust rests on, so they are applied at once; a new subkey is
+ * new key material, so it becomes a ticket for the maintainers.
+ */
+import { describeCert, planUpdate } from '../pgp/admission.js';
+import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
+import { render } from '../templates.js';
+import { contentValue, isoSeconds } from '../tickets/ticket.js';
+import { readSubmittedKeys, signedKeyData } from './carried.js';
+import { ARMOR_CONFIG, describeKey, refused } from './common.js';
+import { openTicket } from './ticketing.js';
+import type { Handler } from './types.js';
+
+const CMD = 'UPDATE KEY';
+
+export const updateKeyHandler: Handler = async (req, ctx) => {
+  const cfg = ctx.config;
+  const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
+  if (!read.ok) {
+    return refused(CMD, read.rule, read.reason,
+      'put the output of gpg --armor --export FINGERPRINT below the line UPDATE KEY (or attach it), and sign the mail');
+  }
+  if (read.keys.length !== 1) {
+    return refused(CMD, 'one-key', `the signed part carries ${read.keys.length} different keys (${read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ')})`,
+      'send one key per UPDATE KEY mail');
+  }
+  const incoming = read.keys[0]!;
+  const fpr = fingerprintOf(incoming);
+  const existing = ctx.keyring.findByFingerprint(fpr);
+  if (!existing || fingerprintOf(existing) !== fpr) {
+    return refused(CMD, 'not-in-collection', `key ${fpr} is not in the collection`,
+      'a key enters the collection with SUBMIT KEY (signed with that key) and the maintainers\' approval; UPDATE KEY refreshes a key already there');
+  }
+  const plan = await planUpdate(existing, incoming, {
+    collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
+  });
+  if (!plan.ok) return refused(CMD, plan.rule, plan.reason, plan.fix);
+
+  const stripped = plan.droppedOutsideCerts.map((s) => contentValue(`${describeCert(s)}: ${s.why}`, 300));
+  const dropped = plan.dropped.map((d) => contentValue(`${d.what}: ${d.why}`, 300));
+  if (plan.empty) {
+    return {
+      status: 'found',
+      body: render('update-key-nothing', { fingerprint: fpr, stripped, dropped }),
+      outcome: `${CMD}:nothing`,
+    };
+  }
+
+  const who = await describeKey(existing, ctx.policy, req.now);
+  const issuerName = async (fp: string | null, keyId: string): Promise<string> => {
+    const k = fp ? ctx.keyring.findByFingerprint(fp) : undefined;
+    return k ? describeKey(k, ctx.policy, req.now) : `0x${keyId}`;
+  };
+  const ch = plan.changes;
+  const details: string[] = [];
+  const summary: [string, string][] = [];
+  for (const c of ch.newCerts) {
+    const name = await issuerName(c.issuerFingerprint, c.issuerKeyId);
+    details.push(contentValue(`new certification by ${name} on "${c.userId}"`, 300));
+    summary.push(['New-Certification', name]);
+  }
+  for (const u of ch.newUserIds) {
+    details.push(contentValue(`new user ID "${u}"`, 300));
+    summary.push(['New-User-ID', u]);
+  }
+  if (ch.newExpiry) {
+    const when = (d: Date | null) => (d ? isoSeconds(d) : 'never');
+    details.push(`expiry changes from ${when(ch.newExpiry.before)} to ${when(ch.newExpiry.after)}`);
+    summary.push(['New-Expiry', when(ch.newExpiry.after)]);
+  }
+  if (ch.newSelfSignatures > 0) details.push(`${ch.newSelfSignatures} new self-signature${ch.newSelfSignatures === 1 ? '' : 's'}`);
+  for (const s of ch.newSubkeys) {
+    details.push(`new subkey ${s}`);
+    summary.push(['New-Subkey', s]);
+  }
+  if (ch.revocation) {
+    details.push(`the key is revoked${ch.revocation.reason ? ` (${contentValue(ch.revocation.reason, 200)})` : ''}`);
+    summary.push(['Revocation', ch.revocation.reason ?? 'no reason given']);
+  }
+  for (const u of ch.revokedUserIds) details.push(contentValue(`user ID "${u}" revoked`, 300));
+  for (const s of ch.revokedSubkeys) details.push(`subkey ${s} revoked`);
+
+  const armored = plan.merged.armor(ARMOR_CONFIG);
+  const what = `update of key ${who}`;
+  if (plan.onlyAdditive) {
+    return {
+      status: 'accepted',
+      fields: {},
+      body: render('change-accepted', { command: CMD, what, details, stripped, dropped, warnings: [] }),
+      effects: [{
+        kind: 'change-create',
+        change: {
+          id: `c-${req.spoolKey}`, kind: 'update-key', ticketId: null, subject: fpr,
+          payload: JSON.stringify({ kind: 'update-key', fingerprint: fpr, armored }),
+          requester: req.sender, parentMessageId: req.mail.messageId ?? null, sourceDigest: req.sourceDigest,
+          signers: req.signer ? [req.signer] : [], approvers: [], createdAt: req.now.toISOString(),
+        },
+      }],
+      outcome: `${CMD}:accepted`,
+    };
+  }
+
+  const open = (await ctx.store.openTicketsFor(fpr)).filter((t) => t.kind === 'update-key');
+  if (open.length > 0) {
+    return refused(CMD, 'already-pending', `key ${fpr} already has an update waiting for the maintainers: ticket ${open[0]!.id}`,
+      `wait for the maintainers' decision on ${open[0]!.id} (STATUS ${open[0]!.id}), then send the update again if it is still needed`);
+  }
+  const t = await openTicket(req, ctx, {
+    kind: 'update-key', subject: fpr, what, summary, data: armored,
+    payload: { kind: 'update-key', fingerprint: fpr, armored },
+  });
+  return {
+    status: 'pending',
+    fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
+    body: render('ticket-opened', {
+      command: CMD, ticket: t.id, what, threshold: cfg.threshold, expires: isoSeconds(t.expires),
+      details: ['A new subkey is new key material, so the maintainers must approve it.', ...details],
+      stripped: [...stripped, ...dropped], warnings: [], notes: t.notes,
+    }),
+    extra: t.notices,
+    effects: [t.effect],
+    outcome: `${CMD}:pending:${t.id}`,
+  };
+};

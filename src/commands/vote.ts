@@ -1,0 +1,173 @@
+/**
+ * APPROVE <ticket> <digest> and REJECT <ticket> <digest> <reason>: the
+ * maintainers' votes. Identity is the verified signing key: only keys listed
+ * in config.maintainers vote, each once per ticket. A vote names the digest
+ * of the content the maintainer reviewed; any other digest is refused, so an
+ * approval can only ever apply what was shown. At `threshold` distinct
+ * approvals the ticket is approved and a change request goes to the apply
+ * step; one rejection closes it. The submitter is told either way.
+ *
+ * Votes are decided on the ticket version read here; the store refuses the
+ * transaction if another vote landed in between (optimistic concurrency), so
+ * two approvals processed at once cannot both miss the threshold.
+ *
+ * The digest may follow the ticket on the same line (the contract form) or
+ * on the next line (what the notification shows, so that lines stay within
+ * 72 columns); a REJECT reason may follow on the lines after it.
+ */
+import type { ParsedCommand } from './parse.js';
+import type { ChangeKind, StoreEffect, TicketRow, VoteRecord } from '../store/types.js';
+import { render } from '../templates.js';
+import {
+  contentValue, describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId, tally,
+} from '../tickets/ticket.js';
+import { isMaintainer, refused } from './common.js';
+import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
+
+export interface ParsedVote {
+  ticket: string | null;
+  /** The raw digest text as written (null when absent). */
+  digestText: string | null;
+  digest: string | null;
+  reason: string;
+}
+
+const MAX_REASON = 500;
+
+export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
+  const [ticketText, digestWord, ...rest] = cmd.args;
+  const ticket = parseTicketId(prefix, ticketText);
+  if (digestWord !== undefined) {
+    return { ticket, digestText: digestWord, digest: normaliseDigest(digestWord), reason: rest.join(' ').slice(0, MAX_REASON) };
+  }
+  // The two- or three-line form: digest on the next line, then the reason.
+  const lines: string[] = [];
+  for (const raw of cmd.following.split('\n')) {
+    const line = raw.trim();
+    if (raw === '-- ' || raw === '--' || /^-----BEGIN PGP /.test(raw) || line.startsWith('>')) break;
+    if (line === '' && lines.length > 0) {
+      if (lines.length >= 2) break;
+      continue;
+    }
+    if (line === '') continue;
+    lines.push(line);
+    if (lines.length > 8) break;
+  }
+  const digestText = lines[0] ?? null;
+  return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, MAX_REASON) };
+}
+
+const CHANGE_KIND: Record<TicketRow['kind'], ChangeKind> = { 'add-key': 'add-key', 'update-key': 'update-key', 'add-cert': 'add-cert' };
+
+function submitterNotice(t: TicketRow, tag: string, status: 'approved' | 'rejected', subject: string, body: string): ExtraMail {
+  return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body, autoSubmitted: 'auto-generated' };
+}
+
+/** Mark a pending ticket past its expiry as expired, telling the submitter (used by votes; the sweep does the same). */
+export function expireEffects(t: TicketRow, cfg: HandlerContext['config']): { effect: StoreEffect; notice: ExtraMail } {
+  return {
+    effect: { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, state: 'expired', closedReason: 'expired before enough maintainers approved it' },
+    notice: {
+      tag: `expired-${t.id}`, to: [t.requester], subject: `${t.id} expired: ${describeTicket(t)}`, status: 'rejected',
+      fields: { Ticket: t.id },
+      body: render('notice-expired', { ticket: t.id, expires: isoSeconds(new Date(t.expiresAt)), threshold: cfg.threshold, what: describeTicket(t) }),
+      autoSubmitted: 'auto-generated',
+    },
+  };
+}
+
+async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: HandlerContext): Promise<CommandResult> {
+  const cfg = ctx.config;
+  const CMD = kind === 'approve' ? 'APPROVE' : 'REJECT';
+  const usage = kind === 'approve'
+    ? `write APPROVE ${cfg.tickets.prefix}000042 followed by the ticket digest (64 hex digits), as the notification shows it`
+    : `write REJECT ${cfg.tickets.prefix}000042, the ticket digest (64 hex digits) and your reason, as the notification shows it`;
+  const v = parseVote(req.command, cfg.tickets.prefix);
+  if (!v.ticket) return refused(CMD, 'usage', 'the command names no ticket (ticket ids look like ' + `${cfg.tickets.prefix}000042)`, usage);
+  if (!v.digest) {
+    return refused(CMD, 'usage', v.digestText ? `"${contentValue(v.digestText, 80)}" is not a ticket digest (64 hex digits)` : 'the command carries no ticket digest', usage);
+  }
+  // Identity is the key that signed, never the From: address.
+  if (!isMaintainer(cfg, req.signer)) {
+    return refused(CMD, 'not-a-maintainer', `the mail is signed by key ${req.signer ?? '(none)'}, which is not a maintainer key`,
+      'only the maintainers listed in the bot configuration vote; sign with your maintainer key, or ask a maintainer to vote');
+  }
+  const voter = req.signer!.toUpperCase();
+  const t = await ctx.store.getTicket(v.ticket);
+  if (!t) {
+    return { ...refused(CMD, 'no-such-ticket', `there is no ticket ${v.ticket}`, 'check the ticket id in the notification you received'), status: 'not-found' };
+  }
+  const what = describeTicket(t);
+  if (isExpired(t, req.now)) {
+    const { effect, notice } = expireEffects(t, cfg);
+    return {
+      ...refused(CMD, 'ticket-expired', `ticket ${t.id} expired on ${isoSeconds(new Date(t.expiresAt))} before it had enough approvals`,
+        'nothing to vote on; the submitter has been told and may submit again'),
+      effects: [effect], extra: [notice],
+    };
+  }
+  if (t.state !== 'pending') {
+    return refused(CMD, 'ticket-closed', `ticket ${t.id} is ${t.state}${t.closedReason ? ` (${t.closedReason})` : ''}; votes are taken only on pending tickets`,
+      `nothing to do; send STATUS ${t.id} to see its history`);
+  }
+  if (v.digest !== t.digest) {
+    return refused(CMD, 'wrong-digest', `the digest you signed does not match the content of ticket ${t.id}, so your vote would be for other content than the ticket's`,
+      `review the ticket content again (the notification, or STATUS ${t.id}, shows the digest of the content) and vote with that digest`);
+  }
+  const votes = await ctx.store.getVotes(t.id);
+  const mine = votes.find((x) => x.voter.toUpperCase() === voter);
+  if (mine && mine.vote === kind) {
+    return refused(CMD, 'already-voted', `you already ${kind === 'approve' ? 'approved' : 'rejected'} ticket ${t.id} on ${isoSeconds(new Date(mine.at))}`,
+      'nothing to do: each maintainer key counts once');
+  }
+  const record: VoteRecord = {
+    ticketId: t.id, voter, vote: kind, digest: v.digest, reason: kind === 'reject' ? contentValue(v.reason, 300) : null,
+    spoolKey: req.spoolKey, at: req.now.toISOString(),
+  };
+
+  if (kind === 'reject') {
+    if (!v.reason.trim()) return refused(CMD, 'usage', 'a rejection needs a reason, which the submitter will read', usage);
+    const reason = record.reason!;
+    return {
+      status: 'rejected',
+      fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
+      body: render('vote-rejected', { ticket: t.id, what, reason }),
+      effects: [{ kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record, state: 'rejected', closedReason: `rejected by ${voter}: ${reason}` }],
+      extra: [submitterNotice(t, 'rejected', 'rejected', `${t.id} rejected: ${what}`, render('notice-rejected', { ticket: t.id, what, reason }))],
+      outcome: `${CMD}:rejected:${t.id}`,
+    };
+  }
+
+  const others = votes.filter((x) => x.voter.toUpperCase() !== voter);
+  const { approvals } = tally([...others, record], cfg.maintainers);
+  if (approvals.length >= cfg.threshold) {
+    return {
+      status: 'approved',
+      fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
+      body: render('vote-approved', { ticket: t.id, what, threshold: cfg.threshold, approvers: approvals.join(', ') }),
+      effects: [
+        { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record, state: 'approved' },
+        {
+          kind: 'change-create',
+          change: {
+            id: `c-${t.id}`, kind: CHANGE_KIND[t.kind], ticketId: t.id, subject: t.subject, payload: t.payload,
+            requester: t.requester, parentMessageId: t.parentMessageId, sourceDigest: t.sourceDigest,
+            signers: t.submitter ? [t.submitter] : [], approvers: approvals, createdAt: req.now.toISOString(),
+          },
+        },
+      ],
+      extra: [submitterNotice(t, 'approved', 'approved', `${t.id} approved: ${what}`, render('notice-approved', { ticket: t.id, what, threshold: cfg.threshold }))],
+      outcome: `${CMD}:approved:${t.id}`,
+    };
+  }
+  return {
+    status: 'pending',
+    fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
+    body: render('vote-recorded', { ticket: t.id, what, approvals: approvals.length, threshold: cfg.threshold }),
+    effects: [{ kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record }],
+    outcome: `${CMD}:recorded:${t.id}`,
+  };
+}
+
+export const approveHandler: Handler = (req, ctx) => vote('approve', req, ctx);
+export const rejectHandler: Handler = (req, ctx) => vote('reject', req, ctx);

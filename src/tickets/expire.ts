@@ -1,0 +1,51 @@
+/**
+ * The expiry sweep: pending tickets older than `tickets.expireDays` become
+ * expired, and their submitters are told (signed notice, in the same store
+ * transaction). Votes on an expired ticket are refused even before the sweep
+ * runs (see commands/vote.ts), so the sweep only has to be timely for the
+ * notice. A ticket that a vote changed meanwhile is left to the next sweep.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import { composeNotice } from '../changes/notify.js';
+import { StoreError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { BotSigner } from '../pgp/botkey.js';
+import type { StateStore } from '../store/types.js';
+import { render } from '../templates.js';
+import { describeTicket, isExpired, isoSeconds } from './ticket.js';
+
+export interface SweepDeps {
+  config: LoadedConfig;
+  store: StateStore;
+  signer: BotSigner;
+  logger: Logger;
+}
+
+/** Expire what is due; returns the outbox ids of the notices (to enqueue). */
+export async function expireTickets(deps: SweepDeps, now: Date = new Date()): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of await deps.store.listTickets({ states: ['pending'] })) {
+    if (!isExpired(t, now)) continue;
+    const what = describeTicket(t);
+    const notice = await composeNotice(deps.config, deps.signer, {
+      id: `expired:${t.id}`,
+      to: [t.requester],
+      subject: `${t.id} expired: ${what}`,
+      status: 'rejected',
+      fields: { Ticket: t.id },
+      prose: render('notice-expired', { ticket: t.id, expires: isoSeconds(new Date(t.expiresAt)), threshold: deps.config.threshold, what }),
+      inReplyTo: t.parentMessageId,
+    });
+    try {
+      const r = await deps.store.commitEffects([{
+        kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, state: 'expired',
+        closedReason: 'expired before enough maintainers approved it',
+      }], [notice]);
+      out.push(...r.outboxIds);
+      deps.logger.info({ ticket: t.id }, 'ticket expired');
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'STORE_CONFLICT')) throw err;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,208 @@
+/**
+ * Tickets: what maintainers approve. Pure functions only (ids, the canonical
+ * content and its digest, the state machine, expiry); the store keeps the
+ * rows, the command handlers decide.
+ *
+ * The canonical content is deterministic text that says exactly what will
+ * change: the kind, the subject (key fingerprint or certificate name), the
+ * submitter's key, the times, a summary, and the exact bytes that will be
+ * stored (the stripped armoured key, or the certificate and its signature).
+ * Its SHA-256 is the ticket digest. A maintainer's APPROVE names that digest,
+ * so an approval can never be applied to other content than the one the
+ * maintainer was shown.
+ *
+ * Hostile input (user IDs, certificate subjects) only ever appears in the
+ * content as single lines of printable ASCII: other bytes are
+ * percent-encoded, so no value can start a line of its own and fake a field.
+ */
+import { createHash } from 'node:crypto';
+import type { TicketKind, TicketRow, TicketState } from '../store/types.js';
+
+export type { TicketKind, TicketRow, TicketState };
+
+export const CONTENT_HEADER = 'ztrust-ticket v1';
+/** The lines that frame the canonical content in mails: the digest covers what lies between them. */
+export const CONTENT_BEGIN = '-----BEGIN ZTRUST TICKET-----';
+export const CONTENT_END = '-----END ZTRUST TICKET-----';
+
+/** The longest value shown on one content line, so mail lines stay within 72 columns. */
+export const MAX_VALUE_COLUMNS = 64;
+const MAX_LINE = 72;
+
+/** `ZT-` + 6 digits (more digits once past 999999). */
+export function formatTicketId(prefix: string, n: number): string {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`ticket number ${n} is not a positive integer`);
+  return `${prefix}${String(n).padStart(6, '0')}`;
+}
+
+/**
+ * Read a ticket id as a person may type it (`ZT-000042`, `zt-42`): the
+ * configured prefix, case-insensitive, then 1 to 9 digits. Returns the
+ * canonical id, or null.
+ */
+export function parseTicketId(prefix: string, text: string | undefined): string | null {
+  if (!text) return null;
+  const t = text.trim().toUpperCase();
+  if (!t.startsWith(prefix.toUpperCase())) return null;
+  const digits = t.slice(prefix.length);
+  if (!/^[0-9]{1,9}$/.test(digits)) return null;
+  const n = Number(digits);
+  return n >= 1 ? formatTicketId(prefix, n) : null;
+}
+
+/** Printable ASCII on one line: anything else percent-encoded; long values shortened deterministically. */
+export function contentValue(value: string, max = MAX_VALUE_COLUMNS): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    out += byte >= 0x20 && byte < 0x7f && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  out = out.trim();
+  // Shortened values never end in half an escape.
+  return out.length > max ? `${out.slice(0, max - 3).replace(/%[0-9A-F]?$/, '')}...` : out;
+}
+
+/** RFC 3339 UTC with whole seconds. */
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export interface ContentInput {
+  id: string;
+  kind: TicketKind;
+  subject: string;
+  submitter: string;
+  created: Date;
+  expires: Date;
+  /** Summary fields, in order (e.g. User-ID, Certified-By, Stripped); values are made safe here. */
+  summary: [string, string][];
+  /** The exact data to be stored: armour or PEM text, ASCII. */
+  data: string;
+}
+
+const FIELD = /^[A-Z][A-Za-z0-9-]*$/;
+
+/**
+ * The canonical content. Field names are capitalised (`Kind: ...`) so that
+ * mail reflowing keeps each one on its own line.
+ */
+export function canonicalContent(c: ContentInput): string {
+  const lines = [CONTENT_HEADER];
+  // A field whose line would pass 72 columns (a SHA-256, a long name) puts
+  // its value on the next line, indented by two spaces.
+  const field = (k: string, v: string): void => {
+    if (!FIELD.test(k)) throw new Error(`bad ticket field name ${JSON.stringify(k)}`);
+    const value = contentValue(v);
+    if (`${k}: ${value}`.length <= MAX_LINE) lines.push(`${k}: ${value}`);
+    else lines.push(`${k}:`, `  ${value}`);
+  };
+  field('Ticket', c.id);
+  field('Kind', c.kind);
+  field('Subject', c.subject);
+  field('Submitter', c.submitter);
+  field('Created', isoSeconds(c.created));
+  field('Expires', isoSeconds(c.expires));
+  for (const [k, v] of c.summary) field(k, v);
+  const data = c.data.replace(/\r\n?/g, '\n').replace(/[ \t]+$/gm, '').replace(/\n+$/, '');
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x20-\x7e\n]/.test(data)) throw new Error('ticket data must be printable ASCII');
+  return `${lines.join('\n')}\n\n${data}\n`;
+}
+
+/** SHA-256 (lowercase hex) of the canonical content's UTF-8 bytes. */
+export function ticketDigest(content: string): string {
+  return createHash('sha256').update(content, 'utf8').digest('hex');
+}
+
+/** A digest as a person may paste it: 64 hex digits, case and inner blanks ignored. */
+export function normaliseDigest(text: string | undefined): string | null {
+  if (!text) return null;
+  const d = text.replace(/\s+/g, '').toLowerCase();
+  return /^[0-9a-f]{64}$/.test(d) ? d : null;
+}
+
+/** The content framed for a mail body (see CONTENT_BEGIN). */
+export function framedContent(content: string): string {
+  return `${CONTENT_BEGIN}\n${content}${CONTENT_END}\n`;
+}
+
+/** The content between the frame lines of a mail body, or null (for tests and for maintainers' tools). */
+export function unframeContent(text: string): string | null {
+  const t = text.replace(/\r\n/g, '\n');
+  const a = t.indexOf(`${CONTENT_BEGIN}\n`);
+  if (a < 0) return null;
+  const b = t.indexOf(`\n${CONTENT_END}`, a);
+  if (b < 0) return null;
+  return t.slice(a + CONTENT_BEGIN.length + 1, b + 1);
+}
+
+// ---------------------------------------------------------------- state machine
+
+const TRANSITIONS: Record<TicketState, readonly TicketState[]> = {
+  pending: ['approved', 'rejected', 'expired'],
+  approved: ['applied', 'failed'],
+  applied: [],
+  rejected: [],
+  expired: [],
+  failed: [],
+};
+
+export function canTransition(from: TicketState, to: TicketState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+export function isClosed(state: TicketState): boolean {
+  return TRANSITIONS[state].length === 0;
+}
+
+/** When a ticket created at `created` expires. */
+export function expiryFor(created: Date, expireDays: number): Date {
+  return new Date(created.getTime() + Math.round(expireDays * 86_400_000));
+}
+
+/** A pending ticket past its expiry (only pending tickets expire: approved ones are being applied). */
+export function isExpired(t: Pick<TicketRow, 'state' | 'expiresAt'>, now: Date): boolean {
+  return t.state === 'pending' && Date.parse(t.expiresAt) <= now.getTime();
+}
+
+/** The state a reader should see now: a pending ticket past its expiry is expired even before the sweep records it. */
+export function effectiveState(t: Pick<TicketRow, 'state' | 'expiresAt'>, now: Date): TicketState {
+  return isExpired(t, now) ? 'expired' : t.state;
+}
+
+export interface VoteTally {
+  approvals: string[];
+  rejections: string[];
+}
+
+/** Distinct maintainer fingerprints per vote; only current maintainers count. */
+export function tally(votes: readonly { voter: string; vote: 'approve' | 'reject' }[], maintainers: readonly string[]): VoteTally {
+  const m = new Set(maintainers.map((x) => x.toUpperCase()));
+  const approvals = new Set<string>();
+  const rejections = new Set<string>();
+  for (const v of votes) {
+    const f = v.voter.toUpperCase();
+    if (!m.has(f)) continue;
+    (v.vote === 'approve' ? approvals : rejections).add(f);
+  }
+  return { approvals: [...approvals], rejections: [...rejections] };
+}
+
+/** One line for people: what a ticket changes, from its kind, subject and content. */
+export function describeTicket(t: Pick<TicketRow, 'kind' | 'subject' | 'content'>): string {
+  const field = (name: string): string | null => {
+    const m = new RegExp(`^${name}:(?: (.*)|\n  (.*))$`, 'm').exec(t.content);
+    return m ? (m[1] ?? m[2])! : null;
+  };
+  switch (t.kind) {
+    case 'add-key': {
+      const uid = field('User-ID');
+      return `new key ${t.subject}${uid ? ` (${uid})` : ''}`;
+    }
+    case 'update-key':
+      return `update of key ${t.subject}`;
+    case 'add-cert': {
+      const subj = field('Certificate-Subject');
+      return `certificate ${t.subject}${subj ? ` (${subj})` : ''}`;
+    }
+  }
+}

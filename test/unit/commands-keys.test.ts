@@ -1,0 +1,130 @@
+/**
+ * UPDATE KEY and REVOKE KEY through the real Dispatcher and apply step:
+ * additive updates and revocations are applied at once (no ticket), a new
+ * subkey becomes a ticket, certifications by strangers are dropped and
+ * listed; refusals name the rule.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import * as openpgp from 'openpgp';
+import { inspectKey } from '../../src/pgp/inspect.js';
+import { certify, community, flat, newcomer, person } from './commands-world.js';
+
+describe('UPDATE KEY', () => {
+  test('a new certification by a collection key is applied at once; a stranger\'s is dropped and listed', async () => {
+    const { w, alice, bob, carol, stranger } = await community();
+    const col = await w.collection();
+    const before = (await col.findKeys(alice.fpr))[0]!;
+    // Carol's copy of Alice's key gains a second certification by Carol (a newer one) and one by a stranger.
+    const newer = await certify(before.key, [stranger, carol]);
+    const s = await w.send(await w.mail(bob, `UPDATE KEY\n\n${newer.armor()}`));
+    const r = s.replies[0]!;
+    assert.equal(r.status, 'accepted', r.text);
+    assert.equal(s.replies.length, 1, 'no ticket, no maintainer notices');
+    assert.match(flat(r.text), /new certification by 0x[0-9a-f]{16} Carol Sysprog/);
+    assert.ok(r.text.includes(stranger.fpr.slice(-16).toLowerCase()), 'the dropped certification is listed');
+    assert.match(flat(r.text), /made by a key outside the collection/);
+    assert.deepEqual(await w.store.listTickets(), []);
+
+    const { outcomes, notices } = await w.applyAll();
+    assert.equal(outcomes[0]!.state, 'applied');
+    assert.equal(notices[0]!.status, 'applied');
+    assert.deepEqual(notices[0]!.to, ['bob@people.test']);
+    const after = (await col.findKeys(alice.fpr))[0]!;
+    assert.equal(after.file, before.file, 'the file keeps its name');
+    const issuers = after.key.users.flatMap((u) => u.otherCertifications.map((x) => x.issuerKeyID.toHex().toUpperCase()));
+    assert.equal(issuers.filter((i) => i === carol.fpr.slice(-16)).length, 2);
+    assert.ok(!issuers.includes(stranger.fpr.slice(-16)));
+    assert.match(await col.git(['log', '-1', '--format=%B']), /^Update key 0x/);
+  });
+
+  test('nothing new is said so; a key outside the collection is refused; a new subkey needs a ticket', async () => {
+    const { w, alice, bob } = await community();
+    const col = await w.collection();
+    const stored = (await col.findKeys(alice.fpr))[0]!;
+    const same = await w.send(await w.mail(alice, `UPDATE KEY\n\n${stored.key.armor()}`));
+    assert.equal(same.replies[0]!.status, 'found');
+    assert.match(flat(same.replies[0]!.text), /already holds everything acceptable/);
+    assert.deepEqual(await w.store.pendingChanges(), []);
+
+    const dave = await newcomer('Dave', 'dave@people.test', [alice]);
+    const out = await w.send(await w.mail(dave, `UPDATE KEY\n\n${dave.certified.armor()}`));
+    assert.match(flat(out.replies[0]!.text), /Rule: not-in-collection/);
+    assert.match(flat(out.replies[0]!.text), /SUBMIT KEY/);
+
+    // Alice adds a subkey to her own key (signed with it): new key material -> ticket.
+    const withSub = await alice.key.addSubkey({ type: 'ecc', curve: 'curve25519Legacy' } as openpgp.SubkeyOptions);
+    const merged = await certify(withSub.toPublic(), [bob]);
+    const s = await w.send(await w.mail(alice, `UPDATE KEY\n\n${merged.armor()}`));
+    assert.equal(s.replies[0]!.status, 'pending', s.replies[0]!.text);
+    assert.match(flat(s.replies[0]!.text), /A new subkey is new key material/);
+    assert.equal(s.replies.length, 4, 'reply and three maintainer notices');
+    const t = (await w.store.getTicket(s.replies[0]!.fields.Ticket!))!;
+    assert.equal(t.kind, 'update-key');
+    assert.match(t.content, /^New-Subkey: [0-9A-F]{40}$/m);
+    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`));
+    const other = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
+    assert.equal(other.replies[0]!.status, 'approved');
+    const { outcomes } = await w.applyAll();
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal((await col.findKeys(alice.fpr))[0]!.key.subkeys.length, 2);
+  });
+
+  test('refused: no key, two keys', async () => {
+    const { w, alice, bob } = await community();
+    assert.match(flat((await w.send(await w.mail(alice, 'UPDATE KEY\n'))).replies[0]!.text), /Rule: no-key/);
+    const two = await w.send(await w.mail(alice, `UPDATE KEY\n${alice.pub.armor()}\n${bob.pub.armor()}`));
+    assert.match(flat(two.replies[0]!.text), /Rule: one-key/);
+  });
+});
+
+describe('REVOKE KEY', () => {
+  test('an unsigned revocation certificate of a collection key is applied at once; the same one again is refused', async () => {
+    const { w, carol } = await community();
+    const { privateKey } = await openpgp.revokeKey({ key: carol.key, reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyRetired, string: 'left the group' }, format: 'object' });
+    // The revocation signature alone, armoured as gpg --gen-revoke writes it (with the colon gpg puts in front).
+    const revSig = privateKey.revocationSignatures[0]!;
+    const list = new openpgp.PacketList<openpgp.SignaturePacket>();
+    list.push(revSig);
+    const cert = `This is a revocation certificate for the key ...\n:${openpgp.armor(openpgp.enums.armor.publicKey, list.write())}`;
+    const s = await w.send(await w.mail(null, `REVOKE KEY\n\n${cert}`, { from: 'someone@people.test' }));
+    const r = s.replies[0]!;
+    assert.equal(r.status, 'accepted', r.text);
+    assert.match(flat(r.text), /revocation of key 0x[0-9a-f]{16} Carol Sysprog/);
+    assert.match(flat(r.text), /reason given: retired: left the group/);
+    const { outcomes, notices } = await w.applyAll();
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal(notices[0]!.status, 'applied');
+    const col = await w.collection();
+    const stored = (await col.findKeys(carol.fpr))[0]!;
+    assert.equal((await inspectKey(stored.key, { collection: [] })).revoked, true);
+    assert.match(await col.git(['log', '-1', '--format=%B']), /^Revoke key 0x/);
+
+    // The same certificate again: already in the collection.
+    const again = await w.send(await w.mail(null, `REVOKE KEY\n\n${cert}`, { from: 'other@people.test' }));
+    assert.match(flat(again.replies[0]!.text), /Rule: already-revoked/);
+    assert.deepEqual(await w.store.pendingChanges(), []);
+  });
+
+  test('sent twice before it is applied: the second is refused as a replay', async () => {
+    const { w, bob } = await community();
+    const { publicKey } = await openpgp.revokeKey({ key: bob.key, format: 'object' });
+    const m = () => w.mail(bob, `REVOKE KEY\n\n${publicKey.armor()}`, { signing: 'inline' });
+    assert.equal((await w.send(await m())).replies[0]!.status, 'accepted');
+    const second = await w.send(await m());
+    assert.match(flat(second.replies[0]!.text), /Rule: replay/);
+    assert.equal((await w.store.pendingChanges()).length, 1);
+  });
+
+  test('refused: no certificate, a key outside the collection, a damaged certificate', async () => {
+    const { w } = await community();
+    assert.match(flat((await w.send(await w.mail(null, 'REVOKE KEY\n\nplease'))).replies[0]!.text), /Rule: revocation-unreadable/);
+    const outsider = await person('Out', 'out@people.test');
+    const { publicKey } = await openpgp.revokeKey({ key: outsider.key, format: 'object' });
+    const r = await w.send(await w.mail(null, `REVOKE KEY\n\n${publicKey.armor()}`));
+    assert.match(flat(r.replies[0]!.text), /Rule: not-in-collection/);
+    const junk = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEga2V5\n-----END PGP PUBLIC KEY BLOCK-----\n';
+    assert.match(flat((await w.send(await w.mail(null, `REVOKE KEY\n\n${junk}`))).replies[0]!.text), /Rule: (revocation-unreadable|not-in-collection)/);
+    assert.deepEqual(await w.store.pendingChanges(), []);
+  });
+});

@@ -1,0 +1,260 @@
+/**
+ * A small community for command-handler tests: keys made at test time with
+ * openpgp.js (fast), a collection on disk (the real Collection class, git
+ * included), an in-memory SQLite store, the real Dispatcher and the real
+ * apply step. Mail is built and signed here (PGP/MIME with attachments, or
+ * inline); every reply is checked to be signed by the bot.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as openpgp from 'openpgp';
+import { simpleParser } from 'mailparser';
+import { applyChange, collectionOf, type ApplyOutcome } from '../../src/changes/apply.js';
+import type { LogAppend } from '../../src/changes/types.js';
+import { Collection } from '../../src/collection/collection.js';
+import { Dispatcher } from '../../src/commands/dispatch.js';
+import { defaultHandlers } from '../../src/commands/index.js';
+import { parseConfig, cryptoPolicyOf, type LoadedConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/logging.js';
+import { composeSigned } from '../../src/mail/compose.js';
+import { verifyMail } from '../../src/mail/verify.js';
+import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
+import { Keyring } from '../../src/pgp/keyring.js';
+import { KnownKeys } from '../../src/pgp/known.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { OutboxRow } from '../../src/store/types.js';
+
+export interface Person {
+  name: string;
+  email: string;
+  key: openpgp.PrivateKey;
+  fpr: string;
+  pub: openpgp.PublicKey;
+}
+
+export async function person(name: string, email: string, opts: { date?: Date } = {}): Promise<Person> {
+  const { privateKey } = await openpgp.generateKey({
+    type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name, email }], format: 'object', config: { v6Keys: false },
+    ...(opts.date ? { date: opts.date } : {}),
+  });
+  return { name, email, key: privateKey, fpr: privateKey.getFingerprint().toUpperCase(), pub: privateKey.toPublic() };
+}
+
+/** `target` with certifications by each of `by` on all its user IDs. */
+export async function certify(target: openpgp.PublicKey, by: Person[]): Promise<openpgp.PublicKey> {
+  let k = target;
+  for (const p of by) k = await k.signAllUsers([p.key], undefined, { ...openpgp.config });
+  return k;
+}
+
+export interface Reply {
+  row: OutboxRow;
+  to: string[];
+  subject: string;
+  status: string;
+  /** The signed text (verified against the bot key). */
+  text: string;
+  fields: Record<string, string>;
+}
+
+export interface Sent {
+  outcome: string;
+  /** The direct reply first, then notices, in outbox order. */
+  replies: Reply[];
+  key: string;
+}
+
+export interface Attachment { filename: string; contentType: string; content: string | Buffer }
+
+export interface MailOptions {
+  signing?: 'pgpmime' | 'inline' | 'none';
+  subject?: string;
+  messageId?: string;
+  attachments?: Attachment[];
+  from?: string;
+  date?: Date;
+  /** Sign with this key instead of the sender's. */
+  signWith?: openpgp.PrivateKey;
+}
+
+const CRLF = '\r\n';
+
+export class World {
+  readonly store: SqliteStore;
+  readonly bot: BotSigner;
+  readonly botKeyring: Keyring;
+  readonly known: KnownKeys;
+  logAppend: LogAppend | null = null;
+  now: () => Date = () => new Date();
+  private seq = 0;
+
+  private constructor(readonly dir: string, readonly cfg: LoadedConfig, bot: openpgp.PrivateKey) {
+    this.store = SqliteStore.open(':memory:');
+    this.bot = signerFromKey(bot);
+    this.botKeyring = Keyring.fromKeys([bot.toPublic()]);
+    this.known = new KnownKeys(cfg.dataDir);
+  }
+
+  static async create(opts: { maintainers?: string[]; threshold?: number; config?: Record<string, unknown> } = {}): Promise<World> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'zt-cmd-'));
+    const cfg = parseConfig({
+      bot: { address: 'bot@ztrust.test', name: 'ztrust-bot' },
+      dataDir: dir,
+      mailbox: { url: `maildir:${path.join(dir, 'inbox')}` },
+      outbox: { url: `dir:${path.join(dir, 'outbox')}` },
+      maintainers: opts.maintainers ?? [],
+      threshold: opts.threshold ?? 2,
+      ...(opts.config ?? {}),
+    }, dir);
+    const { privateKey } = await openpgp.generateKey({
+      type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@ztrust.test' }], format: 'object', config: { v6Keys: false },
+    });
+    return new World(dir, cfg, privateKey);
+  }
+
+  get policy() {
+    return cryptoPolicyOf(this.cfg);
+  }
+
+  async collection(): Promise<Collection> {
+    return collectionOf(this.cfg);
+  }
+
+  /** Put keys into the collection directly (the seed, as `import` would). */
+  async seed(keys: openpgp.PublicKey[], certs: { name: string; pem: Buffer; sig: string | null }[] = []): Promise<void> {
+    const col = await this.collection();
+    await col.apply(async (c) => {
+      for (const k of keys) await c.putKey(k, 'public');
+      for (const ct of certs) await c.putCert(ct.name, ct.pem, ct.sig);
+    }, { message: 'seed', signer: async (d) => (await this.bot.signDetached(d)).armored });
+  }
+
+  async dispatcher(): Promise<Dispatcher> {
+    const keyring = await this.known.get();
+    return new Dispatcher({ config: this.cfg, store: this.store, signer: this.bot, keyring, policy: this.policy, logger: silentLogger }, defaultHandlers());
+  }
+
+  /** A message from `p` to the bot. */
+  async mail(p: Person | null, body: string, o: MailOptions = {}): Promise<Buffer> {
+    const id = o.messageId ?? `<${randomUUID()}@people.test>`;
+    const from = o.from ?? (p ? `${p.name} <${p.email}>` : 'Anne Onymous <anne@people.test>');
+    const head = [
+      `From: ${from}`, 'To: bot@ztrust.test', `Subject: ${o.subject ?? 'request'}`,
+      `Date: ${(o.date ?? new Date()).toUTCString()}`, `Message-ID: ${id}`, 'MIME-Version: 1.0',
+    ];
+    const signing = o.signing ?? (p ? 'pgpmime' : 'none');
+    const key = o.signWith ?? p?.key;
+    const text = body.replace(/\r?\n/g, CRLF);
+    if (signing === 'none' || !key) {
+      if (o.attachments?.length) {
+        const b = `b-${randomBytes(6).toString('hex')}`;
+        return Buffer.from(`${head.join(CRLF)}${CRLF}Content-Type: multipart/mixed; boundary="${b}"${CRLF}${CRLF}${mixedBody(b, text, o.attachments)}`, 'latin1');
+      }
+      return Buffer.from(`${head.join(CRLF)}${CRLF}Content-Type: text/plain; charset=us-ascii${CRLF}${CRLF}${text}`, 'latin1');
+    }
+    if (signing === 'inline') {
+      if (o.attachments?.length) throw new Error('inline signing with attachments is not built here');
+      const signed = await signerFromKey(key).signCleartext(body);
+      return Buffer.from(`${head.join(CRLF)}${CRLF}Content-Type: text/plain; charset=us-ascii${CRLF}${CRLF}${signed.replace(/\r?\n/g, CRLF)}`, 'latin1');
+    }
+    // PGP/MIME: sign the first part's exact bytes (without the CRLF before the boundary).
+    let inner: string;
+    if (o.attachments?.length) {
+      const b2 = `m-${randomBytes(6).toString('hex')}`;
+      inner = `Content-Type: multipart/mixed; boundary="${b2}"${CRLF}${CRLF}${mixedBody(b2, text, o.attachments).replace(/\r\n$/, '')}`;
+    } else {
+      inner = `Content-Type: text/plain; charset=us-ascii${CRLF}Content-Transfer-Encoding: 7bit${CRLF}${CRLF}${text.replace(/\r\n$/, '')}`;
+    }
+    const { armored, hash } = await signerFromKey(key).signDetached(Buffer.from(inner, 'latin1'));
+    const b = `s-${randomBytes(6).toString('hex')}`;
+    const msg = `${head.join(CRLF)}${CRLF}Content-Type: multipart/signed; micalg=pgp-${hash}; protocol="application/pgp-signature"; boundary="${b}"${CRLF}${CRLF}` +
+      `--${b}${CRLF}${inner}${CRLF}--${b}${CRLF}Content-Type: application/pgp-signature; name="signature.asc"${CRLF}${CRLF}` +
+      `${armored.replace(/\r?\n/g, CRLF)}${CRLF}--${b}--${CRLF}`;
+    return Buffer.from(msg, 'latin1');
+  }
+
+  /** Spool, dispatch and complete one message, as the inbound worker does; returns the outcome and parsed replies. */
+  async send(raw: Buffer): Promise<Sent> {
+    this.seq++;
+    const key = `k${this.seq}-${randomBytes(4).toString('hex')}`;
+    await this.store.spool({ key, mailbox: 'test', uidValidity: 1, uid: String(this.seq), messageId: null, raw, receivedAt: new Date().toISOString() });
+    const row = (await this.store.getSpooled(key))!;
+    const d = await this.dispatcher();
+    const out = await d.processMessage(row);
+    await this.store.complete(out.completion);
+    const rows = (await this.store.listOutbox()).filter((r) => r.spoolKey === key)
+      .sort((a, b) => Number(b.id.startsWith('reply:')) - Number(a.id.startsWith('reply:')));
+    return { outcome: out.completion.outcome, replies: await Promise.all(rows.map((r) => this.parse(r))), key };
+  }
+
+  async parse(row: OutboxRow): Promise<Reply> {
+    const v = await verifyMail(row.raw, this.botKeyring);
+    assert.equal(v.verdict, 'good', `bot mail ${row.id} is not signed by the bot: ${v.detail}`);
+    const text = v.signedText ?? '';
+    const parsed = await simpleParser(row.raw);
+    const fields: Record<string, string> = {};
+    for (const line of text.split('\n')) {
+      if (line === '') break;
+      const m = /^([A-Za-z-]+): (.*)$/.exec(line);
+      if (m) fields[m[1]!] = m[2]!;
+    }
+    for (const line of text.split('\n')) assert.ok(line.length <= 72 || /^(Ticket-Digest: |  |-----|[A-Za-z0-9+/=]+$)/.test(line), `line over 72 columns in ${row.id}: ${line}`);
+    return { row, to: row.recipients, subject: parsed.subject ?? '', status: fields.Status ?? '', text, fields };
+  }
+
+  /** Run the apply step for every queued change, as the apply worker would; returns the new notices. */
+  async applyAll(): Promise<{ outcomes: ApplyOutcome[]; notices: Reply[] }> {
+    const outcomes: ApplyOutcome[] = [];
+    const notices: Reply[] = [];
+    for (const id of await this.store.pendingChanges()) {
+      const o = await applyChange(id, {
+        config: this.cfg, store: this.store, signer: this.bot, policy: this.policy, logger: silentLogger, logAppend: this.logAppend, now: this.now,
+      });
+      outcomes.push(o);
+      for (const oid of o.outboxIds) notices.push(await this.parse((await this.store.getOutbox(oid))!));
+    }
+    return { outcomes, notices };
+  }
+}
+
+function mixedBody(b: string, text: string, atts: Attachment[]): string {
+  let s = `--${b}${CRLF}Content-Type: text/plain; charset=us-ascii${CRLF}${CRLF}${text.endsWith(CRLF) ? text : text + CRLF}`;
+  for (const a of atts) {
+    const data = typeof a.content === 'string' ? Buffer.from(a.content, 'utf8') : a.content;
+    s += `--${b}${CRLF}Content-Type: ${a.contentType}; name="${a.filename}"${CRLF}Content-Disposition: attachment; filename="${a.filename}"${CRLF}` +
+      `Content-Transfer-Encoding: base64${CRLF}${CRLF}${(data.toString('base64').match(/.{1,76}/g) ?? []).join(CRLF)}${CRLF}`;
+  }
+  return `${s}--${b}--${CRLF}`;
+}
+
+/** A three-maintainer community (alice, bob, carol cross-certified) and the world around it. */
+export async function community(opts: { threshold?: number; config?: Record<string, unknown>; maintainers?: (ps: Person[]) => string[] } = {}) {
+  const [alice, bob, carol, stranger] = await Promise.all([
+    person('Alice Mainframe', 'alice@people.test'), person('Bob Volunteer', 'bob@people.test'),
+    person('Carol Sysprog', 'carol@people.test'), person('Sid Stranger', 'sid@elsewhere.test'),
+  ]);
+  const members = [alice!, bob!, carol!];
+  const w = await World.create({
+    maintainers: opts.maintainers ? opts.maintainers(members) : members.map((p) => p.fpr),
+    threshold: opts.threshold ?? 2,
+    config: opts.config,
+  });
+  const seeded = [];
+  for (const p of members) seeded.push(await certify(p.pub, members.filter((o) => o !== p)));
+  await w.seed(seeded);
+  return { w, alice: alice!, bob: bob!, carol: carol!, stranger: stranger!, members };
+}
+
+/** A newcomer certified by `by` (collection members, or the stranger). */
+export async function newcomer(name: string, email: string, by: Person[]): Promise<Person & { certified: openpgp.PublicKey }> {
+  const p = await person(name, email);
+  return { ...p, certified: await certify(p.pub, by) };
+}
+
+/** Prose with line wrapping undone, for matching sentences. */
+export function flat(text: string): string {
+  return text.replace(/\s+/g, ' ');
+}
