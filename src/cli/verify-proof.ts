@@ -1,0 +1,91 @@
+/**
+ * `ztrust-bot verify-proof FILE [--log-key KEY] [--config FILE] [--entry FILE] [--json]`
+ *
+ * Checks, offline and with nothing but the log's verifier key, a saved
+ * VERIFY or ATTEST reply (a raw .eml, PGP/MIME or inline-signed, any
+ * transfer encoding), its text, or a bare tlog-proof or consistency block:
+ * the checkpoint's note signature, the inclusion proof of the entry shown
+ * with each proof, the entry's canonical form and, for a VERIFY reply, that
+ * each entry attests the digest the reply is about (src/log/proofmail.ts).
+ *
+ * KEY is the verifier key text (`<name>+<hex id>+<base64>`) or a file
+ * holding it; without --log-key the key is <data>/log/log.vkey of the config.
+ * Exit status: 0 every block verified; 1 a block failed or none was found
+ * (the reason on stderr); 2 usage (no key, unreadable file or key).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { describeError } from '../errors.js';
+import { loadConfig } from '../config/load.js';
+import { checkLogText, describeResult, textOf } from '../log/proofmail.js';
+import { parseVerifierKey } from '../tlog/index.js';
+
+const USAGE = 'ztrust.verify-proof.usage';
+const FAILED = 'ztrust.verify-proof.failed';
+
+interface Options { logKey?: string; config?: string; entry?: string; json?: boolean }
+
+/** A verifier key from its text or from a file holding it (the first non-empty line). */
+export async function resolveLogKey(opts: { logKey?: string; config?: string }): Promise<string> {
+  if (opts.logKey !== undefined) {
+    const direct = opts.logKey.trim();
+    try {
+      parseVerifierKey(direct);
+      return direct;
+    } catch {
+      /* not key text: a file name */
+    }
+    let text: string;
+    try {
+      text = await readFile(opts.logKey, 'utf8');
+    } catch (err) {
+      throw new Error(`--log-key ${opts.logKey}: neither a log verifier key nor a readable file (${describeError(err)})`);
+    }
+    const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '') ?? '';
+    try {
+      parseVerifierKey(line);
+    } catch (err) {
+      throw new Error(`--log-key ${opts.logKey}: the file does not hold a log verifier key (${describeError(err)})`);
+    }
+    return line;
+  }
+  const configFile = opts.config ?? process.env.ZTRUST_CONFIG;
+  if (!configFile) throw new Error('no log key: give --log-key KEY (the verifier key, or a file holding it) or --config FILE');
+  const cfg = loadConfig(configFile);
+  const file = path.join(cfg.dataDir, 'log', 'log.vkey');
+  return resolveLogKey({ logKey: file });
+}
+
+export function registerVerifyProof(program: Command): void {
+  const cmd = program
+    .command('verify-proof')
+    .description("check a saved VERIFY reply, or a proof or consistency block, offline with the log's verifier key")
+    .argument('<file>', 'a raw message (.eml), its text, or a bare c2sp.org/tlog-proof or consistency block')
+    .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
+    .option('--config <file>', 'config file, for the default log key (default: $ZTRUST_CONFIG)')
+    .option('--entry <file>', 'the exact log entry bytes, for a bare proof block shown without its entry')
+    .option('--json', 'print the results as one JSON object')
+    .action(async (file: string, opts: Options) => {
+      const out = cmd.configureOutput();
+      const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+      let vkey: string;
+      let bytes: Buffer;
+      let entry: Buffer | undefined;
+      try {
+        vkey = await resolveLogKey(opts);
+      } catch (err) {
+        return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: 2, code: USAGE });
+      }
+      try {
+        bytes = await readFile(file);
+        if (opts.entry !== undefined) entry = await readFile(opts.entry);
+      } catch (err) {
+        return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: 2, code: USAGE });
+      }
+      const result = checkLogText(await textOf(bytes), vkey, entry ? { entry } : {});
+      if (opts.json) write(`${JSON.stringify(result)}\n`);
+      else for (const r of result.results) write(`${describeResult(r)}\n`);
+      if (!result.ok) cmd.error(`verify-proof: ${file}: ${result.reason}`, { exitCode: 1, code: FAILED });
+    });
+}

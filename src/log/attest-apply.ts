@@ -1,0 +1,121 @@
+/**
+ * The apply step for ATTEST requests (change kind `attest`): the lines the
+ * handler accepted become log entries in one batch, and the requester gets
+ * a signed notice (Status: applied) with each line's log index, the signed
+ * checkpoint and, for up to MAX_PROOFS lines, the entry and its inclusion
+ * proof. No collection file changes, so there is no git commit.
+ *
+ * Crash safety: the batch is appended with the idempotency key
+ * `change:<id>` (src/log/service.ts), and the change is finished and the
+ * notice recorded in one store transaction afterwards. A crash in between
+ * leaves the change queued; the retried job finds the key done, reuses the
+ * same indexes and sends the notice. Nothing is logged twice.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import type { ApplyOutcome } from '../changes/apply.js';
+import { composeNotice } from '../changes/notify.js';
+import { StoreError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { BotSigner } from '../pgp/botkey.js';
+import type { Keyring } from '../pgp/keyring.js';
+import type { CryptoPolicy } from '../pgp/policy.js';
+import type { ChangeRow, StateStore } from '../store/types.js';
+import { render } from '../templates.js';
+import type { LogEntry } from '../tlog/index.js';
+import { goodLines, type AttestPayload } from '../commands/attest.js';
+import { entryTime } from './attest.js';
+import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, hanging, indexList } from './replies.js';
+import type { LogService } from './service.js';
+import { attestRefusal } from './standing.js';
+
+/** Inclusion proofs mailed with the notice (more lines: VERIFY each). */
+export const MAX_PROOFS = 20;
+
+export interface AttestApplyDeps {
+  config: LoadedConfig;
+  store: StateStore;
+  signer: BotSigner;
+  policy: CryptoPolicy;
+  logger: Logger;
+  /** The log's single writer. */
+  log: () => Promise<LogService>;
+  /** The collection's keys as they are now. */
+  keyring: () => Promise<Keyring>;
+  now?: () => Date;
+}
+
+function parseAttestPayload(json: string): AttestPayload {
+  const p = JSON.parse(json) as AttestPayload;
+  if (!p || p.kind !== 'attest' || typeof p.signer !== 'string' || !Array.isArray(p.lines) || p.lines.length === 0) {
+    throw new Error('not an ATTEST change payload');
+  }
+  return p;
+}
+
+export async function applyAttestation(row: ChangeRow, deps: AttestApplyDeps): Promise<ApplyOutcome> {
+  const { store, config: cfg } = deps;
+  const now = deps.now?.() ?? new Date();
+  const log = deps.logger.child({ change: row.id });
+
+  const finish = async (state: 'applied' | 'failed', logIndex: number | null, error: string | null, notice: { prose: string; fields?: Record<string, string> } | null): Promise<ApplyOutcome> => {
+    const outbox = [];
+    if (row.requester && notice) {
+      outbox.push(await composeNotice(cfg, deps.signer, {
+        id: `${state}:${row.id}`,
+        to: [row.requester],
+        subject: state === 'applied' ? 'Logged: your ATTEST request' : 'Not logged: your ATTEST request',
+        status: state === 'applied' ? 'applied' : 'error',
+        ...(notice.fields ? { fields: notice.fields } : {}),
+        prose: notice.prose,
+        inReplyTo: row.parentMessageId,
+      }));
+    }
+    try {
+      const r = await store.commitEffects([{ kind: 'change-finish', changeId: row.id, state, commit: null, logIndex, error }], outbox);
+      log.info({ state, logIndex, error }, `attestation ${state}`);
+      return { state, outboxIds: r.outboxIds, commit: null, logIndex, ...(error ? { detail: error } : {}) };
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'STORE_CONFLICT') return { state: 'skipped', outboxIds: [], commit: null, logIndex, detail: 'finished elsewhere' };
+      throw err;
+    }
+  };
+
+  let p: AttestPayload;
+  try {
+    p = parseAttestPayload(row.payload);
+  } catch (err) {
+    const reason = `the request is damaged: ${(err as Error).message}`;
+    return finish('failed', null, reason, { prose: render('attest-not-applied', { reasonLines: hanging('  ', reason, '  ').join('\n'), count: 0 }) });
+  }
+
+  // The signer again, as the collection is now: a key revoked, expired or
+  // removed since the request was accepted attests nothing.
+  const refusal = await attestRefusal(p.signer, await deps.keyring(), { policy: deps.policy, now });
+  if (refusal) return finish('failed', null, refusal, { prose: render('attest-not-applied', { reasonLines: hanging('  ', refusal, '  ').join('\n'), count: p.lines.length }) });
+
+  const entries: LogEntry[] = p.lines.map((l) => ({
+    type: 'attestation', subject: l.subject, name: l.name, signers: [p.signer], time: entryTime(now), source: row.sourceDigest,
+  }));
+  const svc = await deps.log();
+  const out = await svc.appendEntries(entries, { key: `change:${row.id}` });
+
+  // What the log holds (after a reuse, the entries of the first run).
+  const stored = await Promise.all(out.indexes.map((i) => svc.entry(i)));
+  stored.forEach((s, i) => {
+    if (s.entry.subject !== p.lines[i]!.subject) throw new Error(`log entry ${s.index} is not the attestation of line ${p.lines[i]!.line}`);
+  });
+  const shownProofs = Math.min(MAX_PROOFS, stored.length);
+  const proofs: string[] = [];
+  for (const s of stored.slice(0, shownProofs)) {
+    proofs.push(framed(FRAME_ENTRY, s.bytes.toString('utf8')) + framed(FRAME_PROOF, await svc.proofBlock(s.index)));
+  }
+  const checkpoint = svc.checkpoint();
+  const prose = render('attest-applied', {
+    origin: svc.origin, count: stored.length, one: stored.length === 1, signer: p.signer, reused: out.reused,
+    loggedLines: goodLines(p.lines, out.indexes),
+    size: svc.size(), checkpoint: framed(FRAME_CHECKPOINT, checkpoint),
+    hasProofs: proofs.length > 0, vkey: svc.verifierKey(), proofs: proofs.join('\n'),
+    moreProofs: stored.length > shownProofs, shownProofs,
+  });
+  return finish('applied', out.firstIndex, null, { prose, fields: { 'Log-Index': indexList(out.indexes) } });
+}
