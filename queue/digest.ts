@@ -1,0 +1,66 @@
+/**
+ * The digest queue: a BullMQ job scheduler (cron pattern from
+ * config.digest.schedule, UTC; default Mondays 08:00) that runs one digest
+ * cycle per tick (src/digest/run.ts) and hands the mails it queued in the
+ * store to the outbound queue. Concurrency 1; the cycle itself also holds a
+ * lock, so an operator's `digest --now` cannot race it.
+ *
+ * upsertJobScheduler is idempotent by scheduler id: every start of `run`
+ * re-applies the configured pattern, so a changed schedule takes effect on
+ * restart and two workers never create two schedules. `run --once` does
+ * not start it (it drains and exits; scheduled digests are `run`'s job).
+ */
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { App } from '../src/app.js';
+import { ConfigError, describeError } from '../src/errors.js';
+import { runDigestCycle, type DigestCycleResult } from '../src/digest/run.js';
+import type { OutboundProducer } from './outbound.js';
+
+export const DIGEST_QUEUE = 'digest';
+export const DIGEST_SCHEDULER_ID = 'ztrust-digest';
+
+export interface DigestJob { reason: 'schedule' }
+
+export interface DigestScheduler {
+  queue: Queue<DigestJob>;
+  worker: Worker<DigestJob>;
+  stop(): Promise<void>;
+}
+
+/** One cycle, then its mails onto the outbound queue (idempotent job ids; rows already sent are skipped by the worker). */
+export async function digestJob(app: App, outbound: OutboundProducer): Promise<DigestCycleResult> {
+  const r = await runDigestCycle(app);
+  await outbound.enqueue(r.outboxIds);
+  return r;
+}
+
+export async function startDigestScheduler(app: App, connection: ConnectionOptions, outbound: OutboundProducer): Promise<DigestScheduler> {
+  const { config: cfg, logger } = app;
+  const queue = new Queue<DigestJob>(DIGEST_QUEUE, { connection, prefix: cfg.queue.prefix });
+  try {
+    await queue.upsertJobScheduler(DIGEST_SCHEDULER_ID, { pattern: cfg.digest.schedule, tz: 'UTC' }, {
+      name: 'digest',
+      data: { reason: 'schedule' },
+      opts: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+    });
+  } catch (err) {
+    await queue.close();
+    // A bad cron pattern is a configuration error (exit 2), named by its key.
+    throw new ConfigError('CONFIG_INVALID', `digest.schedule ${JSON.stringify(cfg.digest.schedule)} is not a cron pattern BullMQ accepts: ${describeError(err)}`, { cause: err });
+  }
+  const worker = new Worker<DigestJob>(DIGEST_QUEUE, async (job: Job<DigestJob>) => {
+    const r = await digestJob(app, outbound);
+    logger.info({ job: job.id, digest: r.digest?.number ?? null, skipped: r.skipped, resumed: r.resumed, reminders: r.reminders,
+      mails: r.outboxIds.length }, r.digest ? `digest ${r.digest.number} queued` : `no digest: ${r.skipped ?? 'resumed only'}`);
+    return r.digest ? `digest ${r.digest.number}` : `skipped: ${r.skipped}`;
+  }, { connection, prefix: cfg.queue.prefix, concurrency: 1 });
+  worker.on('error', (err) => logger.error({ err: describeError(err) }, 'digest worker error'));
+  worker.on('failed', (job, err) => logger.error({ job: job?.id, err: describeError(err), attempts: job?.attemptsMade }, 'digest job failed'));
+  return {
+    queue, worker,
+    async stop() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}

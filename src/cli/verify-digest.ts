@@ -1,0 +1,81 @@
+/**
+ * `ztrust-bot verify-digest FILE [--previous FILE] [--config FILE | --bot-key FILE --log-key KEY] [--json]`
+ *
+ * Checks a digest offline (src/digest/verify.ts): the OpenPGP signature by
+ * the bot's key (a stored <data>/digests/*.txt, an inline-signed or a
+ * PGP/MIME .eml, list footers and Mailman wrappers allowed), the hash chain
+ * to the previous digest (--previous), and the log consistency proof against
+ * the log key. The keys come from --bot-key (an armoured public key file)
+ * and --log-key (the verifier key text or a file holding it), else from the
+ * data directory of --config ($ZTRUST_CONFIG): keys/bot.pub.asc and
+ * log/log.vkey.
+ *
+ * Exit status: 0 the digest verified; 1 it did not (the reason on stderr);
+ * 2 usage (no keys, unreadable files).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { describeError } from '../errors.js';
+import { loadConfig } from '../config/load.js';
+import { Keyring } from '../pgp/keyring.js';
+import { verifyDigest } from '../digest/verify.js';
+import { resolveLogKey } from './verify-proof.js';
+
+const USAGE = 'ztrust.verify-digest.usage';
+const FAILED = 'ztrust.verify-digest.failed';
+
+interface Options { previous?: string; config?: string; botKey?: string; logKey?: string; json?: boolean }
+
+async function botKeyText(o: Options): Promise<string> {
+  let file = o.botKey;
+  if (file === undefined) {
+    const configFile = o.config ?? process.env.ZTRUST_CONFIG;
+    if (!configFile) throw new Error("no bot key: give --bot-key FILE (the bot's armoured public key) or --config FILE");
+    file = path.join(loadConfig(configFile).dataDir, 'keys', 'bot.pub.asc');
+  }
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`bot key ${file}: ${describeError(err)}`);
+  }
+}
+
+export function registerVerifyDigest(program: Command): void {
+  const cmd = program
+    .command('verify-digest')
+    .description("check a digest offline: the bot's signature, the hash chain to the previous digest, the log consistency proof")
+    .argument('<file>', 'a digest: the stored .txt, or a received mail (.eml, inline or PGP/MIME)')
+    .option('--previous <file>', 'the previous digest, to check the hash chain and that the log did not fork in between')
+    .option('--bot-key <file>', "the bot's armoured OpenPGP public key (default: <data>/keys/bot.pub.asc of --config)")
+    .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
+    .option('--config <file>', 'config file, for the default keys (default: $ZTRUST_CONFIG)')
+    .option('--json', 'print the result as one JSON object')
+    .showHelpAfterError(false) // a failed check is not a usage error: no usage text after it
+    .action(async (file: string, o: Options) => {
+      const out = cmd.configureOutput();
+      const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+      let botKeys: Keyring;
+      let logKey: string;
+      let bytes: Buffer;
+      let previous: Buffer | null = null;
+      try {
+        botKeys = await Keyring.fromArmored(await botKeyText(o));
+        logKey = await resolveLogKey({ logKey: o.logKey, config: o.config });
+        bytes = await readFile(file);
+        if (o.previous !== undefined) previous = await readFile(o.previous);
+      } catch (err) {
+        return cmd.error(`verify-digest: ${describeError(err)} (see ztrust-bot verify-digest --help)`, { exitCode: 2, code: USAGE });
+      }
+      const r = await verifyDigest({ file: bytes, previous, botKeys, logKey });
+      if (o.json) {
+        write(`${JSON.stringify({ ok: r.ok, reason: r.reason, digest: r.digest?.number ?? null, treeSize: r.digest?.treeSize ?? null,
+          checked: r.checked, notes: r.notes })}\n`);
+      } else {
+        for (const line of r.checked) write(`ok: ${line}\n`);
+        for (const line of r.notes) write(`note: ${line}\n`);
+      }
+      if (!r.ok) return cmd.error(`verify-digest: ${file}: ${r.reason}`, { exitCode: 1, code: FAILED });
+      if (!o.json) write(`${file}: digest ${r.digest!.number} verified\n`);
+    });
+}

@@ -1,0 +1,226 @@
+/**
+ * One digest cycle (the scheduler's job, and `ztrust-bot digest --now`):
+ *
+ *   1. finish distributing the latest stored digest if a crash interrupted it
+ *      (outbox rows have deterministic ids, so nothing is sent twice);
+ *   2. if the log grew since the latest digest (or empty digests are wanted),
+ *      build digest n+1 from the log entries since then, sign it, store it in
+ *      <data>/digests (the commit point of its number), queue one signed mail
+ *      per recipient, and commit it to the collection's digests/ folder;
+ *   3. queue the expiry reminders that are due (each once per key, expiry
+ *      date and stage).
+ *
+ * Source of truth for "every change since the previous digest" is the
+ * transparency log, read through a verified read-only view (logview.ts): a
+ * digest covers log entries [previous digest's tree size, current size),
+ * carries the current signed checkpoint and a consistency proof from the
+ * previous digest's checkpoint. If the log no longer extends what the
+ * previous digest published (rolled back, forked), no digest is made and the
+ * cycle fails loudly: that is exactly what digests exist to expose.
+ *
+ * Cycles are serialised by a lock file in <data>/digests, so the scheduler
+ * and an operator's `digest --now` cannot number two digests alike. Sending
+ * is the caller's part: it enqueues (or sends) `outboxIds`.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { LoadedConfig } from '../config/load.js';
+import { Collection } from '../collection/collection.js';
+import { withLock, writeFileAtomic } from '../collection/atomic.js';
+import type { Logger } from '../logging.js';
+import type { BotSigner } from '../pgp/botkey.js';
+import type { CryptoPolicy } from '../pgp/policy.js';
+import type { OutboxRecord, StateStore } from '../store/types.js';
+import { parseConsistencyBlock, parseEntry } from '../tlog/index.js';
+import { describeError } from '../errors.js';
+import { DigestArchive, digestFileName, type StoredDigest } from './archive.js';
+import { DigestError } from './errors.js';
+import { expiringKeys, reminderOutboxId, type ExpiringKeyInfo } from './expiry.js';
+import { digestSubject, formatDigest, type DigestEntry } from './format.js';
+import { openLogView } from './logview.js';
+import { digestMail, digestOutboxId, digestRecipients, reminderMail } from './mail.js';
+import { digestSha256 } from './text.js';
+
+export interface DigestDeps {
+  config: LoadedConfig;
+  store: StateStore;
+  signer: BotSigner;
+  policy: CryptoPolicy;
+  logger: Logger;
+}
+
+export interface DigestOptions {
+  now?: Date;
+  /** Send a digest even when the log did not grow (config digest.sendEmpty does the same). */
+  allowEmpty?: boolean;
+}
+
+export interface DigestSummary {
+  number: number;
+  file: string;
+  changes: number;
+  revocations: number;
+  attestations: number;
+  recipients: number;
+}
+
+export interface DigestCycleResult {
+  /** The digest made by this cycle, if any. */
+  digest: DigestSummary | null;
+  /** An earlier digest whose distribution this cycle completed (after a crash). */
+  resumed: number | null;
+  /** Why no digest was made, when none was. */
+  skipped: string | null;
+  /** Every outbox row this cycle is responsible for (digest mails, due reminders); some may already be sent. */
+  outboxIds: string[];
+  /** Reminder rows created by this cycle. */
+  reminders: number;
+}
+
+/** Meta key: the number of the last digest whose mails are queued and which is committed to the collection. */
+export const DISTRIBUTED_META = 'digest.distributed';
+
+export function digestsDir(cfg: LoadedConfig): string {
+  return path.join(cfg.dataDir, 'digests');
+}
+
+async function openCollection(cfg: LoadedConfig, readOnly: boolean): Promise<Collection | null> {
+  const dir = path.join(cfg.dataDir, 'collection');
+  if (readOnly && !existsSync(dir)) return null;
+  return Collection.open(dir, readOnly ? { readOnly: true } : { committer: { name: cfg.bot.name, email: cfg.bot.address } });
+}
+
+/** Commit the stored digest into the collection's digests/ folder (once: an identical file is left alone). */
+async function commitToCollection(deps: DigestDeps, d: StoredDigest): Promise<void> {
+  const c = await openCollection(deps.config, false);
+  if (!c) return;
+  // Already committed (a resumed distribution): leave it. Compared with the
+  // committed blob, not the work tree, which a failed commit may have left dirty.
+  const committed = await c.git(['show', `HEAD:digests/${digestFileName(d.number)}`]).catch(() => null);
+  if (committed === d.signed) return;
+  await c.apply(async (col) => {
+    await writeFileAtomic(path.join(col.dir, 'digests', digestFileName(d.number)), d.signed);
+  }, {
+    message: `Digest ${d.number}`,
+    trailers: { 'Ztrust-Digest': String(d.number), 'Ztrust-Log-Size': String(d.parsed.treeSize) },
+    signer: async (data) => (await deps.signer.signDetached(data)).armored,
+  });
+}
+
+/** Queue the digest's mails (those not queued yet) and commit it to the collection; returns every digest outbox id. */
+async function distribute(deps: DigestDeps, d: StoredDigest, now: Date): Promise<{ ids: string[]; recipients: number }> {
+  const { config: cfg, store, signer } = deps;
+  const recipients = digestRecipients(cfg, await store.listSubscribers());
+  const subject = digestSubject(d.parsed);
+  const rows: OutboxRecord[] = [];
+  const ids: string[] = [];
+  for (const r of recipients) {
+    const id = digestOutboxId(d.number, r.address);
+    ids.push(id);
+    if (!(await store.getOutbox(id))) rows.push(await digestMail(cfg, signer, { number: d.number, text: d.parsed.text, subject }, r, now));
+  }
+  await store.addOutbox(rows);
+  try {
+    await commitToCollection(deps, d);
+  } catch (err) {
+    // The mails are queued; the collection copy is retried by the next cycle
+    // (the digest stays "not distributed" until it is committed).
+    throw new DigestError('DIGEST_ARCHIVE', `digest ${d.number} is queued for sending but could not be committed to the collection: ${describeError(err)}`, { cause: err });
+  }
+  await store.setMeta(DISTRIBUTED_META, String(d.number));
+  return { ids, recipients: recipients.length };
+}
+
+export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {}): Promise<DigestCycleResult> {
+  const { config: cfg, store, signer, logger } = deps;
+  const now = opts.now ?? new Date();
+  const archive = new DigestArchive(digestsDir(cfg));
+  return withLock(path.join(archive.dir, '.lock'), async () => {
+    const result: DigestCycleResult = { digest: null, resumed: null, skipped: null, outboxIds: [], reminders: 0 };
+    const latest = await archive.latest();
+    const distributed = Number((await store.getMeta(DISTRIBUTED_META)) ?? '0');
+    if (latest && latest.number > distributed) {
+      logger.warn({ digest: latest.number }, 'finishing the distribution of a digest an earlier run left unfinished');
+      result.outboxIds.push(...(await distribute(deps, latest, now)).ids);
+      result.resumed = latest.number;
+    }
+
+    const log = await openLogView(path.join(cfg.dataDir, 'log'));
+    const prevSize = latest?.parsed.treeSize ?? 0;
+    const size = log?.size ?? 0;
+    if (log && size < prevSize) {
+      throw new DigestError('DIGEST_LOG', `the log has ${size} entries, fewer than the ${prevSize} digest ${latest!.number} published: it was rolled back or replaced`);
+    }
+    const collection = await openCollection(cfg, true);
+    let expiring: ExpiringKeyInfo[] | null = null;
+    const getExpiring = async () => (expiring ??= await expiringKeys(collection, deps.policy, now, cfg.digest.expiryWindowDays));
+
+    if (size === prevSize && !(cfg.digest.sendEmpty || opts.allowEmpty)) {
+      result.skipped = latest ? `nothing changed since digest ${latest.number}` : 'the log has no entries yet';
+    } else if (!log) {
+      result.skipped = 'the transparency log has no checkpoint yet (the worker creates it when it first runs)';
+    } else {
+      const prevCheckpoint = latest ? parseConsistencyBlock(latest.parsed.consistency).newCheckpoint : null;
+      const consistency = await log.consistencyBlock(prevCheckpoint);
+      const entries: DigestEntry[] = [];
+      for (let i = prevSize; i < size; i++) {
+        const bytes = await log.entry(i);
+        try {
+          entries.push({ index: i, entry: parseEntry(bytes) });
+        } catch (err) {
+          entries.push({ index: i, entry: null, error: describeError(err) });
+        }
+      }
+      const number = (latest?.number ?? 0) + 1;
+      const text = formatDigest({
+        number, date: now, consistency, entries, expiring: await getExpiring(), windowDays: cfg.digest.expiryWindowDays,
+        previous: latest ? { number: latest.number, sha256: digestSha256(latest.parsed.text), date: latest.parsed.date } : null,
+        bot: { name: cfg.bot.name, address: cfg.bot.address, fingerprint: signer.fingerprint },
+      });
+      // openpgp.js writes the signed text with CRLF and the armour with LF;
+      // the file is kept in LF throughout (a cleartext signature does not
+      // depend on line ends), as git and web servers expect.
+      const signed = (await signer.signCleartext(text)).replace(/\r\n/g, '\n');
+      const file = await archive.write(number, signed);
+      const stored = await archive.read(number);
+      const sent = await distribute(deps, stored, now);
+      result.outboxIds.push(...sent.ids);
+      result.digest = {
+        number, file, changes: stored.parsed.changes, revocations: stored.parsed.revocations, attestations: stored.parsed.attestations,
+        recipients: sent.recipients,
+      };
+      logger.info({ digest: number, entries: entries.length, recipients: sent.recipients }, 'digest made');
+    }
+
+    // Expiry reminders: each once per key, expiry date and stage.
+    const rows: OutboxRecord[] = [];
+    for (const k of await getExpiring()) {
+      const id = reminderOutboxId(k, now);
+      const have = await store.getOutbox(id);
+      if (have) {
+        if (have.status === 'pending' || have.status === 'sending') result.outboxIds.push(id);
+        continue;
+      }
+      const mail = await reminderMail(cfg, signer, k, now);
+      if (mail) rows.push(mail);
+      else logger.warn({ key: k.fingerprint }, 'expiring key has no user ID with a mail address: no reminder sent');
+    }
+    await store.addOutbox(rows);
+    result.outboxIds.push(...rows.map((r) => r.id));
+    result.reminders = rows.length;
+    return result;
+  }, { timeoutMs: 10 * 60_000 });
+}
+
+/** What `digest` without --now prints: where things stand. */
+export async function digestStatus(deps: Pick<DigestDeps, 'config' | 'store'>): Promise<{ latest: number | null; distributed: number; subscribers: number; logSize: number | null }> {
+  const archive = new DigestArchive(digestsDir(deps.config));
+  const ns = await archive.numbers();
+  const log = await openLogView(path.join(deps.config.dataDir, 'log')).catch(() => null);
+  return {
+    latest: ns.length ? ns[ns.length - 1]! : null,
+    distributed: Number((await deps.store.getMeta(DISTRIBUTED_META)) ?? '0'),
+    subscribers: (await deps.store.listSubscribers()).length,
+    logSize: log?.size ?? null,
+  };
+}
