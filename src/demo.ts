@@ -20,6 +20,9 @@ import { composeSigned, type OutgoingMail } from './mail/compose.js';
 import { loadBotSigner, signerFromKey } from './pgp/botkey.js';
 import { Collection } from './collection/collection.js';
 import { importCollection } from './collection/import.js';
+import { SqliteStore } from './store/sqlite.js';
+import { LogService } from './log/service.js';
+import { logImport } from './log/import-entries.js';
 import { runOnce } from '../queue/runner.js';
 
 export interface DemoOptions {
@@ -75,7 +78,17 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     readFileSync(path.join(dataDir, 'keys', 'passphrase'), 'utf8').trim());
   const seeded = await importCollection(path.join(root, 'seed'), await Collection.open(path.join(dataDir, 'collection'),
     { committer: { name: 'ztrust-bot', email: botAddress } }), { signer: async (d) => (await botSigner.signDetached(d)).armored });
-  out(`seed collection: ${seeded.imported.keys.length} cross-signed keys imported (${seeded.findings.filter((f) => f.severity !== 'info').length} audit findings)\n`);
+  {
+    const store = SqliteStore.open(path.join(dataDir, 'state.db'));
+    const log = await LogService.fromConfig(init.config, store);
+    try {
+      await logImport(log, seeded, path.join(dataDir, 'collection'));
+    } finally {
+      await log.close();
+      await store.close();
+    }
+  }
+  out(`seed collection: ${seeded.imported.keys.length} cross-signed keys imported and logged (${seeded.findings.filter((f) => f.severity !== 'info').length} audit findings)\n`);
   const erinKey = await erin!.key.toPublic().signAllUsers([alice!.key, bob!.key, dave!.key]);
 
   const inbox = path.join(dataDir, 'inbox');

@@ -7,7 +7,11 @@
  *
  * The import writes the collection under its lock, so it is safe beside a
  * running bot; it is the one writer besides the apply step, meant for the
- * seed of a new deployment.
+ * seed of a new deployment. What it added is logged in the transparency
+ * log (key-added / cert-added entries, ticket "import"). The log is opened
+ * (and its lock taken) BEFORE the collection is touched, so a running worker
+ * that holds the log makes the import refuse cleanly instead of leaving an
+ * unlogged change.
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -17,6 +21,10 @@ import { formatFindings } from '../collection/audit.js';
 import { importCollection } from '../collection/import.js';
 import { describeError } from '../errors.js';
 import { botPublicKey, botSigner, collectionPath, countFindings, io, type Io } from './collection-common.js';
+import path from 'node:path';
+import { SqliteStore } from '../store/sqlite.js';
+import { LogService } from '../log/service.js';
+import { logImport } from '../log/import-entries.js';
 
 export function registerImport(program: Command): void {
   const cmd = program.command('import')
@@ -30,6 +38,14 @@ export function registerImport(program: Command): void {
       const cfg = loadConfig(o.config ?? defaultConfigPath());
       const signer = await botSigner(cfg);
       const pub = await botPublicKey(cfg);
+      const store = SqliteStore.open(path.join(cfg.dataDir, 'state.db'));
+      let log: LogService;
+      try {
+        log = await LogService.fromConfig(cfg, store);
+      } catch (err) {
+        await store.close();
+        x.fail(`cannot open the transparency log (is the worker running? stop it for the import): ${describeError(err)}`, 1);
+      }
       const col = await Collection.open(collectionPath(cfg), { committer: { name: cfg.bot.name, email: cfg.bot.address } });
       let r;
       try {
@@ -40,17 +56,30 @@ export function registerImport(program: Command): void {
           ...(pub ? { manifestKeys: [pub] } : {}),
         });
       } catch (err) {
+        await log.close();
+        await store.close();
         x.fail(describeError(err), 1);
+      }
+      let logged: { firstIndex: number; count: number } | null = null;
+      try {
+        logged = await logImport(log, r, col.dir);
+      } catch (err) {
+        x.fail(`the import is committed (${r.commit}) but could not be logged: ${describeError(err)}`, 1);
+      } finally {
+        await log.close();
+        await store.close();
       }
       const n = countFindings(r.findings);
       if (o.json) {
-        x.out(`${JSON.stringify({ collection: col.dir, layout: r.layout, imported: r.imported, commit: r.commit, counts: n, findings: r.findings })}\n`);
+        x.out(`${JSON.stringify({ collection: col.dir, layout: r.layout, imported: r.imported, commit: r.commit, logged, counts: n, findings: r.findings })}\n`);
       } else {
         x.out(`imported ${r.imported.keys.length} key(s) and ${r.imported.certs.length} certificate(s) from ${dir} (${r.layout} layout)\n`);
         x.out(`into ${col.dir}${r.commit ? `, commit ${r.commit}` : ' (nothing changed)'}\n`);
+        if (logged) x.out(`logged as entries ${logged.firstIndex}-${logged.firstIndex + logged.count - 1} of the transparency log\n`);
         if (r.findings.length) x.out(`\n${formatFindings(r.findings)}\n`);
         x.out(`\n${n.error} error(s), ${n.warning} warning(s), ${n.info} note(s)\n`);
       }
       if (n.failing > 0) x.fail(`${n.failing} finding(s): the collection breaks today's policy in places (kept, see above)`, 1, 'findings');
     });
 }
+

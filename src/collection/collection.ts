@@ -380,9 +380,14 @@ export class Collection {
     else await removeFileDurable(this.abs(PATHS.pkiBundle));
 
     const sums = await this.manifest();
+    // Re-sign only when the manifest changed: a fresh signature over the
+    // same bytes would make a no-op change look like a commit.
+    const previous = await fs.readFile(this.abs(PATHS.sums)).catch(() => null);
+    const unchanged = previous !== null && previous.equals(sums) && existsSync(this.abs(PATHS.sumsSig));
     await writeFileAtomic(this.abs(PATHS.sums), sums);
-    if (signer) await writeFileAtomic(this.abs(PATHS.sumsSig), await signer(sums));
-    else await removeFileDurable(this.abs(PATHS.sumsSig));
+    if (signer) {
+      if (!unchanged) await writeFileAtomic(this.abs(PATHS.sumsSig), await signer(sums));
+    } else await removeFileDurable(this.abs(PATHS.sumsSig));
     return { bundle, pkiBundle, sums };
   }
 

@@ -14,6 +14,7 @@
  * the difference is reported. Only what cannot be read is left out (and
  * reported as an error).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
@@ -39,6 +40,12 @@ export interface ImportOptions {
 export interface ImportResult {
   layout: 'flat' | 'wg';
   imported: { keys: string[]; certs: string[] };
+  /**
+   * What the import changed, for the transparency log: keys whose file is new
+   * (`added: true`) or changed, and certificates that are new or changed.
+   * Files that were already there byte for byte are not listed.
+   */
+  added: { keys: { fingerprint: string; identity: string; added: boolean }[]; certs: { name: string; sha256: string; added: boolean }[] };
   /** Notes about the source (subject = path relative to it), then the audit of the result. */
   findings: Finding[];
   commit: string | null;
@@ -134,6 +141,9 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
     if (prior) copies.unshift(prior.key);
     const distinct: openpgp.PublicKey[] = [];
     for (const k of copies) if (!distinct.some((d) => sameKeyContent(d, k))) distinct.push(k);
+    // The collection already holds exactly this key: keep its file as it is
+    // (re-armouring it would be a change with no content, and a log entry).
+    if (prior && distinct.length === 1) continue;
     const key = distinct.length === 1 ? distinct[0]! : await unionKeys(distinct);
     if (distinct.length > 1) {
       notes.push(finding('IMPORT_MERGED', keyId,
@@ -205,7 +215,33 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
   return {
     layout,
     imported: { keys: plans.map((p) => keyIdOf(p.key)).sort(), certs: certPlans.map((c) => c.name).sort() },
+    added: await changedByCommit(dest, commit, plans, certPlans),
     findings: [...notes, ...audit],
     commit,
   };
+}
+
+/** Which planned keys and certificates the import commit added (A) or changed (M). */
+async function changedByCommit(
+  dest: Collection, commit: string | null,
+  plans: { key: openpgp.PublicKey; fileName: string }[], certPlans: { name: string; pem: Buffer }[],
+): Promise<ImportResult['added']> {
+  if (!commit) return { keys: [], certs: [] };
+  // --root: the first commit of a new collection lists every file as added.
+  const out = await dest.git(['diff-tree', '--root', '--no-commit-id', '--name-status', '-r', commit]);
+  const status = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [st, file] = line.split('\t');
+    if (st && file) status.set(file, st[0]!);
+  }
+  const keys = plans.flatMap((p) => {
+    const st = status.get(`pgp/all/${p.fileName}`);
+    return st === 'A' || st === 'M'
+      ? [{ fingerprint: p.key.getFingerprint().toUpperCase(), identity: p.key.getUserIDs()[0] ?? '', added: st === 'A' }] : [];
+  }).sort((a, b) => a.fingerprint.localeCompare(b.fingerprint));
+  const certs = certPlans.flatMap((c) => {
+    const st = status.get(`pki/all/${c.name}.crt`) ?? status.get(`pki/all/${c.name}.crt.asc`);
+    return st === 'A' || st === 'M' ? [{ name: c.name, sha256: createHash('sha256').update(c.pem).digest('hex'), added: st === 'A' }] : [];
+  }).sort((a, b) => a.name.localeCompare(b.name));
+  return { keys, certs };
 }
