@@ -16,28 +16,18 @@ import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 import { describeKey, refused } from './common.js';
 import type { Handler } from './types.js';
+import { readAllBytes } from '../pgp/bytes.js';
 
 const CMD = 'REVOKE KEY';
 const BLOCK = /:?(-----BEGIN PGP (PUBLIC KEY BLOCK|SIGNATURE)-----[\s\S]*?-----END PGP \2-----)/;
 const FIX = 'send the armoured output of gpg --output revoke.asc --gen-revoke FINGERPRINT below the line REVOKE KEY (or attach it)';
 
-async function readAll(data: unknown): Promise<Uint8Array> {
-  if (data instanceof Uint8Array) return data;
-  const chunks: Uint8Array[] = [];
-  const reader = (data as ReadableStream<Uint8Array>).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}
 
 /** Key ids (16 hex) named by the key revocations in a block, and the fingerprint when it is a whole key. */
 export async function revocationIssuers(block: string): Promise<{ keyIds: string[]; fingerprints: string[] }> {
   const cfg = fullVerifyConfig();
   const un = await openpgp.unarmor(block, cfg);
-  const bytes = await readAll(un.data);
+  const bytes = await readAllBytes(un.data);
   // openpgp.js reads `allowedPackets` as a plain tag -> class object, whatever its typings say.
   const allowed = {
     [openpgp.enums.packet.signature]: openpgp.SignaturePacket,

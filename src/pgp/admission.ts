@@ -32,6 +32,7 @@ import {
 } from './inspect.js';
 import { mergeKeys, signatureId, userLabel, type MergeItem } from './merge.js';
 import { Keyring } from './keyring.js';
+import { readAllBytes } from './bytes.js';
 
 export type AdmissionRule =
   | 'private-key'
@@ -602,7 +603,7 @@ async function readRevocationSignatures(input: string | Uint8Array, cfg: openpgp
     const m = t.match(/:?(-----BEGIN PGP (?:PUBLIC KEY BLOCK|SIGNATURE)-----[\s\S]*?-----END PGP (?:PUBLIC KEY BLOCK|SIGNATURE)-----)/);
     if (!m) throw new Error('no armoured block found');
     const un = await openpgp.unarmor(m[1]!, cfg);
-    bytes = await readAll(un.data);
+    bytes = await readAllBytes(un.data);
   } else {
     bytes = input as Uint8Array;
   }
@@ -619,17 +620,6 @@ async function readRevocationSignatures(input: string | Uint8Array, cfg: openpgp
   return list.filter((p): p is openpgp.SignaturePacket => p instanceof openpgp.SignaturePacket);
 }
 
-async function readAll(data: unknown): Promise<Uint8Array> {
-  if (data instanceof Uint8Array) return data;
-  const chunks: Uint8Array[] = [];
-  const reader = (data as ReadableStream<Uint8Array>).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}
 
 /** Short text for one certification, for replies and logs. */
 export function describeCert(c: CertInfo): string {
