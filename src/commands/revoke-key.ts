@@ -9,14 +9,13 @@
  * so the same certificate sent again is answered, not applied twice.
  */
 import * as openpgp from 'openpgp';
-import { checkRevocation, type Refusal } from '../pgp/admission.js';
+import { checkRevocation, readRevocationPackets, type Refusal } from '../pgp/admission.js';
 import { fingerprintOf, fullVerifyConfig } from '../pgp/inspect.js';
 import { signatureId } from '../pgp/merge.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 import { describeKey, refused } from './common.js';
 import type { Handler } from './types.js';
-import { readAllBytes } from '../pgp/bytes.js';
 
 const CMD = 'REVOKE KEY';
 const BLOCK = /:?(-----BEGIN PGP (PUBLIC KEY BLOCK|SIGNATURE)-----[\s\S]*?-----END PGP \2-----)/;
@@ -25,18 +24,7 @@ const FIX = 'send the armoured output of gpg --output revoke.asc --gen-revoke FI
 
 /** Key ids (16 hex) named by the key revocations in a block, and the fingerprint when it is a whole key. */
 export async function revocationIssuers(block: string): Promise<{ keyIds: string[]; fingerprints: string[] }> {
-  const cfg = fullVerifyConfig();
-  const un = await openpgp.unarmor(block, cfg);
-  const bytes = await readAllBytes(un.data);
-  // openpgp.js reads `allowedPackets` as a plain tag -> class object, whatever its typings say.
-  const allowed = {
-    [openpgp.enums.packet.signature]: openpgp.SignaturePacket,
-    [openpgp.enums.packet.publicKey]: openpgp.PublicKeyPacket,
-    [openpgp.enums.packet.publicSubkey]: openpgp.PublicSubkeyPacket,
-    [openpgp.enums.packet.userID]: openpgp.UserIDPacket,
-    [openpgp.enums.packet.userAttribute]: openpgp.UserAttributePacket,
-  } as unknown as Map<openpgp.enums.packet, object>;
-  const list = await openpgp.PacketList.fromBinary(bytes, allowed, cfg);
+  const list = await readRevocationPackets(block, fullVerifyConfig());
   const keyIds = new Set<string>();
   const fingerprints = new Set<string>();
   for (const p of list) {

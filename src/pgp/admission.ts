@@ -593,7 +593,11 @@ export async function checkRevocation(
     'the certificate is damaged or belongs to another key; generate it again with gpg --gen-revoke');
 }
 
-async function readRevocationSignatures(input: string | Uint8Array, cfg: openpgp.Config): Promise<openpgp.SignaturePacket[]> {
+/**
+ * The packets of a revocation certificate (armoured, gpg's ":-----BEGIN"
+ * form included, or binary): only signatures, keys and user ids are read.
+ */
+export async function readRevocationPackets(input: string | Uint8Array, cfg: openpgp.Config): Promise<openpgp.PacketList<openpgp.AnyPacket>> {
   let bytes: Uint8Array;
   const text = typeof input === 'string' ? input : null;
   if (text !== null || Buffer.from(input as Uint8Array).subarray(0, 100).toString('latin1').includes('-----BEGIN PGP')) {
@@ -616,7 +620,11 @@ async function readRevocationSignatures(input: string | Uint8Array, cfg: openpgp
     [openpgp.enums.packet.userID]: openpgp.UserIDPacket,
     [openpgp.enums.packet.userAttribute]: openpgp.UserAttributePacket,
   } as unknown as Map<openpgp.enums.packet, object>;
-  const list = await openpgp.PacketList.fromBinary(bytes, allowed, cfg);
+  return openpgp.PacketList.fromBinary(bytes, allowed, cfg);
+}
+
+async function readRevocationSignatures(input: string | Uint8Array, cfg: openpgp.Config): Promise<openpgp.SignaturePacket[]> {
+  const list = await readRevocationPackets(input, cfg);
   return list.filter((p): p is openpgp.SignaturePacket => p instanceof openpgp.SignaturePacket);
 }
 
