@@ -43,7 +43,13 @@ export function reflow(text: string, width = MAX_COLUMNS): string {
       out.push('');
     } else if (/^( {2,}|-----|[A-Z][A-Za-z-]*: |- |\* |\d+\. )/.test(line) || line.length <= width && para.length === 0 && /^[A-Z]{2,}( |$)/.test(line)) {
       flush();
-      if (/^(- |\* |\d+\. )/.test(line) && line.length > width) {
+      const indent = /^ {2,}/.exec(line)?.[0];
+      if (indent && line.length > width && /\S\s+\S/.test(line.trim())) {
+        // An indented line that is too long (a key with its user id, say):
+        // wrap it at spaces with a hanging indent; single long tokens stay whole.
+        const wrapped = wrapParagraph(line.trim(), width - indent.length);
+        wrapped.forEach((l, i) => out.push((i === 0 ? indent : `${indent}  `) + l));
+      } else if (/^(- |\* |\d+\. )/.test(line) && line.length > width) {
         const bullet = /^(- |\* |\d+\. )/.exec(line)![0];
         const wrapped = wrapParagraph(line.slice(bullet.length), width - bullet.length);
         wrapped.forEach((l, i) => out.push((i === 0 ? bullet : ' '.repeat(bullet.length)) + l));

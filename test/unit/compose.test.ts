@@ -76,3 +76,14 @@ test('reflow keeps every line within 72 columns and leaves preformatted lines al
   assert.match(out, /^  GET KEY A{40}$/m);
   assert.doesNotMatch(out, /\t/);
 });
+
+test('reflow wraps an over-long indented line with a hanging indent, keeping tokens whole', () => {
+  const line = `  new key ${'A'.repeat(40)} (Erin Newcomer <erin@demo.example>)`;
+  const out = reflow(line).split('\n');
+  assert.equal(out.length, 2);
+  assert.ok(out.every((l) => l.length <= 72), out.join('|'));
+  assert.match(out[0]!, /^  new key A{40} \(Erin/);
+  assert.match(out[1]!, /^    \S/, 'continuation has a hanging indent');
+  assert.equal(out.map((l) => l.trim()).join(' '), line.trim());
+  assert.equal(reflow(`  ${'B'.repeat(90)}`), `  ${'B'.repeat(90)}`, 'a single long token is never split');
+});
