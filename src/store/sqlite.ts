@@ -241,7 +241,10 @@ export class SqliteStore implements StateStore {
   }
 
   async countRepliesTo(address: string, sinceIso: string): Promise<number> {
-    const r = this.db.prepare('SELECT COUNT(*) AS n FROM outbox_recipients WHERE address = ? AND created_at >= ?')
+    // Only direct replies count: digests and notices a maintainer receives
+    // must not use up the replies to that maintainer's own requests.
+    const r = this.db.prepare(`SELECT COUNT(*) AS n FROM outbox_recipients r JOIN outbox o ON o.id = r.outbox_id
+      WHERE r.address = ? AND r.created_at >= ? AND o.kind = 'reply'`)
       .get(address.toLowerCase(), sinceIso) as { n: number };
     return r.n;
   }

@@ -285,7 +285,7 @@ export interface StateStore {
   markSent(id: string): Promise<void>;
   markFailed(id: string, error: string, dead: boolean): Promise<void>;
   pendingOutbox(): Promise<string[]>;
-  /** Replies addressed to `address` created since `sinceIso` (rate limiting). */
+  /** Direct replies (kind 'reply', not notices or digests) to `address` created since `sinceIso` (rate limiting). */
   countRepliesTo(address: string, sinceIso: string): Promise<number>;
   listOutbox(): Promise<OutboxRow[]>;
 

@@ -154,6 +154,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.addOutbox([outboxRec('r1', 'X@Example.org'), outboxRec('r2', 'x@example.org'), outboxRec('r3', 'y@example.org')]);
       assert.equal(await s.countRepliesTo('x@EXAMPLE.org', since), 2);
       assert.equal(await s.countRepliesTo('x@example.org', new Date(Date.now() + 60_000).toISOString()), 0);
+      // Notices and digests to the same address do not use up its replies.
+      await s.addOutbox([{ ...outboxRec('n1', 'x@example.org'), kind: 'notice' }, { ...outboxRec('d1', 'x@example.org'), kind: 'digest' }]);
+      assert.equal(await s.countRepliesTo('x@example.org', since), 2);
       await s.close();
     });
 
