@@ -140,7 +140,8 @@ describe('signed digests and subscriptions, end to end', () => {
     const before = smtp.messages.length;
     const r = await runCli(['digest', '--now', '--config', bot.configPath], bot.env);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /digest 1: 0 change\(s\), 0 revocation\(s\), 1 attestation\(s\); 2 recipient\(s\)/);
+    // The two seed keys (`ztrust-bot import` is logged) and Alice's attestation.
+    assert.match(r.stdout, /digest 1: 2 change\(s\), 0 revocation\(s\), 1 attestation\(s\); 2 recipient\(s\)/);
     assert.match(r.stdout, /mail: 2 sent/);
     const mails = smtp.messages.slice(before);
     assert.equal(mails.length, 2);
