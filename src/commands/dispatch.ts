@@ -169,7 +169,7 @@ export class Dispatcher {
 
     if (!command) {
       if (cls.listTraffic || cls.bulk) return done({ ...c0, outcome: 'ignored:list-no-command' }, 'ignored (list traffic without a command)');
-      return this.reply(row, mail, sender, c0, 'no-command', 'error', undefined, render('no-command', {}), verification);
+      return this.reply(row, mail, sender, c0, 'no-command', 'error', undefined, render('no-command', {}));
     }
     const name = command.spec.name;
     // A command outside the signed text never counts as signed.
@@ -178,7 +178,7 @@ export class Dispatcher {
 
     if (!command.spec.unsignedOk && !signedCommand) {
       return this.reply(row, mail, sender, { ...c0, command: name }, `refused:${verification.verdict}`, 'error', undefined,
-        render('signature-required', { command: name, detail: verification.detail, hint: verification.hint }), verification);
+        render('signature-required', { command: name, detail: verification.detail, hint: verification.hint }));
     }
 
     // 5. Policy on the signature for state-changing commands.
@@ -188,11 +188,11 @@ export class Dispatcher {
       const t = judgeSignatureTime(this.ctx.policy, created, new Date(), true);
       if (!t.ok) {
         return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:signature-time', 'error', undefined,
-          render('signature-refused', { command: name, reason: t.reason }), verification);
+          render('signature-refused', { command: name, reason: t.reason }));
       }
       if (verification.signatureId && await store.isSignatureUsed(verification.signatureId)) {
         return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:replay', 'error', undefined,
-          render('signature-refused', { command: name, reason: 'this signature was already used for an earlier request (replay)' }), verification);
+          render('signature-refused', { command: name, reason: 'this signature was already used for an earlier request (replay)' }));
       }
       if (verification.signatureId) {
         signatures.push({ signatureId: verification.signatureId, signer: verification.signer ?? '', command: name, spoolKey: row.key });
@@ -202,7 +202,7 @@ export class Dispatcher {
     const handler = this.handlers[name];
     if (!handler) {
       return this.reply(row, mail, sender, { ...c0, command: name }, 'not-available', 'error', undefined,
-        render('not-available', { command: name, botName: cfg.bot.name }), verification);
+        render('not-available', { command: name, botName: cfg.bot.name }));
     }
     const req: CommandRequest = {
       command, verification, signer, mail, sender, raw: row.raw, spoolKey: row.key, sourceDigest: sha256hex(row.raw), now: new Date(),
@@ -218,7 +218,7 @@ export class Dispatcher {
     }
     const c1 = { ...c0, command: name, signatures: [...signatures, ...(result.signatures ?? [])], effects: result.effects ?? [] };
     return this.reply(row, mail, sender, c1, result.outcome ?? `${name}:${result.status}`,
-      result.status, result.fields, result.body, verification, result.extra);
+      result.status, result.fields, result.body, result.extra);
   }
 
   /**
@@ -244,13 +244,12 @@ export class Dispatcher {
 
   private async reply(
     row: SpoolRow, mail: ParsedMail, sender: string, c: Omit<Completion, 'outcome'>, outcome: string,
-    status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, v: MailVerification, extra?: ExtraMail[],
+    status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, extra?: ExtraMail[],
   ): Promise<ProcessOutcome> {
     const cfg = this.config;
     const since = new Date(Date.now() - 3600_000).toISOString();
     const sent = await this.ctx.store.countRepliesTo(sender, since);
     const limited = sent >= cfg.limits.maxRepliesPerSenderPerHour;
-    void v;
     const outbox: OutboxRecord[] = [];
     if (limited) {
       // Only the direct reply is suppressed: the command's effects (a vote,
