@@ -65,6 +65,26 @@ export class DigestArchive {
     return ns.length ? this.read(ns[ns.length - 1]!) : null;
   }
 
+  /**
+   * Copy back digests that the collection's `digests/` folder holds and this
+   * archive lacks (a lost or restored data directory), so numbering and the
+   * hash chain continue from the published digests instead of restarting at
+   * 1. Only files that parse as the digest their name says are taken.
+   * Returns the numbers restored.
+   */
+  async restoreFrom(publishedDir: string): Promise<number[]> {
+    const published = await new DigestArchive(publishedDir).numbers();
+    const have = new Set(await this.numbers());
+    const restored: number[] = [];
+    for (const n of published) {
+      if (have.has(n)) continue;
+      const d = await new DigestArchive(publishedDir).read(n);
+      await this.write(n, d.signed);
+      restored.push(n);
+    }
+    return restored;
+  }
+
   async write(n: number, signed: string): Promise<string> {
     const file = path.join(this.dir, digestFileName(n));
     await writeFileAtomic(file, signed);

@@ -137,6 +137,8 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
   const archive = new DigestArchive(digestsDir(cfg));
   return withLock(path.join(archive.dir, '.lock'), async () => {
     const result: DigestCycleResult = { digest: null, resumed: null, skipped: null, outboxIds: [], reminders: 0 };
+    const restored = await archive.restoreFrom(path.join(cfg.dataDir, 'collection', 'digests'));
+    if (restored.length) logger.warn({ restored }, 'digests missing from the data directory were restored from the collection');
     const latest = await archive.latest();
     const distributed = Number((await store.getMeta(DISTRIBUTED_META)) ?? '0');
     if (latest && latest.number > distributed) {

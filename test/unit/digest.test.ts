@@ -236,6 +236,22 @@ describe('digest cycles', () => {
     assert.equal(ok3.ok, true, ok3.reason);
   });
 
+  test('a lost data/digests folder is restored from the collection: numbering and the chain go on', async () => {
+    const b = await bot();
+    const { app } = b;
+    await append(b, [entry({ type: 'key-added', subject: FPR('abcd'), name: 'Vera <vera@example.org>' })]);
+    await runDigestCycle(app, { now: new Date('2025-01-06T08:00:00Z') });
+    const archive = new DigestArchive(path.join(b.dataDir, 'digests'));
+    const d1 = await archive.read(1);
+    rmSync(path.join(b.dataDir, 'digests'), { recursive: true, force: true });
+    await append(b, [entry({ type: 'attestation', subject: `sha256:${'e'.repeat(64)}`, name: 'zowe.tgz' })]);
+    const r2 = await runDigestCycle(app, { now: new Date('2025-01-13T08:00:00Z') });
+    assert.equal(r2.digest?.number, 2, 'numbering continues from the published digest 1');
+    assert.deepEqual(await archive.numbers(), [1, 2]);
+    assert.equal((await archive.read(1)).signed, d1.signed, 'digest 1 restored byte for byte');
+    assert.equal((await archive.read(2)).parsed.previousSha256, digestSha256(d1.parsed.text));
+  });
+
   test('the mails: inline for the list (still good after a Mailman footer), PGP/MIME for people, List-Unsubscribe on both', async () => {
     const b = await bot();
     await append(b, [entry({ type: 'cert-added', subject: 'c'.repeat(64), name: 'root-ca' })]);
