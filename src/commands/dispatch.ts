@@ -14,12 +14,13 @@
  */
 import { createHash } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
+import * as openpgp from 'openpgp';
 import type { LoadedConfig } from '../config/load.js';
 import { composeSigned, messageIdFor, replySubject, threadReferences, type OutgoingMail, type ReplyStatus } from '../mail/compose.js';
 import { classify } from '../mail/classify.js';
 import { reflow, sanitizeHeaderText } from '../mail/text.js';
 import { verifyMail, type MailVerification } from '../mail/verify.js';
-import { judgeSignatureTime } from '../pgp/policy.js';
+import { judgeSignatureTime, verifyConfig } from '../pgp/policy.js';
 import { Keyring } from '../pgp/keyring.js';
 import { carriedKeys } from './carried.js';
 import { render } from '../templates.js';
@@ -235,7 +236,22 @@ export class Dispatcher {
     if (!pre?.spec.carriesSigningKey) return v;
     const keys = await carriedKeys(mail, text, this.config.limits);
     if (keys.length === 0) return v;
-    const ring = Keyring.fromKeys([...this.ctx.keyring.all(), ...keys]);
+    // A carried copy of a collection key is MERGED into the collection copy,
+    // never used instead of it: the merge adds a new subkey only with a valid
+    // binding signature, and keeps every revocation the collection holds (a
+    // copy with the revocation stripped must not make a revoked key sign).
+    const known = new Map(this.ctx.keyring.all().map((k) => [k.getFingerprint().toUpperCase(), k] as const));
+    for (const carried of keys) {
+      const fpr = carried.getFingerprint().toUpperCase();
+      const stored = known.get(fpr);
+      if (!stored) continue;
+      try {
+        known.set(fpr, await stored.update(carried, new Date(), { ...openpgp.config, ...verifyConfig(this.ctx.policy) }));
+      } catch {
+        /* an unmergeable copy adds nothing */
+      }
+    }
+    const ring = Keyring.fromKeys([...known.values(), ...keys]);
     const v2 = await verifyMail(raw, ring, { policy: this.ctx.policy, limits: this.config.limits });
     if (v2.verdict === 'nokey') return v;
     if (v2.verdict === 'good' && findCommand(v2.signedText)?.spec.name !== pre.spec.name) return v;

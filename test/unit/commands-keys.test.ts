@@ -70,6 +70,15 @@ describe('UPDATE KEY', () => {
     assert.equal((await col.findKeys(alice.fpr))[0]!.key.subkeys.length, 2);
   });
 
+  test('signed by a new signing subkey that the collection copy lacks (as gpg does by default): a ticket, not "no key"', async () => {
+    const { w, alice, bob } = await community();
+    const withSub = await alice.key.addSubkey({ type: 'ecc', curve: 'ed25519Legacy', sign: true } as openpgp.SubkeyOptions);
+    const merged = await certify(withSub.toPublic(), [bob]);
+    const s = await w.send(await w.mail(alice, `UPDATE KEY\n\n${merged.armor()}`, { signWith: withSub }));
+    assert.equal(s.replies[0]!.status, 'pending', s.replies[0]!.text);
+    assert.match(flat(s.replies[0]!.text), /A new subkey is new key material/);
+  });
+
   test('refused: no key, two keys', async () => {
     const { w, alice, bob } = await community();
     assert.match(flat((await w.send(await w.mail(alice, 'UPDATE KEY\n'))).replies[0]!.text), /Rule: no-key/);
@@ -103,6 +112,24 @@ describe('REVOKE KEY', () => {
     // The same certificate again: already in the collection.
     const again = await w.send(await w.mail(null, `REVOKE KEY\n\n${cert}`, { from: 'other@people.test' }));
     assert.match(flat(again.replies[0]!.text), /Rule: already-revoked/);
+    assert.deepEqual(await w.store.pendingChanges(), []);
+  });
+
+  test('attack: a stolen revoked key signing with a new subkey and a copy without the revocation is still revoked', async () => {
+    const { w, carol } = await community();
+    const { privateKey } = await openpgp.revokeKey({ key: carol.key, reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyCompromised, string: 'stolen' }, format: 'object' });
+    const list = new openpgp.PacketList<openpgp.SignaturePacket>();
+    list.push(privateKey.revocationSignatures[0]!);
+    const cert = `:${openpgp.armor(openpgp.enums.armor.publicKey, list.write())}`;
+    await w.send(await w.mail(null, `REVOKE KEY\n\n${cert}`, { from: 'someone@people.test' }));
+    await w.applyAll();
+    // The thief holds Carol's (unrevoked) private key: a new signing subkey,
+    // and a public copy that lacks the revocation, carried in the mail.
+    const thief = await carol.key.addSubkey({ type: 'ecc', curve: 'ed25519Legacy', sign: true } as openpgp.SubkeyOptions);
+    assert.equal(thief.toPublic().revocationSignatures.length, 0);
+    const s = await w.send(await w.mail(carol, `UPDATE KEY\n\n${thief.toPublic().armor()}`, { signWith: thief }));
+    assert.equal(s.replies[0]!.status, 'error', s.replies[0]!.text);
+    assert.match(flat(s.replies[0]!.text), /revoked/i);
     assert.deepEqual(await w.store.pendingChanges(), []);
   });
 
