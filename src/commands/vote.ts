@@ -13,7 +13,9 @@
  *
  * The digest may follow the ticket on the same line (the contract form) or
  * on the next line (what the notification shows, so that lines stay within
- * 72 columns); a REJECT reason may follow on the lines after it.
+ * 72 columns); a REJECT reason may follow on the lines after it. The
+ * `To:` binding line under them is checked by the dispatcher (parse.ts)
+ * and blanked in `following`, so it is never read as a digest or reason.
  */
 import type { ParsedCommand } from './parse.js';
 import type { ChangeKind, StoreEffect, TicketRow, VoteRecord } from '../store/types.js';
@@ -80,8 +82,8 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
   const cfg = ctx.config;
   const CMD = kind === 'approve' ? 'APPROVE' : 'REJECT';
   const usage = kind === 'approve'
-    ? `write APPROVE ${cfg.tickets.prefix}000042 followed by the ticket digest (64 hex digits), as the notification shows it`
-    : `write REJECT ${cfg.tickets.prefix}000042, the ticket digest (64 hex digits) and your reason, as the notification shows it`;
+    ? `write APPROVE ${cfg.tickets.prefix}000042 followed by the ticket digest (64 hex digits) and the line To: ${cfg.bot.address}, as the notification shows it`
+    : `write REJECT ${cfg.tickets.prefix}000042, the ticket digest (64 hex digits), the line To: ${cfg.bot.address} and your reason, as the notification shows it`;
   const v = parseVote(req.command, cfg.tickets.prefix);
   if (!v.ticket) return refused(CMD, 'usage', 'the command names no ticket (ticket ids look like ' + `${cfg.tickets.prefix}000042)`, usage);
   if (!v.digest) {
