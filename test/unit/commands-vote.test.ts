@@ -210,7 +210,7 @@ describe('APPROVE and REJECT', () => {
   });
 
   test('apply is idempotent across a crash after the commit, and fails cleanly when the collection moved on', async () => {
-    const { w, alice, bob } = await community();
+    const { w, alice, bob, carol } = await community();
     const { dave, t } = await submitted(w, [alice]);
     await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
@@ -235,7 +235,12 @@ describe('APPROVE and REJECT', () => {
     // Alice's key is revoked from the collection before the apply step runs: the certification no longer counts.
     const revoked = await (await import('openpgp')).revokeKey({ key: alice.key, format: 'object' });
     await col.apply((c) => c.putKey(revoked.publicKey, 'public'), { message: 'revoke alice', signer: null });
-    await w.send(await w.mail(bob, `APPROVE ${t2.id} ${t2.digest}\n${TO_BOT}`));
+    // Alice's approval no longer counts either (issue 8, item 14): Bob's is the first valid one, Carol's the second.
+    const bobs = await w.send(await w.mail(bob, `APPROVE ${t2.id} ${t2.digest}\n${TO_BOT}`));
+    assert.equal(bobs.outcome, `APPROVE:recorded:${t2.id}`);
+    assert.match(flat(bobs.replies[0]!.text), new RegExp(`Not counted: the approval by key ${alice.fpr} \\(Alice Mainframe <alice@people\\.test>\\): that key has been revoked`));
+    assert.equal((await w.send(await w.mail(carol, `APPROVE ${t2.id} ${t2.digest}\n${TO_BOT}`))).outcome, `APPROVE:approved:${t2.id}`);
+    assert.deepEqual((await w.store.getChange(`c-${t2.id}`))!.approvers.sort(), [bob.fpr, carol.fpr].sort());
     const r = await w.applyAll();
     assert.equal(r.outcomes[0]!.state, 'failed');
     assert.match(r.outcomes[0]!.detail!, /min-certifications/);
