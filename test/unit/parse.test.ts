@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { findCommand, COMMANDS, mustBeBound } from '../../src/commands/parse.js';
 import { untrustedText } from '../../src/commands/dispatch.js';
 
@@ -81,4 +82,25 @@ test('untrustedText unwraps an inline signature armour (for error replies only)'
   const t = '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nAPPROVE ZT-1 abc\n- -- dashed\n-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n';
   assert.equal(untrustedText(t), 'APPROVE ZT-1 abc\n-- dashed');
   assert.equal(untrustedText('plain HELP'), 'plain HELP');
+});
+
+test('property: text whose first non-blank line is not a command has no command, whatever follows (pasted notices included)', () => {
+  const notice = '  APPROVE ZT-000001\n  ' + 'a'.repeat(64) + '\n  To: bot@example.org\n';
+  fc.assert(fc.property(
+    fc.string({ maxLength: 80 }).filter((l) => l.trim() !== '' && !l.includes('\n') && !l.includes('\r')
+      && !COMMANDS.some((c) => l.trim().toUpperCase() === c.name || l.trim().toUpperCase().startsWith(`${c.name} `) || l.trim().toUpperCase().startsWith(`${c.name}\t`))),
+    fc.string({ maxLength: 400 }),
+    fc.constantFrom('', '\n', '\r\n', '\n\n  \n'),
+    (first, rest, lead) => {
+      assert.equal(findCommand(`${lead}${first}\n${rest}\n${notice}`, { boundTo: ['bot@example.org'] }), null);
+    },
+  ), { numRuns: 2000 });
+});
+
+test('property: a binding line naming any other address never binds', () => {
+  fc.assert(fc.property(fc.emailAddress(), (addr) => {
+    fc.pre(addr.toLowerCase() !== 'bot@example.org');
+    const c = findCommand(`APPROVE ZT-1 ${'b'.repeat(64)}\nTo: ${addr}\n`, { boundTo: ['bot@example.org'] });
+    assert.equal(c?.bound, false);
+  }), { numRuns: 1000 });
 });
