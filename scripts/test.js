@@ -69,9 +69,9 @@ function testFiles(dir) {
 }
 
 // node 20's --test does not expand globs: list the files here.
-const files = requested.length > 0 ? requested.map((f) => relative(root, join(process.cwd(), f))) : [...testFiles('test/unit'), ...testFiles('test/integration')];
+const files = requested.length > 0 ? requested.map((f) => relative(root, join(process.cwd(), f))) : [...testFiles('test/unit'), ...testFiles('test/security'), ...testFiles('test/integration')];
 if (files.length === 0) {
-  console.error('No test files found under test/unit or test/integration.');
+  console.error('No test files found under test/unit, test/security or test/integration.');
   process.exit(1);
 }
 

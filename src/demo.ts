@@ -111,13 +111,13 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   };
 
   put('HELP, PGP/MIME-signed by a collection key', await signed(alice!, 'pgpmime', 'help please', 'HELP\n', 'm1'), '<m1@demo.example>');
-  put('HELP, inline-signed by a collection key', await signed(bob!, 'inline', 'usage?', 'Hello,\n\nHELP\n\nThanks, Bob\n', 'm2'), '<m2@demo.example>');
+  put('HELP, inline-signed by a collection key', await signed(bob!, 'inline', 'usage?', 'HELP\n\nThanks, Bob\n', 'm2'), '<m2@demo.example>');
   put('HELP, signed by a key outside the collection', await signed(dave!, 'pgpmime', 'hi', 'HELP\n', 'm3'), '<m3@demo.example>');
   put('HELP, unsigned', plainMail({ From: 'Erin <erin@demo.example>', To: botAddress, Subject: 'help', 'Message-ID': '<m4@demo.example>' }, 'help\n'), '<m4@demo.example>');
   put('SUBMIT KEY by a newcomer, signed with that key, certified by Alice and Bob (and the outsider)',
-    await signed(erin!, 'pgpmime', 'my key', `SUBMIT KEY\n\n${erinKey.armor()}`, 'm5'), '<m5@demo.example>');
+    await signed(erin!, 'pgpmime', 'my key', `SUBMIT KEY\nTo: ${botAddress}\n\n${erinKey.armor()}`, 'm5'), '<m5@demo.example>');
   put('SUBMIT KEY, unsigned (refused: must be signed)', plainMail({ From: 'erin@demo.example', To: botAddress, Subject: 'key', 'Message-ID': '<m6@demo.example>' }, 'SUBMIT KEY\n'), '<m6@demo.example>');
-  const good = (await signed(alice!, 'inline', 'approve', 'APPROVE ZT-000001 0000000000000000000000000000000000000000000000000000000000000000\n', 'm7')).toString('utf8');
+  const good = (await signed(alice!, 'inline', 'approve', `APPROVE ZT-000001 ${'0'.repeat(64)}\nTo: ${botAddress}\n`, 'm7')).toString('utf8');
   put('APPROVE with a tampered inline signature', Buffer.from(good.replace('APPROVE ZT-000001', 'APPROVE ZT-000002')), '<m7@demo.example>');
   put('list traffic without a command (ignored)', plainMail({ From: 'frank@demo.example', To: 'linux-390@lists.demo.example', Subject: '[LINUX-390] z/VM question',
     'List-Id': 'LINUX-390 <linux-390.lists.demo.example>', Precedence: 'list', 'Message-ID': '<m8@demo.example>' }, 'Has anyone seen this IPL error?\n'), '<m8@demo.example>');
@@ -175,8 +175,15 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const ticket = /^Ticket: (\S+)$/m.exec(notice.text)?.[1] ?? '';
     const digest = /^Ticket-Digest: ([0-9a-f]{64})$/m.exec(notice.text)?.[1] ?? '';
     put(`APPROVE ${ticket} by maintainer Alice (PGP/MIME), with the digest from her notice`,
-      await signed(alice!, 'pgpmime', `Re: ${notice.subject}`, `APPROVE ${ticket}\n${digest}\n`, 'm11'), '<m11@demo.example>');
-    put(`APPROVE ${ticket} by maintainer Bob (inline)`, await signed(bob!, 'inline', 'approve', `APPROVE ${ticket} ${digest}\n`, 'm12'), '<m12@demo.example>');
+      await signed(alice!, 'pgpmime', `Re: ${notice.subject}`, `APPROVE ${ticket}\n${digest}\nTo: ${botAddress}\n`, 'm11'), '<m11@demo.example>');
+    put(`APPROVE ${ticket} by maintainer Bob (inline)`, await signed(bob!, 'inline', 'approve', `APPROVE ${ticket} ${digest}\nTo: ${botAddress}\n`, 'm12'), '<m12@demo.example>');
+    // Carol objects in a signed reply that quotes her notice without ">"
+    // (Outlook style): the notice's APPROVE lines are in her signed text,
+    // but the command is only ever the first line, so this is no vote.
+    const carolNotice = notices1.find((m) => m.to.includes(carol!.email) && /awaits your approval/.test(m.subject));
+    put(`a signed objection by Carol quoting her notice without ">" (no command, so no vote)`,
+      await signed(carol!, 'pgpmime', `RE: ${notice.subject}`, `I object: I have not met Erin.\n\n-----Original Message-----\n${carolNotice?.text ?? notice.text}`, 'm13'),
+      '<m13@demo.example>');
     out(`\nround 2: the maintainers approve ticket ${ticket}\n\n`);
     ms += await runRound();
     const before = new Set(mails.map((m) => m.file));

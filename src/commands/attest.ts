@@ -80,7 +80,7 @@ export const attestHandler: Handler = async (req, ctx) => {
   if (good.length === 0) {
     return {
       status: 'error',
-      body: render('attest-refused', { total, refusedLines: refusedLines(bad, parsed.overLimit, cfg.limits.maxAttestLines) }),
+      body: render('attest-refused', { botAddress: cfg.bot.address, total, refusedLines: refusedLines(bad, parsed.overLimit, cfg.limits.maxAttestLines) }),
       outcome: `${CMD}:refused`,
     };
   }

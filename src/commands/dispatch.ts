@@ -25,7 +25,7 @@ import { Keyring } from '../pgp/keyring.js';
 import { carriedKeys } from './carried.js';
 import { render } from '../templates.js';
 import type { Completion, OutboxRecord, SignatureUse, SpoolRow } from '../store/types.js';
-import { findCommand, type ParsedCommand } from './parse.js';
+import { botAddresses, findCommand, mustBeBound, type ParsedCommand } from './parse.js';
 import type { CommandRequest, CommandResult, ExtraMail, HandlerContext, HandlerTable } from './types.js';
 
 export interface ProcessOutcome {
@@ -160,7 +160,7 @@ export class Dispatcher {
     // A signature inside a forwarded message (message/rfc822) is the
     // forwarded author's, not the sender's: it never authorises a command.
     const good = verification.verdict === 'good' && !verification.signedPartPath.includes('message/rfc822');
-    let command: ParsedCommand | null = good ? findCommand(verification.signedText) : null;
+    let command: ParsedCommand | null = good ? findCommand(verification.signedText, { boundTo: botAddresses(cfg) }) : null;
     if (!command) {
       // Unauthenticated text: used to run read-only commands and to tell the
       // sender which signed command failed, never to run a signed one.
@@ -180,6 +180,11 @@ export class Dispatcher {
     if (!command.spec.unsignedOk && !signedCommand) {
       return this.reply(row, mail, sender, { ...c0, command: name }, `refused:${verification.verdict}`, 'error', undefined,
         render('signature-required', { command: name, detail: verification.detail, hint: verification.hint }));
+    }
+    // Signed text counts only as a command to this bot when it says so (parse.ts, "Binding").
+    if (signedCommand && mustBeBound(command.spec) && !command.bound) {
+      return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:unbound', 'error', undefined,
+        render('command-unbound', { command: name, found: command.binding.found, under: command.binding.under, address: cfg.bot.address }));
     }
 
     // 5. Policy on the signature for state-changing commands.

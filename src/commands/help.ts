@@ -24,6 +24,7 @@ export const helpHandler: Handler = async (req, ctx) => ({
   body: render('help', {
     botName: ctx.config.bot.name,
     botFingerprint: ctx.signer.fingerprint,
+    botAddress: ctx.config.bot.address,
     signatureNote: signatureNote(req.verification),
   }),
   outcome: 'help',

@@ -3,10 +3,24 @@
  *
  * Only the text handed in is read: for signed mail that is the text the
  * signature covers, never the surrounding body. The Subject is never read.
- * The command is the first line that starts with a keyword; lines quoted with
- * `>` are skipped; reading stops at a `-- ` signature separator, at a line
- * `end`, or at an armour line.
+ *
+ * The command is the FIRST non-blank line of that text, or there is none.
+ * The bot never looks further down: notices carry copy-paste APPROVE lines,
+ * and a maintainer's signed reply that quotes a notice without `>` while
+ * saying "I object", or a signed list post that pastes it, must not become
+ * an approval she never wrote (issue 8, item 5). A quote, a `-- ` separator
+ * or an armour line first means no command.
+ *
+ * Binding (as Schleuder's `X-LIST-NAME:` and dak's `Archive:` lines do): a
+ * signed command that changes state must say which bot it is for, with the
+ * line `To: <address>` directly under the command line (under the ticket
+ * digest when APPROVE/REJECT carry it on the next line). The address is
+ * the bot's or one of its configured lists', compared case-insensitively.
+ * Signed text written for someone else (another bot, a list thread) is then
+ * never taken for a command to this bot.
  */
+import type { LoadedConfig } from '../config/load.js';
+
 
 export type CommandName =
   | 'HELP' | 'SUBMIT KEY' | 'UPDATE KEY' | 'REVOKE KEY' | 'SUBMIT CERT' | 'ATTEST' | 'VERIFY' | 'STATUS'
@@ -24,8 +38,17 @@ export interface CommandSpec {
    * signature against the keys the message carries.
    */
   carriesSigningKey?: boolean;
+  /**
+   * How many lines directly under the command line still belong to it,
+   * before the binding line (APPROVE/REJECT: the ticket digest may stand on
+   * the next line, as notices show it to stay within 72 columns).
+   */
+  continuation?: (args: readonly string[]) => number;
   usage: string;
 }
+
+/** APPROVE/REJECT written as `APPROVE <ticket>` with the digest on the next line. */
+const digestOnNextLine = (args: readonly string[]): number => (args.length < 2 ? 1 : 0);
 
 /** Longest keywords first, so `SUBMIT KEY` is not read as something shorter. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -41,13 +64,27 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'SUBSCRIBE', unsignedOk: true, stateChanging: false, usage: 'SUBSCRIBE' },
   { name: 'CHECKPOINT', unsignedOk: true, stateChanging: false, usage: 'CHECKPOINT' },
   { name: 'CONFIRM', unsignedOk: true, stateChanging: false, usage: 'CONFIRM <token>' },
-  { name: 'APPROVE', unsignedOk: false, stateChanging: true, usage: 'APPROVE <ticket> <ticket digest>' },
-  { name: 'REJECT', unsignedOk: false, stateChanging: true, usage: 'REJECT <ticket> <ticket digest> <reason>' },
+  { name: 'APPROVE', unsignedOk: false, stateChanging: true, continuation: digestOnNextLine, usage: 'APPROVE <ticket> <ticket digest>' },
+  { name: 'REJECT', unsignedOk: false, stateChanging: true, continuation: digestOnNextLine, usage: 'REJECT <ticket> <ticket digest> <reason>' },
   { name: 'ATTEST', unsignedOk: false, stateChanging: true, usage: 'ATTEST' },
   { name: 'VERIFY', unsignedOk: true, stateChanging: false, usage: 'VERIFY <sha256 or sha512 hex digest>' },
   { name: 'STATUS', unsignedOk: true, stateChanging: false, usage: 'STATUS <ticket>' },
   { name: 'HELP', unsignedOk: true, stateChanging: false, usage: 'HELP' },
 ];
+
+/** What stood where the binding line belongs. */
+export interface Binding {
+  /** The address a `To:` line there names (lower-case), or null when there is no `To:` line. */
+  address: string | null;
+  /** The address is one of the `boundTo` addresses. */
+  bound: boolean;
+  /** Zero-based index of the line where the binding belongs. */
+  lineIndex: number;
+  /** For the refusal: what the bot found there, in words. */
+  found: string;
+  /** For the refusal: the line it belongs under ("the command", "the ticket digest"). */
+  under: string;
+}
 
 export interface ParsedCommand {
   spec: CommandSpec;
@@ -58,11 +95,35 @@ export interface ParsedCommand {
   line: string;
   /** Zero-based index of the command line in the text. */
   lineIndex: number;
-  /** The lines after the command line, up to the end of the text (armour included, for payloads). */
+  /**
+   * The lines after the command line, up to the end of the text (armour
+   * included, for payloads). A `To:` binding line is blanked (kept as an
+   * empty line, so line numbers stay those of the signed text): it is not
+   * part of the payload.
+   */
   following: string;
+  binding: Binding;
+  /** Shorthand for binding.bound. */
+  bound: boolean;
+}
+
+export interface FindOptions {
+  /** The addresses a binding line may name: the bot's and its lists' (see `botAddresses`). */
+  boundTo?: readonly string[];
 }
 
 const MAX_SCAN_LINES = 200;
+const MAX_SHOWN = 60;
+
+/** The signed commands that must carry a binding line; REVOKE KEY is exempt: its revocation signature is its own authority and the mail may be unsigned. */
+export function mustBeBound(spec: CommandSpec): boolean {
+  return spec.stateChanging && !spec.unsignedOk;
+}
+
+/** Where a signed command may be addressed: the bot and the lists it reads. */
+export function botAddresses(cfg: Pick<LoadedConfig, 'bot' | 'lists'>): string[] {
+  return [cfg.bot.address, ...cfg.lists.map((l) => l.address).filter((a): a is string => !!a)];
+}
 
 function matchKeyword(line: string): { spec: CommandSpec; rest: string } | null {
   const upper = line.toUpperCase();
@@ -74,28 +135,57 @@ function matchKeyword(line: string): { spec: CommandSpec; rest: string } | null 
   return null;
 }
 
-export function findCommand(text: string | null | undefined): ParsedCommand | null {
+/** `To: addr`, `To: <addr>` or `To: Name <addr>` -> the address, lower-case; null when the line is no To: line. */
+function toAddress(line: string): string | null {
+  const m = /^to:[ \t]*(.*)$/i.exec(line);
+  if (!m) return null;
+  const value = m[1]!.trim();
+  const angle = /<([^<>\s]*)>\s*$/.exec(value);
+  return (angle ? angle[1]! : value).toLowerCase();
+}
+
+function shownLine(s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > MAX_SHOWN ? `${clean.slice(0, MAX_SHOWN)}...` : clean;
+}
+
+function readBinding(lines: readonly string[], at: number, under: string, boundTo: readonly string[]): Binding {
+  const raw = lines[at];
+  const line = raw?.trim() ?? '';
+  const address = raw === undefined ? null : toAddress(line);
+  const bound = address !== null && boundTo.some((a) => a.toLowerCase() === address);
+  let found: string;
+  if (bound) found = `the line under ${under} names ${address}`;
+  else if (address !== null) found = address ? `the line under ${under} names ${shownLine(address)}, which is not this bot's address` : `the To: line under ${under} names no address`;
+  else if (lines.slice(at).every((l) => l.trim() === '')) found = `the text ends after ${under}`;
+  else if (line === '') found = `the line under ${under} is empty`;
+  else found = `the line under ${under} is "${shownLine(line)}"`;
+  return { address, bound, lineIndex: at, found, under };
+}
+
+/**
+ * The command on the first non-blank line of `text`, or null. With
+ * `boundTo`, the result says whether the binding line names one of those
+ * addresses (callers refuse unbound commands that `mustBeBound`).
+ */
+export function findCommand(text: string | null | undefined, opts: FindOptions = {}): ParsedCommand | null {
   if (!text) return null;
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
   const limit = Math.min(lines.length, MAX_SCAN_LINES);
-  for (let i = 0; i < limit; i++) {
-    const raw = lines[i]!;
-    if (raw === '-- ' || raw === '--') break;
-    if (/^-----BEGIN PGP /.test(raw)) break;
-    const line = raw.trim();
-    if (line.startsWith('>')) continue;
-    if (/^end$/i.test(line)) break;
-    const m = matchKeyword(line);
-    if (m) {
-      return {
-        spec: m.spec,
-        args: m.rest ? m.rest.split(/\s+/) : [],
-        rest: m.rest,
-        line,
-        lineIndex: i,
-        following: lines.slice(i + 1).join('\n'),
-      };
-    }
-  }
-  return null;
+  let i = 0;
+  while (i < limit && lines[i]!.trim() === '') i++;
+  if (i >= limit) return null;
+  // A quote (`>`), a separator or an armour line first: no command. matchKeyword
+  // needs the line to start with a keyword, so only the first line is ever read.
+  const line = lines[i]!.trim();
+  const m = matchKeyword(line);
+  if (!m) return null;
+  const args = m.rest ? m.rest.split(/\s+/) : [];
+  const extra = m.spec.continuation?.(args) ?? 0;
+  const binding = readBinding(lines, i + 1 + extra, extra > 0 ? 'the ticket digest' : 'the command', opts.boundTo ?? []);
+  const after = lines.slice(i + 1);
+  if (binding.address !== null) after[binding.lineIndex - i - 1] = '';
+  return {
+    spec: m.spec, args, rest: m.rest, line, lineIndex: i, following: after.join('\n'), binding, bound: binding.bound,
+  };
 }

@@ -70,7 +70,7 @@ export async function openTicket(req: CommandRequest, ctx: HandlerContext, d: Ti
       fields: { Ticket: id, 'Ticket-Digest': digest },
       body: render('ticket-notify', {
         ticket: id, digest, what: d.what, submitter, sender: req.sender, expires: isoSeconds(expires),
-        threshold: cfg.threshold, maintainers: cfg.maintainers.length, framed: framedContent(content),
+        threshold: cfg.threshold, maintainers: cfg.maintainers.length, framed: framedContent(content), botAddress: cfg.bot.address,
       }),
       autoSubmitted: 'auto-generated',
     });

@@ -7,13 +7,21 @@
  * approvals the ticket is approved and a change request goes to the apply
  * step; one rejection closes it. The submitter is told either way.
  *
+ * A vote counts only while its maintainer key is valid: the earlier votes
+ * are re-checked against the collection keys at the moment the threshold is
+ * checked, so an approval whose key has since expired, been revoked or left
+ * the collection no longer counts (and the reply says so). The new vote's
+ * own key was checked when its signature verified, just now.
+ *
  * Votes are decided on the ticket version read here; the store refuses the
  * transaction if another vote landed in between (optimistic concurrency), so
  * two approvals processed at once cannot both miss the threshold.
  *
  * The digest may follow the ticket on the same line (the contract form) or
  * on the next line (what the notification shows, so that lines stay within
- * 72 columns); a REJECT reason may follow on the lines after it.
+ * 72 columns); a REJECT reason may follow on the lines after it. The
+ * `To:` binding line under them is checked by the dispatcher (parse.ts)
+ * and blanked in `following`, so it is never read as a digest or reason.
  */
 import type { ParsedCommand } from './parse.js';
 import type { ChangeKind, StoreEffect, TicketRow, VoteRecord } from '../store/types.js';
@@ -21,6 +29,8 @@ import { render } from '../templates.js';
 import {
   contentValue, describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId, tally,
 } from '../tickets/ticket.js';
+import { inspectKey } from '../pgp/inspect.js';
+import { identityOf } from '../log/standing.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
 
@@ -57,6 +67,29 @@ export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
   return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, MAX_REASON) };
 }
 
+/** Why an earlier vote no longer counts (its key is not valid now), or null when it still does. */
+async function lapsed(voter: string, ctx: HandlerContext, now: Date): Promise<string | null> {
+  const key = ctx.keyring.findByFingerprint(voter);
+  if (!key || key.getFingerprint().toUpperCase() !== voter) return `the approval by key ${voter}: that key is no longer in the collection`;
+  const r = await inspectKey(key, { collection: [], policy: ctx.policy, now });
+  const who = `the approval by key ${voter}${identityOf(r) ? ` (${identityOf(r)})` : ''}`;
+  if (r.revoked) return `${who}: that key has been revoked`;
+  if (r.expired) return `${who}: that key expired${r.expires ? ` on ${isoSeconds(r.expires)}` : ''} (once its owner renews it with UPDATE KEY, the vote counts again)`;
+  return null;
+}
+
+/** The other maintainers' votes that still count now, and a line for each one that does not. */
+async function countable(votes: readonly VoteRecord[], ctx: HandlerContext, now: Date): Promise<{ valid: VoteRecord[]; notCounted: string[] }> {
+  const valid: VoteRecord[] = [];
+  const notCounted: string[] = [];
+  for (const v of votes) {
+    const why = v.vote === 'approve' ? await lapsed(v.voter.toUpperCase(), ctx, now) : null;
+    if (why) notCounted.push(why);
+    else valid.push(v);
+  }
+  return { valid, notCounted };
+}
+
 const CHANGE_KIND: Record<TicketRow['kind'], ChangeKind> = { 'add-key': 'add-key', 'update-key': 'update-key', 'add-cert': 'add-cert' };
 
 function submitterNotice(t: TicketRow, tag: string, status: 'approved' | 'rejected', subject: string, body: string): ExtraMail {
@@ -80,8 +113,8 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
   const cfg = ctx.config;
   const CMD = kind === 'approve' ? 'APPROVE' : 'REJECT';
   const usage = kind === 'approve'
-    ? `write APPROVE ${cfg.tickets.prefix}000042 followed by the ticket digest (64 hex digits), as the notification shows it`
-    : `write REJECT ${cfg.tickets.prefix}000042, the ticket digest (64 hex digits) and your reason, as the notification shows it`;
+    ? `write APPROVE ${cfg.tickets.prefix}000042 followed by the ticket digest (64 hex digits) and the line To: ${cfg.bot.address}, as the notification shows it`
+    : `write REJECT ${cfg.tickets.prefix}000042, the ticket digest (64 hex digits), the line To: ${cfg.bot.address} and your reason, as the notification shows it`;
   const v = parseVote(req.command, cfg.tickets.prefix);
   if (!v.ticket) return refused(CMD, 'usage', 'the command names no ticket (ticket ids look like ' + `${cfg.tickets.prefix}000042)`, usage);
   if (!v.digest) {
@@ -138,13 +171,14 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
     };
   }
 
-  const others = votes.filter((x) => x.voter.toUpperCase() !== voter);
-  const { approvals } = tally([...others, record], cfg.maintainers);
+  const others = await countable(votes.filter((x) => x.voter.toUpperCase() !== voter), ctx, req.now);
+  const notCounted = others.notCounted;
+  const { approvals } = tally([...others.valid, record], cfg.maintainers);
   if (approvals.length >= cfg.threshold) {
     return {
       status: 'approved',
       fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
-      body: render('vote-approved', { ticket: t.id, what, threshold: cfg.threshold, approvers: approvals.join(', ') }),
+      body: render('vote-approved', { ticket: t.id, what, threshold: cfg.threshold, approvers: approvals.join(', '), notCounted }),
       effects: [
         { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record, state: 'approved' },
         {
@@ -163,7 +197,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
   return {
     status: 'pending',
     fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
-    body: render('vote-recorded', { ticket: t.id, what, approvals: approvals.length, threshold: cfg.threshold }),
+    body: render('vote-recorded', { ticket: t.id, what, approvals: approvals.length, threshold: cfg.threshold, notCounted }),
     effects: [{ kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record }],
     outcome: `${CMD}:recorded:${t.id}`,
   };

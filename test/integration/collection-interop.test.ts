@@ -166,9 +166,9 @@ describe('key submissions, maintainer approval and the collection, end to end', 
     }
     const daveKey = await g.exportPublic(fpr.dave!);
     const erinKey = await g.exportPublic(fpr.erin!);
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.dave!, hdr('dave', 'dave-submit', 'my key'), 'Hello,\n\nSUBMIT KEY\n\nThe key is attached.\n',
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.dave!, hdr('dave', 'dave-submit', 'my key'), `SUBMIT KEY\nTo: ${BOT}\n\nHello, the key is attached.\n`,
       { attachments: [{ filename: 'dave.asc', contentType: 'application/pgp-keys', content: daveKey }] }));
-    await dovecot.deliver(await g.inlineMessage(fpr.erin!, hdr('erin', 'erin-submit', 'my key'), `SUBMIT KEY\n\n${erinKey}`));
+    await dovecot.deliver(await g.inlineMessage(fpr.erin!, hdr('erin', 'erin-submit', 'my key'), `SUBMIT KEY\nTo: ${BOT}\n\n${erinKey}`));
     const mails = await run();
     const infos = await Promise.all(mails.map(info));
     assert.equal(infos.length, 8, infos.map((i) => `${i.to} ${i.status}`).join('; '));
@@ -187,14 +187,14 @@ describe('key submissions, maintainer approval and the collection, end to end', 
       for (const n of notices) {
         const content = /-----BEGIN ZTRUST TICKET-----\n([\s\S]*?\n)-----END ZTRUST TICKET-----/.exec(n.text)![1]!;
         assert.equal(createHash('sha256').update(content).digest('hex'), n.fields['Ticket-Digest']);
-        assert.ok(n.text.includes(`  APPROVE ${n.fields.Ticket}\n  ${n.fields['Ticket-Digest']}\n`));
+        assert.ok(n.text.includes(`  APPROVE ${n.fields.Ticket}\n  ${n.fields['Ticket-Digest']}\n  To: ${BOT}\n`));
       }
     }
   });
 
   test('an APPROVE with a wrong digest is refused', async () => {
     const wrong = createHash('sha256').update('other content').digest('hex');
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'carol-wrong-digest'), `APPROVE ${tickets.dave.id} ${wrong}\n`));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'carol-wrong-digest'), `APPROVE ${tickets.dave.id} ${wrong}\nTo: ${BOT}\n`));
     const [r, ...rest] = await Promise.all((await run()).map(info));
     assert.equal(rest.length, 0);
     assert.equal(r!.inReplyTo, '<carol-wrong-digest@interop.test>');
@@ -207,11 +207,11 @@ describe('key submissions, maintainer approval and the collection, end to end', 
     // Alice reads her notice for Dave's ticket at the SMTP listener and answers with what it shows.
     const notice = (await Promise.all(smtp.messages.map(info))).find((i) => i.to === addr('alice') && i.fields.Ticket === tickets.dave.id)!;
     const digest = notice.fields['Ticket-Digest']!;
-    aliceApproveDave = await g.pgpMimeMessage(fpr.alice!, hdr('alice', 'alice-approve-dave', `Re: ${notice.subject}`), `APPROVE ${tickets.dave.id}\n${digest}\n`);
+    aliceApproveDave = await g.pgpMimeMessage(fpr.alice!, hdr('alice', 'alice-approve-dave', `Re: ${notice.subject}`), `APPROVE ${tickets.dave.id}\n${digest}\nTo: ${BOT}\n`);
     await dovecot.deliver(aliceApproveDave);
-    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'bob-approve-dave'), `APPROVE ${tickets.dave.id} ${tickets.dave.digest}\n`));
-    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'bob-approve-erin'), `APPROVE ${tickets.erin.id}\n${tickets.erin.digest}\n`));
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'carol-approve-erin'), `APPROVE ${tickets.erin.id} ${tickets.erin.digest}\n`));
+    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'bob-approve-dave'), `APPROVE ${tickets.dave.id} ${tickets.dave.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'bob-approve-erin'), `APPROVE ${tickets.erin.id}\n${tickets.erin.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'carol-approve-erin'), `APPROVE ${tickets.erin.id} ${tickets.erin.digest}\nTo: ${BOT}\n`));
     const infos = await Promise.all((await run()).map(info));
 
     const replyTo = (id: string) => infos.find((i) => i.inReplyTo === `<${id}@interop.test>`)!;
@@ -292,8 +292,8 @@ describe('key submissions, maintainer approval and the collection, end to end', 
       { filename: 'root.crt', contentType: 'application/x-x509-ca-cert', content: pem },
       { filename: 'root.crt.asc', contentType: 'application/pgp-signature', content: s },
     ];
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.alice!, hdr('alice', 'cert-good'), 'SUBMIT CERT volunteer-root\n', { attachments: att(sig) }));
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.bob!, hdr('bob', 'cert-bad'), 'SUBMIT CERT corrupted-root\n', { attachments: att(corrupted) }));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.alice!, hdr('alice', 'cert-good'), `SUBMIT CERT volunteer-root\nTo: ${BOT}\n`, { attachments: att(sig) }));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.bob!, hdr('bob', 'cert-bad'), `SUBMIT CERT corrupted-root\nTo: ${BOT}\n`, { attachments: att(corrupted) }));
     const infos = await Promise.all((await run()).map(info));
     const good = infos.find((i) => i.inReplyTo === '<cert-good@interop.test>')!;
     const bad = infos.find((i) => i.inReplyTo === '<cert-bad@interop.test>')!;
@@ -304,8 +304,8 @@ describe('key submissions, maintainer approval and the collection, end to end', 
     assert.equal(infos.length, 5, 'the two replies and three maintainer notices');
     const t = { id: good.fields.Ticket!, digest: good.fields['Ticket-Digest']! };
 
-    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'cert-approve-bob'), `APPROVE ${t.id}\n${t.digest}\n`));
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'cert-approve-carol'), `APPROVE ${t.id}\n${t.digest}\n`));
+    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'cert-approve-bob'), `APPROVE ${t.id}\n${t.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'cert-approve-carol'), `APPROVE ${t.id}\n${t.digest}\nTo: ${BOT}\n`));
     const after = await Promise.all((await run()).map(info));
     assert.deepEqual(after.filter((i) => i.to === addr('alice')).map((i) => i.status).sort(), ['applied', 'approved']);
     const col = path.join(bot.dataDir, 'collection');

@@ -18,6 +18,11 @@ test('the demo runs the real pipeline on embedded defaults and every reply verif
   assert.match(r.stdout, /HELP, PGP\/MIME-signed by a collection key\n\s+reply to alice@demo\.example: Status: found/);
   assert.match(r.stdout, /SUBMIT KEY, unsigned \(refused: must be signed\)\n\s+reply to erin@demo\.example: Status: error/);
   assert.match(r.stdout, /a bounce \(never answered\)\n\s+no reply \(by design\)/);
+  // Issue 8, item 5: Carol's signed objection quotes her notice (with its
+  // APPROVE lines) without ">": no command, so no vote.
+  assert.match(r.stdout, /a signed objection by Carol quoting her notice without ">" \(no command, so no vote\)\n\s+reply to carol@demo\.example: Status: error/);
+  // The two bound approvals counted: the key is in the collection.
+  assert.match(r.stdout, /\ncollection: pgp\/all\/0x[0-9a-f]{16}-/);
   const outbox = path.join(dir, 'data', 'outbox');
   const replies = readdirSync(outbox).filter((f) => f.endsWith('.eml'));
   assert.ok(replies.length >= 7, `replies: ${replies.length}`);

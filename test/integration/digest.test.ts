@@ -102,7 +102,7 @@ describe('signed digests and subscriptions, end to end', () => {
     await dovecot.deliver(gpg.plainMessage(hdr(`Sub Scriber <${SUB}>`), 'SUBSCRIBE\n'));
     await dovecot.deliver(gpg.plainMessage(hdr(`Victim <${VICTIM}>`, { 'Reply-To': MALLORY }), 'SUBSCRIBE\n'));
     const sha = createHash('sha256').update('zowe-cli 7.0').digest('hex');
-    await dovecot.deliver(await gpg.pgpMimeMessage(alice, hdr('Alice Attester <alice@example.org>'), `ATTEST\n${sha}  zowe-cli-7.0.tgz\n`));
+    await dovecot.deliver(await gpg.pgpMimeMessage(alice, hdr('Alice Attester <alice@example.org>'), `ATTEST\nTo: ztrust-bot@example.org\n${sha}  zowe-cli-7.0.tgz\n`));
     const before = smtp.messages.length;
     await runOnce();
     const mails = smtp.messages.slice(before);
@@ -124,7 +124,7 @@ describe('signed digests and subscriptions, end to end', () => {
     // Mallory never saw the victim's token: she can only guess, from anywhere.
     await dovecot.deliver(gpg.plainMessage(hdr(MALLORY), `CONFIRM ${'0123456789abcdef'.repeat(2)}\n`));
     await dovecot.deliver(gpg.plainMessage(hdr(`Victim <${VICTIM}>`), `CONFIRM ${'fedcba9876543210'.repeat(2)}\n`));
-    await dovecot.deliver(gpg.plainMessage(hdr(SUB), `> quoted text of the bot's mail\nCONFIRM ${subToken}\n`));
+    await dovecot.deliver(gpg.plainMessage(hdr(SUB), `CONFIRM ${subToken}\n\n> quoted text of the bot's mail\n`));
     const b2 = smtp.messages.length;
     await runOnce();
     const replies = smtp.messages.slice(b2);
@@ -172,7 +172,7 @@ describe('signed digests and subscriptions, end to end', () => {
     const rev = readFileSync(path.join(gpg.home, 'openpgp-revocs.d', `${bob}.rev`), 'utf8');
     await dovecot.deliver(gpg.plainMessage(hdr('Bob Builder <bob@example.org>'), `REVOKE KEY\n\n${rev.slice(rev.indexOf(':-----BEGIN'))}`));
     const sha = createHash('sha256').update('zowe-cli 7.1').digest('hex');
-    await dovecot.deliver(await gpg.pgpMimeMessage(alice, hdr('Alice Attester <alice@example.org>'), `ATTEST\n${sha}  zowe-cli-7.1.tgz\n`));
+    await dovecot.deliver(await gpg.pgpMimeMessage(alice, hdr('Alice Attester <alice@example.org>'), `ATTEST\nTo: ztrust-bot@example.org\n${sha}  zowe-cli-7.1.tgz\n`));
     await runOnce();
     const before = smtp.messages.length;
     const { child, done } = startCli(['run', '--config', bot.configPath], bot.env);

@@ -84,8 +84,8 @@ describe('ATTEST and VERIFY with GnuPG on the real stack', () => {
   test('a collection key attests two artifacts with a gpg-clearsigned SHA256SUMS', async () => {
     tarHex = /^([0-9a-f]{64})  zos-utils-1\.2\.tar$/m.exec(sums)![1]!;
     const start = smtp.messages.length;
-    // `(echo ATTEST; sha256sum a b) | gpg --clearsign`, mailed as text/plain.
-    await dovecot.deliver(await gpg.inlineMessage(adaFpr, hdr('attest-1'), `ATTEST\n${sums}`));
+    // `(echo ATTEST; echo To: ztrust-bot@example.org; sha256sum a b) | gpg --clearsign`, mailed as text/plain.
+    await dovecot.deliver(await gpg.inlineMessage(adaFpr, hdr('attest-1'), `ATTEST\nTo: ztrust-bot@example.org\n${sums}`));
     await runOnce();
     const mails = await mailsSince(start, 2);
     const infos = await Promise.all(mails.map(readReply));
@@ -101,7 +101,7 @@ describe('ATTEST and VERIFY with GnuPG on the real stack', () => {
     assert.equal(applied.inReplyTo, '<attest-1@example.org>');
     assert.match(accepted.text, /2 of 2 lines\s+will be logged/);
     assert.match(applied.text, /^Log-Index: 0-1$/m);
-    assert.match(applied.text, new RegExp(`line 2, sha256, log index 0:\\s+${tarHex}\\s+zos-utils-1\\.2\\.tar`));
+    assert.match(applied.text, new RegExp(`line 3, sha256, log index 0:\\s+${tarHex}\\s+zos-utils-1\\.2\\.tar`));
   });
 
   test('an unsigned VERIFY gets the attestation and a proof; gpg verifies the reply; verify-proof accepts the saved mail', async () => {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { signerFromKey } from '../../src/pgp/botkey.js';
-import { community, flat, person, type Person } from './commands-world.js';
+import { community, flat, person, type Person, TO_BOT } from './commands-world.js';
 
 const skip = spawnSync('openssl', ['version']).status === 0 ? false : 'openssl is not installed';
 const dir = mkdtempSync(path.join(tmpdir(), 'zt-cert-'));
@@ -34,7 +34,7 @@ describe('SUBMIT CERT', { skip }, () => {
     const { w, alice, bob, carol } = await community();
     const pem = makeCert('volunteer');
     const sig = await sign(carol, pem);
-    const s = await w.send(await w.mail(alice, 'SUBMIT CERT volunteer-root\n\nOur new root.\n', {
+    const s = await w.send(await w.mail(alice, `SUBMIT CERT volunteer-root\n${TO_BOT}\n\nOur new root.\n`, {
       attachments: [
         { filename: 'volunteer-root.crt', contentType: 'application/x-x509-ca-cert', content: pem },
         { filename: 'volunteer-root.crt.asc', contentType: 'application/pgp-signature', content: sig },
@@ -50,8 +50,8 @@ describe('SUBMIT CERT', { skip }, () => {
     assert.match(t.content, new RegExp(`^Admitted-By: signature by ${carol.fpr}$`, 'm'));
     assert.ok(t.content.includes('-----BEGIN CERTIFICATE-----'));
     assert.ok(t.content.includes('-----BEGIN PGP SIGNATURE-----'));
-    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`));
-    await w.send(await w.mail(carol, `APPROVE ${t.id}\n${t.digest}`, { signing: 'inline' }));
+    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    await w.send(await w.mail(carol, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}`, { signing: 'inline' }));
     const { outcomes, notices } = await w.applyAll();
     assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
     assert.equal(notices[0]!.status, 'applied');
@@ -65,7 +65,7 @@ describe('SUBMIT CERT', { skip }, () => {
     assert.match(await col.git(['log', '-1', '--format=%B']), /^Add certificate volunteer-root\n/);
 
     // The name is now taken.
-    const again = await w.send(await w.mail(alice, 'SUBMIT CERT volunteer-root', {
+    const again = await w.send(await w.mail(alice, `SUBMIT CERT volunteer-root\n${TO_BOT}`, {
       attachments: [{ filename: 'x.crt', contentType: 'application/x-x509-ca-cert', content: pem },
         { filename: 'x.crt.asc', contentType: 'application/pgp-signature', content: sig }],
     }));
@@ -76,7 +76,7 @@ describe('SUBMIT CERT', { skip }, () => {
     const { w, alice } = await community();
     const pem = makeCert('pasted');
     const sig = await sign(alice, pem);
-    const s = await w.send(await w.mail(alice, `SUBMIT CERT pasted\n\n${pem.toString()}\n${sig}`, { signing: 'inline' }));
+    const s = await w.send(await w.mail(alice, `SUBMIT CERT pasted\n${TO_BOT}\n\n${pem.toString()}\n${sig}`, { signing: 'inline' }));
     assert.equal(s.replies[0]!.status, 'pending', s.replies[0]!.text);
   });
 
@@ -92,31 +92,31 @@ describe('SUBMIT CERT', { skip }, () => {
     const bytes = Buffer.from((await openpgp.readSignature({ armoredSignature: good })).write());
     bytes[bytes.length - 5] ^= 0x01;
     const corrupted = openpgp.armor(openpgp.enums.armor.signature, bytes);
-    const r1 = await w.send(await w.mail(alice, 'SUBMIT CERT refuse', { attachments: att(corrupted) }));
+    const r1 = await w.send(await w.mail(alice, `SUBMIT CERT refuse\n${TO_BOT}`, { attachments: att(corrupted) }));
     assert.equal(r1.replies[0]!.status, 'error');
     assert.match(flat(r1.replies[0]!.text), /Rule: certificate-signature/);
     assert.match(flat(r1.replies[0]!.text), /does not verify over these exact bytes/);
 
     const other = makeCert('other');
-    const r2 = await w.send(await w.mail(alice, 'SUBMIT CERT refuse', { attachments: att(await sign(bob, other)) }));
+    const r2 = await w.send(await w.mail(alice, `SUBMIT CERT refuse\n${TO_BOT}`, { attachments: att(await sign(bob, other)) }));
     assert.match(flat(r2.replies[0]!.text), /Rule: certificate-signature/);
 
     const stranger = await person('Sid', 'sid@elsewhere.test');
-    const r3 = await w.send(await w.mail(alice, 'SUBMIT CERT refuse', { attachments: att(await sign(stranger, pem)) }));
+    const r3 = await w.send(await w.mail(alice, `SUBMIT CERT refuse\n${TO_BOT}`, { attachments: att(await sign(stranger, pem)) }));
     assert.match(flat(r3.replies[0]!.text), /which is not in the collection/);
 
     const leaf = makeCert('leaf', ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature']);
-    const r4 = await w.send(await w.mail(alice, 'SUBMIT CERT leaf', { attachments: att(await sign(bob, leaf), leaf) }));
+    const r4 = await w.send(await w.mail(alice, `SUBMIT CERT leaf\n${TO_BOT}`, { attachments: att(await sign(bob, leaf), leaf) }));
     assert.match(flat(r4.replies[0]!.text), /Rule: ca-certificate/);
     assert.match(flat(r4.replies[0]!.text), /CA:FALSE/);
 
-    const r5 = await w.send(await w.mail(alice, 'SUBMIT CERT refuse\n\nforgot the file'));
+    const r5 = await w.send(await w.mail(alice, `SUBMIT CERT refuse\n${TO_BOT}\n\nforgot the file`));
     assert.match(flat(r5.replies[0]!.text), /Rule: no-certificate/);
-    const r6 = await w.send(await w.mail(alice, 'SUBMIT CERT ../../etc/passwd', { attachments: att(good) }));
+    const r6 = await w.send(await w.mail(alice, `SUBMIT CERT ../../etc/passwd\n${TO_BOT}`, { attachments: att(good) }));
     assert.match(flat(r6.replies[0]!.text), /Rule: cert-name/);
-    const r7 = await w.send(await w.mail(alice, 'SUBMIT CERT', { attachments: att(good) }));
+    const r7 = await w.send(await w.mail(alice, `SUBMIT CERT\n${TO_BOT}`, { attachments: att(good) }));
     assert.match(flat(r7.replies[0]!.text), /Rule: cert-name/);
-    const r8 = await w.send(await w.mail(null, 'SUBMIT CERT refuse', { attachments: att(good) }));
+    const r8 = await w.send(await w.mail(null, `SUBMIT CERT refuse\n${TO_BOT}`, { attachments: att(good) }));
     assert.equal(r8.outcome, 'refused:unsigned');
     assert.deepEqual(await w.store.listTickets(), []);
   });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { inspectKey } from '../../src/pgp/inspect.js';
-import { certify, community, flat, newcomer, person } from './commands-world.js';
+import { certify, community, flat, newcomer, person, TO_BOT } from './commands-world.js';
 
 describe('UPDATE KEY', () => {
   test('a new certification by a collection key is applied at once; a stranger\'s is dropped and listed', async () => {
@@ -17,7 +17,7 @@ describe('UPDATE KEY', () => {
     const before = (await col.findKeys(alice.fpr))[0]!;
     // Carol's copy of Alice's key gains a second certification by Carol (a newer one) and one by a stranger.
     const newer = await certify(before.key, [stranger, carol]);
-    const s = await w.send(await w.mail(bob, `UPDATE KEY\n\n${newer.armor()}`));
+    const s = await w.send(await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${newer.armor()}`));
     const r = s.replies[0]!;
     assert.equal(r.status, 'accepted', r.text);
     assert.equal(s.replies.length, 1, 'no ticket, no maintainer notices');
@@ -42,28 +42,28 @@ describe('UPDATE KEY', () => {
     const { w, alice, bob } = await community();
     const col = await w.collection();
     const stored = (await col.findKeys(alice.fpr))[0]!;
-    const same = await w.send(await w.mail(alice, `UPDATE KEY\n\n${stored.key.armor()}`));
+    const same = await w.send(await w.mail(alice, `UPDATE KEY\n${TO_BOT}\n\n${stored.key.armor()}`));
     assert.equal(same.replies[0]!.status, 'found');
     assert.match(flat(same.replies[0]!.text), /already holds everything acceptable/);
     assert.deepEqual(await w.store.pendingChanges(), []);
 
     const dave = await newcomer('Dave', 'dave@people.test', [alice]);
-    const out = await w.send(await w.mail(dave, `UPDATE KEY\n\n${dave.certified.armor()}`));
+    const out = await w.send(await w.mail(dave, `UPDATE KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
     assert.match(flat(out.replies[0]!.text), /Rule: not-in-collection/);
     assert.match(flat(out.replies[0]!.text), /SUBMIT KEY/);
 
     // Alice adds a subkey to her own key (signed with it): new key material -> ticket.
     const withSub = await alice.key.addSubkey({ type: 'ecc', curve: 'curve25519Legacy' } as openpgp.SubkeyOptions);
     const merged = await certify(withSub.toPublic(), [bob]);
-    const s = await w.send(await w.mail(alice, `UPDATE KEY\n\n${merged.armor()}`));
+    const s = await w.send(await w.mail(alice, `UPDATE KEY\n${TO_BOT}\n\n${merged.armor()}`));
     assert.equal(s.replies[0]!.status, 'pending', s.replies[0]!.text);
     assert.match(flat(s.replies[0]!.text), /A new subkey is new key material/);
     assert.equal(s.replies.length, 4, 'reply and three maintainer notices');
     const t = (await w.store.getTicket(s.replies[0]!.fields.Ticket!))!;
     assert.equal(t.kind, 'update-key');
     assert.match(t.content, /^New-Subkey: [0-9A-F]{40}$/m);
-    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`));
-    const other = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
+    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    const other = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     assert.equal(other.replies[0]!.status, 'approved');
     const { outcomes } = await w.applyAll();
     assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
@@ -74,15 +74,15 @@ describe('UPDATE KEY', () => {
     const { w, alice, bob } = await community();
     const withSub = await alice.key.addSubkey({ type: 'ecc', curve: 'ed25519Legacy', sign: true } as openpgp.SubkeyOptions);
     const merged = await certify(withSub.toPublic(), [bob]);
-    const s = await w.send(await w.mail(alice, `UPDATE KEY\n\n${merged.armor()}`, { signWith: withSub }));
+    const s = await w.send(await w.mail(alice, `UPDATE KEY\n${TO_BOT}\n\n${merged.armor()}`, { signWith: withSub }));
     assert.equal(s.replies[0]!.status, 'pending', s.replies[0]!.text);
     assert.match(flat(s.replies[0]!.text), /A new subkey is new key material/);
   });
 
   test('refused: no key, two keys', async () => {
     const { w, alice, bob } = await community();
-    assert.match(flat((await w.send(await w.mail(alice, 'UPDATE KEY\n'))).replies[0]!.text), /Rule: no-key/);
-    const two = await w.send(await w.mail(alice, `UPDATE KEY\n${alice.pub.armor()}\n${bob.pub.armor()}`));
+    assert.match(flat((await w.send(await w.mail(alice, `UPDATE KEY\n${TO_BOT}\n`))).replies[0]!.text), /Rule: no-key/);
+    const two = await w.send(await w.mail(alice, `UPDATE KEY\n${TO_BOT}\n${alice.pub.armor()}\n${bob.pub.armor()}`));
     assert.match(flat(two.replies[0]!.text), /Rule: one-key/);
   });
 });
@@ -127,7 +127,7 @@ describe('REVOKE KEY', () => {
     // and a public copy that lacks the revocation, carried in the mail.
     const thief = await carol.key.addSubkey({ type: 'ecc', curve: 'ed25519Legacy', sign: true } as openpgp.SubkeyOptions);
     assert.equal(thief.toPublic().revocationSignatures.length, 0);
-    const s = await w.send(await w.mail(carol, `UPDATE KEY\n\n${thief.toPublic().armor()}`, { signWith: thief }));
+    const s = await w.send(await w.mail(carol, `UPDATE KEY\n${TO_BOT}\n\n${thief.toPublic().armor()}`, { signWith: thief }));
     assert.equal(s.replies[0]!.status, 'error', s.replies[0]!.text);
     assert.match(flat(s.replies[0]!.text), /revoked/i);
     assert.deepEqual(await w.store.pendingChanges(), []);

@@ -21,7 +21,7 @@ import { silentLogger } from '../../src/logging.js';
 import { verifyMail } from '../../src/mail/verify.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { generateLogKey, parseEntry, verifyConsistencyBlock } from '../../src/tlog/index.js';
-import { certify, community, flat, person, type Person, type World } from './commands-world.js';
+import { certify, community, flat, person, type Person, type World, TO_BOT } from './commands-world.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -101,13 +101,13 @@ describe('ATTEST', () => {
   test('accepted lines are logged by the apply step; the notice carries indexes, checkpoint and proofs that verify offline', async () => {
     const { w, alice, svc, vkey } = await withLog();
     const a = sha256('zos-tools-1.0.tar'), b = sha256('zos-tools-1.0.xmi');
-    const body = `ATTEST\n${a}  zos-tools-1.0.tar\n${b} *zos-tools-1.0.xmi\nnot a sum line\n`;
+    const body = `ATTEST\n${TO_BOT}\n${a}  zos-tools-1.0.tar\n${b} *zos-tools-1.0.xmi\nnot a sum line\n`;
     const s = await send(w, await w.mail(alice, body));
     const r = s.replies[0]!;
     assert.equal(r.status, 'accepted', r.text);
     assert.match(flat(r.text), /2 of 3 lines will be logged in the transparency log ztrust\.example\.org\/log, attested by key/);
-    assert.match(r.text, new RegExp(`line 2, sha256:\\n    ${a}\\n    zos-tools-1.0.tar`));
-    assert.match(flat(r.text), /line 4: not a line of the form "<sha256 or sha512 hex> <artifact name>" "not a sum line"/);
+    assert.match(r.text, new RegExp(`line 3, sha256:\\n    ${a}\\n    zos-tools-1.0.tar`));
+    assert.match(flat(r.text), /line 5: not a line of the form "<sha256 or sha512 hex> <artifact name>" "not a sum line"/);
     assert.equal(svc.size(), 0, 'the handler does not log: the apply step does');
 
     const { outcomes, notices } = await applyAll(w, svc);
@@ -117,7 +117,7 @@ describe('ATTEST', () => {
     assert.deepEqual(n.to, ['alice@people.test']);
     assert.equal(n.status, 'applied');
     assert.equal(n.fields['Log-Index'], '0-1');
-    assert.match(n.text, /line 3, sha256, log index 1:/);
+    assert.match(n.text, /line 4, sha256, log index 1:/);
     assert.equal(svc.size(), 2);
     assert.equal((await svc.entry(1)).entry.name, 'zos-tools-1.0.xmi');
     assert.equal((await svc.entry(1)).entry.signers[0], alice.fpr);
@@ -135,7 +135,7 @@ describe('ATTEST', () => {
   test('inline-signed requests work the same; sha512 lines too', async () => {
     const { w, bob, svc } = await withLog();
     const h = createHash('sha512').update('iso').digest('hex');
-    const s = await send(w, await w.mail(bob, `ATTEST\n${h}  volunteer.iso\n`, { signing: 'inline' }));
+    const s = await send(w, await w.mail(bob, `ATTEST\n${TO_BOT}\n${h}  volunteer.iso\n`, { signing: 'inline' }));
     assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
     const { notices } = await applyAll(w, svc);
     assert.equal(notices[0]!.fields['Log-Index'], '0');
@@ -145,15 +145,15 @@ describe('ATTEST', () => {
 
   test('malformed lines only: refused line by line, nothing queued', async () => {
     const { w, alice, svc } = await withLog();
-    const s = await send(w, await w.mail(alice, `ATTEST\n${'c'.repeat(40)}  old.sha1\nfoo bar\n${sha256('x')}\t tab.txt\n`));
+    const s = await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${'c'.repeat(40)}  old.sha1\nfoo bar\n${sha256('x')}\t tab.txt\n`));
     const r = s.replies[0]!;
     assert.equal(r.status, 'error');
     assert.match(flat(r.text), /none of its 3 lines was logged/);
-    assert.match(flat(r.text), /line 2: a digest must have 64 hex digits \(SHA-256\) or 128 \(SHA-512\), this one has 40 \(that is SHA-1/);
-    assert.match(flat(r.text), /line 3: not a line of the form/);
-    assert.match(flat(r.text), /line 4: /);
+    assert.match(flat(r.text), /line 3: a digest must have 64 hex digits \(SHA-256\) or 128 \(SHA-512\), this one has 40 \(that is SHA-1/);
+    assert.match(flat(r.text), /line 4: not a line of the form/);
+    assert.match(flat(r.text), /line 5: /);
     assert.deepEqual(await w.store.pendingChanges(), []);
-    const empty = await send(w, await w.mail(alice, 'ATTEST\n\n'));
+    const empty = await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n\n`));
     assert.equal(empty.replies[0]!.status, 'error');
     assert.match(flat(empty.replies[0]!.text), /Rule: no-lines/);
     await svc.close();
@@ -162,10 +162,10 @@ describe('ATTEST', () => {
   test('over the line limit: the lines past it are refused as one range', async () => {
     const { w, carol, svc } = await withLog({ config: { limits: { maxAttestLines: 3 } } });
     const lines = Array.from({ length: 5 }, (_, i) => `${sha256(`f${i}`)}  f${i}`).join('\n');
-    const s = await send(w, await w.mail(carol, `ATTEST\n${lines}\n`));
+    const s = await send(w, await w.mail(carol, `ATTEST\n${TO_BOT}\n${lines}\n`));
     assert.equal(s.replies[0]!.status, 'accepted');
     assert.match(flat(s.replies[0]!.text), /3 of 5 lines will be logged/);
-    assert.match(flat(s.replies[0]!.text), /lines 5 to 6 \(2 lines\): over the limit of 3 lines per ATTEST request/);
+    assert.match(flat(s.replies[0]!.text), /lines 6 to 7 \(2 lines\): over the limit of 3 lines per ATTEST request/);
     const { notices } = await applyAll(w, svc);
     assert.equal(notices[0]!.fields['Log-Index'], '0-2');
     await svc.close();
@@ -174,13 +174,13 @@ describe('ATTEST', () => {
   test('a signer outside the collection, an unsigned request and a revoked key are refused; nothing is logged', async () => {
     const { w, bob, stranger, svc } = await withLog();
     const line = `${sha256('a')}  a.tar\n`;
-    const out = await send(w, await w.mail(stranger, `ATTEST\n${line}`));
+    const out = await send(w, await w.mail(stranger, `ATTEST\n${TO_BOT}\n${line}`));
     assert.equal(out.replies[0]!.status, 'error');
     assert.match(flat(out.replies[0]!.text), /must be signed/);
-    const unsigned = await send(w, await w.mail(null, `ATTEST\n${line}`));
+    const unsigned = await send(w, await w.mail(null, `ATTEST\n${TO_BOT}\n${line}`));
     assert.equal(unsigned.replies[0]!.status, 'error');
     await revokeInCollection(w, bob);
-    const rev = await send(w, await w.mail(bob, `ATTEST\n${line}`));
+    const rev = await send(w, await w.mail(bob, `ATTEST\n${TO_BOT}\n${line}`));
     assert.equal(rev.replies[0]!.status, 'error');
     assert.match(flat(rev.replies[0]!.text), /revoked/i);
     assert.deepEqual(await w.store.pendingChanges(), []);
@@ -190,7 +190,7 @@ describe('ATTEST', () => {
 
   test('a key revoked between acceptance and the apply step attests nothing', async () => {
     const { w, carol, svc } = await withLog();
-    const s = await send(w, await w.mail(carol, `ATTEST\n${sha256('late')}  late.tar\n`));
+    const s = await send(w, await w.mail(carol, `ATTEST\n${TO_BOT}\n${sha256('late')}  late.tar\n`));
     assert.equal(s.replies[0]!.status, 'accepted');
     await revokeInCollection(w, carol);
     const { outcomes, notices } = await applyAll(w, svc);
@@ -204,7 +204,7 @@ describe('ATTEST', () => {
 
   test('a crash after the log append: the retried apply reuses the indexes, nothing is logged twice', async () => {
     const { w, alice, svc } = await withLog();
-    await send(w, await w.mail(alice, `ATTEST\n${sha256('c1')}  c1\n${sha256('c2')}  c2\n`));
+    await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${sha256('c1')}  c1\n${sha256('c2')}  c2\n`));
     const id = (await w.store.pendingChanges())[0]!;
     // The apply step got as far as the log, then the process died.
     const row = (await w.store.getChange(id))!;
@@ -223,8 +223,8 @@ describe('VERIFY', () => {
   test('every attestation with signer, identity, key status, certification path and an offline-checkable proof', async () => {
     const { w, alice, bob, carol, stranger, svc, vkey } = await withLog();
     const d = sha256('release-2.4.tar');
-    await send(w, await w.mail(alice, `ATTEST\n${d}  release-2.4.tar\n`));
-    await send(w, await w.mail(bob, `ATTEST\n${sha256('other')}  other\n${d}  mirror/release-2.4.tar\n`, { signing: 'inline' }));
+    await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${d}  release-2.4.tar\n`));
+    await send(w, await w.mail(bob, `ATTEST\n${TO_BOT}\n${sha256('other')}  other\n${d}  mirror/release-2.4.tar\n`, { signing: 'inline' }));
     await applyAll(w, svc);
 
     const s = await send(w, await w.mail(stranger, `VERIFY ${d.toUpperCase()}\n`, { signing: 'none' }));
@@ -255,7 +255,7 @@ describe('VERIFY', () => {
     await col.apply((c) => c.putKey(dave.pub, 'public'), { message: 'seed dave', signer: null });
     await col.apply(async (c) => c.putKey(await certify(dave.pub, [bob]), 'public'), { message: 'certify dave', signer: null });
     const d = sha256('dave.tar');
-    await send(w, await w.mail(dave, `ATTEST\n${d}  dave.tar\n`));
+    await send(w, await w.mail(dave, `ATTEST\n${TO_BOT}\n${d}  dave.tar\n`));
     await applyAll(w, svc);
     let r = (await send(w, await w.mail(null, `VERIFY ${d}\n`))).replies[0]!;
     assert.match(r.text, new RegExp(`Certified by 1 collection key:\\n    ${bob.fpr}\\n      Bob Volunteer <bob@people\\.test>`));
@@ -313,9 +313,9 @@ describe('VERIFY', () => {
 describe('CHECKPOINT', () => {
   test('the latest signed checkpoint, and a consistency proof from a size the log signed', async () => {
     const { w, alice, svc, vkey } = await withLog();
-    await send(w, await w.mail(alice, `ATTEST\n${sha256('1')}  one\n`));
+    await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${sha256('1')}  one\n`));
     await applyAll(w, svc);
-    await send(w, await w.mail(alice, `ATTEST\n${sha256('2')}  two\n${sha256('3')}  three\n`));
+    await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${sha256('2')}  two\n${sha256('3')}  three\n`));
     await applyAll(w, svc);
     const r = (await send(w, await w.mail(null, 'CHECKPOINT\n'))).replies[0]!;
     assert.equal(r.status, 'found');
@@ -343,7 +343,7 @@ describe('collection changes are logged', () => {
     const col = await w.collection();
     const stored = (await col.findKeys(alice.fpr))[0]!;
     const newer = await certify(stored.key, [carol]);
-    const s = await send(w, await w.mail(bob, `UPDATE KEY\n\n${newer.armor()}`));
+    const s = await send(w, await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${newer.armor()}`));
     assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
     const id = (await w.store.pendingChanges())[0]!;
     const { outcomes, notices } = await applyAll(w, svc);

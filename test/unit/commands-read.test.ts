@@ -7,15 +7,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { readKeysAny } from '../../src/pgp/inspect.js';
-import { community, flat, newcomer } from './commands-world.js';
+import { community, flat, newcomer, TO_BOT } from './commands-world.js';
 
 describe('STATUS', () => {
   test('pending with a vote, then applied; unknown and malformed ids', async () => {
     const { w, alice, bob } = await community();
     const dave = await newcomer('Dave', 'dave@people.test', [alice]);
-    const opened = await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+    const opened = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
     const id = opened.replies[0]!.fields.Ticket!;
-    await w.send(await w.mail(alice, `APPROVE ${id} ${opened.replies[0]!.fields['Ticket-Digest']}`));
+    await w.send(await w.mail(alice, `APPROVE ${id} ${opened.replies[0]!.fields['Ticket-Digest']}\n${TO_BOT}`));
 
     const s = await w.send(await w.mail(null, `STATUS ${id.toLowerCase()}`));
     const r = s.replies[0]!;
@@ -27,7 +27,7 @@ describe('STATUS', () => {
     assert.ok(flat(r.text).includes(`approved by ${alice.fpr}`));
     assert.match(flat(r.text), /new key [0-9A-F]{40} \(Dave <dave@people\.test>\)/);
 
-    await w.send(await w.mail(bob, `APPROVE ${id} ${opened.replies[0]!.fields['Ticket-Digest']}`));
+    await w.send(await w.mail(bob, `APPROVE ${id} ${opened.replies[0]!.fields['Ticket-Digest']}\n${TO_BOT}`));
     w.logAppend = async () => 12;
     await w.applyAll();
     const done = (await w.send(await w.mail(dave, `STATUS ${id}`))).replies[0]!;

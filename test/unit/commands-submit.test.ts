@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import { ticketDigest, unframeContent } from '../../src/tickets/ticket.js';
-import { certify, community, flat, newcomer, person } from './commands-world.js';
+import { certify, community, flat, newcomer, person, TO_BOT } from './commands-world.js';
 
 const issuers = async (armored: string) => {
   const [k] = await readKeysAny(armored);
@@ -21,7 +21,7 @@ describe('SUBMIT KEY', () => {
   test('PGP/MIME, key in the signed text: a ticket, stranger certification stripped, every maintainer told', async () => {
     const { w, alice, bob, carol, stranger } = await community();
     const dave = await newcomer('Dave Newcomer', 'dave@people.test', [alice, bob, stranger]);
-    const s = await w.send(await w.mail(dave, `Hello bot,\n\nSUBMIT KEY\n\n${dave.certified.armor()}\n`));
+    const s = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\nHello bot, here is my key.\n\n${dave.certified.armor()}\n`));
     assert.equal(s.outcome, 'SUBMIT KEY:pending:ZT-000001');
     const [reply, ...notices] = s.replies;
     assert.deepEqual(reply!.to, ['dave@people.test']);
@@ -44,13 +44,13 @@ describe('SUBMIT KEY', () => {
     assert.ok(t.content.includes(payload.armored.trim().split('\n')[2]!), 'the content shows the armoured key');
     assert.match(t.content, /^Stripped: [0-9a-f]{16} \(made by a key outside the collection\)$/m);
 
-    // One signed notice per maintainer, to the address on their collection key, with the digest and copy-paste lines.
+    // One signed notice per maintainer, to the address on their collection key, with the digest and copy-paste lines (bound to the bot).
     assert.deepEqual(notices.map((n) => n.to[0]).sort(), ['alice@people.test', 'bob@people.test', 'carol@people.test']);
     for (const n of notices) {
       assert.equal(n.status, 'pending');
       assert.equal(n.fields['Ticket-Digest'], t.digest);
-      assert.ok(n.text.includes(`  APPROVE ZT-000001\n  ${t.digest}\n`), n.text);
-      assert.ok(n.text.includes(`  REJECT ZT-000001\n  ${t.digest}\n`));
+      assert.ok(n.text.includes(`  APPROVE ZT-000001\n  ${t.digest}\n  ${TO_BOT}\n`), n.text);
+      assert.ok(n.text.includes(`  REJECT ZT-000001\n  ${t.digest}\n  ${TO_BOT}\n`));
       const framed = unframeContent(n.text)!;
       assert.equal(framed, t.content, 'the mail shows exactly the content the digest covers');
       assert.equal(ticketDigest(framed), t.digest);
@@ -63,10 +63,10 @@ describe('SUBMIT KEY', () => {
   test('inline-signed with the key in the text, and PGP/MIME with the key attached, both open tickets', async () => {
     const { w, alice, bob } = await community();
     const erin = await newcomer('Erin Inline', 'erin@people.test', [alice]);
-    const s1 = await w.send(await w.mail(erin, `SUBMIT KEY\n${erin.certified.armor()}`, { signing: 'inline' }));
+    const s1 = await w.send(await w.mail(erin, `SUBMIT KEY\n${TO_BOT}\n${erin.certified.armor()}`, { signing: 'inline' }));
     assert.equal(s1.replies[0]!.status, 'pending', s1.replies[0]!.text);
     const frank = await newcomer('Frank Attach', 'frank@people.test', [bob]);
-    const s2 = await w.send(await w.mail(frank, 'SUBMIT KEY\n\nmy key is attached\n', {
+    const s2 = await w.send(await w.mail(frank, `SUBMIT KEY\n${TO_BOT}\n\nmy key is attached\n`, {
       attachments: [{ filename: 'frank.asc', contentType: 'application/pgp-keys', content: frank.certified.armor() }],
     }));
     assert.equal(s2.replies[0]!.status, 'pending', s2.replies[0]!.text);
@@ -78,7 +78,7 @@ describe('SUBMIT KEY', () => {
     const { w, alice, bob } = await community();
     const dave = await newcomer('Dave', 'dave@people.test', [alice, bob]);
     // Alice (a collection key) sends Dave's key: she cannot prove she holds it.
-    const s = await w.send(await w.mail(alice, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+    const s = await w.send(await w.mail(alice, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
     assert.equal(s.replies[0]!.status, 'error');
     assert.match(flat(s.replies[0]!.text), /Rule: proof-of-possession/);
     assert.match(flat(s.replies[0]!.text), /How to fix it: sign the SUBMIT KEY mail with the key you submit/);
@@ -87,7 +87,7 @@ describe('SUBMIT KEY', () => {
     // A stranger signing with their own key while carrying Dave's: the signature is checked (nokey for the
     // stranger), never taken as Dave's.
     const mallory = await person('Mallory', 'mallory@people.test');
-    const s2 = await w.send(await w.mail(mallory, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+    const s2 = await w.send(await w.mail(mallory, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
     assert.equal(s2.replies[0]!.status, 'error');
     assert.equal(s2.outcome, 'refused:nokey');
   });
@@ -95,10 +95,10 @@ describe('SUBMIT KEY', () => {
   test('refused unsigned, and with a tampered signature', async () => {
     const { w, alice } = await community();
     const dave = await newcomer('Dave', 'dave@people.test', [alice]);
-    const s = await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`, { signing: 'none' }));
+    const s = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`, { signing: 'none' }));
     assert.equal(s.replies[0]!.status, 'error');
     assert.match(flat(s.replies[0]!.text), /must be signed/);
-    const good = (await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`, { signing: 'inline' })).toString('latin1');
+    const good = (await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`, { signing: 'inline' })).toString('latin1');
     const s2 = await w.send(Buffer.from(good.replace('SUBMIT KEY', 'submit key'), 'latin1'));
     assert.equal(s2.outcome, 'refused:bad');
     assert.deepEqual(await w.store.listTickets(), []);
@@ -108,7 +108,7 @@ describe('SUBMIT KEY', () => {
     const { w, stranger } = await community({ config: { policy: { minCertifications: 2 } } });
     const { alice } = { alice: (await community()).alice }; // a key from another community: outside this collection
     const gina = await newcomer('Gina', 'gina@people.test', [stranger, alice]);
-    const s = await w.send(await w.mail(gina, `SUBMIT KEY\n\n${gina.certified.armor()}`));
+    const s = await w.send(await w.mail(gina, `SUBMIT KEY\n${TO_BOT}\n\n${gina.certified.armor()}`));
     const r = s.replies[0]!;
     assert.equal(r.status, 'error');
     assert.match(flat(r.text), /Rule: min-certifications/);
@@ -120,23 +120,23 @@ describe('SUBMIT KEY', () => {
   test('refused: already pending, already in the collection, no key, two keys, a secret key, too many user IDs', async () => {
     const { w, alice, bob } = await community({ config: { limits: { maxUserIds: 2 } } });
     const dave = await newcomer('Dave', 'dave@people.test', [alice]);
-    await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`));
-    const again = await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+    await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
+    const again = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
     assert.match(flat(again.replies[0]!.text), /Rule: already-pending/);
     assert.match(flat(again.replies[0]!.text), /STATUS ZT-000001/);
 
-    const inCol = await w.send(await w.mail(bob, `SUBMIT KEY\n\n${bob.pub.armor()}`));
+    const inCol = await w.send(await w.mail(bob, `SUBMIT KEY\n${TO_BOT}\n\n${bob.pub.armor()}`));
     assert.match(flat(inCol.replies[0]!.text), /Rule: already-in-collection/);
     assert.match(flat(inCol.replies[0]!.text), /UPDATE KEY/);
 
-    const none = await w.send(await w.mail(alice, 'SUBMIT KEY\n\nforgot it\n'));
+    const none = await w.send(await w.mail(alice, `SUBMIT KEY\n${TO_BOT}\n\nforgot it\n`));
     assert.match(flat(none.replies[0]!.text), /Rule: no-key/);
 
     const erin = await newcomer('Erin', 'erin@people.test', [alice]);
-    const two = await w.send(await w.mail(erin, `SUBMIT KEY\n\n${erin.certified.armor()}\n${dave.certified.armor()}`));
+    const two = await w.send(await w.mail(erin, `SUBMIT KEY\n${TO_BOT}\n\n${erin.certified.armor()}\n${dave.certified.armor()}`));
     assert.match(flat(two.replies[0]!.text), /Rule: one-key/);
 
-    const secret = await w.send(await w.mail(erin, `SUBMIT KEY\n\n${erin.key.armor()}`));
+    const secret = await w.send(await w.mail(erin, `SUBMIT KEY\n${TO_BOT}\n\n${erin.key.armor()}`));
     assert.match(flat(secret.replies[0]!.text), /Rule: private-key/);
     assert.match(flat(secret.replies[0]!.text), /SECRET key/);
 
@@ -145,7 +145,7 @@ describe('SUBMIT KEY', () => {
       userIDs: [{ name: 'Many', email: 'm1@people.test' }, { name: 'Many', email: 'm2@people.test' }, { name: 'Many', email: 'm3@people.test' }],
     });
     const many = await certify(privateKey.toPublic(), [alice]);
-    const s = await w.send(await w.mail({ name: 'Many', email: 'm1@people.test', key: privateKey, fpr: '', pub: many }, `SUBMIT KEY\n\n${many.armor()}`));
+    const s = await w.send(await w.mail({ name: 'Many', email: 'm1@people.test', key: privateKey, fpr: '', pub: many }, `SUBMIT KEY\n${TO_BOT}\n\n${many.armor()}`));
     assert.match(flat(s.replies[0]!.text), /Rule: limit-user-ids/);
     assert.deepEqual((await w.store.listTickets()).map((t) => t.id), ['ZT-000001']);
   });
@@ -154,7 +154,7 @@ describe('SUBMIT KEY', () => {
     const ghost = 'F'.repeat(40);
     const { w, alice } = await community({ maintainers: (ps) => [...ps.map((p) => p.fpr), ghost] });
     const dave = await newcomer('Dave', 'dave@people.test', [alice]);
-    const s = await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+    const s = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
     assert.equal(s.replies[0]!.status, 'pending');
     assert.match(flat(s.replies[0]!.text), new RegExp(`Maintainer key ${ghost} was not told about the ticket: its key is not in the collection`));
     assert.equal(s.replies.length, 4, 'the reply and three notices');

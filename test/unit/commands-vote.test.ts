@@ -12,11 +12,11 @@ import { StoreError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logging.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import { expireTickets } from '../../src/tickets/expire.js';
-import { community, flat, newcomer, type Person, type World } from './commands-world.js';
+import { community, flat, newcomer, type Person, type World, TO_BOT } from './commands-world.js';
 
 async function submitted(w: World, by: Person[], stranger?: Person) {
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', stranger ? [...by, stranger] : by);
-  const s = await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+  const s = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
   const t = (await w.store.getTicket(s.replies[0]!.fields.Ticket!))!;
   return { dave, t };
 }
@@ -26,14 +26,14 @@ describe('APPROVE and REJECT', () => {
     const { w, alice, bob, carol, stranger } = await community();
     const { dave, t } = await submitted(w, [alice, bob], stranger);
 
-    const a = await w.send(await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n`));
+    const a = await w.send(await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.equal(a.replies.length, 1);
     assert.equal(a.replies[0]!.status, 'pending');
     assert.match(flat(a.replies[0]!.text), /It now has 1 of the 2 approvals it needs/);
     assert.equal((await w.store.getTicket(t.id))!.state, 'pending');
     assert.deepEqual(await w.store.pendingChanges(), []);
 
-    const b = await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`, { signing: 'inline' }));
+    const b = await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`, { signing: 'inline' }));
     const [reply, notice] = b.replies;
     assert.equal(reply!.status, 'approved');
     assert.equal(reply!.fields.Ticket, t.id);
@@ -83,7 +83,7 @@ describe('APPROVE and REJECT', () => {
     // KnownKeys picks the new key up: Dave can now sign commands.
     assert.ok((await w.known.get()).findByFingerprint(dave.fpr));
     // And a late third approval is refused: the ticket is closed.
-    const c = await w.send(await w.mail(carol, `APPROVE ${t.id}\n${t.digest}`));
+    const c = await w.send(await w.mail(carol, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}`));
     assert.equal(c.replies[0]!.status, 'error');
     assert.match(flat(c.replies[0]!.text), /Rule: ticket-closed/);
     assert.match(flat(c.replies[0]!.text), /is applied/);
@@ -95,30 +95,30 @@ describe('APPROVE and REJECT', () => {
     const { w, alice, bob } = await community();
     const { dave, t } = await submitted(w, [alice]);
     const wrong = 'f'.repeat(64);
-    const r1 = await w.send(await w.mail(alice, `APPROVE ${t.id} ${wrong}`));
+    const r1 = await w.send(await w.mail(alice, `APPROVE ${t.id} ${wrong}\n${TO_BOT}`));
     assert.match(flat(r1.replies[0]!.text), /Rule: wrong-digest/);
     assert.ok(!r1.replies[0]!.text.includes(t.digest), 'the refusal does not hand out the right digest');
 
-    const r2 = await w.send(await w.mail(dave, `APPROVE ${t.id} ${t.digest}`));
+    const r2 = await w.send(await w.mail(dave, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     // Dave's key is not in the collection: his signature cannot even be checked.
     assert.equal(r2.outcome, 'refused:nokey');
     const { stranger: outsider, alice: otherAlice } = await community();
     void outsider;
-    const r3 = await w.send(await w.mail(otherAlice, `APPROVE ${t.id} ${t.digest}`));
+    const r3 = await w.send(await w.mail(otherAlice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     assert.equal(r3.outcome, 'refused:nokey');
 
-    const r4 = await w.send(await w.mail(null, `APPROVE ${t.id} ${t.digest}`, { from: 'alice@people.test' }));
+    const r4 = await w.send(await w.mail(null, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`, { from: 'alice@people.test' }));
     assert.equal(r4.outcome, 'refused:unsigned', 'a From: address is never an identity');
 
-    const r5 = await w.send(await w.mail(alice, `APPROVE ${t.id} 1234`));
+    const r5 = await w.send(await w.mail(alice, `APPROVE ${t.id} 1234\n${TO_BOT}`));
     assert.match(flat(r5.replies[0]!.text), /Rule: usage/);
-    const r6 = await w.send(await w.mail(alice, `APPROVE ZT-000099 ${t.digest}`));
+    const r6 = await w.send(await w.mail(alice, `APPROVE ZT-000099 ${t.digest}\n${TO_BOT}`));
     assert.equal(r6.replies[0]!.status, 'not-found');
     assert.match(flat(r6.replies[0]!.text), /Rule: no-such-ticket/);
 
-    const ok = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
+    const ok = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     assert.equal(ok.replies[0]!.status, 'pending');
-    const twice = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
+    const twice = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     assert.match(flat(twice.replies[0]!.text), /Rule: already-voted/);
     assert.equal((await w.store.getVotes(t.id)).length, 1);
     assert.equal((await w.store.getTicket(t.id))!.state, 'pending');
@@ -128,7 +128,7 @@ describe('APPROVE and REJECT', () => {
   test('a collection key that is not a maintainer cannot vote', async () => {
     const { w, alice, bob } = await community({ maintainers: (ps) => [ps[0]!.fpr, ps[2]!.fpr] });
     const { t } = await submitted(w, [alice]);
-    const r = await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`));
+    const r = await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     assert.match(flat(r.replies[0]!.text), /Rule: not-a-maintainer/);
     assert.ok(r.replies[0]!.text.includes(bob.fpr));
     assert.deepEqual(await w.store.getVotes(t.id), []);
@@ -137,7 +137,7 @@ describe('APPROVE and REJECT', () => {
   test('a replayed APPROVE (same signature, new Message-ID) is refused', async () => {
     const { w, alice } = await community();
     const { t } = await submitted(w, [alice]);
-    const raw = (await w.mail(alice, `APPROVE ${t.id} ${t.digest}`, { messageId: '<first@people.test>' })).toString('latin1');
+    const raw = (await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`, { messageId: '<first@people.test>' })).toString('latin1');
     assert.equal((await w.send(Buffer.from(raw, 'latin1'))).replies[0]!.status, 'pending');
     const replay = await w.send(Buffer.from(raw.replace('<first@people.test>', '<second@people.test>'), 'latin1'));
     assert.equal(replay.outcome, 'refused:replay');
@@ -148,11 +148,11 @@ describe('APPROVE and REJECT', () => {
   test('REJECT closes the ticket with the reason; the submitter is told; later votes are refused', async () => {
     const { w, alice, bob } = await community();
     const { t } = await submitted(w, [alice]);
-    await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
-    const noReason = await w.send(await w.mail(bob, `REJECT ${t.id}\n${t.digest}\n`));
+    await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    const noReason = await w.send(await w.mail(bob, `REJECT ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.match(flat(noReason.replies[0]!.text), /Rule: usage/);
     assert.match(flat(noReason.replies[0]!.text), /needs a reason/);
-    const r = await w.send(await w.mail(bob, `REJECT ${t.id}\n${t.digest}\nnobody here has met Dave\n`, { signing: 'inline' }));
+    const r = await w.send(await w.mail(bob, `REJECT ${t.id}\n${t.digest}\n${TO_BOT}\nnobody here has met Dave\n`, { signing: 'inline' }));
     const [reply, notice] = r.replies;
     assert.equal(reply!.status, 'rejected');
     assert.equal(notice!.to[0], 'dave@people.test');
@@ -162,7 +162,7 @@ describe('APPROVE and REJECT', () => {
     assert.equal(row.state, 'rejected');
     assert.match(row.closedReason!, /nobody here has met Dave/);
     assert.deepEqual(await w.store.pendingChanges(), []);
-    const late = await w.send(await w.mail(alice, `REJECT ${t.id} ${t.digest} changed my mind`));
+    const late = await w.send(await w.mail(alice, `REJECT ${t.id} ${t.digest} changed my mind\n${TO_BOT}`));
     assert.match(flat(late.replies[0]!.text), /Rule: ticket-closed/);
   });
 
@@ -170,10 +170,10 @@ describe('APPROVE and REJECT', () => {
     const { w, alice, bob } = await community({ config: { tickets: { expireDays: 1 } } });
     const { t } = await submitted(w, [alice]);
     const other = await newcomer('Olga', 'olga@people.test', [bob]);
-    await w.send(await w.mail(other, `SUBMIT KEY\n\n${other.certified.armor()}`));
+    await w.send(await w.mail(other, `SUBMIT KEY\n${TO_BOT}\n\n${other.certified.armor()}`));
     // Pretend two days passed for both tickets.
     w.store.db.prepare("UPDATE tickets SET expires_at = '2000-01-01T00:00:00.000Z'").run();
-    const r = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
+    const r = await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     assert.match(flat(r.replies[0]!.text), /Rule: ticket-expired/);
     assert.equal(r.replies[1]!.to[0], 'dave@people.test');
     assert.match(flat(r.replies[1]!.text), /expired/);
@@ -195,8 +195,8 @@ describe('APPROVE and REJECT', () => {
       await w.store.spool({ key, mailbox: 'test', uidValidity: 1, uid: key, messageId: null, raw, receivedAt: new Date().toISOString() });
       return (await w.store.getSpooled(key))!;
     };
-    const ra = await spool(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`), 'ka');
-    const rb = await spool(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`), 'kb');
+    const ra = await spool(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`), 'ka');
+    const rb = await spool(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`), 'kb');
     // Both read the ticket at version 0 (as two inbound workers would).
     const [oa, ob] = await Promise.all([d.processMessage(ra), d.processMessage(rb)]);
     await w.store.complete(oa.completion);
@@ -210,10 +210,10 @@ describe('APPROVE and REJECT', () => {
   });
 
   test('apply is idempotent across a crash after the commit, and fails cleanly when the collection moved on', async () => {
-    const { w, alice, bob } = await community();
+    const { w, alice, bob, carol } = await community();
     const { dave, t } = await submitted(w, [alice]);
-    await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
-    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`));
+    await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
     const id = `c-${t.id}`;
     // Simulate a crash between the collection commit and the store update:
     // the commit exists (with the change trailer), the store still says queued.
@@ -229,13 +229,18 @@ describe('APPROVE and REJECT', () => {
 
     // A second ticket for the same key (opened before the first was applied) now fails with the reason.
     const twin = await newcomer('Twin', 'twin@people.test', [alice]);
-    await w.send(await w.mail(twin, `SUBMIT KEY\n\n${twin.certified.armor()}`));
+    await w.send(await w.mail(twin, `SUBMIT KEY\n${TO_BOT}\n\n${twin.certified.armor()}`));
     const t2 = (await w.store.getTicket('ZT-000002'))!;
-    await w.send(await w.mail(alice, `APPROVE ${t2.id} ${t2.digest}`));
+    await w.send(await w.mail(alice, `APPROVE ${t2.id} ${t2.digest}\n${TO_BOT}`));
     // Alice's key is revoked from the collection before the apply step runs: the certification no longer counts.
     const revoked = await (await import('openpgp')).revokeKey({ key: alice.key, format: 'object' });
     await col.apply((c) => c.putKey(revoked.publicKey, 'public'), { message: 'revoke alice', signer: null });
-    await w.send(await w.mail(bob, `APPROVE ${t2.id} ${t2.digest}`));
+    // Alice's approval no longer counts either (issue 8, item 14): Bob's is the first valid one, Carol's the second.
+    const bobs = await w.send(await w.mail(bob, `APPROVE ${t2.id} ${t2.digest}\n${TO_BOT}`));
+    assert.equal(bobs.outcome, `APPROVE:recorded:${t2.id}`);
+    assert.match(flat(bobs.replies[0]!.text), new RegExp(`Not counted: the approval by key ${alice.fpr} \\(Alice Mainframe <alice@people\\.test>\\): that key has been revoked`));
+    assert.equal((await w.send(await w.mail(carol, `APPROVE ${t2.id} ${t2.digest}\n${TO_BOT}`))).outcome, `APPROVE:approved:${t2.id}`);
+    assert.deepEqual((await w.store.getChange(`c-${t2.id}`))!.approvers.sort(), [bob.fpr, carol.fpr].sort());
     const r = await w.applyAll();
     assert.equal(r.outcomes[0]!.state, 'failed');
     assert.match(r.outcomes[0]!.detail!, /min-certifications/);

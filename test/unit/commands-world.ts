@@ -258,3 +258,37 @@ export async function newcomer(name: string, email: string, by: Person[]): Promi
 export function flat(text: string): string {
   return text.replace(/\s+/g, ' ');
 }
+
+/**
+ * The binding line every signed state-changing command carries directly
+ * under the command (and its digest line, for APPROVE/REJECT in the
+ * two-line form): the world's bot address.
+ */
+export const TO_BOT = 'To: bot@ztrust.test';
+
+/**
+ * Everything a refused command must leave alone: tickets with their votes,
+ * change requests, the log's checkpoints and the collection's git history
+ * and files. Compare two snapshots with deepEqual.
+ */
+export async function stateOf(w: World): Promise<unknown> {
+  const tickets = await w.store.listTickets();
+  const withVotes = await Promise.all(tickets.map(async (t) => ({ ...t, votes: await w.store.getVotes(t.id) })));
+  const col = await w.collection();
+  return {
+    tickets: withVotes,
+    changes: await w.store.listChanges(),
+    checkpoints: await w.store.checkpointSizes(),
+    head: (await col.git(['rev-parse', 'HEAD'])).trim(),
+    files: (await col.git(['ls-files', '-s'])).trim(),
+  };
+}
+
+/** A community with one pending ticket: Dave's key, certified by Alice and Bob, submitted (bound) by Dave. */
+export async function pendingTicket(opts: Parameters<typeof community>[0] = {}) {
+  const c = await community(opts);
+  const dave = await newcomer('Dave Newcomer', 'dave@people.test', [c.alice, c.bob]);
+  const opened = await c.w.send(await c.w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
+  const t = (await c.w.store.getTicket(opened.replies[0]!.fields.Ticket!))!;
+  return { ...c, dave, opened, t };
+}

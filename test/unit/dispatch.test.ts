@@ -117,14 +117,14 @@ test('a state-changing command without a good signature is refused with the reas
   const r1 = await run(plain({}, 'SUBMIT KEY\n'));
   assert.match(r1.out.completion.outcome, /^refused:unsigned/);
   assert.match((await replyText(r1.replies[0]!.raw)).text, /^Status: error[\s\S]*must be signed/);
-  const r2 = await run(await signedMail(mallory, 'APPROVE ZT-000001 00\n'));
+  const r2 = await run(await signedMail(mallory, `APPROVE ZT-000001 00\nTo: ${BOT}\n`));
   assert.match(r2.out.completion.outcome, /^refused:nokey/);
   assert.match((await replyText(r2.replies[0]!.raw)).text, /not in the collection|not known|nokey|unknown/i);
 });
 
 test('a tampered inline signature is refused and the command named', async () => {
   const { run } = setup();
-  const good = (await signedMail(alice, 'APPROVE ZT-000001 abc\n', 'inline')).toString();
+  const good = (await signedMail(alice, `APPROVE ZT-000001 abc\nTo: ${BOT}\n`, 'inline')).toString();
   const { out, replies } = await run(Buffer.from(good.replace('ZT-000001', 'ZT-000002')));
   assert.equal(out.completion.command, 'APPROVE');
   assert.equal(out.completion.verdict, 'bad');
@@ -145,7 +145,7 @@ test('signature age and replay: an old signature and a second use are refused', 
   // A stand-in state-changing handler: this test is about the dispatcher's
   // policy checks, which run before any handler.
   const { run } = setup([alice, oldKey], { 'SUBMIT KEY': async () => ({ status: 'accepted', body: 'ok', outcome: 'test-accepted' }) });
-  const message = await openpgp.createCleartextMessage({ text: 'SUBMIT KEY\n' });
+  const message = await openpgp.createCleartextMessage({ text: `SUBMIT KEY\nTo: ${BOT}\n` });
   const signedOld = await openpgp.sign({ message, signingKeys: oldKey, date: new Date(Date.now() - 30 * 86400_000), format: 'armored' });
   const r = await run(plain({ From: 'old@example.org' }, signedOld));
   assert.equal(r.out.completion.verdict, 'good');
@@ -156,7 +156,7 @@ test('signature age and replay: an old signature and a second use are refused', 
   const f = await run(plain({ From: 'alice@example.org' }, future));
   assert.match(f.out.completion.outcome, /^refused:/, 'a signature from the future is never accepted');
 
-  const fresh = await signedMail(alice, 'SUBMIT KEY\n');
+  const fresh = await signedMail(alice, `SUBMIT KEY\nTo: ${BOT}\n`);
   const first = await run(fresh);
   assert.equal(first.out.completion.outcome, 'test-accepted');
   assert.equal(first.out.completion.signatures.length, 1);
@@ -165,6 +165,19 @@ test('signature age and replay: an old signature and a second use are refused', 
   const second = await run(replay);
   assert.equal(second.out.completion.outcome, 'refused:replay');
   assert.match((await replyText(second.replies[0]!.raw)).text, /already used/);
+});
+
+test('a signed state-changing command without the To: line is refused before any signature policy, and its signature is not used up', async () => {
+  const { run } = setup([alice], { 'SUBMIT KEY': async () => ({ status: 'accepted', body: 'ok', outcome: 'test-accepted' }) });
+  const r = await run(await signedMail(alice, 'SUBMIT KEY\n\nmy key\n'));
+  assert.equal(r.out.completion.outcome, 'refused:unbound');
+  assert.deepEqual(r.out.completion.signatures, []);
+  const { text } = await replyText(r.replies[0]!.raw);
+  assert.match(text, /^Status: error/);
+  assert.match(text, /Rule: command not addressed to this bot/);
+  assert.match(text, new RegExp(`^  To: ${BOT}$`, 'm'));
+  // Read-only commands need no binding (REVOKE KEY neither: commands-keys.test.ts sends it without one).
+  assert.equal((await run(await signedMail(alice, 'HELP\n'))).out.completion.outcome, 'help');
 });
 
 test('the same Message-ID delivered twice is answered once', async () => {
@@ -229,7 +242,7 @@ test('replies per sender are rate-limited', async () => {
 
 test('a command signed inside a forwarded message does not count as the sender\'s', async () => {
   const { run } = setup();
-  const inner = await signedMail(alice, 'SUBMIT KEY\n');
+  const inner = await signedMail(alice, `SUBMIT KEY\nTo: ${BOT}\n`);
   const outer = Buffer.concat([Buffer.from(`From: mallory@example.org\r\nTo: ${BOT}\r\nSubject: fwd\r\nMessage-ID: <fwd${Date.now()}@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n`), inner, Buffer.from('\r\n--b--\r\n')]);
   const r = await run(outer);
   assert.notEqual(r.out.completion.outcome, 'not-available', 'must not be treated as a signed SUBMIT KEY from the sender');

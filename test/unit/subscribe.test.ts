@@ -101,8 +101,12 @@ test('SUBSCRIBE: the token goes to the From address only (never Reply-To); nothi
   assert.doesNotMatch(stolen.text, /victim/, 'a refusal never names the address a token belongs to');
   assert.deepEqual(await store.listSubscribers(), []);
 
-  // The owner confirms (quoting the bot's mail around it is fine).
-  const ok = await run('victim@example.org', `> Someone asked\nCONFIRM ${token.toUpperCase()}\n\n> old text\n`);
+  // The command must be the first non-blank line: a quote above it means no command.
+  const quotedFirst = await run('victim@example.org', `> Someone asked\nCONFIRM ${token}\n`);
+  assert.equal(quotedFirst.outcome, 'no-command');
+  assert.deepEqual(await store.listSubscribers(), []);
+  // The owner confirms (quoting the bot's mail below the command is fine).
+  const ok = await run('victim@example.org', `CONFIRM ${token.toUpperCase()}\n\n> Someone asked\n> old text\n`);
   assert.equal(ok.outcome, 'confirm:subscribe');
   assert.equal(ok.status, 'applied');
   assert.deepEqual((await store.listSubscribers()).map((s) => s.address), ['victim@example.org']);
