@@ -247,13 +247,14 @@ export class Dispatcher {
       // sender which signed command failed, never to run a signed one.
       command = findCommand(untrustedText(mail.text ?? ''));
     }
-    const c0 = { ...base(mail), contentKey: contentKeyOf(mail, verification.signatureId), sender, verdict: verification.verdict };
-    // Whose hourly reply budget this spends: a collection key's own, or the claimed address's.
-    const budget = budgetKey(sender, good ? verification.signer : null, this.ctx.keyring);
+    // Whose hourly reply budget this spends (a collection key's own, or the
+    // claimed address's): carried in the completion to every reply() below.
+    const budget = replyBudget(budgetKey(sender, good ? verification.signer : null, this.ctx.keyring), cfg.limits, new Date());
+    const c0 = { ...base(mail), contentKey: contentKeyOf(mail, verification.signatureId), sender, verdict: verification.verdict, replyBudget: budget };
 
     if (!command) {
       if (cls.listTraffic || cls.bulk) return done({ ...c0, outcome: 'ignored:list-no-command' }, 'ignored (list traffic without a command)');
-      return this.reply(row, mail, sender, c0, 'no-command', 'error', undefined, render('no-command', {}), undefined, budget);
+      return this.reply(row, mail, sender, c0, 'no-command', 'error', undefined, render('no-command', {}));
     }
     const name = command.spec.name;
     // A command outside the signed text never counts as signed.
@@ -262,7 +263,7 @@ export class Dispatcher {
 
     if (!command.spec.unsignedOk && !signedCommand) {
       return this.reply(row, mail, sender, { ...c0, command: name }, `refused:${verification.verdict}`, 'error', undefined,
-        render('signature-required', { command: name, detail: verification.detail, hint: verification.hint }), undefined, budget);
+        render('signature-required', { command: name, detail: verification.detail, hint: verification.hint }));
     }
 
     // 5. Policy on the signature for state-changing commands.
@@ -272,11 +273,11 @@ export class Dispatcher {
       const t = judgeSignatureTime(this.ctx.policy, created, new Date(), true);
       if (!t.ok) {
         return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:signature-time', 'error', undefined,
-          render('signature-refused', { command: name, reason: t.reason }), undefined, budget);
+          render('signature-refused', { command: name, reason: t.reason }));
       }
       if (verification.signatureId && await store.isSignatureUsed(verification.signatureId)) {
         return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:replay', 'error', undefined,
-          render('signature-refused', { command: name, reason: 'this signature was already used for an earlier request (replay)' }), undefined, budget);
+          render('signature-refused', { command: name, reason: 'this signature was already used for an earlier request (replay)' }));
       }
       if (verification.signatureId) {
         signatures.push({ signatureId: verification.signatureId, signer: verification.signer ?? '', command: name, spoolKey: row.key });
@@ -286,14 +287,14 @@ export class Dispatcher {
     // A read-only request whose reply would be dropped is not worth its
     // work (a flood of VERIFY must not cost a proof each): counted, dropped.
     if (!command.spec.stateChanging) {
-      const spent = await store.replyBudgetSpent(replyBudget(budget, cfg.limits, new Date()));
-      if (spent) return this.dropped({ ...c0, command: name, outcome: limitedOutcome(spent, name) }, budget);
+      const spent = await store.replyBudgetSpent(budget);
+      if (spent) return this.dropped({ ...c0, command: name, outcome: limitedOutcome(spent, name) });
     }
 
     const handler = this.handlers[name];
     if (!handler) {
       return this.reply(row, mail, sender, { ...c0, command: name }, 'not-available', 'error', undefined,
-        render('not-available', { command: name, botName: cfg.bot.name }), undefined, budget);
+        render('not-available', { command: name, botName: cfg.bot.name }));
     }
     const req: CommandRequest = {
       command, verification, signer, mail, sender, raw: row.raw, spoolKey: row.key, sourceDigest: sha256hex(row.raw), now: new Date(),
@@ -309,7 +310,7 @@ export class Dispatcher {
     }
     const c1 = { ...c0, command: name, signatures: [...signatures, ...(result.signatures ?? [])], effects: result.effects ?? [] };
     return this.reply(row, mail, sender, c1, result.outcome ?? `${name}:${result.status}`,
-      result.status, result.fields, result.body, result.extra, budget);
+      result.status, result.fields, result.body, result.extra);
   }
 
   /**
@@ -333,13 +334,12 @@ export class Dispatcher {
     if (cls.ignore) return { completion: { ...c, outcome: `ignored:${cls.ignore}` }, summary: `${summary}, ignored (${cls.ignore})` };
     // A list post may carry no command, and the body is not read to find out.
     if (cls.listTraffic || cls.bulk) return { completion: { ...c, outcome: 'ignored:list-too-large' }, summary: `${summary}, list traffic` };
-    return this.reply(row, mail, cls.sender!, c, 'too-large', 'error', undefined,
-      render('too-large', { size, limit: cfg.limits.maxMessageBytes }), undefined, budgetKey(cls.sender!, null, this.ctx.keyring));
+    return this.reply(row, mail, cls.sender!, c, 'too-large', 'error', undefined, render('too-large', { size, limit: cfg.limits.maxMessageBytes }));
   }
 
   /** A request over its reply budget: recorded with its outcome (that is how it is counted), no reply. */
-  private dropped(c: Completion, budget: string): ProcessOutcome {
-    this.ctx.logger.warn({ sender: c.sender, budget, outcome: c.outcome }, 'reply budget spent: request counted and dropped, no reply');
+  private dropped(c: Completion): ProcessOutcome {
+    this.ctx.logger.warn({ sender: c.sender, budget: c.replyBudget?.key, outcome: c.outcome }, 'reply budget spent: request counted and dropped, no reply');
     return { completion: { ...c, outbox: [] }, summary: `${c.command ?? 'no command'} -> no reply (${c.outcome.split(':')[0]})` };
   }
 
@@ -381,22 +381,21 @@ export class Dispatcher {
 
   /**
    * The one gate every reply passes: the direct reply is made only while the
-   * request's hourly budget (`budgetKey`: a collection key's, else the
-   * claimed address's, which is the safe default) and the global cap allow.
+   * request's hourly budget (`c.replyBudget`: a collection key's, else the
+   * claimed address's, which is also the default) and the global cap allow.
    */
   private async reply(
     row: SpoolRow, mail: ParsedMail, sender: string, c: Omit<Completion, 'outcome'>, outcome: string,
     status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, extra?: ExtraMail[],
-    budgetKeyed: string = budgetKey(sender, null, this.ctx.keyring),
   ): Promise<ProcessOutcome> {
-    const budget = replyBudget(budgetKeyed, this.config.limits, new Date());
+    const budget = c.replyBudget ?? replyBudget(budgetKey(sender, null, this.ctx.keyring), this.config.limits, new Date());
     const spent = await this.ctx.store.replyBudgetSpent(budget);
     const limited = spent !== null;
     const outbox: OutboxRecord[] = [];
     if (spent) {
       // Only the direct reply is suppressed: the command's effects (a vote,
       // a ticket) stand, and the notices it causes go to other people.
-      if (!extra?.length && !c.effects?.length) return this.dropped({ ...c, outcome: limitedOutcome(spent, outcome) }, budget.key);
+      if (!extra?.length && !c.effects?.length) return this.dropped({ ...c, replyBudget: budget, outcome: limitedOutcome(spent, outcome) });
       this.ctx.logger.warn({ sender, budget: budget.key, outcome }, 'reply budget spent: no direct reply');
     } else {
       const body = bodyWithStatus(status, fields, prose);
@@ -409,7 +408,7 @@ export class Dispatcher {
       outbox.push({ ...m, spoolKey: row.key });
     }
     return {
-      completion: { ...c, outcome: spent ? limitedOutcome(spent, outcome) : outcome, outbox, ...(spent ? {} : { replyBudget: budget }) },
+      completion: { ...c, outcome: spent ? limitedOutcome(spent, outcome) : outcome, outbox, replyBudget: budget },
       summary: `${c.command ?? 'no command'} -> Status: ${status}${limited ? ' (reply rate limited)' : ''}`,
     };
   }
