@@ -10,12 +10,13 @@
  * size is timed a few times and the fastest run counts, so a pause of the
  * machine does not decide the result. Measured before the fix: untrustedText
  * 557 ms for 256 KiB and 13.1 s for 1 MiB; shapeProse 1.5 s and 12.5 s; the
- * whole dispatcher 0.5 s and 9.0 s.
+ * whole dispatcher 0.5 s and 9.0 s; SUBMIT KEY with key-block BEGIN lines
+ * 2.3 s and 35 s; REVOKE KEY with BEGIN lines 3.5 s and 49 s.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shapeProse, untrustedText } from '../../src/commands/dispatch.js';
-import { community } from '../unit/commands-world.js';
+import { community, person } from '../unit/commands-world.js';
 import { deliver, snapshot } from './reply-gate.js';
 
 const MB = 1024 * 1024;
@@ -61,22 +62,31 @@ test('shapeProse is linear on 1 MB of unmatched BEGIN lines', async () => {
   await assertLinear('BEGIN of many labels', (n) => fill('-----BEGIN A-----\n-----BEGIN B-----\n-----END C-----\n', n), shapeProse);
 });
 
-test('a 1 MB hostile-armour mail through the dispatcher: linear, answered, nothing changed', async () => {
+test('1 MB hostile-armour mails through the dispatcher: linear, answered, nothing changed', async () => {
   const { w } = await community({ config: { limits: { maxMessageBytes: 4 * MB } } });
+  const mallory = await person('Mallory', 'mallory@people.test');
   const before = await snapshot(w);
-  const mail = (bytes: number) => w.mail(null, fill(HOSTILE_ARMOUR[0][1], bytes));
+  const cases: [string, (bytes: number) => Promise<Buffer>, string][] = [
+    ['armour header lines (untrustedText)', (n) => w.mail(null, fill(HOSTILE_ARMOUR[0][1], n)), 'no-command'],
+    // A key signed by a key outside the collection: the carried keys are read (carried.ts).
+    ['SUBMIT KEY with key-block BEGIN lines', (n) => w.mail(mallory, `SUBMIT KEY\n${fill('-----BEGIN PGP PUBLIC KEY BLOCK-----\n', n)}`), 'refused:nokey'],
+    // REVOKE KEY reads a revocation from unsigned text (revoke-key.ts).
+    ['REVOKE KEY with BEGIN lines', (n) => w.mail(null, `REVOKE KEY\n${fill('-----BEGIN PGP SIGNATURE-----\n', n)}`), 'REVOKE KEY:refused:revocation-unreadable'],
+  ];
   let i = 0;
-  const outcomes: string[] = [];
-  const run = async (raw: Buffer) => {
-    const r = await deliver(w, raw, { key: `q${++i}` });
-    outcomes.push(r.outcome);
-  };
-  const small = await mail(MB / 4);
-  const large = await mail(MB);
-  const ts = await fastest(() => run(small), 2);
-  const tl = await fastest(() => run(large), 2);
-  const ratio = tl / Math.max(ts, 50);
-  assert.ok(ratio < 8, `dispatcher: ${ts.toFixed(0)} ms for 256 KiB, ${tl.toFixed(0)} ms for 1 MiB (x${ratio.toFixed(1)}): not linear`);
-  assert.deepEqual([...new Set(outcomes)], ['no-command']);
+  for (const [name, mail, outcome] of cases) {
+    const outcomes: string[] = [];
+    const run = async (raw: Buffer) => {
+      const r = await deliver(w, raw, { key: `q${++i}` });
+      outcomes.push(r.outcome);
+    };
+    const small = await mail(MB / 4);
+    const large = await mail(MB);
+    const ts = await fastest(() => run(small), 2);
+    const tl = await fastest(() => run(large), 2);
+    const ratio = tl / Math.max(ts, 50);
+    assert.ok(ratio < 8, `${name}: ${ts.toFixed(0)} ms for 256 KiB, ${tl.toFixed(0)} ms for 1 MiB (x${ratio.toFixed(1)}): not linear`);
+    assert.deepEqual([...new Set(outcomes)], [outcome], name);
+  }
   assert.equal(await snapshot(w), before);
 });
