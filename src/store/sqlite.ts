@@ -566,10 +566,18 @@ function migrate(db: Database.Database): void {
       // raw message, taken from the spool row the key was recorded for, so
       // a message processed before the upgrade is still a duplicate when it
       // is fetched again (a UIDVALIDITY change) after it.
-      const old = db.prepare(`SELECT p.message_key AS k, s.raw AS raw FROM processed p JOIN spool s ON s.key = p.spool_key
-        WHERE p.message_key LIKE 'mid:%' AND p.message_key NOT LIKE '%#raw:%'`).all() as { k: string; raw: Buffer }[];
+      // Keys first, then one message at a time: the raw bytes of a whole
+      // spool never have to fit in memory together.
+      const old = db.prepare(`SELECT message_key AS k, spool_key AS spool FROM processed
+        WHERE message_key LIKE 'mid:%' AND message_key NOT LIKE '%#raw:%'`).all() as { k: string; spool: string }[];
+      const raw = db.prepare('SELECT raw FROM spool WHERE key = ?');
       const upd = db.prepare('UPDATE processed SET message_key = ? WHERE message_key = ?');
-      for (const r of old) upd.run(`${r.k}#raw:${createHash('sha256').update(r.raw).digest('hex')}`, r.k);
+      for (const r of old) {
+        const row = raw.get(r.spool) as { raw: Buffer } | undefined;
+        // Without its spool row a key cannot be bound to content; it is left
+        // as it was and never matches a new key (the spool key still guards).
+        if (row) upd.run(`${r.k}#raw:${createHash('sha256').update(row.raw).digest('hex')}`, r.k);
+      }
       mark('migrated:processed-content-keys');
     }
   }).immediate();
