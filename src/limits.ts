@@ -22,8 +22,16 @@ export interface Limits {
   maxAttestLines: number;
   /** Decompressed size of OpenPGP packets (compression-bomb defence). */
   maxDecompressedBytes: number;
-  /** Replies one sender address may cause per hour. */
+  /**
+   * Direct replies one sender may cause per hour: per signing key for
+   * requests signed by a collection key, else per From address.
+   */
   maxRepliesPerSenderPerHour: number;
+  /**
+   * Direct replies per hour, all senders together, above which mail that is
+   * not signed by a collection key gets no reply (the bot's mail reputation).
+   */
+  maxRepliesPerHour: number;
   /** Size of one transparency-log entry (C2SP tlog-tiles: 2-byte length prefix). */
   maxLogEntryBytes: number;
   /** MIME nesting depth the splitter will descend into. */
@@ -42,11 +50,20 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxAttestLines: 1000,
   maxDecompressedBytes: 4 * 1024 * 1024,
   maxRepliesPerSenderPerHour: 20,
+  maxRepliesPerHour: 500,
   maxLogEntryBytes: 65535,
   maxMimeDepth: 8,
   maxMimeParts: 64,
   maxCertBytes: 64 * 1024,
 });
+
+/**
+ * Of a message over maxMessageBytes, only this much of the header section
+ * is parsed (to apply the never-answer rules and find where a "too large"
+ * reply goes); the body is never parsed. A From: after this prefix is not
+ * seen, and such mail is not answered.
+ */
+export const OVERSIZE_HEADER_BYTES = 64 * 1024;
 
 export const LIMIT_ERRORS = {
   LIMIT_MESSAGE_SIZE: 'the message is larger than the bot accepts',
@@ -71,6 +88,14 @@ export class LimitError extends ZtrustError<LimitErrorCode> {
     this.limit = limit;
     this.actual = actual;
   }
+}
+
+/** Which hourly reply budget is spent: the sender's own, or the global one. */
+export type BudgetSpent = 'sender' | 'global';
+
+/** The outcome recorded for a request whose reply was dropped (counted by this prefix). */
+export function limitedOutcome(spent: BudgetSpent, outcome: string): string {
+  return `${spent === 'global' ? 'rate-limited-global' : 'rate-limited'}:${outcome}`;
 }
 
 /** Throws LimitError when `actual` exceeds `limit`. */

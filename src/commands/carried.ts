@@ -13,15 +13,17 @@ import type { ParsedMail } from 'mailparser';
 import type * as openpgp from 'openpgp';
 import type { Limits } from '../limits.js';
 import { fingerprintOf, readKeysAny } from '../pgp/inspect.js';
+import { armouredBlocks, blockKind } from '../mail/blocks.js';
 import type { CommandRequest } from './types.js';
 
-const KEY_BLOCK = /-----BEGIN PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----/g;
+// Found by a linear scan (src/mail/blocks.ts), never a lazy regex over untrusted text.
+const KEY_BLOCK = blockKind('PGP PUBLIC KEY BLOCK', 'PGP PRIVATE KEY BLOCK');
 /** At most this many key blocks are read from one message (each may hold several keys). */
 export const MAX_KEY_BLOCKS = 4;
 
 /** Armoured key blocks in a text, in order. */
 export function keyBlocksIn(text: string | null | undefined): string[] {
-  return (text ?? '').match(KEY_BLOCK) ?? [];
+  return armouredBlocks(text ?? '', [KEY_BLOCK]);
 }
 
 function looksLikeKeyAttachment(a: { filename?: string | null; contentType: string; content: Buffer }): boolean {

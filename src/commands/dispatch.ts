@@ -5,23 +5,30 @@
  * returns.
  *
  * Order matters at the security boundary:
- *   1. size limit, before any parser sees the bytes;
+ *   1. size limit, before any parser sees the bytes (of an oversize message
+ *      only a bounded header prefix is parsed, for step 2 and the reply);
  *   2. header-only classification (never answer robots, bounces, ourselves);
  *   3. signature verification on the RAW bytes;
  *   4. the command is read only from text the signature covers, except
  *      read-only commands, which may come unsigned;
  *   5. policy decisions (signature age, replay) kept apart from the check.
+ * Every reply goes through `reply()`, the one gate with the hourly budgets
+ * (src/commands/budget.ts). Every scan of untrusted text here is a linear
+ * line scan: a regex with a lazy `[\s\S]*?` retried from every start is
+ * quadratic, and one hostile megabyte would hold the single thread.
  */
 import { createHash } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import * as openpgp from 'openpgp';
 import type { LoadedConfig } from '../config/load.js';
 import { composeSigned, messageIdFor, replySubject, threadReferences, type OutgoingMail, type ReplyStatus } from '../mail/compose.js';
-import { classify } from '../mail/classify.js';
+import { classify, headerSection } from '../mail/classify.js';
 import { reflow, sanitizeHeaderText } from '../mail/text.js';
 import { verifyMail, type MailVerification } from '../mail/verify.js';
 import { judgeSignatureTime, verifyConfig } from '../pgp/policy.js';
 import { Keyring } from '../pgp/keyring.js';
+import { OVERSIZE_HEADER_BYTES, limitedOutcome } from '../limits.js';
+import { budgetKey, replyBudget } from './budget.js';
 import { carriedKeys } from './carried.js';
 import { render } from '../templates.js';
 import type { Completion, OutboxRecord, SignatureUse, SpoolRow } from '../store/types.js';
@@ -49,14 +56,47 @@ function domainOf(address: string): string {
  */
 export function shapeProse(prose: string): string {
   const text = prose.replace(/\r\n?/g, '\n');
+  const lines = text.split('\n');
+  const starts: number[] = [];
+  let pos = 0;
+  for (const l of lines) {
+    starts.push(pos);
+    pos += l.length + 1;
+  }
+  // The END lines of each label, in order: each BEGIN looks for the first
+  // END of its label after it with a pointer that only moves forward, so an
+  // unmatched BEGIN costs one step, not a scan to the end of the text.
+  const ends = new Map<string, { at: number[]; next: number }>();
+  lines.forEach((l, i) => {
+    const label = frameLabel(l, 'END');
+    if (label === null) return;
+    const e = ends.get(label) ?? { at: [], next: 0 };
+    e.at.push(i);
+    ends.set(label, e);
+  });
   const parts: string[] = [];
   let last = 0;
-  for (const m of text.matchAll(/^-----BEGIN ([A-Z0-9 ]{1,40})-----$[\s\S]*?^-----END \1-----$/gm)) {
-    parts.push(reflow(text.slice(last, m.index)), m[0]);
-    last = m.index + m[0].length;
+  for (let i = 0; i < lines.length; i++) {
+    const label = frameLabel(lines[i]!, 'BEGIN');
+    const e = label === null ? undefined : ends.get(label);
+    if (!e) continue;
+    while (e.next < e.at.length && e.at[e.next]! <= i) e.next++;
+    if (e.next === e.at.length) continue;
+    const end = e.at[e.next]!;
+    parts.push(reflow(text.slice(last, starts[i])), text.slice(starts[i], starts[end]! + lines[end]!.length));
+    last = starts[end]! + lines[end]!.length;
+    i = end;
   }
   parts.push(reflow(text.slice(last)));
   return parts.join('');
+}
+
+/** `X` of a whole line `-----BEGIN X-----` (or END), X of 1 to 40 of A-Z, 0-9 and space; else null. */
+function frameLabel(line: string, kind: 'BEGIN' | 'END'): string | null {
+  const head = `-----${kind} `;
+  if (!line.startsWith(head) || !line.endsWith('-----') || line.length < head.length + 6) return null;
+  const label = line.slice(head.length, -5);
+  return label.length <= 40 && /^[A-Z0-9 ]+$/.test(label) ? label : null;
 }
 
 export function bodyWithStatus(status: ReplyStatus, fields: Record<string, string> | undefined, prose: string): string {
@@ -64,20 +104,69 @@ export function bodyWithStatus(status: ReplyStatus, fields: Record<string, strin
   return `${head.join('\n')}\n\n${shapeProse(prose).trimEnd()}\n`;
 }
 
+/**
+ * De-duplication keys (Completion.messageKey, contentKey). A Message-ID is
+ * chosen by whoever sends the mail, so it never makes a duplicate alone: it
+ * is bound to the SHA-256 of the raw message, and for signed mail also to
+ * the signature's id (which covers the signed content), so a list's copy of
+ * the same signed message with other headers or a footer is the same one.
+ */
 export function messageKeyOf(mail: ParsedMail | null, raw: Buffer): string {
   const id = mail?.messageId?.trim();
-  return id ? `mid:${id.slice(0, 500)}` : `sha256:${sha256hex(raw)}`;
+  const digest = sha256hex(raw);
+  return id ? `mid:${id.slice(0, 500)}#raw:${digest}` : `sha256:${digest}`;
 }
+
+export function contentKeyOf(mail: ParsedMail | null, signatureId: string | null): string | null {
+  const id = mail?.messageId?.trim();
+  return id && signatureId ? `mid:${id.slice(0, 500)}#sig:${signatureId}` : null;
+}
+
+const SIGNED_MESSAGE = '-----BEGIN PGP SIGNED MESSAGE-----';
+const SIGNATURE = '-----BEGIN PGP SIGNATURE-----';
+const ARMOUR_HEADER = /^[A-Za-z]+: /;
 
 /**
  * The body text as a reader sees it, with an inline-signature armour removed
  * (unverified!), so that a command inside a cleartext signature that failed
  * to verify can still be named in the error reply.
+ *
+ * A line scan, linear in the text: a line ending in the armour start, armour
+ * header lines, a blank line, then the body up to the first line starting a
+ * signature block (not the line right after the blank one).
  */
 export function untrustedText(text: string): string {
-  const m = /-----BEGIN PGP SIGNED MESSAGE-----\r?\n(?:[A-Za-z]+: [^\n]*\r?\n)*\r?\n([\s\S]*?)\r?\n-----BEGIN PGP SIGNATURE-----/.exec(text);
-  if (!m) return text;
-  return m[1]!.replace(/^- /gm, '');
+  const lines = text.split('\n');
+  const bare = (i: number): string => (lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!);
+  let i = 0;
+  while (i < lines.length) {
+    if (!bare(i).endsWith(SIGNED_MESSAGE)) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < lines.length && ARMOUR_HEADER.test(lines[j]!)) j++;
+    if (j < lines.length && bare(j) === '') {
+      // The first good start decides: a later start can only end at the
+      // same signature lines, so if there is none there is no armour at all.
+      let k = j + 2;
+      while (k < lines.length && !lines[k]!.startsWith(SIGNATURE)) k++;
+      if (k >= lines.length) return text;
+      const body = lines.slice(j + 1, k).join('\n');
+      return (body.endsWith('\r') ? body.slice(0, -1) : body).replace(/^- /gm, '');
+    }
+    // Lines i+1..j-1 are armour headers, which cannot start an armour.
+    i = Math.max(j, i + 1);
+  }
+  return text;
+}
+
+/** A completion with nothing decided yet: no sender, command or verdict, no mail. */
+function baseCompletion(row: SpoolRow, mail: ParsedMail | null): Completion {
+  return {
+    spoolKey: row.key, messageKey: messageKeyOf(mail, row.raw), outcome: '', sender: null, command: null, verdict: null,
+    signatures: [] as SignatureUse[], outbox: [] as OutboxRecord[],
+  };
 }
 
 export class Dispatcher {
@@ -121,22 +210,14 @@ export class Dispatcher {
   /** Process one spooled message; never throws for bad input (only for infrastructure failures). */
   async processMessage(row: SpoolRow): Promise<ProcessOutcome> {
     const { config: cfg, store, logger } = this.ctx;
-    const base = (mail: ParsedMail | null) => ({
-      spoolKey: row.key, messageKey: messageKeyOf(mail, row.raw), sender: null as string | null,
-      command: null as string | null, verdict: null as string | null, signatures: [] as SignatureUse[], outbox: [] as OutboxRecord[],
-    });
+    const base = (mail: ParsedMail | null) => baseCompletion(row, mail);
     const done = (c: Completion, summary: string): ProcessOutcome => ({ completion: c, summary });
 
-    // 1. Size first: nothing parses an oversized message.
-    if (row.raw.length > cfg.limits.maxMessageBytes) {
-      const sender = /^From:.*?([^\s<>"]+@[^\s<>"]+)/im.exec(row.raw.subarray(0, 16384).toString('latin1'))?.[1]?.toLowerCase() ?? null;
-      const c = { ...base(null), outcome: 'too-large', sender };
-      if (sender) {
-        const body = bodyWithStatus('error', undefined, render('too-large', { size: row.raw.length, limit: cfg.limits.maxMessageBytes }));
-        c.outbox = [await this.buildMail(`reply:${row.key}`, null, [sender], 'Re: your message to ztrust-bot', 'error', body, 'auto-replied')];
-      }
-      return done(c, `too large (${row.raw.length} bytes)`);
-    }
+    // 1. Size first: the body of an oversized message is never parsed. IMAP
+    //    intake may have kept only its header section, with the size the
+    //    server declared.
+    const size = row.declaredSize ?? row.raw.length;
+    if (size > cfg.limits.maxMessageBytes) return this.tooLarge(row, size);
 
     let mail: ParsedMail;
     try {
@@ -166,7 +247,10 @@ export class Dispatcher {
       // sender which signed command failed, never to run a signed one.
       command = findCommand(untrustedText(mail.text ?? ''));
     }
-    const c0 = { ...base(mail), sender, verdict: verification.verdict };
+    // Whose hourly reply budget this spends (a collection key's own, or the
+    // claimed address's): carried in the completion to every reply() below.
+    const budget = replyBudget(budgetKey(sender, good ? verification.signer : null, this.ctx.keyring), cfg.limits, new Date());
+    const c0 = { ...base(mail), contentKey: contentKeyOf(mail, verification.signatureId), sender, verdict: verification.verdict, replyBudget: budget };
 
     if (!command) {
       if (cls.listTraffic || cls.bulk) return done({ ...c0, outcome: 'ignored:list-no-command' }, 'ignored (list traffic without a command)');
@@ -205,6 +289,13 @@ export class Dispatcher {
       }
     }
 
+    // A read-only request whose reply would be dropped is not worth its
+    // work (a flood of VERIFY must not cost a proof each): counted, dropped.
+    if (!command.spec.stateChanging) {
+      const spent = await store.replyBudgetSpent(budget);
+      if (spent) return this.dropped({ ...c0, command: name, outcome: limitedOutcome(spent, name) });
+    }
+
     const handler = this.handlers[name];
     if (!handler) {
       return this.reply(row, mail, sender, { ...c0, command: name }, 'not-available', 'error', undefined,
@@ -225,6 +316,36 @@ export class Dispatcher {
     const c1 = { ...c0, command: name, signatures: [...signatures, ...(result.signatures ?? [])], effects: result.effects ?? [] };
     return this.reply(row, mail, sender, c1, result.outcome ?? `${name}:${result.status}`,
       result.status, result.fields, result.body, result.extra);
+  }
+
+  /**
+   * An oversize message: only a bounded prefix of its header section is
+   * parsed, the same never-answer rules apply, and the "too large" reply
+   * goes through the same gate as every reply (a bounce or a forged-From
+   * flood of big mail gets no more replies than any other mail).
+   */
+  private async tooLarge(row: SpoolRow, size: number): Promise<ProcessOutcome> {
+    const cfg = this.config;
+    const summary = `too large (${size} bytes)`;
+    let mail: ParsedMail;
+    try {
+      mail = await simpleParser(headerSection(row.raw, OVERSIZE_HEADER_BYTES), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+    } catch (err) {
+      this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section of an oversize message');
+      return { completion: { ...baseCompletion(row, null), outcome: 'ignored:malformed-too-large' }, summary };
+    }
+    const cls = classify(mail, { address: cfg.bot.address, loopHeader: cfg.bot.loopHeader });
+    const c = { ...baseCompletion(row, mail), sender: cls.sender };
+    if (cls.ignore) return { completion: { ...c, outcome: `ignored:${cls.ignore}` }, summary: `${summary}, ignored (${cls.ignore})` };
+    // A list post may carry no command, and the body is not read to find out.
+    if (cls.listTraffic || cls.bulk) return { completion: { ...c, outcome: 'ignored:list-too-large' }, summary: `${summary}, list traffic` };
+    return this.reply(row, mail, cls.sender!, c, 'too-large', 'error', undefined, render('too-large', { size, limit: cfg.limits.maxMessageBytes }));
+  }
+
+  /** A request over its reply budget: recorded with its outcome (that is how it is counted), no reply. */
+  private dropped(c: Completion): ProcessOutcome {
+    this.ctx.logger.warn({ sender: c.sender, budget: c.replyBudget?.key, outcome: c.outcome }, 'reply budget spent: request counted and dropped, no reply');
+    return { completion: { ...c, outbox: [] }, summary: `${c.command ?? 'no command'} -> no reply (${c.outcome.split(':')[0]})` };
   }
 
   /**
@@ -263,26 +384,28 @@ export class Dispatcher {
     return v2;
   }
 
+  /**
+   * The one gate every reply passes: the direct reply is made only while the
+   * request's hourly budget (`c.replyBudget`: a collection key's, else the
+   * claimed address's, which is also the default) and the global cap allow.
+   */
   private async reply(
     row: SpoolRow, mail: ParsedMail, sender: string, c: Omit<Completion, 'outcome'>, outcome: string,
     status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, extra?: ExtraMail[],
   ): Promise<ProcessOutcome> {
-    const cfg = this.config;
-    const since = new Date(Date.now() - 3600_000).toISOString();
-    const sent = await this.ctx.store.countRepliesTo(sender, since);
-    const limited = sent >= cfg.limits.maxRepliesPerSenderPerHour;
+    const budget = c.replyBudget ?? replyBudget(budgetKey(sender, null, this.ctx.keyring), this.config.limits, new Date());
+    const spent = await this.ctx.store.replyBudgetSpent(budget);
+    const limited = spent !== null;
     const outbox: OutboxRecord[] = [];
-    if (limited) {
+    if (spent) {
       // Only the direct reply is suppressed: the command's effects (a vote,
       // a ticket) stand, and the notices it causes go to other people.
-      this.ctx.logger.warn({ sender, sent }, 'reply rate limit reached: not answering');
-      if (!extra?.length && !c.effects?.length) {
-        return { completion: { ...c, outcome: `rate-limited:${outcome}` }, summary: `rate limited (${sender})` };
-      }
+      if (!extra?.length && !c.effects?.length) return this.dropped({ ...c, replyBudget: budget, outcome: limitedOutcome(spent, outcome) });
+      this.ctx.logger.warn({ sender, budget: budget.key, outcome }, 'reply budget spent: no direct reply');
     } else {
       const body = bodyWithStatus(status, fields, prose);
       const r = await this.buildMail(`reply:${row.key}`, mail, [sender], replySubject(mail.subject), status, body, 'auto-replied');
-      outbox.push({ ...r, spoolKey: row.key });
+      outbox.push({ ...r, spoolKey: row.key, budget: budget.key });
     }
     for (const e of extra ?? []) {
       const b = bodyWithStatus(e.status ?? status, e.fields, e.body);
@@ -290,7 +413,7 @@ export class Dispatcher {
       outbox.push({ ...m, spoolKey: row.key });
     }
     return {
-      completion: { ...c, outcome: limited ? `rate-limited:${outcome}` : outcome, outbox },
+      completion: { ...c, outcome: spent ? limitedOutcome(spent, outcome) : outcome, outbox, replyBudget: budget },
       summary: `${c.command ?? 'no command'} -> Status: ${status}${limited ? ' (reply rate limited)' : ''}`,
     };
   }

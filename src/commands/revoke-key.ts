@@ -15,10 +15,12 @@ import { signatureId } from '../pgp/merge.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 import { describeKey, refused } from './common.js';
+import { armouredBlocks, blockKind } from '../mail/blocks.js';
 import type { Handler } from './types.js';
 
 const CMD = 'REVOKE KEY';
-const BLOCK = /:?(-----BEGIN PGP (PUBLIC KEY BLOCK|SIGNATURE)-----[\s\S]*?-----END PGP \2-----)/;
+// Found by a linear scan (src/mail/blocks.ts), never a lazy regex over untrusted text.
+const BLOCKS = [blockKind('PGP PUBLIC KEY BLOCK'), blockKind('PGP SIGNATURE')];
 const FIX = 'send the armoured output of gpg --output revoke.asc --gen-revoke FINGERPRINT below the line REVOKE KEY (or attach it)';
 
 
@@ -37,7 +39,7 @@ export async function revocationIssuers(block: string): Promise<{ keyIds: string
 export const revokeKeyHandler: Handler = async (req, ctx) => {
   // Signed text or plain text, and any attachment: the certificate authenticates itself.
   const sources = [req.command.following, ...req.mail.attachments.map((a) => a.content.toString('latin1'))];
-  const block = sources.map((s) => BLOCK.exec(s)?.[1]).find((b): b is string => !!b);
+  const block = sources.map((s) => armouredBlocks(s, BLOCKS, 1)[0]).find((b): b is string => !!b);
   if (!block) return refused(CMD, 'revocation-unreadable', 'the mail carries no armoured revocation certificate', FIX);
   if (block.length > ctx.config.limits.maxKeyBytes * 2) {
     return refused(CMD, 'limit-key-size', `the revocation block is ${block.length} bytes, more than the bot reads`, FIX);

@@ -12,13 +12,15 @@ import { fingerprintOf } from '../pgp/inspect.js';
 import { checkSubmittedCert, type CertSubmission } from '../pki/x509.js';
 import { render } from '../templates.js';
 import { contentValue, isoSeconds } from '../tickets/ticket.js';
+import { armouredBlocks, blockKind } from '../mail/blocks.js';
 import { describeKey, readCollection, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import type { CommandRequest, Handler } from './types.js';
 
 const CMD = 'SUBMIT CERT';
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-const SIG_BLOCK = /-----BEGIN PGP SIGNATURE-----[\s\S]*?-----END PGP SIGNATURE-----/g;
+// Found by a linear scan (src/mail/blocks.ts), never a lazy regex over untrusted text.
+const PEM_BLOCK = [blockKind('CERTIFICATE')];
+const SIG_BLOCK = [blockKind('PGP SIGNATURE')];
 const HOWTO = 'attach NAME.crt and the output of gpg --local-user YOUR-FINGERPRINT --armor --detach-sign NAME.crt (NAME.crt.asc) unchanged, below the line SUBMIT CERT NAME, and sign the mail with your collection key';
 
 interface CertMaterial {
@@ -36,8 +38,8 @@ export function certMaterial(req: CommandRequest): CertMaterial {
     const type = a.contentType.toLowerCase();
     const text = a.content.toString('latin1');
     if (type === 'application/pgp-signature' || /\.(asc|sig)$/.test(name)) {
-      const blocks = text.match(SIG_BLOCK);
-      if (blocks) signatures.push(...blocks.map((b) => b.replace(/\r\n/g, '\n') + '\n'));
+      const blocks = armouredBlocks(text, SIG_BLOCK);
+      if (blocks.length) signatures.push(...blocks.map((b) => b.replace(/\r\n/g, '\n') + '\n'));
       else if (a.content.length > 0 && (a.content[0]! & 0x80) !== 0) {
         // A binary .sig: stored armoured, like the group's .crt.asc files.
         signatures.push(openpgp.armor(openpgp.enums.armor.signature, a.content));
@@ -49,12 +51,12 @@ export function certMaterial(req: CommandRequest): CertMaterial {
     }
   }
   const following = req.command.following;
-  for (const b of following.match(PEM_BLOCK) ?? []) {
+  for (const b of armouredBlocks(following, PEM_BLOCK)) {
     // Pasted text lost its original line ends; the usual file forms are tried in turn.
     const lf = b.replace(/\r\n/g, '\n');
     pems.push([Buffer.from(`${lf}\n`, 'latin1'), Buffer.from(`${lf.replace(/\n/g, '\r\n')}\r\n`, 'latin1')]);
   }
-  for (const b of following.match(SIG_BLOCK) ?? []) signatures.push(`${b.replace(/\r\n/g, '\n')}\n`);
+  for (const b of armouredBlocks(following, SIG_BLOCK)) signatures.push(`${b.replace(/\r\n/g, '\n')}\n`);
   return { pems, signatures };
 }
 

@@ -22,6 +22,7 @@ import { keyStanding, type KeyStanding } from '../log/standing.js';
 import { parseEntry } from '../tlog/index.js';
 import { render } from '../templates.js';
 import type { CommandResult, Handler, HandlerContext, CommandRequest } from './types.js';
+import { budgetKey, replyBudget } from './budget.js';
 
 /** Attestations shown in one reply (the oldest first). */
 export const MAX_VERIFY_SHOWN = 20;
@@ -35,8 +36,9 @@ export function logDir(cfg: LoadedConfig): string {
  * that out first saves the work (and the log reads) of an answer nobody gets.
  */
 export async function overReplyLimit(req: CommandRequest, ctx: HandlerContext): Promise<CommandResult | null> {
-  const since = new Date(req.now.getTime() - 3600_000).toISOString();
-  if ((await ctx.store.countRepliesTo(req.sender, since)) < ctx.config.limits.maxRepliesPerSenderPerHour) return null;
+  // The same budget the dispatcher charges (src/commands/budget.ts).
+  const budget = replyBudget(budgetKey(req.sender, req.signer, ctx.keyring), ctx.config.limits, req.now);
+  if (!(await ctx.store.replyBudgetSpent(budget))) return null;
   return { status: 'error', body: 'Too many requests from this address in the last hour.', outcome: `${req.command.spec.name}:rate-limited` };
 }
 

@@ -93,6 +93,8 @@ export const configSchema = z.strictObject({
     maxAttestLines: z.number().int().min(1).default(DEFAULT_LIMITS.maxAttestLines),
     maxDecompressedBytes: z.number().int().min(1024).default(DEFAULT_LIMITS.maxDecompressedBytes),
     maxRepliesPerSenderPerHour: z.number().int().min(1).default(DEFAULT_LIMITS.maxRepliesPerSenderPerHour),
+    maxRepliesPerHour: z.number().int().min(1).default(DEFAULT_LIMITS.maxRepliesPerHour)
+      .describe('direct replies per hour in all; over it, only requests signed by collection keys are answered'),
     maxLogEntryBytes: z.number().int().min(256).max(65535).default(DEFAULT_LIMITS.maxLogEntryBytes),
     maxMimeDepth: z.number().int().min(2).default(DEFAULT_LIMITS.maxMimeDepth),
     maxMimeParts: z.number().int().min(2).default(DEFAULT_LIMITS.maxMimeParts),

@@ -71,3 +71,16 @@ export function classify(parsed: ParsedMail, bot: { address: string; loopHeader:
   }
   return { ...base, ignore: null };
 }
+
+/**
+ * The header section of a raw message, from at most the first `maxBytes`
+ * bytes, with an empty body: what the never-answer rules of an oversize
+ * message are decided on (its body is never parsed). A header section longer
+ * than the prefix is cut at its last whole line. Linear in `maxBytes`.
+ */
+export function headerSection(raw: Buffer, maxBytes: number): Buffer {
+  const head = raw.subarray(0, Math.min(raw.length, maxBytes)).toString('latin1');
+  let end = /^\r?\n/.test(head) ? 0 : head.search(/\r?\n\r?\n/);
+  if (end < 0) end = raw.length <= maxBytes ? head.length : Math.max(0, head.lastIndexOf('\n'));
+  return Buffer.from(`${head.slice(0, end).replace(/\r?\n$/, '')}\r\n\r\n`, 'latin1');
+}

@@ -4,18 +4,22 @@
  * functions) so a PostgreSQL backend can share the schema.
  */
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from '../errors.js';
+import { limitedOutcome, type BudgetSpent } from '../limits.js';
 import type {
-  ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, SpoolRecord, SpoolRow,
+  ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, ReplyBudget, SpoolRecord, SpoolRow,
   StateStore, SubscriberRow, SubscriptionTokenRow, StoreEffect, TicketRow, TicketState, VoteRecord,
 } from './types.js';
 import type { AttestationRecord, LogAppendRecord } from './types.js';
 
 // 2: tickets, votes, change requests, counters (additive: version 1 stores are upgraded in place).
 // 3: digest subscribers and subscription tokens (additive as well).
-const SCHEMA_VERSION = 3;
+// 4: outbox.budget (reply budgets by signer or address); processed keys bound
+//    to the content (see migrate()).
+const SCHEMA_VERSION = 4;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +35,7 @@ CREATE TABLE IF NOT EXISTS signatures (
 CREATE TABLE IF NOT EXISTS outbox (
   id TEXT PRIMARY KEY, spool_key TEXT, kind TEXT NOT NULL, envelope_from TEXT NOT NULL, recipients TEXT NOT NULL,
   message_id TEXT NOT NULL, raw BLOB NOT NULL, status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT, created_at TEXT NOT NULL, sent_at TEXT);
+  last_error TEXT, created_at TEXT NOT NULL, sent_at TEXT, budget TEXT);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
 CREATE TABLE IF NOT EXISTS outbox_recipients (outbox_id TEXT NOT NULL, address TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_recipients_addr ON outbox_recipients(address, created_at);
@@ -89,7 +93,7 @@ interface ChangeDbRow {
 interface OutboxDbRow {
   id: string; spool_key: string | null; kind: OutboxRecord['kind']; envelope_from: string; recipients: string;
   message_id: string; raw: Buffer; status: OutboxRow['status']; attempts: number; last_error: string | null;
-  created_at: string; sent_at: string | null;
+  created_at: string; sent_at: string | null; budget: string | null;
 }
 
 const now = (): string => new Date().toISOString();
@@ -128,9 +132,10 @@ export class SqliteStore implements StateStore {
       db.close();
       throw new StoreError('STORE_SCHEMA', `state store ${file} has schema ${row.value}, newer than this version (${SCHEMA_VERSION})`);
     } else if (Number(row.value) < SCHEMA_VERSION) {
-      // Every change so far is additive (CREATE ... IF NOT EXISTS above).
+      // Every change so far is additive (CREATE ... IF NOT EXISTS above, and migrate()).
       db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(SCHEMA_VERSION), 'schema_version');
     }
+    migrate(db);
     return new SqliteStore(db);
   }
 
@@ -164,11 +169,11 @@ export class SqliteStore implements StateStore {
   }
 
   private insertOutbox(rows: OutboxRecord[], at: string): void {
-    const ins = this.db.prepare(`INSERT INTO outbox (id, spool_key, kind, envelope_from, recipients, message_id, raw, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`);
+    const ins = this.db.prepare(`INSERT INTO outbox (id, spool_key, kind, envelope_from, recipients, message_id, raw, created_at, budget)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`);
     const rcpt = this.db.prepare('INSERT INTO outbox_recipients (outbox_id, address, created_at) VALUES (?, ?, ?)');
     for (const o of rows) {
-      const r = ins.run(o.id, o.spoolKey, o.kind, o.envelopeFrom, JSON.stringify(o.recipients), o.messageId, o.raw, at);
+      const r = ins.run(o.id, o.spoolKey, o.kind, o.envelopeFrom, JSON.stringify(o.recipients), o.messageId, o.raw, at, o.budget ?? null);
       if (r.changes === 1) for (const a of o.recipients) rcpt.run(o.id, a.toLowerCase(), at);
     }
   }
@@ -178,12 +183,25 @@ export class SqliteStore implements StateStore {
       const at = now();
       const s = this.db.prepare('SELECT state FROM spool WHERE key = ?').get(c.spoolKey) as { state: string } | undefined;
       if (s && s.state === 'done') return { applied: false, reason: 'already-done', outboxIds: [] };
-      const dup = this.db.prepare('INSERT INTO processed (message_key, spool_key, at) VALUES (?, ?, ?) ON CONFLICT (message_key) DO NOTHING')
-        .run(c.messageKey, c.spoolKey, at);
+      // A duplicate needs the same Message-ID AND the same content (the
+      // keys carry both): either key seen before makes one.
+      const keys = [c.messageKey, ...(c.contentKey ? [c.contentKey] : [])];
+      const seen = this.db.prepare('SELECT 1 FROM processed WHERE message_key = ?');
       const markDone = this.db.prepare(`UPDATE spool SET state = 'done', outcome = ?, sender = ?, command = ?, verdict = ?, done_at = ? WHERE key = ?`);
-      if (dup.changes === 0) {
+      if (keys.some((k) => seen.get(k) !== undefined)) {
         markDone.run('duplicate', c.sender, c.command, c.verdict, at, c.spoolKey);
         return { applied: false, reason: 'duplicate-message', outboxIds: [] };
+      }
+      const processed = this.db.prepare('INSERT INTO processed (message_key, spool_key, at) VALUES (?, ?, ?) ON CONFLICT (message_key) DO NOTHING');
+      for (const k of keys) processed.run(k, c.spoolKey, at);
+      // The budget is checked again here, under the write lock: messages
+      // processed at the same time cannot all take the last reply.
+      let outbox = c.outbox;
+      let outcome = c.outcome;
+      const spent = c.replyBudget && outbox.some((o) => o.budget) ? this.budgetSpent(c.replyBudget) : null;
+      if (spent) {
+        outbox = outbox.filter((o) => !o.budget);
+        outcome = limitedOutcome(spent, outcome);
       }
       const sig = this.db.prepare('INSERT INTO signatures (signature_id, signer, command, spool_key, used_at) VALUES (?, ?, ?, ?, ?)');
       for (const u of c.signatures) {
@@ -194,9 +212,9 @@ export class SqliteStore implements StateStore {
         }
       }
       const changeIds = this.runEffects(c.effects ?? [], at);
-      this.insertOutbox(c.outbox, at);
-      markDone.run(c.outcome, c.sender, c.command, c.verdict, at, c.spoolKey);
-      return { applied: true, outboxIds: c.outbox.map((o) => o.id), changeIds };
+      this.insertOutbox(outbox, at);
+      markDone.run(outcome, c.sender, c.command, c.verdict, at, c.spoolKey);
+      return { applied: true, outboxIds: outbox.map((o) => o.id), changeIds, ...(spent ? { rateLimited: spent } : {}) };
     });
     return tx.immediate();
   }
@@ -247,6 +265,19 @@ export class SqliteStore implements StateStore {
       WHERE r.address = ? AND r.created_at >= ? AND o.kind = 'reply'`)
       .get(address.toLowerCase(), sinceIso) as { n: number };
     return r.n;
+  }
+
+  async replyBudgetSpent(b: ReplyBudget): Promise<BudgetSpent | null> {
+    return this.budgetSpent(b);
+  }
+
+  private budgetSpent(b: ReplyBudget): BudgetSpent | null {
+    const mine = this.db.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE budget = ? AND kind = 'reply' AND created_at >= ?`)
+      .get(b.key, b.since) as { n: number };
+    if (mine.n >= b.perHour) return 'sender';
+    if (b.globalPerHour === null) return null;
+    const all = this.db.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'reply' AND created_at >= ?`).get(b.since) as { n: number };
+    return all.n >= b.globalPerHour ? 'global' : null;
   }
 
   async listOutbox(): Promise<OutboxRow[]> {
@@ -513,10 +544,49 @@ function toChangeRow(r: ChangeDbRow): ChangeRow {
   };
 }
 
+/**
+ * In-place upgrades of an existing state.db, each run once (a meta flag, so
+ * the order of schema versions merged from other branches does not matter).
+ */
+function migrate(db: Database.Database): void {
+  const done = (flag: string): boolean => db.prepare('SELECT 1 FROM meta WHERE key = ?').get(flag) !== undefined;
+  const mark = (flag: string): void => { db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(flag, now()); };
+  db.transaction(() => {
+    const cols = (db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[]).map((c) => c.name);
+    if (!cols.includes('budget')) {
+      db.exec('ALTER TABLE outbox ADD COLUMN budget TEXT');
+      // Replies made before the upgrade stay charged to their recipient's address.
+      db.exec(`UPDATE outbox SET budget = 'addr:' || (SELECT address FROM outbox_recipients WHERE outbox_id = outbox.id LIMIT 1)
+        WHERE kind = 'reply'`);
+    }
+    db.exec('CREATE INDEX IF NOT EXISTS outbox_budget ON outbox(budget, created_at)');
+    db.exec('CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, created_at)');
+    if (!done('migrated:processed-content-keys')) {
+      // Keys were `mid:<Message-ID>` alone; they now carry the SHA-256 of the
+      // raw message, taken from the spool row the key was recorded for, so
+      // a message processed before the upgrade is still a duplicate when it
+      // is fetched again (a UIDVALIDITY change) after it.
+      // Keys first, then one message at a time: the raw bytes of a whole
+      // spool never have to fit in memory together.
+      const old = db.prepare(`SELECT message_key AS k, spool_key AS spool FROM processed
+        WHERE message_key LIKE 'mid:%' AND message_key NOT LIKE '%#raw:%'`).all() as { k: string; spool: string }[];
+      const raw = db.prepare('SELECT raw FROM spool WHERE key = ?');
+      const upd = db.prepare('UPDATE processed SET message_key = ? WHERE message_key = ?');
+      for (const r of old) {
+        const row = raw.get(r.spool) as { raw: Buffer } | undefined;
+        // Without its spool row a key cannot be bound to content; it is left
+        // as it was and never matches a new key (the spool key still guards).
+        if (row) upd.run(`${r.k}#raw:${createHash('sha256').update(row.raw).digest('hex')}`, r.k);
+      }
+      mark('migrated:processed-content-keys');
+    }
+  }).immediate();
+}
+
 function toOutboxRow(r: OutboxDbRow): OutboxRow {
   return {
     id: r.id, spoolKey: r.spool_key, kind: r.kind, envelopeFrom: r.envelope_from,
     recipients: JSON.parse(r.recipients) as string[], messageId: r.message_id, raw: r.raw,
-    status: r.status, attempts: r.attempts, lastError: r.last_error, createdAt: r.created_at, sentAt: r.sent_at,
+    status: r.status, attempts: r.attempts, lastError: r.last_error, createdAt: r.created_at, sentAt: r.sent_at, budget: r.budget,
   };
 }

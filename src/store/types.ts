@@ -8,6 +8,7 @@
  * only carries job ids pointing here, so a lost queue can be rebuilt
  * (`pendingSpool`, `pendingOutbox`).
  */
+import type { BudgetSpent } from '../limits.js';
 
 export interface SpoolRecord {
   /** Deterministic key from (mailbox, UIDVALIDITY, UID): also the inbound job id. */
@@ -18,6 +19,12 @@ export interface SpoolRecord {
   messageId: string | null;
   raw: Buffer;
   receivedAt: string;
+  /**
+   * Set when the message was over the size limit and was not fetched: its
+   * size as the mailbox declared it, while `raw` holds only its header
+   * section. Null or absent: `raw` is the whole message.
+   */
+  declaredSize?: number | null;
 }
 
 export interface SpoolRow extends SpoolRecord {
@@ -34,6 +41,27 @@ export interface OutboxRecord {
   recipients: string[];
   messageId: string;
   raw: Buffer;
+  /**
+   * The hourly reply budget a direct reply is charged to (see ReplyBudget);
+   * absent or null for notices, digests and other mail, which no budget limits.
+   */
+  budget?: string | null;
+}
+
+/**
+ * An hourly budget of direct replies. `key` is `key:<fingerprint>` for a
+ * request with a good signature by a collection key, else `addr:<From
+ * address>`: forged unsigned mail claiming an address cannot spend the
+ * budget of that address's signed requests.
+ */
+export interface ReplyBudget {
+  key: string;
+  /** Replies on this key per hour (limits.maxRepliesPerSenderPerHour). */
+  perHour: number;
+  /** All direct replies per hour above which this key gets none (limits.maxRepliesPerHour); null: not capped. */
+  globalPerHour: number | null;
+  /** Start of the hour counted (ISO-8601). */
+  since: string;
 }
 
 export interface OutboxRow extends OutboxRecord {
@@ -198,8 +226,26 @@ export interface EffectsResult {
 
 export interface Completion {
   spoolKey: string;
-  /** De-duplication key: Message-ID, or the SHA-256 of the raw message when it has none. */
+  /**
+   * De-duplication key: the Message-ID WITH the SHA-256 of the raw message
+   * (`mid:<id>#raw:<hex>`), or `sha256:<hex>` when it has none. A
+   * Message-ID alone is attacker-chosen and never makes a duplicate.
+   */
   messageKey: string;
+  /**
+   * A second key for signed mail: the Message-ID with the signature's id
+   * (which covers the signed content), so a list's re-wrapped copy of the
+   * same signed message is the same message. A message is a duplicate when
+   * either key was processed before.
+   */
+  contentKey?: string | null;
+  /**
+   * The budget of the direct reply in `outbox` (the row with `budget` set),
+   * checked again inside the transaction: messages processed at the same
+   * time cannot overshoot it. When spent, that row is dropped and the
+   * outcome is recorded as `rate-limited[-global]:<outcome>`.
+   */
+  replyBudget?: ReplyBudget;
   outcome: string;
   sender: string | null;
   command: string | null;
@@ -215,6 +261,8 @@ export interface CompletionResult {
   applied: boolean;
   reason?: 'already-done' | 'duplicate-message';
   outboxIds: string[];
+  /** Set when the transaction dropped the direct reply because its budget was spent meanwhile. */
+  rateLimited?: BudgetSpent;
   /** Change requests created by the effects (empty when not applied). */
   changeIds?: string[];
 }
@@ -287,6 +335,12 @@ export interface StateStore {
   pendingOutbox(): Promise<string[]>;
   /** Direct replies (kind 'reply', not notices or digests) to `address` created since `sinceIso` (rate limiting). */
   countRepliesTo(address: string, sinceIso: string): Promise<number>;
+  /**
+   * Whether a direct reply on this budget would go over it: 'sender' when
+   * `perHour` replies were charged to `key` since `since`, 'global' when
+   * `globalPerHour` direct replies were made in all; else null.
+   */
+  replyBudgetSpent(b: ReplyBudget): Promise<BudgetSpent | null>;
   listOutbox(): Promise<OutboxRow[]>;
 
   // ---- tickets and change requests

@@ -11,7 +11,9 @@ import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { parseConfig, cryptoPolicyOf, type LoadedConfig } from '../../src/config/load.js';
-import { Dispatcher } from '../../src/commands/dispatch.js';
+import fc from 'fast-check';
+import { Dispatcher, shapeProse, untrustedText } from '../../src/commands/dispatch.js';
+import { reflow } from '../../src/mail/text.js';
 import { defaultHandlers } from '../../src/commands/index.js';
 import { composeSigned, type OutgoingMail } from '../../src/mail/compose.js';
 import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
@@ -237,7 +239,7 @@ test('replies per sender are rate-limited', async () => {
   const { run } = setup();
   const outcomes: string[] = [];
   for (let i = 0; i < 5; i++) outcomes.push((await run(plain({ From: 'flood@example.org' }, 'HELP'))).out.completion.outcome);
-  assert.deepEqual(outcomes, ['help', 'help', 'help', 'rate-limited:help', 'rate-limited:help']);
+  assert.deepEqual(outcomes, ['help', 'help', 'help', 'rate-limited:HELP', 'rate-limited:HELP'], 'over the budget a read-only command is not even run');
 });
 
 test('a command signed inside a forwarded message does not count as the sender\'s', async () => {
@@ -255,3 +257,79 @@ test('maildir-style LF line endings verify the same as CRLF', async () => {
   assert.equal(r.out.completion.verdict, 'good');
 });
 
+
+// The regexes the line scanners replaced (quadratic on hostile input, see
+// test/security/quadratic-armour.test.ts): the oracles of what the scanners
+// must return, on small inputs.
+function untrustedTextByRegex(text: string): string {
+  const m = /-----BEGIN PGP SIGNED MESSAGE-----\r?\n(?:[A-Za-z]+: [^\n]*\r?\n)*\r?\n([\s\S]*?)\r?\n-----BEGIN PGP SIGNATURE-----/.exec(text);
+  return m ? m[1]!.replace(/^- /gm, '') : text;
+}
+function shapeProseByRegex(prose: string): string {
+  const text = prose.replace(/\r\n?/g, '\n');
+  const parts: string[] = [];
+  let last = 0;
+  for (const m of text.matchAll(/^-----BEGIN ([A-Z0-9 ]{1,40})-----$[\s\S]*?^-----END \1-----$/gm)) {
+    parts.push(reflow(text.slice(last, m.index)), m[0]);
+    last = m.index + m[0].length;
+  }
+  parts.push(reflow(text.slice(last)));
+  return parts.join('');
+}
+const linesOf = (pieces: string[]) => fc.tuple(fc.array(fc.constantFrom(...pieces), { maxLength: 14 }), fc.constantFrom('\n', '\r\n'))
+  .map(([ls, eol]) => ls.join(eol));
+
+test('untrustedText (a line scan) returns what the old regex returned', () => {
+  fc.assert(fc.property(linesOf([
+    '-----BEGIN PGP SIGNED MESSAGE-----', 'quoted -----BEGIN PGP SIGNED MESSAGE-----', '-----BEGIN PGP SIGNATURE-----',
+    '-----BEGIN PGP SIGNATURE----- x', 'Hash: SHA256', 'Hash:x', '', '\r', '- APPROVE ZT-000001', '- - x', 'HELP', 'text: here',
+  ]), (t) => assert.equal(untrustedText(t), untrustedTextByRegex(t))), { numRuns: 5000 });
+});
+
+test('shapeProse (a line scan) returns what the old regex returned', () => {
+  fc.assert(fc.property(linesOf([
+    '-----BEGIN A-----', '-----END A-----', '-----BEGIN PGP PUBLIC KEY BLOCK-----', '-----END PGP PUBLIC KEY BLOCK-----',
+    '-----BEGIN a-----', '-----END B-----', '-----BEGIN -----', '', 'some prose that is long enough to be wrapped by reflow at the seventy-second column',
+    'short', ' indented', '-----BEGIN A----- trailing',
+  ]), (t) => assert.equal(shapeProse(t), shapeProseByRegex(t))), { numRuns: 5000 });
+});
+
+test('a Message-ID alone never makes a duplicate: an unsigned mail with the ID of a coming request does not pre-empt it', async () => {
+  const { run } = setup();
+  const first = await run(plain({ 'Message-ID': '<coming@example.org>', From: 'mallory@example.org' }, 'HELP\n'));
+  assert.equal(first.res.applied, true);
+  const real = await run(await signedMail(alice, 'HELP\n', 'pgpmime', new Date(), {}).then((b) => Buffer.from(b.toString().replace(/Message-ID: <[^>]+>/, 'Message-ID: <coming@example.org>'))));
+  assert.equal(real.res.applied, true);
+  assert.equal(real.out.completion.outcome, 'help');
+  assert.equal(real.replies.length, 1);
+});
+
+test('oversize mail: robots are not answered, and the answer to a person is rate-limited like any reply', async () => {
+  const { run } = setup();
+  const robot = await run(plain({ From: 'MAILER-DAEMON@example.org' }, 'x'.repeat(30000)));
+  assert.equal(robot.out.completion.outcome, 'ignored:robot-sender');
+  assert.equal(robot.replies.length, 0);
+  const outcomes: string[] = [];
+  for (let i = 0; i < 5; i++) outcomes.push((await run(plain({ From: 'big@example.org' }, 'x'.repeat(30000)))).out.completion.outcome);
+  assert.deepEqual(outcomes, ['too-large', 'too-large', 'too-large', 'rate-limited:too-large', 'rate-limited:too-large']);
+});
+
+test('a reply budget spent while a message was processed drops its reply in the store transaction', async () => {
+  const { store } = setup();
+  // Four messages decided before any of them was recorded (inbound concurrency).
+  const d = new Dispatcher({ config: cfg, store, signer: bot, keyring: Keyring.fromKeys([alice.toPublic()]), policy: cryptoPolicyOf(cfg), logger: silentLogger }, defaultHandlers());
+  const rows: SpoolRow[] = [];
+  for (let i = 0; i < 4; i++) {
+    const row: SpoolRow = { key: spoolKey('race', 1, i), mailbox: 'race', uidValidity: 1, uid: String(i), messageId: null,
+      raw: plain({ From: 'race@example.org' }, 'HELP\n'), receivedAt: new Date().toISOString(), state: 'queued', outcome: null };
+    await store.spool(row);
+    rows.push(row);
+  }
+  const decided = await Promise.all(rows.map((r) => d.processMessage(r)));
+  assert.deepEqual(decided.map((o) => o.completion.outcome), ['help', 'help', 'help', 'help'], 'each saw an unspent budget');
+  const results = [];
+  for (const o of decided) results.push(await store.complete(o.completion));
+  assert.deepEqual(results.map((r) => r.outboxIds.length), [1, 1, 1, 0]);
+  assert.equal(results[3]!.rateLimited, 'sender');
+  assert.equal((await store.getSpooled(rows[3]!.key))?.outcome, 'rate-limited:help');
+});

@@ -160,6 +160,59 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    test('a Message-ID is a duplicate only with the same content: either key seen before makes one', async () => {
+      const s = await factory.open();
+      const [a, b, c, d] = [spoolRec(), spoolRec(), spoolRec(), spoolRec()];
+      for (const r of [a, b, c, d]) await s.spool(r);
+      const key = (digest: string) => `mid:<chosen@x>#raw:${digest}`;
+      assert.equal((await s.complete(completion(a, { messageKey: key('1'.repeat(64)) }))).applied, true);
+      // Same Message-ID, other bytes: not a duplicate.
+      const rb = await s.complete(completion(b, { messageKey: key('2'.repeat(64)), contentKey: 'mid:<chosen@x>#sig:s1' }));
+      assert.equal(rb.applied, true);
+      assert.equal(await s.isProcessed(key('2'.repeat(64))), true);
+      assert.equal(await s.isProcessed('mid:<chosen@x>#sig:s1'), true);
+      // Other bytes, but the same signed content (a list's re-wrapped copy): a duplicate.
+      const rc = await s.complete(completion(c, { messageKey: key('3'.repeat(64)), contentKey: 'mid:<chosen@x>#sig:s1' }));
+      assert.deepEqual([rc.applied, rc.reason], [false, 'duplicate-message']);
+      assert.equal(await s.isProcessed(key('3'.repeat(64))), false, 'a duplicate records nothing');
+      // The same bytes again: a duplicate.
+      const rd = await s.complete(completion(d, { messageKey: key('1'.repeat(64)) }));
+      assert.deepEqual([rd.applied, rd.reason], [false, 'duplicate-message']);
+      assert.equal((await s.listOutbox()).length, 2);
+      await s.close();
+    });
+
+    test('reply budgets: per key, a global cap, notices not counted, re-checked inside complete()', async () => {
+      const s = await factory.open();
+      const since = new Date(Date.now() - 1000).toISOString();
+      const budget = (key: string, perHour = 2, globalPerHour: number | null = 3) => ({ key, perHour, globalPerHour, since });
+      const charged = (id: string, key: string) => ({ ...outboxRec(id), budget: key });
+      assert.equal(await s.replyBudgetSpent(budget('addr:a@x')), null);
+      await s.addOutbox([charged('r1', 'addr:a@x'), charged('r2', 'key:F1'), { ...outboxRec('n1'), kind: 'notice' }]);
+      assert.equal(await s.replyBudgetSpent(budget('addr:a@x')), null);
+      await s.addOutbox([charged('r3', 'addr:a@x')]);
+      assert.equal(await s.replyBudgetSpent(budget('addr:a@x')), 'sender');
+      assert.equal(await s.replyBudgetSpent(budget('key:F1')), 'global', 'three replies in all');
+      assert.equal(await s.replyBudgetSpent(budget('key:F1', 2, null)), null, 'a key budget under no global cap');
+      assert.equal(await s.replyBudgetSpent({ ...budget('addr:a@x'), since: new Date(Date.now() + 60_000).toISOString() }), null);
+
+      // Two messages decided on the same count: the second one's reply is dropped in the transaction.
+      const [m1, m2] = [spoolRec(), spoolRec()];
+      await s.spool(m1);
+      await s.spool(m2);
+      const b = budget('addr:b@x', 1, null);
+      const c1 = await s.complete(completion(m1, { outbox: [charged(`reply-${m1.key}`, 'addr:b@x')], replyBudget: b }));
+      assert.deepEqual(c1.outboxIds, [`reply-${m1.key}`]);
+      assert.equal(c1.rateLimited, undefined);
+      const c2 = await s.complete(completion(m2, { outbox: [charged(`reply-${m2.key}`, 'addr:b@x'), { ...outboxRec(`n-${m2.key}`), kind: 'notice' }], replyBudget: b }));
+      assert.equal(c2.applied, true);
+      assert.equal(c2.rateLimited, 'sender');
+      assert.deepEqual(c2.outboxIds, [`n-${m2.key}`], 'the notice stays, the reply is dropped');
+      assert.equal((await s.getSpooled(m2.key))?.outcome, 'rate-limited:help');
+      assert.equal((await s.getOutbox(`reply-${m1.key}`))?.budget, 'addr:b@x');
+      await s.close();
+    });
+
     test('meta values', async () => {
       const s = await factory.open();
       assert.equal(await s.getMeta('nope'), undefined);
