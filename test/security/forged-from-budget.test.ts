@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { community, newcomer, person } from '../unit/commands-world.js';
+import { TO_BOT, community, newcomer, person } from '../unit/commands-world.js';
 import { botMail, deliver, snapshot } from './reply-gate.js';
 
 test('20 forged unsigned mails as From: Alice do not silence her signed requests', async () => {
   const { w, alice, bob } = await community({ config: { limits: { maxRepliesPerSenderPerHour: 20 } } });
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', [alice, bob]);
-  const sub = await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+  const sub = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
   const t = (await w.store.getTicket(sub.replies[0]!.fields.Ticket!))!;
   const forged = 'Alice Mainframe <alice@people.test>';
 
@@ -32,7 +32,7 @@ test('20 forged unsigned mails as From: Alice do not silence her signed requests
   const outsider = await deliver(w, await w.mail(mallory, 'HELP\n'));
   assert.equal(outsider.outcome, 'rate-limited:HELP');
   assert.deepEqual(outsider.outbox, []);
-  const outsiderVote = await deliver(w, await w.mail(mallory, `APPROVE ${t.id} ${t.digest}\n`));
+  const outsiderVote = await deliver(w, await w.mail(mallory, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}\n`));
   assert.equal(outsiderVote.outcome, 'rate-limited:refused:nokey');
   assert.deepEqual(outsiderVote.outbox, []);
   assert.equal(await snapshot(w), before, 'nothing changed');
@@ -42,7 +42,7 @@ test('20 forged unsigned mails as From: Alice do not silence her signed requests
   assert.equal(help.outcome, 'help');
   assert.deepEqual(help.outbox.map((o) => o.recipients), [['alice@people.test']]);
   await botMail(w, help.outbox[0]!, 'found');
-  const vote = await deliver(w, await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n`));
+  const vote = await deliver(w, await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}\n`));
   assert.equal(vote.outcome, `APPROVE:recorded:${t.id}`);
   assert.deepEqual(vote.outbox.map((o) => o.recipients), [['alice@people.test']]);
   await botMail(w, vote.outbox[0]!, 'pending');

@@ -9,12 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { community, newcomer, type Person, type World } from '../unit/commands-world.js';
+import { TO_BOT, community, newcomer, type Person, type World } from '../unit/commands-world.js';
 import { botMail, deliver, snapshot } from './reply-gate.js';
 
 async function ticketFor(w: World, by: Person[]) {
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', by);
-  const s = await w.send(await w.mail(dave, `SUBMIT KEY\n\n${dave.certified.armor()}`));
+  const s = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
   return (await w.store.getTicket(s.replies[0]!.fields.Ticket!))!;
 }
 
@@ -29,7 +29,7 @@ test('an unsigned mail carrying the Message-ID of a coming APPROVE does not sile
   assert.equal(pre.outcome, 'help');
   assert.equal(await snapshot(w), before, 'the pre-emptive mail changed nothing');
 
-  const real = await deliver(w, await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n`, { messageId: mid }));
+  const real = await deliver(w, await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}\n`, { messageId: mid }));
   assert.equal(real.result.applied, true, 'the real APPROVE is not a duplicate');
   assert.equal(real.outcome, `APPROVE:recorded:${t.id}`);
   assert.equal(real.stored, `APPROVE:recorded:${t.id}`);
@@ -41,7 +41,7 @@ test('an unsigned mail carrying the Message-ID of a coming APPROVE does not sile
   const mid2 = '<approve.0002@people.test>';
   const pre2 = await deliver(w, await w.mail(carol, 'HELP\n', { messageId: mid2 }));
   assert.equal(pre2.outcome, 'help');
-  const real2 = await deliver(w, await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n`, { messageId: mid2 }));
+  const real2 = await deliver(w, await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}\n`, { messageId: mid2 }));
   assert.equal(real2.outcome, `APPROVE:approved:${t.id}`);
   assert.equal((await w.store.getTicket(t.id))!.state, 'approved');
 });
@@ -49,7 +49,7 @@ test('an unsigned mail carrying the Message-ID of a coming APPROVE does not sile
 test('the same message delivered twice, or re-fetched after a UIDVALIDITY change, is processed once', async () => {
   const { w, alice, bob } = await community({ threshold: 2 });
   const t = await ticketFor(w, [alice, bob]);
-  const raw = await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n`, { messageId: '<once@people.test>' });
+  const raw = await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}\n`, { messageId: '<once@people.test>' });
   const first = await deliver(w, raw);
   assert.equal(first.outcome, `APPROVE:recorded:${t.id}`);
   const after = await snapshot(w);
