@@ -163,8 +163,9 @@ export function judgeHashId(policy: CryptoPolicy, id: number): AlgorithmJudgemen
 export function judgePublicKeyId(id: number): AlgorithmJudgement {
   const a = publicKeyById(id);
   if (!a) return { use: 'unsupported', reason: unassigned('public-key algorithm', id, RESERVED_PUBLIC_KEY_IDS) };
-  if (!a.signs) return { use: 'unsupported', reason: `${a.label} (public-key algorithm ${id}) cannot make signatures` };
+  // Refused first: an ElGamal signature is refused like the ElGamal key itself (the fix is a new key).
   if (a.judge === 'refused') return { use: 'refused', reason: `${a.label} keys are no longer accepted` };
+  if (!a.signs) return { use: 'unsupported', reason: `${a.label} (public-key algorithm ${id}) cannot make signatures` };
   return { use: 'accepted' };
 }
 
