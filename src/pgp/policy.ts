@@ -134,8 +134,9 @@ function unassigned(kind: string, id: number, reserved: Set<number>): string {
 }
 
 /** How to fix a refused or unknown hash, in the user's own tools. */
-export const HASH_FIX = 'Sign again with SHA-512 (or SHA-256): in GnuPG put "personal-digest-preferences SHA512" '
-  + 'in ~/.gnupg/gpg.conf (or add --digest-algo SHA512); Thunderbird and most clients do this by default.';
+// (No tilde or brackets: replies are read on EBCDIC terminals, see NOTES.md.)
+export const HASH_FIX = 'Sign again with SHA-512 (or SHA-256): in GnuPG add the line "personal-digest-preferences SHA512" '
+  + 'to gpg.conf in your GnuPG home directory (or sign with --digest-algo SHA512); Thunderbird and most clients do this by default.';
 /** How to fix a refused key. */
 export const KEY_FIX = 'Sign with an Ed25519, ECDSA P-256+ or RSA (3072+ bits) key; '
   + 'in GnuPG: gpg --quick-gen-key "Your Name <you@example.org>" ed25519, then send the new key (SUBMIT KEY).';
@@ -196,7 +197,10 @@ export type SignatureJudgement =
  */
 export function judgeSignatureAlgorithms(policy: CryptoPolicy, s: SignatureAlgorithms): SignatureJudgement {
   if (s.version === 3) {
-    return { ok: false, verdict: 'weak', rule: 'signature-version', reason: 'v3 signatures are not accepted', fix: VERSION_FIX };
+    return {
+      ok: false, verdict: 'weak', rule: 'signature-version', fix: VERSION_FIX,
+      reason: 'v3 signatures are not accepted; re-sign with a current OpenPGP client',
+    };
   }
   if (s.version !== 4 && s.version !== 6) {
     const what = s.version === 5 ? 'v5 (LibrePGP) signatures are not supported' : `signature version ${s.version} is not an OpenPGP version this bot reads`;
