@@ -48,6 +48,8 @@ import {
 } from '../pgp/policy.js';
 import { readSignaturePackets, type SignaturePacketFacts } from '../pgp/sigpacket.js';
 import type { Keyring } from '../pgp/keyring.js';
+// The key inspector's algorithm facts (curve names mapped to the policy's), so keys are judged alike everywhere.
+import { algorithmInfo } from '../pgp/inspect.js';
 import {
   canonicalizeLineEndings, decodedBody, entityBytes, getHeader, parseMime, walkMime, type MimeNode, type MimeTree,
 } from './mime.js';
@@ -649,7 +651,7 @@ async function checkSignature(
   for (const key of candidates) {
     // The key's algorithm and size, before verifying: openpgp.js (minRSABits,
     // rejectPublicKeyAlgorithms) would only throw, which reads as "bad".
-    const refusedKey = judgeSigningKey(chosen, key, ctx.policy);
+    const refusedKey = judgeSigningKey(chosen, key, ctx.policy).refused;
     if (refusedKey) {
       out.signer = key.getFingerprint().toUpperCase();
       out.verdict = 'weak';
@@ -740,40 +742,28 @@ async function judgeValid(out: Outcome, sig: openpgp.SignaturePacket, key: openp
   } catch { /* informational only */ }
 
   // The hash and the key's strength were judged before verifying (refusedByOctets, judgeSigningKey); only warnings remain.
-  for (const [label, packet] of keyPackets(signingKey, key)) {
-    const judged = judgeKeyAlgorithm(ctx.policy, normaliseAlgorithmInfo(packet.getAlgorithmInfo()));
-    if (judged.ok && judged.warning) out.warnings.push(`${label}: ${judged.warning}`);
-  }
+  out.warnings.push(...judgeSigningKey(sig, key, ctx.policy).warnings);
   out.verdict = 'good';
   out.detail = `good signature${made} by ${out.signer} (${out.hashAlgorithm})`;
   return out;
 }
 
-/** The signing (sub)key packet and, when different, the primary key packet. */
-function keyPackets(signingKey: openpgp.PublicKey | openpgp.Subkey, key: openpgp.PublicKey): Array<[string, openpgp.AnyKeyPacket]> {
-  const out: Array<[string, openpgp.AnyKeyPacket]> = [['signing key', signingKey.keyPacket]];
-  if (signingKey.keyPacket !== key.keyPacket) out.push(['primary key', key.keyPacket]);
-  return out;
-}
-
-/** The first of the signing key and the primary key that the policy refuses (algorithm, size, curve), or null. */
-function judgeSigningKey(sig: openpgp.SignaturePacket, key: openpgp.PublicKey, policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): { label: string; reason: string } | null {
-  const signingKey = key.getKeys(sig.issuerKeyID)[0] ?? key;
-  for (const [label, packet] of keyPackets(signingKey, key)) {
-    const judged = judgeKeyAlgorithm(policy, normaliseAlgorithmInfo(packet.getAlgorithmInfo()));
-    if (!judged.ok) return { label, reason: judged.reason };
-  }
-  return null;
-}
-
 /**
- * openpgp.js v6 names the legacy EdDSA/ECDH curves 'ed25519Legacy' and
- * 'curve25519Legacy'. They are the same curves as RFC 9580 Ed25519/X25519
- * (only the encoding is older), so the policy judges them under those names.
+ * The signing (sub)key and, when different, the primary key against the
+ * policy (algorithm, size, curve): the first refusal, and the warnings
+ * (e.g. RSA below the recommended size).
  */
-function normaliseAlgorithmInfo(info: { algorithm: string; bits?: number; curve?: string }): { algorithm: string; bits?: number; curve?: string } {
-  const curve = info.curve === 'ed25519Legacy' ? 'ed25519' : info.curve === 'curve25519Legacy' ? 'curve25519' : info.curve;
-  return { ...info, curve };
+function judgeSigningKey(sig: openpgp.SignaturePacket, key: openpgp.PublicKey, policy: CryptoPolicy): { refused: { label: string; reason: string } | null; warnings: string[] } {
+  const signingKey = key.getKeys(sig.issuerKeyID)[0] ?? key;
+  const packets: Array<[string, openpgp.AnyKeyPacket]> = [['signing key', signingKey.keyPacket]];
+  if (signingKey.keyPacket !== key.keyPacket) packets.push(['primary key', key.keyPacket]);
+  const warnings: string[] = [];
+  for (const [label, packet] of packets) {
+    const judged = judgeKeyAlgorithm(policy, algorithmInfo(packet));
+    if (!judged.ok) return { refused: { label, reason: judged.reason }, warnings };
+    if (judged.warning) warnings.push(`${label}: ${judged.warning}`);
+  }
+  return { refused: null, warnings };
 }
 
 /**
