@@ -779,6 +779,13 @@ async function classifyFailure(out: Outcome, sig: openpgp.SignaturePacket, key: 
   if (/Signed digest did not match|Signature verification failed/i.test(msg)) {
     out.verdict = 'bad';
     out.detail = `the signature${made} by ${out.signer} does not match the signed data (changed after signing)`;
+  } else if (/Insecure (message )?hash algorithm|considered too weak|is disabled|too weak for EdDSA/i.test(msg)) {
+    // openpgp.js's reject lists (messageVerifyConfig, the second wall) refused
+    // what the octet checks cannot see: the key's own self-signature or
+    // binding made with MD5 or RIPEMD-160. A policy refusal, not tampering.
+    out.verdict = 'weak';
+    out.detail = `the key ${out.signer} is valid only through a signature the policy refuses (${msg})`;
+    out.hint = KEY_FIX;
   } else if (/revoked/i.test(msg)) {
     out.verdict = 'revoked-key';
     out.cryptoValid = true;

@@ -38,6 +38,9 @@ before(async () => {
   fpr.dsa = await genKeyWith(home, 'Dsa <dsa@example.org>', 'dsa1024');
   fpr.rsa1024 = await genKeyWith(home, 'Small <small@example.org>', 'rsa1024');
   fpr.ecdsa = await genKeyWith(home, 'Ec <ec@example.org>', 'nistp256');
+  // A key whose own self-signature is RIPEMD-160 (old GnuPG 1.x defaults); its message signatures are SHA-256.
+  const old = await home.run(['--status-fd', '1', '--cert-digest-algo', 'RIPEMD160', '--quick-gen-key', 'Old <old@example.org>', 'rsa3072', 'sign,cert', 'never']);
+  fpr.oldSelfSig = /KEY_CREATED \S+ ([0-9A-F]{40})/.exec(old.stdout.toString())![1];
   keyring = await Keyring.fromArmored((await Promise.all(Object.values(fpr).map((f) => home.exportPublic(f)))).join('\n'));
 });
 
@@ -126,6 +129,16 @@ for (const kind of ['pgpmime', 'inline'] as const) {
       assert.equal(r.verdict, 'weak', r.detail);
       assert.match(r.detail, /DSA/);
       assert.equal(r.publicKeyAlgorithm, 'dsa');
+      assert.match(r.hint ?? '', /Ed25519/);
+      assert.doesNotMatch(r.hint ?? '', TAMPER_HINT);
+      assert.equal(r.signedText, null);
+    });
+
+    test('a key valid only through a RIPEMD-160 self-signature is weak, not bad', async () => {
+      const r = await check(await mail(kind, 'oldSelfSig', 'SHA256'));
+      assert.equal(r.verdict, 'weak', r.detail);
+      assert.match(r.detail, /valid only through a signature the policy refuses.*RIPEMD/);
+      assert.equal(r.signer, fpr.oldSelfSig);
       assert.match(r.hint ?? '', /Ed25519/);
       assert.doesNotMatch(r.hint ?? '', TAMPER_HINT);
       assert.equal(r.signedText, null);
