@@ -238,9 +238,11 @@ export class Dispatcher {
 
     // 4. The command: from signed text if the signature verified; read-only
     //    commands may also come from unsigned text.
-    // A signature inside a forwarded message (message/rfc822) is the
-    // forwarded author's, not the sender's: it never authorises a command.
-    const good = verification.verdict === 'good' && !verification.signedPartPath.includes('message/rfc822');
+    // A signature inside a forwarded message (message/rfc822, message/global),
+    // on an attachment or elsewhere below the top is the forwarded author's,
+    // not the sender's: verifyMail says so in `authorises` (good verdict AND
+    // the message itself or a list's wrapper around it).
+    const good = verification.authorises;
     let command: ParsedCommand | null = good ? findCommand(verification.signedText, { boundTo: botAddresses(cfg) }) : null;
     if (!command) {
       // Unauthenticated text: used to run read-only commands and to tell the

@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_LIMITS } from '../limits.js';
-import { DEFAULT_CRYPTO_POLICY } from '../pgp/policy.js';
+import { DEFAULT_CRYPTO_POLICY, HASH_NAMES, type HashName } from '../pgp/policy.js';
 
 const secretRef = {
   passwordEnv: z.string().min(1).optional().describe('name of an environment variable holding the password'),
@@ -81,7 +81,9 @@ export const configSchema = z.strictObject({
     minCertifications: z.number().int().min(0).default(1),
     minRsaBits: z.number().int().min(1024).default(DEFAULT_CRYPTO_POLICY.minRsaBits),
     warnRsaBits: z.number().int().min(1024).default(DEFAULT_CRYPTO_POLICY.warnRsaBits),
-    rejectHashes: z.array(z.enum(['md5', 'sha1', 'ripemd160', 'sha224'])).default(['md5', 'sha1', 'ripemd160']),
+    // The names of src/pgp/policy.ts's hash registry, so the config and the verifier can never spell one differently.
+    rejectHashes: z.array(z.enum(HASH_NAMES)).default([...DEFAULT_CRYPTO_POLICY.rejectHashes] as HashName[])
+      .describe('hash algorithms refused on new signatures (md5, sha1, ripemd160, sha224, sha256, sha384, sha512, sha3_256, sha3_512)'),
     maxClockSkewSeconds: z.number().int().min(0).default(DEFAULT_CRYPTO_POLICY.maxClockSkewSeconds),
     maxSignatureAgeSeconds: z.number().int().min(60).default(DEFAULT_CRYPTO_POLICY.maxSignatureAgeSeconds),
   }).prefault({}),

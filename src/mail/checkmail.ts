@@ -20,6 +20,8 @@ export interface CheckMailResult {
   keyId: string | null;
   hint?: string | null;
   signedPartPath?: string;
+  /** A good signature that may carry the sender's command (see MailVerification.authorises). */
+  authorises: boolean;
 }
 
 export async function* checkMailPaths(paths: string[], keyring: Keyring, opts: VerifyOptions = {}): AsyncGenerator<CheckMailResult> {
@@ -80,13 +82,13 @@ async function checkFile(file: string, keyring: Keyring, opts: VerifyOptions): P
   const r = await verifyMail(raw, keyring, opts);
   return {
     file, kind: r.kind, verdict: r.verdict, signer: r.signer, detail: r.detail, keyId: r.signingKeyId,
-    hint: r.hint, signedPartPath: r.signedPartPath,
+    hint: r.hint, signedPartPath: r.signedPartPath, authorises: r.authorises,
   };
 }
 
 function unreadable(file: string, err: unknown): CheckMailResult {
   return {
     file, kind: 'unsigned', verdict: 'malformed', signer: null, keyId: null,
-    detail: `cannot read: ${describeError(err)}`, hint: null, signedPartPath: '',
+    detail: `cannot read: ${describeError(err)}`, hint: null, signedPartPath: '', authorises: false,
   };
 }

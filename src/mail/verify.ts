@@ -1,28 +1,36 @@
 /**
  * Verify the OpenPGP signature of one raw e-mail message.
  *
- * Which part is trusted (deliberate choices, see also `findPgpMimeNode`):
+ * Which part is checked (deliberate choices, see `chooseSignedNode`):
  *
- * - PGP/MIME (RFC 3156): the first `multipart/signed` with
- *   protocol="application/pgp-signature" in a pre-order walk of the MIME
- *   tree. That accepts the root, the Mailman footer wrapper
- *   (multipart/mixed > multipart/signed), a PGP/MIME node inside an S/MIME
- *   layer (multipart/signed > multipart/signed), and a signed message
- *   forwarded as an attachment (... > message/rfc822 > multipart/signed).
- *   A signature below the root does not cover what is around it, and one
- *   inside message/rfc822 is the forwarded author's, not the sender's: the
- *   result says where it sat (`signedPartPath`) and warns, and callers decide
- *   (a bot should accept commands from the root or a list wrapper only).
- * - Inline (cleartext): the first non-attachment text/plain leaf containing
- *   `-----BEGIN PGP SIGNED MESSAGE-----` at the start of a line. Only the
- *   text the verification returns is reported (CVE-2023-41037): banners
- *   before the armour and footers after it are never part of `signedText`.
+ * - PGP/MIME (RFC 3156): a `multipart/signed` with
+ *   protocol="application/pgp-signature"; inline (cleartext): a
+ *   non-attachment text/plain leaf containing
+ *   `-----BEGIN PGP SIGNED MESSAGE-----` at the start of a line.
+ * - Only a signature that IS the message, or that a list wrapped (Mailman:
+ *   a multipart/mixed whose FIRST part is the signed entity, footers after
+ *   it), speaks for the sender: `authorises` is true only for a good
+ *   signature there. One inside a forwarded message (message/rfc822 or
+ *   message/global), attached as a file (Content-Disposition: attachment),
+ *   or anywhere else in the tree is someone's signature on something the
+ *   sender passed along; it is still verified and reported (check-mail
+ *   shows it), with `authorises` false and a warning saying why. Such a
+ *   position is chosen only when no authorising one exists.
+ * - Only the text the verification returns is reported (CVE-2023-41037):
+ *   banners before the armour and footers after it are never part of
+ *   `signedText`.
  * - S/MIME is reported as unsupported, never verified and never fatal.
+ *
+ * The signature packet's own octets (version, public-key and hash
+ * algorithm ids) are judged against the policy BEFORE verifying
+ * (src/pgp/sigpacket.ts): a refused hash or algorithm is 'weak', an id
+ * outside the registries or a version we do not read is 'malformed', each
+ * with the fix, never 'bad' (which tells the user to look for tampering).
  *
  * The signed bytes always come from the raw message (see mime.ts), in
  * canonical CRLF form. openpgp.js checks the cryptography and the key's
- * validity at signature time; the crypto policy (policy.ts) then turns a
- * library-accepted signature into 'weak' where the policy refuses it. The
+ * validity at signature time, with reject lists at least as strict as the
+ * policy (messageVerifyConfig). The
  * signature's age is NOT judged here: that depends on what the message asks
  * for, and callers do it with `judgeSignatureTime`.
  *
@@ -35,12 +43,17 @@ import { simpleParser } from 'mailparser';
 import { describeError } from '../errors.js';
 import { DEFAULT_LIMITS, LimitError, type Limits } from '../limits.js';
 import {
-  DEFAULT_CRYPTO_POLICY, isRejectedHash, judgeKeyAlgorithm, verifyConfig, type CryptoPolicy,
+  DEFAULT_CRYPTO_POLICY, KEY_FIX, hashName, judgeKeyAlgorithm, judgeSignatureAlgorithms, messageVerifyConfig, publicKeyName,
+  type CryptoPolicy, type SignatureJudgement,
 } from '../pgp/policy.js';
+import { readSignaturePackets, type SignaturePacketFacts } from '../pgp/sigpacket.js';
 import type { Keyring } from '../pgp/keyring.js';
+// The key inspector's algorithm facts (curve names mapped to the policy's), so keys are judged alike everywhere.
+import { algorithmInfo } from '../pgp/inspect.js';
 import {
-  canonicalizeLineEndings, decodedBody, entityBytes, getHeader, parseMime, walkMime, type MimeNode, type MimeTree,
+  decodedBody, entityBytes, getHeader, parseMime, walkMime, type MimeNode, type MimeTree,
 } from './mime.js';
+import { BEGIN_LINE, chooseSignedNode, findSmimeNode, placementWarnings } from './signed-node.js';
 
 export type SigKind = 'pgpmime' | 'inline' | 'unsigned';
 export type Verdict = 'good' | 'bad' | 'nokey' | 'expired-key' | 'revoked-key' | 'weak' | 'unsigned' | 'malformed';
@@ -62,7 +75,22 @@ export interface MailVerification {
   detail: string;
   /** How to fix or resend, when something broke. */
   hint: string | null;
-  unsupported: 'smime' | null;
+  /**
+   * What was not checked because the bot does not read it: S/MIME (verdict
+   * unsigned), a signature version other than 4 and 6 (v3: weak), or an
+   * algorithm id outside the RFC 9580 registries or unable to sign
+   * (malformed). Null otherwise, also for algorithms the policy merely refuses.
+   */
+  unsupported: 'smime' | 'signature-version' | 'hash-algorithm' | 'public-key-algorithm' | null;
+  /**
+   * The signature may carry the sender's command: the verdict is 'good' AND
+   * the signed entity is the message itself or a list's wrapper around it
+   * (multipart/mixed with the signed entity first). False for a signature
+   * inside a forwarded message (message/rfc822, message/global), attached as
+   * a file, or anywhere else in the tree. Callers must require this, not
+   * only verdict === 'good'.
+   */
+  authorises: boolean;
   /**
    * Authenticated text only, set when the signature is cryptographically
    * valid (verdicts good, weak, expired-key, revoked-key; commands must still
@@ -83,8 +111,12 @@ export interface MailVerification {
    * and would otherwise get a "new" id for the same signature.
    */
   signatureId: string | null;
-  /** Lower-case openpgp.js hash name, e.g. 'sha256'. */
+  /** The policy's hash name (src/pgp/policy.ts HASH_ALGORITHMS), e.g. 'sha256'; 'hash-<id>' outside the registry. */
   hashAlgorithm: string | null;
+  /** openpgp.js's public-key algorithm name of the signature, e.g. 'eddsaLegacy'; 'publickey-<id>' outside the registry. */
+  publicKeyAlgorithm: string | null;
+  /** The signature packet's version octet (4 or 6; 3 for the old format). */
+  signatureVersion: number | null;
   /** Content types from the root to the signed node, e.g. 'multipart/mixed>multipart/signed'; '' for the root. */
   signedPartPath: string;
   /** From/Subject found in the header section of the signed part (authenticated when the verdict is good). */
@@ -114,9 +146,9 @@ interface Ctx {
 
 function emptyResult(kind: SigKind, verdict: Verdict, detail: string): MailVerification {
   return {
-    kind, verdict, signer: null, signingKeyId: null, detail, hint: null, unsupported: null,
+    kind, verdict, signer: null, signingKeyId: null, detail, hint: null, unsupported: null, authorises: false,
     signedText: null, signedAttachments: [], signatureCreated: null, signatureId: null,
-    hashAlgorithm: null, signedPartPath: '', protectedHeaders: null, warnings: [],
+    hashAlgorithm: null, publicKeyAlgorithm: null, signatureVersion: null, signedPartPath: '', protectedHeaders: null, warnings: [],
   };
 }
 
@@ -156,20 +188,18 @@ async function verifyChecked(
   const ctx: Ctx = {
     keyring, policy, limits, now, tree,
     viaList: cameThroughList(tree.root),
-    config: { ...verifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
-    fullConfig: { ...openpgp.config, ...verifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
+    config: { ...messageVerifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
+    fullConfig: { ...openpgp.config, ...messageVerifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
   };
   const smime = findSmimeNode(tree.root);
 
-  const pgpNode = findPgpMimeNode(tree.root);
-  if (pgpNode) {
-    const r = await verifyPgpMime(pgpNode, ctx);
-    if (smime) r.warnings.push('the message also carries an S/MIME signature, which was not checked');
-    return r;
-  }
-  const inline = findInlineNode(tree.root);
-  if (inline) {
-    const r = await verifyInline(inline.node, inline.text, ctx);
+  const chosen = chooseSignedNode(tree.root);
+  if (chosen) {
+    const r = chosen.kind === 'pgpmime'
+      ? await verifyPgpMime(chosen.node, ctx)
+      : await verifyInline(chosen.node, chosen.text, ctx);
+    r.warnings.unshift(...placementWarnings(chosen.node, chosen.placement));
+    r.authorises = r.verdict === 'good' && chosen.placement.authorises;
     if (smime) r.warnings.push('the message also carries an S/MIME signature, which was not checked');
     return r;
   }
@@ -186,41 +216,6 @@ async function verifyChecked(
     : 'the message carries no OpenPGP signature');
 }
 
-// ---------------------------------------------------------------------------
-// Choosing the signed node
-
-function findPgpMimeNode(root: MimeNode): MimeNode | undefined {
-  for (const n of walkMime(root)) {
-    if (n.contentType.mime === 'multipart/signed'
-      && (n.contentType.params.protocol ?? '').trim().toLowerCase() === 'application/pgp-signature') return n;
-  }
-  return undefined;
-}
-
-function findSmimeNode(root: MimeNode): MimeNode | undefined {
-  for (const n of walkMime(root)) {
-    const proto = (n.contentType.params.protocol ?? '').trim().toLowerCase();
-    if (n.contentType.mime === 'multipart/signed' && /^application\/(x-)?pkcs7-signature$/.test(proto)) return n;
-    if (/^application\/(x-)?pkcs7-mime$/.test(n.contentType.mime)) return n;
-  }
-  return undefined;
-}
-
-function isAttachment(n: MimeNode): boolean {
-  return /^\s*attachment\b/i.test(getHeader(n, 'content-disposition') ?? '');
-}
-
-const BEGIN_LINE = /(?:^|\r\n)-----BEGIN PGP SIGNED MESSAGE-----[ \t]*(?:\r\n|$)/;
-
-function findInlineNode(root: MimeNode): { node: MimeNode; text: Buffer } | undefined {
-  for (const n of walkMime(root)) {
-    if (n.children.length > 0 || n.contentType.mime !== 'text/plain' || isAttachment(n)) continue;
-    const text = canonicalizeLineEndings(decodedBody(n));
-    if (BEGIN_LINE.test(text.toString('latin1'))) return { node: n, text };
-  }
-  return undefined;
-}
-
 /** List-Id/Mailman/other list headers at the root, or a wrapper above the signed node. */
 function cameThroughList(root: MimeNode): boolean {
   const listHeaders = ['list-id', 'list-post', 'list-help', 'list-unsubscribe', 'list-archive', // RFC 2369/2919 (Mailman, LISTSERV)
@@ -231,16 +226,6 @@ function cameThroughList(root: MimeNode): boolean {
   return /^list$/i.test(getHeader(root, 'precedence')?.trim() ?? '');
 }
 
-function nestingWarnings(node: MimeNode): string[] {
-  const w: string[] = [];
-  const ancestors = node.path.split('>').slice(0, -1);
-  if (ancestors.includes('message/rfc822') || ancestors.includes('message/global')) {
-    w.push("the signed part is inside a forwarded message (message/rfc822): the signature is the forwarded author's, not the sender's");
-  } else if (node.depth > 0) {
-    w.push(`the signed part is not the whole message (${node.path}); text outside it is not authenticated`);
-  }
-  return w;
-}
 
 // ---------------------------------------------------------------------------
 // PGP/MIME
@@ -248,8 +233,7 @@ function nestingWarnings(node: MimeNode): string[] {
 async function verifyPgpMime(node: MimeNode, ctx: Ctx): Promise<MailVerification> {
   const r = emptyResult('pgpmime', 'bad', '');
   r.signedPartPath = node.depth === 0 ? '' : node.path;
-  r.warnings.push(...nestingWarnings(node));
-  const wrapped = node.depth > 0 && !node.path.includes('message/rfc822');
+  const wrapped = node.depth > 0 && !/message\/(rfc822|global)/.test(node.path);
   const listy = ctx.viaList || wrapped;
 
   const [signedPart, sigPart] = node.children;
@@ -262,9 +246,12 @@ async function verifyPgpMime(node: MimeNode, ctx: Ctx): Promise<MailVerification
   if (sigPart.contentType.mime !== 'application/pgp-signature') {
     return badStructure(r, `the second part of the multipart/signed is ${sigPart.contentType.mime}, not application/pgp-signature`, listy);
   }
+  const sigBytes = decodedBody(sigPart);
+  const refused = await refusedByOctets(sigBytes, ctx);
+  if (refused) return applyRefusal(r, refused, ctx);
   let signature: openpgp.Signature;
   try {
-    signature = await readDetachedSignature(decodedBody(sigPart), ctx);
+    signature = await readDetachedSignature(sigBytes, ctx);
   } catch (err) {
     return badStructure(r, `the signature part could not be read: ${oneLine(describeError(err))}`, listy);
   }
@@ -278,6 +265,55 @@ async function verifyPgpMime(node: MimeNode, ctx: Ctx): Promise<MailVerification
   if (outcome.cryptoValid) {
     await fillSignedContent(r, signedPart, signedBytes);
   }
+  return r;
+}
+
+/** The signature's line-anchored armour (a dash-escaped line inside cleartext never matches). */
+const ARMORED_SIG_LINE = /(?:^|\n)(-----BEGIN PGP SIGNATURE-----[\s\S]*?-----END PGP SIGNATURE-----)/;
+
+interface Refusal { facts: SignaturePacketFacts; judgement: Exclude<SignatureJudgement, { ok: true }> }
+
+/**
+ * The policy's verdict on the signature packets' own octets, before any
+ * verification: a refusal when no packet is acceptable, null when one is
+ * (or when none can be read: openpgp.js then reports the damage).
+ */
+async function refusedByOctets(bytes: Buffer, ctx: Ctx): Promise<Refusal | null> {
+  let binary: Uint8Array = bytes;
+  const text = bytes.toString('latin1');
+  if (text.includes(BEGIN_SIG)) {
+    const m = ARMORED_SIG_LINE.exec(text);
+    if (!m) return null;
+    try {
+      binary = (await openpgp.unarmor(m[1])).data as Uint8Array;
+    } catch {
+      return null;
+    }
+  }
+  let first: Refusal | null = null;
+  for (const facts of readSignaturePackets(binary)) {
+    const judgement = judgeSignatureAlgorithms(ctx.policy, facts);
+    if (judgement.ok) return null;
+    first ??= { facts, judgement };
+  }
+  return first;
+}
+
+function applyRefusal(r: MailVerification, { facts, judgement }: Refusal, ctx: Ctx): MailVerification {
+  r.verdict = judgement.verdict;
+  r.signingKeyId = facts.issuerKeyId;
+  r.signatureCreated = facts.created;
+  r.hashAlgorithm = hashName(facts.hashId);
+  r.publicKeyAlgorithm = publicKeyName(facts.publicKeyId);
+  r.signatureVersion = facts.version;
+  r.unsupported = judgement.verdict === 'malformed' || judgement.rule === 'signature-version' ? judgement.rule : null;
+  // Name the key the signature claims (as for 'bad'); it is not an identity: nothing was verified.
+  const keys = facts.issuerKeyId ? ctx.keyring.findAllByKeyId(facts.issuerKeyId) : [];
+  r.signer = keys.length === 1 ? keys[0].getFingerprint().toUpperCase() : null;
+  const made = facts.created ? ` made ${facts.created.toISOString()}` : '';
+  const by = facts.issuerKeyId ? ` by key ${facts.issuerKeyId}` : '';
+  r.detail = `the signature${made}${by} was not accepted: ${judgement.reason}`;
+  r.hint = judgement.fix;
   return r;
 }
 
@@ -328,13 +364,14 @@ async function fillSignedContent(r: MailVerification, signedPart: MimeNode, sign
 async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<MailVerification> {
   const r = emptyResult('inline', 'bad', '');
   r.signedPartPath = node.depth === 0 ? '' : node.path;
-  r.warnings.push(...nestingWarnings(node));
   const listy = ctx.viaList || node.depth > 0;
 
   const block = locateCleartextBlock(body);
   if (!block.ok) return badStructure(r, block.reason, listy);
   if (block.outsideText) r.warnings.push('text outside the signed block (e.g. a list banner or footer) was ignored');
   const slice = body.subarray(block.start, block.end);
+  const refused = await refusedByOctets(slice, ctx);
+  if (refused) return applyRefusal(r, refused, ctx);
   const charset = (node.contentType.params.charset ?? 'us-ascii').trim().toLowerCase();
   const utf8ish = ['us-ascii', 'ascii', 'utf-8', 'utf8'].includes(charset);
 
@@ -369,7 +406,9 @@ async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<Mai
     return badStructure(r, `the inline signature could not be read: ${oneLine(describeError(err))}`, listy);
   }
   const sigHash = signature.packets[0] ? hashName(signature.packets[0].hashAlgorithm) : undefined;
-  if (parsed.hashes.length > 0 && sigHash && !parsed.hashes.includes(sigHash)) {
+  // The header spells RFC 9580 names (SHA256, SHA3-256, RIPEMD160); the policy's names differ only in punctuation.
+  const bare = (h: string) => h.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (parsed.hashes.length > 0 && sigHash && !parsed.hashes.map(bare).includes(bare(sigHash))) {
     return badStructure(r, `the Hash: header (${parsed.hashes.join(', ')}) does not match the signature's hash (${sigHash})`, listy);
   }
   const message = await openpgp.createMessage({ binary: parsed.signedData });
@@ -456,16 +495,14 @@ interface Outcome {
   signatureCreated: Date | null;
   signatureId: string | null;
   hashAlgorithm: string | null;
+  publicKeyAlgorithm: string | null;
+  signatureVersion: number | null;
+  /** A hint of its own (a policy refusal names its fix); else the verdict's usual hint. */
+  hint?: string;
   warnings: string[];
 }
 
 type RunVerify = (key: openpgp.PublicKey) => Promise<{ signatures: Array<{ keyID: openpgp.KeyID; verified: Promise<true> }> }>;
-
-/** Lower-case openpgp.js name of a hash algorithm id ('sha256'), or 'hash-<id>' when unknown. */
-function hashName(id: number | null): string {
-  const hit = Object.entries(openpgp.enums.hash).find(([, v]) => v === id);
-  return hit ? hit[0].toLowerCase() : `hash-${id}`;
-}
 
 /** Allow the policy's clock skew at library level; the age is judged by callers. */
 function verifyDate(ctx: Ctx): Date {
@@ -478,22 +515,35 @@ async function checkSignature(
   const packets = signature.packets.filter((p): p is openpgp.SignaturePacket => p instanceof openpgp.SignaturePacket);
   const out: Outcome = {
     verdict: 'bad', detail: '', cryptoValid: false, signer: null, signingKeyId: null,
-    signatureCreated: null, signatureId: null, hashAlgorithm: null, warnings: [],
+    signatureCreated: null, signatureId: null, hashAlgorithm: null, publicKeyAlgorithm: null, signatureVersion: null, warnings: [],
   };
   if (packets.length === 0) {
     out.detail = 'the signature part holds no signature packet';
     return out;
   }
-  // With several signatures (rare), use the first one whose key we know.
-  let chosen = packets[0];
+  // The same judgement as on the raw octets (refusedByOctets), on what
+  // openpgp.js parsed: a packet the policy refuses is never the one checked.
+  const judged = packets.map((p) => ({ p, j: judgeSignatureAlgorithms(ctx.policy, { version: p.version, hashId: p.hashAlgorithm ?? -1, publicKeyId: p.publicKeyAlgorithm ?? -1 }) }));
+  const acceptable = judged.filter((x) => x.j.ok).map((x) => x.p);
+  // With several signatures (rare), use the first acceptable one whose key we know.
+  let chosen = acceptable[0] ?? packets[0];
   let candidates: openpgp.PublicKey[] = [];
-  for (const p of packets) {
+  for (const p of acceptable) {
     const c = candidateKeys(p, ctx.keyring);
     if (c.length > 0) { chosen = p; candidates = c; break; }
   }
   out.signingKeyId = chosen.issuerKeyID.toHex().toUpperCase();
   out.signatureCreated = chosen.created ?? null;
   out.hashAlgorithm = hashName(chosen.hashAlgorithm);
+  out.publicKeyAlgorithm = publicKeyName(chosen.publicKeyAlgorithm);
+  out.signatureVersion = chosen.version;
+  const refusal = judged.find((x) => x.p === chosen)!.j;
+  if (!refusal.ok) {
+    out.verdict = refusal.verdict;
+    out.detail = `the signature by key ${out.signingKeyId} was not accepted: ${refusal.reason}`;
+    out.hint = refusal.fix;
+    return out;
+  }
   out.signatureId = chosen.signatureData
     ? createHash('sha256').update(chosen.signatureData).update(contentDigest).digest('hex')
     : null;
@@ -511,6 +561,16 @@ async function checkSignature(
   const idx = packets.indexOf(chosen);
   let firstError: { key: openpgp.PublicKey; err: unknown } | null = null;
   for (const key of candidates) {
+    // The key's algorithm and size, before verifying: openpgp.js (minRSABits,
+    // rejectPublicKeyAlgorithms) would only throw, which reads as "bad".
+    const refusedKey = judgeSigningKey(chosen, key, ctx.policy).refused;
+    if (refusedKey) {
+      out.signer = key.getFingerprint().toUpperCase();
+      out.verdict = 'weak';
+      out.detail = `the ${refusedKey.label} of ${out.signer} is refused by the policy: ${refusedKey.reason}`;
+      out.hint = KEY_FIX;
+      return out;
+    }
     let err: unknown = null;
     try {
       const res = await run(key);
@@ -593,35 +653,29 @@ async function judgeValid(out: Outcome, sig: openpgp.SignaturePacket, key: openp
     }
   } catch { /* informational only */ }
 
-  const hash = out.hashAlgorithm ?? '';
-  if (isRejectedHash(ctx.policy, hash)) {
-    out.verdict = 'weak';
-    out.detail = `the signature${made} by ${out.signer} uses ${hash.toUpperCase()}, which the policy refuses`;
-    return out;
-  }
-  for (const [label, packet] of [['signing key', signingKey.keyPacket], ['primary key', key.keyPacket]] as const) {
-    if (label === 'primary key' && packet === signingKey.keyPacket) continue;
-    const judged = judgeKeyAlgorithm(ctx.policy, normaliseAlgorithmInfo(packet.getAlgorithmInfo()));
-    if (!judged.ok) {
-      out.verdict = 'weak';
-      out.detail = `the ${label} of ${out.signer} is refused by the policy: ${judged.reason}`;
-      return out;
-    }
-    if (judged.warning) out.warnings.push(`${label}: ${judged.warning}`);
-  }
+  // The hash and the key's strength were judged before verifying (refusedByOctets, judgeSigningKey); only warnings remain.
+  out.warnings.push(...judgeSigningKey(sig, key, ctx.policy).warnings);
   out.verdict = 'good';
-  out.detail = `good signature${made} by ${out.signer} (${hash})`;
+  out.detail = `good signature${made} by ${out.signer} (${out.hashAlgorithm})`;
   return out;
 }
 
 /**
- * openpgp.js v6 names the legacy EdDSA/ECDH curves 'ed25519Legacy' and
- * 'curve25519Legacy'. They are the same curves as RFC 9580 Ed25519/X25519
- * (only the encoding is older), so the policy judges them under those names.
+ * The signing (sub)key and, when different, the primary key against the
+ * policy (algorithm, size, curve): the first refusal, and the warnings
+ * (e.g. RSA below the recommended size).
  */
-function normaliseAlgorithmInfo(info: { algorithm: string; bits?: number; curve?: string }): { algorithm: string; bits?: number; curve?: string } {
-  const curve = info.curve === 'ed25519Legacy' ? 'ed25519' : info.curve === 'curve25519Legacy' ? 'curve25519' : info.curve;
-  return { ...info, curve };
+function judgeSigningKey(sig: openpgp.SignaturePacket, key: openpgp.PublicKey, policy: CryptoPolicy): { refused: { label: string; reason: string } | null; warnings: string[] } {
+  const signingKey = key.getKeys(sig.issuerKeyID)[0] ?? key;
+  const packets: Array<[string, openpgp.AnyKeyPacket]> = [['signing key', signingKey.keyPacket]];
+  if (signingKey.keyPacket !== key.keyPacket) packets.push(['primary key', key.keyPacket]);
+  const warnings: string[] = [];
+  for (const [label, packet] of packets) {
+    const judged = judgeKeyAlgorithm(policy, algorithmInfo(packet));
+    if (!judged.ok) return { refused: { label, reason: judged.reason }, warnings };
+    if (judged.warning) warnings.push(`${label}: ${judged.warning}`);
+  }
+  return { refused: null, warnings };
 }
 
 /**
@@ -637,6 +691,13 @@ async function classifyFailure(out: Outcome, sig: openpgp.SignaturePacket, key: 
   if (/Signed digest did not match|Signature verification failed/i.test(msg)) {
     out.verdict = 'bad';
     out.detail = `the signature${made} by ${out.signer} does not match the signed data (changed after signing)`;
+  } else if (/Insecure (message )?hash algorithm|considered too weak|is disabled|too weak for EdDSA/i.test(msg)) {
+    // openpgp.js's reject lists (messageVerifyConfig, the second wall) refused
+    // what the octet checks cannot see: the key's own self-signature or
+    // binding made with MD5 or RIPEMD-160. A policy refusal, not tampering.
+    out.verdict = 'weak';
+    out.detail = `the key ${out.signer} is valid only through a signature the policy refuses (${msg})`;
+    out.hint = KEY_FIX;
   } else if (/revoked/i.test(msg)) {
     out.verdict = 'revoked-key';
     out.cryptoValid = true;
@@ -671,8 +732,10 @@ function applyOutcome(r: MailVerification, o: Outcome, listy: boolean): void {
   r.signatureCreated = o.signatureCreated;
   r.signatureId = o.signatureId;
   r.hashAlgorithm = o.hashAlgorithm;
+  r.publicKeyAlgorithm = o.publicKeyAlgorithm;
+  r.signatureVersion = o.signatureVersion;
   r.warnings.push(...o.warnings);
-  r.hint = hintFor(o.verdict, listy);
+  r.hint = o.hint ?? hintFor(o.verdict, listy);
 }
 
 function hintFor(verdict: Verdict, listy: boolean): string | null {
@@ -681,7 +744,7 @@ function hintFor(verdict: Verdict, listy: boolean): string | null {
     case 'nokey': return 'The signing key is not known here; its key must be in the collection before its signatures count.';
     case 'expired-key': return 'The key had expired when it signed: extend its expiry, send the updated key (UPDATE KEY), then sign and resend.';
     case 'revoked-key': return 'The key is revoked; sign with a key that is not revoked.';
-    case 'weak': return 'Sign again with SHA-256 or better, using an Ed25519, ECDSA P-256+ or RSA (3072+ bits) key.';
+    case 'weak': return KEY_FIX;
     case 'malformed': return MALFORMED_HINT;
     default: return null;
   }

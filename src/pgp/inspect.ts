@@ -22,6 +22,7 @@ import { PgpError } from '../errors.js';
 import { Keyring } from './keyring.js';
 import {
   DEFAULT_CRYPTO_POLICY,
+  hashName,
   isRejectedHash,
   judgeKeyAlgorithm,
   verifyConfig,
@@ -153,16 +154,8 @@ export function keyIdOf(key: openpgp.Key | openpgp.Subkey): string {
   return key.getKeyID().toHex().toLowerCase();
 }
 
-/** Lowercase hash name as the policy spells it (ripemd -> ripemd160). */
-export function hashName(id: number | null): string {
-  if (id === null) return 'unknown';
-  try {
-    const name = openpgp.enums.read(openpgp.enums.hash, id) as string;
-    return name === 'ripemd' ? 'ripemd160' : name.toLowerCase();
-  } catch {
-    return `hash-${id}`;
-  }
-}
+/** The policy's name of a hash id (one registry for the whole bot: src/pgp/policy.ts HASH_ALGORITHMS). */
+export { hashName };
 
 /**
  * Algorithm facts in the policy's vocabulary. openpgp.js v6 names the legacy

@@ -13,7 +13,7 @@ export interface CryptoPolicy {
   minRsaBits: number;
   /** RSA keys below this are accepted with a warning. */
   warnRsaBits: number;
-  /** Hash algorithms refused on new signatures (lowercase: md5, sha1, ripemd160). */
+  /** Hash algorithms refused on new signatures, by their names in HASH_ALGORITHMS (md5, sha1, ripemd160, ...). */
   rejectHashes: string[];
   /** Curves accepted for ECDSA/ECDH/EdDSA. */
   allowedCurves: string[];
@@ -34,19 +34,216 @@ export const DEFAULT_CRYPTO_POLICY: Readonly<CryptoPolicy> = Object.freeze({
   maxSignatureAgeSeconds: 7 * 24 * 3600,
 });
 
-const HASH_IDS: Record<string, number> = {
-  md5: openpgp.enums.hash.md5,
-  sha1: openpgp.enums.hash.sha1,
-  ripemd160: openpgp.enums.hash.ripemd,
-};
+// ---------------------------------------------------------------------------
+// The registries. ONE table of hash ids and ONE of public-key ids (RFC 9580
+// sections 9.1 and 9.5); every other module names and judges algorithms
+// through them, so a name can never differ between the key inspector and the
+// mail verifier (RIPEMD-160 was once 'ripemd160' in one and 'ripemd' in the
+// other, and so slipped past the policy).
+
+export interface HashAlgorithm {
+  id: number;
+  /** The policy's (and the config's) name. */
+  name: string;
+  /** As RFC 9580 and people write it. */
+  label: string;
+  /** Digest size. */
+  bits: number;
+}
+
+/** RFC 9580 table 23. Ids 4-7 and 13 are reserved, 100-110 private/experimental; nothing else is assigned. */
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = Object.freeze([
+  { id: 1, name: 'md5', label: 'MD5', bits: 128 },
+  { id: 2, name: 'sha1', label: 'SHA-1', bits: 160 },
+  { id: 3, name: 'ripemd160', label: 'RIPEMD-160', bits: 160 },
+  { id: 8, name: 'sha256', label: 'SHA2-256', bits: 256 },
+  { id: 9, name: 'sha384', label: 'SHA2-384', bits: 384 },
+  { id: 10, name: 'sha512', label: 'SHA2-512', bits: 512 },
+  { id: 11, name: 'sha224', label: 'SHA2-224', bits: 224 },
+  { id: 12, name: 'sha3_256', label: 'SHA3-256', bits: 256 },
+  { id: 14, name: 'sha3_512', label: 'SHA3-512', bits: 512 },
+] as const);
+
+/** Every hash name the config may list in policy.rejectHashes. */
+export const HASH_NAMES = ['md5', 'sha1', 'ripemd160', 'sha256', 'sha384', 'sha512', 'sha224', 'sha3_256', 'sha3_512'] as const;
+export type HashName = (typeof HASH_NAMES)[number];
+
+const RESERVED_HASH_IDS = new Set([4, 5, 6, 7, 13]);
+
+export interface PublicKeyAlgorithm {
+  id: number;
+  /** openpgp.js's name (enums.publicKey), which the key reports use. */
+  name: string;
+  label: string;
+  /** The algorithm can make signatures at all. */
+  signs: boolean;
+  /**
+   * 'rsa': judged by modulus size; 'curve': by curve; 'refused': never
+   * accepted on new signatures (DSA, ElGamal), flagged in old data.
+   */
+  judge: 'rsa' | 'curve' | 'refused' | 'none';
+  /** Smallest hash that may go with it (RFC 9580 5.2.3.3-5.2.3.5), in bits. */
+  minHashBits?: number;
+}
+
+/** RFC 9580 table 18. Ids 21, 23, 24 are reserved, 100-110 private/experimental. */
+export const PUBLIC_KEY_ALGORITHMS: readonly PublicKeyAlgorithm[] = Object.freeze([
+  { id: 1, name: 'rsaEncryptSign', label: 'RSA', signs: true, judge: 'rsa' },
+  { id: 2, name: 'rsaEncrypt', label: 'RSA Encrypt-Only', signs: false, judge: 'rsa' },
+  { id: 3, name: 'rsaSign', label: 'RSA Sign-Only', signs: true, judge: 'rsa' },
+  { id: 16, name: 'elgamal', label: 'ElGamal', signs: false, judge: 'refused' },
+  { id: 17, name: 'dsa', label: 'DSA', signs: true, judge: 'refused' },
+  { id: 18, name: 'ecdh', label: 'ECDH', signs: false, judge: 'curve' },
+  { id: 19, name: 'ecdsa', label: 'ECDSA', signs: true, judge: 'curve' },
+  // "Formerly ElGamal Encrypt or Sign": GnuPG 1.x made such signatures; they are broken (Nguyen 2004).
+  { id: 20, name: 'elgamalEncryptSign', label: 'ElGamal Encrypt-or-Sign', signs: true, judge: 'refused' },
+  { id: 22, name: 'eddsaLegacy', label: 'EdDSALegacy (Ed25519)', signs: true, judge: 'curve', minHashBits: 256 },
+  { id: 25, name: 'x25519', label: 'X25519', signs: false, judge: 'curve' },
+  { id: 26, name: 'x448', label: 'X448', signs: false, judge: 'curve' },
+  { id: 27, name: 'ed25519', label: 'Ed25519', signs: true, judge: 'curve', minHashBits: 256 },
+  { id: 28, name: 'ed448', label: 'Ed448', signs: true, judge: 'curve', minHashBits: 512 },
+] as const);
+
+const RESERVED_PUBLIC_KEY_IDS = new Set([21, 23, 24]);
+const isPrivateId = (id: number): boolean => id >= 100 && id <= 110;
+
+export function hashById(id: number | null | undefined): HashAlgorithm | undefined {
+  return HASH_ALGORITHMS.find((h) => h.id === id);
+}
+
+export function publicKeyById(id: number | null | undefined): PublicKeyAlgorithm | undefined {
+  return PUBLIC_KEY_ALGORITHMS.find((a) => a.id === id);
+}
+
+/** The policy's name of a hash id ('sha256', 'ripemd160'), or 'hash-<id>' when the registry has none. */
+export function hashName(id: number | null | undefined): string {
+  if (id === null || id === undefined) return 'unknown';
+  return hashById(id)?.name ?? `hash-${id}`;
+}
+
+/** openpgp.js's name of a public-key id ('rsaEncryptSign', 'eddsaLegacy'), or 'publickey-<id>'. */
+export function publicKeyName(id: number | null | undefined): string {
+  if (id === null || id === undefined) return 'unknown';
+  return publicKeyById(id)?.name ?? `publickey-${id}`;
+}
+
+function unassigned(kind: string, id: number, reserved: Set<number>): string {
+  if (reserved.has(id)) return `${kind} id ${id} is reserved in the OpenPGP registry (RFC 9580)`;
+  if (isPrivateId(id)) return `${kind} id ${id} is a private/experimental id (RFC 9580), which is not accepted`;
+  return `${kind} id ${id} is not assigned in the OpenPGP registry (RFC 9580)`;
+}
+
+/** How to fix a refused or unknown hash, in the user's own tools. */
+// (No tilde or brackets: replies are read on EBCDIC terminals, see NOTES.md.)
+export const HASH_FIX = 'Sign again with SHA-512 (or SHA-256): in GnuPG add the line "personal-digest-preferences SHA512" '
+  + 'to gpg.conf in your GnuPG home directory (or sign with --digest-algo SHA512); Thunderbird and most clients do this by default.';
+/** How to fix a refused key. */
+export const KEY_FIX = 'Sign with an Ed25519, ECDSA P-256+ or RSA (3072+ bits) key; '
+  + 'in GnuPG: gpg --quick-gen-key "Your Name <you@example.org>" ed25519, then send the new key (SUBMIT KEY).';
+/** How to fix an old or unknown signature format. */
+export const VERSION_FIX = 'Re-sign with a current OpenPGP client (GnuPG 2.2 or later, Thunderbird, Sequoia): '
+  + 'they make v4 signatures.';
+
+export type AlgorithmUse = 'accepted' | 'refused' | 'unsupported';
+export type AlgorithmJudgement =
+  | { use: 'accepted' }
+  | { use: 'refused' | 'unsupported'; reason: string };
+
+/** A hash id on a new signature: accepted, refused by the policy (weak), or not one the registry knows. */
+export function judgeHashId(policy: CryptoPolicy, id: number): AlgorithmJudgement {
+  const h = hashById(id);
+  if (!h) return { use: 'unsupported', reason: unassigned('hash algorithm', id, RESERVED_HASH_IDS) };
+  if (isRejectedHash(policy, h.name)) return { use: 'refused', reason: `${h.label} is refused by the policy for new signatures` };
+  return { use: 'accepted' };
+}
 
 /**
- * The openpgp.js configuration for VERIFYING. It is deliberately permissive at
- * the library level for things the policy reports as its own verdict ("weak"):
- * we let the library verify SHA-1/DSA/small-RSA signatures so that we can say
- * precisely why we refuse them, and then refuse them in `judge*` below. The
- * things openpgp.js must never relax (e.g. unauthenticated decryption) are
- * not touched.
+ * The public-key algorithm id of a signature. Key size and curve need the
+ * key itself (judgeKeyAlgorithm); this is what the id alone settles.
+ */
+export function judgePublicKeyId(id: number): AlgorithmJudgement {
+  const a = publicKeyById(id);
+  if (!a) return { use: 'unsupported', reason: unassigned('public-key algorithm', id, RESERVED_PUBLIC_KEY_IDS) };
+  // Refused first: an ElGamal signature is refused like the ElGamal key itself (the fix is a new key).
+  if (a.judge === 'refused') return { use: 'refused', reason: `${a.label} keys are no longer accepted` };
+  if (!a.signs) return { use: 'unsupported', reason: `${a.label} (public-key algorithm ${id}) cannot make signatures` };
+  return { use: 'accepted' };
+}
+
+export interface SignatureAlgorithms {
+  /** The signature packet's version octet. */
+  version: number;
+  hashId: number;
+  publicKeyId: number;
+}
+
+export type SignatureJudgement =
+  | { ok: true }
+  | {
+    ok: false;
+    /** 'weak': refused by the policy; 'malformed': an id or version we cannot check at all. */
+    verdict: 'weak' | 'malformed';
+    rule: 'signature-version' | 'hash-algorithm' | 'public-key-algorithm';
+    reason: string;
+    fix: string;
+  };
+
+/**
+ * What a signature packet's own octets settle before any verification:
+ * version (3 is refused, only 4 and 6 are read), the public-key id and the
+ * hash id, and a hash long enough for the algorithm. Used on the raw bytes,
+ * so a refused signature is reported as refused even where openpgp.js
+ * would throw or skip the packet.
+ */
+export function judgeSignatureAlgorithms(policy: CryptoPolicy, s: SignatureAlgorithms): SignatureJudgement {
+  if (s.version === 3) {
+    return {
+      ok: false, verdict: 'weak', rule: 'signature-version', fix: VERSION_FIX,
+      reason: 'v3 signatures are not accepted; re-sign with a current OpenPGP client',
+    };
+  }
+  if (s.version !== 4 && s.version !== 6) {
+    const what = s.version === 5 ? 'v5 (LibrePGP) signatures are not supported' : `signature version ${s.version} is not an OpenPGP version this bot reads`;
+    return { ok: false, verdict: 'malformed', rule: 'signature-version', reason: what, fix: VERSION_FIX };
+  }
+  const pk = judgePublicKeyId(s.publicKeyId);
+  if (pk.use !== 'accepted') {
+    return { ok: false, verdict: pk.use === 'refused' ? 'weak' : 'malformed', rule: 'public-key-algorithm', reason: pk.reason, fix: KEY_FIX };
+  }
+  const h = judgeHashId(policy, s.hashId);
+  if (h.use !== 'accepted') {
+    return { ok: false, verdict: h.use === 'refused' ? 'weak' : 'malformed', rule: 'hash-algorithm', reason: h.reason, fix: HASH_FIX };
+  }
+  const alg = publicKeyById(s.publicKeyId)!;
+  const hash = hashById(s.hashId)!;
+  if (alg.minHashBits !== undefined && hash.bits < alg.minHashBits) {
+    return {
+      ok: false, verdict: 'weak', rule: 'hash-algorithm', fix: HASH_FIX,
+      reason: `${alg.label} signatures need a hash of at least ${alg.minHashBits} bits (RFC 9580); this one uses ${hash.label}`,
+    };
+  }
+  return { ok: true };
+}
+
+export function isRejectedHash(policy: CryptoPolicy, hashName: string): boolean {
+  return policy.rejectHashes.includes(hashName.toLowerCase());
+}
+
+export function rejectedHashIds(policy: CryptoPolicy): number[] {
+  return HASH_ALGORITHMS.filter((h) => isRejectedHash(policy, h.name)).map((h) => h.id);
+}
+
+// ---------------------------------------------------------------------------
+// openpgp.js configuration, set here and nowhere else.
+
+/**
+ * The openpgp.js configuration for READING keys and INSPECTING old data
+ * (key reports, audit, certifications, the collection). Deliberately
+ * permissive: the collection holds DSA-1024 keys and SHA-1 certifications,
+ * and the reports must say precisely what is wrong with each instead of
+ * "invalid". Every acceptance decision is then made from this module
+ * (judgeKeyAlgorithm, isRejectedHash). Never use it to accept a new
+ * signature on a command: that is messageVerifyConfig's job.
  */
 export function verifyConfig(_policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): openpgp.PartialConfig {
   return {
@@ -58,17 +255,40 @@ export function verifyConfig(_policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): ope
   };
 }
 
+/**
+ * The openpgp.js configuration for VERIFYING a message signature (mail
+ * commands, digests). openpgp.js's own reject lists are kept at least as
+ * strict as the policy, so that even a path that forgot to ask the policy
+ * cannot accept what it refuses:
+ * - message signatures: every hash the policy refuses;
+ * - the key's own self-signatures and bindings (which openpgp.js checks to
+ *   know the key was valid when it signed): the refused hashes except SHA-1,
+ *   because keys in daily use still carry SHA-1 self-signatures from before
+ *   2019 and the policy refuses SHA-1 on NEW signatures only (audit flags
+ *   the old ones);
+ * - every public-key algorithm whose id the policy does not accept, every
+ *   curve it does not list, RSA below its minimum.
+ * The verifier judges each signature against the policy before calling
+ * openpgp.js, so these lists are a second wall, not the reason given.
+ */
+export function messageVerifyConfig(policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): openpgp.PartialConfig {
+  const refused = rejectedHashIds(policy) as openpgp.enums.hash[];
+  const knownToLibrary = new Set(Object.values(openpgp.enums.publicKey) as number[]);
+  const badKeys = [...knownToLibrary].filter((id) => judgePublicKeyId(id).use === 'refused') as openpgp.enums.publicKey[];
+  const allowed = new Set(policy.allowedCurves);
+  const badCurves = [...new Set(Object.values(openpgp.enums.curve))].filter((c) => !allowed.has(c));
+  return {
+    rejectHashAlgorithms: new Set(refused.filter((id) => id !== openpgp.enums.hash.sha1)),
+    rejectMessageHashAlgorithms: new Set(refused),
+    rejectPublicKeyAlgorithms: new Set(badKeys),
+    rejectCurves: new Set(badCurves as openpgp.enums.curve[]),
+    minRSABits: policy.minRsaBits,
+  };
+}
+
 /** The openpgp.js configuration for SIGNING (the bot's own replies). */
 export function signConfig(): openpgp.PartialConfig {
   return { preferredHashAlgorithm: openpgp.enums.hash.sha512 };
-}
-
-export function isRejectedHash(policy: CryptoPolicy, hashName: string): boolean {
-  return policy.rejectHashes.includes(hashName.toLowerCase());
-}
-
-export function rejectedHashIds(policy: CryptoPolicy): number[] {
-  return policy.rejectHashes.map((h) => HASH_IDS[h]).filter((x): x is number => x !== undefined);
 }
 
 export type KeyStrength =
@@ -84,32 +304,23 @@ export function judgeKeyAlgorithm(
   policy: CryptoPolicy,
   info: { algorithm: string; bits?: number; curve?: string },
 ): KeyStrength {
-  const { algorithm, bits, curve } = info;
-  switch (algorithm) {
-    case 'rsaEncryptSign':
-    case 'rsaSign':
-    case 'rsaEncrypt': {
+  const { bits, curve } = info;
+  // By the registry above, so a key report and a mail verdict judge the same algorithm the same way.
+  const entry = PUBLIC_KEY_ALGORITHMS.find((a) => a.name === info.algorithm);
+  switch (entry?.judge) {
+    case 'rsa': {
       const b = bits ?? 0;
       if (b < policy.minRsaBits) return { ok: false, reason: `RSA ${b} bits is below the minimum of ${policy.minRsaBits}`, ...info };
       if (b < policy.warnRsaBits) return { ok: true, warning: `RSA ${b} bits is below the recommended ${policy.warnRsaBits}`, ...info };
       return { ok: true, ...info };
     }
-    case 'ecdsa':
-    case 'eddsaLegacy':
-    case 'ed25519':
-    case 'ed448':
-    case 'ecdh':
-    case 'x25519':
-    case 'x448': {
+    case 'curve':
       if (curve && !policy.allowedCurves.includes(curve)) return { ok: false, reason: `curve ${curve} is not accepted`, ...info };
       return { ok: true, ...info };
-    }
-    case 'dsa':
-      return { ok: false, reason: 'DSA keys are no longer accepted', ...info };
-    case 'elgamal':
-      return { ok: false, reason: 'ElGamal keys are no longer accepted', ...info };
+    case 'refused':
+      return { ok: false, reason: `${entry.label} keys are no longer accepted`, ...info };
     default:
-      return { ok: false, reason: `public-key algorithm ${algorithm} is not accepted`, ...info };
+      return { ok: false, reason: `public-key algorithm ${info.algorithm} is not accepted`, ...info };
   }
 }
 

@@ -15,7 +15,7 @@ import { Keyring } from '../../src/pgp/keyring.js';
 import { checkMailPaths, type CheckMailResult } from '../../src/mail/checkmail.js';
 import { registerCheckMail } from '../../src/cli/check-mail.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
-import { mailmanWrap, replaceOnce } from './verify-gpg-mail.js';
+import { mailmanWrap, pgpMimeAt, replaceOnce } from './verify-gpg-mail.js';
 
 const headers = (subject: string): MessageHeaders => ({ from: 'V <v@example.org>', to: 'bot@example.org', subject });
 
@@ -162,6 +162,25 @@ describe('check-mail command', () => {
     const bad = await cli([emlDir, '--keyring', keyringFile]);
     assert.equal(bad.code, 1);
     assert.match(bad.out, /b-tampered\.eml: bad \(pgpmime\)[^\n]*\n {2}hint: /);
+  });
+
+  test('issue 8 item 3: PGP/MIME by an RSA-3072 key with --digest-algo RIPEMD160 is weak (was good), exit 1', async () => {
+    const rsa = await home.genKey('Rsa <rsa@example.org>', { algo: 'rsa3072', encryptSubkey: false });
+    const ripemdFile = join(dir, 'ripemd.eml');
+    writeFileSync(ripemdFile, await pgpMimeAt(home, rsa, 'APPROVE ZT-000042 3f1d2c\n', { digest: 'RIPEMD160' }));
+    const rsaKeyFile = join(dir, 'rsa.asc');
+    writeFileSync(rsaKeyFile, await home.exportPublic(rsa));
+    const r = await cli(['--json', '--keyring', rsaKeyFile, ripemdFile]);
+    assert.equal(r.code, 1, r.err);
+    const o = JSON.parse(r.out) as CheckMailResult;
+    assert.equal(o.verdict, 'weak', o.detail);
+    assert.equal(o.kind, 'pgpmime');
+    assert.equal(o.signer, rsa, 'names the key the signature claims');
+    assert.match(o.detail, /RIPEMD-160 is refused by the policy/);
+    assert.match(o.hint ?? '', /personal-digest-preferences SHA512/);
+    assert.equal(o.authorises, false);
+    const text = await cli(['--keyring', rsaKeyFile, ripemdFile]);
+    assert.match(text.out, /: weak \(pgpmime\) key [0-9A-F]{40} - [^\n]*RIPEMD-160[^\n]*\n {2}hint: Sign again with SHA-512/);
   });
 
   test('usage errors exit 2: a missing keyring file, a keyring that is no key, a missing path', async () => {

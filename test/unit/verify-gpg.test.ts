@@ -203,12 +203,12 @@ describe('PGP/MIME made by gpg', () => {
     assert.ok(r.hint);
   });
 
-  test('SHA-1 is weak (the library accepts it; the policy refuses it)', async () => {
+  test('SHA-1 is weak (the policy refuses it, judged from the packet before verifying)', async () => {
     const raw = await home.pgpMimeMessage(fpr.rsa3072, headers('sha1'), COMMAND, { digest: 'SHA1' });
     const r = await verifyMail(raw, keyring);
     assert.equal(r.verdict, 'weak', r.detail);
     assert.equal(r.hashAlgorithm, 'sha1');
-    assert.match(r.detail, /SHA1/);
+    assert.match(r.detail, /SHA-1/);
     assert.equal(r.signer, fpr.rsa3072);
     assert.match(r.hint ?? '', /SHA-256/);
     // A policy that allows SHA-1 turns the same message good: the verdict is the policy's.
