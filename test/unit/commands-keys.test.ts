@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { inspectKey } from '../../src/pgp/inspect.js';
 import { certify, community, flat, newcomer, person } from './commands-world.js';
+import { assertUnchanged, getKeyFingerprints, snapshot, withMallory } from '../security/uid-claim-world.js';
 
 describe('UPDATE KEY', () => {
   test('a new certification by a collection key is applied at once; a stranger\'s is dropped and listed', async () => {
@@ -84,6 +85,69 @@ describe('UPDATE KEY', () => {
     assert.match(flat((await w.send(await w.mail(alice, 'UPDATE KEY\n'))).replies[0]!.text), /Rule: no-key/);
     const two = await w.send(await w.mail(alice, `UPDATE KEY\n${alice.pub.armor()}\n${bob.pub.armor()}`));
     assert.match(flat(two.replies[0]!.text), /Rule: one-key/);
+  });
+});
+
+describe('UPDATE KEY: new user IDs (keys made by gpg)', () => {
+  test('a new user ID with an address nobody holds is a ticket, applied only after k approvals', async () => {
+    const { w, alice, bob, mallory, logged } = await withMallory();
+    const before = await snapshot(w);
+    await mallory.addUid('Mallory at Work <mallory@work.test>');
+    const s = await w.send(await mallory.updateKeyMail());
+    const r = s.replies[0]!;
+    assert.equal(r.status, 'pending', r.text);
+    assert.match(s.outcome, /^UPDATE KEY:pending:ZT-\d{6}$/);
+    assert.match(flat(r.text), /A new user ID is a new claim to a name and an address, which GET KEY and the Web Key Directory will hand out, so the maintainers must approve it\./);
+    assert.equal(s.replies.length, 4, 'the reply and three maintainer notices');
+    const t = (await w.store.getTicket(r.fields.Ticket!))!;
+    assert.equal(t.kind, 'update-key');
+    assert.match(t.content, /^New-User-ID: Mallory at Work <mallory@work\.test>$/m);
+
+    // Not applied while it waits: nothing queued, nothing written, not served.
+    assert.deepEqual((await w.applyAll()).outcomes, []);
+    assertUnchanged({ ...before, tickets: 1 }, await snapshot(w));
+    assert.equal((await getKeyFingerprints(w, 'mallory@work.test')).status, 'not-found');
+
+    assert.equal((await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`))).replies[0]!.status, 'pending');
+    assert.deepEqual((await w.applyAll()).outcomes, [], 'one approval of two is not enough');
+    assert.equal((await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`))).replies[0]!.status, 'approved');
+    const { outcomes, notices } = await w.applyAll();
+    assert.equal(outcomes.length, 1);
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal(notices[0]!.status, 'applied');
+    assert.equal(logged.length, 1, 'one log entry');
+    assert.equal(logged[0]!.type, 'key-updated');
+    const got = await getKeyFingerprints(w, 'mallory@work.test');
+    assert.deepEqual(got.fprs, [mallory.fpr]);
+  });
+
+  test('new certifications by collection keys still apply at once (no ticket)', async () => {
+    const { w, carol, mallory, logged } = await withMallory();
+    const col = await w.collection();
+    const stored = (await col.findKeys(mallory.fpr))[0]!;
+    const s = await w.send(await w.mail(carol, `UPDATE KEY\n\n${(await certify(stored.key, [carol])).armor()}`));
+    assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
+    assert.equal(s.outcome, 'UPDATE KEY:accepted');
+    assert.equal(s.replies.length, 1);
+    assert.deepEqual(await w.store.listTickets(), []);
+    const { outcomes } = await w.applyAll();
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal(logged.length, 1);
+    const after = (await col.findKeys(mallory.fpr))[0]!;
+    const issuers = after.key.users.flatMap((u) => u.otherCertifications.map((x) => x.issuerKeyID.toHex().toUpperCase()));
+    assert.ok(issuers.includes(carol.fpr.slice(-16)));
+  });
+
+  test('a new expiry still applies at once (no ticket)', async () => {
+    const { w, mallory, logged } = await withMallory();
+    const exp = await mallory.gpg.run(['--quick-set-expire', mallory.fpr, '3y']);
+    assert.equal(exp.code, 0, exp.stderr);
+    const s = await w.send(await mallory.updateKeyMail());
+    assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
+    assert.match(flat(s.replies[0]!.text), /expiry changes from/);
+    assert.deepEqual(await w.store.listTickets(), []);
+    assert.equal((await w.applyAll()).outcomes[0]!.state, 'applied');
+    assert.equal(logged.length, 1);
   });
 });
 
