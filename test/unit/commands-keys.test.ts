@@ -7,9 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
-import { inspectKey } from '../../src/pgp/inspect.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { auditCollection } from '../../src/collection/audit.js';
+import { exportWkd } from '../../src/collection/wkd.js';
+import { inspectKey, readKeysAny } from '../../src/pgp/inspect.js';
 import { certify, community, flat, newcomer, person } from './commands-world.js';
-import { assertUnchanged, getKeyFingerprints, snapshot, withMallory } from '../security/uid-claim-world.js';
+import { assertUnchanged, assertWellFormed, getKeyFingerprints, snapshot, withMallory } from '../security/uid-claim-world.js';
 
 describe('UPDATE KEY', () => {
   test('a new certification by a collection key is applied at once; a stranger\'s is dropped and listed', async () => {
@@ -148,6 +153,71 @@ describe('UPDATE KEY: new user IDs (keys made by gpg)', () => {
     assert.deepEqual(await w.store.listTickets(), []);
     assert.equal((await w.applyAll()).outcomes[0]!.state, 'applied');
     assert.equal(logged.length, 1);
+  });
+});
+
+describe('one address, one key: SUBMIT KEY, GET KEY, WKD, audit', () => {
+  test('a second key for a member\'s address: a ticket with the warning line; once approved, GET KEY and WKD name both and give out neither; audit reports it', async () => {
+    const { w, alice, bob, mallory, logged } = await withMallory();
+    // Bob's second key (made by gpg), certified by Alice, submitted signed by itself.
+    const bob2 = await mallory.gpg.genKey('Bob Volunteer <Bob@People.Test>');
+    const [pub] = await readKeysAny(await mallory.gpg.exportPublic(bob2));
+    await mallory.gpg.importKeys((await certify(pub as openpgp.PublicKey, [alice])).armor());
+    const raw = await mallory.gpg.pgpMimeMessage(bob2, { from: 'Bob <bob@people.test>', to: 'bot@ztrust.test', subject: 'my second key' },
+      `SUBMIT KEY\n\n${await mallory.gpg.exportPublic(bob2)}`);
+    const s = await w.send(raw);
+    const r = s.replies[0]!;
+    assert.equal(r.status, 'pending', r.text);
+    await assertWellFormed(w, r);
+    const bobId = bob.fpr.slice(-16).toLowerCase();
+    assert.ok(flat(r.text).includes(`the user ID "Bob Volunteer <Bob@People.Test>" names bob@people.test, which collection key 0x${bobId} ("Bob Volunteer <bob@people.test>") already holds. The maintainers see this`), r.text);
+    const t = (await w.store.getTicket(r.fields.Ticket!))!;
+    assert.match(t.content, new RegExp(`^Address-Already-On: bob@people\\.test 0x${bobId}$`, 'm'));
+    assert.equal(s.replies.length, 4, 'the reply and three maintainer notices');
+    for (const notice of s.replies.slice(1)) assert.ok(notice.text.includes(`Address-Already-On: bob@people.test 0x${bobId}`), 'the warning line is in every notice');
+
+    await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}`));
+    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}`));
+    const { outcomes } = await w.applyAll();
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal(logged.length, 1);
+
+    const g = await w.send(await w.mail(null, 'GET KEY BOB@people.test'));
+    const gr = g.replies[0]!;
+    await assertWellFormed(w, gr);
+    assert.equal(gr.status, 'error');
+    assert.equal(g.outcome, 'GET KEY:refused:one-key-per-address');
+    assert.match(gr.text, /^Rule: one-key-per-address$/m);
+    assert.ok(gr.text.includes(bob.fpr) && gr.text.includes(bob2), 'both fingerprints named');
+    assert.ok(!gr.text.includes('BEGIN PGP PUBLIC KEY BLOCK'), 'no key given out');
+    assert.match(flat(gr.text), /How to fix it: check with the person you want to write to which fingerprint is theirs/);
+    // By fingerprint, each is still served.
+    assert.deepEqual((await getKeyFingerprints(w, bob2)).fprs, [bob2]);
+
+    const col = await w.collection();
+    const wkd = await exportWkd(col, mkdtempSync(path.join(tmpdir(), 'zt-wkd-two-')));
+    assert.equal(wkd.entries.find((e) => e.email === 'bob@people.test'), undefined);
+    assert.deepEqual(wkd.conflicts.map((c) => c.email), ['bob@people.test']);
+    const findings = (await auditCollection(col)).filter((f) => f.code === 'ADDRESS_CONFLICT');
+    assert.deepEqual(findings.map((f) => [f.severity, f.subject, f.data?.keyIds?.split(' ').sort()]),
+      [['warning', 'bob@people.test', [bobId, bob2.slice(-16).toLowerCase()].sort()]]);
+  });
+
+  test('SUBMIT KEY naming the bot\'s address is refused, nothing changes', async () => {
+    const { w, alice, mallory, logged } = await withMallory();
+    const before = await snapshot(w);
+    const k = await mallory.gpg.genKey('Not The Bot <bot@ztrust.test>');
+    const [pub] = await readKeysAny(await mallory.gpg.exportPublic(k));
+    await mallory.gpg.importKeys((await certify(pub as openpgp.PublicKey, [alice])).armor());
+    const s = await w.send(await mallory.gpg.pgpMimeMessage(k, { from: 'x <x@people.test>', to: 'bot@ztrust.test', subject: 'key' },
+      `SUBMIT KEY\n\n${await mallory.gpg.exportPublic(k)}`));
+    assert.equal(s.outcome, 'SUBMIT KEY:refused:address-reserved');
+    assert.equal(s.replies.length, 1);
+    assert.equal(s.replies[0]!.status, 'error');
+    assert.match(flat(s.replies[0]!.text), /Rule: address-reserved .* names bot@ztrust\.test, which is the bot's own address/);
+    assert.deepEqual((await w.applyAll()).outcomes, []);
+    assert.deepEqual(logged, []);
+    assertUnchanged(before, await snapshot(w));
   });
 });
 
