@@ -72,6 +72,10 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
     details.push(contentValue(`new user ID "${u}"`, 300));
     summary.push(['New-User-ID', u]);
   }
+  for (const u of ch.restoredUserIds) {
+    details.push(contentValue(`user ID "${u}" valid again (a self-signature newer than its revocation)`, 300));
+    summary.push(['Restored-User-ID', u]);
+  }
   if (ch.newExpiry) {
     const when = (d: Date | null) => (d ? isoSeconds(d) : 'never');
     details.push(`expiry changes from ${when(ch.newExpiry.before)} to ${when(ch.newExpiry.after)}`);
@@ -123,7 +127,7 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
     fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
     body: render('ticket-opened', {
       command: CMD, ticket: t.id, what, threshold: cfg.threshold, expires: isoSeconds(t.expires),
-      details: [...whyTicket(ch.newSubkeys.length > 0, ch.newUserIds.length > 0), ...details],
+      details: [...whyTicket(ch.newSubkeys.length > 0, ch.newUserIds.length + ch.restoredUserIds.length > 0), ...details],
       stripped: [...stripped, ...dropped], warnings: [], notes: t.notes,
     }),
     extra: t.notices,

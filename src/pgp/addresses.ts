@@ -16,7 +16,7 @@
 import { domainToASCII } from 'node:url';
 import * as openpgp from 'openpgp';
 import { emailOfUserId } from '../collection/naming.js';
-import { inspectKey, type KeyReport } from './inspect.js';
+import { inspectKey, type KeyReport, type UserIdReport } from './inspect.js';
 import type { CryptoPolicy } from './policy.js';
 
 /** How every comparison sees an address: trimmed, lower case, the domain in ASCII (IDNA, as WKD paths are). */
@@ -59,13 +59,18 @@ export interface AddressUse {
 /** Normalised address -> every key whose self-signed user IDs name it (one entry a key). */
 export type AddressIndex = Map<string, AddressUse[]>;
 
+/** Does this user ID hold its addresses? Self-signed, not revoked, not a photo, on a key that is not revoked. */
+export function holdsAddresses(r: KeyReport, u: UserIdReport): boolean {
+  return u.selfSigned && !u.revoked && !u.attribute && !r.revoked;
+}
+
 export async function addressIndex(keys: readonly openpgp.Key[], opts: { policy?: CryptoPolicy; now?: Date } = {}): Promise<AddressIndex> {
   const index: AddressIndex = new Map();
   for (const key of keys) {
     const r = await inspectKey(key, { collection: [], ...opts });
     for (const u of r.userIds) {
       if (!u.selfSigned || u.attribute) continue;
-      const claims = !u.revoked && !r.revoked;
+      const claims = holdsAddresses(r, u);
       for (const address of addressesOfUserId(u.userId, u.email)) {
         const uses = index.get(address) ?? [];
         const mine = uses.find((x) => x.fingerprint === r.fingerprint);
@@ -104,7 +109,6 @@ export function reservedAddresses(cfg: { bot: { address: string }; lists?: reado
 
 /** The addresses a key's report says it would hold, for the user IDs `only` picks (all by default). */
 export function claimsOfReport(r: KeyReport, only: (userId: string) => boolean = () => true): { userId: string; address: string }[] {
-  if (r.revoked) return [];
-  return r.userIds.filter((u) => u.selfSigned && !u.revoked && !u.attribute && only(u.userId))
+  return r.userIds.filter((u) => holdsAddresses(r, u) && only(u.userId))
     .flatMap((u) => addressesOfUserId(u.userId, u.email).map((address) => ({ userId: u.userId, address })));
 }

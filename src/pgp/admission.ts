@@ -33,7 +33,7 @@ import {
 import { mergeKeys, signatureId, userLabel, type MergeItem } from './merge.js';
 import { Keyring } from './keyring.js';
 import { readAllBytes } from './bytes.js';
-import { addressIndex, claimsOfReport, holdersOf, type ReservedAddress } from './addresses.js';
+import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 
@@ -360,6 +360,11 @@ export async function isSignedByKey(
 export interface UpdateChanges {
   newCerts: CertInfo[];
   newUserIds: string[];
+  /**
+   * Stored user IDs that were revoked (or had no valid self-signature) and
+   * are valid again through a newer self-signature: a claim made anew.
+   */
+  restoredUserIds: string[];
   /** New self-signatures on user IDs already stored (e.g. a refreshed expiry). */
   newSelfSignatures: number;
   /** The expiry after the update, when it changes (null = never expires). */
@@ -560,15 +565,21 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
   // dropped is not in the merged key.
   const addedUserIds = added.flatMap((a) => (a.kind === 'user' ? [a.userId] : []));
   newUserIds.splice(0, newUserIds.length, ...addedUserIds);
-  // A new user ID may not take an address that is reserved or that another
+  // A self-signature newer than a user ID's revocation makes it valid again
+  // (RFC 9580: the newest statement wins): that is a new claim too, not an
+  // expiry refresh, so it is judged as a new user ID is.
+  const liveBefore = liveUserIds(beforeReport);
+  const restoredUserIds = [...liveUserIds(afterReport)].filter((u) => !liveBefore.has(u) && !addedUserIds.includes(u));
+  // A new claim may not take an address that is reserved or that another
   // collection key holds (a revoked user ID, or a revoked key, holds none).
-  const clash = (await addressClashes(afterReport, (u) => addedUserIds.includes(u), ring, reserved, policy, now))[0];
+  const clash = (await addressClashes(afterReport, (u) => !liveBefore.has(u), ring, reserved, policy, now))[0];
   if (clash) return addressRefusal(clash, 'UPDATE KEY', fpr);
   if (revocation) revocation = { reason: afterReport.revocationReason };
   const expiryChanged = (beforeReport.expires?.getTime() ?? null) !== (afterReport.expires?.getTime() ?? null);
   const changes: UpdateChanges = {
     newCerts,
     newUserIds,
+    restoredUserIds,
     newSelfSignatures,
     newExpiry: expiryChanged ? { before: beforeReport.expires, after: afterReport.expires } : null,
     newSubkeys,
@@ -584,8 +595,13 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
   // Certifications by collection keys, new self-signatures on stored user
   // IDs (expiry) and revocations only restate or narrow what the collection
   // already trusts, so they apply at once.
-  const onlyAdditive = newSubkeys.length === 0 && newUserIds.length === 0;
+  const onlyAdditive = newSubkeys.length === 0 && newUserIds.length === 0 && restoredUserIds.length === 0;
   return { ok: true, changes, droppedOutsideCerts, dropped, onlyAdditive, empty, merged };
+}
+
+/** The user IDs that hold their addresses (see addresses.holdsAddresses). */
+function liveUserIds(r: KeyReport): Set<string> {
+  return new Set(r.userIds.filter((u) => holdsAddresses(r, u)).map((u) => u.userId));
 }
 
 async function selfSigAcceptable(

@@ -428,6 +428,31 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
       }
     });
 
+    test('UPDATE KEY: a self-signature newer than a user ID\'s revocation makes it a claim again: refused for Bob\'s address, else a ticket', async () => {
+      // F's stored key now carries "Bob Builder <bob@example.org>" revoked (the cases above).
+      const revokedOnF = await key(g.export(F));
+      const live = (await inspectKey(revokedOnF, { collection: [] })).userIds.find((u) => u.userId === 'Bob Builder <bob@example.org>');
+      assert.ok(live?.revoked, 'revoked on the stored copy');
+      // gpg will not re-add a revoked user ID; openpgp.js's reformatKey writes fresh self-signatures for it.
+      const secret = await openpgp.readPrivateKey({ armoredKey: g.ok(['--armor', '--export-secret-keys', F]).toString() });
+      // dated 2 s ahead (within the allowed clock skew), so strictly newer than any revocation made so far
+      const again = async (name: string, email: string) => (await openpgp.reformatKey({
+        privateKey: secret, userIDs: [{ name, email }], date: new Date(Date.now() + 2000), format: 'object', config: { v6Keys: false },
+      })).publicKey;
+      const p = await planUpdate(revokedOnF, await again('Bob Builder', 'bob@example.org'), { collection: [...collection, revokedOnF], reservedAddresses });
+      assert.ok(!p.ok && p.rule === 'address-taken', p.ok ? `accepted (onlyAdditive ${p.onlyAdditive})` : p.rule);
+      const q = await planUpdate(revokedOnF, await again('Fay Member', 'fay@example.org'), { collection: [...collection, revokedOnF], reservedAddresses });
+      assert.ok(q.ok && q.changes.restoredUserIds.length === 0 && q.onlyAdditive, 'a fresh self-signature on a live user ID stays instant');
+      g.ok(['--quick-add-uid', F, 'Fay Gone <fay.gone@example.org>']);
+      g.ok(['--quick-revoke-uid', F, 'Fay Gone <fay.gone@example.org>']);
+      const gone = await key(g.export(F));
+      const r = await planUpdate(gone, await again('Fay Gone', 'fay.gone@example.org'), { collection: [...collection, gone], reservedAddresses });
+      assert.ok(r.ok, r.ok ? '' : r.reason);
+      if (!r.ok) return;
+      assert.deepEqual(r.changes.restoredUserIds, ['Fay Gone <fay.gone@example.org>']);
+      assert.equal(r.onlyAdditive, false);
+    });
+
     test('SUBMIT KEY: a reserved address is refused; an address another key holds is a warning for the maintainers', async () => {
       const N = g.gen('Ned New <ned@example.org>');
       g.certify(fp.A!, N);
