@@ -95,15 +95,13 @@ export function addressConflicts(index: AddressIndex): { address: string; holder
     .sort((a, b) => a.address.localeCompare(b.address));
 }
 
-/** An address no key may take, and whose it is (for the reply). */
-export interface ReservedAddress { address: string; owner: string }
+/** An address no key may take, and whose it is: the bot's (list null) or a list's (its List-Id). */
+export interface ReservedAddress { address: string; list: string | null }
 
 /** The bot's own address and the lists' posting addresses. */
 export function reservedAddresses(cfg: { bot: { address: string }; lists?: readonly { listId: string; address?: string | undefined }[] }): ReservedAddress[] {
-  const out: ReservedAddress[] = [{ address: normaliseAddress(cfg.bot.address), owner: 'the bot\'s own address' }];
-  for (const l of cfg.lists ?? []) {
-    if (l.address) out.push({ address: normaliseAddress(l.address), owner: `the posting address of the list ${l.listId}` });
-  }
+  const out: ReservedAddress[] = [{ address: normaliseAddress(cfg.bot.address), list: null }];
+  for (const l of cfg.lists ?? []) if (l.address) out.push({ address: normaliseAddress(l.address), list: l.listId });
   return out;
 }
 

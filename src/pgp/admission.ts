@@ -5,9 +5,10 @@
  * collection key (REVOKE KEY).
  *
  * Every refusal names the rule and the fix, because the reply is read by a
- * person who must be able to act on it. No mail, queue or disk code here:
- * the caller verifies the mail signature (proof of possession) and applies
- * the result to the collection.
+ * person who must be able to act on it. No mail, queue or disk code here
+ * (the words of the address rules come from templates/): the caller
+ * verifies the mail signature (proof of possession) and applies the result
+ * to the collection.
  *
  * Certificate flooding (CVE-2019-13050-style attacks on SKS): anyone can
  * append certifications to anyone's key. The collection therefore stores
@@ -114,15 +115,18 @@ function settings(ctx: AdmissionContext) {
   };
 }
 
-/** A user ID naming an address that is reserved or that another collection key holds. */
+/** A user ID naming an address that is reserved or that another collection key holds (values made safe for mail). */
 export interface AddressClash {
   userId: string;
   address: string;
   reserved: boolean;
-  /** Whose it is, for people: "collection key 0x... (user ID)" or "the bot's own address". */
-  holder: string;
-  /** The holding key's id (16 hex), when a key holds it. */
+  /** Reserved as the bot's own address. */
+  bot: boolean;
+  /** Reserved as this list's posting address (its List-Id). */
+  list: string | null;
+  /** The key that holds it (16 hex) and its user ID naming it, when a key holds it. */
   holderKeyId: string | null;
+  holderUserId: string | null;
 }
 
 /**
@@ -149,11 +153,11 @@ async function addressClashes(
     const address = contentValue(c.address, 200);
     const r = reserved.find((x) => x.address === c.address);
     if (r) {
-      out.push({ userId, address, reserved: true, holder: r.owner, holderKeyId: null });
+      out.push({ userId, address, reserved: true, bot: r.list === null, list: r.list, holderKeyId: null, holderUserId: null });
       continue;
     }
     const h = holdersOf(index, c.address)[0];
-    if (h) out.push({ userId, address, reserved: false, holder: `collection key 0x${h.keyId} ("${contentValue(h.userId, 200)}")`, holderKeyId: h.keyId });
+    if (h) out.push({ userId, address, reserved: false, bot: false, list: null, holderKeyId: h.keyId, holderUserId: contentValue(h.userId, 200) });
   }
   return out;
 }

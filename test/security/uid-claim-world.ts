@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type * as openpgp from 'openpgp';
 import { exportWkd } from '../../src/collection/wkd.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import type { LogEntry } from '../../src/tlog/entry.js';
@@ -33,7 +34,7 @@ export async function withMallory(opts: Parameters<typeof community>[0] = {}): P
   const gpg = await makeGpgHome();
   const fpr = await gpg.genKey('Mallory Member <mallory@people.test>');
   const [pub] = await readKeysAny(await gpg.exportPublic(fpr));
-  await c.w.seed([await certify(pub as never, [c.alice, c.bob])]);
+  await c.w.seed([await certify(pub as openpgp.PublicKey, [c.alice, c.bob])]);
   // A log that records what it is asked to append: "no log entry" is checked against it.
   const logged: LogEntry[] = [];
   c.w.logAppend = async (entry) => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { admitNewKey, checkRevocation, isSignedByKey, planUpdate } from '../../src/pgp/admission.js';
+import { reservedAddresses as reservedOf } from '../../src/pgp/addresses.js';
 import { inspectKey, readKeysAny } from '../../src/pgp/inspect.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 
@@ -375,7 +376,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
   });
 
   describe('addresses: one address, one key', () => {
-    const reservedAddresses = [{ address: 'bot@ztrust.example', owner: 'the bot\'s own address' }];
+    const reservedAddresses = reservedOf({ bot: { address: 'Bot@ZTrust.Example' } });
     // F: a member certified by A, in the collection beside A, B and C.
     let F = '';
     let stored: openpgp.PublicKey;
