@@ -27,6 +27,7 @@ import { parseKeyFileName } from '../collection/naming.js';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { admitNewKey, checkRevocation, planUpdate } from '../pgp/admission.js';
+import { reservedAddresses } from '../pgp/addresses.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import { fingerprintOf, keyIdOf, readKeysAny } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
@@ -118,7 +119,7 @@ async function findStored(col: Collection, fpr: string): Promise<StoredKey | nul
 
 async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row: ChangeRow, deps: ApplyDeps, now: Date): Promise<Planned> {
   const cfg = deps.config;
-  const ctx = { collection: ring, policy: deps.policy, limits: cfg.limits, now, minCertifications: cfg.policy.minCertifications };
+  const ctx = { collection: ring, policy: deps.policy, limits: cfg.limits, now, minCertifications: cfg.policy.minCertifications, reservedAddresses: reservedAddresses(cfg) };
   switch (p.kind) {
     case 'add-key': {
       const key = await oneKey(p.armored);
@@ -150,7 +151,7 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       if (p.kind === 'update-key') {
         const plan = await planUpdate(stored.key, await oneKey(p.armored), ctx);
         if (!plan.ok) return { ok: false, reason: `${plan.rule}: ${plan.reason}` };
-        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: 'the update adds a subkey, which needs the maintainers\' approval' };
+        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: 'the update adds a subkey or a user ID, which needs the maintainers\' approval' };
         merged = plan.merged;
       } else {
         const r = await checkRevocation(stored.key, p.revocation, { policy: deps.policy, now });

@@ -26,10 +26,14 @@ export function registerExport(program: Command): void {
       const dir = collectionPath(cfg);
       if (!existsSync(dir)) x.fail(`no collection at ${dir}; seed it with ztrust-bot import DIR`, 1);
       const col = await Collection.open(dir, { readOnly: true });
+      let conflicts = 0;
       if (o.wkd) {
         const r = await exportWkd(col, o.wkd, o.domain.length ? { domains: o.domain } : {});
         for (const e of r.entries) x.out(`${e.email} -> ${e.file} (${e.keyIds.map((k) => `0x${k}`).join(' ')})\n`);
         x.out(`${r.entries.length} address(es) in ${r.domains.length} domain(s) written under ${path.resolve(o.wkd)}\n`);
+        // An address two keys hold is left out, not resolved by picking one: say so, and exit 1 (a finding).
+        for (const c of r.conflicts) x.err(`not published: ${c.email} is held by ${c.keyIds.length} keys (${c.keyIds.map((k) => `0x${k}`).join(' ')}); see ztrust-bot audit, ADDRESS_CONFLICT\n`);
+        conflicts = r.conflicts.length;
       }
       if (o.out) {
         mkdirSync(o.out, { recursive: true });
@@ -47,5 +51,6 @@ export function registerExport(program: Command): void {
         if (!existsSync(bundle)) x.fail('the collection holds no keys yet', 1);
         x.out(readFileSync(bundle, 'utf8'));
       }
+      if (conflicts > 0) x.fail(`${conflicts} address(es) held by more than one key were not published in the WKD`, 1, 'findings');
     });
 }

@@ -18,6 +18,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../pgp/policy.js';
 import { Keyring } from '../pgp/keyring.js';
+import { addressConflicts, addressIndex } from '../pgp/addresses.js';
 import { fingerprintOf, inspectKey, keyIdOf, readKeysAny, toKeyring, type KeyLookup, type KeyReport } from '../pgp/inspect.js';
 import { checkCaCert, chainsTo, parseCertificate, verifyDetachedSignature } from '../pki/x509.js';
 import { Collection, PATHS, type ScannedKeyFile } from './collection.js';
@@ -49,6 +50,7 @@ export const FINDINGS = {
   CERT_MD5: { severity: 'warning', text: 'a certification by a collection key uses MD5' },
   CERT_WEAK_HASH: { severity: 'warning', text: 'a certification by a collection key uses a hash the policy refuses' },
   CERT_BAD: { severity: 'warning', text: 'a certification naming a collection key does not verify' },
+  ADDRESS_CONFLICT: { severity: 'warning', text: 'more than one key holds one mail address; GET KEY and the WKD export give out neither for it' },
   KEY_OUTSIDE_CERTS: { severity: 'info', text: 'the key carries certifications by keys outside the collection (kept, not counted)' },
   ROLE_COPY_MISSING: { severity: 'info', text: 'a key in pgp/all has no copy in its role folder' },
   ROLE_COPY_ORPHAN: { severity: 'warning', text: 'a key in a role folder is not in pgp/all' },
@@ -80,7 +82,7 @@ export type FindingCode = keyof typeof FINDINGS;
 export interface Finding {
   severity: Severity;
   code: FindingCode;
-  /** A file (relative path) or a key id (16 lowercase hex). */
+  /** A file (relative path), a key id (16 lowercase hex) or a mail address (ADDRESS_CONFLICT). */
   subject: string;
   message: string;
   /** Machine-readable details (issuer, target, file...). */
@@ -134,6 +136,14 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
     const r = await inspectKey(key, { collection: ring, policy, now });
     reports.set(r.fingerprint, r);
     out.push(...keyFindings(s, r, policy, min));
+  }
+
+  // ---- one address, one key: a second holder is reported, never dropped (people decide which key keeps it)
+  for (const c of addressConflicts(await addressIndex(good.map((g) => g.key), { policy, now }))) {
+    const ids = c.holders.map((h) => h.keyId);
+    out.push(finding('ADDRESS_CONFLICT', c.address,
+      `${c.address} is held by ${ids.length} keys (${ids.map((k) => `0x${k}`).join(', ')}); GET KEY and the WKD export give out neither for it until all but one give it up (revoke that user ID, or the key)`,
+      { address: c.address, keyIds: ids.join(' ') }));
   }
 
   // ---- role folders

@@ -7,9 +7,14 @@
  *
  * Each hu file holds the binary key(s) for that address, reduced to the user
  * IDs of that domain (a WKD answer for example.org need not reveal the
- * owner's other addresses). Several collection keys for one address are
- * concatenated in key-id order. Revoked and expired keys are published too:
- * WKD is also how a revocation reaches clients. Domains and local parts come
+ * owner's other addresses). An address goes out with the one key that holds
+ * it (src/pgp/addresses.ts), plus any revoked key that named it: revoked and
+ * expired keys are published too, because WKD is also how a revocation
+ * reaches clients. A user ID its own key revoked gives the address up and is
+ * not published under it. An address two keys hold is not published at all
+ * but returned in `conflicts`: a WKD client imports whatever it is served,
+ * and choosing one key by file order would be choosing for the sender.
+ * Domains and local parts come
  * from user IDs (attacker-controlled), so domains are converted to ASCII
  * (IDNA) and checked before they become a directory name.
  *
@@ -21,6 +26,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { domainToASCII } from 'node:url';
 import * as openpgp from 'openpgp';
+import { addressConflicts, addressIndex, normaliseAddress } from '../pgp/addresses.js';
 import { cloneKey, inspectKey } from '../pgp/inspect.js';
 import { writeFileAtomic } from './atomic.js';
 import type { Collection } from './collection.js';
@@ -78,9 +84,18 @@ export interface WkdEntry {
   keyIds: string[];
 }
 
+export interface WkdConflict {
+  /** The normalised address. */
+  email: string;
+  /** The keys that hold it (16 hex each), none of them published for it. */
+  keyIds: string[];
+}
+
 export interface WkdExport {
   entries: WkdEntry[];
   domains: string[];
+  /** Addresses held by more than one key: not published (audit: ADDRESS_CONFLICT). */
+  conflicts: WkdConflict[];
 }
 
 /**
@@ -92,12 +107,18 @@ export async function exportWkd(collection: Collection, outDir: string, opts: { 
   const only = opts.domains ? new Set(opts.domains.map((d) => domainToASCII(d.toLowerCase()))) : null;
   // address (ascii-lowercased local part + domain) -> keys
   const byAddress = new Map<string, { email: string; addr: NonNullable<ReturnType<typeof wkdAddress>>; keys: { keyId: string; key: openpgp.PublicKey }[] }>();
-  for (const stored of await collection.keys()) {
+  const all = await collection.keys();
+  const conflicts = addressConflicts(await addressIndex(all.map((k) => k.key)))
+    .map((c) => ({ email: c.address, keyIds: c.holders.map((h) => h.keyId) }))
+    .filter((c) => !only || only.has(c.email.slice(c.email.lastIndexOf('@') + 1)));
+  const conflicted = new Set(conflicts.map((c) => c.email));
+  for (const stored of all) {
     const report = await inspectKey(stored.key, { collection: [] });
     for (const u of report.userIds) {
       if (!u.selfSigned || u.attribute) continue;
+      if (u.revoked && !report.revoked) continue;
       const email = emailOfUserId(u.userId);
-      if (!email) continue;
+      if (!email || conflicted.has(normaliseAddress(email))) continue;
       const addr = wkdAddress(email);
       if (!addr || (only && !only.has(addr.domain))) continue;
       const id = `${asciiLower(addr.localPart)}@${addr.domain}`;
@@ -138,7 +159,7 @@ export async function exportWkd(collection: Collection, outDir: string, opts: { 
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
-  return { entries, domains: [...domains].sort() };
+  return { entries, domains: [...domains].sort(), conflicts };
 }
 
 /** The key with only the user IDs whose address is in `domain` (binary). */

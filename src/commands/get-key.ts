@@ -1,8 +1,20 @@
-/** GET KEY <fingerprint, key id or email>: the collection's copy, armoured in the reply; unsigned ok. */
+/**
+ * GET KEY <fingerprint, key id or email>: the collection's copy, armoured in
+ * the reply; unsigned ok.
+ *
+ * By address, the reply gives the key that holds the address (and any
+ * revoked key that named it, so the revocation reaches the asker), never
+ * a key whose own user ID for it is revoked. When two keys hold one address
+ * (imported data, or one person's two keys), it gives out neither and names
+ * both: picking one would hand the asker a key chosen by file order.
+ */
+import type { StoredKey } from '../collection/collection.js';
+import { addressIndex, normaliseAddress } from '../pgp/addresses.js';
 import { inspectKey } from '../pgp/inspect.js';
 import { render } from '../templates.js';
+import { contentValue } from '../tickets/ticket.js';
 import { readCollection } from './common.js';
-import type { Handler } from './types.js';
+import type { CommandResult, Handler } from './types.js';
 
 const MAX_KEYS = 5;
 
@@ -10,7 +22,16 @@ export const getKeyHandler: Handler = async (req, ctx) => {
   const query = req.command.rest.trim().replace(/^<|>$/g, '');
   const safe = query.slice(0, 100).replace(/[^\x21-\x7e]/g, '?') || '(nothing)';
   const collection = await readCollection(ctx.config);
-  const found = collection && query ? await collection.findKeys(query) : [];
+  let found: StoredKey[] = [];
+  if (collection && query.includes('@')) {
+    const all = await collection.keys();
+    const uses = (await addressIndex(all.map((k) => k.key), { policy: ctx.policy, now: req.now })).get(normaliseAddress(query)) ?? [];
+    const holders = uses.filter((u) => u.claims);
+    if (holders.length > 1) return ambiguous(safe, holders);
+    found = all.filter((k) => uses.some((u) => u.fingerprint === k.fingerprint && (u.claims || u.keyRevoked)));
+  } else if (collection && query) {
+    found = await collection.findKeys(query);
+  }
   if (found.length === 0) {
     return { status: 'not-found', body: render('get-key-not-found', { query: safe }), outcome: 'GET KEY:not-found' };
   }
@@ -31,3 +52,14 @@ export const getKeyHandler: Handler = async (req, ctx) => {
     outcome: 'GET KEY:found',
   };
 };
+
+function ambiguous(query: string, holders: { fingerprint: string; userId: string }[]): CommandResult {
+  return {
+    status: 'error',
+    body: render('get-key-ambiguous', {
+      count: holders.length, query, example: holders[0]!.fingerprint,
+      holders: holders.map((h) => ({ fingerprint: h.fingerprint, userId: contentValue(h.userId, 60) })),
+    }),
+    outcome: 'GET KEY:refused:one-key-per-address',
+  };
+}

@@ -3,9 +3,17 @@
  * (proof of possession). The admission policy (src/pgp/admission.ts)
  * decides; an admitted key, stripped of certifications by keys outside the
  * collection, becomes a ticket for the maintainers.
+ *
+ * Addresses: a key naming the bot's or a list's address is refused. A key
+ * naming an address another collection key holds is not refused: one person
+ * may keep two keys (the group keeps signing and mail keys apart), and only
+ * people can tell. The ticket carries an Address-Already-On line for each,
+ * the submitter's reply a warning, and the maintainers decide. GET KEY and
+ * the WKD export then name both keys for that address instead of choosing.
  */
 import * as openpgp from 'openpgp';
 import { admitNewKey, describeCert, isSignedByKey } from '../pgp/admission.js';
+import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
 import { render } from '../templates.js';
 import { contentValue, isoSeconds } from '../tickets/ticket.js';
@@ -43,6 +51,7 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
 
   const adm = await admitNewKey(key, {
     collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
+    reservedAddresses: reservedAddresses(cfg),
   });
   if (!adm.ok) return refused(CMD, adm.rule, adm.reason, adm.fix);
 
@@ -60,6 +69,9 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
   summary.push(['Key-Expires', adm.report.expires ? isoSeconds(adm.report.expires) : 'never']);
   for (const f of adm.counted) summary.push(['Certified-By', await issuerName(f)]);
   for (const s of adm.stripped) summary.push(['Stripped', `${s.issuerKeyId} (${s.why})`]);
+  // The warning line in every maintainer's notice: this address already
+  // belongs to another collection key (the same person's other key, or not).
+  for (const a of adm.sharedAddresses) summary.push(['Address-Already-On', `${a.address} 0x${a.holderKeyId}`]);
 
   const t = await openTicket(req, ctx, {
     kind: 'add-key',

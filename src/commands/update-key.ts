@@ -3,11 +3,14 @@
  * can check (a collection key, or the key carried in the message). The
  * merge policy (planUpdate) takes new certifications by collection keys,
  * new self-signed user IDs, new expiry and revocations, and drops the rest
- * (listed in the reply). Additions of that kind change nothing the
- * collection's trust rests on, so they are applied at once; a new subkey is
- * new key material, so it becomes a ticket for the maintainers.
+ * (listed in the reply). Certifications, a new expiry and revocations
+ * change nothing the collection's trust rests on, so they are applied at
+ * once; a new subkey (new key material) or a new user ID (a new claim to an
+ * address) becomes a ticket for the maintainers. A new user ID naming the
+ * bot's, a list's or another collection key's address is refused outright.
  */
 import { describeCert, planUpdate } from '../pgp/admission.js';
+import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
 import { render } from '../templates.js';
 import { contentValue, isoSeconds } from '../tickets/ticket.js';
@@ -38,6 +41,7 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
   }
   const plan = await planUpdate(existing, incoming, {
     collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
+    reservedAddresses: reservedAddresses(cfg),
   });
   if (!plan.ok) return refused(CMD, plan.rule, plan.reason, plan.fix);
 
@@ -67,6 +71,10 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
   for (const u of ch.newUserIds) {
     details.push(contentValue(`new user ID "${u}"`, 300));
     summary.push(['New-User-ID', u]);
+  }
+  for (const u of ch.restoredUserIds) {
+    details.push(contentValue(`user ID "${u}" valid again (a self-signature newer than its revocation)`, 300));
+    summary.push(['Restored-User-ID', u]);
   }
   if (ch.newExpiry) {
     const when = (d: Date | null) => (d ? isoSeconds(d) : 'never');
@@ -119,7 +127,7 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
     fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
     body: render('ticket-opened', {
       command: CMD, ticket: t.id, what, threshold: cfg.threshold, expires: isoSeconds(t.expires),
-      details: ['A new subkey is new key material, so the maintainers must approve it.', ...details],
+      details: [...whyTicket(ch.newSubkeys.length > 0, ch.newUserIds.length + ch.restoredUserIds.length > 0), ...details],
       stripped: [...stripped, ...dropped], warnings: [], notes: t.notes,
     }),
     extra: t.notices,
@@ -127,3 +135,8 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
     outcome: `${CMD}:pending:${t.id}`,
   };
 };
+
+/** Why the maintainers must see this update, one sentence a reason. */
+function whyTicket(subkey: boolean, userId: boolean): string[] {
+  return render('update-key-ticket-why', { subkey, userId }).split('\n').filter((l) => l.trim() !== '');
+}

@@ -5,9 +5,10 @@
  * collection key (REVOKE KEY).
  *
  * Every refusal names the rule and the fix, because the reply is read by a
- * person who must be able to act on it. No mail, queue or disk code here:
- * the caller verifies the mail signature (proof of possession) and applies
- * the result to the collection.
+ * person who must be able to act on it. No mail, queue or disk code here
+ * (the words of the address rules come from templates/): the caller
+ * verifies the mail signature (proof of possession) and applies the result
+ * to the collection.
  *
  * Certificate flooding (CVE-2019-13050-style attacks on SKS): anyone can
  * append certifications to anyone's key. The collection therefore stores
@@ -33,6 +34,9 @@ import {
 import { mergeKeys, signatureId, userLabel, type MergeItem } from './merge.js';
 import { Keyring } from './keyring.js';
 import { readAllBytes } from './bytes.js';
+import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
+import { render } from '../templates.js';
+import { contentValue } from '../tickets/ticket.js';
 
 export type AdmissionRule =
   | 'private-key'
@@ -52,7 +56,9 @@ export type AdmissionRule =
   | 'not-in-collection'
   | 'revocation-unreadable'
   | 'revocation-wrong-key'
-  | 'revocation-invalid';
+  | 'revocation-invalid'
+  | 'address-taken'
+  | 'address-reserved';
 
 export interface AdmissionContext {
   /** The collection's keys (issuers of certifications). */
@@ -62,6 +68,8 @@ export interface AdmissionContext {
   now?: Date;
   /** Distinct collection keys that must have certified the new key (default 1). */
   minCertifications?: number;
+  /** Addresses no key may hold: the bot's and the lists' (see addresses.reservedAddresses). */
+  reservedAddresses?: readonly ReservedAddress[];
 }
 
 export interface Refusal {
@@ -86,6 +94,8 @@ export interface Admitted {
   /** User IDs removed because no valid self-signature binds them. */
   strippedUserIds: string[];
   warnings: string[];
+  /** Addresses of the key that another collection key already holds (the ticket shows them). */
+  sharedAddresses: AddressClash[];
 }
 
 export type AdmissionResult = Admitted | Refusal;
@@ -101,7 +111,61 @@ function settings(ctx: AdmissionContext) {
     limits: ctx.limits ?? DEFAULT_LIMITS,
     now: ctx.now ?? new Date(),
     min: ctx.minCertifications ?? 1,
+    reserved: ctx.reservedAddresses ?? [],
   };
+}
+
+/** A user ID naming an address that is reserved or that another collection key holds (values made safe for mail). */
+export interface AddressClash {
+  userId: string;
+  address: string;
+  reserved: boolean;
+  /** Reserved as the bot's own address. */
+  bot: boolean;
+  /** Reserved as this list's posting address (its List-Id). */
+  list: string | null;
+  /** The key that holds it (16 hex) and its user ID naming it, when a key holds it. */
+  holderKeyId: string | null;
+  holderUserId: string | null;
+}
+
+/**
+ * The claims of `report`'s user IDs (those `only` picks) that clash with
+ * the reserved addresses or with another collection key. The one place the
+ * one-address-one-key rule is checked for new data: the handlers and the
+ * apply step both come through here.
+ */
+async function addressClashes(
+  report: KeyReport,
+  only: (userId: string) => boolean,
+  ring: Keyring,
+  reserved: readonly ReservedAddress[],
+  policy: CryptoPolicy,
+  now: Date,
+): Promise<AddressClash[]> {
+  const claims = claimsOfReport(report, only);
+  if (claims.length === 0) return [];
+  const others = ring.all().filter((k) => fingerprintOf(k) !== report.fingerprint);
+  const index = await addressIndex(others, { policy, now });
+  const out: AddressClash[] = [];
+  for (const c of claims) {
+    const userId = contentValue(c.userId, 200);
+    const address = contentValue(c.address, 200);
+    const r = reserved.find((x) => x.address === c.address);
+    if (r) {
+      out.push({ userId, address, reserved: true, bot: r.list === null, list: r.list, holderKeyId: null, holderUserId: null });
+      continue;
+    }
+    const h = holdersOf(index, c.address)[0];
+    if (h) out.push({ userId, address, reserved: false, bot: false, list: null, holderKeyId: h.keyId, holderUserId: contentValue(h.userId, 200) });
+  }
+  return out;
+}
+
+function addressRefusal(clash: AddressClash, command: string, fingerprint: string): Refusal {
+  const view = { ...clash, command, fingerprint };
+  return refuse(clash.reserved ? 'address-reserved' : 'address-taken',
+    render('address-claimed-reason', view).trim(), render('address-claimed-fix', view).trim());
 }
 
 /** State of a collection key acting as an issuer, now. */
@@ -147,7 +211,7 @@ const GPG_EXPORT = 'gpg --armor --export-options export-minimal --export <FINGER
  * checked that the mail is signed by the submitted key (see isSignedByKey).
  */
 export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
-  const { ring, policy, limits, now, min } = settings(ctx);
+  const { ring, policy, limits, now, min, reserved } = settings(ctx);
   if (submitted.isPrivate()) {
     return refuse('private-key', 'the message carries a SECRET key, not only the public key',
       `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
@@ -206,6 +270,14 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
       `add a signing subkey (gpg --quick-add-key ${fpr} ed25519 sign) and send the key again`);
   }
 
+  // --- addresses: the bot's and the lists' are never a member's. An address
+  // another key holds may be the same person's second key (the group keeps
+  // signing and mail keys apart): the maintainers decide, warned.
+  const clashes = await addressClashes(report, () => true, ring, reserved, policy, now);
+  const reservedClash = clashes.find((c) => c.reserved);
+  if (reservedClash) return addressRefusal(reservedClash, 'SUBMIT KEY', fpr);
+  const sharedAddresses = clashes.filter((c) => !c.reserved);
+
   // --- certifications: keep those by collection keys, strip the rest
   const issuerCache = new Map<string, KeyReport>();
   const kept: CertInfo[] = [];
@@ -229,6 +301,7 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
     else warnings.push(`the certification by ${c.issuerKeyId} is kept but does not count: ${st.why}`);
   }
   if (report.judgement.warning) warnings.push(report.judgement.warning);
+  for (const c of sharedAddresses) warnings.push(render('address-shared-warning', { ...c }).trim());
   for (const s of report.subkeys) if (s.judgement.ok && s.judgement.warning) warnings.push(`subkey ${s.keyId}: ${s.judgement.warning}`);
 
   if (counted.size < min) {
@@ -259,7 +332,7 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
     u.revocationSignatures = u.revocationSignatures.filter((s) => s.issuerKeyID.equals(selfId) || ring.findAllByKeyId(s.issuerKeyID.toHex()).length > 0);
   }
   const stored = await cloneKey(key);
-  return { ok: true, key: stored, report, kept, counted: [...counted], stripped, strippedUserIds, warnings };
+  return { ok: true, key: stored, report, kept, counted: [...counted], stripped, strippedUserIds, warnings, sharedAddresses };
 }
 
 function describeAlg(r: { algorithm: string; bits?: number; curve?: string }): string {
@@ -291,6 +364,11 @@ export async function isSignedByKey(
 export interface UpdateChanges {
   newCerts: CertInfo[];
   newUserIds: string[];
+  /**
+   * Stored user IDs that were revoked (or had no valid self-signature) and
+   * are valid again through a newer self-signature: a claim made anew.
+   */
+  restoredUserIds: string[];
   /** New self-signatures on user IDs already stored (e.g. a refreshed expiry). */
   newSelfSignatures: number;
   /** The expiry after the update, when it changes (null = never expires). */
@@ -313,9 +391,9 @@ export type UpdatePlan =
       /** Other pieces of the incoming copy that were not taken, and why. */
       dropped: DroppedItem[];
       /**
-       * true when the update only adds certifications by collection keys and
-       * self-signatures (new UIDs, expiry, revocations): applied at once.
-       * false (a new subkey): a ticket for the maintainers.
+       * true when the update only adds certifications by collection keys,
+       * self-signatures on stored user IDs (expiry) and revocations: applied
+       * at once. false (a new subkey or user ID): a ticket for the maintainers.
        */
       onlyAdditive: boolean;
       /** Nothing to change. */
@@ -326,10 +404,11 @@ export type UpdatePlan =
 
 /**
  * UPDATE KEY: what may the incoming copy add to the stored one? Never removes
- * anything. Refuses a different primary key.
+ * anything. Refuses a different primary key, and a new user ID naming an
+ * address that is reserved or another collection key's.
  */
 export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, ctx: AdmissionContext): Promise<UpdatePlan> {
-  const { ring, policy, limits, now } = settings(ctx);
+  const { ring, policy, limits, now, reserved } = settings(ctx);
   const fpr = fingerprintOf(existing);
   if (incoming.isPrivate()) {
     return refuse('private-key', 'the message carries a SECRET key, not only the public key',
@@ -484,13 +563,27 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
     }
   };
 
-  const { merged } = await mergeKeys(existing, incoming, accept);
+  const { merged, added } = await mergeKeys(existing, incoming, accept);
   const afterReport = await inspectKey(merged, { collection: ring, policy, now });
+  // What was really added: a new user ID whose every self-signature was
+  // dropped is not in the merged key.
+  const addedUserIds = added.flatMap((a) => (a.kind === 'user' ? [a.userId] : []));
+  newUserIds.splice(0, newUserIds.length, ...addedUserIds);
+  // A self-signature newer than a user ID's revocation makes it valid again
+  // (RFC 9580: the newest statement wins): that is a new claim too, not an
+  // expiry refresh, so it is judged as a new user ID is.
+  const liveBefore = liveUserIds(beforeReport);
+  const restoredUserIds = [...liveUserIds(afterReport)].filter((u) => !liveBefore.has(u) && !addedUserIds.includes(u));
+  // A new claim may not take an address that is reserved or that another
+  // collection key holds (a revoked user ID, or a revoked key, holds none).
+  const clash = (await addressClashes(afterReport, (u) => !liveBefore.has(u), ring, reserved, policy, now))[0];
+  if (clash) return addressRefusal(clash, 'UPDATE KEY', fpr);
   if (revocation) revocation = { reason: afterReport.revocationReason };
   const expiryChanged = (beforeReport.expires?.getTime() ?? null) !== (afterReport.expires?.getTime() ?? null);
   const changes: UpdateChanges = {
     newCerts,
     newUserIds,
+    restoredUserIds,
     newSelfSignatures,
     newExpiry: expiryChanged ? { before: beforeReport.expires, after: afterReport.expires } : null,
     newSubkeys,
@@ -501,11 +594,18 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
   const empty = newCerts.length === 0 && newUserIds.length === 0 && newSelfSignatures === 0 && newSubkeys.length === 0 &&
     !revocation && revokedUserIds.length === 0 && revokedSubkeys.length === 0 && Buffer.from(merged.write()).equals(Buffer.from(existing.write()));
   // A new subkey is new key material that can sign or decrypt for this
-  // identity: the maintainers see it (a ticket). Certifications by
-  // collection keys and self-signatures only restate or narrow what the
-  // collection already trusts, so they apply at once.
-  const onlyAdditive = newSubkeys.length === 0;
+  // identity, and a new user ID is a new claim to a name and address that
+  // GET KEY and WKD will hand out: the maintainers see either (a ticket).
+  // Certifications by collection keys, new self-signatures on stored user
+  // IDs (expiry) and revocations only restate or narrow what the collection
+  // already trusts, so they apply at once.
+  const onlyAdditive = newSubkeys.length === 0 && newUserIds.length === 0 && restoredUserIds.length === 0;
   return { ok: true, changes, droppedOutsideCerts, dropped, onlyAdditive, empty, merged };
+}
+
+/** The user IDs that hold their addresses (see addresses.holdsAddresses). */
+function liveUserIds(r: KeyReport): Set<string> {
+  return new Set(r.userIds.filter((u) => holdsAddresses(r, u)).map((u) => u.userId));
 }
 
 async function selfSigAcceptable(

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { admitNewKey, checkRevocation, isSignedByKey, planUpdate } from '../../src/pgp/admission.js';
+import { reservedAddresses as reservedOf } from '../../src/pgp/addresses.js';
 import { inspectKey, readKeysAny } from '../../src/pgp/inspect.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 
@@ -278,16 +279,19 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
       assert.ok(p.ok && p.empty && p.onlyAdditive);
     });
 
-    test('a new self-signed user ID and a new expiry are additive', async () => {
-      g.ok(['--quick-add-uid', fp.D!, 'Dave Work <dave@work.example.com>']);
+    test('a new expiry alone is additive; a new self-signed user ID is not: it needs a ticket', async () => {
       g.ok(['--quick-set-expire', fp.D!, '3y']);
+      const e = await planUpdate(stored, await key(g.export(fp.D!)), { collection });
+      assert.ok(e.ok && e.changes.newExpiry && e.changes.newUserIds.length === 0);
+      assert.equal(e.onlyAdditive, true);
+      g.ok(['--quick-add-uid', fp.D!, 'Dave Work <dave@work.example.com>']);
       const p = await planUpdate(stored, await key(g.export(fp.D!)), { collection });
       assert.ok(p.ok, p.ok ? '' : p.reason);
       if (!p.ok) return;
       assert.deepEqual(p.changes.newUserIds, ['Dave Work <dave@work.example.com>']);
       assert.ok(p.changes.newExpiry, 'expiry changed');
       assert.ok(p.changes.newExpiry!.after! > p.changes.newExpiry!.before!);
-      assert.equal(p.onlyAdditive, true);
+      assert.equal(p.onlyAdditive, false, 'a new user ID is a new claim: the maintainers decide');
       const rep = await inspectKey(p.merged, { collection });
       assert.ok(rep.userIds.some((u) => u.userId === 'Dave Work <dave@work.example.com>' && u.selfSigned));
       stored = p.merged;
@@ -368,6 +372,100 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
       const r = await checkRevocation(await key(g.export(H)), damaged);
       assert.equal(r.ok, false);
       if (!r.ok) assert.equal(r.rule, 'revocation-invalid');
+    });
+  });
+
+  describe('addresses: one address, one key', () => {
+    const reservedAddresses = reservedOf({ bot: { address: 'Bot@ZTrust.Example' } });
+    // F: a member certified by A, in the collection beside A, B and C.
+    let F = '';
+    let stored: openpgp.PublicKey;
+    before(async () => {
+      F = g.gen('Fay Member <fay@example.org>');
+      g.certify(fp.A!, F);
+      stored = await key(g.export(F));
+    });
+    const ring = () => [...collection, stored];
+    const withUid = async (uid: string) => {
+      g.ok(['--quick-add-uid', F, uid]);
+      const k = await key(g.export(F));
+      // take the user ID away again, so each case starts from the stored key
+      g.ok(['--quick-revoke-uid', F, uid]);
+      return k;
+    };
+
+    for (const uid of ['Bob Builder <bob@example.org>', 'B <BOB@Example.ORG>', 'B < bob@example.org >', 'bob@EXAMPLE.org']) {
+      test(`UPDATE KEY: "${uid}" takes Bob's address: refused`, async () => {
+        const p = await planUpdate(stored, await withUid(uid), { collection: ring(), reservedAddresses });
+        assert.equal(p.ok, false);
+        if (p.ok) return;
+        assert.equal(p.rule, 'address-taken');
+        assert.match(p.reason, new RegExp(`names bob@example\\.org, an address that collection key 0x${fp.B!.slice(-16).toLowerCase()} \\("Bob Builder <bob@example\\.org>"\\) already holds`));
+        assert.match(p.fix, /ask a maintainer/);
+      });
+    }
+
+    test('UPDATE KEY: the bot\'s address is refused', async () => {
+      const p = await planUpdate(stored, await withUid('Bot <Bot@ZTrust.Example>'), { collection: ring(), reservedAddresses });
+      assert.ok(!p.ok && p.rule === 'address-reserved', p.ok ? 'accepted' : p.rule);
+      assert.match(p.ok ? '' : p.reason, /names bot@ztrust\.example, which is the bot's own address/);
+    });
+
+    test('UPDATE KEY: an address only a revoked user ID or a revoked key names is free (a ticket)', async () => {
+      // C gives up a second address by revoking that user ID; the whole key G is revoked.
+      g.ok(['--quick-add-uid', fp.C!, 'Carol Old <carol.old@example.org>']);
+      g.ok(['--quick-revoke-uid', fp.C!, 'Carol Old <carol.old@example.org>']);
+      const G = g.gen('Gil Gone <gil@example.org>');
+      g.ok(['--command-fd', '0', '--output', path.join(g.home, 'gil-rev.asc'), '--gen-revoke', G], 'y\n1\nkey lost\n\ny\n');
+      g.ok(['--import', path.join(g.home, 'gil-rev.asc')]);
+      const others = [collection[0]!, collection[1]!, await key(g.export(fp.C!)), await key(g.export(G)), stored];
+      for (const uid of ['Fay as Carol Old <carol.old@example.org>', 'Fay as Gil <gil@example.org>']) {
+        const p = await planUpdate(stored, await withUid(uid), { collection: others, reservedAddresses });
+        assert.ok(p.ok, p.ok ? '' : `${p.rule}: ${p.reason}`);
+        if (!p.ok) return;
+        // (the user IDs of the cases above come too, revoked: they claim nothing either)
+        assert.ok(p.changes.newUserIds.includes(uid), p.changes.newUserIds.join(', '));
+        assert.equal(p.onlyAdditive, false);
+      }
+    });
+
+    test('UPDATE KEY: a self-signature newer than a user ID\'s revocation makes it a claim again: refused for Bob\'s address, else a ticket', async () => {
+      // F's stored key now carries "Bob Builder <bob@example.org>" revoked (the cases above).
+      const revokedOnF = await key(g.export(F));
+      const live = (await inspectKey(revokedOnF, { collection: [] })).userIds.find((u) => u.userId === 'Bob Builder <bob@example.org>');
+      assert.ok(live?.revoked, 'revoked on the stored copy');
+      // gpg will not re-add a revoked user ID; openpgp.js's reformatKey writes fresh self-signatures for it.
+      const secret = await openpgp.readPrivateKey({ armoredKey: g.ok(['--armor', '--export-secret-keys', F]).toString() });
+      // dated 2 s ahead (within the allowed clock skew), so strictly newer than any revocation made so far
+      const again = async (name: string, email: string) => (await openpgp.reformatKey({
+        privateKey: secret, userIDs: [{ name, email }], date: new Date(Date.now() + 2000), format: 'object', config: { v6Keys: false },
+      })).publicKey;
+      const p = await planUpdate(revokedOnF, await again('Bob Builder', 'bob@example.org'), { collection: [...collection, revokedOnF], reservedAddresses });
+      assert.ok(!p.ok && p.rule === 'address-taken', p.ok ? `accepted (onlyAdditive ${p.onlyAdditive})` : p.rule);
+      const q = await planUpdate(revokedOnF, await again('Fay Member', 'fay@example.org'), { collection: [...collection, revokedOnF], reservedAddresses });
+      assert.ok(q.ok && q.changes.restoredUserIds.length === 0 && q.onlyAdditive, 'a fresh self-signature on a live user ID stays instant');
+      g.ok(['--quick-add-uid', F, 'Fay Gone <fay.gone@example.org>']);
+      g.ok(['--quick-revoke-uid', F, 'Fay Gone <fay.gone@example.org>']);
+      const gone = await key(g.export(F));
+      const r = await planUpdate(gone, await again('Fay Gone', 'fay.gone@example.org'), { collection: [...collection, gone], reservedAddresses });
+      assert.ok(r.ok, r.ok ? '' : r.reason);
+      if (!r.ok) return;
+      assert.deepEqual(r.changes.restoredUserIds, ['Fay Gone <fay.gone@example.org>']);
+      assert.equal(r.onlyAdditive, false);
+    });
+
+    test('SUBMIT KEY: a reserved address is refused; an address another key holds is a warning for the maintainers', async () => {
+      const N = g.gen('Ned New <ned@example.org>');
+      g.certify(fp.A!, N);
+      g.ok(['--quick-add-uid', N, 'Ned as Bob <bob@example.org>']);
+      const shared = await admitNewKey(await key(g.export(N)), { collection, reservedAddresses });
+      assert.ok(shared.ok, shared.ok ? '' : shared.reason);
+      if (!shared.ok) return;
+      assert.deepEqual(shared.sharedAddresses.map((a) => [a.address, a.holderKeyId]), [['bob@example.org', fp.B!.slice(-16).toLowerCase()]]);
+      assert.ok(shared.warnings.some((w) => w.startsWith('the user ID "Ned as Bob <bob@example.org>" names bob@example.org, which collection key 0x')), shared.warnings.join('\n'));
+      g.ok(['--quick-add-uid', N, 'Ned <bot@ztrust.example>']);
+      const bot = await admitNewKey(await key(g.export(N)), { collection, reservedAddresses });
+      assert.ok(!bot.ok && bot.rule === 'address-reserved', bot.ok ? 'admitted' : bot.rule);
     });
   });
 });

@@ -54,10 +54,20 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
   const fpr: Record<string, string> = {};
 
   before(async () => {
-    for (const [k, uid] of Object.entries({ joe: 'Joe Doe <Joe.Doe@Example.ORG>', ann: 'Ann <ann@example.org>', ann2: 'Ann Again <ann@example.org>' })) {
+    for (const [k, uid] of Object.entries({
+      joe: 'Joe Doe <Joe.Doe@Example.ORG>', ann: 'Ann <ann@example.org>', ann2: 'Ann Again <ANN@example.org>',
+      olga: 'Olga <olga@example.org>', olga2: 'Olga New <olga@example.org>',
+    })) {
       fpr[k] = gpg(['--status-fd', '1', '--quick-gen-key', uid, 'ed25519', 'sign', '2y']).toString().match(/KEY_CREATED P ([0-9A-F]{40})/)![1]!;
     }
     gpg(['--quick-add-uid', fpr.joe!, 'Joe Elsewhere <joe@other.example>']);
+    // Joe gave up an address (a revoked user ID); Olga's old key is revoked, her new key holds her address.
+    gpg(['--quick-add-uid', fpr.joe!, 'Joe Gone <joe.gone@example.org>']);
+    gpg(['--quick-revoke-uid', fpr.joe!, 'Joe Gone <joe.gone@example.org>']);
+    const revFile = path.join(home, 'olga-rev.asc');
+    const rev = spawnSync('gpg', ['--homedir', home, '--no-tty', '--yes', '--command-fd', '0', '--output', revFile, '--gen-revoke', fpr.olga!], { input: 'y\n1\nnew key\n\ny\n' });
+    if (rev.status !== 0) throw new Error(`gpg --gen-revoke: ${rev.stderr}`);
+    gpg(['--import', revFile]);
     const c = await Collection.open(colDir);
     await c.apply(async (col) => {
       for (const f of Object.values(fpr)) await col.putKey((await readKeysAny(gpg(['--armor', '--export', f]).toString()))[0]!, 'public');
@@ -79,8 +89,14 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
       const url = spawnSync(WKS, ['--print-wkd-url', 'Joe.Doe@Example.ORG'], { encoding: 'utf8' }).stdout.trim();
       assert.ok(url.includes(`/${joe.file}?l=`), `${url} ends with our path`);
     }
-    const ann = r.entries.find((e) => e.email === 'ann@example.org')!;
-    assert.equal(ann.keyIds.length, 2, 'both keys of the address');
+    // Two keys hold ann@example.org: neither is published, and the export says so.
+    assert.equal(r.entries.find((e) => e.email === 'ann@example.org'), undefined);
+    assert.ok(!existsSync(path.join(out, '.well-known/openpgpkey/example.org/hu', wkdHash('ann'))), 'no WKD file for ann');
+    assert.deepEqual(r.conflicts.map((c) => [c.email, [...c.keyIds].sort()]), [['ann@example.org', [fpr.ann!, fpr.ann2!].map((f) => f.slice(-16).toLowerCase()).sort()]]);
+    // A revoked user ID gives its address up; a revoked key still goes out beside the key that holds the address.
+    assert.equal(r.entries.find((e) => e.email === 'joe.gone@example.org'), undefined);
+    const olga = r.entries.find((e) => e.email === 'olga@example.org')!;
+    assert.deepEqual([...olga.keyIds].sort(), [fpr.olga!, fpr.olga2!].map((f) => f.slice(-16).toLowerCase()).sort());
 
     // serve the tree, fetch as a WKD client would, import with gpg
     const server = createServer((req, res) => {
@@ -91,7 +107,7 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     try {
-      for (const [entry, wantKeys, wantUids] of [[joe, [fpr.joe], ['Joe Doe <Joe.Doe@Example.ORG>']], [ann, [fpr.ann, fpr.ann2], ['Ann <ann@example.org>', 'Ann Again <ann@example.org>']]] as const) {
+      for (const [entry, wantKeys, wantUids] of [[joe, [fpr.joe], ['Joe Doe <Joe.Doe@Example.ORG>', 'Joe Gone <joe.gone@example.org>']], [olga, [fpr.olga, fpr.olga2], ['Olga <olga@example.org>', 'Olga New <olga@example.org>']]] as const) {
         const resp = await fetch(`http://127.0.0.1:${port}/${entry.file}?l=x`);
         assert.equal(resp.status, 200);
         const body = Buffer.from(await resp.arrayBuffer());

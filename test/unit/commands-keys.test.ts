@@ -7,8 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
-import { inspectKey } from '../../src/pgp/inspect.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { auditCollection } from '../../src/collection/audit.js';
+import { exportWkd } from '../../src/collection/wkd.js';
+import { inspectKey, readKeysAny } from '../../src/pgp/inspect.js';
 import { certify, community, flat, newcomer, person, TO_BOT } from './commands-world.js';
+import { assertUnchanged, assertWellFormed, getKeyFingerprints, snapshot, withMallory } from '../security/uid-claim-world.js';
 
 describe('UPDATE KEY', () => {
   test('a new certification by a collection key is applied at once; a stranger\'s is dropped and listed', async () => {
@@ -84,6 +90,134 @@ describe('UPDATE KEY', () => {
     assert.match(flat((await w.send(await w.mail(alice, `UPDATE KEY\n${TO_BOT}\n`))).replies[0]!.text), /Rule: no-key/);
     const two = await w.send(await w.mail(alice, `UPDATE KEY\n${TO_BOT}\n${alice.pub.armor()}\n${bob.pub.armor()}`));
     assert.match(flat(two.replies[0]!.text), /Rule: one-key/);
+  });
+});
+
+describe('UPDATE KEY: new user IDs (keys made by gpg)', () => {
+  test('a new user ID with an address nobody holds is a ticket, applied only after k approvals', async () => {
+    const { w, alice, bob, mallory, logged } = await withMallory();
+    const before = await snapshot(w);
+    await mallory.addUid('Mallory at Work <mallory@work.test>');
+    const s = await w.send(await mallory.updateKeyMail());
+    const r = s.replies[0]!;
+    assert.equal(r.status, 'pending', r.text);
+    assert.match(s.outcome, /^UPDATE KEY:pending:ZT-\d{6}$/);
+    assert.match(flat(r.text), /A new user ID is a new claim to a name and an address, which GET KEY and the Web Key Directory will hand out, so the maintainers must approve it\./);
+    assert.equal(s.replies.length, 4, 'the reply and three maintainer notices');
+    const t = (await w.store.getTicket(r.fields.Ticket!))!;
+    assert.equal(t.kind, 'update-key');
+    assert.match(t.content, /^New-User-ID: Mallory at Work <mallory@work\.test>$/m);
+
+    // Not applied while it waits: nothing queued, nothing written, not served.
+    assert.deepEqual((await w.applyAll()).outcomes, []);
+    assertUnchanged({ ...before, tickets: 1 }, await snapshot(w));
+    assert.equal((await getKeyFingerprints(w, 'mallory@work.test')).status, 'not-found');
+
+    assert.equal((await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`))).replies[0]!.status, 'pending');
+    assert.deepEqual((await w.applyAll()).outcomes, [], 'one approval of two is not enough');
+    assert.equal((await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`))).replies[0]!.status, 'approved');
+    const { outcomes, notices } = await w.applyAll();
+    assert.equal(outcomes.length, 1);
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal(notices[0]!.status, 'applied');
+    assert.equal(logged.length, 1, 'one log entry');
+    assert.equal(logged[0]!.type, 'key-updated');
+    const got = await getKeyFingerprints(w, 'mallory@work.test');
+    assert.deepEqual(got.fprs, [mallory.fpr]);
+  });
+
+  test('new certifications by collection keys still apply at once (no ticket)', async () => {
+    const { w, carol, mallory, logged } = await withMallory();
+    const col = await w.collection();
+    const stored = (await col.findKeys(mallory.fpr))[0]!;
+    const s = await w.send(await w.mail(carol, `UPDATE KEY\n${TO_BOT}\n\n${(await certify(stored.key, [carol])).armor()}`));
+    assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
+    assert.equal(s.outcome, 'UPDATE KEY:accepted');
+    assert.equal(s.replies.length, 1);
+    assert.deepEqual(await w.store.listTickets(), []);
+    const { outcomes } = await w.applyAll();
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal(logged.length, 1);
+    const after = (await col.findKeys(mallory.fpr))[0]!;
+    const issuers = after.key.users.flatMap((u) => u.otherCertifications.map((x) => x.issuerKeyID.toHex().toUpperCase()));
+    assert.ok(issuers.includes(carol.fpr.slice(-16)));
+  });
+
+  test('a new expiry still applies at once (no ticket)', async () => {
+    const { w, mallory, logged } = await withMallory();
+    const exp = await mallory.gpg.run(['--quick-set-expire', mallory.fpr, '3y']);
+    assert.equal(exp.code, 0, exp.stderr);
+    const s = await w.send(await mallory.updateKeyMail());
+    assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
+    assert.match(flat(s.replies[0]!.text), /expiry changes from/);
+    assert.deepEqual(await w.store.listTickets(), []);
+    assert.equal((await w.applyAll()).outcomes[0]!.state, 'applied');
+    assert.equal(logged.length, 1);
+  });
+});
+
+describe('one address, one key: SUBMIT KEY, GET KEY, WKD, audit', () => {
+  test('a second key for a member\'s address: a ticket with the warning line; once approved, GET KEY and WKD name both and give out neither; audit reports it', async () => {
+    const { w, alice, bob, mallory, logged } = await withMallory();
+    // Bob's second key (made by gpg), certified by Alice, submitted signed by itself.
+    const bob2 = await mallory.gpg.genKey('Bob Volunteer <Bob@People.Test>');
+    const [pub] = await readKeysAny(await mallory.gpg.exportPublic(bob2));
+    await mallory.gpg.importKeys((await certify(pub as openpgp.PublicKey, [alice])).armor());
+    const raw = await mallory.gpg.pgpMimeMessage(bob2, { from: 'Bob <bob@people.test>', to: 'bot@ztrust.test', subject: 'my second key' },
+      `SUBMIT KEY\n${TO_BOT}\n\n${await mallory.gpg.exportPublic(bob2)}`);
+    const s = await w.send(raw);
+    const r = s.replies[0]!;
+    assert.equal(r.status, 'pending', r.text);
+    await assertWellFormed(w, r);
+    const bobId = bob.fpr.slice(-16).toLowerCase();
+    assert.ok(flat(r.text).includes(`the user ID "Bob Volunteer <Bob@People.Test>" names bob@people.test, which collection key 0x${bobId} ("Bob Volunteer <bob@people.test>") already holds. The maintainers see this`), r.text);
+    const t = (await w.store.getTicket(r.fields.Ticket!))!;
+    assert.match(t.content, new RegExp(`^Address-Already-On: bob@people\\.test 0x${bobId}$`, 'm'));
+    assert.equal(s.replies.length, 4, 'the reply and three maintainer notices');
+    for (const notice of s.replies.slice(1)) assert.ok(notice.text.includes(`Address-Already-On: bob@people.test 0x${bobId}`), 'the warning line is in every notice');
+
+    await w.send(await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    const { outcomes } = await w.applyAll();
+    assert.equal(outcomes[0]!.state, 'applied', outcomes[0]!.detail);
+    assert.equal(logged.length, 1);
+
+    const g = await w.send(await w.mail(null, 'GET KEY BOB@people.test'));
+    const gr = g.replies[0]!;
+    await assertWellFormed(w, gr);
+    assert.equal(gr.status, 'error');
+    assert.equal(g.outcome, 'GET KEY:refused:one-key-per-address');
+    assert.match(gr.text, /^Rule: one-key-per-address$/m);
+    assert.ok(gr.text.includes(bob.fpr) && gr.text.includes(bob2), 'both fingerprints named');
+    assert.ok(!gr.text.includes('BEGIN PGP PUBLIC KEY BLOCK'), 'no key given out');
+    assert.match(flat(gr.text), /How to fix it: check with the person you want to write to which fingerprint is theirs/);
+    // By fingerprint, each is still served.
+    assert.deepEqual((await getKeyFingerprints(w, bob2)).fprs, [bob2]);
+
+    const col = await w.collection();
+    const wkd = await exportWkd(col, mkdtempSync(path.join(tmpdir(), 'zt-wkd-two-')));
+    assert.equal(wkd.entries.find((e) => e.email === 'bob@people.test'), undefined);
+    assert.deepEqual(wkd.conflicts.map((c) => c.email), ['bob@people.test']);
+    const findings = (await auditCollection(col)).filter((f) => f.code === 'ADDRESS_CONFLICT');
+    assert.deepEqual(findings.map((f) => [f.severity, f.subject, f.data?.keyIds?.split(' ').sort()]),
+      [['warning', 'bob@people.test', [bobId, bob2.slice(-16).toLowerCase()].sort()]]);
+  });
+
+  test('SUBMIT KEY naming the bot\'s address is refused, nothing changes', async () => {
+    const { w, alice, mallory, logged } = await withMallory();
+    const before = await snapshot(w);
+    const k = await mallory.gpg.genKey('Not The Bot <bot@ztrust.test>');
+    const [pub] = await readKeysAny(await mallory.gpg.exportPublic(k));
+    await mallory.gpg.importKeys((await certify(pub as openpgp.PublicKey, [alice])).armor());
+    const s = await w.send(await mallory.gpg.pgpMimeMessage(k, { from: 'x <x@people.test>', to: 'bot@ztrust.test', subject: 'key' },
+      `SUBMIT KEY\n${TO_BOT}\n\n${await mallory.gpg.exportPublic(k)}`));
+    assert.equal(s.outcome, 'SUBMIT KEY:refused:address-reserved');
+    assert.equal(s.replies.length, 1);
+    assert.equal(s.replies[0]!.status, 'error');
+    assert.match(flat(s.replies[0]!.text), /Rule: address-reserved .* names bot@ztrust\.test, which is the bot's own address/);
+    assert.deepEqual((await w.applyAll()).outcomes, []);
+    assert.deepEqual(logged, []);
+    assertUnchanged(before, await snapshot(w));
   });
 });
 
