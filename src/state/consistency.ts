@@ -180,17 +180,18 @@ function crossCollection(c: CollectionView, size: number, entries: LogEntry[], s
         + 'if the change was never committed, apply it by hand with that trailer (the log cannot be undone)',
     });
   }
-  if (c.keys) out.push(...crossContent(c, entries));
+  if (c.keys) out.push(...crossContent(c, entries, pending));
   return out;
 }
 
 /** Replays the log's key and certificate entries and compares the result with the files. */
-function crossContent(c: CollectionView, entries: LogEntry[]): StateFinding[] {
+function crossContent(c: CollectionView, entries: LogEntry[], pending: Set<number>): StateFinding[] {
   const out: StateFinding[] = [];
   const dir = c.col.dir;
   const keys = new Map<string, { present: boolean; revoked: boolean; index: number }>();
   const certs = new Map<string, { present: boolean; index: number }>();
   entries.forEach((e, index) => {
+    if (pending.has(index)) return; // its apply is queued: the files follow when it commits
     const fpr = e.subject.toUpperCase();
     const was = keys.get(fpr);
     switch (e.type) {

@@ -16,7 +16,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { checkState } from '../../src/state/consistency.js';
 import type { StateFinding } from '../../src/state/errors.js';
 import { runCli } from '../integration/bot.js';
-import { stateWorld, statusOf, type StateWorld } from './state-world.js';
+import { openTicket, revocationOf, stateWorld, statusOf, type StateWorld } from './state-world.js';
 
 let w: StateWorld;
 /** The data directory after the traffic, closed (nothing holds a lock or an open WAL). */
@@ -34,16 +34,7 @@ async function buildTraffic(world: StateWorld): Promise<{ ticket: string; carolF
   const att = await world.deliver(await world.mail(alice, `ATTEST\n${sha('release-1')}  release-1.tar.gz\n`));
   assert.deepEqual(att.applied.map((a) => a.state), ['applied'], att.outcome);
 
-  // A newcomer certified by Alice and Bob, through a ticket both approve.
-  const dave = await world.gpg.genKey('Dave Newcomer <dave@people.test>', { encryptSubkey: false });
-  await world.gpg.signKey(alice.fpr, dave);
-  await world.gpg.signKey(bob.fpr, dave);
-  const daveKey = await world.gpg.exportPublic(dave);
-  const sub = await world.deliver(await world.gpg.pgpMimeMessage(dave, { from: 'Dave <dave@people.test>', to: 'bot@ztrust.test', subject: 'key' }, `SUBMIT KEY\n\n${daveKey}`, { crlf: true }));
-  const reply = sub.mails.map((m) => m.raw.toString('latin1')).join('\n');
-  const ticket = /Ticket: (\S+)/.exec(reply)?.[1];
-  const digest = /Ticket-Digest: ([0-9a-f]{64})/.exec(reply)?.[1];
-  assert.ok(ticket && digest, `no ticket in the reply (${sub.outcome})`);
+  const { ticket, digest } = await openTicket(world);
   return { ticket, ...(await approveAndRevoke(world, ticket, digest, alice, bob, carol)) };
 }
 
@@ -55,8 +46,7 @@ async function approveAndRevoke(world: StateWorld, ticket: string, digest: strin
   const col = await (await import('../../src/changes/apply.js')).collectionOf(world.cfg);
   const stored = (await col.findKeys(carol!.fpr))[0]!;
   const carolOld = readFileSync(path.join(col.dir, stored.file));
-  const rev = readFileSync(path.join(world.gpg.home, 'openpgp-revocs.d', `${carol!.fpr}.rev`), 'utf8').replace(/^:-----BEGIN/m, '-----BEGIN');
-  const revoked = await world.deliver(await world.mail(carol!, `REVOKE KEY\n\n${rev.slice(rev.indexOf('-----BEGIN'))}`));
+  const revoked = await world.deliver(await world.mail(carol!, `REVOKE KEY\n\n${revocationOf(world, carol!.fpr)}`));
   assert.deepEqual(revoked.applied.map((a) => a.state), ['applied'], revoked.outcome);
   assert.ok(revoked.mails.some((m) => statusOf(m) === 'applied'));
   return { carolFile: stored.file, carolOld };

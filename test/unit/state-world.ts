@@ -128,6 +128,27 @@ export async function stateWorld(names: [string, string][] = [['Alice Mainframe'
   return w;
 }
 
+/** Dave, certified by the first two members, submits his key: the ticket id and digest from the reply. */
+export async function openTicket(w: StateWorld): Promise<{ ticket: string; digest: string; dave: string }> {
+  const [alice, bob] = w.members;
+  const dave = await w.gpg.genKey('dan@p.io', { encryptSubkey: false });
+  await w.gpg.signKey(alice!.fpr, dave);
+  await w.gpg.signKey(bob!.fpr, dave);
+  const key = await w.gpg.exportPublic(dave);
+  const sub = await w.deliver(await w.gpg.pgpMimeMessage(dave, { from: 'dan@p.io', to: BOT, subject: 'key' }, `SUBMIT KEY\n\n${key}`, { crlf: true }));
+  const reply = sub.mails.map((m) => m.raw.toString('latin1')).join('\n');
+  const ticket = /Ticket: (\S+)/.exec(reply)?.[1];
+  const digest = /Ticket-Digest: ([0-9a-f]{64})/.exec(reply)?.[1];
+  if (!ticket || !digest) throw new Error(`no ticket in the reply to SUBMIT KEY (${sub.outcome})`);
+  return { ticket, digest, dave };
+}
+
+/** Carol's revocation certificate, as gpg made it with her key (openpgp-revocs.d), armour unlocked. */
+export function revocationOf(w: StateWorld, fpr: string): string {
+  const rev = readFileSync(path.join(w.gpg.home, 'openpgp-revocs.d', `${fpr}.rev`), 'utf8').replace(/^:-----BEGIN/m, '-----BEGIN');
+  return rev.slice(rev.indexOf('-----BEGIN'));
+}
+
 /** The status line of a bot mail's body (the mails are PGP/MIME: the first part holds it). */
 export function statusOf(row: OutboxRow): string | null {
   return /^X-Ztrust-Status: (\S+)/mi.exec(row.raw.toString('latin1'))?.[1] ?? null;
