@@ -63,7 +63,7 @@ function rootOf(note: string): string | null {
   return note.split('\n')[2] ?? null;
 }
 
-function crossStore(v: StoreView, size: number, root: string | null, entries: LogEntry[], file: string): StateFinding[] {
+function crossStore(v: StoreView, size: number, absent: boolean, root: string | null, entries: LogEntry[], file: string): StateFinding[] {
   const out: StateFinding[] = [];
   const covered = new Uint8Array(size);
   let beyond = 0;
@@ -121,7 +121,7 @@ function crossStore(v: StoreView, size: number, root: string | null, entries: Lo
       repair: RESTORE_STORE,
     });
   }
-  const late = v.changes.filter((c) => c.state === 'applied' && c.logIndex !== null && c.logIndex >= size);
+  const late = absent ? [] : v.changes.filter((c) => c.state === 'applied' && c.logIndex !== null && c.logIndex >= size);
   if (late.length) {
     out.push({
       code: 'STATE_LOG_BEHIND', file,
@@ -148,10 +148,11 @@ function inFlight(v: StoreView | null): Set<number> {
   return out;
 }
 
-function crossCollection(c: CollectionView, size: number, entries: LogEntry[], store: StoreView | null): StateFinding[] {
+function crossCollection(c: CollectionView, size: number, absent: boolean, entries: LogEntry[], store: StoreView | null): StateFinding[] {
   const out: StateFinding[] = [];
   const dir = c.col.dir;
-  const ahead = [...c.logIndexes.keys()].filter((i) => i >= size).sort((a, b) => a - b);
+  // Without a log directory (never in a data directory `init` made) commit trailers have nothing to be checked against.
+  const ahead = absent ? [] : [...c.logIndexes.keys()].filter((i) => i >= size).sort((a, b) => a - b);
   if (ahead.length) {
     out.push({
       code: 'STATE_LOG_BEHIND', file: dir,
@@ -251,13 +252,13 @@ export async function checkState(o: CheckOptions): Promise<StateFinding[]> {
   findings.push(...col.findings);
   if (!log.ok) return findings; // without the authority there is nothing to compare with
 
-  const { size, root, entries } = log.view;
+  const { size, root, entries, absent } = log.view;
   if (store && !store.ok && store.missing && size > 0) {
     findings.push({ code: 'STATE_STORE_MISSING', file: storeFile, message: `state.db is missing or empty, but the log has ${size} entries`, repair: RESTORE_STORE });
   }
   const storeView = store?.ok ? store.view : null;
-  if (storeView) findings.push(...crossStore(storeView, size, root, entries, storeFile));
-  if (col.ok && col.view) findings.push(...crossCollection(col.view, size, entries, storeView));
+  if (storeView) findings.push(...crossStore(storeView, size, absent, root, entries, storeFile));
+  if (col.ok && col.view) findings.push(...crossCollection(col.view, size, absent, entries, storeView));
   else if (col.ok && entries.some((e) => isCollectionEntry(e))) {
     findings.push({
       code: 'STATE_COLLECTION_BEHIND', file: colDir, message: 'the collection directory is missing or empty, but the log records changes to it',

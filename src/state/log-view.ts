@@ -17,6 +17,8 @@ export interface LogView {
   /** The verified checkpoint's root hash (base64), null for an empty log. */
   root: string | null;
   entries: LogEntry[];
+  /** No log directory at all: a data directory without a log (tests, tools); `init` always makes one. */
+  absent: boolean;
 }
 
 export type LogRead = { ok: true; view: LogView } | { ok: false; findings: StateFinding[] };
@@ -35,7 +37,7 @@ export async function readLog(dir: string, deep: boolean): Promise<LogRead> {
     if (existsSync(path.join(dir, 'tile'))) {
       return { ok: false, findings: [{ code: 'STATE_LOG_DAMAGED', file: checkpoint, message: 'the log has tiles but no checkpoint', repair: REPAIR(dir) }] };
     }
-    return { ok: true, view: { size: 0, root: null, entries: [] } };
+    return { ok: true, view: { size: 0, root: null, entries: [], absent: !existsSync(dir) } };
   }
   let reader: LogReader;
   try {
@@ -46,7 +48,12 @@ export async function readLog(dir: string, deep: boolean): Promise<LogRead> {
   const findings: StateFinding[] = [];
   if (deep) {
     const r = await reader.fsck();
-    for (const p of r.problems.slice(0, 10)) findings.push({ code: 'STATE_LOG_DAMAGED', file: fileOfProblem(dir, p), message: `log fsck: ${p}`, repair: REPAIR(dir) });
+    for (const p of r.problems.slice(0, 10)) {
+      // "entry N: its leaf hash is not the one in tile 0/K": either file may be the changed one.
+      const both = /^entry (\d+): .* tile 0\/(\d+)$/.exec(p);
+      const also = both ? ` (${path.join(dir, 'tile', '0', formatTileIndex(Number(both[2])))} or this entry bundle was changed)` : '';
+      findings.push({ code: 'STATE_LOG_DAMAGED', file: fileOfProblem(dir, p), message: `log fsck: ${p}${also}`, repair: REPAIR(dir) });
+    }
     if (findings.length) return { ok: false, findings };
   }
   const size = reader.size;
@@ -65,7 +72,7 @@ export async function readLog(dir: string, deep: boolean): Promise<LogRead> {
     }
     entries.push(...parsed);
   }
-  return { ok: true, view: { size, root: reader.checkpoint.root.toString('base64'), entries } };
+  return { ok: true, view: { size, root: reader.checkpoint.root.toString('base64'), entries, absent: false } };
 }
 
 /** The file an fsck problem is about, where it names one (`tile 0/0 ...`, `entry bundle 0 ...`). */
