@@ -26,7 +26,7 @@ import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import { Keyring } from '../pgp/keyring.js';
 import { fingerprintOf, inspectKey, keyIdOf, readKeysAny } from '../pgp/inspect.js';
-import { removeFileDurable, withCollectionLock, writeFileAtomic, type LockOptions } from './atomic.js';
+import { collectionLockFile, lockIsStale, removeFileDurable, withCollectionLock, writeFileAtomic, type LockOptions } from './atomic.js';
 import { CollectionError } from './errors.js';
 import {
   identityFromUserId,
@@ -502,11 +502,37 @@ export class Collection {
           + 'remove it after checking that no git process runs there');
       }
     }
-    const dirty = (await this.git(['status', '--porcelain', '-z', '--untracked-files=all'])).split('\0').filter(Boolean).map((l) => l.slice(3));
+    const dirty = await this.dirtyFiles();
     if (dirty.length) {
       throw new CollectionError('COLLECTION_DIRTY', `collection files differ from the last commit: ${dirty.slice(0, 5).join(', ')}${dirty.length > 5 ? ' ...' : ''}; `
         + `look at \`git -C ${this.dir} status\` and put the committed copies back (\`git -C ${this.dir} checkout -- FILE\`)`);
     }
+  }
+
+  /**
+   * After a crash in the middle of `apply` (the process killed while it held
+   * the collection lock) the work tree holds half a change. That is the
+   * bot's own unfinished write, not someone else's edit: the lock it left,
+   * whose owner is dead, says so. Put the tree back to the last commit
+   * (the change is still queued in the store and is applied again) and
+   * return the files restored; null when there was nothing to recover.
+   * Anything else (no stale lock of ours, a git lock) is left for the
+   * start check to report.
+   */
+  static async recoverInterrupted(dir: string, opts: CollectionOptions = {}): Promise<string[] | null> {
+    const lock = collectionLockFile(dir);
+    if (!existsSync(lock) || existsSync(path.join(dir, '.git', 'index.lock')) || !(await lockIsStale(lock, opts.lock?.staleMs))) return null;
+    const col = await Collection.open(dir, opts);
+    return withCollectionLock(dir, async () => {
+      const dirty = await col.dirtyFiles();
+      if (dirty.length) await col.restore();
+      return dirty;
+    }, opts.lock);
+  }
+
+  /** Files of the work tree that differ from the last commit (changed, new or deleted). */
+  async dirtyFiles(): Promise<string[]> {
+    return (await this.git(['status', '--porcelain', '-z', '--untracked-files=all'])).split('\0').filter(Boolean).map((l) => l.slice(3));
   }
 
   /** Put the work tree back to the last commit (or to empty before the first one). */

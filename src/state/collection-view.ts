@@ -81,8 +81,7 @@ export async function readCollection(dir: string, deep: boolean): Promise<Collec
     }
   }
   const findings: StateFinding[] = [];
-  const status = await col.git(['status', '--porcelain', '-z', '--untracked-files=all']);
-  const dirty = status.split('\0').filter(Boolean).map((l) => l.slice(3));
+  const dirty = await col.dirtyFiles();
   for (const f of dirty.slice(0, 20)) {
     findings.push({
       code: 'STATE_COLLECTION_DIRTY', file: path.join(dir, f),

@@ -23,6 +23,7 @@
  */
 import type Database from 'better-sqlite3';
 import path from 'node:path';
+import { Collection } from '../collection/collection.js';
 import type { Logger } from '../logging.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { StateStore } from '../store/types.js';
@@ -280,6 +281,9 @@ export async function assertConsistent(o: CheckOptions): Promise<void> {
  * Returns the findings; the caller exits with status 2 when there are any.
  */
 export async function startCheck(dataDir: string, logger: Logger): Promise<StateFinding[]> {
+  // The one repair made without asking: the bot's own apply, killed half-way (see Collection.recoverInterrupted).
+  const restored = await Collection.recoverInterrupted(path.join(dataDir, 'collection')).catch(() => null);
+  if (restored?.length) logger.warn({ files: restored }, 'an apply was interrupted by a crash; the collection was put back to its last commit, the change is applied again');
   const findings = await checkState({ dataDir, deep: true });
   for (const f of findings) {
     logger.error({ code: f.code, file: f.file, repair: f.repair }, f.message);

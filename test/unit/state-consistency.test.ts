@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { checkState } from '../../src/state/consistency.js';
+import { checkState, startCheck } from '../../src/state/consistency.js';
+import { silentLogger } from '../../src/logging.js';
 import type { StateFinding } from '../../src/state/errors.js';
 import { runCli } from '../integration/bot.js';
 import { openTicket, revocationOf, stateWorld, statusOf, type StateWorld } from './state-world.js';
@@ -207,6 +208,26 @@ describe('state consistency at start', () => {
     const f = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(f), ['STATE_COLLECTION_BEHIND', 'STATE_COLLECTION_DIVERGED']);
     assert.ok(f.some((x) => /log entry 3 \(key-revoked [0-9A-F]{40}\) has no commit/.test(x.message)), JSON.stringify(f));
+  });
+
+  test('an apply killed half-way (its lock left, owner dead): the start puts the tree back and finds nothing else', async () => {
+    const d = copy();
+    const col = path.join(d, 'collection');
+    const dead = Number(execFileSync('sh', ['-c', 'echo $$']).toString().trim());
+    writeFileSync(path.join(col, '.git', 'ztrust-bot.lock'), JSON.stringify({ pid: dead, host: os.hostname(), nonce: 'n', created: new Date().toISOString() }));
+    writeFileSync(path.join(col, carolFile), carolOld);
+    writeFileSync(path.join(col, 'pgp', 'all', '0x0123456789abcdef-half-public.asc'), 'half a key');
+    assert.deepEqual(await startCheck(d, silentLogger), []);
+    assert.equal(git(col, 'status', '--porcelain', '--untracked-files=all'), '');
+    assert.equal(existsSync(path.join(col, '.git', 'ztrust-bot.lock')), false);
+  });
+
+  test('the same files changed without a crashed apply (no stale lock of the bot): reported, not repaired', async () => {
+    const d = copy();
+    const col = path.join(d, 'collection');
+    writeFileSync(path.join(col, carolFile), carolOld);
+    assert.deepEqual(codes(await startCheck(d, silentLogger)), ['STATE_COLLECTION_DIRTY']);
+    assert.equal(readFileSync(path.join(col, carolFile)).equals(carolOld), true, 'left for the operator to look at');
   });
 
   test('`ztrust-bot run --once` on a corrupt state.db exits 2 with the finding, and creates nothing', async () => {
