@@ -10,6 +10,7 @@ import { ConfigError, ZtrustError, describeError } from './errors.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger } from './logging.js';
 import { openApp } from './app.js';
+import { startCheck } from './state/consistency.js';
 import { initDataDir } from './init.js';
 import { registerCheckMail } from './cli/check-mail.js';
 import { registerDigest } from './cli/digest.js';
@@ -75,6 +76,8 @@ export function buildProgram(): Command {
     .action(async (o: { config?: string; once?: boolean }) => {
       const cfg = config(o);
       const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
+      // Before state.db is opened (which would create a deleted one afresh): store, collection and log must agree.
+      if ((await startCheck(cfg.dataDir, logger)).length) throw new CommanderError(2, 'ztrust.state', 'state check failed');
       const app = await openApp(cfg, logger);
       try {
         if (o.once) await runOnce(app);

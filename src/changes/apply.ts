@@ -35,6 +35,8 @@ import { sameKeyContent } from '../pgp/merge.js';
 import type { CryptoPolicy } from '../pgp/policy.js';
 import { checkSubmittedCert } from '../pki/x509.js';
 import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
+import { assertConsistent } from '../state/consistency.js';
+import { StateError } from '../state/errors.js';
 import { render } from '../templates.js';
 import { describeTicket, isoSeconds } from '../tickets/ticket.js';
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
@@ -213,6 +215,10 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   const row = await store.getChange(id);
   if (!row) return { state: 'skipped', outboxIds: [], commit: null, logIndex: null, detail: 'no such change' };
   if (row.state !== 'queued') return { state: 'skipped', outboxIds: [], commit: null, logIndex: null, detail: `already ${row.state}` };
+  // Before anything is written: state.db, the collection and the log must
+  // agree (src/state/consistency.ts). A StateError leaves the change queued
+  // and nothing written; the start check names the repair.
+  await assertConsistent({ dataDir: deps.config.dataDir, deep: false, store });
   if (row.kind === 'attest') {
     if (deps.applyAttestation) return deps.applyAttestation(row);
     const error = 'no transparency log is configured';
@@ -268,9 +274,21 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   }
   const ring = await col.keyring();
   const planned = await planChange(col, ring, payload, row, deps, now);
-  if (!planned.ok) return finish('failed', null, null, planned.reason);
+  if (!planned.ok || planned.plan.noop) {
+    // The log already holds this change (an earlier attempt logged it, then
+    // the commit failed): the collection must follow the log, so neither
+    // "applied" without a commit nor "failed" may be told to the member.
+    if (row.logIndex !== null) {
+      throw new StateError([{
+        code: 'STATE_COLLECTION_BEHIND', file: col.dir,
+        message: `change ${id} is in the log at index ${row.logIndex} but its commit is missing, and the collection ${planned.ok ? 'already holds the change without that commit' : `refuses it now (${planned.reason})`}`,
+        repair: `look at \`git -C ${col.dir} log\` and \`git -C ${col.dir} status\`; commit the change by hand with the trailer "Ztrust-Log-Index: ${row.logIndex}"`,
+      }]);
+    }
+    if (!planned.ok) return finish('failed', null, null, planned.reason);
+    return finish('applied', null, null, null, true);
+  }
   const { plan } = planned;
-  if (plan.noop) return finish('applied', null, null, null, true);
 
   // 3. The log entry first, so its index can go into the commit.
   let logIndex = row.logIndex;
@@ -298,6 +316,14 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
     signer: async (data) => (await deps.signer.signDetached(data)).armored,
     date: now,
   });
+  if (commit === null && logIndex !== null) {
+    // A logged change that committed nothing: never "applied" to the member.
+    throw new StateError([{
+      code: 'STATE_COLLECTION_BEHIND', file: col.dir,
+      message: `change ${id} is in the log at index ${logIndex}, but committing it changed no file`,
+      repair: `look at \`git -C ${col.dir} log\`: another commit may hold the change without the trailer "Ztrust-Log-Index: ${logIndex}"`,
+    }]);
+  }
 
   // 5. Store and notice in one transaction.
   try {

@@ -116,6 +116,16 @@ function isStale(info: { rec: LockRecord | null; mtimeMs: number }, staleMs: num
 }
 
 /**
+ * True when `lockFile` exists and its owner is gone (same host, pid not
+ * alive; another host: older than `staleMs`): what a process killed while
+ * holding the lock leaves behind.
+ */
+export async function lockIsStale(lockFile: string, staleMs = 10 * 60_000): Promise<boolean> {
+  const info = await readLock(lockFile);
+  return info !== null && isStale(info, staleMs);
+}
+
+/**
  * Run `fn` holding an exclusive lock file. Waits (polling) while another
  * holder is alive; breaks a stale lock.
  * @throws CollectionError COLLECTION_LOCKED after timeoutMs

@@ -26,7 +26,7 @@ import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import { Keyring } from '../pgp/keyring.js';
 import { fingerprintOf, inspectKey, keyIdOf, readKeysAny } from '../pgp/inspect.js';
-import { removeFileDurable, withCollectionLock, writeFileAtomic, type LockOptions } from './atomic.js';
+import { collectionLockFile, lockIsStale, removeFileDurable, withCollectionLock, writeFileAtomic, type LockOptions } from './atomic.js';
 import { CollectionError } from './errors.js';
 import {
   identityFromUserId,
@@ -485,6 +485,56 @@ export class Collection {
     return (await this.git(['rev-parse', 'HEAD'])).trim();
   }
 
+  /**
+   * Refuse to start a change on a repository that is not exactly its last
+   * commit. `commit` stages with `git add -A`, so a file changed outside the
+   * bot (a revoked key put back to its old copy, the leftovers of an apply
+   * whose rollback failed) would be published under this change's trailers;
+   * and a lock file git left behind makes `git add` fail half-way. Either is
+   * for the operator to look at, never for the bot to commit or delete.
+   */
+  async assertCommittable(): Promise<void> {
+    if (!this.opts.git) return;
+    for (const f of ['index.lock', 'HEAD.lock']) {
+      const lock = path.join(this.dir, '.git', f);
+      if (existsSync(lock)) {
+        throw new CollectionError('COLLECTION_DIRTY', `${lock} exists (a git process is running in the collection, or one crashed): `
+          + 'remove it after checking that no git process runs there');
+      }
+    }
+    const dirty = await this.dirtyFiles();
+    if (dirty.length) {
+      throw new CollectionError('COLLECTION_DIRTY', `collection files differ from the last commit: ${dirty.slice(0, 5).join(', ')}${dirty.length > 5 ? ' ...' : ''}; `
+        + `look at \`git -C ${this.dir} status\` and put the committed copies back (\`git -C ${this.dir} checkout -- FILE\`)`);
+    }
+  }
+
+  /**
+   * After a crash in the middle of `apply` (the process killed while it held
+   * the collection lock) the work tree holds half a change. That is the
+   * bot's own unfinished write, not someone else's edit: the lock it left,
+   * whose owner is dead, says so. Put the tree back to the last commit
+   * (the change is still queued in the store and is applied again) and
+   * return the files restored; null when there was nothing to recover.
+   * Anything else (no stale lock of ours, a git lock) is left for the
+   * start check to report.
+   */
+  static async recoverInterrupted(dir: string, opts: CollectionOptions = {}): Promise<string[] | null> {
+    const lock = collectionLockFile(dir);
+    if (!existsSync(lock) || existsSync(path.join(dir, '.git', 'index.lock')) || !(await lockIsStale(lock, opts.lock?.staleMs))) return null;
+    const col = await Collection.open(dir, opts);
+    return withCollectionLock(dir, async () => {
+      const dirty = await col.dirtyFiles();
+      if (dirty.length) await col.restore();
+      return dirty;
+    }, opts.lock);
+  }
+
+  /** Files of the work tree that differ from the last commit (changed, new or deleted). */
+  async dirtyFiles(): Promise<string[]> {
+    return (await this.git(['status', '--porcelain', '-z', '--untracked-files=all'])).split('\0').filter(Boolean).map((l) => l.slice(3));
+  }
+
   /** Put the work tree back to the last commit (or to empty before the first one). */
   async restore(): Promise<void> {
     if (!this.opts.git) return;
@@ -502,6 +552,7 @@ export class Collection {
     if (this.opts.readOnly) throw new CollectionError('COLLECTION_NOT_LOCKED', 'this collection was opened read-only');
     formatCommitMessage(opts.message, opts.trailers ?? {}); // validate before touching anything
     return withCollectionLock(this.dir, async () => {
+      await this.assertCommittable();
       this.lockDepth++;
       try {
         const result = await fn(this);
@@ -509,7 +560,14 @@ export class Collection {
         const commit = await this.commit(opts.message, opts.trailers ?? {}, opts.date);
         return { result, commit };
       } catch (err) {
-        await this.restore().catch(() => undefined);
+        try {
+          await this.restore();
+        } catch (again) {
+          // The tree keeps half a change: say so. The next apply refuses
+          // (assertCommittable) instead of committing the leftovers.
+          throw new CollectionError('COLLECTION_DIRTY', `${(err as Error).message}; and the work tree could not be put back to the last commit `
+            + `(${(again as Error).message}): repair ${this.dir} by hand (\`git -C ${this.dir} status\`) before the next change`, { cause: err });
+        }
         throw err;
       } finally {
         this.lockDepth--;

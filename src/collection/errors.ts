@@ -11,6 +11,7 @@ export const COLLECTION_ERRORS = {
   COLLECTION_GIT: 'a git command on the collection repository failed',
   COLLECTION_IO: 'a collection file could not be read or written',
   COLLECTION_NOT_FOUND: 'the key or certificate is not in the collection',
+  COLLECTION_DIRTY: 'the work tree differs from the last commit, or git left a lock file: a commit would publish what the bot did not write',
   COLLECTION_LAYOUT: 'the directory is not in a layout the bot can read',
 } as const satisfies ErrorCatalogue;
 export type CollectionErrorCode = keyof typeof COLLECTION_ERRORS;
