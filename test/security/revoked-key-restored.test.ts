@@ -16,7 +16,7 @@ import { after, test } from 'node:test';
 import { collectionOf } from '../../src/changes/apply.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { runCli } from '../integration/bot.js';
-import { openTicket, revocationOf, stateWorld, statusOf, type StateWorld } from '../unit/state-world.js';
+import { BOT, openTicket, revocationOf, stateWorld, statusOf, type StateWorld } from '../unit/state-world.js';
 
 const worlds: StateWorld[] = [];
 after(async () => {
@@ -41,8 +41,8 @@ async function restored(commitIt: boolean) {
   const rev = await w.deliver(await w.mail(carol!, `REVOKE KEY\n\n${revocationOf(w, carol!.fpr)}`));
   assert.deepEqual(rev.applied.map((a) => a.state), ['applied'], rev.outcome);
   const { ticket, digest } = await openTicket(w);
-  await w.deliver(await w.mail(alice!, `APPROVE ${ticket} ${digest}\n`));
-  const vote = await w.mail(carol!, `APPROVE ${ticket} ${digest}\n`);
+  await w.deliver(await w.mail(alice!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
+  const vote = await w.mail(carol!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`);
   const published = git(col.dir, 'show', `HEAD:${file}`);
   const size = await w.logSize();
   await w.close();

@@ -16,7 +16,7 @@ import { after, test } from 'node:test';
 import { applyChange } from '../../src/changes/apply.js';
 import { silentLogger } from '../../src/logging.js';
 import { assertBotMail } from '../harness/mailcheck.js';
-import { openTicket, stateWorld, statusOf, type StateWorld } from '../unit/state-world.js';
+import { BOT, openTicket, stateWorld, statusOf, type StateWorld } from '../unit/state-world.js';
 
 const worlds: StateWorld[] = [];
 after(async () => {
@@ -36,8 +36,8 @@ async function approved() {
   worlds.push(w);
   const [alice, bob] = w.members;
   const { ticket, digest } = await openTicket(w);
-  await w.deliver(await w.mail(alice!, `APPROVE ${ticket} ${digest}\n`), { apply: false });
-  await w.deliver(await w.mail(bob!, `APPROVE ${ticket} ${digest}\n`), { apply: false });
+  await w.deliver(await w.mail(alice!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`), { apply: false });
+  await w.deliver(await w.mail(bob!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`), { apply: false });
   const [change] = await w.app.store.pendingChanges();
   assert.ok(change, 'the approval queued the change');
   const col = path.join(w.cfg.dataDir, 'collection');

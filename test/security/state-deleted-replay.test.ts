@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { runCli } from '../integration/bot.js';
 import { assertBotMail } from '../harness/mailcheck.js';
-import { removeStore, stateWorld, statusOf, type StateWorld } from '../unit/state-world.js';
+import { BOT, removeStore, stateWorld, statusOf, type StateWorld } from '../unit/state-world.js';
 
 const worlds: StateWorld[] = [];
 after(async () => {
@@ -25,7 +25,7 @@ async function attestedThenLost(emptyStore: boolean) {
   const w = await stateWorld();
   worlds.push(w);
   const alice = w.members[0]!;
-  const raw = await w.mail(alice, `ATTEST\n${createHash('sha256').update('release-1').digest('hex')}  release-1.tar.gz\n`);
+  const raw = await w.mail(alice, `ATTEST\nTo: ${BOT}\n${createHash('sha256').update('release-1').digest('hex')}  release-1.tar.gz\n`);
   const first = await w.deliver(raw);
   assert.deepEqual(first.applied.map((a) => a.state), ['applied']);
   const notice = first.mails.find((m) => statusOf(m) === 'applied');

@@ -17,7 +17,7 @@ import { checkState, startCheck } from '../../src/state/consistency.js';
 import { silentLogger } from '../../src/logging.js';
 import type { StateFinding } from '../../src/state/errors.js';
 import { runCli } from '../integration/bot.js';
-import { openTicket, revocationOf, stateWorld, statusOf, type StateWorld } from './state-world.js';
+import { BOT, openTicket, revocationOf, stateWorld, statusOf, type StateWorld } from './state-world.js';
 
 let w: StateWorld;
 /** The data directory after the traffic, closed (nothing holds a lock or an open WAL). */
@@ -32,7 +32,7 @@ const sha = (s: string) => execFileSync('sha256sum', { input: s }).toString().sl
 
 async function buildTraffic(world: StateWorld): Promise<{ ticket: string; carolFile: string; carolOld: Buffer }> {
   const [alice, bob, carol] = world.members as [typeof world.members[0], typeof world.members[0], typeof world.members[0]];
-  const att = await world.deliver(await world.mail(alice, `ATTEST\n${sha('release-1')}  release-1.tar.gz\n`));
+  const att = await world.deliver(await world.mail(alice, `ATTEST\nTo: ${BOT}\n${sha('release-1')}  release-1.tar.gz\n`));
   assert.deepEqual(att.applied.map((a) => a.state), ['applied'], att.outcome);
 
   const { ticket, digest } = await openTicket(world);
@@ -40,8 +40,8 @@ async function buildTraffic(world: StateWorld): Promise<{ ticket: string; carolF
 }
 
 async function approveAndRevoke(world: StateWorld, ticket: string, digest: string, ...[alice, bob, carol]: StateWorld['members']) {
-  await world.deliver(await world.mail(alice!, `APPROVE ${ticket} ${digest}\n`));
-  const second = await world.deliver(await world.mail(bob!, `APPROVE ${ticket} ${digest}\n`));
+  await world.deliver(await world.mail(alice!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
+  const second = await world.deliver(await world.mail(bob!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
   assert.deepEqual(second.applied.map((a) => a.state), ['applied'], second.outcome);
 
   const col = await (await import('../../src/changes/apply.js')).collectionOf(world.cfg);
@@ -76,7 +76,7 @@ function git(dir: string, ...args: string[]): string {
 before(async () => {
   w = await stateWorld();
   const [alice] = w.members;
-  await w.deliver(await w.mail(alice!, `ATTEST\n${sha('release-0')}  release-0.tar.gz\n`));
+  await w.deliver(await w.mail(alice!, `ATTEST\nTo: ${BOT}\n${sha('release-0')}  release-0.tar.gz\n`));
   oldStore = path.join(w.dir, 'old-state.db');
   (w.app.store as SqliteStore).db.exec(`VACUUM INTO '${oldStore}'`);
   const t = await buildTraffic(w);

@@ -135,7 +135,7 @@ export async function openTicket(w: StateWorld): Promise<{ ticket: string; diges
   await w.gpg.signKey(alice!.fpr, dave);
   await w.gpg.signKey(bob!.fpr, dave);
   const key = await w.gpg.exportPublic(dave);
-  const sub = await w.deliver(await w.gpg.pgpMimeMessage(dave, { from: 'dan@p.io', to: BOT, subject: 'key' }, `SUBMIT KEY\n\n${key}`, { crlf: true }));
+  const sub = await w.deliver(await w.gpg.pgpMimeMessage(dave, { from: 'dan@p.io', to: BOT, subject: 'key' }, `SUBMIT KEY\nTo: ${BOT}\n\n${key}`, { crlf: true }));
   const reply = sub.mails.map((m) => m.raw.toString('latin1')).join('\n');
   const ticket = /Ticket: (\S+)/.exec(reply)?.[1];
   const digest = /Ticket-Digest: ([0-9a-f]{64})/.exec(reply)?.[1];
