@@ -18,6 +18,12 @@ export interface SpoolRecord {
   messageId: string | null;
   raw: Buffer;
   receivedAt: string;
+  /**
+   * Set when the message was over the size limit and was not fetched: its
+   * size as the mailbox declared it, while `raw` holds only its header
+   * section. Null or absent: `raw` is the whole message.
+   */
+  declaredSize?: number | null;
 }
 
 export interface SpoolRow extends SpoolRecord {
