@@ -55,6 +55,8 @@ export const IMAP_COMMAND_TIMEOUT_MS = 10_000;
  * the command timeout (a 1 MiB message: 10 s + 16 s).
  */
 const MIN_FETCH_BYTES_PER_SECOND = 64 * 1024;
+/** LOGOUT at stop: a short wait, then the socket is simply closed. */
+const LOGOUT_TIMEOUT_MS = 2_000;
 /** First reconnect delay after a working connection closed; doubles up to RECONNECT_MAX_MS. */
 const RECONNECT_FIRST_MS = 250;
 const RECONNECT_MAX_MS = 5 * 60_000;
@@ -319,7 +321,8 @@ export class ImapIntake implements Intake {
     if (this.busy) await this.busy.catch(() => undefined);
     const c = this.client;
     this.client = null;
-    // LOGOUT on a dead connection would never be answered.
-    if (c) await this.bounded(c.logout(), 'LOGOUT').catch(() => c.close());
+    // LOGOUT on a dead connection would never be answered; a live server
+    // answers at once, so stopping does not wait the full command bound.
+    if (c) await bounded(c.logout(), LOGOUT_TIMEOUT_MS, 'LOGOUT', this.where).catch(() => c.close());
   }
 }

@@ -25,6 +25,7 @@ import { startTcpProxy, type TcpProxyHandle } from '../harness/tcpproxy.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { findBinary } from '../harness/procs.js';
 import { makeBot, readReply, startCli, type BotSetup, type CliResult } from './bot.js';
+import { IMAP_COMMAND_TIMEOUT_MS } from '../../queue/intake/imap.js';
 import type { ChildProcess } from 'node:child_process';
 
 let dovecot: DovecotHandle;
@@ -36,7 +37,39 @@ let bot: BotSetup;
 let worker: { child: ChildProcess; done: Promise<CliResult> } | null = null;
 /** When each captured reply reached the listener (index = smtp.messages index). */
 const capturedAt: number[] = [];
+/** In-Reply-To of each reply -> when it reached the listener. */
+const replyAt = new Map<string, number>();
+const doubleReplies: string[] = [];
+/** Every reply goes through the independent reader and gpg, in the background (python and gpg are slow). */
+let checks: Promise<void> = Promise.resolve();
+const checkErrors: unknown[] = [];
+let scanned = 0;
+let scanning = false;
 let watch: NodeJS.Timeout;
+
+async function scan(): Promise<void> {
+  scanning = true;
+  try {
+    for (; scanned < capturedAt.length; scanned++) {
+      const m = smtp.messages[scanned]!;
+      const at = capturedAt[scanned]!;
+      const r = await readReply(m);
+      if (r.inReplyTo) {
+        if (replyAt.has(r.inReplyTo)) doubleReplies.push(r.inReplyTo);
+        else replyAt.set(r.inReplyTo, at);
+      }
+      checks = checks.then(async () => {
+        try {
+          await assertBotMail(m.raw, bot.botPublicKey, { signing: 'pgpmime' });
+        } catch (err) {
+          checkErrors.push(err);
+        }
+      });
+    }
+  } finally {
+    scanning = false;
+  }
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -50,6 +83,7 @@ before(async () => {
   // The listener keeps no arrival times: stamp each message as it appears.
   watch = setInterval(() => {
     while (capturedAt.length < smtp.messages.length) capturedAt.push(Date.now());
+    if (!scanning && scanned < capturedAt.length) void scan();
   }, 5);
 });
 after(async () => {
@@ -117,27 +151,18 @@ async function deliver(tag: string): Promise<Sent> {
 
 /**
  * Wait for a reply to each sent message (or until `waitMs` after the last
- * delivery), check every reply with the independent reader and gpg, and
- * return each message's latency (null: no reply).
+ * delivery) and return each message's latency (null: no reply). Every reply
+ * seen so far must have passed the independent reader and gpg.
  */
 async function latencies(sent: Sent[], waitMs: number): Promise<{ id: string; ms: number | null }[]> {
   const deadline = Math.max(...sent.map((s) => s.deliveredAt)) + waitMs;
-  const found = new Map<string, number>();
-  let scanned = 0;
-  for (;;) {
-    for (; scanned < capturedAt.length; scanned++) {
-      const m = smtp.messages[scanned]!;
-      const r = await readReply(m);
-      if (r.inReplyTo && sent.some((s) => s.id === r.inReplyTo)) {
-        assert.ok(!found.has(r.inReplyTo), `two replies to ${r.inReplyTo}`);
-        found.set(r.inReplyTo, capturedAt[scanned]!);
-        await assertBotMail(m.raw, bot.botPublicKey, { signing: 'pgpmime' });
-      }
-    }
-    if (found.size === sent.length || Date.now() > deadline) break;
-    await sleep(20);
-  }
-  return sent.map((s) => ({ id: s.id, ms: found.has(s.id) ? found.get(s.id)! - s.deliveredAt : null }));
+  while (!sent.every((s) => replyAt.has(s.id)) && Date.now() < deadline) await sleep(20);
+  await sleep(50);
+  while (scanning || scanned < capturedAt.length) await sleep(20);
+  await checks;
+  assert.deepEqual(checkErrors, [], 'every reply reads cleanly and verifies');
+  assert.deepEqual(doubleReplies, [], 'no message is answered twice');
+  return sent.map((s) => ({ id: s.id, ms: replyAt.has(s.id) ? replyAt.get(s.id)! - s.deliveredAt : null }));
 }
 
 function assertWithin(rows: { id: string; ms: number | null }[], limitMs: number, what: string): void {
@@ -176,4 +201,49 @@ test('run on an empty INBOX answers 30 messages delivered over 60 s, each within
   await startWorker();
   const sent = await deliverSpread('live', 30, 60_000);
   assertWithin(await latencies(sent, 5_000), 2_000, 'live delivery');
+});
+
+test('after doveadm kick, the worker reconnects and answers each message within 2 s', { timeout: 60_000 }, async () => {
+  const before = logins();
+  doveadm(['kick', dovecot.user]);
+  // The first message goes in while the bot is still reconnecting.
+  const sent = await deliverSpread('kick', 5, 5_000);
+  assertWithin(await latencies(sent, 5_000), 2_000, 'after kick');
+  assert.ok(logins() > before, 'the bot logged in again');
+});
+
+test('after Dovecot restarts, the worker reconnects and answers each message within 2 s', { timeout: 60_000 }, async () => {
+  const before = logins();
+  await dovecot.restart({ downMs: 1_000 });
+  // While Dovecot was down the bot backed off; how long it takes to come
+  // back is bounded by the backoff (it doubles from 250 ms) and the poll.
+  const back = await waitForLogin(before, 10_000);
+  console.log(`after restart: the bot logged in again ${back} ms after Dovecot was up`);
+  const sent = await deliverSpread('restart', 5, 5_000);
+  assertWithin(await latencies(sent, 5_000), 2_000, 'after restart');
+});
+
+test('a silently dropped IDLE connection is found by the safety poll, and mail is fetched', { timeout: 90_000 }, async () => {
+  await stopWorker();
+  const pollSeconds = 5; // the least the config accepts
+  setPollSeconds(pollSeconds);
+  await startWorker();
+  const accepted = proxy.accepted;
+  assert.equal(proxy.blackhole(), 1, 'the worker holds one IMAP connection');
+  const sent = await deliverSpread('blackhole', 5, 6_000);
+  const limit = pollSeconds * 1000 + IMAP_COMMAND_TIMEOUT_MS + 2_000;
+  assertWithin(await latencies(sent, limit), limit, 'after the connection was blackholed');
+  assert.ok(proxy.accepted > accepted, 'the worker opened a new connection');
+  // Mail after the new connection is in IDLE: at once again.
+  await sleep(500);
+  const more = await deliverSpread('blackhole-after', 3, 3_000);
+  assertWithin(await latencies(more, 5_000), 2_000, 'on the new connection');
+});
+
+test('the worker stops cleanly (exit 0) while its connection is blackholed', { timeout: 60_000 }, async () => {
+  assert.equal(proxy.blackhole(), 1);
+  const t0 = Date.now();
+  await stopWorker();
+  const ms = Date.now() - t0;
+  assert.ok(ms < 5_000, `stopping took ${ms} ms`);
 });
