@@ -173,19 +173,23 @@ function assertWithin(rows: { id: string; ms: number | null }[], limitMs: number
 }
 
 /**
- * Deliver `n` requests at random intervals spread over about `spanMs`, a
- * quarter of them right behind the previous one (while it is processed).
+ * Deliver `n` requests at random moments over about `spanMs`, a quarter of
+ * them 50-300 ms behind the previous one (while it is being processed). The
+ * schedule is kept against the clock, so slow LMTP sessions do not stretch it.
  */
 async function deliverSpread(tag: string, n: number, spanMs: number): Promise<Sent[]> {
-  const short = Array.from({ length: n }, () => Math.random() < 0.25);
-  const raw = short.map((s) => (s ? 0 : 0.3 + Math.random()));
-  const longTotal = raw.reduce((a, b) => a + b, 0);
-  const shortMs = () => 50 + Math.random() * 250;
-  const shortTotal = short.filter(Boolean).length * 175;
-  const scale = Math.max(0, spanMs - shortTotal) / (longTotal || 1);
+  const short = Array.from({ length: n }, (_, i) => i > 0 && Math.random() < 0.25);
+  const shortGap = () => 50 + Math.random() * 250;
+  const weights = short.map((s, i) => (s || i === 0 ? 0 : 0.3 + Math.random()));
+  const budget = Math.max(0, spanMs - short.filter(Boolean).length * 175);
+  const total = weights.reduce((a, b) => a + b, 0) || 1;
+  const t0 = Date.now();
+  let at = 0;
   const sent: Sent[] = [];
   for (let i = 0; i < n; i++) {
-    if (i > 0) await sleep(short[i] ? shortMs() : raw[i]! * scale);
+    at += short[i] ? shortGap() : (weights[i]! / total) * budget;
+    const wait = t0 + at - Date.now();
+    if (wait > 0) await sleep(wait);
     sent.push(await deliver(tag));
   }
   return sent;
