@@ -169,7 +169,6 @@ export class ImapIntake implements Intake {
       if (!this.stopped) this.scheduleReconnect();
     });
     this.client = client;
-    this.backoffMs = RECONNECT_FIRST_MS;
     return client;
   }
 
@@ -210,6 +209,9 @@ export class ImapIntake implements Intake {
       return total;
     })().finally(() => { this.busy = null; });
     const n = await this.busy;
+    // Reset only after a whole drain worked: a connection that logs in and
+    // then fails every time (say, the queue is down) keeps backing off.
+    this.backoffMs = RECONNECT_FIRST_MS;
     this.idle();
     return n;
   }
@@ -218,12 +220,19 @@ export class ImapIntake implements Intake {
    * Back into IDLE on the current connection, so the server pushes EXISTS as
    * mail arrives. The next command (a drain, the poll) breaks it: imapflow
    * sends DONE before any command. It resolves when IDLE ends; a server that
-   * ends it on its own is put back into IDLE by the next poll.
+   * ends it on its own (or imapflow's keepalive NOOP on a quiet socket)
+   * starts a drain, which resumes IDLE; one that ends at once (a server that
+   * refuses IDLE) is left to the poll, so this never spins.
    */
   private idle(): void {
     const c = this.client;
     if (!this.watching || this.stopped || this.busy || !c || !c.usable || c.idling) return;
-    c.idle().catch((err: Error) => this.logger.debug({ err: err.message }, 'IDLE ended with an error'));
+    const since = Date.now();
+    c.idle().then(() => {
+      // Ended by our own drain (busy), or the connection went: nothing to do here.
+      if (this.stopped || this.busy || this.client !== c || !c.usable || Date.now() - since < 1000) return;
+      this.kick();
+    }, (err: Error) => this.logger.debug({ err: err.message }, 'IDLE ended with an error'));
   }
 
   private async fetchNew(): Promise<number> {
