@@ -267,23 +267,22 @@ export class ImapIntake implements Intake {
       const canFlag = mb.permanentFlags?.has('\\*') || mb.permanentFlags?.has(this.cfg.mailbox.processedKeyword);
       const max = this.cfg.limits.maxMessageBytes;
       const done: number[] = [];
-      let n = 0;
-      try {
-        for (const m of found) {
-          if (this.stopped) break;
-          const msg = await this.fetchOne(client, m.uid, m.size, max);
-          if (!msg) continue; // expunged meanwhile
-          await this.sink.accept({ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg });
-          await this.store.setCursor(mailboxKey, { uidValidity, lastUid: m.uid });
-          done.push(m.uid);
-          n++;
-        }
-      } finally {
-        if (canFlag && done.length && client.usable) {
-          await this.bounded(client.messageFlagsAdd(done.join(','), [this.cfg.mailbox.processedKeyword], { uid: true }), 'UID STORE')
-            .catch((err: Error) => this.logger.debug({ err: err.message }, 'cannot set processed keyword'));
-        }
+      for (const m of found) {
+        if (this.stopped) break;
+        const msg = await this.fetchOne(client, m.uid, m.size, max);
+        if (!msg) continue; // expunged meanwhile
+        await this.sink.accept({ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg });
+        await this.store.setCursor(mailboxKey, { uidValidity, lastUid: m.uid });
+        done.push(m.uid);
       }
+      // The keyword is a courtesy for people reading the mailbox (the store
+      // is the authority), so it is set only when the drain went through: a
+      // drain that failed has a dead connection to replace, not to wait on.
+      if (canFlag && done.length) {
+        await this.bounded(client.messageFlagsAdd(done.join(','), [this.cfg.mailbox.processedKeyword], { uid: true }), 'UID STORE')
+          .catch((err: Error) => this.logger.debug({ err: err.message }, 'cannot set processed keyword'));
+      }
+      const n = done.length;
       if (n) this.logger.info({ queued: n, mailbox: this.where }, 'fetched new mail');
       return n;
     } finally {
