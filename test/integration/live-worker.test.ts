@@ -173,12 +173,12 @@ function assertWithin(rows: { id: string; ms: number | null }[], limitMs: number
 }
 
 /**
- * Deliver `n` requests at random moments over about `spanMs`, a quarter of
- * them 50-300 ms behind the previous one (while it is being processed). The
+ * Deliver `n` requests at random moments over about `spanMs`, every fourth
+ * one 50-300 ms behind the previous one (while that is being processed). The
  * schedule is kept against the clock, so slow LMTP sessions do not stretch it.
  */
 async function deliverSpread(tag: string, n: number, spanMs: number): Promise<Sent[]> {
-  const short = Array.from({ length: n }, (_, i) => i > 0 && Math.random() < 0.25);
+  const short = Array.from({ length: n }, (_, i) => i % 4 === 1);
   const shortGap = () => 50 + Math.random() * 250;
   const weights = short.map((s, i) => (s || i === 0 ? 0 : 0.3 + Math.random()));
   const budget = Math.max(0, spanMs - short.filter(Boolean).length * 175);
@@ -205,6 +205,10 @@ test('run on an empty INBOX answers 30 messages delivered over 60 s, each within
   await startWorker();
   const sent = await deliverSpread('live', 30, 60_000);
   assertWithin(await latencies(sent, 5_000), 2_000, 'live delivery');
+  // Some arrived while the one before was still being processed.
+  const overlapping = sent.filter((m, i) => i > 0 && m.deliveredAt < replyAt.get(sent[i - 1]!.id)!).length;
+  console.log(`live delivery: ${overlapping} messages arrived before the previous one was answered`);
+  assert.ok(overlapping >= 3, `only ${overlapping} deliveries overlapped the processing of the previous one`);
 });
 
 test('after doveadm kick, the worker reconnects and answers each message within 2 s', { timeout: 60_000 }, async () => {
