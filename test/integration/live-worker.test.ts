@@ -124,7 +124,8 @@ async function startWorker(): Promise<void> {
 }
 
 async function stopWorker(): Promise<void> {
-  const w = worker!;
+  if (!worker) return; // a test run on its own (--test-name-pattern)
+  const w = worker;
   worker = null;
   w.child.kill('SIGTERM');
   const r = await w.done;
