@@ -65,7 +65,7 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       if (!existing) {
         await store.spool({
           key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw),
-          raw: msg.raw, receivedAt: new Date().toISOString(),
+          raw: msg.raw, receivedAt: new Date().toISOString(), declaredSize: msg.declaredSize ?? null,
         });
       }
       await inbound.enqueue([key]);

@@ -102,3 +102,13 @@ export function limitedOutcome(spent: BudgetSpent, outcome: string): string {
 export function enforce(code: LimitErrorCode, limit: number, actual: number): void {
   if (actual > limit) throw new LimitError(code, limit, actual);
 }
+
+/**
+ * Bytes of a header section taken from a message that is over
+ * `maxMessageBytes`. Such a message is never downloaded or read whole: only
+ * its header section, up to this bound, is kept, so the gate can apply the
+ * never-answer rules and the rate limit to a real From before it answers
+ * "too large". Not configurable: it bounds what the intake holds in memory
+ * for one message, whatever the configured message limit is.
+ */
+export const MAX_HEADER_SECTION_BYTES = 64 * 1024;

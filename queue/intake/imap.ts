@@ -1,26 +1,79 @@
 /**
  * IMAP intake with imapflow (NOTES.md, "IMAP with imapflow"):
  * - raw bytes with `source: true` (never `binary`, which decodes);
- * - UIDs are collected first, then fetched: running a command inside a
- *   `for await (client.fetch())` loop deadlocks;
+ * - UIDs and sizes are collected first, then each message is fetched on its
+ *   own: running a command inside a `for await (client.fetch())` loop
+ *   deadlocks;
+ * - size first: a message over `limits.maxMessageBytes` is never downloaded,
+ *   only its header section (bounded by MAX_HEADER_SECTION_BYTES) is, and it
+ *   goes to the sink with its declared size; the source fetch of the others
+ *   is itself a partial fetch bounded to one byte over the limit, in case a
+ *   server's RFC822.SIZE is wrong;
  * - `n:*` always returns the highest UID even when it is below n, so UIDs are
  *   filtered against the cursor here;
  * - the cursor (UIDVALIDITY, last UID) lives in the state store and advances
  *   only after each message is durably queued; a new UIDVALIDITY rescans the
- *   mailbox, and the store's Message-ID de-duplication stops second replies;
+ *   mailbox, and the store's Message-ID de-duplication stops second replies.
+ *
+ * Watching (`start()`): we run IDLE ourselves (imapflow's auto-IDLE is off).
+ * Its auto-IDLE only starts after 15 s without a command and every mailbox
+ * lock release re-arms that timer, so a safety poll every 5 s kept IDLE from
+ * ever starting, while the poll itself sent nothing (it read
+ * `client.mailbox.exists`, which only untagged responses update): new mail
+ * was never seen. Now:
+ * - after each drain the connection goes back into IDLE at once, and the
+ *   untagged EXISTS that IDLE delivers starts a drain at once;
+ * - every drain, the safety poll's included, asks the server (NOOP, then
+ *   UID FETCH of everything past the cursor), never a cached count;
+ * - every command is bounded by IMAP_COMMAND_TIMEOUT_MS: a connection that a
+ *   firewall or NAT box dropped without telling either end (no FIN, no RST;
+ *   kernel keepalive may take many minutes to notice) fails the next poll,
+ *   and the client is replaced;
  * - imapflow does not reconnect: on close we build a new client, with
- *   exponential backoff; IDLE can sit on a dead socket, so a safety poll runs
- *   beside it.
+ *   exponential backoff.
  */
-import { ImapFlow } from 'imapflow';
+import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { readSecret } from '../../src/config/load.js';
 import type { Logger } from '../../src/logging.js';
+import { MAX_HEADER_SECTION_BYTES } from '../../src/limits.js';
 import type { StateStore } from '../../src/store/types.js';
 import { TransportError, describeError } from '../../src/errors.js';
+import { headerSection } from './header.js';
 import type { Intake, IntakeSink } from './types.js';
-import path from 'node:path';
+
+/**
+ * How long one IMAP command may stay unanswered before the connection is
+ * taken for dead and replaced. A healthy server answers NOOP in
+ * milliseconds; the bound is generous for slow links and busy servers.
+ */
+export const IMAP_COMMAND_TIMEOUT_MS = 10_000;
+/**
+ * The slowest download rate a message fetch is given time for, on top of
+ * the command timeout (a 1 MiB message: 10 s + 16 s).
+ */
+const MIN_FETCH_BYTES_PER_SECOND = 64 * 1024;
+/** LOGOUT at stop: a short wait, then the socket is simply closed. */
+const LOGOUT_TIMEOUT_MS = 2_000;
+/** First reconnect delay after a working connection closed; doubles up to RECONNECT_MAX_MS. */
+const RECONNECT_FIRST_MS = 250;
+const RECONNECT_MAX_MS = 5 * 60_000;
+
+/**
+ * Wait at most `ms` for `work`; a late settle is swallowed (the client is
+ * closed by then, which rejects what was in flight).
+ */
+function bounded<T>(work: Promise<T>, ms: number, what: string, where: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransportError('INTAKE_CONNECT',
+      `${where}: no answer to ${what} within ${ms} ms; the connection is taken for dead and replaced`)), ms);
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
 
 export interface ImapTarget {
   host: string; port: number; secure: boolean; user: string; mailbox: string;
@@ -44,14 +97,17 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
+
 export class ImapIntake implements Intake {
   readonly where: string;
   private readonly target: ImapTarget;
   private client: ImapFlow | null = null;
   private stopped = false;
+  /** start() was called: keep IDLE running between drains (not for `run --once`). */
+  private watching = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private backoffMs = 1000;
+  private backoffMs = RECONNECT_FIRST_MS;
   private busy: Promise<number> | null = null;
   private again = false;
 
@@ -79,9 +135,15 @@ export class ImapIntake implements Intake {
       auth: { user: t.user, pass },
       tls: { rejectUnauthorized: tls.rejectUnauthorized, ca: tls.caFile ? readFileSync(tls.caFile) : undefined },
       logger: false,
-      disableAutoIdle: false,
+      // IDLE is run by this class (see the header comment).
+      disableAutoIdle: true,
+      connectionTimeout: 3 * IMAP_COMMAND_TIMEOUT_MS,
       emitLogs: false,
     });
+  }
+
+  private bounded<T>(work: Promise<T>, what: string, extraMs = 0): Promise<T> {
+    return bounded(work, IMAP_COMMAND_TIMEOUT_MS + extraMs, what, this.where);
   }
 
   private async connect(): Promise<ImapFlow> {
@@ -89,26 +151,31 @@ export class ImapIntake implements Intake {
     const client = this.newClient();
     client.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'IMAP connection error'));
     try {
-      await client.connect();
+      // imapflow bounds the TCP connect and the greeting; login and SELECT
+      // are bounded here (a half-dead server can accept and then go quiet).
+      await this.bounded(client.connect(), 'LOGIN', 2 * IMAP_COMMAND_TIMEOUT_MS);
+      await this.bounded(client.mailboxOpen(this.target.mailbox), 'SELECT');
     } catch (err) {
+      client.close();
+      if (err instanceof TransportError) throw err;
       throw new TransportError('INTAKE_CONNECT', `cannot log in to ${this.where}: ${describeError(err)}`, { cause: err });
     }
-    await client.mailboxOpen(this.target.mailbox);
+    // IDLE (or any command) reporting a new message count: fetch at once.
     client.on('exists', () => this.kick());
     client.on('close', () => {
       if (this.client === client) this.client = null;
       client.removeAllListeners();
+      client.on('error', () => undefined);
       if (!this.stopped) this.scheduleReconnect();
     });
     this.client = client;
-    this.backoffMs = 1000;
     return client;
   }
 
   private scheduleReconnect(): void {
     if (this.stopped || this.reconnectTimer) return;
     const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, 5 * 60_000);
+    this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_MAX_MS);
     this.logger.info({ delayMs: delay }, 'IMAP reconnect scheduled');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
@@ -124,8 +191,9 @@ export class ImapIntake implements Intake {
     }
     this.drainOnce().catch((err) => {
       this.logger.warn({ err: describeError(err) }, 'IMAP fetch failed');
-      this.client?.close();
+      const c = this.client;
       this.client = null;
+      c?.close();
       this.scheduleReconnect();
     });
   }
@@ -140,14 +208,43 @@ export class ImapIntake implements Intake {
       } while (this.again && !this.stopped);
       return total;
     })().finally(() => { this.busy = null; });
-    return this.busy;
+    const n = await this.busy;
+    // Reset only after a whole drain worked: a connection that logs in and
+    // then fails every time (say, the queue is down) keeps backing off.
+    this.backoffMs = RECONNECT_FIRST_MS;
+    this.idle();
+    return n;
+  }
+
+  /**
+   * Back into IDLE on the current connection, so the server pushes EXISTS as
+   * mail arrives. The next command (a drain, the poll) breaks it: imapflow
+   * sends DONE before any command. It resolves when IDLE ends; a server that
+   * ends it on its own (or imapflow's keepalive NOOP on a quiet socket)
+   * starts a drain, which resumes IDLE; one that ends at once (a server that
+   * refuses IDLE) is left to the poll, so this never spins.
+   */
+  private idle(): void {
+    const c = this.client;
+    if (!this.watching || this.stopped || this.busy || !c || !c.usable || c.idling) return;
+    const since = Date.now();
+    c.idle().then(() => {
+      // Ended by our own drain (busy), or the connection went: nothing to do here.
+      if (this.stopped || this.busy || this.client !== c || !c.usable || Date.now() - since < 1000) return;
+      this.kick();
+    }, (err: Error) => this.logger.debug({ err: err.message }, 'IDLE ended with an error'));
   }
 
   private async fetchNew(): Promise<number> {
     const client = await this.connect();
     const mailboxKey = this.where;
-    const lock = await client.getMailboxLock(this.target.mailbox);
+    const lock = await this.bounded(client.getMailboxLock(this.target.mailbox), 'SELECT');
     try {
+      // Ask the server, every time: `mailbox.exists` only changes when an
+      // untagged response arrives, and none does unless a command is sent
+      // or IDLE runs. A dead connection fails here, within the bound.
+      await this.bounded(client.noop(), 'NOOP');
+      if (!client.usable) throw new TransportError('INTAKE_CONNECT', `${this.where}: the connection closed`);
       const mb = client.mailbox;
       if (!mb) throw new TransportError('INTAKE_CONNECT', `mailbox ${this.target.mailbox} is not open`);
       const uidValidity = Number(mb.uidValidity);
@@ -161,32 +258,31 @@ export class ImapIntake implements Intake {
         if (!cursor) await this.store.setCursor(mailboxKey, { uidValidity, lastUid: 0 });
         return 0;
       }
-      // Collect first, fetch after (see header comment).
-      const uids: number[] = [];
-      for await (const msg of client.fetch(`${last + 1}:*`, { uid: true }, { uid: true })) {
-        if (msg.uid > last) uids.push(msg.uid);
+      // UIDs and sizes first, nothing else (see header comment).
+      const found: { uid: number; size: number | undefined }[] = [];
+      for (const msg of await this.bounded(client.fetchAll(`${last + 1}:*`, { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
+        if (msg.uid > last) found.push({ uid: msg.uid, size: msg.size });
       }
-      uids.sort((a, b) => a - b);
+      found.sort((a, b) => a.uid - b.uid);
       const canFlag = mb.permanentFlags?.has('\\*') || mb.permanentFlags?.has(this.cfg.mailbox.processedKeyword);
-      let n = 0;
-      for (let i = 0; i < uids.length; i += 50) {
-        const batch = uids.slice(i, i + 50);
-        const fetched: { uid: number; raw: Buffer }[] = [];
-        for await (const msg of client.fetch(batch.join(','), { uid: true, source: true, size: true }, { uid: true })) {
-          if (msg.source) fetched.push({ uid: msg.uid, raw: msg.source });
-        }
-        fetched.sort((a, b) => a.uid - b.uid);
-        for (const m of fetched) {
-          if (this.stopped) return n;
-          await this.sink.accept({ mailbox: mailboxKey, uidValidity, uid: String(m.uid), raw: m.raw });
-          await this.store.setCursor(mailboxKey, { uidValidity, lastUid: m.uid });
-          n++;
-        }
-        if (canFlag && fetched.length) {
-          await client.messageFlagsAdd(fetched.map((m) => m.uid).join(','), [this.cfg.mailbox.processedKeyword], { uid: true })
-            .catch((err: Error) => this.logger.debug({ err: err.message }, 'cannot set processed keyword'));
-        }
+      const max = this.cfg.limits.maxMessageBytes;
+      const done: number[] = [];
+      for (const m of found) {
+        if (this.stopped) break;
+        const msg = await this.fetchOne(client, m.uid, m.size, max);
+        if (!msg) continue; // expunged meanwhile
+        await this.sink.accept({ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg });
+        await this.store.setCursor(mailboxKey, { uidValidity, lastUid: m.uid });
+        done.push(m.uid);
       }
+      // The keyword is a courtesy for people reading the mailbox (the store
+      // is the authority), so it is set only when the drain went through: a
+      // drain that failed has a dead connection to replace, not to wait on.
+      if (canFlag && done.length) {
+        await this.bounded(client.messageFlagsAdd(done.join(','), [this.cfg.mailbox.processedKeyword], { uid: true }), 'UID STORE')
+          .catch((err: Error) => this.logger.debug({ err: err.message }, 'cannot set processed keyword'));
+      }
+      const n = done.length;
       if (n) this.logger.info({ queued: n, mailbox: this.where }, 'fetched new mail');
       return n;
     } finally {
@@ -194,8 +290,32 @@ export class ImapIntake implements Intake {
     }
   }
 
+  /**
+   * One message by UID: its source when it fits the limit, else only its
+   * header section and its declared size. Undefined when it is gone.
+   */
+  private async fetchOne(client: ImapFlow, uid: number, size: number | undefined, max: number):
+    Promise<{ raw: Buffer; declaredSize?: number } | undefined> {
+    let msg: FetchMessageObject | undefined;
+    if (size !== undefined && size > max) {
+      [msg] = await this.bounded(client.fetchAll(String(uid),
+        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), 'UID FETCH (BODY.PEEK[HEADER])');
+      if (!msg) return undefined;
+      this.logger.info({ uid, size, limit: max }, 'message over the size limit: only its header section is fetched');
+      return { raw: headerSection(msg.headers ?? Buffer.alloc(0)), declaredSize: size };
+    }
+    // One byte over the limit at most, whatever RFC822.SIZE said: the
+    // dispatcher then sees raw.length over the limit and says "too large".
+    const expected = Math.min(size ?? max, max + 1);
+    [msg] = await this.bounded(client.fetchAll(String(uid), { uid: true, source: { start: 0, maxLength: max + 1 } }, { uid: true }),
+      'UID FETCH (BODY.PEEK[])', Math.ceil((expected / MIN_FETCH_BYTES_PER_SECOND) * 1000));
+    if (!msg?.source) return undefined;
+    return { raw: msg.source };
+  }
+
   start(): void {
     this.stopped = false;
+    this.watching = true;
     this.kick();
     const every = this.cfg.mailbox.pollSeconds * 1000;
     this.pollTimer = setInterval(() => this.kick(), every);
@@ -203,11 +323,14 @@ export class ImapIntake implements Intake {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.watching = false;
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.busy) await this.busy.catch(() => undefined);
     const c = this.client;
     this.client = null;
-    if (c) await c.logout().catch(() => c.close());
+    // LOGOUT on a dead connection would never be answered; a live server
+    // answers at once, so stopping does not wait the full command bound.
+    if (c) await bounded(c.logout(), LOGOUT_TIMEOUT_MS, 'LOGOUT', this.where).catch(() => c.close());
   }
 }

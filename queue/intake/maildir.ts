@@ -4,10 +4,34 @@
  * guarantees stable; after a message is durably queued it is moved from
  * new/ to cur/ (marked seen), as a mail client would.
  */
-import { readdirSync, readFileSync, renameSync, statSync, existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../src/logging.js';
-import type { Intake, IntakeSink } from './types.js';
+import { MAX_HEADER_SECTION_BYTES } from '../../src/limits.js';
+import { headerSection } from './header.js';
+import type { Intake, IntakeMessage, IntakeSink } from './types.js';
+
+/**
+ * A message file, read with bounded memory: whole when it fits `maxBytes`;
+ * else only its header section (at most MAX_HEADER_SECTION_BYTES) and its
+ * size, so an oversize file is never held in memory.
+ */
+function readMessage(file: string, maxBytes: number): Pick<IntakeMessage, 'raw' | 'declaredSize'> {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const oversize = size > maxBytes;
+    // Never more than one byte over the limit, even if the file grew since fstat.
+    const want = oversize ? MAX_HEADER_SECTION_BYTES : Math.min(size, maxBytes) + 1;
+    const buf = Buffer.alloc(want);
+    let got = 0;
+    for (let n = 1; n > 0 && got < want; got += n) n = readSync(fd, buf, got, want - got, got);
+    const raw = buf.subarray(0, got);
+    return oversize ? { raw: headerSection(raw), declaredSize: size } : { raw };
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export class MaildirIntake implements Intake {
   readonly where: string;
@@ -47,17 +71,14 @@ export class MaildirIntake implements Intake {
   private async drain(): Promise<number> {
     let n = 0;
     for (const m of this.list()) {
-      let raw: Buffer;
+      let msg: Pick<IntakeMessage, 'raw' | 'declaredSize'>;
       try {
-        // Read at most one byte over the limit: the dispatcher answers
-        // "too large" without the rest ever being held in memory.
-        const size = statSync(m.file).size;
-        raw = size > this.maxBytes ? readFileSync(m.file).subarray(0, this.maxBytes + 1) : readFileSync(m.file);
+        msg = readMessage(m.file, this.maxBytes);
       } catch (err) {
         this.logger.warn({ file: m.file, err: (err as Error).message }, 'cannot read maildir file; skipping for now');
         continue;
       }
-      await this.sink.accept({ mailbox: this.where, uidValidity: 0, uid: m.uid, raw });
+      await this.sink.accept({ mailbox: this.where, uidValidity: 0, uid: m.uid, ...msg });
       n++;
       if (m.sub === 'new') {
         try {

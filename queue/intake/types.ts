@@ -14,5 +14,21 @@ export interface IntakeSink {
    * both in the store and accepted by the queue: the mailbox cursor may then
    * advance past it.
    */
-  accept(msg: { mailbox: string; uidValidity: number; uid: string; raw: Buffer }): Promise<void>;
+  accept(msg: IntakeMessage): Promise<void>;
+}
+
+export interface IntakeMessage {
+  mailbox: string;
+  uidValidity: number;
+  uid: string;
+  /** The message, or only its header section when `declaredSize` is set. */
+  raw: Buffer;
+  /**
+   * Set only when the message is larger than `limits.maxMessageBytes`: its
+   * size as the mailbox reports it (IMAP RFC822.SIZE, the Maildir file size).
+   * The message was then not downloaded and `raw` holds only its header
+   * section (at most MAX_HEADER_SECTION_BYTES), enough to answer "too large"
+   * through the usual never-answer rules and rate limit.
+   */
+  declaredSize?: number;
 }

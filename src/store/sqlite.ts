@@ -75,7 +75,7 @@ CREATE INDEX IF NOT EXISTS subscription_tokens_address ON subscription_tokens(ad
 
 interface SpoolDbRow {
   key: string; mailbox: string; uid_validity: number; uid: string; message_id: string | null; raw: Buffer;
-  received_at: string; state: 'queued' | 'done'; outcome: string | null;
+  received_at: string; state: 'queued' | 'done'; outcome: string | null; declared_size: number | null;
 }
 interface TicketDbRow {
   id: string; kind: TicketRow['kind']; subject: string; submitter: string; requester: string; parent_message_id: string | null;
@@ -97,6 +97,24 @@ interface OutboxDbRow {
 }
 
 const now = (): string => new Date().toISOString();
+
+/**
+ * Columns added to existing tables after their first release. Each is
+ * nullable and added only when missing, so the same code creates a new
+ * state.db and upgrades an old one in place, whatever its schema_version
+ * (no version bump: these need no data rewrite).
+ */
+const ADDED_COLUMNS: { table: string; column: string; type: string }[] = [
+  // The declared size of an oversize message of which only the header section was fetched.
+  { table: 'spool', column: 'declared_size', type: 'INTEGER' },
+];
+
+function addMissingColumns(db: Database.Database): void {
+  for (const c of ADDED_COLUMNS) {
+    const have = (db.prepare(`PRAGMA table_info(${c.table})`).all() as { name: string }[]).some((r) => r.name === c.column);
+    if (!have) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.type}`);
+  }
+}
 
 export class SqliteStore implements StateStore {
   readonly db: Database.Database;
@@ -135,14 +153,15 @@ export class SqliteStore implements StateStore {
       // Every change so far is additive (CREATE ... IF NOT EXISTS above, and migrate()).
       db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(SCHEMA_VERSION), 'schema_version');
     }
+    addMissingColumns(db);
     migrate(db);
     return new SqliteStore(db);
   }
 
   async spool(rec: SpoolRecord): Promise<boolean> {
-    const r = this.db.prepare(`INSERT INTO spool (key, mailbox, uid_validity, uid, message_id, raw, received_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
-      .run(rec.key, rec.mailbox, rec.uidValidity, rec.uid, rec.messageId, rec.raw, rec.receivedAt);
+    const r = this.db.prepare(`INSERT INTO spool (key, mailbox, uid_validity, uid, message_id, raw, received_at, declared_size)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
+      .run(rec.key, rec.mailbox, rec.uidValidity, rec.uid, rec.messageId, rec.raw, rec.receivedAt, rec.declaredSize ?? null);
     return r.changes === 1;
   }
 
@@ -151,7 +170,7 @@ export class SqliteStore implements StateStore {
     if (!r) return undefined;
     return {
       key: r.key, mailbox: r.mailbox, uidValidity: r.uid_validity, uid: r.uid, messageId: r.message_id,
-      raw: r.raw, receivedAt: r.received_at, state: r.state, outcome: r.outcome,
+      raw: r.raw, receivedAt: r.received_at, state: r.state, outcome: r.outcome, declaredSize: r.declared_size,
     };
   }
 

@@ -32,6 +32,12 @@ export interface DovecotHandle {
   log(): string;
   /** The Maildir Dovecot writes for a user (default: `user`), owned by the mail uid. */
   maildir(user?: string): string;
+  /**
+   * Stop the server (every session is cut, as in a package upgrade or a
+   * reboot) and start it again on the same ports with the same config,
+   * state and maildirs. `downMs` keeps it down that long in between.
+   */
+  restart(opts?: { downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -232,6 +238,7 @@ export async function startDovecot(): Promise<DovecotHandle> {
   const host = '127.0.0.1';
   let stopped: Promise<void> | null = null;
   return {
+    get pid() { return svc.pid; },
     imapUrl: `imap://${user}@${host}:${imapPort}/INBOX`,
     host,
     imapPort,
@@ -240,7 +247,6 @@ export async function startDovecot(): Promise<DovecotHandle> {
     password,
     domain: DOMAIN,
     dir,
-    pid: svc.pid,
     async deliver(raw, opts = {}) {
       const rcpt = `${opts.user ?? user}@${DOMAIN}`;
       // nodemailer's SMTP client speaks LMTP (LHLO, per-recipient replies)
@@ -284,6 +290,20 @@ export async function startDovecot(): Promise<DovecotHandle> {
     },
     log,
     maildir: (name = user) => join(mailRoot, name.toLowerCase(), 'Maildir'),
+    async restart(opts = {}) {
+      if (stopped) throw new Error('harness: dovecot was stopped; it cannot be restarted');
+      await stopService(svc, { signal: 'SIGTERM', timeoutMs: 5000 });
+      if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
+      // Same config file, so the same ports: the listeners were closed with
+      // the old master, and Dovecot binds with SO_REUSEADDR.
+      svc = spawnService(bin, ['-F', '-c', confFile], { cwd: dir });
+      try {
+        await waitForGreeting(imapPort, /^\* OK/, svc, 'dovecot (imap, restarted)');
+        await waitForGreeting(lmtpPort, /^220 /, svc, 'dovecot (lmtp, restarted)');
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n--- dovecot.log ---\n${log()}`);
+      }
+    },
     stop() {
       stopped ??= (async () => {
         // SIGTERM makes the master stop its workers; stopService then waits

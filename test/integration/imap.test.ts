@@ -1,12 +1,14 @@
 /**
  * IMAP intake against a real Dovecot: reconnection after the server drops
- * the session, and a UIDVALIDITY change (the mailbox was rebuilt), which must
- * rescan without answering anything twice.
+ * the session, a UIDVALIDITY change (the mailbox was rebuilt), which must
+ * rescan without answering anything twice, and the size check before any
+ * download.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { startDovecot, type DovecotHandle } from '../harness/dovecot.js';
 import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
@@ -62,4 +64,45 @@ test('a UIDVALIDITY change rescans the mailbox without answering twice', async (
   const fresh = smtp.messages.slice(before);
   assert.equal(fresh.length, 1, 'only the new message is answered; the rescanned ones are recognised');
   assert.equal((await readReply(fresh[0]!)).inReplyTo, '<after-uidvalidity@example.org>');
+});
+
+// Issue 8, item 4: a message over `limits.maxMessageBytes` is not fetched;
+// only its header section is, spooled with the size Dovecot declared
+// (RFC822.SIZE). Measured on the wire: Dovecot's own count of the bytes it
+// sent the bot's session.
+test('a 3 MB message is not downloaded: its header section and declared size are spooled', async () => {
+  const big = gpg.plainMessage({ from: 'big@example.org', to: bot.address, subject: 'a large one', messageId: '<big@example.org>' },
+    `HELP\n${'0123456789abcdef'.repeat(64).concat('\n').repeat(3 * 1024)}`);
+  const small = gpg.plainMessage({ from: 'small@example.org', to: bot.address, subject: 'a small one', messageId: '<small@example.org>' }, 'HELP\n');
+  await dovecot.deliver(big);
+  await dovecot.deliver(small);
+  const size = (id: string) => Number(/size\.virtual: (\d+)/.exec(
+    doveadm(['fetch', '-u', dovecot.user, 'size.virtual', 'mailbox', 'INBOX', 'header', 'Message-ID', id]))?.[1]);
+  const bigSize = size('<big@example.org>');
+  assert.ok(bigSize > 3 * 1024 * 1024, `the big message is ${bigSize} bytes on the server`);
+
+  const logBefore = dovecot.log().length;
+  const r = await runCli(['run', '--once', '--config', bot.configPath], bot.env);
+  assert.equal(r.code, 0, r.stderr);
+
+  const db = new Database(path.join(bot.dataDir, 'state.db'), { readonly: true });
+  const row = (id: string) => db.prepare('SELECT raw, declared_size FROM spool WHERE message_id = ?').get(id) as
+    { raw: Buffer; declared_size: number | null };
+  const b = row('<big@example.org>');
+  const s = row('<small@example.org>');
+  db.close();
+  assert.equal(b.declared_size, bigSize);
+  const text = b.raw.toString('latin1');
+  assert.match(text, /^From: big@example\.org\r\n/m);
+  assert.ok(text.endsWith('\r\n\r\n'), 'the whole header section, up to the blank line');
+  assert.ok(!text.includes('0123456789abcdef'), 'no body bytes');
+  // The small one is taken whole, as Dovecot holds it.
+  assert.equal(s.declared_size, null);
+  assert.equal(s.raw.length, size('<small@example.org>'));
+
+  // What Dovecot sent to the bot's session, by its own count.
+  const out = [...dovecot.log().slice(logBefore).matchAll(/imap\(bot\).*Logged out in=\d+ out=(\d+)/g)].map((m) => Number(m[1]));
+  assert.equal(out.length, 1, `one session, logged out:\n${dovecot.log().slice(logBefore)}`);
+  console.log(`Dovecot sent the bot ${out[0]} bytes for a ${bigSize}-byte and a small message`);
+  assert.ok(out[0]! < 256 * 1024, `Dovecot sent the bot ${out[0]} bytes`);
 });

@@ -1,0 +1,85 @@
+// A TCP proxy on a free loopback port, placed between the bot and a server
+// so a test can break the path the way networks break it. blackhole() does
+// what a firewall or NAT box does when it forgets a connection: nothing is
+// forwarded any more in either direction, yet neither end is told (no FIN,
+// no RST), so each side's socket stays open and a client waits forever for
+// an answer. Kernel keepalive does not see this (the proxy's own kernel
+// answers the probes), which is what a client-side command timeout is for.
+// New connections made after blackhole() are forwarded normally, as after a
+// NAT table flush.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export interface TcpProxyHandle {
+  host: string;
+  port: number;
+  /** Connections accepted so far (the total, closed ones included). */
+  readonly accepted: number;
+  /** Connections currently open and still forwarding. */
+  readonly live: number;
+  /** Stop forwarding on every open connection without closing it; returns how many were cut. */
+  blackhole(): number;
+  stop(): Promise<void>;
+}
+
+interface Pair { client: Socket; upstream: Socket; dead: boolean }
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxyHandle> {
+  const pairs = new Set<Pair>();
+  let accepted = 0;
+  const server: Server = createServer((client) => {
+    accepted++;
+    const upstream = connect({ host: target.host, port: target.port });
+    const pair: Pair = { client, upstream, dead: false };
+    pairs.add(pair);
+    // Data is dropped, never buffered, once the pair is blackholed: the
+    // sockets keep reading so neither peer sees back-pressure either.
+    client.on('data', (d) => { if (!pair.dead) upstream.write(d); });
+    upstream.on('data', (d) => { if (!pair.dead) client.write(d); });
+    const end = (): void => {
+      // A blackholed pair never passes on a close: a firewall that dropped
+      // the state would not either.
+      if (pair.dead) return;
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', () => end());
+    upstream.on('error', () => end());
+  });
+  server.on('error', () => {});
+  // Port 0: the kernel picks a free port and it is ours at once (no race
+  // between choosing and binding, unlike a separate service's port).
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    host: '127.0.0.1',
+    port,
+    get accepted() { return accepted; },
+    get live() { return [...pairs].filter((p) => !p.dead).length; },
+    blackhole() {
+      let n = 0;
+      for (const p of pairs) {
+        if (!p.dead) n++;
+        p.dead = true;
+      }
+      return n;
+    },
+    async stop() {
+      for (const p of pairs) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
+      pairs.clear();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
