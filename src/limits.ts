@@ -77,3 +77,21 @@ export class LimitError extends ZtrustError<LimitErrorCode> {
 export function enforce(code: LimitErrorCode, limit: number, actual: number): void {
   if (actual > limit) throw new LimitError(code, limit, actual);
 }
+
+/**
+ * Fixed bounds on text from outside that ends up in the headers of the bot's
+ * mail (not configurable: they keep every header line under RFC 5322's 998
+ * octets whatever the input). Longer values are shortened (Subject, names)
+ * or dropped (message ids).
+ */
+export const HEADER_LIMITS = Object.freeze({
+  /** Characters (code points) of a Subject, after control characters are removed. */
+  subjectChars: 300,
+  /** Characters of a display name or an extra header value. */
+  phraseChars: 200,
+  extraValueChars: 900,
+  /** A Message-ID in In-Reply-To/References longer than this is left out. */
+  messageIdChars: 250,
+  /** References kept from the parent (the newest ones). */
+  references: 20,
+});
