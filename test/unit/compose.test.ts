@@ -7,7 +7,7 @@ import { composeSigned, replySubject, threadReferences, type OutgoingMail } from
 import { reflow, sanitizeHeaderText } from '../../src/mail/text.js';
 import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
-import { assertBotMail, headerValues, readWithPython, type PythonReading } from '../harness/mailcheck.js';
+import { assertBotMail, headerValues, readManyWithPython, readWithPython, type PythonReading } from '../harness/mailcheck.js';
 import { community, newcomer, type World } from './commands-world.js';
 
 let gpg: GpgHome;
@@ -144,15 +144,15 @@ test('CR, LF, NUL and other control characters in a Subject or a display name ca
 test('header injection: "Reply-To: attacker@..." placed at every fold column of a Subject stays inside the Subject', async () => {
   // Whatever column the folder breaks at, the attacker's text must stay in
   // the Subject; the old flowed-text folding made it a real header here.
-  for (let pad = 40; pad <= 80; pad++) {
-    const subject = `Re: ${'x'.repeat(pad)} Reply-To: attacker@evil.example`;
-    const r = await readWithPython(await composeSigned(base({ subject }), bot));
-    assert.deepEqual(headerValues(r, 'Reply-To'), [], `pad ${pad}: an injected Reply-To`);
-    assert.deepEqual(r.defects, [], `pad ${pad}`);
-    assert.deepEqual(r.headers.map(([n]) => n), REPLY_HEADERS, `pad ${pad}`);
-    assert.deepEqual(headerValues(r, 'Subject'), [subject]);
+  const subjects = Array.from({ length: 41 }, (_, i) => `Re: ${'x'.repeat(40 + i)} Reply-To: attacker@evil.example`);
+  const readings = await readManyWithPython(await Promise.all(subjects.map((subject) => composeSigned(base({ subject }), bot))));
+  readings.forEach((r, i) => {
+    assert.deepEqual(headerValues(r, 'Reply-To'), [], `${subjects[i]}: an injected Reply-To`);
+    assert.deepEqual(r.defects, [], subjects[i]);
+    assert.deepEqual(r.headers.map(([n]) => n), REPLY_HEADERS, subjects[i]);
+    assert.deepEqual(headerValues(r, 'Subject'), [subjects[i]]);
     assert.equal(r.contentType, 'multipart/signed');
-  }
+  });
 });
 
 describe('through the dispatcher: every mail it sends reads cleanly in Python', () => {
