@@ -8,6 +8,7 @@
  * nodemailer's mime-funcs in their header modes (see headerLine).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import qp from 'nodemailer/lib/qp/index.js';
 import { HEADER_LIMITS } from '../limits.js';
@@ -96,34 +97,61 @@ function unstructured(value: string, max: number): string {
   return plainAscii(clean) ? clean : encodedWords(clean);
 }
 
-/** RFC 5322 atext words only: a display name that needs no quoting. */
-const ATOM_PHRASE = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+( [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
+/** RFC 5322 atext: words of a display name or a local part that need no quoting. */
+const ATOM = "[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]+";
+const ATOM_PHRASE = new RegExp(`^${ATOM}( ${ATOM})*$`);
+/** RFC 5322 dot-atom: a local part that needs no quoting. */
+const DOT_ATOM = new RegExp(`^${ATOM}(\\.${ATOM})*$`);
+
+/** RFC 5322 3.2.4 quoted-string. */
+function quoted(text: string): string {
+  return `"${text.replace(/["\\]/g, '\\$&')}"`;
+}
 
 function displayName(name: string): string {
   const clean = sanitizeHeaderText(name, HEADER_LIMITS.phraseChars);
   if (!plainAscii(clean)) return encodedWords(clean);
   if (ATOM_PHRASE.test(clean)) return clean;
   // A "." or "," or quote in a name: a quoted string, as RFC 5322 3.2.4 says.
-  return `"${clean.replace(/["\\]/g, '\\$&')}"`;
+  return quoted(clean);
 }
 
+/** RFC 5321's longest path: a longer "address" is not one a mail server takes. */
+const MAX_ADDRESS_CHARS = 254;
+
 /**
- * An address as it goes into a header. Addresses come from parsed mail, so
- * control characters are removed; a local part that is not a dot-atom
- * (spaces, quotes...) is written as a quoted string.
+ * An address as it goes into a 7-bit header, or null when it cannot be
+ * written there. Addresses come from parsed mail and user ids, so control
+ * characters are removed; a domain with non-ASCII letters is written in its
+ * ASCII (IDNA) form; a local part that is not a dot-atom is a quoted string.
+ * A non-ASCII local part needs SMTPUTF8 (RFC 6532), which 7-bit headers
+ * cannot carry: the caller leaves it out of the header (the envelope still
+ * names it).
  */
-function addrSpec(address: string): string {
+function addrSpec(address: string): string | null {
   const clean = address.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '').trim();
   const at = clean.lastIndexOf('@');
-  if (at <= 0) return clean;
-  const local = clean.slice(0, at);
-  const domain = clean.slice(at + 1);
-  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/.test(local) || /^".*"$/.test(local)) return clean;
-  return `"${local.replace(/["\\]/g, '\\$&')}"@${domain}`;
+  if (at <= 0 || clean.length > MAX_ADDRESS_CHARS) return null;
+  const domain = domainToASCII(clean.slice(at + 1));
+  if (!/^[A-Za-z0-9.-]+$/.test(domain)) return null;
+  const local = clean.slice(0, at).replace(/^"(.*)"$/, '$1');
+  // Readers decode "=?...?=" in a local part, quoted or not (Python counts
+  // it a defect): no real mailbox is named so, and no header shows one that is.
+  if (!/^[\x20-\x7e]+$/.test(local) || local.includes('=?')) return null;
+  return DOT_ATOM.test(local) ? `${local}@${domain}` : `${quoted(local)}@${domain}`;
 }
 
 function formatAddress(a: Address): string {
-  return a.name ? `${displayName(a.name)} <${addrSpec(a.address)}>` : addrSpec(a.address);
+  const spec = addrSpec(a.address);
+  if (!spec) throw new Error(`the bot's own address ${JSON.stringify(a.address)} cannot be written in a mail header`);
+  const name = a.name ? displayName(a.name) : '';
+  return name ? `${name} <${spec}>` : spec;
+}
+
+/** The To header: the addresses that can be written; none of them is an empty group (RFC 5322 3.4). */
+function toHeader(to: string[]): string {
+  const specs = to.map(addrSpec).filter((a): a is string => a !== null);
+  return specs.length ? specs.join(', ') : 'undisclosed-recipients:;';
 }
 
 /** A Message-ID from outside, kept only when it is one token a reader can take as it is. */
@@ -175,7 +203,7 @@ function textPart(body: string): { headers: string; content: string } {
 function commonHeaders(m: OutgoingMail): string[] {
   const h: string[] = [];
   h.push(headerLine('From', formatAddress(m.from)));
-  h.push(headerLine('To', m.to.map(addrSpec).join(', ')));
+  h.push(headerLine('To', toHeader(m.to)));
   h.push(headerLine('Subject', unstructured(m.subject, HEADER_LIMITS.subjectChars)));
   h.push(`Date: ${m.date.toUTCString().replace('GMT', '+0000')}`);
   h.push(`Message-ID: ${m.messageId}`);

@@ -141,6 +141,16 @@ test('CR, LF, NUL and other control characters in a Subject or a display name ca
   assert.deepEqual(headerValues(r, 'Subject'), ['Re: hi Reply-To: attacker@evil.example Bcc: victim@example.org x']);
 });
 
+test('addresses from user ids and parsed mail: IDN domains in ASCII form, odd local parts quoted, unwritable ones left out of To', async () => {
+  const to = ['ops@exämple.org', 'jürgen@example.org', 'a b"c@example.org', 'x\r\nBcc: victim@example.org@example.org', `${'l'.repeat(300)}@example.org`];
+  const raw = await composeSigned(base({ to }), bot);
+  const r = await assertBotMail(raw, bot.publicArmored);
+  assert.deepEqual(r.headers.map(([n]) => n), REPLY_HEADERS);
+  assert.deepEqual(headerValues(r, 'To'), ['ops@xn--exmple-cua.org, "a b\\"c"@example.org, "xBcc: victim@example.org"@example.org']);
+  const none = await assertBotMail(await composeSigned(base({ to: ['jörg@example.org'] }), bot), bot.publicArmored);
+  assert.deepEqual(headerValues(none, 'To'), ['undisclosed-recipients:;']);
+});
+
 test('header injection: "Reply-To: attacker@..." placed at every fold column of a Subject stays inside the Subject', async () => {
   // Whatever column the folder breaks at, the attacker's text must stay in
   // the Subject; the old flowed-text folding made it a real header here.

@@ -1,6 +1,6 @@
 /**
  * Property test of the header folder and encoder (issue 8, "What must be
- * true" 5): for any Subject and any display name (all of Unicode, control
+ * true" 5): for any Subject, display name and recipient address (all of Unicode, control
  * characters, lone surrogates, CR/LF, look-alike encoded words, long words,
  * runs of spaces, "Reply-To:" at any column), the composed mail read by
  * Python's email package (policy=default) has no defects, exactly the
@@ -57,23 +57,25 @@ const word = fc.oneof(
 );
 /** Words joined by nothing or by spaces, so hostile text lands at every column. */
 const text = fc.array(fc.tuple(word, fc.constantFrom('', ' ', ' ', '  ')), { maxLength: 40 }).map((ws) => ws.map(([w, sep]) => w + sep).join(''));
-const input = fc.record({ subject: text, name: fc.option(text, { nil: undefined }) });
-type Input = { subject: string; name: string | undefined };
+const address = fc.tuple(text, fc.oneof(text, fc.constantFrom('example.org', 'exämple.org', '例え.jp'))).map(([l, d]) => `${l}@${d}`);
+const input = fc.record({ subject: text, name: fc.option(text, { nil: undefined }), to: fc.option(address, { nil: undefined }) });
+type Input = { subject: string; name: string | undefined; to: string | undefined };
 
 const mailOf = (i: Input): OutgoingMail => ({
-  from: { ...(i.name !== undefined ? { name: i.name } : {}), address: 'bot@example.org' }, to: ['a@example.org'], subject: i.subject,
+  from: { ...(i.name !== undefined ? { name: i.name } : {}), address: 'bot@example.org' }, to: i.to !== undefined ? [i.to, 'a@example.org'] : ['a@example.org'], subject: i.subject,
   messageId: '<m@example.org>', date: new Date('2026-11-22T10:00:00Z'), inReplyTo: '<p@example.org>', references: ['<p@example.org>'],
   autoSubmitted: 'auto-replied', loopHeader: { name: 'X-Ztrust-Loop', value: 'bot@example.org' }, status: 'found',
   body: 'Status: found\n\nHello.\n', signing: 'pgpmime',
 });
 
-/** Every header line of the raw mail: a field or a continuation, printable ASCII, within 78 columns. */
-function checkLines(raw: Buffer): void {
+/** Every header line of the raw mail: a field or a continuation, printable ASCII, within 78 columns where a fold is possible. */
+function checkLines(raw: Buffer, what: string): void {
   const head = raw.toString('latin1').split('\r\n\r\n')[0]!;
   for (const line of head.split('\r\n')) {
-    assert.ok(line.length <= 78, `header line over 78: ${JSON.stringify(line)}`);
-    assert.match(line, /^([\x21-\x39\x3b-\x7e]+:|[ \t]\S)[\x20-\x7e]*$/, 'a field, or a continuation starting with whitespace');
-    for (const w of line.match(/=\?[^?]*\?[QB]\?[^?]*\?=/gi) ?? []) assert.ok(w.length <= 75, `encoded word over 75: ${w}`);
+    // Over 78 only where no fold is possible: one address token on its own line.
+    assert.ok(line.length <= 78 || (line.length <= 998 && /^[ \t]+\S+$/.test(line)), `header line over 78: ${JSON.stringify(line)} for ${what}`);
+    assert.match(line, /^([\x21-\x39\x3b-\x7e]+:|[ \t]+\S)[\x20-\x7e]*$/, `a field, or a continuation starting with whitespace: ${JSON.stringify(line)} for ${what}`);
+    for (const w of line.match(/=\?[^?]*\?[QB]\?[^?]*\?=/gi) ?? []) assert.ok(w.length <= 75, `encoded word over 75: ${w} for ${what}`);
   }
 }
 
@@ -101,7 +103,7 @@ test(`fold and encode, then Python: ${TOTAL_INPUTS} Subjects and names round-tri
       assert.deepEqual(r.headers.map(([h]) => h), HEADERS, `no header added or lost: ${what}`);
       assert.deepEqual(headerValues(r, 'Subject'), [sanitizeHeaderText(i.subject, HEADER_LIMITS.subjectChars)], what);
       assert.equal(r.contentType, 'multipart/signed', what);
-      checkLines(raws[n]!);
+      checkLines(raws[n]!, what);
     });
   }), { numRuns: Math.ceil(TOTAL_INPUTS / BATCH), endOnFailure: true, ...(process.env.ZTRUST_FUZZ_SEED ? { seed: Number(process.env.ZTRUST_FUZZ_SEED) } : {}) });
   if (details.failed) assert.fail(`seed ${details.seed} (ZTRUST_FUZZ_SEED): ${String((details.errorInstance as Error | undefined)?.message)}`);
