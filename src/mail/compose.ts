@@ -69,7 +69,10 @@ const LONGEST_PLAIN_TOKEN = 66;
  * and let a user id start a header of its own: issue 8 items 2 and 7.)
  */
 function headerLine(name: string, value: string): string {
-  const folded = mimeFuncs.foldLines(`${name}: ${value}`, FOLD_COLUMNS, false).replace(/\r?\n/g, CRLF);
+  let folded = mimeFuncs.foldLines(`${name}: ${value}`, FOLD_COLUMNS, false).replace(/\r?\n/g, CRLF);
+  // A first token too long for the first line is not moved off it: a field
+  // line holding only "Name:" gives readers a value with a leading space.
+  if (folded.startsWith(`${name}:${CRLF}`)) folded = `${name}:${folded.slice(name.length + 1 + CRLF.length)}`;
   // The inputs are bounded so that this cannot happen; if a new caller
   // breaks that, fail loudly rather than send a header readers truncate.
   if (folded.split(CRLF).some((l) => l.length > 998 || !/^[\x20-\x7e]*$/.test(l))) throw new Error(`header ${name} cannot be written within RFC 5322 limits`);
@@ -91,10 +94,22 @@ function encodedWords(text: string): string {
   return mimeFuncs.encodeWord(text, 'Q', ENCODED_WORD_CHARS);
 }
 
-/** An unstructured value (Subject, extra headers): outside text made safe, then encoded if it needs it. */
+/** An unstructured value (the Subject): outside text made safe, then encoded if it needs it. */
 function unstructured(value: string, max: number): string {
   const clean = sanitizeHeaderText(value, max);
   return plainAscii(clean) ? clean : encodedWords(clean);
+}
+
+/**
+ * The value of a header the bot defines (List-Unsubscribe, the loop header,
+ * X-Ztrust-*): these are structured (a URL, an address, a number), so ASCII
+ * is written as it is, long tokens whole, never as encoded words, which a
+ * reader would not decode there. Non-ASCII has no place in them; should a
+ * configured value carry some, encoded words at least keep the header 7-bit.
+ */
+function structured(value: string): string {
+  const clean = sanitizeHeaderText(value, HEADER_LIMITS.extraValueChars);
+  return /^[\x20-\x7e]*$/.test(clean) ? clean : encodedWords(clean);
 }
 
 /** RFC 5322 atext: words of a display name or a local part that need no quoting. */
@@ -213,11 +228,11 @@ function commonHeaders(m: OutgoingMail): string[] {
   if (refs.length) h.push(headerLine('References', refs.join(' ')));
   h.push('MIME-Version: 1.0');
   if (m.autoSubmitted) h.push(`Auto-Submitted: ${m.autoSubmitted}`);
-  if (m.loopHeader) h.push(headerLine(m.loopHeader.name, unstructured(m.loopHeader.value, HEADER_LIMITS.extraValueChars)));
+  if (m.loopHeader) h.push(headerLine(m.loopHeader.name, structured(m.loopHeader.value)));
   if (m.status) h.push(`X-Ztrust-Status: ${m.status}`);
   for (const [k, v] of Object.entries(m.headers ?? {})) {
     if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(k)) throw new Error(`invalid header name ${k}`);
-    h.push(headerLine(k, unstructured(v, HEADER_LIMITS.extraValueChars)));
+    h.push(headerLine(k, structured(v)));
   }
   return h;
 }

@@ -151,6 +151,14 @@ test('addresses from user ids and parsed mail: IDN domains in ASCII form, odd lo
   assert.deepEqual(headerValues(none, 'To'), ['undisclosed-recipients:;']);
 });
 
+test('headers the bot defines (List-Unsubscribe, the loop header) are never turned into encoded words, however long', async () => {
+  const unsub = '<mailto:a-rather-long-bot-address@lists.example.org?subject=UNSUBSCRIBE&body=UNSUBSCRIBE>';
+  const raw = await composeSigned(base({ headers: { 'List-Unsubscribe': unsub }, loopHeader: { name: 'X-Ztrust-Loop', value: 'a-rather-long-bot-address@lists.example.org' } }), bot);
+  const r = await assertBotMail(raw, bot.publicArmored);
+  assert.deepEqual(headerValues(r, 'List-Unsubscribe'), [unsub]);
+  assert.doesNotMatch(raw.toString('latin1').split('\r\n\r\n')[0]!, /=\?UTF-8\?/);
+});
+
 test('header injection: "Reply-To: attacker@..." placed at every fold column of a Subject stays inside the Subject', async () => {
   // Whatever column the folder breaks at, the attacker's text must stay in
   // the Subject; the old flowed-text folding made it a real header here.

@@ -29,7 +29,7 @@ import { headerValues, readManyWithPython } from '../harness/mailcheck.js';
  */
 const BATCH = 500;
 const TOTAL_INPUTS = Math.max(BATCH, Number(process.env.ZTRUST_FUZZ_INPUTS ?? 2000));
-const MAX_MS_PER_INPUT = 1000;
+const MAX_MS_PER_INPUT = 2000;
 
 const HEADERS = ['From', 'To', 'Subject', 'Date', 'Message-ID', 'In-Reply-To', 'References', 'MIME-Version',
   'Auto-Submitted', 'X-Ztrust-Loop', 'X-Ztrust-Status', 'Content-Type'];
@@ -72,8 +72,8 @@ const mailOf = (i: Input): OutgoingMail => ({
 function checkLines(raw: Buffer, what: string): void {
   const head = raw.toString('latin1').split('\r\n\r\n')[0]!;
   for (const line of head.split('\r\n')) {
-    // Over 78 only where no fold is possible: one address token on its own line.
-    assert.ok(line.length <= 78 || (line.length <= 998 && /^[ \t]+\S+$/.test(line)), `header line over 78: ${JSON.stringify(line)} for ${what}`);
+    // Over 78 only where no fold is possible: one address token on its line.
+    assert.ok(line.length <= 78 || (line.length <= 998 && /^([ \t]+|[\x21-\x39\x3b-\x7e]+: )\S+$/.test(line)), `header line over 78: ${JSON.stringify(line)} for ${what}`);
     assert.match(line, /^([\x21-\x39\x3b-\x7e]+:|[ \t]+\S)[\x20-\x7e]*$/, `a field, or a continuation starting with whitespace: ${JSON.stringify(line)} for ${what}`);
     for (const w of line.match(/=\?[^?]*\?[QB]\?[^?]*\?=/gi) ?? []) assert.ok(w.length <= 75, `encoded word over 75: ${w} for ${what}`);
   }
