@@ -9,6 +9,8 @@ import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail, headerValues, readManyWithPython, readWithPython, type PythonReading } from '../harness/mailcheck.js';
 import { community, newcomer, type World } from './commands-world.js';
+import { silentLogger } from '../../src/logging.js';
+import { expireTickets } from '../../src/tickets/expire.js';
 
 let gpg: GpgHome;
 let bot: BotSigner;
@@ -198,6 +200,13 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
     const [reading] = await botMails(w, h.replies.map((x) => x.row));
     assert.deepEqual(headerValues(reading!, 'Reply-To'), []);
     assert.deepEqual(headerValues(reading!, 'Subject'), [`Re: ${subject}`]);
+
+    // The expiry notice names the same user id in its Subject.
+    const ids = await expireTickets({ config: w.cfg, store: w.store, signer: w.bot, logger: silentLogger }, new Date(Date.now() + 365 * 86_400_000));
+    assert.equal(ids.length, 1);
+    const expired = await assertBotMail((await w.store.getOutbox(ids[0]!))!.raw, w.bot.publicArmored, { status: 'rejected' });
+    assert.deepEqual(headerValues(expired, 'Reply-To'), []);
+    assert.match(headerValues(expired, 'Subject')[0]!, /^ZT-000001 expired: new key [0-9A-F]{40} \(Re Reply-To: attacker@evil\.example <mallory@people\.test>\)$/);
   });
 
   test('long and non-ASCII user ids and Subjects: notices, replies and the applied notice', async () => {
