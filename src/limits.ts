@@ -57,14 +57,6 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxCertBytes: 64 * 1024,
 });
 
-/**
- * Of a message over maxMessageBytes, only this much of the header section
- * is parsed (to apply the never-answer rules and find where a "too large"
- * reply goes); the body is never parsed. A From: after this prefix is not
- * seen, and such mail is not answered.
- */
-export const OVERSIZE_HEADER_BYTES = 64 * 1024;
-
 export const LIMIT_ERRORS = {
   LIMIT_MESSAGE_SIZE: 'the message is larger than the bot accepts',
   LIMIT_KEY_SIZE: 'the OpenPGP key block is larger than the bot accepts',
@@ -109,6 +101,26 @@ export function enforce(code: LimitErrorCode, limit: number, actual: number): vo
  * its header section, up to this bound, is kept, so the gate can apply the
  * never-answer rules and the rate limit to a real From before it answers
  * "too large". Not configurable: it bounds what the intake holds in memory
- * for one message, whatever the configured message limit is.
+ * for one message, whatever the configured message limit is. The
+ * dispatcher parses no more than this of an oversize message either; a From:
+ * after the bound is not seen, and such mail is not answered.
  */
 export const MAX_HEADER_SECTION_BYTES = 64 * 1024;
+
+/**
+ * Fixed bounds on text from outside that ends up in the headers of the bot's
+ * mail (not configurable: they keep every header line under RFC 5322's 998
+ * octets whatever the input). Longer values are shortened (Subject, names)
+ * or dropped (message ids).
+ */
+export const HEADER_LIMITS = Object.freeze({
+  /** Characters (code points) of a Subject, after control characters are removed. */
+  subjectChars: 300,
+  /** Characters of a display name or an extra header value. */
+  phraseChars: 200,
+  extraValueChars: 900,
+  /** A Message-ID in In-Reply-To/References longer than this is left out. */
+  messageIdChars: 250,
+  /** References kept from the parent (the newest ones). */
+  references: 20,
+});

@@ -27,7 +27,7 @@ import { reflow, sanitizeHeaderText } from '../mail/text.js';
 import { verifyMail, type MailVerification } from '../mail/verify.js';
 import { judgeSignatureTime, verifyConfig } from '../pgp/policy.js';
 import { Keyring } from '../pgp/keyring.js';
-import { OVERSIZE_HEADER_BYTES, limitedOutcome } from '../limits.js';
+import { MAX_HEADER_SECTION_BYTES, limitedOutcome } from '../limits.js';
 import { budgetKey, replyBudget } from './budget.js';
 import { carriedKeys } from './carried.js';
 import { render } from '../templates.js';
@@ -331,7 +331,7 @@ export class Dispatcher {
     const summary = `too large (${size} bytes)`;
     let mail: ParsedMail;
     try {
-      mail = await simpleParser(headerSection(row.raw, OVERSIZE_HEADER_BYTES), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+      mail = await simpleParser(headerSection(row.raw, MAX_HEADER_SECTION_BYTES), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     } catch (err) {
       this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section of an oversize message');
       return { completion: { ...baseCompletion(row, null), outcome: 'ignored:malformed-too-large' }, summary };

@@ -4,12 +4,14 @@
  * We build the MIME by hand rather than with a MIME library because the
  * signature must cover the exact bytes of the first part: a library that
  * refolds headers or re-encodes the body after signing would break it
- * (NOTES.md, "Signed mail"). Header values are encoded with nodemailer's
- * well-tested mime-funcs.
+ * (NOTES.md, "Signed mail"). Header values are folded and encoded with
+ * nodemailer's mime-funcs in their header modes (see headerLine).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import qp from 'nodemailer/lib/qp/index.js';
+import { HEADER_LIMITS } from '../limits.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import { isAscii, sanitizeHeaderText } from './text.js';
 
@@ -44,19 +46,132 @@ export function toCrlf(s: string): string {
   return s.replace(/\r?\n/g, CRLF);
 }
 
-function formatAddress(a: Address): string {
-  if (!a.name) return a.address;
-  const name = isAscii(a.name) && /^[\w .-]*$/.test(a.name) ? a.name : mimeFuncs.encodeWords(a.name, 'Q', 52);
-  return `${name} <${a.address}>`;
-}
+// --- Header encoding (RFC 5322 2.2.3, RFC 2047) ------------------------------
+// Every header line the bot writes is at most 78 characters where the input
+// allows a fold (never over 998: the inputs are bounded by HEADER_LIMITS), is
+// broken only before whitespace, and is plain printable ASCII. Non-ASCII text,
+// and ASCII text that a reader would take for an encoded word or that has a
+// token too long to fold, is written as RFC 2047 encoded words.
 
+/** nodemailer's header line length: lines stay within RFC 5322's 78. */
+const FOLD_COLUMNS = 76;
+/** RFC 2047 allows 75; 60 leaves room for "Subject: " in front of the first word. */
+const ENCODED_WORD_CHARS = 60;
+/** A token longer than this cannot be folded within 78 columns: encode it so it can be split. */
+const LONGEST_PLAIN_TOKEN = 66;
+
+/**
+ * One header field, folded. mimeFuncs.foldLines with afterSpace=false is
+ * nodemailer's header mode: it breaks before a run of whitespace, so every
+ * continuation line starts with it. (afterSpace=true is for format=flowed
+ * bodies: it leaves the space at the end of the line and the next line
+ * starting in column 0, which ends the header section for strict readers
+ * and let a user id start a header of its own: issue 8 items 2 and 7.)
+ */
 function headerLine(name: string, value: string): string {
-  return mimeFuncs.foldLines(`${name}: ${value}`, 76, true).replace(/\r?\n/g, CRLF).replace(/\r\n$/, '');
+  let folded = mimeFuncs.foldLines(`${name}: ${value}`, FOLD_COLUMNS, false).replace(/\r?\n/g, CRLF);
+  // A first token too long for the first line is not moved off it: a field
+  // line holding only "Name:" gives readers a value with a leading space.
+  if (folded.startsWith(`${name}:${CRLF}`)) folded = `${name}:${folded.slice(name.length + 1 + CRLF.length)}`;
+  // The inputs are bounded so that this cannot happen; if a new caller
+  // breaks that, fail loudly rather than send a header readers truncate.
+  if (folded.split(CRLF).some((l) => l.length > 998 || !/^[\x20-\x7e]*$/.test(l))) throw new Error(`header ${name} cannot be written within RFC 5322 limits`);
+  return folded;
 }
 
-function encodeSubject(subject: string): string {
-  const clean = sanitizeHeaderText(subject, 300);
-  return isAscii(clean) ? clean : mimeFuncs.encodeWords(clean, 'Q', 52);
+/** Plain ASCII that no reader would decode or refuse to fold: written as it is. */
+function plainAscii(text: string): boolean {
+  return /^[\x20-\x7e]*$/.test(text) && !text.includes('=?') && !new RegExp(`\\S{${LONGEST_PLAIN_TOKEN + 1}}`).test(text);
+}
+
+/**
+ * RFC 2047 encoded words (UTF-8, Q) for the whole text, each at most
+ * ENCODED_WORD_CHARS long and holding whole characters, separated by spaces
+ * where the folder may break. Q's character set here is the strict one of
+ * RFC 2047 5(3), so the same words are valid in a display name.
+ */
+function encodedWords(text: string): string {
+  return mimeFuncs.encodeWord(text, 'Q', ENCODED_WORD_CHARS);
+}
+
+/** An unstructured value (the Subject): outside text made safe, then encoded if it needs it. */
+function unstructured(value: string, max: number): string {
+  const clean = sanitizeHeaderText(value, max);
+  return plainAscii(clean) ? clean : encodedWords(clean);
+}
+
+/**
+ * The value of a header the bot defines (List-Unsubscribe, the loop header,
+ * X-Ztrust-*): these are structured (a URL, an address, a number), so ASCII
+ * is written as it is, long tokens whole, never as encoded words, which a
+ * reader would not decode there. Non-ASCII has no place in them; should a
+ * configured value carry some, encoded words at least keep the header 7-bit.
+ */
+function structured(value: string): string {
+  const clean = sanitizeHeaderText(value, HEADER_LIMITS.extraValueChars);
+  return /^[\x20-\x7e]*$/.test(clean) ? clean : encodedWords(clean);
+}
+
+/** RFC 5322 atext: words of a display name or a local part that need no quoting. */
+const ATOM = "[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]+";
+const ATOM_PHRASE = new RegExp(`^${ATOM}( ${ATOM})*$`);
+/** RFC 5322 dot-atom: a local part that needs no quoting. */
+const DOT_ATOM = new RegExp(`^${ATOM}(\\.${ATOM})*$`);
+
+/** RFC 5322 3.2.4 quoted-string. */
+function quoted(text: string): string {
+  return `"${text.replace(/["\\]/g, '\\$&')}"`;
+}
+
+function displayName(name: string): string {
+  const clean = sanitizeHeaderText(name, HEADER_LIMITS.phraseChars);
+  if (!plainAscii(clean)) return encodedWords(clean);
+  if (ATOM_PHRASE.test(clean)) return clean;
+  // A "." or "," or quote in a name: a quoted string, as RFC 5322 3.2.4 says.
+  return quoted(clean);
+}
+
+/** RFC 5321's longest path: a longer "address" is not one a mail server takes. */
+const MAX_ADDRESS_CHARS = 254;
+
+/**
+ * An address as it goes into a 7-bit header, or null when it cannot be
+ * written there. Addresses come from parsed mail and user ids, so control
+ * characters are removed; a domain with non-ASCII letters is written in its
+ * ASCII (IDNA) form; a local part that is not a dot-atom is a quoted string.
+ * A non-ASCII local part needs SMTPUTF8 (RFC 6532), which 7-bit headers
+ * cannot carry: the caller leaves it out of the header (the envelope still
+ * names it).
+ */
+function addrSpec(address: string): string | null {
+  const clean = address.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '').trim();
+  const at = clean.lastIndexOf('@');
+  if (at <= 0 || clean.length > MAX_ADDRESS_CHARS) return null;
+  const domain = domainToASCII(clean.slice(at + 1));
+  if (!/^[A-Za-z0-9.-]+$/.test(domain)) return null;
+  const local = clean.slice(0, at).replace(/^"(.*)"$/, '$1');
+  // Readers decode "=?...?=" in a local part, quoted or not (Python counts
+  // it a defect): no real mailbox is named so, and no header shows one that is.
+  if (!/^[\x20-\x7e]+$/.test(local) || local.includes('=?')) return null;
+  return DOT_ATOM.test(local) ? `${local}@${domain}` : `${quoted(local)}@${domain}`;
+}
+
+function formatAddress(a: Address): string {
+  const spec = addrSpec(a.address);
+  if (!spec) throw new Error(`the bot's own address ${JSON.stringify(a.address)} cannot be written in a mail header`);
+  const name = a.name ? displayName(a.name) : '';
+  return name ? `${name} <${spec}>` : spec;
+}
+
+/** The To header: the addresses that can be written; none of them is an empty group (RFC 5322 3.4). */
+function toHeader(to: string[]): string {
+  const specs = to.map(addrSpec).filter((a): a is string => a !== null);
+  return specs.length ? specs.join(', ') : 'undisclosed-recipients:;';
+}
+
+/** A Message-ID from outside, kept only when it is one token a reader can take as it is. */
+function msgId(id: string | null | undefined): string | null {
+  return id && id.length <= HEADER_LIMITS.messageIdChars && /^<[\x21-\x3d\x3f-\x7e]+>$/.test(id) ? id : null;
 }
 
 /** Deterministic Message-ID for an outbox row, so a resend carries the same id. */
@@ -66,7 +181,7 @@ export function messageIdFor(seed: string, domain: string): string {
 
 /** "Re: " once, whatever the list or the sender put in front. */
 export function replySubject(original: string | null | undefined): string {
-  const s = sanitizeHeaderText(original ?? '', 250);
+  const s = sanitizeHeaderText(original ?? '', HEADER_LIMITS.subjectChars - 4);
   const stripped = s.replace(/^((re|aw|sv|fwd?)\s*(\[\d+\])?\s*:\s*)+/i, '');
   return stripped ? `Re: ${stripped}` : 'Re: your message to ztrust-bot';
 }
@@ -74,7 +189,7 @@ export function replySubject(original: string | null | undefined): string {
 export function threadReferences(parentId: string | null | undefined, parentRefs: string[] | undefined, parentInReplyTo?: string | null): string[] {
   if (!parentId) return [];
   const base = parentRefs && parentRefs.length ? parentRefs : parentInReplyTo ? [parentInReplyTo] : [];
-  return [...base.slice(-20), parentId];
+  return [...base.slice(-HEADER_LIMITS.references), parentId];
 }
 
 /**
@@ -103,19 +218,21 @@ function textPart(body: string): { headers: string; content: string } {
 function commonHeaders(m: OutgoingMail): string[] {
   const h: string[] = [];
   h.push(headerLine('From', formatAddress(m.from)));
-  h.push(headerLine('To', m.to.join(', ')));
-  h.push(headerLine('Subject', encodeSubject(m.subject)));
+  h.push(headerLine('To', toHeader(m.to)));
+  h.push(headerLine('Subject', unstructured(m.subject, HEADER_LIMITS.subjectChars)));
   h.push(`Date: ${m.date.toUTCString().replace('GMT', '+0000')}`);
   h.push(`Message-ID: ${m.messageId}`);
-  if (m.inReplyTo) h.push(`In-Reply-To: ${m.inReplyTo}`);
-  if (m.references && m.references.length) h.push(headerLine('References', m.references.join(' ')));
+  const inReplyTo = msgId(m.inReplyTo);
+  if (inReplyTo) h.push(headerLine('In-Reply-To', inReplyTo));
+  const refs = (m.references ?? []).map(msgId).filter((r): r is string => r !== null).slice(-(HEADER_LIMITS.references + 1));
+  if (refs.length) h.push(headerLine('References', refs.join(' ')));
   h.push('MIME-Version: 1.0');
   if (m.autoSubmitted) h.push(`Auto-Submitted: ${m.autoSubmitted}`);
-  if (m.loopHeader) h.push(headerLine(m.loopHeader.name, m.loopHeader.value));
+  if (m.loopHeader) h.push(headerLine(m.loopHeader.name, structured(m.loopHeader.value)));
   if (m.status) h.push(`X-Ztrust-Status: ${m.status}`);
   for (const [k, v] of Object.entries(m.headers ?? {})) {
     if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(k)) throw new Error(`invalid header name ${k}`);
-    h.push(headerLine(k, sanitizeHeaderText(v, 900)));
+    h.push(headerLine(k, structured(v)));
   }
   return h;
 }

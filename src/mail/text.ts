@@ -65,7 +65,22 @@ export function isAscii(text: string): boolean {
   return /^[\x20-\x7e\n]*$/.test(text);
 }
 
-/** Remove control characters (header injection defence) and collapse whitespace. */
+/** A UTF-16 half of a pair with no other half: UTF-8 cannot carry it. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Header text that can come from outside (a request's Subject, user ids,
+ * names, ticket subjects), made safe to put in a header: control characters
+ * (C0, DEL, C1: CR, LF and NUL among them) and the Unicode line and paragraph
+ * separators become spaces, so no reader can see a line end, and so a new
+ * header, inside the value (header injection defence); a lone surrogate
+ * becomes U+FFFD, which is what its UTF-8 encoding would say anyway;
+ * whitespace collapses. Shortened to `max` code points, never inside a
+ * surrogate pair.
+ */
 export function sanitizeHeaderText(value: string, max = 200): string {
-  return value.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, max);
+  const clean = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(LONE_SURROGATE, '\ufffd').replace(/\s+/g, ' ').trim();
+  if (clean.length <= max) return clean;
+  const points = Array.from(clean);
+  return points.length <= max ? clean : points.slice(0, max).join('').trimEnd();
 }

@@ -37,46 +37,54 @@ export interface PythonReading {
 }
 
 const SCRIPT = String.raw`
-import email, email.policy, json, sys
-raw = sys.stdin.buffer.read()
-msg = email.message_from_bytes(raw, policy=email.policy.default)
-defects = []
-parts = []
-def record(part, where):
-    for d in part.defects:
-        defects.append(where + ': ' + type(d).__name__)
-for i, part in enumerate(msg.walk()):
-    where = 'part%d(%s)' % (i, part.get_content_type())
-    record(part, where)
-    text = None
-    if part.get_content_maintype() == 'text' and not part.is_multipart():
+import base64, email, email.policy, json, sys
+def read(raw):
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    defects = []
+    parts = []
+    def record(part, where):
+        for d in part.defects:
+            defects.append(where + ': ' + type(d).__name__)
+    for i, part in enumerate(msg.walk()):
+        where = 'part%d(%s)' % (i, part.get_content_type())
+        record(part, where)
+        text = None
+        if part.get_content_maintype() == 'text' and not part.is_multipart():
+            try:
+                text = part.get_content()
+            except Exception as e:
+                defects.append(where + ': get_content failed: ' + type(e).__name__)
+        parts.append({'contentType': part.get_content_type(), 'defects': [type(d).__name__ for d in part.defects], 'text': text})
+    headers = []
+    # raw_items + header_fetch_parse one by one: msg.items() parses them all
+    # at once, and a header Python cannot parse at all would end the reading
+    # with a traceback instead of being reported as a defect.
+    for name, raw_value in msg.raw_items():
         try:
-            text = part.get_content()
+            value = msg.policy.header_fetch_parse(name, raw_value)
+            v = str(value)
+            for d in getattr(value, 'defects', ()):
+                defects.append('header ' + name + ': ' + type(d).__name__)
         except Exception as e:
-            defects.append(where + ': get_content failed: ' + type(e).__name__)
-    parts.append({'contentType': part.get_content_type(), 'defects': [type(d).__name__ for d in part.defects], 'text': text})
-headers = []
-for name, value in msg.items():
-    try:
-        v = str(value)
-        for d in getattr(value, 'defects', ()):
-            defects.append('header ' + name + ': ' + type(d).__name__)
-    except Exception as e:
-        defects.append('header ' + name + ': ' + type(e).__name__)
-        v = ''
-    headers.append([name, v])
-raw_headers = []
-compat = email.message_from_bytes(raw, policy=email.policy.compat32)
-for name, value in compat.raw_items():
-    raw_headers.append([name, str(value)])
-json.dump({'contentType': msg.get_content_type(), 'defects': defects, 'headers': headers, 'parts': parts, 'rawHeaders': raw_headers}, sys.stdout)
+            defects.append('header ' + name + ': ' + type(e).__name__)
+            v = ''
+        headers.append([name, v])
+    raw_headers = []
+    compat = email.message_from_bytes(raw, policy=email.policy.compat32)
+    for name, value in compat.raw_items():
+        raw_headers.append([name, str(value)])
+    return {'contentType': msg.get_content_type(), 'defects': defects, 'headers': headers, 'parts': parts, 'rawHeaders': raw_headers}
+if sys.argv[1:] == ['--many']:
+    # One base64 message per line in, one JSON array out: one interpreter for a batch.
+    json.dump([read(base64.b64decode(l)) for l in sys.stdin.buffer.read().split()], sys.stdout)
+else:
+    json.dump(read(sys.stdin.buffer.read()), sys.stdout)
 `;
 
-/** Parse `raw` with Python's email package (policy=default). */
-export function readWithPython(raw: Buffer): Promise<PythonReading> {
+function runReader<T>(args: string[], input: Buffer): Promise<T> {
   const python = findBinary('python3', 'python3');
   return new Promise((resolve, reject) => {
-    const child = spawn(python, ['-c', SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(python, ['-c', SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -88,14 +96,24 @@ export function readWithPython(raw: Buffer): Promise<PythonReading> {
         return;
       }
       try {
-        resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as PythonReading);
+        resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as T);
       } catch (e) {
         reject(e as Error);
       }
     });
     child.stdin.on('error', () => {});
-    child.stdin.end(raw);
+    child.stdin.end(input);
   });
+}
+
+/** Parse `raw` with Python's email package (policy=default). */
+export function readWithPython(raw: Buffer): Promise<PythonReading> {
+  return runReader<PythonReading>([], raw);
+}
+
+/** Parse many messages in one Python run (for property tests): the readings in order. */
+export function readManyWithPython(raws: Buffer[]): Promise<PythonReading[]> {
+  return runReader<PythonReading[]>(['--many'], Buffer.from(raws.map((r) => r.toString('base64')).join('\n'), 'latin1'));
 }
 
 /** All values of a header in a Python reading (case-insensitive name). */

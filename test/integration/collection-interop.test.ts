@@ -31,6 +31,7 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp.js';
 import { makeBot, readReply, runCli, type BotSetup } from './bot.js';
+import { assertBotMail } from '../harness/mailcheck.js';
 import * as openpgp from 'openpgp';
 import { openApp } from '../../src/app.js';
 import { collectionOf } from '../../src/changes/apply.js';
@@ -390,4 +391,12 @@ describe('the apply queue: single writer, idempotent, crash-safe', () => {
       await app.close();
     }
   });
+});
+
+// Issue 8, "What must be true" 3: every mail the bot sent (replies, maintainer
+// notices with the newcomers' user ids, applied notices) read by Python's
+// email package and gpg.
+test('every mail the SMTP listener received in this file reads cleanly in Python and verifies with gpg', async () => {
+  assert.ok(smtp.messages.length >= 10, `only ${smtp.messages.length} mails`);
+  for (const m of smtp.messages) await assertBotMail(m.raw, bot.botPublicKey);
 });

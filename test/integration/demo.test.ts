@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeGpgHome } from '../harness/gpg.js';
+import { assertBotMail } from '../harness/mailcheck.js';
 import { processesWithArg } from '../harness/procs.js';
 import { runCli } from './bot.js';
 
@@ -38,4 +39,7 @@ test('the demo runs the real pipeline on embedded defaults and every reply verif
     await gpg.cleanup();
   }
   assert.deepEqual(processesWithArg(path.join(dir, 'data', 'redis')), [], 'the embedded redis-server is stopped');
+  // Issue 8, "What must be true" 3: the same mails read by Python's email package.
+  const botKey = readFileSync(path.join(dir, 'data', 'keys', 'bot.pub.asc'), 'utf8');
+  for (const f of replies) await assertBotMail(readFileSync(path.join(outbox, f)), botKey);
 });

@@ -24,6 +24,7 @@ import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { makeBot, runCli, startCli, type BotSetup } from './bot.js';
+import { assertBotMail, headerValues } from '../harness/mailcheck.js';
 import { loadBotSigner } from '../../src/pgp/botkey.js';
 import { parseDigest } from '../../src/digest/format.js';
 
@@ -279,5 +280,25 @@ describe('signed digests and subscriptions, end to end', () => {
     const r = await runCli(['run', '--config', b.configPath], b.env, 60_000);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /digest\.schedule "every monday at eight" is not a cron pattern/);
+  });
+});
+
+// Issue 8, "What must be true" 3: the bot's mail read by Python's email
+// package and gpg, long and non-ASCII Subjects included.
+describe('every mail at the SMTP listener, read by another reader', () => {
+  test('a SUBSCRIBE with a long non-ASCII Subject and name: the confirmation reads as meant', async () => {
+    const before = smtp.messages.length;
+    const subject = `Abonnement für Jürgen Groß: ${'den signierten Digest bitte '.repeat(5)}🔑`;
+    await dovecot.deliver(gpg.plainMessage({ ...hdr('Jürgen Groß <juergen@example.org>'), subject }, 'SUBSCRIBE\n'));
+    await runOnce();
+    const mine = smtp.messages.slice(before).filter((m) => to(m).includes('juergen@example.org'));
+    assert.equal(mine.length, 1);
+    const r = await assertBotMail(mine[0]!.raw, bot.botPublicKey, { status: 'pending' });
+    assert.deepEqual(headerValues(r, 'Subject'), [`Re: ${subject.replace(/\s+/g, ' ')}`]);
+  });
+
+  test('every mail the SMTP listener received in this file (replies, confirmations, digests) reads cleanly in Python and verifies with gpg', async () => {
+    assert.ok(smtp.messages.filter(isDigest).length >= 4, 'the digests are among them');
+    for (const m of smtp.messages) await assertBotMail(m.raw, bot.botPublicKey);
   });
 });

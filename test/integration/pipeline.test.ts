@@ -13,6 +13,7 @@ import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { processesWithArg } from '../harness/procs.js';
 import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
+import { assertBotMail, headerValues } from '../harness/mailcheck.js';
 
 let dovecot: DovecotHandle;
 let redis: RedisHandle;
@@ -20,6 +21,8 @@ let smtp: SmtpHandle;
 let gpg: GpgHome;
 let bot: BotSetup;
 let userFpr: string;
+/** Keys of the extra bots some tests start, for the reader at the end. */
+const otherBotKeys: string[] = [];
 
 before(async () => {
   [dovecot, redis, smtp, gpg] = await Promise.all([startDovecot(), startRedis(), startSmtp(), makeGpgHome()]);
@@ -90,6 +93,7 @@ describe('HELP by signed mail through Dovecot, Redis and SMTP', () => {
     const b2 = await makeBot({ mailboxUrl: `maildir:${path.join(dovecot.dir, 'unused-maildir')}`, outboxUrl: smtp.url, redisUrl: redis.url,
       config: { replies: { signing: 'inline' }, queue: { redisUrl: redis.url, prefix: 'inline-test' } } });
     await gpg.importKeys(b2.botPublicKey);
+    otherBotKeys.push(b2.botPublicKey);
     const md = path.join(dovecot.dir, 'unused-maildir');
     mkdirSync(path.join(md, 'new'), { recursive: true });
     writeFileSync(path.join(md, 'new', '1.inline.test'), gpg.plainMessage(hdr('inline-reply'), 'HELP\n'));
@@ -127,5 +131,34 @@ describe('HELP by signed mail through Dovecot, Redis and SMTP', () => {
     const redisDir = path.join(b3.dataDir, 'redis');
     assert.ok(existsSync(path.join(redisDir, 'appendonlydir')) || existsSync(path.join(redisDir, 'appendonly.aof')), 'append-only file in the data directory');
     assert.deepEqual(processesWithArg(redisDir), [], 'the embedded redis-server is stopped');
+  });
+});
+
+// Issue 8, "What must be true" 3: the bot's mail read by Python's email
+// package and gpg, long and non-ASCII Subjects included.
+describe('every mail at the SMTP listener, read by another reader', () => {
+  test('long and non-ASCII Subjects, and one with "Reply-To:" at the fold column, get replies Python reads as meant', async () => {
+    const before = smtp.messages.length;
+    const long = `Frage zu Schlüsseln für Jürgen Groß (鍵の署名) ${'und noch mehr Text '.repeat(8)}🔑`;
+    const attack = `${'x'.repeat(56)} Reply-To: attacker@evil.example`;
+    await dovecot.deliver(gpg.plainMessage({ ...hdr('long-subject'), subject: long }, 'HELP\n'));
+    await dovecot.deliver(gpg.plainMessage({ ...hdr('attack-subject'), subject: attack }, 'HELP\n'));
+    const r = await runCli(['run', '--once', '--config', bot.configPath], bot.env);
+    assert.equal(r.code, 0, r.stderr);
+    const mails = (await smtp.waitFor(before + 2, 10_000)).slice(before);
+    const subjects = new Map<string, string>();
+    for (const m of mails) {
+      const reading = await assertBotMail(m.raw, bot.botPublicKey, { status: 'found' });
+      assert.deepEqual(headerValues(reading, 'Reply-To'), []);
+      subjects.set(headerValues(reading, 'In-Reply-To')[0]!, headerValues(reading, 'Subject')[0]!);
+    }
+    assert.equal(subjects.get('<long-subject@example.org>'), `Re: ${long.replace(/\s+/g, ' ').trim()}`);
+    assert.equal(subjects.get('<attack-subject@example.org>'), `Re: ${attack}`);
+  });
+
+  test('every mail the SMTP listener received in this file reads cleanly in Python and verifies with gpg', async () => {
+    assert.ok(smtp.messages.length >= 8, `only ${smtp.messages.length} mails`);
+    const keys = [bot.botPublicKey, ...otherBotKeys].join('\n');
+    for (const m of smtp.messages) await assertBotMail(m.raw, keys);
   });
 });

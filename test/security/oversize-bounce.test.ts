@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { simpleParser } from 'mailparser';
-import { OVERSIZE_HEADER_BYTES } from '../../src/limits.js';
+import { MAX_HEADER_SECTION_BYTES } from '../../src/limits.js';
 import { community } from '../unit/commands-world.js';
 import { botMail, deliver, snapshot } from './reply-gate.js';
 
@@ -33,7 +33,7 @@ test('oversize bounces, robots and loops get no reply; the body is never read', 
     // A list post may carry no command, and the body is not read to find out.
     [[...base('dave@people.test', 'b8'), 'List-Id: LINUX-390 <linux-390.people.test>'], 'ignored:list-too-large'],
     // A From: only after the bounded header prefix is not seen at all.
-    [[`X-Pad: ${'p'.repeat(OVERSIZE_HEADER_BYTES)}`, ...base('dave@people.test', 'b9')], 'ignored:no-sender'],
+    [[`X-Pad: ${'p'.repeat(MAX_HEADER_SECTION_BYTES)}`, ...base('dave@people.test', 'b9')], 'ignored:no-sender'],
   ];
   for (const [headers, outcome] of cases) {
     const r = await deliver(w, big(headers));

@@ -28,6 +28,7 @@ import { verifyDigest } from '../../src/digest/verify.js';
 import { expiringKeysOf, reminderOutboxId } from '../../src/digest/expiry.js';
 import { digestOutboxId } from '../../src/digest/mail.js';
 import { DigestError } from '../../src/digest/errors.js';
+import { assertBotMail, headerValues } from '../harness/mailcheck.js';
 
 const PASS = 'digest-test-passphrase';
 const SRC = 'a'.repeat(64);
@@ -450,5 +451,34 @@ describe('expiry', () => {
     const r3 = await runDigestCycle(b.app, { now: new Date(Date.now() + 6 * 86_400_000) });
     assert.equal(r3.reminders, 1, 'the final-week reminder is a second, distinct one');
     assert.ok(!(await runDigestCycle(b.app)).outboxIds.includes(reminder.id), 'a sent reminder is not handed out again');
+  });
+});
+
+// Every mail this file's bots queued (digests, reminders), read by Python's
+// email package and gpg (issue 8, "What must be true" 3).
+describe('every queued mail, read by another reader', () => {
+  test('a reminder for a key with a long non-ASCII user id and IDN and non-ASCII addresses', async () => {
+    const b = await bot();
+    const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', format: 'object', keyExpirationTime: 5 * 86400,
+      userIDs: [{ name: `Jürgen Groß 鍵 🔑 ${'Langername '.repeat(8).trim()}`, email: 'juergen@exämple.org' }, { name: 'Jörg', email: 'jörg@example.org' }] });
+    const col = await Collection.open(path.join(b.dataDir, 'collection'));
+    await col.apply(async (c) => { await c.putKey(publicKey, 'public'); }, { message: 'add owner key', signer: null });
+    await append(b, [entry({ type: 'key-added', subject: publicKey.getFingerprint().toUpperCase(), name: 'Jürgen' })]);
+    assert.equal((await runDigestCycle(b.app)).reminders, 1);
+    const reminder = (await b.app.store.listOutbox()).find((o) => o.id.startsWith('expiry-'))!;
+    const r = await assertBotMail(reminder.raw, b.app.signer.publicArmored);
+    assert.deepEqual(headerValues(r, 'To'), ['juergen@xn--exmple-cua.org'], 'the IDN domain in ASCII form; the non-ASCII local part left out');
+    assert.match(headerValues(r, 'Subject')[0]!, /^Your OpenPGP key 0x[0-9A-F]{16} expires on \d{4}-\d{2}-\d{2}$/i);
+  });
+
+  test('every digest and reminder queued in this file reads cleanly in Python and verifies with gpg', async () => {
+    let n = 0;
+    for (const b of bots) {
+      for (const row of await b.app.store.listOutbox()) {
+        await assertBotMail(row.raw, b.app.signer.publicArmored);
+        n++;
+      }
+    }
+    assert.ok(n >= 10, `only ${n} mails were read`);
   });
 });

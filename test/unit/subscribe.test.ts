@@ -21,6 +21,7 @@ import { silentLogger } from '../../src/logging.js';
 import { verifyMail } from '../../src/mail/verify.js';
 import { normalizeToken, tokenHash, tokenRecord, TOKEN_TTL_HOURS, unsubscribeMailto } from '../../src/subscriptions/tokens.js';
 import type { SpoolRow } from '../../src/store/types.js';
+import { assertBotMail, headerValues } from '../harness/mailcheck.js';
 
 const BOT = 'bot@example.org';
 let bot: BotSigner;
@@ -31,6 +32,9 @@ before(async () => {
   bot = signerFromKey(k);
   cfg = parseConfig({ bot: { address: BOT }, mailbox: { url: 'maildir:in' }, outbox: { url: 'dir:out' } }, mkdtempSync(path.join(os.tmpdir(), 'zsub-')));
 });
+
+/** Every reply the tests below got, for the independent reader at the end. */
+const sent: Buffer[] = [];
 
 function setup() {
   const store = SqliteStore.open(':memory:');
@@ -51,6 +55,7 @@ function setup() {
     await store.complete(out.completion);
     const reply = out.completion.outbox[0]!;
     if (!reply) throw new Error(`no reply: ${out.completion.outcome} ${out.summary}`);
+    sent.push(reply.raw);
     const parsed = await simpleParser(reply.raw);
     return { outcome: out.completion.outcome, reply, text: parsed.text ?? '', status: parsed.headers.get('x-ztrust-status') };
   };
@@ -175,4 +180,20 @@ test('two CONFIRMs of one token decided at once: the store lets only one win', a
   const again = await decide('race@example.org', `CONFIRM ${token}\n`);
   assert.equal(again.completion.outcome, 'confirm:used');
   assert.equal((await store.listSubscribers()).length, 1);
+});
+
+// Issue 8, "What must be true" 3: every mail the bot sends, read by Python's
+// email package and gpg, long and non-ASCII Subjects included.
+test('a SUBSCRIBE with a long non-ASCII Subject gets a confirmation Python reads without a defect', async () => {
+  const { run } = setup();
+  const subject = `Abonnement für Jürgen Groß: ${'bitte den Digest schicken '.repeat(6)}🔑`;
+  const r = await run('=?UTF-8?Q?J=C3=BCrgen?= <juergen@example.org>', 'SUBSCRIBE\n', { Subject: `=?UTF-8?B?${Buffer.from(subject).toString('base64')}?=` });
+  assert.equal(r.outcome, 'subscribe:token-sent');
+  const reading = await assertBotMail(r.reply.raw, bot.publicArmored, { status: 'pending' });
+  assert.deepEqual(headerValues(reading, 'Subject'), [`Re: ${subject.replace(/\s+/g, ' ')}`]);
+});
+
+test('every reply of this file reads cleanly in Python and verifies with gpg', async () => {
+  assert.ok(sent.length >= 10, `only ${sent.length} replies`);
+  for (const raw of sent) await assertBotMail(raw, bot.publicArmored);
 });
