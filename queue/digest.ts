@@ -14,6 +14,7 @@ import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { App } from '../src/app.js';
 import { ConfigError, describeError } from '../src/errors.js';
 import { runDigestCycle, type DigestCycleResult } from '../src/digest/run.js';
+import { logErrors } from '../src/logging.js';
 import type { OutboundProducer } from './outbound.js';
 
 export const DIGEST_QUEUE = 'digest';
@@ -37,6 +38,8 @@ export async function digestJob(app: App, outbound: OutboundProducer): Promise<D
 export async function startDigestScheduler(app: App, connection: ConnectionOptions, outbound: OutboundProducer): Promise<DigestScheduler> {
   const { config: cfg, logger } = app;
   const queue = new Queue<DigestJob>(DIGEST_QUEUE, { connection, prefix: cfg.queue.prefix });
+  // The job scheduler runs on this queue's connection: its errors come here.
+  logErrors(queue, logger, 'digest queue');
   try {
     await queue.upsertJobScheduler(DIGEST_SCHEDULER_ID, { pattern: cfg.digest.schedule, tz: 'UTC' }, {
       name: 'digest',
@@ -54,7 +57,7 @@ export async function startDigestScheduler(app: App, connection: ConnectionOptio
       mails: r.outboxIds.length }, r.digest ? `digest ${r.digest.number} queued` : `no digest: ${r.skipped ?? 'resumed only'}`);
     return r.digest ? `digest ${r.digest.number}` : `skipped: ${r.skipped}`;
   }, { connection, prefix: cfg.queue.prefix, concurrency: 1 });
-  worker.on('error', (err) => logger.error({ err: describeError(err) }, 'digest worker error'));
+  logErrors(worker, logger, 'digest worker');
   worker.on('failed', (job, err) => logger.error({ job: job?.id, err: describeError(err), attempts: job?.attemptsMade }, 'digest job failed'));
   return {
     queue, worker,

@@ -22,6 +22,7 @@ import { registerVerifyProof } from './cli/verify-proof.js';
 import { registerLog } from './cli/log.js';
 import { runDemo } from './demo.js';
 import { runForever, runOnce } from '../queue/runner.js';
+import { describeStuck } from '../queue/settle.js';
 import { configSchema } from './config/schema.js';
 import { z } from 'zod';
 
@@ -71,17 +72,23 @@ export function buildProgram(): Command {
   program.command('run')
     .description('the worker: read the mailbox, verify, answer; --once drains the mailbox and queues, then exits')
     .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
-    .option('--once', 'drain the mailbox and every queue, then exit 0')
+    .option('--once', 'drain the mailbox and every queue, then exit (1 when work is stuck: out of attempts, listed on stderr)')
     .action(async (o: { config?: string; once?: boolean }) => {
       const cfg = config(o);
       const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
       const app = await openApp(cfg, logger);
+      let stuck = 0;
       try {
-        if (o.once) await runOnce(app);
-        else await runForever(app);
+        if (o.once) {
+          const report = await runOnce(app);
+          stuck = report.stuck.length;
+          // The JSON line is logged by runOnce; this is for the operator at the terminal.
+          if (stuck) process.stderr.write(`ztrust-bot: ${describeStuck(report.stuck)}\n`);
+        } else await runForever(app);
       } finally {
         await app.close();
       }
+      if (stuck) throw new CommanderError(1, 'ztrust.stuck', `${stuck} item(s) stuck`);
     });
 
   program.command('demo')
