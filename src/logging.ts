@@ -34,16 +34,16 @@ interface Seen { at: number; suppressed: number }
 const seenBy = new WeakMap<Logger, Map<string, Seen>>();
 
 /**
- * Log an error at most once per window per distinct message (across every
- * source logging through this logger); the next line that gets through says
- * how many were folded into it. The key is the message only, so seven
- * connections refused by one stopped Redis give one line, not seven.
+ * Log an error at most once per window per distinct error text, across every
+ * source logging through this logger; the next line that gets through says
+ * how many were folded into it (`suppressed`). Keyed by the error text alone,
+ * so the eight connections one stopped Redis refuses give one line, not eight.
  */
 export function logRateLimited(logger: Logger, source: string, err: unknown, msg: string, fields: Record<string, unknown> = {}): void {
   let seen = seenBy.get(logger);
   if (!seen) seenBy.set(logger, (seen = new Map()));
   const text = err instanceof Error ? err.message : String(err);
-  const key = `${msg}\n${text}`;
+  const key = text;
   const now = Date.now();
   const s = seen.get(key);
   if (s && now - s.at < ERROR_LOG_WINDOW_MS) {

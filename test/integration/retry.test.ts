@@ -35,7 +35,7 @@ before(async () => {
   maildir = dir;
   for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(dir, sub), { recursive: true });
   bot = await makeBot({ mailboxUrl: `maildir:${dir}`, outboxUrl: smtp.url, redisUrl: redis.url,
-    config: { queue: { prefix: 'retry-test', retryFailedSeconds: RETRY_SECONDS } } });
+    config: { queue: { redisUrl: redis.url, prefix: 'retry-test', retryFailedSeconds: RETRY_SECONDS } } });
   // Create the store (schema) now, so the fault can be put in before the first run.
   await SqliteStore.open(path.join(bot.dataDir, 'state.db')).close();
 });
