@@ -25,6 +25,8 @@ export interface DigestJob { reason: 'schedule' }
 export interface DigestScheduler {
   queue: Queue<DigestJob>;
   worker: Worker<DigestJob>;
+  /** Re-apply the schedule (idempotent): a Redis restarted without persistence has forgotten it. */
+  ensureSchedule(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,12 +42,13 @@ export async function startDigestScheduler(app: App, connection: ConnectionOptio
   const queue = new Queue<DigestJob>(DIGEST_QUEUE, { connection, prefix: cfg.queue.prefix });
   // The job scheduler runs on this queue's connection: its errors come here.
   logErrors(queue, logger, 'digest queue');
+  const upsert = () => queue.upsertJobScheduler(DIGEST_SCHEDULER_ID, { pattern: cfg.digest.schedule, tz: 'UTC' }, {
+    name: 'digest',
+    data: { reason: 'schedule' },
+    opts: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  });
   try {
-    await queue.upsertJobScheduler(DIGEST_SCHEDULER_ID, { pattern: cfg.digest.schedule, tz: 'UTC' }, {
-      name: 'digest',
-      data: { reason: 'schedule' },
-      opts: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-    });
+    await upsert();
   } catch (err) {
     await queue.close();
     // A bad cron pattern is a configuration error (exit 2), named by its key.
@@ -61,6 +64,9 @@ export async function startDigestScheduler(app: App, connection: ConnectionOptio
   worker.on('failed', (job, err) => logger.error({ job: job?.id, err: describeError(err), attempts: job?.attemptsMade }, 'digest job failed'));
   return {
     queue, worker,
+    async ensureSchedule() {
+      await upsert();
+    },
     async stop() {
       await worker.close();
       await queue.close();

@@ -185,16 +185,16 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
     runner.sweep().catch((err) => app.logger.error({ err: describeError(err) }, 'ticket expiry sweep failed'));
   }, 3600_000);
   sweeper.unref();
+  let digests: DigestScheduler | undefined;
   // Work whose jobs ran out of attempts (a fault that outlasted the backoff)
   // is retried from the store on this schedule; one round at a time.
-  let retrying = false;
+  let round: Promise<void> | null = null;
   const retrier = setInterval(() => {
-    if (retrying) return;
-    retrying = true;
-    runner.requeueFromStore()
-      .then((r) => { if (r.revived) app.logger.info(r, 'retried failed work from the store'); })
+    if (round) return;
+    round = Promise.all([runner.requeueFromStore(), digests?.ensureSchedule()])
+      .then(([r]) => { if (r.revived) app.logger.info(r, 'retried failed work from the store'); })
       .catch((err) => logRateLimited(app.logger, 'retry', err, 'retrying failed work failed'))
-      .finally(() => { retrying = false; });
+      .finally(() => { round = null; });
   }, app.config.queue.retryFailedSeconds * 1000);
   retrier.unref();
   const stopTimers = (): void => {
@@ -202,7 +202,6 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
     clearInterval(retrier);
   };
   // Digests on their schedule: `run` only (`run --once` drains and exits).
-  let digests: DigestScheduler;
   try {
     digests = await startDigestScheduler(app, bullConnection(runner.redis), runner.outbound);
   } catch (err) {
@@ -218,7 +217,9 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
       stopping = true;
       stopTimers();
       app.logger.info({ signal: sig }, 'stopping: intake closed, finishing jobs in flight');
-      digests.stop()
+      // A retry round in flight finishes before the queues close under it.
+      Promise.resolve(round)
+        .then(() => digests!.stop())
         .catch((err) => app.logger.warn({ err: describeError(err) }, 'digest scheduler stop failed'))
         .then(() => runner.stop())
         .then(resolve, (err) => {

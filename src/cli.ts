@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ZtrustError, describeError } from './errors.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from './config/load.js';
-import { createLogger } from './logging.js';
+import { createLogger, routeProcessDiagnostics } from './logging.js';
 import { openApp } from './app.js';
 import { initDataDir } from './init.js';
 import { registerCheckMail } from './cli/check-mail.js';
@@ -76,15 +76,25 @@ export function buildProgram(): Command {
     .action(async (o: { config?: string; once?: boolean }) => {
       const cfg = config(o);
       const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
+      if (!o.once) {
+        // The worker's stderr goes to a log collector: JSON lines only, the last one too.
+        routeProcessDiagnostics(logger);
+        try {
+          const app = await openApp(cfg, logger);
+          try { await runForever(app); } finally { await app.close(); }
+        } catch (err) {
+          logger.fatal({ err: describeError(err), code: (err as { code?: unknown }).code }, 'ztrust-bot stopped on an error');
+          throw new CommanderError(err instanceof ConfigError ? 2 : 1, 'ztrust.run', describeError(err));
+        }
+        return;
+      }
       const app = await openApp(cfg, logger);
       let stuck = 0;
       try {
-        if (o.once) {
-          const report = await runOnce(app);
-          stuck = report.stuck.length;
-          // The JSON line is logged by runOnce; this is for the operator at the terminal.
-          if (stuck) process.stderr.write(`ztrust-bot: ${describeStuck(report.stuck)}\n`);
-        } else await runForever(app);
+        const report = await runOnce(app);
+        stuck = report.stuck.length;
+        // The JSON line is logged by runOnce; this is for the operator at the terminal.
+        if (stuck) process.stderr.write(`ztrust-bot: ${describeStuck(report.stuck)}\n`);
       } finally {
         await app.close();
       }

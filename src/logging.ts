@@ -64,3 +64,21 @@ export function logRateLimited(logger: Logger, source: string, err: unknown, msg
 export function logErrors(emitter: ErrorEmitter, logger: Logger, source: string, fields: Record<string, unknown> = {}): void {
   emitter.on('error', (err) => logRateLimited(logger, source, err, `${source} error`, fields));
 }
+
+/**
+ * For the long-running worker: what Node itself would print raw on stderr
+ * goes through pino instead. Process warnings (Node's default listener is
+ * replaced), and promise rejections nobody handled (a library's background
+ * reconnect, say: logged, rate-limited, and the worker goes on; its jobs are
+ * retried from the store). An uncaught exception leaves the process in an
+ * unknown state: logged as fatal, then exit 1 so a supervisor restarts it.
+ */
+export function routeProcessDiagnostics(logger: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => logRateLimited(logger, 'node', w, 'node warning', { warning: w.name }));
+  process.on('unhandledRejection', (reason) => logRateLimited(logger, 'node', reason, 'unhandled promise rejection'));
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ source: 'node', err: err.message, stack: err.stack }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
+}

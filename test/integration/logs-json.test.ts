@@ -15,7 +15,8 @@ import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { spoolKey } from '../../src/store/keys.js';
-import { makeBot, readReply, startCli, type BotSetup } from './bot.js';
+import { freePort } from '../harness/ports.js';
+import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
 
 let redis: RedisHandle;
 let smtp: SmtpHandle;
@@ -33,6 +34,18 @@ before(async () => {
 after(async () => {
   await Promise.allSettled([redis?.stop(), smtp?.stop(), gpg?.cleanup()]);
 });
+
+/** Lines of a CLI run that are not one JSON object each. */
+function nonJson(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '').filter((l) => {
+    try {
+      const v = JSON.parse(l) as unknown;
+      return !(v && typeof v === 'object' && !Array.isArray(v));
+    } catch {
+      return true;
+    }
+  });
+}
 
 function deliver(id: string): string {
   const name = `${Date.now()}.${id}.logs.test`;
@@ -75,15 +88,7 @@ test('run while its Redis restarts: every stdout and stderr line is JSON, and ma
 
     assert.equal(result.code, 0, log());
     const lines = [...out.split('\n'), ...err.split('\n')].filter((l) => l.trim() !== '');
-    const bad = lines.filter((l) => {
-      try {
-        const v = JSON.parse(l) as unknown;
-        return !(v && typeof v === 'object' && !Array.isArray(v));
-      } catch {
-        return true;
-      }
-    });
-    assert.deepEqual(bad, [], 'every line the worker writes is a JSON object');
+    assert.deepEqual([...nonJson(out), ...nonJson(err)], [], 'every line the worker writes is a JSON object');
     const json = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     // The restart was seen and logged as JSON, rate-limited: not one line per reconnect attempt per connection.
     const errors = duringRestart.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => (l.level as number) >= 50);
@@ -99,4 +104,16 @@ test('run while its Redis restarts: every stdout and stderr line is JSON, and ma
   } finally {
     if (!result) child.kill('SIGKILL');
   }
+});
+
+test('run that cannot reach its Redis at start ends with a JSON fatal line, exit 1', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const b = await makeBot({ mailboxUrl: `maildir:${maildir}`, outboxUrl: smtp.url, config: { queue: { redisUrl: `redis://127.0.0.1:${port}` } } });
+  const r = await runCli(['run', '--config', b.configPath], b.env, 30_000);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual([...nonJson(r.stdout), ...nonJson(r.stderr)], [], 'every line is a JSON object');
+  const fatal = r.stderr.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 60);
+  assert.equal(fatal.length, 1);
+  assert.equal(fatal[0]!.code, 'QUEUE_CONNECT');
+  assert.match(String(fatal[0]!.err), new RegExp(`cannot reach Redis at 127.0.0.1:${port}`));
 });
