@@ -54,9 +54,11 @@ export async function jobStatus(queue: Queue, jobId: string): Promise<JobStatus>
 }
 
 /**
- * Add the jobs; any of them that already finished under the same id is run
- * again with fresh attempts. `cid` names the store row of a job (the
- * correlation id in the logs). Returns the ids that were revived.
+ * Add the jobs; any of them that ran out of attempts under the same id is
+ * run again with fresh attempts. A completed job is left alone: its handler
+ * finished the store's work (a caller may pass an id already done). `cid`
+ * names the store row of a job (the correlation id in the logs). Returns
+ * the ids that were revived.
  */
 export async function requeue<T extends object>(queue: Queue, jobs: JobSpec<T>[], cid: (data: T) => string, logger: Logger): Promise<string[]> {
   if (!jobs.length) return [];
@@ -64,9 +66,9 @@ export async function requeue<T extends object>(queue: Queue, jobs: JobSpec<T>[]
   const revived: string[] = [];
   for (const spec of jobs) {
     const done = await jobStatus(queue, spec.opts.jobId);
-    if (!done.job || (done.state !== 'failed' && done.state !== 'completed')) continue;
+    if (!done.job || done.state !== 'failed') continue;
     try {
-      await done.job.retry(done.state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+      await done.job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       revived.push(spec.opts.jobId);
       logger.warn({ cid: cid(spec.data), queue: queue.name, job: spec.opts.jobId, was: done.state, lastError: done.error, attempts: done.attempts },
         'retrying work the store still has pending');

@@ -5,8 +5,8 @@
  * whose job ran out of attempts (a store or SMTP fault that outlasted the
  * backoff). So: wait until no job is live in any queue, then compare with
  * the store, which is the authority. Work the store still has pending with
- * no job behind it (an enqueue a crash or a race skipped) is enqueued once
- * more; work whose job failed in this run, or that stays pending after that
+ * no job behind it (an enqueue a crash or a race skipped), or whose job
+ * completed without finishing it, is enqueued once more; work whose job failed in this run, or that stays pending after that
  * extra chance, is stuck: reported by id with its last error, and retried by
  * the next start and by `run`'s retry schedule.
  */
@@ -92,6 +92,12 @@ export async function settle(store: StateStore, p: Producers, pollMs = 100): Pro
       }
     }
     if (!again.length) return stuck;
+    // A job that completed while the store still has its work pending (a
+    // store rolled back by a power cut, say) is run once more; the handler
+    // checks the store first.
+    for (const w of again) {
+      if (w.status.state === 'completed') await w.status.job!.retry('completed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(() => undefined);
+    }
     const ids = (q: WorkQueue) => again.filter((w) => w.queue === q).map((w) => w.id);
     await p.inbound.enqueue(ids('inbound'));
     await p.apply.enqueue(ids('apply'));
