@@ -83,8 +83,12 @@ export function buildProgram(): Command {
           const app = await openApp(cfg, logger);
           try { await runForever(app); } finally { await app.close(); }
         } catch (err) {
+          // A configuration error (exit 2) is reported like one found while
+          // loading the file, before any logger exists: plain, for the
+          // operator who started it. Everything else ends as one JSON line.
+          if (err instanceof ConfigError) throw err;
           logger.fatal({ err: describeError(err), code: (err as { code?: unknown }).code }, 'ztrust-bot stopped on an error');
-          throw new CommanderError(err instanceof ConfigError ? 2 : 1, 'ztrust.run', describeError(err));
+          throw new CommanderError(1, 'ztrust.run', describeError(err));
         }
         return;
       }
