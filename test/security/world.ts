@@ -12,7 +12,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { assertBotMail, readWithPython, type PythonReading } from '../harness/mailcheck.js';
-import { flat, stateOf, type Sent, type World } from '../unit/commands-world.js';
+import * as openpgp from 'openpgp';
+import { flat, person, stateOf, type Person, type Sent, type World } from '../unit/commands-world.js';
 
 /** w.send, then assertBotMail on every mail the bot produced for this message. */
 export async function sendChecked(w: World, raw: Buffer): Promise<Sent & { python: PythonReading[] }> {
@@ -82,4 +83,23 @@ export function splitMail(raw: Buffer): { head: string; body: string } {
   const s = raw.toString('latin1');
   const i = s.indexOf('\r\n\r\n');
   return { head: s.slice(0, i), body: s.slice(i + 4) };
+}
+
+/** Puts a revoked copy of `p`'s key into the collection (as an applied REVOKE KEY leaves it); returns the revoked public key. */
+export async function revokeInCollection(w: World, p: Person): Promise<openpgp.PublicKey> {
+  const { publicKey } = await openpgp.revokeKey({ key: p.key, format: 'object' });
+  const col = await w.collection();
+  await col.apply((c) => c.putKey(publicKey, 'public'), { message: `revoke ${p.email}`, signer: async (d) => (await w.bot.signDetached(d)).armored });
+  return publicKey;
+}
+
+/** A person whose key was made `daysAgo` days ago (for signatures dated in the past). */
+export async function oldPerson(name: string, email: string, daysAgo: number): Promise<Person> {
+  return person(name, email, { date: new Date(Date.now() - daysAgo * 86400_000) });
+}
+
+/** Cleartext-signs `text` with `key`, the signature dated `date` (inline mail body). */
+export async function signInlineAt(key: openpgp.PrivateKey, text: string, date: Date): Promise<string> {
+  const message = await openpgp.createCleartextMessage({ text });
+  return openpgp.sign({ message, signingKeys: key, date, format: 'armored' });
 }
