@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { assertBotMail, readWithPython, type PythonReading } from '../harness/mailcheck.js';
 import * as openpgp from 'openpgp';
+import { signerFromKey } from '../../src/pgp/botkey.js';
 import { flat, person, stateOf, type Person, type Sent, type World } from '../unit/commands-world.js';
 
 /** w.send, then assertBotMail on every mail the bot produced for this message. */
@@ -102,4 +103,18 @@ export async function oldPerson(name: string, email: string, daysAgo: number): P
 export async function signInlineAt(key: openpgp.PrivateKey, text: string, date: Date): Promise<string> {
   const message = await openpgp.createCleartextMessage({ text });
   return openpgp.sign({ message, signingKeys: key, date, format: 'armored' });
+}
+
+/**
+ * A PGP/MIME mail whose signed part is exactly `inner` (its own header
+ * lines, a blank line, its body; CRLF), signed by `key` over those bytes:
+ * for signed parts with hostile encodings that commands-world does not build.
+ */
+export async function pgpMimeWith(from: string, key: openpgp.PrivateKey, inner: string): Promise<Buffer> {
+  const signedBytes = inner.replace(/\r?\n/g, CRLF).replace(/\r\n$/, '');
+  const { armored, hash } = await signerFromKey(key).signDetached(Buffer.from(signedBytes, 'latin1'));
+  const b = `s-${randomUUID()}`;
+  return rawMessage(headLines(from, [`Content-Type: multipart/signed; micalg=pgp-${hash}; protocol="application/pgp-signature"; boundary="${b}"`]),
+    `${CRLF}--${b}${CRLF}${signedBytes}${CRLF}--${b}${CRLF}Content-Type: application/pgp-signature; name="signature.asc"${CRLF}${CRLF}` +
+    `${armored.replace(/\r?\n/g, CRLF)}${CRLF}--${b}--${CRLF}`);
 }
