@@ -24,10 +24,10 @@ async function flooded(count: number) {
   const base = await certify(erin.pub, [c.alice, c.bob]);
   const distinct: openpgp.SignaturePacket[] = [];
   for (let i = 0; i < Math.min(count, 300); i++) {
-    const k = await erin.pub.signAllUsers([attacker.key], new Date(Date.now() - i * 1000), undefined, { ...openpgp.config });
+    const k = await erin.pub.signAllUsers([attacker.key], new Date(Date.now() - i * 1000), { ...openpgp.config });
     distinct.push(k.users[0]!.otherCertifications[0]!);
   }
-  const key = base.clone();
+  const key = await openpgp.readKey({ binaryKey: base.write() });
   const flood = Array.from({ length: count }, (_, i) => distinct[i % distinct.length]!);
   key.users[0]!.otherCertifications.push(...flood);
   assert.equal(key.users[0]!.otherCertifications.length, count + 2);

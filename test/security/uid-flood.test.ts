@@ -21,8 +21,8 @@ async function uidFlood(count: number) {
   });
   assert.equal(privateKey.users.length, count);
   const uma: Person = { name: 'Uma 0', email: 'uma0@people.test', key: privateKey, fpr: privateKey.getFingerprint().toUpperCase(), pub: privateKey.toPublic() };
-  // Alice certifies the first user ID only (a whole-key certification of 1,000 would triple the size).
-  const certified = await uma.pub.signAllUsers([c.alice.key], undefined, undefined, { ...openpgp.config });
+  // Alice certifies it, as a member vouching for a newcomer would (every user ID).
+  const certified = await uma.pub.signAllUsers([c.alice.key], undefined, { ...openpgp.config });
   const armoured = certified.armor();
   return { ...c, uma, armoured };
 }
