@@ -311,7 +311,7 @@ function applyRefusal(r: MailVerification, { facts, judgement }: Refusal, ctx: C
   const keys = facts.issuerKeyId ? ctx.keyring.findAllByKeyId(facts.issuerKeyId) : [];
   r.signer = keys.length === 1 ? keys[0].getFingerprint().toUpperCase() : null;
   const made = facts.created ? ` made ${facts.created.toISOString()}` : '';
-  const by = facts.issuerKeyId ? ` by key ${facts.issuerKeyId}` : '';
+  const by = r.signer ? ` by key ${r.signer}` : facts.issuerKeyId ? ` by key ${facts.issuerKeyId}` : '';
   r.detail = `the signature${made}${by} was not accepted: ${judgement.reason}`;
   r.hint = judgement.fix;
   return r;

@@ -21,9 +21,8 @@ describe('security: forged From with another collection key\'s valid signature',
     assert.equal(s.replies[0]!.status, 'pending');
     assert.deepEqual(s.replies[0]!.to, ['alice@people.test']);
     assert.deepEqual((await w.store.getVotes(t.id)).map((v) => v.voter), [bob.fpr]);
-    // Alice can still vote herself: the forged mail used nothing of hers. (Not
-    // sendChecked: the approval notice's long Subject hits the folding bug fixed on fix/headers.)
-    const a = await w.send( await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
+    // Alice can still vote herself: the forged mail used nothing of hers.
+    const a = await sendChecked(w, await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.equal(a.outcome, `APPROVE:approved:${t.id}`);
   });
 
@@ -41,9 +40,7 @@ describe('security: forged From with another collection key\'s valid signature',
     assert.deepEqual(await stateOf(w), before);
   });
 
-  // todo: on main the approval notices this SUBMIT KEY causes fold their Subject without
-  // leading whitespace (Python: MissingHeaderBodySeparatorDefect); fixed on fix/headers.
-  test('a SUBMIT KEY under a forged From: opens a ticket for the signing key only', { todo: 'needs fix/headers' }, async () => {
+  test('a SUBMIT KEY under a forged From: opens a ticket for the signing key only', async () => {
     const { w, alice, bob } = await pendingTicket();
     const erin = await newcomer('Erin', 'erin@people.test', [alice, bob]);
     const s = await sendChecked(w, await w.mail(erin, `SUBMIT KEY\n${TO_BOT}\n\n${erin.certified.armor()}`, { from: 'Alice Mainframe <alice@people.test>' }));

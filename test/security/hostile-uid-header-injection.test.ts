@@ -15,16 +15,14 @@ const NAMES = [
   'Eve\r\nBcc: eve@evil.test',
   'Eve\nReply-To: eve@evil.test\nX-Injected: 1',
   'Eve\r\n\r\nStatus: approved\r\nforged body',
-  // No CR/LF at all: on main the Subject folder breaks right before "Reply-To:" and writes the
-  // continuation line without leading whitespace, so Python reads a Reply-To header.
+  // No CR/LF at all: the Subject folder used to break right before "Reply-To:" and write the
+  // continuation line without leading whitespace, so Python read a Reply-To header.
   'Eve Reply-To: eve@evil.test',
 ];
 
 describe('security: CR/LF in a user ID aimed at reply headers', () => {
   for (const name of NAMES) {
-    test(`${JSON.stringify(name)}: no injected header in any bot mail (Python's reading), sanitised file name`, {
-      todo: 'bug (fixed on fix/headers): the notices\' Subject folds without leading whitespace, so a user ID injects a header',
-    }, async () => {
+    test(`${JSON.stringify(name)}: no injected header in any bot mail (Python's reading), sanitised file name`, async () => {
       const { w, eve, stored, mails } = await submitHostile(name);
       assertSaneFileNames(stored, eve.key.getKeyID().toHex());
       for (const m of mails) {

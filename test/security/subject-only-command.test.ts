@@ -10,9 +10,9 @@ import { pendingTicket, stateOf } from '../unit/commands-world.js';
 import { assertRefused, assertUnchanged, sendChecked } from './world.js';
 
 describe('security: a command in the Subject only', () => {
-  // A Subject as long as a whole APPROVE line is folded without leading whitespace in the
-  // reply on main (Python: MissingHeaderBodySeparatorDefect); fixed on fix/headers.
-  test('the whole APPROVE line in the Subject of a signed mail: no command, no vote', { todo: 'needs fix/headers' }, async () => {
+  // A Subject as long as a whole APPROVE line used to be folded without leading
+  // whitespace in the reply (Python: MissingHeaderBodySeparatorDefect).
+  test('the whole APPROVE line in the Subject of a signed mail: no command, no vote', async () => {
     await subjectOnly((t) => `APPROVE ${t.id} ${t.digest}`);
   });
 
