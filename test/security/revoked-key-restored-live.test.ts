@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import * as openpgp from 'openpgp';
 import { flat, pendingTicket, stateOf, TO_BOT } from '../unit/commands-world.js';
+import { revokeThroughBot } from '../unit/lapsed-vote-world.js';
 
 describe('security: a revoked maintainer key file put back in the work tree of a running worker', () => {
   test("the owner's APPROVE is refused as signed by a revoked key; nothing changes", async () => {
@@ -25,12 +25,7 @@ describe('security: a revoked maintainer key file put back in the work tree of a
     await w.known.get(); // the running worker has loaded the keys
 
     // Carol's key is revoked through the bot.
-    const { privateKey } = await openpgp.revokeKey({ key: carol.key, reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyCompromised, string: 'stolen' }, format: 'object' });
-    const list = new openpgp.PacketList<openpgp.SignaturePacket>();
-    list.push(privateKey.revocationSignatures[0]!);
-    const rev = await w.send(await w.mail(null, `REVOKE KEY\n\n:${openpgp.armor(openpgp.enums.armor.publicKey, list.write())}`, { from: 'someone@people.test' }));
-    assert.equal(rev.replies[0]!.status, 'accepted', rev.replies[0]!.text);
-    assert.deepEqual((await w.applyAll()).outcomes.map((o) => o.state), ['applied']);
+    await revokeThroughBot(w, carol);
     const a = await w.send(await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.equal(a.outcome, `APPROVE:recorded:${t.id}`);
 
