@@ -218,11 +218,22 @@ function whatOf(row: ChangeRow, ticket: { kind: 'add-key' | 'update-key' | 'add-
   }
 }
 
+/** Approvals that no longer reach the threshold when the change is applied, and whom to tell. */
+interface LapsedApprovals {
+  error: string;
+  /** How many still count. */
+  approvals: number;
+  /** One sentence per approval that lapsed. */
+  notCounted: string[];
+  /** The maintainers' addresses (from their collection keys). */
+  maintainers: string[];
+}
+
 /**
  * The ticket's approvals counted with the votes' own rule at `now`: null
  * while they still reach the threshold, else why not and whom to tell.
  */
-async function approvalsLapsed(ticketId: string, ring: Keyring, deps: ApplyDeps, now: Date): Promise<({ error: string } & { approvals: number; notCounted: string[]; maintainers: string[] }) | null> {
+async function approvalsLapsed(ticketId: string, ring: Keyring, deps: ApplyDeps, now: Date): Promise<LapsedApprovals | null> {
   const cfg = deps.config;
   const counted = await countApprovals(await deps.store.getVotes(ticketId), { keyring: ring, policy: deps.policy, maintainers: cfg.maintainers, now });
   if (counted.approvals.length >= cfg.threshold) return null;
@@ -258,8 +269,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   const what = whatOf(row, ticket);
 
   /** `lapsed`: the failure is that approvals lapsed; its notice replaces notice-failed and goes to the maintainers too. */
-  type Lapsed = { approvals: number; notCounted: string[]; maintainers: string[] };
-  const finish = async (state: 'applied' | 'failed', commit: string | null, logIndex: number | null, error: string | null, nothing = false, lapsed?: Lapsed): Promise<ApplyOutcome> => {
+  const finish = async (state: 'applied' | 'failed', commit: string | null, logIndex: number | null, error: string | null, nothing = false, lapsed?: LapsedApprovals): Promise<ApplyOutcome> => {
     const effects: StoreEffect[] = [{ kind: 'change-finish', changeId: id, state, commit, logIndex, error }];
     if (ticket && ticket.state === 'approved') {
       effects.push({ kind: 'ticket-update', ticketId: ticket.id, expectVersion: ticket.version, state, closedReason: error });
