@@ -75,7 +75,7 @@ export function trimBlanksEnd(s: string): string {
   return end === s.length ? s : s.slice(0, end);
 }
 
-/** Every line of `s` (split on LF) without its trailing spaces and tabs: /[ \t]+$/gm in linear time. */
+/** Every line of `s` (split on LF only, unlike the m flag: CR is not a line end here) without its trailing spaces and tabs, in linear time. */
 export function trimLinesBlanksEnd(s: string): string {
   return s.split('\n').map(trimBlanksEnd).join('\n');
 }
