@@ -24,7 +24,7 @@ import { community, TO_BOT, type World } from './commands-world.js';
 /** Templates a refusal or an error reply is made of (the rest answer a question or confirm a change). */
 const REFUSALS = [
   'refused', 'command-unbound', 'malformed', 'no-command', 'not-available', 'signature-refused', 'signature-required', 'too-large',
-  'confirm-refused', 'log-unavailable', 'handler-error', 'get-key-ambiguous',
+  'confirm-refused', 'log-unavailable', 'handler-error', 'get-key-ambiguous', 'attest-refused', 'attest-not-applied', 'notice-failed',
 ];
 
 /** What must never reach a reply: stack frames, exception names, paths of the machine, source files. */
@@ -75,6 +75,7 @@ test('refusals through the real reply path: Status, rule, fix, no internals', as
     ['APPROVE not bound to the bot', await w.mail(alice, 'APPROVE ZT-000001'), 'refused:unbound'],
     ['SUBMIT KEY without a key', await w.mail(alice, `SUBMIT KEY\n${TO_BOT}`), 'SUBMIT KEY:refused:no-key'],
     ['CONFIRM without a token', await w.mail(null, 'CONFIRM nonsense'), 'confirm:malformed'],
+    ['ATTEST of a line that is no digest', await w.mail(alice, `ATTEST\n${TO_BOT}\nnot a digest  file.tar.gz`), 'ATTEST:refused'],
     ['VERIFY without a log', await w.mail(null, `VERIFY ${'ab'.repeat(32)}`), 'VERIFY:log-unavailable'],
   ];
   const { CHECKPOINT: _gone, ...withoutCheckpoint } = defaultHandlers();
