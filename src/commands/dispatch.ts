@@ -313,7 +313,8 @@ export class Dispatcher {
       // A handler bug must not lose the message or crash the worker: the
       // sender gets an error reply, the operator gets the stack in the log.
       logger.error({ err, command: name }, 'command handler failed');
-      result = { status: 'error', body: `The bot could not process your ${name} request because of an internal error. Nothing was changed. The operators have been told; please try again later.`, outcome: 'handler-error' };
+      // The reply names no detail of the error: a message or stack can hold paths and internals.
+      result = { status: 'error', body: render('handler-error', { command: name }), outcome: 'handler-error' };
     }
     const c1 = { ...c0, command: name, signatures: [...signatures, ...(result.signatures ?? [])], effects: result.effects ?? [] };
     return this.reply(row, mail, sender, c1, result.outcome ?? `${name}:${result.status}`,
