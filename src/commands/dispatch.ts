@@ -223,8 +223,12 @@ export class Dispatcher {
     try {
       mail = await simpleParser(row.raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, maxHtmlLengthToParse: 0 });
     } catch (err) {
+      // mailparser gives up (nesting past its own bounds, broken structure):
+      // the sender is still told, through the same header-only gate as an
+      // oversize message, so a robot or a flood gets no more replies.
       logger.warn({ err: (err as Error).message }, 'unparseable message');
-      return done({ ...base(null), outcome: 'malformed' }, 'malformed: not parseable');
+      return this.headerOnly(row, 'malformed', 'malformed: not parseable',
+        render('malformed', { detail: 'its MIME structure could not be parsed (nested too deeply, or broken boundaries)' }));
     }
 
     // 2. Never answer robots, bounces, ourselves.
@@ -327,22 +331,31 @@ export class Dispatcher {
    * goes through the same gate as every reply (a bounce or a forged-From
    * flood of big mail gets no more replies than any other mail).
    */
-  private async tooLarge(row: SpoolRow, size: number): Promise<ProcessOutcome> {
+  private tooLarge(row: SpoolRow, size: number): Promise<ProcessOutcome> {
+    return this.headerOnly(row, 'too-large', `too large (${size} bytes)`,
+      render('too-large', { size, limit: this.config.limits.maxMessageBytes }));
+  }
+
+  /**
+   * A message whose body is not read (too large, or not parseable): its
+   * header section alone decides whether it is answered (never-answer rules,
+   * list traffic) and where the error reply goes, through the reply gate.
+   */
+  private async headerOnly(row: SpoolRow, outcome: string, summary: string, prose: string): Promise<ProcessOutcome> {
     const cfg = this.config;
-    const summary = `too large (${size} bytes)`;
     let mail: ParsedMail;
     try {
       mail = await simpleParser(headerSection(row.raw, MAX_HEADER_SECTION_BYTES), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     } catch (err) {
-      this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section of an oversize message');
-      return { completion: { ...baseCompletion(row, null), outcome: 'ignored:malformed-too-large' }, summary };
+      this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section');
+      return { completion: { ...baseCompletion(row, null), outcome: `ignored:${outcome}-unreadable-headers` }, summary };
     }
     const cls = classify(mail, { address: cfg.bot.address, loopHeader: cfg.bot.loopHeader });
     const c = { ...baseCompletion(row, mail), sender: cls.sender };
     if (cls.ignore) return { completion: { ...c, outcome: `ignored:${cls.ignore}` }, summary: `${summary}, ignored (${cls.ignore})` };
     // A list post may carry no command, and the body is not read to find out.
-    if (cls.listTraffic || cls.bulk) return { completion: { ...c, outcome: 'ignored:list-too-large' }, summary: `${summary}, list traffic` };
-    return this.reply(row, mail, cls.sender!, c, 'too-large', 'error', undefined, render('too-large', { size, limit: cfg.limits.maxMessageBytes }));
+    if (cls.listTraffic || cls.bulk) return { completion: { ...c, outcome: `ignored:list-${outcome}` }, summary: `${summary}, list traffic` };
+    return this.reply(row, mail, cls.sender!, c, outcome, 'error', undefined, prose);
   }
 
   /** A request over its reply budget: recorded with its outcome (that is how it is counted), no reply. */
