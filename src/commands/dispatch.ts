@@ -376,8 +376,12 @@ export class Dispatcher {
     const text = untrustedText(mail.text ?? '');
     const pre = findCommand(text);
     if (!pre?.spec.carriesSigningKey) return v;
-    const keys = await carriedKeys(mail, text, this.config.limits);
-    if (keys.length === 0) return v;
+    const { keys, oversize } = await carriedKeys(mail, text, this.config.limits);
+    if (keys.length === 0) {
+      if (oversize.length === 0) return v;
+      // Say why the carried key did not count, rather than only "not in the keyring".
+      return { ...v, detail: `${v.detail}; ${render('carried-key-too-large', { size: oversize[0]!, limit: this.config.limits.maxKeyBytes }).trim()}` };
+    }
     // A carried copy of a collection key is MERGED into the collection copy,
     // never used instead of it: the merge adds a new subkey only with a valid
     // binding signature, and keeps every revocation the collection holds (a
