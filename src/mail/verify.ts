@@ -338,6 +338,18 @@ async function readDetachedSignature(bytes: Buffer, ctx: Ctx): Promise<openpgp.S
 
 /** Text, attachments and protected headers of the signed part, via mailparser on the exact slice. */
 async function fillSignedContent(r: MailVerification, signedPart: MimeNode, signedBytes: Buffer): Promise<void> {
+  // A command is read only from text the bot decodes exactly as the signer's
+  // client showed it. For a charset the bot cannot decode (EBCDIC IBM037,
+  // a made-up name), mailparser would fall back to reading the bytes as if
+  // they were ASCII/Latin-1: text the signer may never have seen. No signed
+  // text then; the sender is told why.
+  const unreadable = undecodableCharset(signedPart);
+  if (unreadable) {
+    r.warnings.push(`the signed text is declared as charset ${unreadable.slice(0, 40)}, which the bot cannot decode; send it as UTF-8`);
+    r.detail = `${r.detail}; the signed text is declared as charset ${unreadable.slice(0, 40)}, which the bot cannot decode (send it as UTF-8)`;
+    r.signedText = null;
+    return;
+  }
   try {
     const parsed = await simpleParser(signedBytes, { skipTextToHtml: true, skipImageLinks: true });
     r.signedText = parsed.text ?? '';
@@ -418,7 +430,11 @@ async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<Mai
     (key) => openpgp.verify({ message, signature, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false }));
   applyOutcome(r, outcome, listy);
   // LF line ends, like the text openpgp.js returns for UTF-8 cleartext and mailparser for PGP/MIME.
-  if (outcome.cryptoValid) r.signedText = decodeCharset(parsed.signedData, charset).replace(/\r\n/g, '\n');
+  if (outcome.cryptoValid) {
+    const text = decodeCharset(parsed.signedData, charset);
+    if (text === null) r.detail = `${r.detail}; the signed text is declared as charset ${charset.slice(0, 40)}, which the bot cannot decode (send it as UTF-8)`;
+    r.signedText = text === null ? null : text.replace(/\r\n/g, '\n');
+  }
   return r;
 }
 
@@ -477,11 +493,32 @@ function cleartextCanonical(text: string): string {
   return text.split(/\r?\n/).map(trimBlanksEnd).join('\r\n');
 }
 
-function decodeCharset(bytes: Buffer, charset: string): string {
+/** The charset of the first text/* leaf (in the signed part) that TextDecoder does not know, or null. */
+function undecodableCharset(node: MimeNode): string | null {
+  if (node.children.length) {
+    for (const c of node.children) {
+      const u = undecodableCharset(c);
+      if (u) return u;
+    }
+    return null;
+  }
+  if (node.contentType.type !== 'text') return null;
+  const charset = node.contentType.params.charset?.trim();
+  if (!charset) return null;
+  try {
+    new TextDecoder(charset);
+    return null;
+  } catch {
+    return charset;
+  }
+}
+
+/** The text in `charset`, or null when the bot cannot decode that charset (never a guess: see fillSignedContent). */
+function decodeCharset(bytes: Buffer, charset: string): string | null {
   try {
     return new TextDecoder(charset).decode(bytes);
   } catch {
-    return bytes.toString('latin1');
+    return null;
   }
 }
 

@@ -21,17 +21,18 @@ describe('security: unknown and lying charsets', () => {
     await assertUnchanged(w, before);
   });
 
-  test('signed APPROVE under a charset nobody knows: read as ASCII (what every client shows), the vote is the signer\'s', async () => {
+  test('signed APPROVE under a charset nobody knows: not guessed, no vote, the sender is told to use UTF-8', async () => {
     const { w, alice, t } = await pendingTicket();
+    const before = await stateOf(w);
     const s = await sendChecked(w, await pgpMimeWith('Alice Mainframe <alice@people.test>', alice.key, part('x-klingon-2000', `APPROVE ${t.id}\r\n${t.digest}\r\n${TO_BOT}\r\n`)));
-    assert.equal(s.outcome, `APPROVE:recorded:${t.id}`);
-    assert.deepEqual((await w.store.getVotes(t.id)).map((v) => v.voter), [alice.fpr]);
+    assertRefused(s, { outcome: 'refused:good', to: 'alice@people.test', says: [/declared as charset x-klingon-2000, which the bot cannot decode \(send it as UTF-8\)/] });
+    assert.deepEqual(await w.store.getVotes(t.id), []);
+    await assertUnchanged(w, before);
   });
 
   // The bytes say "APPROVE ..." only in ASCII; a client that honours IBM037 shows the signer
-  // other text ("&&|..."). The bot decodes charsets TextDecoder does not know as Latin-1
-  // (verify.ts), so it acts on text the signer's client never displayed.
-  test('signed APPROVE in ASCII bytes declared IBM037 (EBCDIC) is not read as ASCII: no vote', { todo: 'bug: a charset the bot cannot decode (IBM037) is read as Latin-1, so the command differs from what the signer saw' }, async () => {
+  // other text ("&&|..."). The bot never guesses a charset it cannot decode.
+  test('signed APPROVE in ASCII bytes declared IBM037 (EBCDIC) is not read as ASCII: no vote', async () => {
     const { w, alice, t } = await pendingTicket();
     const before = await stateOf(w);
     const s = await sendChecked(w, await pgpMimeWith('Alice Mainframe <alice@people.test>', alice.key, part('ibm037', `APPROVE ${t.id}\r\n${t.digest}\r\n${TO_BOT}\r\n`)));
