@@ -22,6 +22,8 @@ const REQUIRED = [
   ['gpg', 'gnupg'],
   ['openssl', 'openssl'],
   ['git', 'git'],
+  // The independent reader of every mail the bot sends (test/harness/mailcheck.ts).
+  ['python3', 'python3'],
 ];
 
 // Daemons live in sbin, which is not on a normal user's PATH on Debian.
