@@ -13,8 +13,10 @@ import type { ConnectionOptions } from 'bullmq';
 import { applyChange, type ApplyDeps } from '../src/changes/apply.js';
 import type { LoadedConfig } from '../src/config/load.js';
 import { describeError } from '../src/errors.js';
+import { logErrors, silentLogger, type Logger } from '../src/logging.js';
 import type { StateStore } from '../src/store/types.js';
 import type { OutboundProducer } from './outbound.js';
+import { jobSpec, requeue } from './requeue.js';
 
 export const APPLY_QUEUE = 'apply';
 
@@ -27,33 +29,17 @@ export function applyJobId(changeId: string): string {
 
 export class ApplyProducer {
   readonly queue: Queue<ApplyJob>;
-  private globalSet = false;
-  constructor(connection: ConnectionOptions, cfg: LoadedConfig) {
+  constructor(connection: ConnectionOptions, cfg: LoadedConfig, private readonly logger: Logger = silentLogger) {
     this.queue = new Queue<ApplyJob>(APPLY_QUEUE, { connection, prefix: cfg.queue.prefix });
+    logErrors(this.queue, logger, 'apply queue');
   }
 
-  async enqueue(ids: string[]): Promise<void> {
-    if (!ids.length) return;
-    if (!this.globalSet) {
-      await this.queue.setGlobalConcurrency(1);
-      this.globalSet = true;
-    }
-    for (const changeId of ids) {
-      // A job that exhausted its attempts (an infrastructure failure) stays
-      // under its id; adding it again would be a no-op, so retry it instead.
-      const old = await this.queue.getJob(applyJobId(changeId));
-      if (old && (await old.getState()) === 'failed') {
-        await old.retry('failed');
-        continue;
-      }
-      await this.queue.add('apply', { changeId }, {
-        jobId: applyJobId(changeId),
-        attempts: 5,
-        backoff: { type: 'exponential', delay: 2000 },
-        removeOnComplete: { count: 10_000 },
-        removeOnFail: { count: 10_000 },
-      });
-    }
+  /** Enqueue change requests; one whose job already finished (ran out of attempts) is run again. Returns the revived job ids. */
+  async enqueue(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    // Every time, not once: a Redis restarted without persistence forgets it.
+    await this.queue.setGlobalConcurrency(1);
+    return requeue(this.queue as Queue, ids.map((changeId) => jobSpec('apply', { changeId }, applyJobId(changeId), 5, 2000)), (d: ApplyJob) => d.changeId, this.logger);
   }
 
   /** Enqueue every change the store still has queued (idempotent). */
@@ -80,7 +66,7 @@ export function startApplyWorker(deps: ApplyWorkerDeps): Worker<ApplyJob> {
     await outbound.enqueue(r.outboxIds);
     return r.state;
   }, { connection, prefix: deps.config.queue.prefix, concurrency: 1 });
-  worker.on('error', (err) => deps.logger.error({ err: describeError(err) }, 'apply worker error'));
-  worker.on('failed', (job, err) => deps.logger.error({ change: job?.data.changeId, err: describeError(err), attempts: job?.attemptsMade }, 'apply job failed'));
+  logErrors(worker, deps.logger, 'apply worker');
+  worker.on('failed', (job, err) => deps.logger.error({ cid: job?.data.changeId, err: describeError(err), attempts: job?.attemptsMade }, 'apply job failed'));
   return worker;
 }

@@ -14,6 +14,7 @@ import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { App } from '../src/app.js';
 import { ConfigError, describeError } from '../src/errors.js';
 import { runDigestCycle, type DigestCycleResult } from '../src/digest/run.js';
+import { logErrors } from '../src/logging.js';
 import type { OutboundProducer } from './outbound.js';
 
 export const DIGEST_QUEUE = 'digest';
@@ -24,6 +25,8 @@ export interface DigestJob { reason: 'schedule' }
 export interface DigestScheduler {
   queue: Queue<DigestJob>;
   worker: Worker<DigestJob>;
+  /** Re-apply the schedule (idempotent): a Redis restarted without persistence has forgotten it. */
+  ensureSchedule(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,12 +40,15 @@ export async function digestJob(app: App, outbound: OutboundProducer): Promise<D
 export async function startDigestScheduler(app: App, connection: ConnectionOptions, outbound: OutboundProducer): Promise<DigestScheduler> {
   const { config: cfg, logger } = app;
   const queue = new Queue<DigestJob>(DIGEST_QUEUE, { connection, prefix: cfg.queue.prefix });
+  // The job scheduler runs on this queue's connection: its errors come here.
+  logErrors(queue, logger, 'digest queue');
+  const upsert = () => queue.upsertJobScheduler(DIGEST_SCHEDULER_ID, { pattern: cfg.digest.schedule, tz: 'UTC' }, {
+    name: 'digest',
+    data: { reason: 'schedule' },
+    opts: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+  });
   try {
-    await queue.upsertJobScheduler(DIGEST_SCHEDULER_ID, { pattern: cfg.digest.schedule, tz: 'UTC' }, {
-      name: 'digest',
-      data: { reason: 'schedule' },
-      opts: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
-    });
+    await upsert();
   } catch (err) {
     await queue.close();
     // A bad cron pattern is a configuration error (exit 2), named by its key.
@@ -54,10 +60,13 @@ export async function startDigestScheduler(app: App, connection: ConnectionOptio
       mails: r.outboxIds.length }, r.digest ? `digest ${r.digest.number} queued` : `no digest: ${r.skipped ?? 'resumed only'}`);
     return r.digest ? `digest ${r.digest.number}` : `skipped: ${r.skipped}`;
   }, { connection, prefix: cfg.queue.prefix, concurrency: 1 });
-  worker.on('error', (err) => logger.error({ err: describeError(err) }, 'digest worker error'));
+  logErrors(worker, logger, 'digest worker');
   worker.on('failed', (job, err) => logger.error({ job: job?.id, err: describeError(err), attempts: job?.attemptsMade }, 'digest job failed'));
   return {
     queue, worker,
+    async ensureSchedule() {
+      await upsert();
+    },
     async stop() {
       await worker.close();
       await queue.close();

@@ -5,15 +5,19 @@
  * message fetched twice is one job. The worker runs the domain dispatcher,
  * records the outcome and replies in one store transaction, then enqueues the
  * replies; a crash between the two is repaired by `reconcile` at start.
+ * A job that ran out of attempts is run again from the store's state (a
+ * spool row not done) at the next start and on `run`'s retry schedule
+ * (queue/requeue.ts).
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import type { ConnectionOptions } from 'bullmq';
 import type { LoadedConfig } from '../src/config/load.js';
 import type { Dispatcher } from '../src/commands/dispatch.js';
-import type { Logger } from '../src/logging.js';
+import { logErrors, silentLogger, type Logger } from '../src/logging.js';
 import type { StateStore } from '../src/store/types.js';
 import { StoreError, describeError } from '../src/errors.js';
 import type { OutboundProducer } from './outbound.js';
+import { jobSpec, requeue } from './requeue.js';
 
 export const INBOUND_QUEUE = 'inbound';
 
@@ -21,23 +25,17 @@ export interface InboundJob { key: string }
 
 export class InboundProducer {
   readonly queue: Queue<InboundJob>;
-  constructor(connection: ConnectionOptions, cfg: LoadedConfig) {
+  constructor(connection: ConnectionOptions, cfg: LoadedConfig, private readonly logger: Logger = silentLogger) {
     this.queue = new Queue<InboundJob>(INBOUND_QUEUE, { connection, prefix: cfg.queue.prefix });
+    logErrors(this.queue, logger, 'inbound queue');
   }
-  /** Resolves once Redis has accepted the job (the cursor may advance after this). */
-  async enqueue(keys: string[]): Promise<void> {
-    if (!keys.length) return;
-    await this.queue.addBulk(keys.map((key) => ({
-      name: 'message',
-      data: { key },
-      opts: {
-        jobId: key,
-        attempts: 5,
-        backoff: { type: 'exponential', delay: 2000 },
-        removeOnComplete: { count: 10_000 },
-        removeOnFail: { count: 10_000 },
-      },
-    })));
+  /**
+   * Resolves once Redis has accepted the jobs (the cursor may advance after
+   * this). A key whose job already finished (ran out of attempts) is run
+   * again: the caller passes only keys the store still has queued.
+   */
+  async enqueue(keys: string[]): Promise<string[]> {
+    return requeue(this.queue as Queue, keys.map((key) => jobSpec('message', { key }, key, 5, 2000)), (d: InboundJob) => d.key, this.logger);
   }
   close(): Promise<void> {
     return this.queue.close();
@@ -92,7 +90,7 @@ export async function handleInbound(key: string, deps: Omit<InboundDeps, 'connec
 export function startInboundWorker(deps: InboundDeps): Worker<InboundJob> {
   const worker = new Worker<InboundJob>(INBOUND_QUEUE, async (job: Job<InboundJob>) => handleInbound(job.data.key, deps),
     { connection: deps.connection, prefix: deps.cfg.queue.prefix, concurrency: deps.cfg.queue.inboundConcurrency });
-  worker.on('error', (err) => deps.logger.error({ err: describeError(err) }, 'inbound worker error'));
+  logErrors(worker, deps.logger, 'inbound worker');
   worker.on('failed', (job, err) => deps.logger.error({ cid: job?.data.key, err: describeError(err), attempts: job?.attemptsMade }, 'inbound job failed'));
   return worker;
 }

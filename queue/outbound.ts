@@ -6,15 +6,19 @@
  *
  * Defaults: attempts from outbox.attempts (8), exponential backoff starting
  * at outbox.backoffSeconds (5 s); SMTP 5xx answers are permanent and stop
- * the retries at once.
+ * the retries at once (the row is marked dead: the server refused it). A row
+ * whose attempts ran out on temporary failures stays pending, so the next
+ * start and `run`'s retry schedule send it again (queue/requeue.ts), as a
+ * mail server keeps retrying a deferred message.
  */
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { ConnectionOptions } from 'bullmq';
 import type { LoadedConfig } from '../src/config/load.js';
-import type { Logger } from '../src/logging.js';
+import { logErrors, silentLogger, type Logger } from '../src/logging.js';
 import type { StateStore } from '../src/store/types.js';
 import { isPermanentSmtpError, type Transport } from './transport.js';
 import { describeError } from '../src/errors.js';
+import { jobSpec, requeue } from './requeue.js';
 
 export const OUTBOUND_QUEUE = 'outbound';
 
@@ -27,22 +31,14 @@ export function outboundJobId(outboxId: string): string {
 
 export class OutboundProducer {
   readonly queue: Queue<OutboundJob>;
-  constructor(connection: ConnectionOptions, private readonly cfg: LoadedConfig) {
+  constructor(connection: ConnectionOptions, private readonly cfg: LoadedConfig, private readonly logger: Logger = silentLogger) {
     this.queue = new Queue<OutboundJob>(OUTBOUND_QUEUE, { connection, prefix: cfg.queue.prefix });
+    logErrors(this.queue, logger, 'outbound queue');
   }
-  async enqueue(ids: string[]): Promise<void> {
-    if (!ids.length) return;
-    await this.queue.addBulk(ids.map((outboxId) => ({
-      name: 'send',
-      data: { outboxId },
-      opts: {
-        jobId: outboundJobId(outboxId),
-        attempts: this.cfg.outbox.attempts,
-        backoff: { type: 'exponential', delay: Math.round(this.cfg.outbox.backoffSeconds * 1000) },
-        removeOnComplete: { count: 10_000 },
-        removeOnFail: { count: 10_000 },
-      },
-    })));
+  /** Enqueue outbox rows; one whose job already finished (ran out of attempts) is run again. Returns the revived job ids. */
+  async enqueue(ids: string[]): Promise<string[]> {
+    return requeue(this.queue as Queue, ids.map((outboxId) => jobSpec('send', { outboxId }, outboundJobId(outboxId), this.cfg.outbox.attempts,
+      Math.round(this.cfg.outbox.backoffSeconds * 1000))), (d: OutboundJob) => d.outboxId, this.logger);
   }
   close(): Promise<void> {
     return this.queue.close();
@@ -67,8 +63,9 @@ export function startOutboundWorker(
       await transport.send(id, { from: row.envelopeFrom, to: row.recipients }, row.raw);
     } catch (err) {
       const permanent = isPermanentSmtpError(err);
-      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      await store.markFailed(id, describeError(err), permanent || last);
+      // Only a permanent refusal is final. Running out of attempts on
+      // temporary failures leaves the row pending for the next retry round.
+      await store.markFailed(id, describeError(err), permanent);
       log.warn({ err: describeError(err), attempt: job.attemptsMade + 1, permanent }, 'send failed');
       if (permanent) throw new UnrecoverableError(describeError(err));
       throw err;
@@ -77,6 +74,11 @@ export function startOutboundWorker(
     log.info({ to: row.recipients, via: transport.where }, 'sent');
     return 'sent';
   }, { connection, prefix: cfg.queue.prefix, concurrency: cfg.queue.outboundConcurrency });
-  worker.on('error', (err) => logger.error({ err: describeError(err) }, 'outbound worker error'));
+  logErrors(worker, logger, 'outbound worker');
+  worker.on('failed', (job, err) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      logger.error({ cid: job.data.outboxId, err: describeError(err), attempts: job.attemptsMade }, 'outbound job ran out of attempts; retried on the next round');
+    }
+  });
   return worker;
 }

@@ -17,7 +17,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { QueueError } from '../src/errors.js';
-import type { Logger } from '../src/logging.js';
+import { logRateLimited, type Logger } from '../src/logging.js';
 
 export interface RedisEndpoint {
   /** ioredis options for BullMQ (maxRetriesPerRequest null, as BullMQ workers require). */
@@ -121,34 +121,52 @@ export async function startEmbeddedRedis(dataDir: string, binary: string, logger
 
   const bin = whichRedis(binary);
   const port = await freePort();
+  const stopping = { value: false };
   const args = [
     '--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--requirepass', password,
     '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no',
     '--pidfile', pidFile, '--logfile', path.join(dir, 'redis.log'), '--protected-mode', 'yes',
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: false });
+  // redis-server writes its log to redis.log; what still reaches stderr
+  // (a bad option, a crash) goes into the error at start, or through pino
+  // after it, never raw onto the bot's own stderr. Bounded: it is a child's output.
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  let started = false;
+  child.stderr?.on('data', (d: Buffer) => {
+    if (!started) stderr = (stderr + d.toString()).slice(-4096);
+    else for (const line of d.toString().split('\n').filter((l) => l.trim())) logRateLimited(logger, 'redis-server', line.slice(0, 500), 'embedded redis-server output');
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.once('error', (err) => { stderr += String(err); });
+  child.on('error', (err) => {
+    if (!started) stderr += String(err);
+    else logRateLimited(logger, 'redis-server', err, 'embedded redis-server error');
+  });
   const options: RedisOptions = { host: '127.0.0.1', port, password, maxRetriesPerRequest: null };
   const ok = await Promise.race([waitFor(() => ping(options, 300), 15000), exited.then(() => false)]);
   if (!ok) {
     child.kill('SIGKILL');
     throw new QueueError('QUEUE_REDIS_START', `embedded redis-server did not start: ${stderr.trim() || 'see ' + path.join(dir, 'redis.log')}`);
   }
+  started = true;
+  child.once('exit', (code, signal) => {
+    // Expected at stop (SHUTDOWN); anything else is worth one line: the queue is down until restarted.
+    if (!stopping.value) logger.error({ source: 'redis-server', code, signal }, 'embedded redis-server exited');
+  });
   writeFileSync(portFile, String(port));
   writeFileSync(pidFile, String(child.pid));
   logger.info({ port, pid: child.pid, dir }, 'embedded redis-server started');
-  return endpoint(options, port, child.pid ?? 0, child, logger);
+  return endpoint(options, port, child.pid ?? 0, child, logger, stopping);
 }
 
-function endpoint(options: RedisOptions, port: number, pid: number, child: ChildProcess | null, logger: Logger): RedisEndpoint {
+function endpoint(options: RedisOptions, port: number, pid: number, child: ChildProcess | null, logger: Logger,
+  stopping = { value: false }): RedisEndpoint {
   return {
     options,
     where: `embedded redis-server on 127.0.0.1:${port}`,
     embedded: true,
     async stop() {
+      stopping.value = true;
       // SHUTDOWN makes Redis flush the append-only file before exiting.
       const r = new Redis({ ...options, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
       r.on('error', () => undefined);

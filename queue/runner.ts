@@ -7,6 +7,7 @@
 import type { Worker } from 'bullmq';
 import type { App } from '../src/app.js';
 import { describeError } from '../src/errors.js';
+import { logRateLimited } from '../src/logging.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';
 import { expireTickets } from '../src/tickets/expire.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
@@ -15,6 +16,7 @@ import { OutboundProducer, startOutboundWorker } from './outbound.js';
 import { bullConnection, connectRedis, type RedisEndpoint } from './redis.js';
 import { startDigestScheduler, type DigestScheduler } from './digest.js';
 import { createTransport, type Transport } from './transport.js';
+import { describeStuck, settle, type StuckItem } from './settle.js';
 import { ImapIntake } from './intake/imap.js';
 import { MaildirIntake } from './intake/maildir.js';
 import type { Intake, IntakeSink } from './intake/types.js';
@@ -29,13 +31,20 @@ export interface Runner {
   workers: Worker[];
   /**
    * Re-enqueue spooled messages, outbox rows and change requests a crash
-   * left behind, and expire tickets that are due.
+   * left behind (or whose jobs ran out of attempts), and expire tickets
+   * that are due.
    */
   reconcile(): Promise<{ messages: number; replies: number; changes: number }>;
+  /**
+   * Enqueue every message, reply and change the store has not finished; a
+   * job that ran out of attempts is run again with fresh attempts. Returns
+   * the counts, and how many finished jobs were revived.
+   */
+  requeueFromStore(): Promise<{ messages: number; replies: number; changes: number; revived: number }>;
   /** Expire due tickets and enqueue the notices. */
   sweep(): Promise<number>;
-  /** Wait until no job is waiting, active or delayed in any queue and no change is left queued. */
-  waitIdle(pollMs?: number): Promise<void>;
+  /** Wait until no job is live in any queue; return the work the store still has pending that failed (queue/settle.ts). */
+  settle(pollMs?: number): Promise<StuckItem[]>;
   stop(): Promise<void>;
 }
 
@@ -48,9 +57,9 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   const redis = await connectRedis(cfg.queue.redisUrl, cfg.dataDir, cfg.queue.redisServer, logger);
   const connection = bullConnection(redis);
   const transport = createTransport(cfg);
-  const outbound = new OutboundProducer(connection, cfg);
-  const inbound = new InboundProducer(connection, cfg);
-  const apply = new ApplyProducer(connection, cfg);
+  const outbound = new OutboundProducer(connection, cfg, logger);
+  const inbound = new InboundProducer(connection, cfg, logger);
+  const apply = new ApplyProducer(connection, cfg, logger);
   // Change requests recorded with a message go to the apply queue once the
   // message's transaction committed (a crash in between: reconcile).
   const enqueueChanges = (): void => {
@@ -100,46 +109,31 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
 
   const runner: Runner = {
     redis, intake, transport, inbound, outbound, apply, workers,
-    async reconcile() {
+    async requeueFromStore() {
       const messages = await store.pendingSpool();
-      await inbound.enqueue(messages);
-      const changes = await apply.enqueuePending(store);
-      await runner.sweep();
+      const revived = (await inbound.enqueue(messages)).length;
+      const changes = await store.pendingChanges();
+      const revivedChanges = (await apply.enqueue(changes)).length;
       const replies = await store.pendingOutbox();
-      await outbound.enqueue(replies);
-      if (messages.length || replies.length || changes) {
-        logger.info({ messages: messages.length, replies: replies.length, changes }, 're-enqueued work left by an earlier run');
+      const revivedReplies = (await outbound.enqueue(replies)).length;
+      return { messages: messages.length, replies: replies.length, changes: changes.length, revived: revived + revivedChanges + revivedReplies };
+    },
+    async reconcile() {
+      const { messages, replies, changes } = await runner.requeueFromStore();
+      // The sweep enqueues the notices it writes itself.
+      await runner.sweep();
+      if (messages || replies || changes) {
+        logger.info({ messages, replies, changes }, 're-enqueued work left by an earlier run');
       }
-      return { messages: messages.length, replies: replies.length, changes };
+      return { messages, replies, changes };
     },
     async sweep() {
       const ids = await expireTickets({ config: cfg, store, signer: app.signer, logger });
       await outbound.enqueue(ids);
       return ids.length;
     },
-    async waitIdle(pollMs = 100) {
-      let quiet = 0;
-      const count = async (q: { getJobCounts(...t: ('waiting' | 'active' | 'delayed' | 'prioritized')[]): Promise<Record<string, number>> }) =>
-        Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).reduce((x, y) => x + y, 0);
-      const retried = new Set<string>();
-      while (quiet < 2) {
-        const busy = (await count(inbound.queue)) + (await count(outbound.queue));
-        const applying = await count(apply.queue);
-        const pending = (await store.pendingSpool()).length;
-        let changes = (await store.pendingChanges()).length;
-        if (changes > 0 && applying === 0) {
-          // A change still queued in the store with no job for it (its
-          // enqueue failed, or its job ran out of attempts): enqueue (or
-          // retry) it once; one that fails again is left for the operator
-          // (logged by the worker) instead of waiting forever.
-          const fresh = (await store.pendingChanges()).filter((id) => !retried.has(id));
-          for (const id of fresh) retried.add(id);
-          if (fresh.length) await apply.enqueue(fresh);
-          else changes = 0;
-        }
-        quiet = busy === 0 && applying === 0 && pending === 0 && changes === 0 ? quiet + 1 : 0;
-        if (quiet < 2) await new Promise((r) => setTimeout(r, pollMs));
-      }
+    settle(pollMs = 100) {
+      return settle(store, { inbound, outbound, apply }, pollMs);
     },
     async stop() {
       await intake.stop().catch((err) => logger.warn({ err: describeError(err) }, 'intake stop failed'));
@@ -155,19 +149,30 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   return runner;
 }
 
-/** `run --once`: drain the mailbox and all queues, then stop. */
-export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<void> {
+export interface OnceReport {
+  /** Work the store still has pending whose jobs ran out of attempts in this run. */
+  stuck: StuckItem[];
+}
+
+/**
+ * `run --once`: retry what earlier runs left (failed jobs included), drain
+ * the mailbox and all queues, then stop. It always finishes: work that runs
+ * out of attempts is reported (one JSON log line), not waited for.
+ */
+export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<OnceReport> {
   const runner = await startRunner(app, opts);
+  let stuck: StuckItem[];
   try {
     await runner.reconcile();
     await runner.intake.drainOnce();
-    await runner.waitIdle();
-    // Replies whose enqueue a crash interrupted are in the store only.
-    const left = await runner.reconcile();
-    if (left.messages || left.replies) await runner.waitIdle();
+    stuck = await runner.settle();
   } finally {
     await runner.stop();
   }
+  if (stuck.length) {
+    app.logger.error({ stuck, count: stuck.length }, describeStuck(stuck).split('\n')[0]!);
+  }
+  return { stuck };
 }
 
 /** `run`: until SIGTERM/SIGINT. Resolves after a clean stop. */
@@ -180,12 +185,27 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
     runner.sweep().catch((err) => app.logger.error({ err: describeError(err) }, 'ticket expiry sweep failed'));
   }, 3600_000);
   sweeper.unref();
+  let digests: DigestScheduler | undefined;
+  // Work whose jobs ran out of attempts (a fault that outlasted the backoff)
+  // is retried from the store on this schedule; one round at a time.
+  let round: Promise<void> | null = null;
+  const retrier = setInterval(() => {
+    if (round) return;
+    round = Promise.all([runner.requeueFromStore(), digests?.ensureSchedule()])
+      .then(([r]) => { if (r.revived) app.logger.info(r, 'retried failed work from the store'); })
+      .catch((err) => logRateLimited(app.logger, 'retry', err, 'retrying failed work failed'))
+      .finally(() => { round = null; });
+  }, app.config.queue.retryFailedSeconds * 1000);
+  retrier.unref();
+  const stopTimers = (): void => {
+    clearInterval(sweeper);
+    clearInterval(retrier);
+  };
   // Digests on their schedule: `run` only (`run --once` drains and exits).
-  let digests: DigestScheduler;
   try {
     digests = await startDigestScheduler(app, bullConnection(runner.redis), runner.outbound);
   } catch (err) {
-    clearInterval(sweeper);
+    stopTimers();
     await runner.stop();
     throw err;
   }
@@ -195,9 +215,11 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
     const stop = (sig: string): void => {
       if (stopping) return;
       stopping = true;
-      clearInterval(sweeper);
+      stopTimers();
       app.logger.info({ signal: sig }, 'stopping: intake closed, finishing jobs in flight');
-      digests.stop()
+      // A retry round in flight finishes before the queues close under it.
+      Promise.resolve(round)
+        .then(() => digests!.stop())
         .catch((err) => app.logger.warn({ err: describeError(err) }, 'digest scheduler stop failed'))
         .then(() => runner.stop())
         .then(resolve, (err) => {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ZtrustError, describeError } from './errors.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from './config/load.js';
-import { createLogger } from './logging.js';
+import { createLogger, routeProcessDiagnostics } from './logging.js';
 import { openApp } from './app.js';
 import { startCheck } from './state/consistency.js';
 import { initDataDir } from './init.js';
@@ -23,6 +23,7 @@ import { registerVerifyProof } from './cli/verify-proof.js';
 import { registerLog } from './cli/log.js';
 import { runDemo } from './demo.js';
 import { runForever, runOnce } from '../queue/runner.js';
+import { describeStuck } from '../queue/settle.js';
 import { configSchema } from './config/schema.js';
 import { z } from 'zod';
 
@@ -72,19 +73,39 @@ export function buildProgram(): Command {
   program.command('run')
     .description('the worker: read the mailbox, verify, answer; --once drains the mailbox and queues, then exits')
     .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
-    .option('--once', 'drain the mailbox and every queue, then exit 0')
+    .option('--once', 'drain the mailbox and every queue, then exit (1 when work is stuck: out of attempts, listed on stderr)')
     .action(async (o: { config?: string; once?: boolean }) => {
       const cfg = config(o);
       const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
       // Before state.db is opened (which would create a deleted one afresh): store, collection and log must agree.
       if ((await startCheck(cfg.dataDir, logger)).length) throw new CommanderError(2, 'ztrust.state', 'state check failed');
+      if (!o.once) {
+        // The worker's stderr goes to a log collector: JSON lines only, the last one too.
+        routeProcessDiagnostics(logger);
+        try {
+          const app = await openApp(cfg, logger);
+          try { await runForever(app); } finally { await app.close(); }
+        } catch (err) {
+          // A configuration error (exit 2) is reported like one found while
+          // loading the file, before any logger exists: plain, for the
+          // operator who started it. Everything else ends as one JSON line.
+          if (err instanceof ConfigError) throw err;
+          logger.fatal({ err: describeError(err), code: (err as { code?: unknown }).code }, 'ztrust-bot stopped on an error');
+          throw new CommanderError(1, 'ztrust.run', describeError(err));
+        }
+        return;
+      }
       const app = await openApp(cfg, logger);
+      let stuck = 0;
       try {
-        if (o.once) await runOnce(app);
-        else await runForever(app);
+        const report = await runOnce(app);
+        stuck = report.stuck.length;
+        // The JSON line is logged by runOnce; this is for the operator at the terminal.
+        if (stuck) process.stderr.write(`ztrust-bot: ${describeStuck(report.stuck)}\n`);
       } finally {
         await app.close();
       }
+      if (stuck) throw new CommanderError(1, 'ztrust.stuck', `${stuck} item(s) stuck`);
     });
 
   program.command('demo')

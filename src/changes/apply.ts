@@ -9,7 +9,14 @@
  *   2. re-check the change against the collection as it is NOW (a key may
  *      have been added or a certifier revoked since the ticket was opened):
  *      a change that no longer fits fails with the reason, and nothing is
- *      written;
+ *      written. The ticket's approvals are counted again with the rule the
+ *      votes were counted by (src/commands/vote.ts countApprovals): when the
+ *      apply queue stalled and an approver's key expired, was revoked or
+ *      left the collection meanwhile, and the valid approvals no longer
+ *      reach the threshold, nothing is written; the change and the ticket
+ *      fail (a failed change cannot be queued again under the same id, so
+ *      the ticket is not reopened) and the submitter and the maintainers get
+ *      a signed notice saying which approvals lapsed and how to go on;
  *   3. log entry (index remembered in the store before the commit);
  *   4. Collection.apply: files, bundles, signed SHA256SUMS, one git commit
  *      with trailers (Ztrust-Change, Ztrust-Ticket, Ztrust-Approved-By,
@@ -34,6 +41,8 @@ import type { Keyring } from '../pgp/keyring.js';
 import { sameKeyContent } from '../pgp/merge.js';
 import type { CryptoPolicy } from '../pgp/policy.js';
 import { checkSubmittedCert } from '../pki/x509.js';
+import { maintainerContacts } from '../commands/common.js';
+import { countApprovals } from '../commands/vote.js';
 import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
@@ -209,6 +218,35 @@ function whatOf(row: ChangeRow, ticket: { kind: 'add-key' | 'update-key' | 'add-
   }
 }
 
+/** Approvals that no longer reach the threshold when the change is applied, and whom to tell. */
+interface LapsedApprovals {
+  error: string;
+  /** How many still count. */
+  approvals: number;
+  /** One sentence per approval that lapsed. */
+  notCounted: string[];
+  /** The maintainers' addresses (from their collection keys). */
+  maintainers: string[];
+}
+
+/**
+ * The ticket's approvals counted with the votes' own rule at `now`: null
+ * while they still reach the threshold, else why not and whom to tell.
+ */
+async function approvalsLapsed(ticketId: string, ring: Keyring, deps: ApplyDeps, now: Date): Promise<LapsedApprovals | null> {
+  const cfg = deps.config;
+  const counted = await countApprovals(await deps.store.getVotes(ticketId), { keyring: ring, policy: deps.policy, maintainers: cfg.maintainers, now });
+  if (counted.approvals.length >= cfg.threshold) return null;
+  const contacts = await maintainerContacts(cfg, ring, deps.policy, now);
+  return {
+    error: `when it was applied, ticket ${ticketId} had ${counted.approvals.length} of the ${cfg.threshold} valid approvals it needs`
+      + (counted.notCounted.length ? ` (not counted: ${counted.notCounted.join('; ')})` : ''),
+    approvals: counted.approvals.length,
+    notCounted: counted.notCounted,
+    maintainers: [...new Set(contacts.map((c) => c.address).filter((a): a is string => a !== null))],
+  };
+}
+
 export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOutcome> {
   const { store, logger } = deps;
   const now = deps.now?.() ?? new Date();
@@ -230,12 +268,22 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   const ticket = row.ticketId ? await store.getTicket(row.ticketId) : undefined;
   const what = whatOf(row, ticket);
 
-  const finish = async (state: 'applied' | 'failed', commit: string | null, logIndex: number | null, error: string | null, nothing = false): Promise<ApplyOutcome> => {
+  /** `lapsed`: the failure is that approvals lapsed; its notice replaces notice-failed and goes to the maintainers too. */
+  const finish = async (state: 'applied' | 'failed', commit: string | null, logIndex: number | null, error: string | null, nothing = false, lapsed?: LapsedApprovals): Promise<ApplyOutcome> => {
     const effects: StoreEffect[] = [{ kind: 'change-finish', changeId: id, state, commit, logIndex, error }];
     if (ticket && ticket.state === 'approved') {
       effects.push({ kind: 'ticket-update', ticketId: ticket.id, expectVersion: ticket.version, state, closedReason: error });
     }
     const outbox = [];
+    const lapsedProse = lapsed && render('notice-approvals-lapsed', {
+      ticket: ticket?.id ?? row.ticketId, what, approvals: lapsed.approvals, threshold: deps.config.threshold, notCounted: lapsed.notCounted,
+    });
+    if (lapsed && lapsedProse && lapsed.maintainers.length) {
+      outbox.push(await composeNotice(deps.config, deps.signer, {
+        id: `lapsed:${id}`, to: lapsed.maintainers, subject: `Not applied, approvals lapsed: ${what}`, status: 'error',
+        fields: ticket ? { Ticket: ticket.id } : {}, prose: lapsedProse,
+      }));
+    }
     if (row.requester) {
       const fields: Record<string, string> = {};
       if (ticket) fields.Ticket = ticket.id;
@@ -249,7 +297,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
         prose: state === 'applied'
           ? render('notice-applied', { what, ticket: ticket?.id ?? null, commit, logIndex: logIndex !== null ? String(logIndex) : null,
             approvers: row.approvers.length ? row.approvers.join(', ') : null, nothing })
-          : render('notice-failed', { what, ticket: ticket?.id ?? null, reason: error }),
+          : lapsedProse || render('notice-failed', { what, ticket: ticket?.id ?? null, reason: error }),
         inReplyTo: row.parentMessageId,
       }));
     }
@@ -273,6 +321,13 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
     return finish('failed', null, null, `the change request is damaged: ${(err as Error).message}`);
   }
   const ring = await col.keyring();
+
+  // The approvals, counted again now. Not once the log holds the change:
+  // the log is the authority and the collection must follow it.
+  if (ticket && row.logIndex === null) {
+    const lapsed = await approvalsLapsed(ticket.id, ring, deps, now);
+    if (lapsed) return finish('failed', null, null, lapsed.error, false, lapsed);
+  }
   const planned = await planChange(col, ring, payload, row, deps, now);
   if (!planned.ok || planned.plan.noop) {
     // The log already holds this change (an earlier attempt logged it, then

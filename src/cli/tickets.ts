@@ -2,13 +2,18 @@
  * `ztrust-bot tickets [list | show ID] [--state S] [--json] [--config FILE]`:
  * the tickets in the state store, for operators and maintainers. `show`
  * prints the canonical content exactly (its SHA-256 is the ticket digest).
+ * Approvals are counted with the votes' own rule (vote.ts countApprovals,
+ * against the keys the bot committed): a lapsed vote is shown as not
+ * counted, with the reason.
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultConfigPath, loadConfig } from '../config/load.js';
+import { countApprovals, type VoteCheck } from '../commands/vote.js';
+import { cryptoPolicyOf, defaultConfigPath, loadConfig } from '../config/load.js';
+import { KnownKeys } from '../pgp/known.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { TicketState } from '../store/types.js';
-import { describeTicket, effectiveState, isoSeconds, parseTicketId, tally } from '../tickets/ticket.js';
+import { describeTicket, effectiveState, isoSeconds, parseTicketId } from '../tickets/ticket.js';
 import { io, type Io } from './collection-common.js';
 
 const STATES = ['pending', 'approved', 'applied', 'rejected', 'expired', 'failed'];
@@ -29,12 +34,13 @@ export function registerTickets(program: Command): void {
       const cfg = loadConfig(o.config ?? defaultConfigPath());
       const store = SqliteStore.open(path.join(cfg.dataDir, 'state.db'));
       const now = new Date();
+      const check: VoteCheck = { keyring: await new KnownKeys(cfg.dataDir).get(), policy: cryptoPolicyOf(cfg), maintainers: cfg.maintainers, now };
       try {
         if (act === 'list') {
           const rows = (await store.listTickets()).filter((t) => !o.state || effectiveState(t, now) === o.state);
           const items = [];
           for (const t of rows) {
-            const votes = tally(await store.getVotes(t.id), cfg.maintainers);
+            const votes = await countApprovals(await store.getVotes(t.id), check);
             items.push({ id: t.id, state: effectiveState(t, now), kind: t.kind, subject: t.subject, what: describeTicket(t),
               approvals: votes.approvals.length, threshold: cfg.threshold, created: t.createdAt, expires: t.expiresAt, digest: t.digest });
           }
@@ -52,16 +58,19 @@ export function registerTickets(program: Command): void {
         const t = await store.getTicket(tid);
         if (!t) x.fail(`no ticket ${tid}`, 1, 'not-found');
         const votes = await store.getVotes(t.id);
+        const { approvals, reasons } = await countApprovals(votes, check);
+        const notCounted = (voter: string): string | null => reasons.get(voter.toUpperCase()) ?? null;
         const changes = await store.listChanges({ ticketId: t.id });
         if (o.json) {
-          x.out(`${JSON.stringify({ ...t, state: effectiveState(t, now), payload: undefined, votes, changes: changes.map((c) => ({ ...c, payload: undefined })) })}\n`);
+          x.out(`${JSON.stringify({ ...t, state: effectiveState(t, now), payload: undefined, approvals: approvals.length, threshold: cfg.threshold,
+            votes: votes.map((v) => ({ ...v, counted: notCounted(v.voter) === null, notCounted: notCounted(v.voter) })), changes: changes.map((c) => ({ ...c, payload: undefined })) })}\n`);
           return;
         }
         x.out([
           `Ticket: ${t.id}`, `State: ${effectiveState(t, now)}${t.closedReason ? ` (${t.closedReason})` : ''}`, `Kind: ${t.kind}`,
           `What: ${describeTicket(t)}`, `Submitter: ${t.submitter} <${t.requester}>`, `Created: ${t.createdAt}`, `Expires: ${t.expiresAt}`,
-          `Ticket-Digest: ${t.digest}`, '',
-          ...votes.map((v) => `${v.vote} by ${v.voter} at ${v.at}${v.reason ? `: ${v.reason}` : ''}`),
+          `Ticket-Digest: ${t.digest}`, `Approvals: ${approvals.length} of ${cfg.threshold} needed`, '',
+          ...votes.map((v) => `${v.vote} by ${v.voter} at ${v.at}${notCounted(v.voter) ? ` (not counted: ${notCounted(v.voter)})` : ''}${v.reason ? `: ${v.reason}` : ''}`),
           ...changes.map((c) => `change ${c.id}: ${c.state}${c.commit ? ` commit ${c.commit}` : ''}${c.logIndex !== null ? ` log ${c.logIndex}` : ''}${c.error ? ` (${c.error})` : ''}`),
           '', '--- content (SHA-256 = Ticket-Digest) ---', '',
         ].join('\n'));

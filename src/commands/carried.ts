@@ -50,23 +50,34 @@ function keyAttachments(list: readonly { filename?: string | null; contentType: 
   return out;
 }
 
-async function readAll(data: (string | Buffer)[], limits: Limits): Promise<openpgp.PublicKey[]> {
+export interface CarriedKeys {
+  keys: openpgp.PublicKey[];
+  /** Sizes of key blocks not read because they are over the key-size limit (the sender is told). */
+  oversize: number[];
+}
+
+async function readAll(data: (string | Buffer)[], limits: Limits): Promise<CarriedKeys> {
   const keys: openpgp.PublicKey[] = [];
+  const oversize: number[] = [];
   for (const d of data.slice(0, MAX_KEY_BLOCKS)) {
-    // An oversized block is not read at all (the handler reports the limit).
-    if (d.length > limits.maxKeyBytes * 2) continue;
+    // An oversized block is not read at all: reading it is the cost an
+    // attacker wants us to pay. Its size is reported instead.
+    if (d.length > limits.maxKeyBytes * 2) {
+      oversize.push(d.length);
+      continue;
+    }
     try {
       for (const k of await readKeysAny(d)) keys.push(k.isPrivate() ? (k as openpgp.PrivateKey).toPublic() : (k as openpgp.PublicKey));
     } catch { /* unreadable: the handler reports it from the signed copy */ }
   }
-  return keys;
+  return { keys, oversize };
 }
 
 /**
  * Keys anywhere in the message (unauthenticated): only for checking who
  * signed it. `text` is the body as a reader sees it (inline armour removed).
  */
-export async function carriedKeys(mail: ParsedMail, text: string, limits: Limits): Promise<openpgp.PublicKey[]> {
+export async function carriedKeys(mail: ParsedMail, text: string, limits: Limits): Promise<CarriedKeys> {
   const data: (string | Buffer)[] = [...keyBlocksIn(text)];
   data.push(...keyAttachments(mail.attachments.map((a) => ({ filename: a.filename ?? null, contentType: a.contentType, content: a.content }))));
   return readAll(data, limits);

@@ -223,8 +223,12 @@ export class Dispatcher {
     try {
       mail = await simpleParser(row.raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, maxHtmlLengthToParse: 0 });
     } catch (err) {
+      // mailparser gives up (nesting past its own bounds, broken structure):
+      // the sender is still told, through the same header-only gate as an
+      // oversize message, so a robot or a flood gets no more replies.
       logger.warn({ err: (err as Error).message }, 'unparseable message');
-      return done({ ...base(null), outcome: 'malformed' }, 'malformed: not parseable');
+      return this.headerOnly(row, 'malformed', 'malformed: not parseable',
+        render('malformed', { detail: 'its MIME structure could not be parsed (nested too deeply, or broken boundaries)' }));
     }
 
     // 2. Never answer robots, bounces, ourselves.
@@ -313,7 +317,8 @@ export class Dispatcher {
       // A handler bug must not lose the message or crash the worker: the
       // sender gets an error reply, the operator gets the stack in the log.
       logger.error({ err, command: name }, 'command handler failed');
-      result = { status: 'error', body: `The bot could not process your ${name} request because of an internal error. Nothing was changed. The operators have been told; please try again later.`, outcome: 'handler-error' };
+      // The reply names no detail of the error: a message or stack can hold paths and internals.
+      result = { status: 'error', body: render('handler-error', { command: name }), outcome: 'handler-error' };
     }
     const c1 = { ...c0, command: name, signatures: [...signatures, ...(result.signatures ?? [])], effects: result.effects ?? [] };
     return this.reply(row, mail, sender, c1, result.outcome ?? `${name}:${result.status}`,
@@ -326,22 +331,31 @@ export class Dispatcher {
    * goes through the same gate as every reply (a bounce or a forged-From
    * flood of big mail gets no more replies than any other mail).
    */
-  private async tooLarge(row: SpoolRow, size: number): Promise<ProcessOutcome> {
+  private tooLarge(row: SpoolRow, size: number): Promise<ProcessOutcome> {
+    return this.headerOnly(row, 'too-large', `too large (${size} bytes)`,
+      render('too-large', { size, limit: this.config.limits.maxMessageBytes }));
+  }
+
+  /**
+   * A message whose body is not read (too large, or not parseable): its
+   * header section alone decides whether it is answered (never-answer rules,
+   * list traffic) and where the error reply goes, through the reply gate.
+   */
+  private async headerOnly(row: SpoolRow, outcome: string, summary: string, prose: string): Promise<ProcessOutcome> {
     const cfg = this.config;
-    const summary = `too large (${size} bytes)`;
     let mail: ParsedMail;
     try {
       mail = await simpleParser(headerSection(row.raw, MAX_HEADER_SECTION_BYTES), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
     } catch (err) {
-      this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section of an oversize message');
-      return { completion: { ...baseCompletion(row, null), outcome: 'ignored:malformed-too-large' }, summary };
+      this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section');
+      return { completion: { ...baseCompletion(row, null), outcome: `ignored:${outcome}-unreadable-headers` }, summary };
     }
     const cls = classify(mail, { address: cfg.bot.address, loopHeader: cfg.bot.loopHeader });
     const c = { ...baseCompletion(row, mail), sender: cls.sender };
     if (cls.ignore) return { completion: { ...c, outcome: `ignored:${cls.ignore}` }, summary: `${summary}, ignored (${cls.ignore})` };
     // A list post may carry no command, and the body is not read to find out.
-    if (cls.listTraffic || cls.bulk) return { completion: { ...c, outcome: 'ignored:list-too-large' }, summary: `${summary}, list traffic` };
-    return this.reply(row, mail, cls.sender!, c, 'too-large', 'error', undefined, render('too-large', { size, limit: cfg.limits.maxMessageBytes }));
+    if (cls.listTraffic || cls.bulk) return { completion: { ...c, outcome: `ignored:list-${outcome}` }, summary: `${summary}, list traffic` };
+    return this.reply(row, mail, cls.sender!, c, outcome, 'error', undefined, prose);
   }
 
   /** A request over its reply budget: recorded with its outcome (that is how it is counted), no reply. */
@@ -362,8 +376,12 @@ export class Dispatcher {
     const text = untrustedText(mail.text ?? '');
     const pre = findCommand(text);
     if (!pre?.spec.carriesSigningKey) return v;
-    const keys = await carriedKeys(mail, text, this.config.limits);
-    if (keys.length === 0) return v;
+    const { keys, oversize } = await carriedKeys(mail, text, this.config.limits);
+    if (keys.length === 0) {
+      if (oversize.length === 0) return v;
+      // Say why the carried key did not count, rather than only "not in the keyring".
+      return { ...v, detail: `${v.detail}; ${render('carried-key-too-large', { size: oversize[0]!, limit: this.config.limits.maxKeyBytes }).trim()}` };
+    }
     // A carried copy of a collection key is MERGED into the collection copy,
     // never used instead of it: the merge adds a new subkey only with a valid
     // binding signature, and keeps every revocation the collection holds (a

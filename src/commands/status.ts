@@ -1,7 +1,14 @@
-/** STATUS <ticket>: a ticket's state and votes; unsigned ok (read-only). */
+/**
+ * STATUS <ticket>: a ticket's state and votes; unsigned ok (read-only).
+ * Approvals are counted with the votes' own rule (vote.ts countApprovals):
+ * a vote whose key has since expired, been revoked or left the collection,
+ * or whose voter is no longer a maintainer, is shown as not counted, with
+ * the reason, and is not in the count.
+ */
 import { render } from '../templates.js';
-import { describeTicket, effectiveState, isoSeconds, parseTicketId, tally, formatTicketId } from '../tickets/ticket.js';
+import { describeTicket, effectiveState, isoSeconds, parseTicketId, formatTicketId } from '../tickets/ticket.js';
 import type { Handler } from './types.js';
+import { countApprovals } from './vote.js';
 
 export const statusHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
@@ -18,7 +25,7 @@ export const statusHandler: Handler = async (req, ctx) => {
   }
   const state = effectiveState(t, req.now);
   const votes = await ctx.store.getVotes(t.id);
-  const { approvals } = tally(votes, cfg.maintainers);
+  const { approvals, reasons } = await countApprovals(votes, { keyring: ctx.keyring, policy: ctx.policy, maintainers: cfg.maintainers, now: req.now });
   const changes = await ctx.store.listChanges({ ticketId: t.id });
   const change = changes[changes.length - 1];
   let changeText: string | null = null;
@@ -45,7 +52,7 @@ export const statusHandler: Handler = async (req, ctx) => {
       created: isoSeconds(new Date(t.createdAt)), expires: isoSeconds(new Date(t.expiresAt)),
       approvals: approvals.length, threshold: cfg.threshold,
       votes: votes.map((v) => `${v.vote === 'approve' ? 'approved' : 'rejected'} by ${v.voter} at ${isoSeconds(new Date(v.at))}` +
-        `${cfg.maintainers.includes(v.voter) ? '' : ' (no longer a maintainer: not counted)'}${v.reason ? `: ${v.reason}` : ''}`),
+        `${reasons.has(v.voter.toUpperCase()) ? ` (not counted: ${reasons.get(v.voter.toUpperCase())})` : ''}${v.reason ? `: ${v.reason}` : ''}`),
       noVotes: votes.length === 0,
       change: changeText,
       next: next[state],

@@ -11,7 +11,10 @@
  * are re-checked against the collection keys at the moment the threshold is
  * checked, so an approval whose key has since expired, been revoked or left
  * the collection no longer counts (and the reply says so). The new vote's
- * own key was checked when its signature verified, just now.
+ * own key was checked when its signature verified, just now. The rule is
+ * countApprovals below, and it is the only one: the apply step counts
+ * again with it before it writes, STATUS and `ztrust-bot tickets` show
+ * with it which votes count.
  *
  * Votes are decided on the ticket version read here; the store refuses the
  * transaction if another vote landed in between (optimistic concurrency), so
@@ -31,6 +34,8 @@ import {
 } from '../tickets/ticket.js';
 import { inspectKey } from '../pgp/inspect.js';
 import { identityOf } from '../log/standing.js';
+import type { Keyring } from '../pgp/keyring.js';
+import type { CryptoPolicy } from '../pgp/policy.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
 
@@ -67,27 +72,67 @@ export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
   return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, MAX_REASON) };
 }
 
-/** Why an earlier vote no longer counts (its key is not valid now), or null when it still does. */
-async function lapsed(voter: string, ctx: HandlerContext, now: Date): Promise<string | null> {
-  const key = ctx.keyring.findByFingerprint(voter);
-  if (!key || key.getFingerprint().toUpperCase() !== voter) return `the approval by key ${voter}: that key is no longer in the collection`;
-  const r = await inspectKey(key, { collection: [], policy: ctx.policy, now });
+/**
+ * What decides whether a recorded vote still counts: the collection keys
+ * (as the bot committed them), the policy, the configured maintainers and
+ * the moment of counting. The same rule is used wherever approvals are
+ * counted: here at each vote, by the apply step just before it writes
+ * (src/changes/apply.ts), by STATUS and by `ztrust-bot tickets`.
+ */
+export interface VoteCheck {
+  keyring: Keyring;
+  policy: CryptoPolicy;
+  maintainers: readonly string[];
+  now: Date;
+}
+
+export interface CountedVotes {
+  /** Distinct maintainer fingerprints whose approval counts now. */
+  approvals: string[];
+  /** One sentence per approval that does not count because its key lapsed ("the approval by key X (...): that key ..."). */
+  notCounted: string[];
+  /** For each voter whose vote does not count: why, as a clause ("that key has been revoked", "no longer a maintainer"). */
+  reasons: Map<string, string>;
+}
+
+/** Why an approval no longer counts (its key is not valid now), or null when it still does. */
+async function lapsed(voter: string, check: VoteCheck): Promise<{ who: string; why: string } | null> {
+  const key = check.keyring.findByFingerprint(voter);
+  if (!key || key.getFingerprint().toUpperCase() !== voter) return { who: `the approval by key ${voter}`, why: 'that key is no longer in the collection' };
+  const r = await inspectKey(key, { collection: [], policy: check.policy, now: check.now });
   const who = `the approval by key ${voter}${identityOf(r) ? ` (${identityOf(r)})` : ''}`;
-  if (r.revoked) return `${who}: that key has been revoked`;
-  if (r.expired) return `${who}: that key expired${r.expires ? ` on ${isoSeconds(r.expires)}` : ''} (once its owner renews it with UPDATE KEY, the vote counts again)`;
+  if (r.revoked) return { who, why: 'that key has been revoked' };
+  if (r.expired) return { who, why: `that key expired${r.expires ? ` on ${isoSeconds(r.expires)}` : ''} (once its owner renews it with UPDATE KEY, the vote counts again)` };
   return null;
 }
 
-/** The other maintainers' votes that still count now, and a line for each one that does not. */
-async function countable(votes: readonly VoteRecord[], ctx: HandlerContext, now: Date): Promise<{ valid: VoteRecord[]; notCounted: string[] }> {
+/**
+ * THE counting rule: an approval counts when its voter is a configured
+ * maintainer and the voter's key is, at `check.now`, in the collection, not
+ * expired and not revoked; each maintainer counts once. `fresh` is a vote
+ * whose key was checked just now (its signature verified): counted without
+ * the key check.
+ */
+export async function countApprovals(votes: readonly VoteRecord[], check: VoteCheck, fresh?: VoteRecord): Promise<CountedVotes> {
   const valid: VoteRecord[] = [];
   const notCounted: string[] = [];
+  const reasons = new Map<string, string>();
+  const maintainers = new Set(check.maintainers.map((m) => m.toUpperCase()));
   for (const v of votes) {
-    const why = v.vote === 'approve' ? await lapsed(v.voter.toUpperCase(), ctx, now) : null;
-    if (why) notCounted.push(why);
-    else valid.push(v);
+    const voter = v.voter.toUpperCase();
+    if (fresh && voter === fresh.voter.toUpperCase()) continue;
+    if (!maintainers.has(voter)) {
+      reasons.set(voter, 'no longer a maintainer');
+      continue;
+    }
+    const why = v.vote === 'approve' ? await lapsed(voter, check) : null;
+    if (why) {
+      notCounted.push(`${why.who}: ${why.why}`);
+      reasons.set(voter, why.why);
+    } else valid.push(v);
   }
-  return { valid, notCounted };
+  const { approvals } = tally(fresh ? [...valid, fresh] : valid, check.maintainers);
+  return { approvals, notCounted, reasons };
 }
 
 const CHANGE_KIND: Record<TicketRow['kind'], ChangeKind> = { 'add-key': 'add-key', 'update-key': 'update-key', 'add-cert': 'add-cert' };
@@ -171,9 +216,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
     };
   }
 
-  const others = await countable(votes.filter((x) => x.voter.toUpperCase() !== voter), ctx, req.now);
-  const notCounted = others.notCounted;
-  const { approvals } = tally([...others.valid, record], cfg.maintainers);
+  const { approvals, notCounted } = await countApprovals(votes, { keyring: ctx.keyring, policy: ctx.policy, maintainers: cfg.maintainers, now: req.now }, record);
   if (approvals.length >= cfg.threshold) {
     return {
       status: 'approved',

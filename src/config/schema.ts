@@ -61,6 +61,7 @@ export const configSchema = z.strictObject({
     prefix: z.string().default('ztrust'),
     inboundConcurrency: z.number().int().min(1).max(64).default(4),
     outboundConcurrency: z.number().int().min(1).max(64).default(2),
+    retryFailedSeconds: z.number().min(1).max(86400).default(300).describe('how often `run` retries work that ran out of attempts (from the store: unanswered messages, unsent replies, queued changes)'),
   }).prefault({}),
   maintainers: z.array(fingerprint).default([]),
   threshold: z.number().int().min(1).default(2),

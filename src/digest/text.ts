@@ -12,12 +12,14 @@
  * normalising never changes a genuine digest.
  */
 import { createHash } from 'node:crypto';
+import { trimBlanksEnd } from '../mail/blocks.js';
 import { MAX_COLUMNS, wrapParagraph } from '../mail/text.js';
 
 export const ZERO_SHA256 = '0'.repeat(64);
 
 export function normalizeDigestText(text: string): string {
-  const lines = text.replace(/\r\n?/g, '\n').split('\n').map((l) => l.replace(/[ \t]+$/, ''));
+  // trimBlanksEnd, not /[ \t]+$/ (quadratic on a long run of blanks before a letter).
+  const lines = text.replace(/\r\n?/g, '\n').split('\n').map(trimBlanksEnd);
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   return `${lines.join('\n')}\n`;
 }

@@ -63,3 +63,36 @@ export function armouredBlocks(text: string, kinds: readonly BlockKind[], max = 
 export function blockKind(...labels: string[]): BlockKind {
   return { begin: labels.map((l) => `-----BEGIN ${l}-----`), end: labels.map((l) => `-----END ${l}-----`) };
 }
+
+/**
+ * `s` without its trailing spaces and tabs. The regex /[ \t]+$/ is retried
+ * from every blank of a run and scans the whole run each time when a
+ * non-blank follows: 64K spaces and a letter took 27 s. This walks back once.
+ */
+export function trimBlanksEnd(s: string): string {
+  let end = s.length;
+  while (end > 0 && (s.charCodeAt(end - 1) === 0x20 || s.charCodeAt(end - 1) === 0x09)) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/** Every line of `s` (split on LF only, unlike the m flag: CR is not a line end here) without its trailing spaces and tabs, in linear time. */
+export function trimLinesBlanksEnd(s: string): string {
+  return s.split('\n').map(trimBlanksEnd).join('\n');
+}
+
+/** `s` without its trailing line feeds: /\n+$/ in linear time. */
+export function trimNewlinesEnd(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0x0a) end--;
+  return s.slice(0, end);
+}
+
+/**
+ * The first `-----BEGIN PGP SIGNATURE-----` ... END block whose BEGIN starts
+ * a line, or null: /(?:^|\n)(BEGIN[\s\S]*?END)/ in linear time.
+ */
+export function lineAnchoredBlock(text: string, kind: BlockKind): string | null {
+  const anchored: BlockKind = { begin: kind.begin.map((b) => `\n${b}`), end: kind.end };
+  const found = armouredBlocks(`\n${text}`, [anchored], 1)[0];
+  return found === undefined ? null : found.slice(1);
+}

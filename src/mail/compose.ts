@@ -14,6 +14,7 @@ import qp from 'nodemailer/lib/qp/index.js';
 import { HEADER_LIMITS } from '../limits.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import { isAscii, sanitizeHeaderText } from './text.js';
+import { trimLinesBlanksEnd } from './blocks.js';
 
 export type ReplyStatus = 'accepted' | 'pending' | 'approved' | 'rejected' | 'applied' | 'found' | 'not-found' | 'error';
 export type SigningStyle = 'pgpmime' | 'inline';
@@ -199,7 +200,7 @@ export function threadReferences(parentId: string | null | undefined, parentRefs
  * ">From ", which would break the signature.
  */
 function textPart(body: string): { headers: string; content: string } {
-  const text = body.replace(/\r?\n/g, '\n').replace(/[ \t]+$/gm, '');
+  const text = trimLinesBlanksEnd(body.replace(/\r?\n/g, '\n'));
   const risky = !isAscii(text) || /^From /m.test(text) || text.split('\n').some((l) => l.length > 998);
   if (!risky) {
     return {
@@ -248,7 +249,7 @@ export async function composeSigned(m: OutgoingMail, signer: BotSigner): Promise
     // Cleartext signature: survives list footers appended after the armour.
     // openpgp.js emits the cleartext armour with CRLF: normalise before the
     // ASCII check, or plain ASCII would be labelled utf-8/8bit.
-    const signed = (await signer.signCleartext(m.body.replace(/\r?\n/g, '\n').replace(/[ \t]+$/gm, ''))).replace(/\r\n/g, '\n');
+    const signed = (await signer.signCleartext(trimLinesBlanksEnd(m.body.replace(/\r?\n/g, '\n')))).replace(/\r\n/g, '\n');
     const utf8 = !isAscii(signed);
     headers.push(`Content-Type: text/plain; charset=${utf8 ? 'utf-8' : 'us-ascii'}`);
     headers.push(`Content-Transfer-Encoding: ${utf8 ? '8bit' : '7bit'}`);

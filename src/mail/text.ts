@@ -37,7 +37,9 @@ export function reflow(text: string, width = MAX_COLUMNS): string {
     para = [];
   };
   for (const raw of text.replace(/\t/g, '    ').split(/\r?\n/)) {
-    const line = raw.replace(/\s+$/, '');
+    // trimEnd, not /\s+$/: the regex is quadratic on a long run of blanks
+    // followed by a non-blank (untrusted text may reach reply prose).
+    const line = raw.trimEnd();
     if (line === '') {
       flush();
       out.push('');

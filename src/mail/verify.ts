@@ -53,6 +53,7 @@ import { algorithmInfo } from '../pgp/inspect.js';
 import {
   decodedBody, entityBytes, getHeader, parseMime, walkMime, type MimeNode, type MimeTree,
 } from './mime.js';
+import { armouredBlocks, blockKind, lineAnchoredBlock, trimBlanksEnd } from './blocks.js';
 import { BEGIN_LINE, chooseSignedNode, findSmimeNode, placementWarnings } from './signed-node.js';
 
 export type SigKind = 'pgpmime' | 'inline' | 'unsigned';
@@ -129,7 +130,9 @@ export interface VerifyOptions { policy?: CryptoPolicy; limits?: Limits; now?: D
 const BEGIN_SIGNED = '-----BEGIN PGP SIGNED MESSAGE-----';
 const BEGIN_SIG = '-----BEGIN PGP SIGNATURE-----';
 const END_SIG = '-----END PGP SIGNATURE-----';
-const ARMORED_SIG = /-----BEGIN PGP SIGNATURE-----[\s\S]*?-----END PGP SIGNATURE-----/;
+// Found by a linear scan (blocks.ts): a regex with a lazy [\s\S]*? is
+// retried from every BEGIN line of a hostile signature part (1 MB: 55 s).
+const SIG_BLOCK = blockKind('PGP SIGNATURE');
 
 interface Ctx {
   keyring: Keyring;
@@ -268,8 +271,6 @@ async function verifyPgpMime(node: MimeNode, ctx: Ctx): Promise<MailVerification
   return r;
 }
 
-/** The signature's line-anchored armour (a dash-escaped line inside cleartext never matches). */
-const ARMORED_SIG_LINE = /(?:^|\n)(-----BEGIN PGP SIGNATURE-----[\s\S]*?-----END PGP SIGNATURE-----)/;
 
 interface Refusal { facts: SignaturePacketFacts; judgement: Exclude<SignatureJudgement, { ok: true }> }
 
@@ -282,10 +283,11 @@ async function refusedByOctets(bytes: Buffer, ctx: Ctx): Promise<Refusal | null>
   let binary: Uint8Array = bytes;
   const text = bytes.toString('latin1');
   if (text.includes(BEGIN_SIG)) {
-    const m = ARMORED_SIG_LINE.exec(text);
-    if (!m) return null;
+    // Line-anchored: a dash-escaped line inside cleartext never matches.
+    const armoured = lineAnchoredBlock(text, SIG_BLOCK);
+    if (armoured === null) return null;
     try {
-      binary = (await openpgp.unarmor(m[1])).data as Uint8Array;
+      binary = (await openpgp.unarmor(armoured)).data as Uint8Array;
     } catch {
       return null;
     }
@@ -311,7 +313,7 @@ function applyRefusal(r: MailVerification, { facts, judgement }: Refusal, ctx: C
   const keys = facts.issuerKeyId ? ctx.keyring.findAllByKeyId(facts.issuerKeyId) : [];
   r.signer = keys.length === 1 ? keys[0].getFingerprint().toUpperCase() : null;
   const made = facts.created ? ` made ${facts.created.toISOString()}` : '';
-  const by = facts.issuerKeyId ? ` by key ${facts.issuerKeyId}` : '';
+  const by = r.signer ? ` by key ${r.signer}` : facts.issuerKeyId ? ` by key ${facts.issuerKeyId}` : '';
   r.detail = `the signature${made}${by} was not accepted: ${judgement.reason}`;
   r.hint = judgement.fix;
   return r;
@@ -327,15 +329,27 @@ function badStructure(r: MailVerification, detail: string, listy: boolean): Mail
 async function readDetachedSignature(bytes: Buffer, ctx: Ctx): Promise<openpgp.Signature> {
   const text = bytes.toString('latin1');
   if (text.includes(BEGIN_SIG)) {
-    const m = ARMORED_SIG.exec(text);
-    if (!m) throw new Error('armoured signature without an END line');
-    return openpgp.readSignature({ armoredSignature: m[0], config: ctx.config });
+    const armoured = armouredBlocks(text, [SIG_BLOCK], 1)[0];
+    if (armoured === undefined) throw new Error('armoured signature without an END line');
+    return openpgp.readSignature({ armoredSignature: armoured, config: ctx.config });
   }
   return openpgp.readSignature({ binarySignature: bytes, config: ctx.config });
 }
 
 /** Text, attachments and protected headers of the signed part, via mailparser on the exact slice. */
 async function fillSignedContent(r: MailVerification, signedPart: MimeNode, signedBytes: Buffer): Promise<void> {
+  // A command is read only from text the bot decodes exactly as the signer's
+  // client showed it. For a charset the bot cannot decode (EBCDIC IBM037,
+  // a made-up name), mailparser would fall back to reading the bytes as if
+  // they were ASCII/Latin-1: text the signer may never have seen. No signed
+  // text then; the sender is told why.
+  const unreadable = undecodableCharset(signedPart);
+  if (unreadable) {
+    r.warnings.push(`the signed text is declared as charset ${unreadable.slice(0, 40)}, which the bot cannot decode; send it as UTF-8`);
+    r.detail = `${r.detail}; the signed text is declared as charset ${unreadable.slice(0, 40)}, which the bot cannot decode (send it as UTF-8)`;
+    r.signedText = null;
+    return;
+  }
   try {
     const parsed = await simpleParser(signedBytes, { skipTextToHtml: true, skipImageLinks: true });
     r.signedText = parsed.text ?? '';
@@ -416,7 +430,11 @@ async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<Mai
     (key) => openpgp.verify({ message, signature, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false }));
   applyOutcome(r, outcome, listy);
   // LF line ends, like the text openpgp.js returns for UTF-8 cleartext and mailparser for PGP/MIME.
-  if (outcome.cryptoValid) r.signedText = decodeCharset(parsed.signedData, charset).replace(/\r\n/g, '\n');
+  if (outcome.cryptoValid) {
+    const text = decodeCharset(parsed.signedData, charset);
+    if (text === null) r.detail = `${r.detail}; the signed text is declared as charset ${charset.slice(0, 40)}, which the bot cannot decode (send it as UTF-8)`;
+    r.signedText = text === null ? null : text.replace(/\r\n/g, '\n');
+  }
   return r;
 }
 
@@ -461,7 +479,7 @@ function parseCleartextBytes(slice: Buffer): ParsedCleartext {
   for (; i < lines.length && lines[i].trimEnd() !== BEGIN_SIG; i++) {
     let line = lines[i];
     if (line.startsWith('- ')) line = line.slice(2);
-    text.push(line.replace(/[ \t]+$/, ''));
+    text.push(trimBlanksEnd(line));
   }
   if (i >= lines.length) return { ok: false, reason: 'the inline signed block has no signature' };
   const armoredSignature = lines.slice(i).join('\n');
@@ -471,14 +489,36 @@ function parseCleartextBytes(slice: Buffer): ParsedCleartext {
 
 /** The canonical form of cleartext as hashed: trailing blanks removed, CRLF between lines. */
 function cleartextCanonical(text: string): string {
-  return text.split(/\r?\n/).map((l) => l.replace(/[ \t]+$/, '')).join('\r\n');
+  // trimBlanksEnd, not /[ \t]+$/: the regex is quadratic on a long run of blanks before a letter.
+  return text.split(/\r?\n/).map(trimBlanksEnd).join('\r\n');
 }
 
-function decodeCharset(bytes: Buffer, charset: string): string {
+/** The charset of the first text/* leaf (in the signed part) that TextDecoder does not know, or null. */
+function undecodableCharset(node: MimeNode): string | null {
+  if (node.children.length) {
+    for (const c of node.children) {
+      const u = undecodableCharset(c);
+      if (u) return u;
+    }
+    return null;
+  }
+  if (node.contentType.type !== 'text') return null;
+  const charset = node.contentType.params.charset?.trim();
+  if (!charset) return null;
+  try {
+    new TextDecoder(charset);
+    return null;
+  } catch {
+    return charset;
+  }
+}
+
+/** The text in `charset`, or null when the bot cannot decode that charset (never a guess: see fillSignedContent). */
+function decodeCharset(bytes: Buffer, charset: string): string | null {
   try {
     return new TextDecoder(charset).decode(bytes);
   } catch {
-    return bytes.toString('latin1');
+    return null;
   }
 }
 

@@ -34,6 +34,7 @@ import {
 import { mergeKeys, signatureId, userLabel, type MergeItem } from './merge.js';
 import { Keyring } from './keyring.js';
 import { readAllBytes } from './bytes.js';
+import { armouredBlocks, blockKind } from '../mail/blocks.js';
 import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
@@ -693,6 +694,8 @@ export async function checkRevocation(
     'the certificate is damaged or belongs to another key; generate it again with gpg --gen-revoke');
 }
 
+const REVOCATION_BLOCK = blockKind('PGP PUBLIC KEY BLOCK', 'PGP SIGNATURE');
+
 /**
  * The packets of a revocation certificate (armoured, gpg's ":-----BEGIN"
  * form included, or binary): only signatures, keys and user ids are read.
@@ -704,9 +707,10 @@ export async function readRevocationPackets(input: string | Uint8Array, cfg: ope
     const t = text ?? Buffer.from(input as Uint8Array).toString('latin1');
     // gpg prints a colon before the armour line so that a pasted revocation is not imported
     // by accident ("To avoid an accidental use of this file ... :-----BEGIN"): accept both.
-    const m = t.match(/:?(-----BEGIN PGP (?:PUBLIC KEY BLOCK|SIGNATURE)-----[\s\S]*?-----END PGP (?:PUBLIC KEY BLOCK|SIGNATURE)-----)/);
-    if (!m) throw new Error('no armoured block found');
-    const un = await openpgp.unarmor(m[1]!, cfg);
+    // A linear scan (blocks.ts), not a lazy regex retried from every BEGIN line.
+    const block = armouredBlocks(t, [REVOCATION_BLOCK], 1)[0];
+    if (block === undefined) throw new Error('no armoured block found');
+    const un = await openpgp.unarmor(block, cfg);
     bytes = await readAllBytes(un.data);
   } else {
     bytes = input as Uint8Array;

@@ -18,6 +18,7 @@
  *   each becomes a flagged fact. Only unreadable input throws (PgpError).
  */
 import * as openpgp from 'openpgp';
+import { armouredBlocks, blockKind } from '../mail/blocks.js';
 import { PgpError } from '../errors.js';
 import { Keyring } from './keyring.js';
 import {
@@ -190,7 +191,9 @@ export function toKeyring(lookup: KeyLookup): Keyring {
   return Keyring.fromKeys([...lookup]);
 }
 
-const PUBLIC_BLOCK = /-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g;
+// Each kind closed by its own END, found by a linear scan: the regex
+// /BEGIN (PUBLIC|PRIVATE)[\s\S]*?END \1/ was retried from every BEGIN line.
+const PUBLIC_BLOCK = [blockKind('PGP PUBLIC KEY BLOCK'), blockKind('PGP PRIVATE KEY BLOCK')];
 
 /**
  * Read every key in armoured text (one or several armour blocks, as in the
@@ -204,7 +207,7 @@ export async function readKeysAny(input: string | Uint8Array): Promise<openpgp.K
   const text = typeof input === 'string' ? input : looksArmored(input) ? Buffer.from(input).toString('latin1') : null;
   try {
     if (text === null) return await openpgp.readKeys({ binaryKeys: input as Uint8Array, config: cfg });
-    const blocks = text.match(PUBLIC_BLOCK) ?? [];
+    const blocks = armouredBlocks(text, PUBLIC_BLOCK);
     if (blocks.length === 0) throw new Error('no armoured OpenPGP key block found');
     const out: openpgp.Key[] = [];
     for (const b of blocks) out.push(...(await openpgp.readKeys({ armoredKeys: b, config: cfg })));

@@ -7,10 +7,13 @@
  * key" rather than "unknown key".
  */
 import * as openpgp from 'openpgp';
+import { armouredBlocks, blockKind } from '../mail/blocks.js';
 import { PgpError } from '../errors.js';
 import { verifyConfig } from './policy.js';
 
-const KEY_BLOCK = /-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g;
+// Each kind closed by its own END, found by a linear scan: the regex
+// /BEGIN (PUBLIC|PRIVATE)[\s\S]*?END \1/ was retried from every BEGIN line.
+const KEY_BLOCK = [blockKind('PGP PUBLIC KEY BLOCK'), blockKind('PGP PRIVATE KEY BLOCK')];
 
 export class Keyring {
   private readonly keys: openpgp.PublicKey[];
@@ -40,7 +43,7 @@ export class Keyring {
    * @throws PgpError PGP_PARSE when no block is found or a block cannot be read.
    */
   static async fromArmored(text: string): Promise<Keyring> {
-    const blocks = text.match(KEY_BLOCK) ?? [];
+    const blocks = armouredBlocks(text, KEY_BLOCK);
     if (blocks.length === 0) throw new PgpError('PGP_PARSE', 'no armoured OpenPGP key block found');
     const merged = new Map<string, openpgp.PublicKey>();
     const order: string[] = [];

@@ -1,50 +1,154 @@
 /**
  * The keys whose signatures the bot can check: every key in the collection
- * (`<data>/collection/pgp/all/*.asc`). Reloaded when that folder changes, so
- * an applied change is seen by the next message without a restart.
+ * (`<data>/collection/pgp/all/*.asc`) AS THE BOT LAST COMMITTED IT.
+ *
+ * Why the commit and not the work tree: these keys decide who may sign and
+ * who may vote. A key file edited behind the bot's back (a revoked key put
+ * back to its old, unrevoked copy, a maintainer key swapped) must never
+ * count, not even in a worker that is already running: the start check
+ * (src/state/consistency.ts) refuses a dirty work tree, but a live worker
+ * does not run it for every message. The files are read from git HEAD
+ * (`git ls-tree` + `git cat-file --batch`), which only the apply step moves.
+ * (A commit made by hand is the consistency check's business: it disagrees
+ * with the log and the start and the next apply refuse it.)
+ *
+ * Fast: HEAD is resolved by reading `.git/HEAD` and the ref it names (no
+ * process per message); the keys are loaded again only when HEAD moves.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import type * as openpgp from 'openpgp';
 import { Keyring } from './keyring.js';
 import type { Logger } from '../logging.js';
 
+const execFileP = promisify(execFile);
+/** The key folder inside the collection (as committed). */
+const KEY_DIR = 'pgp/all';
+/** Bound on what git may print here: the bot's own collection, but never unbounded. */
+const MAX_GIT_OUTPUT = 256 * 1024 * 1024;
+
 export class KnownKeys {
   private cached: Keyring = Keyring.fromKeys([]);
-  private stamp = '';
+  private head: string | null | undefined = undefined;
 
   constructor(private readonly dataDir: string, private readonly logger?: Logger) {}
 
-  private folder(): string {
-    return path.join(this.dataDir, 'collection', 'pgp', 'all');
+  private dir(): string {
+    return path.join(this.dataDir, 'collection');
   }
 
-  private currentStamp(): string {
-    const dir = this.folder();
-    if (!existsSync(dir)) return 'none';
-    const names = readdirSync(dir).filter((n) => n.endsWith('.asc')).sort();
-    return names.map((n) => `${n}:${statSync(path.join(dir, n)).mtimeMs}`).join('|');
+  private gitEnv(): NodeJS.ProcessEnv {
+    return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir(), LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
+  }
+
+  /**
+   * The commit id HEAD names, or null when there is no repository or no
+   * commit yet. Read from the files git itself reads (HEAD, the loose ref,
+   * packed-refs); anything unusual falls back to `git rev-parse`.
+   */
+  private async currentHead(): Promise<string | null> {
+    const gitDir = path.join(this.dir(), '.git');
+    const headFile = path.join(gitDir, 'HEAD');
+    if (!existsSync(headFile)) return null;
+    try {
+      const head = readFileSync(headFile, 'utf8').trim();
+      if (/^[0-9a-f]{40,64}$/.test(head)) return head;
+      const ref = /^ref: (refs\/[^\s]+)$/.exec(head)?.[1];
+      if (ref && !ref.split('/').includes('..')) {
+        const loose = path.join(gitDir, ...ref.split('/'));
+        if (existsSync(loose)) {
+          const id = readFileSync(loose, 'utf8').trim();
+          if (/^[0-9a-f]{40,64}$/.test(id)) return id;
+        } else {
+          const packed = path.join(gitDir, 'packed-refs');
+          const line = existsSync(packed) ? readFileSync(packed, 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`)) : undefined;
+          if (line) return line.split(' ')[0]!;
+          return null; // an unborn branch: no commit yet
+        }
+      }
+    } catch {
+      /* fall through to git */
+    }
+    try {
+      const { stdout } = await execFileP('git', ['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { cwd: this.dir(), env: this.gitEnv() });
+      return stdout.trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The text of every `pgp/all/*.asc` file in commit `head`, in file-name order. */
+  private async committedKeyTexts(head: string): Promise<string[]> {
+    const { stdout } = await execFileP('git', ['ls-tree', '-z', head, '--', `${KEY_DIR}/`],
+      { cwd: this.dir(), env: this.gitEnv(), maxBuffer: MAX_GIT_OUTPUT });
+    const blobs: { name: string; oid: string }[] = [];
+    for (const rec of stdout.split('\0')) {
+      const m = /^\d+ blob ([0-9a-f]+)\t(.*)$/s.exec(rec);
+      if (!m) continue;
+      const name = m[2]!.slice(KEY_DIR.length + 1);
+      // The same files the work-tree reader takes: direct children, *.asc, no dot files.
+      if (name.includes('/') || name.startsWith('.') || !name.endsWith('.asc')) continue;
+      blobs.push({ name, oid: m[1]! });
+    }
+    blobs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (!blobs.length) return [];
+    const out = await this.catFileBatch(blobs.map((b) => b.oid));
+    return out.map((b) => b.toString('utf8'));
+  }
+
+  /** Blob contents for `oids`, in order, through one `git cat-file --batch`. */
+  private catFileBatch(oids: string[]): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      const p = spawn('git', ['cat-file', '--batch'], { cwd: this.dir(), env: this.gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let err = '';
+      p.stdout.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_GIT_OUTPUT) p.kill();
+        else chunks.push(c);
+      });
+      p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+      p.on('error', reject);
+      p.on('close', (code) => {
+        if (code !== 0) return reject(new Error(`git cat-file --batch failed (${code}): ${err.trim()}`));
+        const all = Buffer.concat(chunks);
+        const blobs: Buffer[] = [];
+        let at = 0;
+        for (const oid of oids) {
+          const nl = all.indexOf(0x0a, at);
+          const header = all.subarray(at, nl).toString('latin1');
+          const m = /^([0-9a-f]+) blob (\d+)$/.exec(header);
+          if (nl < 0 || !m || m[1] !== oid) return reject(new Error(`git cat-file --batch: unexpected answer for ${oid}: ${header.slice(0, 80)}`));
+          const n = Number(m[2]);
+          blobs.push(all.subarray(nl + 1, nl + 1 + n));
+          at = nl + 1 + n + 1; // the content, then a newline
+        }
+        resolve(blobs);
+      });
+      p.stdin.end(oids.map((o) => `${o}\n`).join(''));
+    });
   }
 
   async get(): Promise<Keyring> {
-    const stamp = this.currentStamp();
-    if (stamp === this.stamp) return this.cached;
-    const dir = this.folder();
-    const texts: string[] = [];
-    if (existsSync(dir)) {
-      for (const n of readdirSync(dir).filter((x) => x.endsWith('.asc')).sort()) texts.push(readFileSync(path.join(dir, n), 'utf8'));
-    }
+    const head = await this.currentHead();
+    if (head === this.head) return this.cached;
+    // An unreadable commit throws: the caller must not go on with keys it cannot vouch for.
+    const texts = head ? await this.committedKeyTexts(head) : [];
     try {
       this.cached = texts.length ? await Keyring.fromArmored(texts.join('\n')) : Keyring.fromKeys([]);
     } catch (err) {
       // A broken key file must not stop the bot: keep the keys that load.
       this.logger?.error({ err: (err as Error).message }, 'cannot load collection keys; loading them one by one');
-      const ok: import('openpgp').PublicKey[] = [];
+      const ok: openpgp.PublicKey[] = [];
       for (const t of texts) {
         try { ok.push(...(await Keyring.fromArmored(t)).all()); } catch { /* reported by audit */ }
       }
       this.cached = Keyring.fromKeys(ok);
     }
-    this.stamp = stamp;
+    this.head = head;
     return this.cached;
   }
 }

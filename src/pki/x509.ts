@@ -6,7 +6,11 @@
  *   no MD5/SHA-1 signature, RSA >= policy minimum or EC P-256+ or Ed25519/Ed448)?
  * - chainsTo: is it issued (and signed) by a certificate already in the collection?
  * - verifyDetachedSignature: does an OpenPGP detached signature by a
- *   collection key cover these exact bytes?
+ *   collection key cover these exact bytes? The signature packet is judged
+ *   by the policy from its own octets first (version, public-key and hash
+ *   ids: policy.ts judgeSignatureAlgorithms, as the mail verifier does), so
+ *   a SHA-1, MD5, RIPEMD-160 or v3 signature gets the same verdict, words
+ *   and fix as a command signed that way, before openpgp.js sees it.
  * - checkSubmittedCert: the SUBMIT CERT rule, all of the above together.
  *
  * Signatures are verified by node:crypto (OpenSSL) and openpgp.js; only the
@@ -15,7 +19,10 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
-import { DEFAULT_CRYPTO_POLICY, isRejectedHash, verifyConfig, type CryptoPolicy } from '../pgp/policy.js';
+import {
+  DEFAULT_CRYPTO_POLICY, judgeSignatureAlgorithms, verifyConfig, type CryptoPolicy,
+} from '../pgp/policy.js';
+import { readSignaturePackets } from '../pgp/sigpacket.js';
 import { fingerprintOf, hashName, inspectKey, keyIdOf, toKeyring, type KeyLookup } from '../pgp/inspect.js';
 import { PSS_HASHES, SIGNATURE_ALGORITHMS, readExtensions, type CertExtensions } from './extensions.js';
 
@@ -202,6 +209,35 @@ export interface DetachedSignatureCheck {
   /** Policy objections to an otherwise valid signature. */
   problems: string[];
   reason: string;
+  /** How to fix a signature the policy refuses by its packet (hash, algorithm, version); null: the caller's generic fix. */
+  fix: string | null;
+}
+
+/** The signature's binary packets: armour removed when it is armoured; null when the armour cannot be read. */
+async function signatureOctets(sig: string | Uint8Array): Promise<Uint8Array | null> {
+  if (typeof sig !== 'string') return sig;
+  try {
+    return (await openpgp.unarmor(sig)).data as Uint8Array;
+  } catch {
+    return null; // openpgp.readSignature reports the damage
+  }
+}
+
+/**
+ * The policy's verdict on the signature packets' own octets, worded as the
+ * mail verifier words it (src/mail/verify.ts): null when the one packet is
+ * acceptable, or when nothing can be read (the reader below then reports it).
+ */
+function refusedByOctets(octets: Uint8Array, policy: CryptoPolicy): { reason: string; fix: string; keyId: string | null; created: Date | null } | null {
+  const packets = readSignaturePackets(octets);
+  if (packets.length > 1) return { reason: `the signature block holds ${packets.length} signatures; send exactly one`, fix: '', keyId: null, created: null };
+  const facts = packets[0];
+  if (!facts) return null;
+  const j = judgeSignatureAlgorithms(policy, facts);
+  if (j.ok) return null;
+  const made = facts.created ? ` made ${facts.created.toISOString()}` : '';
+  const by = facts.issuerKeyId ? ` by key ${facts.issuerKeyId}` : '';
+  return { reason: `the signature${made}${by} was not accepted: ${j.reason}`, fix: j.fix, keyId: facts.issuerKeyId, created: facts.created };
 }
 
 /**
@@ -217,9 +253,26 @@ export async function verifyDetachedSignature(
 ): Promise<DetachedSignatureCheck> {
   const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
   const now = opts.now ?? new Date();
+  // Read and verified permissively, only to learn whether the signature is
+  // cryptographically valid (audit tells a weak signature from a bad one);
+  // acceptance (`ok`) is decided by the policy alone: the packet's octets
+  // (refusedByOctets) and the signing key (inspectKey).
   const cfg = verifyConfig(policy);
   const res: DetachedSignatureCheck = {
-    ok: false, valid: false, signer: null, signerKeyId: null, hashAlgorithm: null, created: null, signatureType: null, problems: [], reason: '',
+    ok: false, valid: false, signer: null, signerKeyId: null, hashAlgorithm: null, created: null, signatureType: null, problems: [], reason: '', fix: null,
+  };
+  const octets = await signatureOctets(armoredSig);
+  let refusal = octets ? refusedByOctets(octets, policy) : null;
+  // A refused packet is refused in the policy's words, valid or not (v3
+  // and unknown ids cannot even be verified: the policy's words then too).
+  const done = (): DetachedSignatureCheck => {
+    if (!refusal) return res;
+    res.ok = false;
+    res.reason = refusal.reason;
+    res.fix = refusal.fix || null;
+    res.signerKeyId ??= refusal.keyId?.toLowerCase() ?? null;
+    res.created ??= refusal.created;
+    return res;
   };
   let sig: openpgp.Signature;
   try {
@@ -228,14 +281,27 @@ export async function verifyDetachedSignature(
       : await openpgp.readSignature({ binarySignature: armoredSig, config: cfg });
   } catch (err) {
     res.reason = `the signature could not be read: ${(err as Error).message}`;
-    return res;
+    return done();
   }
   const packets = [...sig.packets];
   if (packets.length !== 1) {
     res.reason = `the signature block holds ${packets.length} signatures; send exactly one`;
-    return res;
+    return done();
   }
   const pkt = packets[0]!;
+  // openpgp.js keeps a packet it cannot parse (a v3 one) with its fields
+  // unset: nothing more to read from it (the octet verdict, if any, says why).
+  if ((pkt.version !== 4 && pkt.version !== 6) || !pkt.issuerKeyID) {
+    res.reason = 'the signature packet cannot be read: it is not a v4 or v6 OpenPGP signature';
+    return done();
+  }
+  // The same judgement on what openpgp.js parsed (as src/mail/verify.ts
+  // does): the packet checked is never one the policy refuses.
+  const parsed = judgeSignatureAlgorithms(policy, { version: pkt.version, hashId: pkt.hashAlgorithm ?? -1, publicKeyId: pkt.publicKeyAlgorithm ?? -1 });
+  if (!refusal && !parsed.ok) {
+    refusal = { reason: `the signature${pkt.created ? ` made ${pkt.created.toISOString()}` : ''} by key ${pkt.issuerKeyID.toHex().toUpperCase()} was not accepted: ${parsed.reason}`,
+      fix: parsed.fix, keyId: null, created: null };
+  }
   res.signerKeyId = pkt.issuerKeyID.toHex().toLowerCase();
   res.hashAlgorithm = hashName(pkt.hashAlgorithm);
   res.created = pkt.created;
@@ -243,13 +309,13 @@ export async function verifyDetachedSignature(
     : pkt.signatureType === openpgp.enums.signature.text ? 'text' : 'other';
   if (res.signatureType === 'other') {
     res.reason = 'it is not a document signature (binary or text)';
-    return res;
+    return done();
   }
   const ring = toKeyring(collectionKeys);
   const candidates = ring.findAllByKeyId(res.signerKeyId);
   if (candidates.length === 0) {
     res.reason = `it was made by key ${res.signerKeyId}, which is not in the collection`;
-    return res;
+    return done();
   }
   const message = await openpgp.createMessage({ binary: Buffer.from(bytes) });
   let lastErr = 'signature does not verify';
@@ -270,10 +336,9 @@ export async function verifyDetachedSignature(
   }
   if (!res.valid) {
     res.reason = `the signature by ${res.signerKeyId} does not verify over these exact bytes: ${lastErr}`;
-    return res;
+    return done();
   }
-  // Policy on a valid signature.
-  if (isRejectedHash(policy, res.hashAlgorithm)) res.problems.push(`it uses ${res.hashAlgorithm.toUpperCase()}, which the policy refuses`);
+  // Policy on a valid signature (its hash and version were judged above, from its octets).
   const key = ring.findByFingerprint(res.signer!)!;
   const report = await inspectKey(key, { collection: ring, policy, now });
   if (!report.judgement.ok) res.problems.push(`the signing key ${report.keyId} is ${report.algorithm}: ${report.judgement.reason}`);
@@ -286,7 +351,7 @@ export async function verifyDetachedSignature(
   }
   res.ok = res.problems.length === 0;
   res.reason = res.ok ? `good signature by ${res.signer}` : res.problems.join('; ');
-  return res;
+  return done();
 }
 
 export type CertSubmission =
@@ -315,7 +380,7 @@ export async function checkSubmittedCert(
     const v = await verifyDetachedSignature(pem, signature, ctx.collectionKeys, { policy, now });
     if (v.ok) return { ok: true, check, via: 'signature', signer: v.signer!, warnings: check.warnings };
     return { ok: false, check, reasons: [v.reason],
-      fix: 'sign the exact file with a collection key: gpg --local-user <FINGERPRINT> --armor --detach-sign <name>.crt, and send the .crt and .crt.asc unchanged' };
+      fix: v.fix ?? 'sign the exact file with a collection key: gpg --local-user <FINGERPRINT> --armor --detach-sign <name>.crt, and send the .crt and .crt.asc unchanged' };
   }
   const issuer = chainsTo(pem, ctx.collectionCerts, now);
   if (issuer) return { ok: true, check, via: 'chain', issuer: issuer.name, warnings: check.warnings };

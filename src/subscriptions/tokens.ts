@@ -26,8 +26,17 @@ export function newToken(): string {
 /** Accepts what a person may paste (any case, surrounding angle brackets or quotes); null when it cannot be a token. */
 export function normalizeToken(input: string | undefined): string | null {
   if (!input) return null;
-  const t = input.trim().replace(/^[<"']+|[>"'.,;]+$/g, '').toLowerCase();
+  // The trailing trim walks back once: /[>"'.,;]+$/ was retried from every
+  // character of a long run of dots before a letter (an unsigned CONFIRM
+  // line of 64K dots held the thread for 28 s).
+  const t = trimEndOf(input.trim().replace(/^[<"']+/, ''), '>"\'.,;').toLowerCase();
   return TOKEN_RE.test(t) ? t : null;
+}
+
+function trimEndOf(s: string, chars: string): string {
+  let end = s.length;
+  while (end > 0 && chars.includes(s[end - 1]!)) end--;
+  return s.slice(0, end);
 }
 
 export function tokenHash(token: string): string {

@@ -15,6 +15,7 @@
  * content as single lines of printable ASCII: other bytes are
  * percent-encoded, so no value can start a line of its own and fake a field.
  */
+import { trimLinesBlanksEnd, trimNewlinesEnd } from '../mail/blocks.js';
 import { createHash } from 'node:crypto';
 import type { TicketKind, TicketRow, TicketState } from '../store/types.js';
 
@@ -102,7 +103,9 @@ export function canonicalContent(c: ContentInput): string {
   field('Created', isoSeconds(c.created));
   field('Expires', isoSeconds(c.expires));
   for (const [k, v] of c.summary) field(k, v);
-  const data = c.data.replace(/\r\n?/g, '\n').replace(/[ \t]+$/gm, '').replace(/\n+$/, '');
+  // Linear scans, not /[ \t]+$/gm and /\n+$/: those regexes are quadratic on
+  // a long run of blanks (or line feeds) before a letter, and data is the submitter's.
+  const data = trimNewlinesEnd(trimLinesBlanksEnd(c.data.replace(/\r\n?/g, '\n')));
   // eslint-disable-next-line no-control-regex
   if (/[^\x20-\x7e\n]/.test(data)) throw new Error('ticket data must be printable ASCII');
   return `${lines.join('\n')}\n\n${data}\n`;

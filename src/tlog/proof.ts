@@ -235,15 +235,23 @@ export function parseProofBlock(text: string): ProofBlock {
 export function extractProofBlocks(text: string): string[] {
   const lines = normalize(text).split('\n');
   const blocks: string[] = [];
+  // A block that runs off the end is decided by the first blank line after
+  // its header; a later header before that line would end the same way, so
+  // it is skipped instead of scanned to the end again (that was quadratic).
+  let incompleteUntil = -1;
   for (let start = 0; start < lines.length; start++) {
-    if (lines[start] !== PROOF_HEADER) continue;
+    if (lines[start] !== PROOF_HEADER || start < incompleteUntil) continue;
     let i = start + 1;
     while (i < lines.length && lines[i] !== '') i++; // header, extra, index, hashes
+    const firstBlank = i;
     i++;
     while (i < lines.length && lines[i] !== '') i++; // checkpoint body
     i++;
     while (i < lines.length && lines[i].startsWith(SIG_PREFIX)) i++; // signatures
-    if (i > lines.length) continue;
+    if (i > lines.length) {
+      incompleteUntil = firstBlank;
+      continue;
+    }
     blocks.push(`${lines.slice(start, i).join('\n')}\n`);
     start = i - 1;
   }

@@ -10,8 +10,14 @@ export interface RedisHandle {
   url: string;
   port: number;
   dir: string;
-  /** Process id of redis-server (also its process group id). */
+  /** Process id of redis-server (also its process group id); changes on restart. */
   pid: number;
+  /**
+   * Stop redis-server (SIGTERM), wait `downMs`, start it again on the same
+   * port, as an operator's restart or a package upgrade would. Nothing is
+   * persisted (see args): clients reconnect to an empty server.
+   */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -55,11 +61,18 @@ export async function startRedis(): Promise<RedisHandle> {
   }
 
   let stopped: Promise<void> | null = null;
-  return {
+  const handle: RedisHandle = {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
     pid: svc.pid,
+    async restart(downMs = 3000) {
+      await stopService(svc, { signal: 'SIGTERM', timeoutMs: 5000 });
+      await new Promise((r) => setTimeout(r, downMs));
+      svc = spawnService(bin, args(port, dir), { cwd: dir });
+      handle.pid = svc.pid;
+      await waitForGreeting(port, /^\+PONG/, svc, 'redis-server (restarted)', { send: 'PING\r\n' });
+    },
     stop() {
       // Idempotent: a test's finally and an after() hook may both call it.
       stopped ??= (async () => {
@@ -69,4 +82,5 @@ export async function startRedis(): Promise<RedisHandle> {
       return stopped;
     },
   };
+  return handle;
 }

@@ -40,7 +40,7 @@ const hdr = (id: string, extra?: Record<string, string>) => ({ from: 'Vera Volun
 describe('HELP by signed mail through Dovecot, Redis and SMTP', () => {
   test('PGP/MIME, inline and unsigned HELP each get exactly one reply that gpg verifies', async () => {
     await dovecot.deliver(await gpg.pgpMimeMessage(userFpr, hdr('pgpmime-help'), 'HELP\n'));
-    await dovecot.deliver(await gpg.pgpMimeMessage(userFpr, hdr('pgpmime-text-help'), 'Hello,\n\nhelp\n', { textmode: true, digest: 'SHA256' }));
+    await dovecot.deliver(await gpg.pgpMimeMessage(userFpr, hdr('pgpmime-text-help'), 'help\n\nThanks,\nVera\n', { textmode: true, digest: 'SHA256' }));
     await dovecot.deliver(await gpg.inlineMessage(userFpr, hdr('inline-help'), 'HELP\n'));
     await dovecot.deliver(gpg.plainMessage(hdr('plain-help'), 'HELP\n'));
     await dovecot.deliver(gpg.plainMessage(hdr('auto', { 'Auto-Submitted': 'auto-replied' }), 'HELP\n'));

@@ -18,22 +18,9 @@ import { test } from 'node:test';
 import { shapeProse, untrustedText } from '../../src/commands/dispatch.js';
 import { community, person } from '../unit/commands-world.js';
 import { deliver, snapshot } from './reply-gate.js';
+import { fastest, fill } from './timing.js';
 
 const MB = 1024 * 1024;
-
-/** Fastest of `runs` timings of fn (ms). */
-async function fastest(fn: () => unknown, runs = 3): Promise<number> {
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return best;
-}
-
-/** `unit` repeated to about `bytes` bytes. */
-const fill = (unit: string, bytes: number) => unit.repeat(Math.ceil(bytes / unit.length));
 
 async function assertLinear(name: string, make: (bytes: number) => string, fn: (s: string) => unknown): Promise<void> {
   const small = make(MB / 4);

@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/logging.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import { expireTickets } from '../../src/tickets/expire.js';
 import { community, flat, newcomer, type Person, type World, TO_BOT } from './commands-world.js';
+import { lapsedVote } from './lapsed-vote-world.js';
 
 async function submitted(w: World, by: Person[], stranger?: Person) {
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', stranger ? [...by, stranger] : by);
@@ -249,5 +250,17 @@ describe('APPROVE and REJECT', () => {
     assert.equal((await w.store.getTicket(t2.id))!.state, 'failed');
     assert.equal((await col.findKeys(twin.fpr)).length, 0);
     void dave;
+  });
+});
+
+describe('STATUS counts with the votes\' rule', () => {
+  test('an approval whose key was revoked since is shown as not counted, with the reason, and is not in the count', async () => {
+    const { w, carol, t } = await lapsedVote();
+    const r = (await w.send(await w.mail(null, `STATUS ${t.id}`))).replies[0]!;
+    assert.equal(r.status, 'found');
+    assert.equal(r.fields['Ticket-State'], 'pending');
+    const text = flat(r.text);
+    assert.match(text, /Approvals: 0 of 2 needed/);
+    assert.match(text, new RegExp(`Votes: - approved by ${carol.fpr} at \\S+Z \\(not counted: that key has been revoked\\) Maintainers decide`));
   });
 });

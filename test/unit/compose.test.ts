@@ -8,7 +8,7 @@ import { reflow, sanitizeHeaderText } from '../../src/mail/text.js';
 import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail, headerValues, readManyWithPython, readWithPython, type PythonReading } from '../harness/mailcheck.js';
-import { community, newcomer, type World } from './commands-world.js';
+import { TO_BOT, community, newcomer, type World } from './commands-world.js';
 import { silentLogger } from '../../src/logging.js';
 import { expireTickets } from '../../src/tickets/expire.js';
 
@@ -184,7 +184,7 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
     // "ZT-000001 awaits your approval: new key 0x<16 hex> " puts the user id at
     // column 68 of the Subject line; "Re " pushes "Reply-To:" across column 76.
     const mallory = await newcomer('Re Reply-To: attacker@evil.example', 'mallory@people.test', [alice, bob]);
-    const s = await w.send(await w.mail(mallory, `SUBMIT KEY\n\n${mallory.certified.armor()}\n`, { from: 'Mallory <mallory@people.test>' }));
+    const s = await w.send(await w.mail(mallory, `SUBMIT KEY\n${TO_BOT}\n\n${mallory.certified.armor()}\n`, { from: 'Mallory <mallory@people.test>' }));
     assert.equal(s.outcome, 'SUBMIT KEY:pending:ZT-000001');
     assert.equal(s.replies.length, 4, 'the reply and three maintainer notices');
     for (const x of s.replies) assert.deepEqual(headerValues(await readWithPython(x.row.raw), 'Reply-To'), [], `${x.row.id}: an injected Reply-To`);
@@ -212,7 +212,7 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
   test('long and non-ASCII user ids and Subjects: notices, replies and the applied notice', async () => {
     const { w, alice, bob } = await community();
     const zoe = await newcomer(`Zoë Ærøskøbing-Ñúñez 鍵 🔑 ${'Longname '.repeat(10).trim()}`, 'zoe@people.test', [alice, bob]);
-    const s = await w.send(await w.mail(zoe, `SUBMIT KEY\n\n${zoe.certified.armor()}\n`, {
+    const s = await w.send(await w.mail(zoe, `SUBMIT KEY\n${TO_BOT}\n\n${zoe.certified.armor()}\n`, {
       from: 'Zoe <zoe@people.test>', subject: `=?UTF-8?B?${Buffer.from(`Schlüssel für Zoë: ${'bitte aufnehmen '.repeat(8)}🔑`).toString('base64')}?=`,
     }));
     assert.equal(s.outcome, 'SUBMIT KEY:pending:ZT-000001');
@@ -220,7 +220,7 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
     assert.equal(headerValues(readings[0]!, 'Subject')[0], `Re: Schlüssel für Zoë: ${'bitte aufnehmen '.repeat(8)}🔑`);
     const t = (await w.store.getTicket('ZT-000001'))!;
     for (const m of [alice, bob]) {
-      const v = await w.send(await w.mail(m, `APPROVE ZT-000001\n${t.digest}\n`, { subject: 'Ré: approve' }));
+      const v = await w.send(await w.mail(m, `APPROVE ZT-000001\n${t.digest}\n${TO_BOT}\n`, { subject: 'Ré: approve' }));
       await botMails(w, v.replies.map((x) => x.row));
     }
     const { notices } = await w.applyAll();

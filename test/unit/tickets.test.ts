@@ -5,7 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { main } from '../../src/cli.js';
+import { lapsedVote } from './lapsed-vote-world.js';
 import { findCommand } from '../../src/commands/parse.js';
 import { parseVote } from '../../src/commands/vote.js';
 import {
@@ -144,5 +148,39 @@ describe('APPROVE / REJECT arguments', () => {
     assert.deepEqual(vote('APPROVE ZT-000001\n> ' + d), { ticket: 'ZT-000001', digestText: null, digest: null, reason: '' });
     assert.equal(vote(`APPROVE ZT-000001 ${d.slice(2)}`).digest, null);
     assert.equal(vote(`APPROVE nonsense ${d}`).ticket, null);
+  });
+});
+
+describe('`ztrust-bot tickets` counts with the votes\' rule', () => {
+  test('list and show: an approval whose key was revoked since is not counted, and show says why', async () => {
+    const { w, carol, t } = await lapsedVote();
+    // The World's state as a deployment holds it: a config file and state.db beside the collection.
+    const config = path.join(w.dir, 'ztrust.yaml');
+    writeFileSync(config, JSON.stringify({
+      bot: { address: w.cfg.bot.address, name: w.cfg.bot.name }, dataDir: w.dir, mailbox: { url: `maildir:${path.join(w.dir, 'inbox')}` },
+      outbox: { url: `dir:${path.join(w.dir, 'outbox')}` }, maintainers: w.cfg.maintainers, threshold: w.cfg.threshold,
+    }));
+    writeFileSync(path.join(w.dir, 'state.db'), w.store.db.serialize());
+    // The CLI entry point in-process (the binary is this plus a loader); its output captured.
+    const cli = async (...args: string[]): Promise<string> => {
+      const chunks: string[] = [];
+      const write = process.stdout.write;
+      process.stdout.write = ((c: string | Uint8Array) => chunks.push(c.toString()) > 0) as typeof process.stdout.write;
+      let code: number;
+      try {
+        code = await main(['tickets', ...args, '--config', config]);
+      } finally {
+        process.stdout.write = write;
+      }
+      assert.equal(code, 0, chunks.join(''));
+      return chunks.join('');
+    };
+    assert.match(await cli('list'), new RegExp(`^${t.id}  pending  0/2  `, 'm'));
+    const show = await cli('show', t.id);
+    assert.match(show, /^Approvals: 0 of 2 needed$/m);
+    assert.match(show, new RegExp(`^approve by ${carol.fpr} at \\S+Z \\(not counted: that key has been revoked\\)$`, 'm'));
+    const j = JSON.parse(await cli('show', t.id, '--json')) as { approvals: number; votes: { voter: string; counted: boolean; notCounted: string | null }[] };
+    assert.equal(j.approvals, 0);
+    assert.deepEqual(j.votes.map((v) => [v.voter, v.counted, v.notCounted]), [[carol.fpr, false, 'that key has been revoked']]);
   });
 });

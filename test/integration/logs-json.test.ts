@@ -1,0 +1,119 @@
+/**
+ * Issue 8 item 13, on the real stack: the long-running worker (the CLI `run`,
+ * with an external Redis from the harness) while that Redis restarts. Every
+ * line an operator's log collector sees, stdout and stderr, must be one JSON
+ * object (pino), with the correlation id on lines about a message; the
+ * connection errors of the restart are logged, rate-limited, not printed as
+ * raw stack traces; and the bot still answers mail afterwards.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startRedis, type RedisHandle } from '../harness/redis.js';
+import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
+import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
+import { assertBotMail } from '../harness/mailcheck.js';
+import { spoolKey } from '../../src/store/keys.js';
+import { freePort } from '../harness/ports.js';
+import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
+
+let redis: RedisHandle;
+let smtp: SmtpHandle;
+let gpg: GpgHome;
+let bot: BotSetup;
+let maildir: string;
+
+before(async () => {
+  [redis, smtp, gpg] = await Promise.all([startRedis(), startSmtp(), makeGpgHome()]);
+  maildir = path.join(redis.dir, 'bot-maildir');
+  for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(maildir, sub), { recursive: true });
+  bot = await makeBot({ mailboxUrl: `maildir:${maildir}`, outboxUrl: smtp.url, redisUrl: redis.url, config: { queue: { redisUrl: redis.url, prefix: 'logs-json' } } });
+});
+
+after(async () => {
+  await Promise.allSettled([redis?.stop(), smtp?.stop(), gpg?.cleanup()]);
+});
+
+/** Lines of a CLI run that are not one JSON object each. */
+function nonJson(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '').filter((l) => {
+    try {
+      const v = JSON.parse(l) as unknown;
+      return !(v && typeof v === 'object' && !Array.isArray(v));
+    } catch {
+      return true;
+    }
+  });
+}
+
+function deliver(id: string): string {
+  const name = `${Date.now()}.${id}.logs.test`;
+  writeFileSync(path.join(maildir, 'new', name),
+    gpg.plainMessage({ from: `${id}@example.org`, to: bot.address, subject: 'help', messageId: `<${id}@example.org>` }, 'HELP\n'));
+  return spoolKey(`maildir:${maildir}`, 0, name);
+}
+
+async function waitReply(id: string, ms: number, log: () => string): Promise<Buffer> {
+  const until = Date.now() + ms;
+  for (;;) {
+    for (const m of smtp.messages) if ((await readReply(m)).inReplyTo === `<${id}@example.org>`) return m.raw;
+    assert.ok(Date.now() < until, `no reply to ${id} within ${ms} ms:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('run while its Redis restarts: every stdout and stderr line is JSON, and mail is still answered', { timeout: 180_000 }, async () => {
+  // info: every line the worker writes in normal operation is checked too.
+  const { child, done } = startCli(['run', '--config', bot.configPath], { ...bot.env, ZTRUST_LOG_LEVEL: 'info' });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const log = () => `stdout:\n${out}\nstderr:\n${err}`;
+  let result;
+  try {
+    const before = deliver('before-restart');
+    await assertBotMail(await waitReply('before-restart', 30_000, log), bot.botPublicKey, { status: 'found' });
+
+    const restartAt = err.length;
+    await redis.restart(3000);
+    // Let the clients find the server gone and back.
+    await new Promise((r) => setTimeout(r, 2000));
+    const afterKey = deliver('after-restart');
+    await assertBotMail(await waitReply('after-restart', 60_000, log), bot.botPublicKey, { status: 'found' });
+    const duringRestart = err.slice(restartAt).split('\n').filter((l) => l.trim());
+    child.kill('SIGTERM');
+    result = await done;
+
+    assert.equal(result.code, 0, log());
+    const lines = [...out.split('\n'), ...err.split('\n')].filter((l) => l.trim() !== '');
+    assert.deepEqual([...nonJson(out), ...nonJson(err)], [], 'every line the worker writes is a JSON object');
+    const json = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The restart was seen and logged as JSON, rate-limited: not one line per reconnect attempt per connection.
+    const errors = duringRestart.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => (l.level as number) >= 50);
+    assert.ok(errors.some((l) => /ECONNREFUSED|Connection is closed|connect/.test(String(l.err))), `the lost connection is logged:\n${log()}`);
+    console.log(`# logs-json: ${errors.length} error lines while Redis restarted (${duringRestart.length} lines in all)`);
+    if (process.env.ZTRUST_TEST_SHOW_LOGS) console.log(duringRestart.join('\n'));
+    assert.ok(errors.length <= 4, `connection errors are rate-limited (${errors.length} lines):\n${duringRestart.join('\n')}`);
+    // Lines about a message carry its correlation id.
+    for (const key of [before, afterKey]) {
+      assert.ok(json.some((l) => l.cid === key && l.level === 30 && l.outcome !== undefined), `the processing of ${key} is logged with its cid`);
+    }
+    assert.ok(json.filter((l) => l.msg === 'sent').every((l) => typeof l.cid === 'string' && (l.cid as string).length > 0), 'sent lines carry the outbox id');
+  } finally {
+    if (!result) child.kill('SIGKILL');
+  }
+});
+
+test('run that cannot reach its Redis at start ends with a JSON fatal line, exit 1', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const b = await makeBot({ mailboxUrl: `maildir:${maildir}`, outboxUrl: smtp.url, config: { queue: { redisUrl: `redis://127.0.0.1:${port}` } } });
+  const r = await runCli(['run', '--config', b.configPath], b.env, 30_000);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual([...nonJson(r.stdout), ...nonJson(r.stderr)], [], 'every line is a JSON object');
+  const fatal = r.stderr.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 60);
+  assert.equal(fatal.length, 1);
+  assert.equal(fatal[0]!.code, 'QUEUE_CONNECT');
+  assert.match(String(fatal[0]!.err), new RegExp(`cannot reach Redis at 127.0.0.1:${port}`));
+});
