@@ -103,6 +103,8 @@ export interface FaultReport {
   finalRun: { code: number | null; ms: number; stderrTail: string };
   audit: { code: number | null; out: string };
   fsck: { code: number | null; out: string };
+  /** The last three requests answered: kind and seconds after the first worker started. */
+  lastAnswered: string[];
   /** stderr lines of the live workers that were not JSON. */
   nonJsonStderr: string[];
   wallMs: number;
@@ -266,6 +268,9 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     const byId = new Map(sent.map((s) => [s.id, s]));
     const seen: Seen[] = [];
     const answered = new Set<string>();
+    // When each request was first answered (ms after the first worker started): the tail shows what waited longest.
+    const answeredAt: { id: string; ms: number }[] = [];
+    let liveStart = Date.now();
     const tickets = new Map<string, { ticket: string; digest: string }>();
     const approvals: { id: string; raw: Buffer | null; submitId: string; delivered: boolean }[] = [];
     let scanned = 0;
@@ -273,7 +278,10 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
       while (scanned < smtp!.messages.length) {
         const s = readSeen(smtp!.messages[scanned++]!);
         seen.push(s);
-        if (s.inReplyTo && byId.has(s.inReplyTo)) answered.add(s.inReplyTo);
+        if (s.inReplyTo && byId.has(s.inReplyTo) && !answered.has(s.inReplyTo)) {
+          answered.add(s.inReplyTo);
+          answeredAt.push({ id: s.inReplyTo, ms: Date.now() - liveStart });
+        }
         const req = s.inReplyTo ? byId.get(s.inReplyTo) : undefined;
         if (req?.kind === 'SUBMIT KEY' && s.status === 'pending' && !tickets.has(req.id)) {
           const info = await readReply({ raw: s.raw, recipients: [s.to], envelopeFrom: '' });
@@ -339,6 +347,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     let dovecotAt = -1;
     let smtpAt = -1;
     t = Date.now();
+    liveStart = t;
     worker = start();
     for (const f of faults) {
       await waitFor(f.at, 240_000);
@@ -455,6 +464,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
       finalRun: { code: fin.code, ms: phaseMs.final!, stderrTail: fin.stderr.slice(-2000) },
       audit: { code: audit.code, out: (audit.stdout + audit.stderr).slice(-2000) },
       fsck: { code: fsck.code, out: (fsck.stdout + fsck.stderr).slice(-2000) },
+      lastAnswered: answeredAt.slice(-3).map((a) => `${byId.get(a.id)!.kind}@${Math.round(a.ms / 1000)}s`),
       nonJsonStderr: nonJsonStderr.slice(0, 20), wallMs: Date.now() - t0, phaseMs,
     };
   } finally {
@@ -472,7 +482,7 @@ export function countsLine(r: FaultReport): string {
     + ` refused-by-smtp=${r.refused} kills-at=${r.killsAt.join(',')} redis-at=${s(r.redisAt)} dovecot-at=${s(r.dovecotAt)} smtp-at=${s(r.smtpAt)}`
     + ` tickets=${r.tickets.filter((t) => t.state === 'applied').length}/${r.submits}-applied ticket-problems=${r.ticketProblems.length}`
     + ` audit=${r.audit.code === 0 ? 'clean' : `exit-${r.audit.code}`} fsck=${r.fsck.code === 0 ? 'clean' : `exit-${r.fsck.code}`}`
-    + ` final-run=exit-${r.finalRun.code}/${Math.round(r.finalRun.ms / 1000)}s python-checked=${r.pythonChecked} python-failed=${r.pythonFailures.length} non-json-stderr=${r.nonJsonStderr.length}`
+    + ` final-run=exit-${r.finalRun.code}/${Math.round(r.finalRun.ms / 1000)}s python-checked=${r.pythonChecked} python-failed=${r.pythonFailures.length} non-json-stderr=${r.nonJsonStderr.length} last-answered=${r.lastAnswered.join(',')}`
     + ` seed=${r.seed} wall=${Math.round(r.wallMs / 1000)}s (${Object.entries(r.phaseMs).map(([k, v]) => `${k} ${Math.round(v / 1000)}s`).join(', ')})`;
 }
 
