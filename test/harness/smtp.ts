@@ -22,6 +22,12 @@ export interface SmtpHandle {
   waitFor(n: number, timeoutMs?: number): Promise<CapturedMail[]>;
   /** Refuse the next n messages at the end of DATA with `code` (default 451, a temporary error). */
   failNext(n: number, code?: number): void;
+  /**
+   * Refuse every message at the end of DATA with `code` (default 451) for the
+   * next `ms` milliseconds: a relay that is down for maintenance. The client
+   * has sent the whole message and must keep it and try again later.
+   */
+  refuseFor(ms: number, code?: number): void;
   stop(): Promise<void>;
 }
 
@@ -35,6 +41,8 @@ export async function startSmtp(): Promise<SmtpHandle> {
   const rejected: CapturedMail[] = [];
   let waiters: Waiter[] = [];
   let failures: number[] = [];
+  let refuseUntil = 0;
+  let refuseCode = 451;
 
   const notify = () => {
     const ready = waiters.filter((w) => messages.length >= w.n);
@@ -69,7 +77,7 @@ export async function startSmtp(): Promise<SmtpHandle> {
           err.responseCode = 552;
           return callback(err);
         }
-        const code = failures.shift();
+        const code = Date.now() < refuseUntil ? refuseCode : failures.shift();
         if (code !== undefined) {
           rejected.push(mail);
           const err: Error & { responseCode?: number } = new Error(
@@ -133,6 +141,12 @@ export async function startSmtp(): Promise<SmtpHandle> {
       if (!Number.isInteger(n) || n < 0) throw new Error(`harness smtp: failNext(${n})`);
       if (!(code >= 400 && code <= 599)) throw new Error(`harness smtp: failNext code ${code} is not a 4xx/5xx reply`);
       failures = [...failures, ...Array<number>(n).fill(code)];
+    },
+    refuseFor(ms, code = 451) {
+      if (!(ms >= 0)) throw new Error(`harness smtp: refuseFor(${ms})`);
+      if (!(code >= 400 && code <= 599)) throw new Error(`harness smtp: refuseFor code ${code} is not a 4xx/5xx reply`);
+      refuseUntil = Date.now() + ms;
+      refuseCode = code;
     },
     stop() {
       stopped ??= new Promise<void>((resolve) => server.close(() => resolve()));
