@@ -3,19 +3,10 @@
  * Refused with the verdict `weak`: nothing is logged, nothing changes.
  */
 import { describe, test } from 'node:test';
-import { stateOf } from '../unit/commands-world.js';
-import { weakWorld } from './weak.js';
-import { assertRefused, assertUnchanged, sendChecked } from './world.js';
+import { assertWeakAttestRefused } from './weak.js';
 
 describe('security: weak algorithms', () => {
   test('an ATTEST signed (SHA-256) by a DSA collection key: refused:weak', async () => {
-    const { w, wanda, attest } = await weakWorld('dsa2048');
-    const before = await stateOf(w);
-    const s = await sendChecked(w, await attest('SHA256'));
-    assertRefused(s, {
-      outcome: 'refused:weak', to: 'wanda@people.test',
-      says: [/The command ATTEST changes the collection, so it must be signed/, new RegExp(`${wanda}`), /DSA keys are no longer accepted/, /gpg --quick-gen-key/],
-    });
-    await assertUnchanged(w, before);
+    await assertWeakAttestRefused('dsa2048', 'SHA256', [/DSA keys are no longer accepted/, /gpg --quick-gen-key/]);
   });
 });

@@ -3,19 +3,10 @@
  * Refused with the verdict `weak`: nothing is logged, nothing changes.
  */
 import { describe, test } from 'node:test';
-import { stateOf } from '../unit/commands-world.js';
-import { weakWorld } from './weak.js';
-import { assertRefused, assertUnchanged, sendChecked } from './world.js';
+import { assertWeakAttestRefused } from './weak.js';
 
 describe('security: weak algorithms', () => {
   test('an ATTEST clearsigned with MD5 by a collection key: refused:weak', async () => {
-    const { w, wanda, attest } = await weakWorld('rsa3072');
-    const before = await stateOf(w);
-    const s = await sendChecked(w, await attest('MD5'));
-    assertRefused(s, {
-      outcome: 'refused:weak', to: 'wanda@people.test',
-      says: [/The command ATTEST changes the collection, so it must be signed/, new RegExp(`${wanda}`), /MD5 is refused by the policy for new signatures/, /personal-digest-preferences SHA512/],
-    });
-    await assertUnchanged(w, before);
+    await assertWeakAttestRefused('rsa3072', 'MD5', [/MD5 is refused by the policy for new signatures/, /personal-digest-preferences SHA512/]);
   });
 });

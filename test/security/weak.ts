@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import * as openpgp from 'openpgp';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
-import { certify, community, TO_BOT } from '../unit/commands-world.js';
-import { headLines, rawMessage } from './world.js';
+import { certify, community, stateOf, TO_BOT } from '../unit/commands-world.js';
+import { assertRefused, assertUnchanged, headLines, rawMessage, sendChecked } from './world.js';
 
 export type GpgAlgo = 'rsa3072' | 'dsa2048' | 'rsa1024';
 
@@ -34,4 +34,21 @@ export async function weakWorld(algo: GpgAlgo) {
     return rawMessage(headLines('Wanda <wanda@people.test>', ['Content-Type: text/plain; charset=us-ascii']), `\n${r.stdout.toString()}`);
   };
   return { ...c, wanda: fpr, attest };
+}
+
+/**
+ * The one shape every weak-algorithm attack has: Wanda (a gpg-made `algo`
+ * key in the collection) sends an ATTEST clearsigned with `digest`; it is
+ * refused with the verdict `weak`, the reply says what `says` expects
+ * (beside the signed-command rule and her fingerprint), nothing changes.
+ */
+export async function assertWeakAttestRefused(algo: GpgAlgo, digest: string, says: RegExp[]): Promise<void> {
+  const { w, wanda, attest } = await weakWorld(algo);
+  const before = await stateOf(w);
+  const s = await sendChecked(w, await attest(digest));
+  assertRefused(s, {
+    outcome: 'refused:weak', to: 'wanda@people.test',
+    says: [/The command ATTEST changes the collection, so it must be signed/, new RegExp(`${wanda}`), ...says],
+  });
+  await assertUnchanged(w, before);
 }
