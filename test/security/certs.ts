@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { signerFromKey } from '../../src/pgp/botkey.js';
-import { TO_BOT, type Person, type World } from '../unit/commands-world.js';
+import assert from 'node:assert/strict';
+import { community, stateOf, TO_BOT, type Person, type World } from '../unit/commands-world.js';
+import { assertRefused, assertUnchanged, sendChecked } from './world.js';
 
 export const noOpenssl = spawnSync('openssl', ['version']).status === 0 ? false : 'openssl is not installed';
 
@@ -54,4 +56,23 @@ export async function submitCertMail(w: World, by: Person, name: string, pem: Bu
       { filename: `${name}.crt.asc`, contentType: 'application/pgp-signature', content: sig },
     ],
   });
+}
+
+/**
+ * The shape of every certificate-policy attack: Alice submits `pem` with a
+ * valid detached signature by Carol (a collection key), so only the
+ * certificate policy stands between it and a ticket. Refused with the rule
+ * `ca-certificate` and `found` in the reply, no ticket, nothing changed.
+ */
+export async function assertCertRefused(makePem: () => Buffer, found: RegExp): Promise<void> {
+  const { w, alice, carol } = await community();
+  const pem = makePem();
+  const before = await stateOf(w);
+  const s = await sendChecked(w, await submitCertMail(w, alice, 'volunteer-root', pem, await detachedSig(carol, pem)));
+  assertRefused(s, {
+    outcome: 'SUBMIT CERT:refused:ca-certificate', to: 'alice@people.test',
+    says: [/Your SUBMIT CERT request was refused\. Nothing was changed\. Rule: ca-certificate/, found],
+  });
+  assert.equal(s.replies[0]!.fields.Ticket, undefined);
+  await assertUnchanged(w, before);
 }
