@@ -104,17 +104,19 @@ const now = (): string => new Date().toISOString();
  * state.db and upgrades an old one in place, whatever its schema_version
  * (no version bump: these need no data rewrite).
  */
-const ADDED_COLUMNS: { table: string; column: string; type: string }[] = [
+/**
+ * Columns added after a state.db may already exist: added in place when
+ * missing, with the statement that fills them for old rows (if any).
+ */
+const ADDED_COLUMNS: { table: string; column: string; type: string; backfill?: string }[] = [
   // The declared size of an oversize message of which only the header section was fetched.
   { table: 'spool', column: 'declared_size', type: 'INTEGER' },
+  // Whose reply budget a reply spent; replies made before the upgrade stay
+  // charged to their recipient's address.
+  { table: 'outbox', column: 'budget', type: 'TEXT',
+    backfill: `UPDATE outbox SET budget = 'addr:' || (SELECT address FROM outbox_recipients WHERE outbox_id = outbox.id LIMIT 1)
+      WHERE kind = 'reply'` },
 ];
-
-function addMissingColumns(db: Database.Database): void {
-  for (const c of ADDED_COLUMNS) {
-    const have = (db.prepare(`PRAGMA table_info(${c.table})`).all() as { name: string }[]).some((r) => r.name === c.column);
-    if (!have) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.type}`);
-  }
-}
 
 export class SqliteStore implements StateStore {
   readonly db: Database.Database;
@@ -153,7 +155,6 @@ export class SqliteStore implements StateStore {
       // Every change so far is additive (CREATE ... IF NOT EXISTS above, and migrate()).
       db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(SCHEMA_VERSION), 'schema_version');
     }
-    addMissingColumns(db);
     migrate(db);
     return new SqliteStore(db);
   }
@@ -571,12 +572,11 @@ function migrate(db: Database.Database): void {
   const done = (flag: string): boolean => db.prepare('SELECT 1 FROM meta WHERE key = ?').get(flag) !== undefined;
   const mark = (flag: string): void => { db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING').run(flag, now()); };
   db.transaction(() => {
-    const cols = (db.prepare('PRAGMA table_info(outbox)').all() as { name: string }[]).map((c) => c.name);
-    if (!cols.includes('budget')) {
-      db.exec('ALTER TABLE outbox ADD COLUMN budget TEXT');
-      // Replies made before the upgrade stay charged to their recipient's address.
-      db.exec(`UPDATE outbox SET budget = 'addr:' || (SELECT address FROM outbox_recipients WHERE outbox_id = outbox.id LIMIT 1)
-        WHERE kind = 'reply'`);
+    for (const c of ADDED_COLUMNS) {
+      const have = (db.prepare(`PRAGMA table_info(${c.table})`).all() as { name: string }[]).some((r) => r.name === c.column);
+      if (have) continue;
+      db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.type}`);
+      if (c.backfill) db.exec(c.backfill);
     }
     db.exec('CREATE INDEX IF NOT EXISTS outbox_budget ON outbox(budget, created_at)');
     db.exec('CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, created_at)');
