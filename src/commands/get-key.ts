@@ -9,7 +9,7 @@
  * both: picking one would hand the asker a key chosen by file order.
  */
 import type { StoredKey } from '../collection/collection.js';
-import { addressIndex, normaliseAddress } from '../pgp/addresses.js';
+import { addressUses } from '../pgp/addresses.js';
 import { inspectKey } from '../pgp/inspect.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
@@ -25,7 +25,7 @@ export const getKeyHandler: Handler = async (req, ctx) => {
   let found: StoredKey[] = [];
   if (collection && query.includes('@')) {
     const all = await collection.keys();
-    const uses = (await addressIndex(all.map((k) => k.key), { policy: ctx.policy, now: req.now })).get(normaliseAddress(query)) ?? [];
+    const uses = await addressUses(all.map((k) => k.key), query, { policy: ctx.policy, now: req.now });
     const holders = uses.filter((u) => u.claims);
     if (holders.length > 1) return ambiguous(safe, holders);
     found = all.filter((k) => uses.some((u) => u.fingerprint === k.fingerprint && (u.claims || u.keyRevoked)));

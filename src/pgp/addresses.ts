@@ -83,6 +83,18 @@ export async function addressIndex(keys: readonly openpgp.Key[], opts: { policy?
   return index;
 }
 
+/**
+ * Every key's use of one address: the index of `addressIndex`, built only
+ * over the keys whose user IDs name it. The same result for that address,
+ * without inspecting every key in the collection (GET KEY by address is
+ * unsigned: anyone can ask it often).
+ */
+export async function addressUses(keys: readonly openpgp.Key[], address: string, opts: { policy?: CryptoPolicy; now?: Date } = {}): Promise<AddressUse[]> {
+  const wanted = normaliseAddress(address);
+  const candidates = keys.filter((k) => k.users.some((u) => u.userID && addressesOfUserId(u.userID.userID, u.userID.email).includes(wanted)));
+  return (await addressIndex(candidates, opts)).get(wanted) ?? [];
+}
+
 /** The keys that hold `address` (normalised here); more than one is a conflict. */
 export function holdersOf(index: AddressIndex, address: string): AddressUse[] {
   return (index.get(normaliseAddress(address)) ?? []).filter((u) => u.claims);
