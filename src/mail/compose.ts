@@ -132,6 +132,9 @@ function displayName(name: string): string {
   return quoted(clean);
 }
 
+/** RFC 1035 host name in ASCII: LDH labels of 1..63, no hyphen at either end, at least one. */
+const DOMAIN = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$/;
+
 /** RFC 5321's longest path: a longer "address" is not one a mail server takes. */
 const MAX_ADDRESS_CHARS = 254;
 
@@ -148,8 +151,12 @@ function addrSpec(address: string): string | null {
   const clean = address.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '').trim();
   const at = clean.lastIndexOf('@');
   if (at <= 0 || clean.length > MAX_ADDRESS_CHARS) return null;
-  const domain = domainToASCII(clean.slice(at + 1));
-  if (!/^[A-Za-z0-9.-]+$/.test(domain)) return null;
+  // domainToASCII drops or maps what it cannot take ("?x: ;" became "."),
+  // so the domain's ASCII is checked before it and its labels after it.
+  const rawDomain = clean.slice(at + 1);
+  if (/[\x00-\x2c\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/.test(rawDomain)) return null;
+  const domain = domainToASCII(rawDomain);
+  if (!DOMAIN.test(domain)) return null;
   const local = clean.slice(0, at).replace(/^"(.*)"$/, '$1');
   // Readers decode "=?...?=" in a local part, quoted or not (Python counts
   // it a defect): no real mailbox is named so, and no header shows one that is.

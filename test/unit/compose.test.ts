@@ -153,6 +153,17 @@ test('addresses from user ids and parsed mail: IDN domains in ASCII form, odd lo
   assert.deepEqual(headerValues(none, 'To'), ['undisclosed-recipients:;']);
 });
 
+test('domains that are not host names are left out of To, not mapped to something else by IDNA (fuzz seed -1197678180)', async () => {
+  // domainToASCII turned ".?Dw7%o AW:   ; ..." into ".", which Python reads as three defects.
+  const bad = ['_   @.?Dw7%o AW:   ; ݝיּ', 'a@.', 'a@example..org', 'a@-example.org', 'a@example-.org', 'a@exa mple.org', 'a@example.org;', 'a@[127.0.0.1]', `a@${'l'.repeat(64)}.org`];
+  for (const to of bad) {
+    const r = await assertBotMail(await composeSigned(base({ to: [to] }), bot), bot.publicArmored);
+    assert.deepEqual(headerValues(r, 'To'), ['undisclosed-recipients:;'], to);
+  }
+  const r = await assertBotMail(await composeSigned(base({ to: ['a@x.example.org', `b@${'l'.repeat(63)}.org`] }), bot), bot.publicArmored);
+  assert.deepEqual(headerValues(r, 'To'), [`a@x.example.org, b@${'l'.repeat(63)}.org`]);
+});
+
 test('headers the bot defines (List-Unsubscribe, the loop header) are never turned into encoded words, however long', async () => {
   const unsub = '<mailto:a-rather-long-bot-address@lists.example.org?subject=UNSUBSCRIBE&body=UNSUBSCRIBE>';
   const raw = await composeSigned(base({ headers: { 'List-Unsubscribe': unsub }, loopHeader: { name: 'X-Ztrust-Loop', value: 'a-rather-long-bot-address@lists.example.org' } }), bot);
