@@ -4,7 +4,7 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/cli.ts');
+const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
 // BullMQ/ioredis handles are closed by the commands themselves; exit now so a
 // stray timer in a library cannot keep a finished command alive.

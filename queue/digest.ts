@@ -11,7 +11,7 @@
  * not start it (it drains and exits; scheduled digests are `run`'s job).
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 import { ConfigError, describeError } from '../src/errors.js';
 import { runDigestCycle, type DigestCycleResult } from '../src/digest/run.js';
 import { logErrors } from '../src/logging.js';

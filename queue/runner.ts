@@ -5,7 +5,7 @@
  * queue, then returns.
  */
 import type { Worker } from 'bullmq';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 import { describeError } from '../src/errors.js';
 import { logRateLimited } from '../src/logging.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';

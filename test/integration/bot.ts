@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { simpleParser } from 'mailparser';
-import { initDataDir } from '../../src/init.js';
+import { initDataDir } from '../../src/app/init.js';
 import type { CapturedMail } from '../harness/smtp.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');

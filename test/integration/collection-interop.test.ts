@@ -33,9 +33,9 @@ import { startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp.j
 import { makeBot, readReply, runCli, type BotSetup } from './bot.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import * as openpgp from 'openpgp';
-import { openApp } from '../../src/app.js';
+import { openApp } from '../../src/app/app.js';
 import { collectionOf } from '../../src/changes/apply.js';
-import { initDataDir } from '../../src/init.js';
+import { initDataDir } from '../../src/app/init.js';
 import { silentLogger } from '../../src/logging.js';
 import { inspectKey } from '../../src/pgp/inspect.js';
 import { ApplyProducer, applyJobId } from '../../queue/apply.js';

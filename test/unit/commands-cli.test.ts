@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../src/cli.js';
-import { initDataDir } from '../../src/init.js';
+import { main } from '../../cli/main.js';
+import { initDataDir } from '../../src/app/init.js';
 import { keyFileName } from '../../src/collection/naming.js';
 import { certify, person } from './commands-world.js';
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync, spawn } from 'node:child_process';
 import * as openpgp from 'openpgp';
-import { initDataDir } from '../../src/init.js';
+import { initDataDir } from '../../src/app/init.js';
 import { LogReader } from '../../src/log/reader.js';
 import { parseEntry } from '../../src/tlog/index.js';
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as openpgp from 'openpgp';
-import { initDataDir } from '../../src/init.js';
+import { initDataDir } from '../../src/app/init.js';
 import { loadConfig, readSecret } from '../../src/config/load.js';
 import { loadBotSigner } from '../../src/pgp/botkey.js';
 import { parseVerifierKey } from '../../src/tlog/note.js';

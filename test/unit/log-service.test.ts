@@ -17,8 +17,8 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { StateStore } from '../../src/store/types.js';
 import { formatEntry, generateLogKey, TlogError, TransparencyLog, verifyProofBlock, type LogEntry } from '../../src/tlog/index.js';
 import { parseConfig } from '../../src/config/load.js';
-import { initDataDir } from '../../src/init.js';
-import { openApp } from '../../src/app.js';
+import { initDataDir } from '../../src/app/init.js';
+import { openApp } from '../../src/app/app.js';
 import { silentLogger } from '../../src/logging.js';
 
 const ORIGIN = 'log.ztrust.test';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { main } from '../../src/cli.js';
+import { main } from '../../cli/main.js';
 import { lapsedVote } from './lapsed-vote-world.js';
 import { findCommand } from '../../src/commands/parse.js';
 import { parseVote } from '../../src/commands/vote.js';

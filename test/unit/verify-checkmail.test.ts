@@ -13,7 +13,7 @@ import { Command, CommanderError } from 'commander';
 import { makeGpgHome, type GpgHome, type MessageHeaders } from '../harness/gpg.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { checkMailPaths, type CheckMailResult } from '../../src/mail/checkmail.js';
-import { registerCheckMail } from '../../src/cli/check-mail.js';
+import { registerCheckMail } from '../../cli/check-mail.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import { mailmanWrap, pgpMimeAt, replaceOnce } from './verify-gpg-mail.js';
 

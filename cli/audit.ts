@@ -6,8 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { defaultConfigPath, loadConfig, cryptoPolicyOf } from '../config/load.js';
-import { auditCollection, formatFindings } from '../collection/audit.js';
+import { defaultConfigPath, loadConfig, cryptoPolicyOf } from '../src/config/load.js';
+import { auditCollection, formatFindings } from '../src/collection/audit.js';
 import { botPublicKey, collectionPath, countFindings, io, type Io } from './collection-common.js';
 
 export function registerAudit(program: Command): void {

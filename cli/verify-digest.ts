@@ -16,10 +16,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { describeError } from '../errors.js';
-import { loadConfig } from '../config/load.js';
-import { Keyring } from '../pgp/keyring.js';
-import { verifyDigest } from '../digest/verify.js';
+import { describeError } from '../src/errors.js';
+import { loadConfig } from '../src/config/load.js';
+import { Keyring } from '../src/pgp/keyring.js';
+import { verifyDigest } from '../src/digest/verify.js';
 import { resolveLogKey } from './verify-proof.js';
 
 const USAGE = 'ztrust.verify-digest.usage';

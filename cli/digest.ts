@@ -15,12 +15,12 @@
  * failed; 2 usage or configuration.
  */
 import type { Command } from 'commander';
-import { defaultConfigPath, loadConfig } from '../config/load.js';
-import { openApp, type App } from '../app.js';
-import { createLogger } from '../logging.js';
-import { describeError } from '../errors.js';
-import { digestStatus, runDigestCycle } from '../digest/run.js';
-import { createTransport, isPermanentSmtpError } from '../../queue/transport.js';
+import { defaultConfigPath, loadConfig } from '../src/config/load.js';
+import { openApp, type App } from '../src/app/app.js';
+import { createLogger } from '../src/logging.js';
+import { describeError } from '../src/errors.js';
+import { digestStatus, runDigestCycle } from '../src/digest/run.js';
+import { createTransport, isPermanentSmtpError } from '../queue/transport.js';
 
 const FAILED = 'ztrust.digest.failed';
 

@@ -8,12 +8,12 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { countApprovals, type VoteCheck } from '../commands/vote.js';
-import { cryptoPolicyOf, defaultConfigPath, loadConfig } from '../config/load.js';
-import { KnownKeys } from '../pgp/known.js';
-import { SqliteStore } from '../store/sqlite.js';
-import type { TicketState } from '../store/types.js';
-import { describeTicket, effectiveState, isoSeconds, parseTicketId } from '../tickets/ticket.js';
+import { countApprovals, type VoteCheck } from '../src/commands/vote.js';
+import { cryptoPolicyOf, defaultConfigPath, loadConfig } from '../src/config/load.js';
+import { KnownKeys } from '../src/pgp/known.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import type { TicketState } from '../src/store/types.js';
+import { describeTicket, effectiveState, isoSeconds, parseTicketId } from '../src/tickets/ticket.js';
 import { io, type Io } from './collection-common.js';
 
 const STATES = ['pending', 'approved', 'applied', 'rejected', 'expired', 'failed'];

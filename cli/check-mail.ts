@@ -12,9 +12,9 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { describeError } from '../errors.js';
-import { Keyring } from '../pgp/keyring.js';
-import { checkMailPaths, type CheckMailResult } from '../mail/checkmail.js';
+import { describeError } from '../src/errors.js';
+import { Keyring } from '../src/pgp/keyring.js';
+import { checkMailPaths, type CheckMailResult } from '../src/mail/checkmail.js';
 
 interface CheckMailOptions { keyring: string[]; json?: boolean }
 

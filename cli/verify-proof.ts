@@ -16,10 +16,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { describeError } from '../errors.js';
-import { loadConfig } from '../config/load.js';
-import { checkLogText, describeResult, textOf } from '../log/proofmail.js';
-import { parseVerifierKey } from '../tlog/index.js';
+import { describeError } from '../src/errors.js';
+import { loadConfig } from '../src/config/load.js';
+import { checkLogText, describeResult, textOf } from '../src/log/proofmail.js';
+import { parseVerifierKey } from '../src/tlog/index.js';
 
 const USAGE = 'ztrust.verify-proof.usage';
 const FAILED = 'ztrust.verify-proof.failed';

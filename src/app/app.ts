@@ -4,21 +4,21 @@
  * command handlers. Domain only: the queue layer adds Redis on top.
  */
 import path from 'node:path';
-import type { LoadedConfig } from './config/load.js';
-import { cryptoPolicyOf, readSecret } from './config/load.js';
-import { Dispatcher } from './commands/dispatch.js';
-import { defaultHandlers } from './commands/index.js';
-import type { HandlerTable } from './commands/types.js';
-import type { LogAppend } from './changes/types.js';
-import type { ApplyOutcome } from './changes/apply.js';
-import { applyAttestation } from './log/attest-apply.js';
-import { LazyLog, LogService } from './log/service.js';
-import type { Logger } from './logging.js';
-import { loadBotSigner, type BotSigner } from './pgp/botkey.js';
-import { KnownKeys } from './pgp/known.js';
-import type { CryptoPolicy } from './pgp/policy.js';
-import { SqliteStore } from './store/sqlite.js';
-import type { ChangeRow, StateStore } from './store/types.js';
+import type { LoadedConfig } from '../config/load.js';
+import { cryptoPolicyOf, readSecret } from '../config/load.js';
+import { Dispatcher } from '../commands/dispatch.js';
+import { defaultHandlers } from '../commands/index.js';
+import type { HandlerTable } from '../commands/types.js';
+import type { LogAppend } from '../changes/types.js';
+import type { ApplyOutcome } from '../changes/apply.js';
+import { applyAttestation } from '../log/attest-apply.js';
+import { LazyLog, LogService } from '../log/service.js';
+import type { Logger } from '../logging.js';
+import { loadBotSigner, type BotSigner } from '../pgp/botkey.js';
+import { KnownKeys } from '../pgp/known.js';
+import type { CryptoPolicy } from '../pgp/policy.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { ChangeRow, StateStore } from '../store/types.js';
 
 export interface App {
   config: LoadedConfig;

@@ -18,10 +18,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { describeError } from '../errors.js';
-import { defaultConfigPath, loadConfig, type LoadedConfig } from '../config/load.js';
-import { LogReader } from '../log/reader.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { describeError } from '../src/errors.js';
+import { defaultConfigPath, loadConfig, type LoadedConfig } from '../src/config/load.js';
+import { LogReader } from '../src/log/reader.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 
 const USAGE = 'ztrust.log.usage';
 const FAILED = 'ztrust.log.failed';

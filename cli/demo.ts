@@ -13,16 +13,16 @@ import os from 'node:os';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
-import { initDataDir } from './init.js';
-import { openApp } from './app.js';
-import { createLogger } from './logging.js';
-import { composeSigned, type OutgoingMail } from './mail/compose.js';
-import { loadBotSigner, signerFromKey } from './pgp/botkey.js';
-import { Collection } from './collection/collection.js';
-import { importCollection } from './collection/import.js';
-import { SqliteStore } from './store/sqlite.js';
-import { LogService } from './log/service.js';
-import { logImport } from './log/import-entries.js';
+import { initDataDir } from '../src/app/init.js';
+import { openApp } from '../src/app/app.js';
+import { createLogger } from '../src/logging.js';
+import { composeSigned, type OutgoingMail } from '../src/mail/compose.js';
+import { loadBotSigner, signerFromKey } from '../src/pgp/botkey.js';
+import { Collection } from '../src/collection/collection.js';
+import { importCollection } from '../src/collection/import.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { LogService } from '../src/log/service.js';
+import { logImport } from '../src/log/import-entries.js';
 import { runOnce } from '../queue/runner.js';
 
 export interface DemoOptions {

@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { ConfigError } from './errors.js';
-import { generateBotKey, writePrivateFile } from './pgp/botkey.js';
-import { generateLogKey, isValidKeyName } from './tlog/note.js';
-import { parseConfig, type LoadedConfig } from './config/load.js';
+import { ConfigError } from '../errors.js';
+import { generateBotKey, writePrivateFile } from '../pgp/botkey.js';
+import { generateLogKey, isValidKeyName } from '../tlog/note.js';
+import { parseConfig, type LoadedConfig } from '../config/load.js';
 
 export interface InitOptions {
   dataDir: string;

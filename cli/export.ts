@@ -8,9 +8,9 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultConfigPath, loadConfig } from '../config/load.js';
-import { Collection, PATHS } from '../collection/collection.js';
-import { exportWkd } from '../collection/wkd.js';
+import { defaultConfigPath, loadConfig } from '../src/config/load.js';
+import { Collection, PATHS } from '../src/collection/collection.js';
+import { exportWkd } from '../src/collection/wkd.js';
 import { collectionPath, io, type Io } from './collection-common.js';
 
 export function registerExport(program: Command): void {

@@ -15,16 +15,16 @@
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { defaultConfigPath, loadConfig, cryptoPolicyOf } from '../config/load.js';
-import { Collection } from '../collection/collection.js';
-import { formatFindings } from '../collection/audit.js';
-import { importCollection } from '../collection/import.js';
-import { describeError } from '../errors.js';
+import { defaultConfigPath, loadConfig, cryptoPolicyOf } from '../src/config/load.js';
+import { Collection } from '../src/collection/collection.js';
+import { formatFindings } from '../src/collection/audit.js';
+import { importCollection } from '../src/collection/import.js';
+import { describeError } from '../src/errors.js';
 import { botPublicKey, botSigner, collectionPath, countFindings, io, type Io } from './collection-common.js';
 import path from 'node:path';
-import { SqliteStore } from '../store/sqlite.js';
-import { LogService } from '../log/service.js';
-import { logImport } from '../log/import-entries.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { LogService } from '../src/log/service.js';
+import { logImport } from '../src/log/import-entries.js';
 
 export function registerImport(program: Command): void {
   const cmd = program.command('import')

@@ -8,10 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CommanderError, type Command } from 'commander';
 import * as openpgp from 'openpgp';
-import { dataPath } from '../app.js';
-import { readSecret, type LoadedConfig } from '../config/load.js';
-import type { Finding } from '../collection/audit.js';
-import { loadBotSigner, type BotSigner } from '../pgp/botkey.js';
+import { dataPath } from '../src/app/app.js';
+import { readSecret, type LoadedConfig } from '../src/config/load.js';
+import type { Finding } from '../src/collection/audit.js';
+import { loadBotSigner, type BotSigner } from '../src/pgp/botkey.js';
 
 export interface Io {
   out(s: string): void;
