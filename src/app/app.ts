@@ -11,7 +11,7 @@ import { defaultHandlers } from '../commands/index.js';
 import type { HandlerTable } from '../commands/types.js';
 import type { LogAppend } from '../changes/types.js';
 import type { ApplyOutcome } from '../changes/apply.js';
-import { applyAttestation } from '../log/attest-apply.js';
+import { applyAttestation } from '../changes/attest-apply.js';
 import { LazyLog, LogService } from '../log/service.js';
 import type { Logger } from '../logging.js';
 import { loadBotSigner, type BotSigner } from '../pgp/botkey.js';
@@ -35,7 +35,7 @@ export interface App {
   logAppend: LogAppend | null;
   /** The transparency log's single writer, opened on first use (src/log/service.ts). */
   log: LazyLog;
-  /** The apply step for ATTEST requests (src/log/attest-apply.ts). */
+  /** The apply step for ATTEST requests (src/changes/attest-apply.ts). */
   applyAttestation: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;
   dispatcher(): Promise<Dispatcher>;
   close(): Promise<void>;

@@ -63,7 +63,7 @@ export interface ApplyDeps {
   /**
    * ATTEST requests (change kind `attest`): they write no collection file,
    * only log entries, so the log service applies them
-   * (src/log/attest-apply.ts). Absent: such a change fails.
+   * (src/changes/attest-apply.ts). Absent: such a change fails.
    */
   applyAttestation?: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;
   now?: () => Date;

@@ -9,7 +9,7 @@
  * transaction. The reply says what will be logged (Status: accepted); the
  * apply step then logs the lines in one batch and sends the second signed
  * mail (Status: applied) with each line's log index, the signed checkpoint
- * and the proofs (src/log/attest-apply.ts). The signer is checked again
+ * and the proofs (src/changes/attest-apply.ts). The signer is checked again
  * there: a key revoked or removed in between attests nothing.
  *
  * The signature on the request passed the dispatcher's checks (a good
@@ -17,34 +17,13 @@
  * so a replayed request is refused before it gets here.
  */
 import { attestRefusal, identityOfKey } from '../log/standing.js';
-import { parseAttestLines, type AttestBad, type AttestGood } from '../log/attest.js';
-import { chunked, hanging, shown } from '../log/replies.js';
+import { parseAttestLines, type AttestBad, type AttestGood, type AttestPayload } from '../log/attest.js';
+import { goodLines, hanging, shown } from '../log/replies.js';
 import { render } from '../templates.js';
 import { refused } from './common.js';
 import type { Handler } from './types.js';
 
 const CMD = 'ATTEST';
-
-/** The change payload the apply step logs (exactly the lines accepted here). */
-export interface AttestPayload {
-  kind: 'attest';
-  signer: string;
-  /** Lines in the request, for the reply's "N of M". */
-  total: number;
-  lines: { line: number; subject: string; name: string }[];
-}
-
-/** Accepted lines, two or three lines each: where, digest, name. */
-export function goodLines(lines: readonly Pick<AttestGood, 'line' | 'subject' | 'name'>[], index?: readonly number[]): string {
-  const out: string[] = [];
-  lines.forEach((l, i) => {
-    const [alg, hex] = l.subject.split(':') as [string, string];
-    out.push(`  line ${l.line}, ${alg}${index ? `, log index ${index[i]}` : ''}:`);
-    out.push(...chunked(hex, '    '));
-    out.push(`    ${shown(l.name)}`);
-  });
-  return out.join('\n');
-}
 
 export function refusedLines(bad: readonly AttestBad[], over: { first: number; last: number; count: number } | null, limit: number): string {
   const out: string[] = [];

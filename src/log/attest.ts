@@ -50,6 +50,15 @@ export interface ParsedAttest {
   overLimit: { first: number; last: number; count: number } | null;
 }
 
+/** The change payload the apply step logs (exactly the lines the ATTEST handler accepted). */
+export interface AttestPayload {
+  kind: 'attest';
+  signer: string;
+  /** Lines in the request, for the reply's "N of M". */
+  total: number;
+  lines: { line: number; subject: string; name: string }[];
+}
+
 export const MAX_ARTIFACT_NAME = 512;
 
 const HEX_LENGTH: Record<number, DigestAlgorithm> = { 64: 'sha256', 128: 'sha512' };

@@ -9,6 +9,7 @@
  * format allows neither a line break nor another dash there).
  */
 import { wrapParagraph } from '../mail/text.js';
+import type { AttestGood } from './attest.js';
 
 export function framed(label: string, text: string): string {
   if (!/^[A-Z0-9 ]{1,40}$/.test(label)) throw new Error(`bad frame label ${label}`);
@@ -51,6 +52,18 @@ export function chunked(text: string, indent: string, width = 64): string[] {
 export function hanging(first: string, text: string, indent: string): string[] {
   const lines = wrapParagraph(text, 72 - Math.max(first.length, indent.length));
   return lines.map((l, i) => (i === 0 ? first : indent) + l);
+}
+
+/** Accepted ATTEST lines (the accepted reply and the applied notice), two or three lines each: where, digest, name. */
+export function goodLines(lines: readonly Pick<AttestGood, 'line' | 'subject' | 'name'>[], index?: readonly number[]): string {
+  const out: string[] = [];
+  lines.forEach((l, i) => {
+    const [alg, hex] = l.subject.split(':') as [string, string];
+    out.push(`  line ${l.line}, ${alg}${index ? `, log index ${index[i]}` : ''}:`);
+    out.push(...chunked(hex, '    '));
+    out.push(`    ${shown(l.name)}`);
+  });
+  return out.join('\n');
 }
 
 export function isoDay(d: Date | null): string {

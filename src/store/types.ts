@@ -135,7 +135,7 @@ export interface VoteRecord {
 
 // ---------------------------------------------------------------- change requests
 
-/** `attest`: ATTEST lines to log (no collection write; src/log/attest-apply.ts). */
+/** `attest`: ATTEST lines to log (no collection write; src/changes/attest-apply.ts). */
 export type ChangeKind = 'add-key' | 'update-key' | 'revoke-key' | 'add-cert' | 'attest';
 export type ChangeState = 'queued' | 'applied' | 'failed';
 

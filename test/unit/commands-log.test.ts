@@ -13,7 +13,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { applyChange, type ApplyOutcome } from '../../src/changes/apply.js';
-import { applyAttestation } from '../../src/log/attest-apply.js';
+import { applyAttestation } from '../../src/changes/attest-apply.js';
 import { checkLogText, textOf } from '../../src/log/proofmail.js';
 import { LogService } from '../../src/log/service.js';
 import { attestRefusal, keyStanding } from '../../src/log/standing.js';

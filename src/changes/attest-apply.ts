@@ -12,8 +12,8 @@
  * same indexes and sends the notice. Nothing is logged twice.
  */
 import type { LoadedConfig } from '../config/load.js';
-import type { ApplyOutcome } from '../changes/apply.js';
-import { composeNotice } from '../changes/notify.js';
+import type { ApplyOutcome } from './apply.js';
+import { composeNotice } from './notify.js';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { BotSigner } from '../pgp/botkey.js';
@@ -22,11 +22,10 @@ import type { CryptoPolicy } from '../pgp/policy.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
 import { render } from '../templates.js';
 import type { LogEntry } from '../tlog/index.js';
-import { goodLines, type AttestPayload } from '../commands/attest.js';
-import { entryTime } from './attest.js';
-import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, hanging, indexList } from './replies.js';
-import type { LogService } from './service.js';
-import { attestRefusal } from './standing.js';
+import { entryTime, type AttestPayload } from '../log/attest.js';
+import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, goodLines, hanging, indexList } from '../log/replies.js';
+import type { LogService } from '../log/service.js';
+import { attestRefusal } from '../log/standing.js';
 
 /** Inclusion proofs mailed with the notice (more lines: VERIFY each). */
 export const MAX_PROOFS = 20;
