@@ -12,6 +12,7 @@
  * The alphabet is [a-z0-9._@+-] plus `_`, which the group's own files use
  * (0xa9a9c5f10a438110-tlk_sysprog@yahoo.com-public.asc).
  */
+import { emailOfUserId } from '../pgp/addresses.js';
 import { CollectionError } from './errors.js';
 
 export const KEY_ROLES = ['public', 'signing', 'email'] as const;
@@ -23,14 +24,6 @@ export const IDENTITY_MAX = 64;
 export function roleFolder(role: KeyRole): 'signing' | 'email' {
   // The group keeps general-purpose ("-public") keys with the signing keys.
   return role === 'email' ? 'email' : 'signing';
-}
-
-/** The e-mail address inside a user ID, if any (angle brackets first, else a bare address). */
-export function emailOfUserId(uid: string): string | null {
-  const angle = uid.match(/<([^<>\s]+@[^<>\s]+)>/);
-  if (angle) return angle[1]!;
-  const bare = uid.trim().match(/^[^\s<>@]+@[^\s<>@]+$/);
-  return bare ? bare[0] : null;
 }
 
 /**

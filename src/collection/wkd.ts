@@ -30,7 +30,7 @@ import { addressConflicts, addressIndex, normaliseAddress } from '../pgp/address
 import { cloneKey, inspectKey } from '../pgp/inspect.js';
 import { writeFileAtomic } from './atomic.js';
 import type { Collection } from './collection.js';
-import { emailOfUserId } from './naming.js';
+import { emailOfUserId } from '../pgp/addresses.js';
 
 const ZBASE32 = 'ybndrfg8ejkmcpqxot1uwisza345h769';
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import * as openpgp from 'openpgp';
 import type { LoadedConfig } from '../config/load.js';
 import { Collection } from '../collection/collection.js';
-import { emailOfUserId } from '../collection/naming.js';
+import { emailOfUserId } from '../pgp/addresses.js';
 import { fingerprintOf, inspectKey, keyIdOf } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../pgp/policy.js';

@@ -9,15 +9,22 @@
  * self-signed user ID (not revoked) of a key that is not itself revoked: a
  * revoked user ID or key has given the address up. Addresses come from
  * attacker-written user IDs and are read by two parsers in this code base
- * (naming.emailOfUserId for WKD and notices, openpgp.js's UserIDPacket for
+ * (emailOfUserId below, for WKD and notices, openpgp.js's UserIDPacket for
  * GET KEY); a user ID counts for every address either parser finds, so a
  * user ID written to be read differently by each cannot slip past.
  */
 import { domainToASCII } from 'node:url';
 import * as openpgp from 'openpgp';
-import { emailOfUserId } from '../collection/naming.js';
 import { inspectKey, type KeyReport, type UserIdReport } from './inspect.js';
 import type { CryptoPolicy } from './policy.js';
+
+/** The e-mail address inside a user ID, if any (angle brackets first, else a bare address). */
+export function emailOfUserId(uid: string): string | null {
+  const angle = uid.match(/<([^<>\s]+@[^<>\s]+)>/);
+  if (angle) return angle[1]!;
+  const bare = uid.trim().match(/^[^\s<>@]+@[^\s<>@]+$/);
+  return bare ? bare[0] : null;
+}
 
 /** How every comparison sees an address: trimmed, lower case, the domain in ASCII (IDNA, as WKD paths are). */
 export function normaliseAddress(address: string): string {
