@@ -13,10 +13,10 @@ import type { ParsedMail } from 'mailparser';
 import type * as openpgp from 'openpgp';
 import type { Limits } from '../limits.js';
 import { fingerprintOf, readKeysAny } from '../pgp/inspect.js';
-import { armouredBlocks, blockKind } from '../mail/blocks.js';
+import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { CommandRequest } from './types.js';
 
-// Found by a linear scan (src/mail/blocks.ts), never a lazy regex over untrusted text.
+// Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const KEY_BLOCK = blockKind('PGP PUBLIC KEY BLOCK', 'PGP PRIVATE KEY BLOCK');
 /** At most this many key blocks are read from one message (each may hold several keys). */
 export const MAX_KEY_BLOCKS = 4;

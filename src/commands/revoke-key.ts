@@ -15,11 +15,11 @@ import { signatureId } from '../pgp/merge.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 import { describeKey, refused } from './common.js';
-import { armouredBlocks, blockKind } from '../mail/blocks.js';
+import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { Handler } from './types.js';
 
 const CMD = 'REVOKE KEY';
-// Found by a linear scan (src/mail/blocks.ts), never a lazy regex over untrusted text.
+// Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const BLOCKS = [blockKind('PGP PUBLIC KEY BLOCK'), blockKind('PGP SIGNATURE')];
 const FIX = 'send the armoured output of gpg --output revoke.asc --gen-revoke FINGERPRINT below the line REVOKE KEY (or attach it)';
 

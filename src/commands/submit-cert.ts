@@ -12,13 +12,13 @@ import { fingerprintOf } from '../pgp/inspect.js';
 import { checkSubmittedCert, type CertSubmission } from '../pki/x509.js';
 import { render } from '../templates.js';
 import { contentValue, isoSeconds } from '../tickets/ticket.js';
-import { armouredBlocks, blockKind } from '../mail/blocks.js';
+import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { describeKey, readCollection, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import type { CommandRequest, Handler } from './types.js';
 
 const CMD = 'SUBMIT CERT';
-// Found by a linear scan (src/mail/blocks.ts), never a lazy regex over untrusted text.
+// Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const PEM_BLOCK = [blockKind('CERTIFICATE')];
 const SIG_BLOCK = [blockKind('PGP SIGNATURE')];
 const HOWTO = 'attach NAME.crt and the output of gpg --local-user YOUR-FINGERPRINT --armor --detach-sign NAME.crt (NAME.crt.asc) unchanged, below the line SUBMIT CERT NAME, and sign the mail with your collection key';

@@ -12,7 +12,7 @@
  * normalising never changes a genuine digest.
  */
 import { createHash } from 'node:crypto';
-import { trimBlanksEnd } from '../mail/blocks.js';
+import { trimBlanksEnd } from '../text/blocks.js';
 import { MAX_COLUMNS, wrapParagraph } from '../mail/text.js';
 
 export const ZERO_SHA256 = '0'.repeat(64);

@@ -14,7 +14,7 @@ import qp from 'nodemailer/lib/qp/index.js';
 import { HEADER_LIMITS } from '../limits.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import { isAscii, sanitizeHeaderText } from './text.js';
-import { trimLinesBlanksEnd } from './blocks.js';
+import { trimLinesBlanksEnd } from '../text/blocks.js';
 
 export type ReplyStatus = 'accepted' | 'pending' | 'approved' | 'rejected' | 'applied' | 'found' | 'not-found' | 'error';
 export type SigningStyle = 'pgpmime' | 'inline';

@@ -53,7 +53,7 @@ import { algorithmInfo } from '../pgp/inspect.js';
 import {
   decodedBody, entityBytes, getHeader, parseMime, walkMime, type MimeNode, type MimeTree,
 } from './mime.js';
-import { armouredBlocks, blockKind, lineAnchoredBlock, trimBlanksEnd } from './blocks.js';
+import { armouredBlocks, blockKind, lineAnchoredBlock, trimBlanksEnd } from '../text/blocks.js';
 import { BEGIN_LINE, chooseSignedNode, findSmimeNode, placementWarnings } from './signed-node.js';
 
 export type SigKind = 'pgpmime' | 'inline' | 'unsigned';

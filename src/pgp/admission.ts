@@ -34,7 +34,7 @@ import {
 import { mergeKeys, signatureId, userLabel, type MergeItem } from './merge.js';
 import { Keyring } from './keyring.js';
 import { readAllBytes } from './bytes.js';
-import { armouredBlocks, blockKind } from '../mail/blocks.js';
+import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';

@@ -18,7 +18,7 @@
  *   each becomes a flagged fact. Only unreadable input throws (PgpError).
  */
 import * as openpgp from 'openpgp';
-import { armouredBlocks, blockKind } from '../mail/blocks.js';
+import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { PgpError } from '../errors.js';
 import { Keyring } from './keyring.js';
 import {

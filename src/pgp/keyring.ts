@@ -7,7 +7,7 @@
  * key" rather than "unknown key".
  */
 import * as openpgp from 'openpgp';
-import { armouredBlocks, blockKind } from '../mail/blocks.js';
+import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { PgpError } from '../errors.js';
 import { verifyConfig } from './policy.js';
 

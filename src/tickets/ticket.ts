@@ -15,7 +15,7 @@
  * content as single lines of printable ASCII: other bytes are
  * percent-encoded, so no value can start a line of its own and fake a field.
  */
-import { trimLinesBlanksEnd, trimNewlinesEnd } from '../mail/blocks.js';
+import { trimLinesBlanksEnd, trimNewlinesEnd } from '../text/blocks.js';
 import { createHash } from 'node:crypto';
 import type { TicketKind, TicketRow, TicketState } from '../store/types.js';
 

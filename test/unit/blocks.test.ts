@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { armouredBlocks, blockKind } from '../../src/mail/blocks.js';
+import { armouredBlocks, blockKind } from '../../src/text/blocks.js';
 
 const ORACLES = [
   { name: 'key blocks (carried.ts)', kinds: [blockKind('PGP PUBLIC KEY BLOCK', 'PGP PRIVATE KEY BLOCK')], max: Infinity,

@@ -1,5 +1,5 @@
 /**
- * Fuzzing the armour readers. The linear scanners of src/mail/blocks.ts
+ * Fuzzing the armour readers. The linear scanners of src/text/blocks.ts
  * must give exactly what the (quadratic) regexes they replaced gave, on any
  * text; the key readers (readKeysAny, Keyring.fromArmored, carried.ts) and
  * the inline-signature reader of verifyMail must return or throw a typed
@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { armouredBlocks, blockKind, lineAnchoredBlock, trimBlanksEnd, trimLinesBlanksEnd, trimNewlinesEnd } from '../../src/mail/blocks.js';
+import { armouredBlocks, blockKind, lineAnchoredBlock, trimBlanksEnd, trimLinesBlanksEnd, trimNewlinesEnd } from '../../src/text/blocks.js';
 import { keyBlocksIn } from '../../src/commands/carried.js';
 import { verifyMail } from '../../src/mail/verify.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';

@@ -1,4 +1,7 @@
 /**
+ * Linear-time scanners for untrusted text, in a folder of their own so that
+ * mail/, pgp/ and commands/ can all use them without importing each other.
+ *
  * Armoured blocks (`-----BEGIN X-----` ... `-----END X-----`) in untrusted
  * text, found in linear time. The usual regex, /BEGIN[\s\S]*?END/, is
  * retried from every BEGIN and scans to the end of the text each time when
