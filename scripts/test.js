@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // `npm test`: check the system programs the integration tests run for real,
-// typecheck, then run unit and integration tests with node's test runner.
+// check the layering (scripts/depcheck.js), typecheck, then run unit and
+// integration tests with node's test runner.
 //
 //   npm test                          all tests
-//   npm test -- test/unit/x.test.ts   only these files (still typechecks)
-//   npm test -- --no-typecheck ...    skip the typecheck
+//   npm test -- test/unit/x.test.ts   only these files (still checks layers and types)
+//   npm test -- --no-typecheck ...    skip the typecheck (not the layer check)
 //
 // Exit status: 2 when a system program is missing; otherwise non-zero when
-// the typecheck or any test failed.
+// the layer check, the typecheck or any test failed.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
@@ -77,6 +78,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Layers that point one way: a src/ -> queue/ import or a folder cycle fails the run.
+console.log('> node scripts/depcheck.js');
+const depcheck = spawnSync(process.execPath, [join(root, 'scripts/depcheck.js')], { cwd: root, stdio: 'inherit' });
+const depcheckStatus = depcheck.status ?? 1;
+
 let typecheckStatus = 0;
 if (!skipTypecheck) {
   console.log('> tsc --noEmit -p tsconfig.json');
@@ -103,6 +109,6 @@ console.log(`> node ${args.join(' ')}`);
 const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 const testStatus = run.status ?? (run.signal ? 128 : 1);
 
-// Tests still run when the typecheck fails, so CI shows both results.
-console.log(`result: typecheck ${skipTypecheck ? 'skipped' : typecheckStatus === 0 ? 'ok' : 'FAILED'}, tests ${testStatus === 0 ? 'ok' : `FAILED (exit ${testStatus})`}`);
-process.exit(testStatus !== 0 ? testStatus : typecheckStatus);
+// Tests still run when the layer check or the typecheck fails, so CI shows every result.
+console.log(`result: layers ${depcheckStatus === 0 ? 'ok' : 'FAILED'}, typecheck ${skipTypecheck ? 'skipped' : typecheckStatus === 0 ? 'ok' : 'FAILED'}, tests ${testStatus === 0 ? 'ok' : `FAILED (exit ${testStatus})`}`);
+process.exit(testStatus !== 0 ? testStatus : typecheckStatus !== 0 ? typecheckStatus : depcheckStatus);
