@@ -11,9 +11,9 @@
  * out a new Keyring whenever the collection changes).
  */
 import * as openpgp from 'openpgp';
-import { checkSignature, fingerprintOf, fullVerifyConfig, inspectKey, type KeyReport } from '../pgp/inspect.js';
+import { checkSignature, fingerprintOf, inspectKey, type KeyReport } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
-import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../pgp/policy.js';
+import { DEFAULT_CRYPTO_POLICY, verifyConfig, type CryptoPolicy } from '../policy/index.js';
 import { shown } from './replies.js';
 
 export interface KeyRef {
@@ -107,7 +107,7 @@ function graphFor(ring: Keyring, policy: CryptoPolicy, now: Date): Promise<Graph
 /** Date of the earliest key revocation by the key itself that verifies. */
 async function revokedSince(key: openpgp.PublicKey, policy: CryptoPolicy): Promise<Date | null> {
   let first: Date | null = null;
-  const cfg = fullVerifyConfig(policy);
+  const cfg = verifyConfig();
   for (const rev of key.revocationSignatures) {
     if (!rev.issuerKeyID.equals(key.getKeyID())) continue;
     if ((await checkSignature(rev, key.keyPacket, openpgp.enums.signature.keyRevocation, { key: key.keyPacket }, cfg)) !== null) continue;

@@ -17,7 +17,7 @@ import { domainToASCII } from 'node:url';
 import * as openpgp from 'openpgp';
 import { emailOfUserId } from '../collection/naming.js';
 import { inspectKey, type KeyReport, type UserIdReport } from './inspect.js';
-import type { CryptoPolicy } from './policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 
 /** How every comparison sees an address: trimmed, lower case, the domain in ASCII (IDNA, as WKD paths are). */
 export function normaliseAddress(address: string): string {
