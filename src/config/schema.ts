@@ -84,7 +84,7 @@ export const configSchema = z.strictObject({
     warnRsaBits: z.number().int().min(1024).default(DEFAULT_CRYPTO_POLICY.warnRsaBits),
     // The names of src/policy/'s hash registry, so the config and the verifier can never spell one differently.
     rejectHashes: z.array(z.enum(HASH_NAMES)).default([...DEFAULT_CRYPTO_POLICY.rejectHashes] as HashName[])
-      .describe('hash algorithms refused on new signatures (md5, sha1, ripemd160, sha224, sha256, sha384, sha512, sha3_256, sha3_512)'),
+      .describe(`hash algorithms refused on new signatures (${HASH_NAMES.join(', ')})`),
     maxClockSkewSeconds: z.number().int().min(0).default(DEFAULT_CRYPTO_POLICY.maxClockSkewSeconds),
     maxSignatureAgeSeconds: z.number().int().min(60).default(DEFAULT_CRYPTO_POLICY.maxSignatureAgeSeconds),
   }).prefault({}),

@@ -335,7 +335,8 @@ export async function inspectKey(key: openpgp.Key, ctx: InspectContext): Promise
     for (const sig of user.selfCertifications) {
       const err = await checkSignature(sig, primary, openpgp.enums.signature.certGeneric, data, cfg);
       if (err) {
-        if (/designated|authorized key/i.test(err)) notes.push(`user ID "${t.userId}": a self-signature names a designated revoker (not supported)`);
+        // openpgp.js refuses any signature carrying a revocation-key subpacket; the fact is on the packet.
+        if (sig.revocationKeyClass !== null) notes.push(`user ID "${t.userId}": a self-signature names a designated revoker (not supported)`);
         continue;
       }
       const exp = sigExpires(sig);
