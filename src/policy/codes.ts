@@ -6,7 +6,6 @@
  * instead of "SHA-1").
  */
 export const POLICY_CODES = {
-  POLICY_ACCEPTED: 'accepted by the policy',
   // OpenPGP signature packets (judged from their own octets)
   POLICY_SIG_VERSION_REFUSED: 'a signature version the policy refuses (v3)',
   POLICY_SIG_VERSION_UNKNOWN: 'a signature version this bot does not read (v5, unknown)',
@@ -29,7 +28,6 @@ export const POLICY_CODES = {
   X509_NOT_V3: 'not an X.509 v3 certificate',
   X509_NOT_CA: 'basicConstraints missing or CA:FALSE',
   X509_NO_KEY_CERT_SIGN: 'keyUsage missing or without keyCertSign',
-  X509_KEY_USAGE_NOT_CRITICAL: 'keyUsage not marked critical (a warning)',
   X509_NOT_YET_VALID: 'before the certificate notBefore',
   X509_EXPIRED: 'after the certificate notAfter',
   X509_SELF_SIGNATURE_BAD: 'self-signed, but the signature does not verify with its own key',

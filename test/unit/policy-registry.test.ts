@@ -24,7 +24,7 @@ import { configSchema } from '../../src/config/schema.js';
 import {
   DEFAULT_CRYPTO_POLICY, HASH_ALGORITHMS, HASH_NAMES, hashName, judgeHashId, judgePublicKeyId,
   isFutureDated, judgeKeyAlgorithm, judgeSignatureAlgorithms, judgeSignatureTime, latestAcceptedDate, messageVerifyConfig, publicKeyName,
-  type AlgorithmJudgement,
+  POLICY_CODES, isAlgorithmCode, isTimeCode, type AlgorithmJudgement, type PolicyCode,
 } from '../../src/policy/index.js';
 import { inlineWith, patchSignatureIds, pgpMimeAt, replaceSignature, wrapPgpMime } from './verify-gpg-mail.js';
 
@@ -316,4 +316,15 @@ describe('keys and signature times, each with its code', () => {
     assert.equal(isFutureDated(P, null, now), false);
     assert.equal(latestAcceptedDate(P, now).getTime(), at(300).getTime());
   });
+});
+
+test('the policy code catalogue is fixed: audit, replies and check-mail branch on these names', () => {
+  assert.deepEqual(Object.keys(POLICY_CODES), [
+    'POLICY_SIG_VERSION_REFUSED', 'POLICY_SIG_VERSION_UNKNOWN', 'POLICY_HASH_REFUSED', 'POLICY_HASH_UNKNOWN', 'POLICY_HASH_TOO_SHORT',
+    'POLICY_PK_REFUSED', 'POLICY_PK_UNKNOWN', 'POLICY_PK_CANNOT_SIGN', 'POLICY_RSA_TOO_SHORT', 'POLICY_RSA_BELOW_RECOMMENDED',
+    'POLICY_CURVE_REFUSED', 'POLICY_TIME_FUTURE', 'POLICY_TIME_TOO_OLD', 'X509_UNREADABLE', 'X509_SIG_ALG_UNKNOWN', 'X509_NOT_V3',
+    'X509_NOT_CA', 'X509_NO_KEY_CERT_SIGN', 'X509_NOT_YET_VALID', 'X509_EXPIRED', 'X509_SELF_SIGNATURE_BAD',
+  ]);
+  // Each sorts into exactly one audit class: weak algorithm, time, or structure.
+  for (const code of Object.keys(POLICY_CODES) as PolicyCode[]) assert.ok(!(isAlgorithmCode(code) && isTimeCode(code)), code);
 });

@@ -142,6 +142,20 @@ describe('X.509 signature algorithms, keys and curves: the policy verdict of eac
     });
   }
 
+  test('the certificate itself: CA flag, keyUsage, validity period, readability, each with its code', () => {
+    if (!made.has('P-256')) made.set('P-256', keyFile('P-256'));
+    const codes = (ext: string[], now = new Date()) => {
+      openssl(['req', '-x509', '-key', made.get('P-256')!, '-out', 's.crt', '-days', '30', '-subj', '/CN=s', '-sha256', ...ext]);
+      return checkCaCert(readFileSync(path.join(dir, 's.crt')), DEFAULT_CRYPTO_POLICY, now).codes;
+    };
+    const ca = ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'];
+    assert.deepEqual(codes(['-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,keyCertSign']), ['X509_NOT_CA']);
+    assert.deepEqual(codes(['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature']), ['X509_NO_KEY_CERT_SIGN']);
+    assert.deepEqual(codes(ca, new Date(Date.now() + 60 * 86400_000)), ['X509_EXPIRED']);
+    assert.deepEqual(codes(ca, new Date(Date.now() - 86400_000)), ['X509_NOT_YET_VALID']);
+    assert.deepEqual(checkCaCert(Buffer.from('not a certificate'), DEFAULT_CRYPTO_POLICY).codes, ['X509_UNREADABLE']);
+  });
+
   test('the words of a refusal stay those users know (MD5/SHA-1, curve, RSA size, DSA)', () => {
     const words = (key: string, md: string | null) => checkCaCert(certificate(key, md), DEFAULT_CRYPTO_POLICY).reasons;
     assert.deepEqual(words('rsa-2048', 'md5'), ['it is signed with md5WithRSAEncryption; MD5 and SHA-1 signatures are refused']);
