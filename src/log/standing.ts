@@ -105,7 +105,7 @@ function graphFor(ring: Keyring, policy: CryptoPolicy, now: Date): Promise<Graph
 }
 
 /** Date of the earliest key revocation by the key itself that verifies. */
-async function revokedSince(key: openpgp.PublicKey, policy: CryptoPolicy): Promise<Date | null> {
+async function revokedSince(key: openpgp.PublicKey): Promise<Date | null> {
   let first: Date | null = null;
   const cfg = verifyConfig();
   for (const rev of key.revocationSignatures) {
@@ -136,7 +136,7 @@ export async function keyStanding(fingerprint: string, ring: Keyring, opts: Stan
     return { fingerprint: f, identity: r ? identityOf(r) : null };
   };
   const status: KeyStanding['status'] = report.revoked ? 'revoked' : report.expired ? 'expired' : 'valid';
-  const since = report.revoked ? await revokedSince(key, policy) : report.expired ? report.expires : null;
+  const since = report.revoked ? await revokedSince(key) : report.expired ? report.expires : null;
   const certifiers = (graph.certifiedBy.get(fpr) ?? []).map(ref);
 
   let path: KeyRef[] | null = null;
