@@ -16,7 +16,7 @@ import { LazyLog, LogService } from '../log/service.js';
 import type { Logger } from '../logging.js';
 import { loadBotSigner, type BotSigner } from '../pgp/botkey.js';
 import { KnownKeys } from '../pgp/known.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
 

@@ -39,7 +39,7 @@ import type { BotSigner } from '../pgp/botkey.js';
 import { fingerprintOf, keyIdOf, readKeysAny } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
 import { sameKeyContent } from '../pgp/merge.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import { checkSubmittedCert } from '../pki/x509.js';
 import { maintainerContacts } from '../commands/common.js';
 import { countApprovals } from '../commands/vote.js';

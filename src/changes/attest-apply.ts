@@ -18,7 +18,7 @@ import { StoreError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
 import { render } from '../templates.js';
 import type { LogEntry } from '../tlog/index.js';

@@ -16,7 +16,7 @@
 import * as openpgp from 'openpgp';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../pgp/policy.js';
+import { DEFAULT_CRYPTO_POLICY, isAlgorithmCode, isTimeCode, type CryptoPolicy, type PolicyCode } from '../policy/index.js';
 import { Keyring } from '../pgp/keyring.js';
 import { addressConflicts, addressIndex } from '../pgp/addresses.js';
 import { fingerprintOf, inspectKey, keyIdOf, readKeysAny, toKeyring, type KeyLookup, type KeyReport } from '../pgp/inspect.js';
@@ -103,13 +103,19 @@ export interface AuditOptions {
   manifestKeys?: KeyLookup;
 }
 
+/** An audit code for a certificate refusal, from the policy's code (never from its wording). */
+function pkiFindingCode(code: PolicyCode): 'PKI_EXPIRED' | 'PKI_WEAK' | 'PKI_NOT_CA' {
+  if (isTimeCode(code)) return 'PKI_EXPIRED';
+  return isAlgorithmCode(code) ? 'PKI_WEAK' : 'PKI_NOT_CA';
+}
+
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
 export async function auditCollection(target: string | Collection, opts: AuditOptions = {}): Promise<Finding[]> {
   const col = typeof target === 'string' ? await Collection.open(target, { readOnly: true }) : target;
   const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
   const now = opts.now ?? new Date();
-  const min = opts.minCertifications ?? 1;
+  const min = opts.minCertifications ?? policy.minCertifications;
   const out: Finding[] = [];
 
   // ---- key files
@@ -184,11 +190,9 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
     // An unreadable certificate is reported, and its signature still checked:
     // the signature covers the bytes, whatever they hold.
     if (!check.subject) out.push(finding('PKI_UNREADABLE', c.file, `${c.file}: ${check.reasons.join('; ')}`));
-    else for (const reason of check.reasons) {
-      const code = /expired|not valid before/.test(reason) ? 'PKI_EXPIRED'
-        : /MD5|SHA-1|signature algorithm|RSA key has|curve|public key is/.test(reason) ? 'PKI_WEAK' : 'PKI_NOT_CA';
-      out.push(finding(code, c.file, `${c.name}: ${reason}`, { file: c.file }));
-    }
+    else check.reasons.forEach((reason, i) => {
+      out.push(finding(pkiFindingCode(check.codes[i]!), c.file, `${c.name}: ${reason}`, { file: c.file }));
+    });
     if (c.signature !== null) {
       const v = await verifyDetachedSignature(c.pem, c.signature, ring, { policy, now });
       const data: Record<string, string> = { file: c.file };

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
-import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../pgp/policy.js';
+import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../policy/index.js';
 import { fingerprintOf, keyIdOf, readKeysAny, type KeyLookup } from '../pgp/inspect.js';
 import { sameKeyContent, unionKeys } from '../pgp/merge.js';
 import { auditCollection, compareKeySets, finding, type Finding } from './audit.js';

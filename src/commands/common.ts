@@ -10,7 +10,7 @@ import { Collection } from '../collection/collection.js';
 import { emailOfUserId } from '../pgp/addresses.js';
 import { fingerprintOf, inspectKey, keyIdOf } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 import type { CommandResult } from './types.js';

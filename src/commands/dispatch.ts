@@ -19,13 +19,12 @@
  */
 import { createHash } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import * as openpgp from 'openpgp';
 import type { LoadedConfig } from '../config/load.js';
 import { composeSigned, messageIdFor, replySubject, threadReferences, type OutgoingMail, type ReplyStatus } from '../mail/compose.js';
 import { classify, headerSection } from '../mail/classify.js';
 import { reflow, sanitizeHeaderText } from '../mail/text.js';
 import { verifyMail, type MailVerification } from '../mail/verify.js';
-import { judgeSignatureTime, verifyConfig } from '../pgp/policy.js';
+import { judgeSignatureTime, verifyConfig } from '../policy/index.js';
 import { Keyring } from '../pgp/keyring.js';
 import { MAX_HEADER_SECTION_BYTES, limitedOutcome } from '../limits.js';
 import { budgetKey, replyBudget } from './budget.js';
@@ -392,7 +391,7 @@ export class Dispatcher {
       const stored = known.get(fpr);
       if (!stored) continue;
       try {
-        known.set(fpr, await stored.update(carried, new Date(), { ...openpgp.config, ...verifyConfig(this.ctx.policy) }));
+        known.set(fpr, await stored.update(carried, new Date(), verifyConfig()));
       } catch {
         /* an unmergeable copy adds nothing */
       }

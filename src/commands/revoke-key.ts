@@ -10,7 +10,8 @@
  */
 import * as openpgp from 'openpgp';
 import { checkRevocation, readRevocationPackets, type Refusal } from '../pgp/admission.js';
-import { fingerprintOf, fullVerifyConfig } from '../pgp/inspect.js';
+import { fingerprintOf } from '../pgp/inspect.js';
+import { verifyConfig } from '../policy/index.js';
 import { signatureId } from '../pgp/merge.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
@@ -26,7 +27,7 @@ const FIX = 'send the armoured output of gpg --output revoke.asc --gen-revoke FI
 
 /** Key ids (16 hex) named by the key revocations in a block, and the fingerprint when it is a whole key. */
 export async function revocationIssuers(block: string): Promise<{ keyIds: string[]; fingerprints: string[] }> {
-  const list = await readRevocationPackets(block, fullVerifyConfig());
+  const list = await readRevocationPackets(block, verifyConfig());
   const keyIds = new Set<string>();
   const fingerprints = new Set<string>();
   for (const p of list) {

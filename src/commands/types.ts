@@ -9,7 +9,7 @@ import type { ReplyStatus } from '../mail/compose.js';
 import type { MailVerification } from '../mail/verify.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import type { SignatureUse, StateStore, StoreEffect } from '../store/types.js';
 import type { Logger } from '../logging.js';
 import type { ParsedCommand, CommandName } from './parse.js';

@@ -35,7 +35,7 @@ import {
 import { inspectKey } from '../pgp/inspect.js';
 import { identityOf } from '../log/standing.js';
 import type { Keyring } from '../pgp/keyring.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
 

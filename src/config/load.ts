@@ -9,8 +9,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../errors.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
-import { DEFAULT_CRYPTO_POLICY } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
+import { DEFAULT_CRYPTO_POLICY } from '../policy/index.js';
 
 export interface LoadedConfig extends Config {
   /** Absolute path of the config file ('' when built in memory). */
@@ -101,6 +101,7 @@ export function cryptoPolicyOf(cfg: Config): CryptoPolicy {
     rejectHashes: [...cfg.policy.rejectHashes],
     maxClockSkewSeconds: cfg.policy.maxClockSkewSeconds,
     maxSignatureAgeSeconds: cfg.policy.maxSignatureAgeSeconds,
+    minCertifications: cfg.policy.minCertifications,
   };
 }
 

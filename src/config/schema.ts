@@ -2,7 +2,7 @@
  * The configuration schema. Every object is strict: a key the schema does not
  * know is an error that names the key (a typo such as `treshold` must never be
  * silently ignored, as openpgp.js does for its own config). Defaults live
- * here and in src/limits.ts / src/pgp/policy.ts; config/example.yaml documents
+ * here and in src/limits.ts / src/policy/; config/example.yaml documents
  * every key, and config/schema.json is generated from this file
  * (`ztrust-bot config-schema`).
  *
@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_LIMITS } from '../limits.js';
-import { DEFAULT_CRYPTO_POLICY, HASH_NAMES, type HashName } from '../pgp/policy.js';
+import { DEFAULT_CRYPTO_POLICY, HASH_NAMES, type HashName } from '../policy/index.js';
 
 const secretRef = {
   passwordEnv: z.string().min(1).optional().describe('name of an environment variable holding the password'),
@@ -79,12 +79,12 @@ export const configSchema = z.strictObject({
     signing: signingStyle.default('pgpmime').describe('direct replies: PGP/MIME (default) or inline cleartext'),
   }).prefault({}),
   policy: z.strictObject({
-    minCertifications: z.number().int().min(0).default(1),
+    minCertifications: z.number().int().min(0).default(DEFAULT_CRYPTO_POLICY.minCertifications),
     minRsaBits: z.number().int().min(1024).default(DEFAULT_CRYPTO_POLICY.minRsaBits),
     warnRsaBits: z.number().int().min(1024).default(DEFAULT_CRYPTO_POLICY.warnRsaBits),
-    // The names of src/pgp/policy.ts's hash registry, so the config and the verifier can never spell one differently.
+    // The names of src/policy/'s hash registry, so the config and the verifier can never spell one differently.
     rejectHashes: z.array(z.enum(HASH_NAMES)).default([...DEFAULT_CRYPTO_POLICY.rejectHashes] as HashName[])
-      .describe('hash algorithms refused on new signatures (md5, sha1, ripemd160, sha224, sha256, sha384, sha512, sha3_256, sha3_512)'),
+      .describe(`hash algorithms refused on new signatures (${HASH_NAMES.join(', ')})`),
     maxClockSkewSeconds: z.number().int().min(0).default(DEFAULT_CRYPTO_POLICY.maxClockSkewSeconds),
     maxSignatureAgeSeconds: z.number().int().min(60).default(DEFAULT_CRYPTO_POLICY.maxSignatureAgeSeconds),
   }).prefault({}),

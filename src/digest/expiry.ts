@@ -13,7 +13,7 @@ import type * as openpgp from 'openpgp';
 import type { Collection } from '../collection/collection.js';
 import { emailOfUserId } from '../pgp/addresses.js';
 import { inspectKey } from '../pgp/inspect.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import type { ExpiringKey } from './format.js';
 
 export interface ExpiringKeyInfo extends ExpiringKey {

@@ -29,7 +29,7 @@ import { Collection } from '../collection/collection.js';
 import { withLock, writeFileAtomic } from '../collection/atomic.js';
 import type { Logger } from '../logging.js';
 import type { BotSigner } from '../pgp/botkey.js';
-import type { CryptoPolicy } from '../pgp/policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 import type { OutboxRecord, StateStore } from '../store/types.js';
 import { parseConsistencyBlock, parseEntry } from '../tlog/index.js';
 import { describeError } from '../errors.js';

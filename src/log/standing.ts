@@ -11,9 +11,9 @@
  * out a new Keyring whenever the collection changes).
  */
 import * as openpgp from 'openpgp';
-import { checkSignature, fingerprintOf, fullVerifyConfig, inspectKey, type KeyReport } from '../pgp/inspect.js';
+import { checkSignature, fingerprintOf, inspectKey, type KeyReport } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
-import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../pgp/policy.js';
+import { DEFAULT_CRYPTO_POLICY, verifyConfig, type CryptoPolicy } from '../policy/index.js';
 import { shown } from './replies.js';
 
 export interface KeyRef {
@@ -105,9 +105,9 @@ function graphFor(ring: Keyring, policy: CryptoPolicy, now: Date): Promise<Graph
 }
 
 /** Date of the earliest key revocation by the key itself that verifies. */
-async function revokedSince(key: openpgp.PublicKey, policy: CryptoPolicy): Promise<Date | null> {
+async function revokedSince(key: openpgp.PublicKey): Promise<Date | null> {
   let first: Date | null = null;
-  const cfg = fullVerifyConfig(policy);
+  const cfg = verifyConfig();
   for (const rev of key.revocationSignatures) {
     if (!rev.issuerKeyID.equals(key.getKeyID())) continue;
     if ((await checkSignature(rev, key.keyPacket, openpgp.enums.signature.keyRevocation, { key: key.keyPacket }, cfg)) !== null) continue;
@@ -136,7 +136,7 @@ export async function keyStanding(fingerprint: string, ring: Keyring, opts: Stan
     return { fingerprint: f, identity: r ? identityOf(r) : null };
   };
   const status: KeyStanding['status'] = report.revoked ? 'revoked' : report.expired ? 'expired' : 'valid';
-  const since = report.revoked ? await revokedSince(key, policy) : report.expired ? report.expires : null;
+  const since = report.revoked ? await revokedSince(key) : report.expired ? report.expires : null;
   const certifiers = (graph.certifiedBy.get(fpr) ?? []).map(ref);
 
   let path: KeyRef[] | null = null;

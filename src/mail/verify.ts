@@ -43,9 +43,9 @@ import { simpleParser } from 'mailparser';
 import { describeError } from '../errors.js';
 import { DEFAULT_LIMITS, LimitError, type Limits } from '../limits.js';
 import {
-  DEFAULT_CRYPTO_POLICY, KEY_FIX, hashName, judgeKeyAlgorithm, judgeSignatureAlgorithms, messageVerifyConfig, publicKeyName,
+  DEFAULT_CRYPTO_POLICY, KEY_FIX, hashName, judgeKeyAlgorithm, judgeSignatureAlgorithms, latestAcceptedDate, messageVerifyConfig, publicKeyName,
   type CryptoPolicy, type SignatureJudgement,
-} from '../pgp/policy.js';
+} from '../policy/index.js';
 import { readSignaturePackets, type SignaturePacketFacts } from '../pgp/sigpacket.js';
 import type { Keyring } from '../pgp/keyring.js';
 // The key inspector's algorithm facts (curve names mapped to the policy's), so keys are judged alike everywhere.
@@ -112,7 +112,7 @@ export interface MailVerification {
    * and would otherwise get a "new" id for the same signature.
    */
   signatureId: string | null;
-  /** The policy's hash name (src/pgp/policy.ts HASH_ALGORITHMS), e.g. 'sha256'; 'hash-<id>' outside the registry. */
+  /** The policy's hash name (src/policy/ HASH_ALGORITHMS), e.g. 'sha256'; 'hash-<id>' outside the registry. */
   hashAlgorithm: string | null;
   /** openpgp.js's public-key algorithm name of the signature, e.g. 'eddsaLegacy'; 'publickey-<id>' outside the registry. */
   publicKeyAlgorithm: string | null;
@@ -141,10 +141,8 @@ interface Ctx {
   now: Date;
   tree: MimeTree;
   viaList: boolean;
-  /** For top-level openpgp.js calls (merged with library defaults by openpgp.js itself). */
-  config: openpgp.PartialConfig;
-  /** For low-level methods (key.isRevoked, getSigningKey ...), which expect a complete Config. */
-  fullConfig: openpgp.Config;
+  /** The policy's complete openpgp.js config (low-level methods such as key.isRevoked need a complete one), with the decompression bound. */
+  config: openpgp.Config;
 }
 
 function emptyResult(kind: SigKind, verdict: Verdict, detail: string): MailVerification {
@@ -192,7 +190,6 @@ async function verifyChecked(
     keyring, policy, limits, now, tree,
     viaList: cameThroughList(tree.root),
     config: { ...messageVerifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
-    fullConfig: { ...openpgp.config, ...messageVerifyConfig(policy), maxDecompressedMessageSize: limits.maxDecompressedBytes },
   };
   const smime = findSmimeNode(tree.root);
 
@@ -546,7 +543,7 @@ type RunVerify = (key: openpgp.PublicKey) => Promise<{ signatures: Array<{ keyID
 
 /** Allow the policy's clock skew at library level; the age is judged by callers. */
 function verifyDate(ctx: Ctx): Date {
-  return new Date(ctx.now.getTime() + ctx.policy.maxClockSkewSeconds * 1000);
+  return latestAcceptedDate(ctx.policy, ctx.now);
 }
 
 async function checkSignature(
@@ -653,7 +650,7 @@ async function laterValidityDate(err: unknown, sig: openpgp.SignaturePacket, key
     .sort((a, b) => a.getTime() - b.getTime());
   for (const d of dates) {
     try {
-      await key.getSigningKey(sig.issuerKeyID, d, undefined, ctx.fullConfig);
+      await key.getSigningKey(sig.issuerKeyID, d, undefined, ctx.config);
       return d;
     } catch { /* try the next date */ }
   }
@@ -678,16 +675,16 @@ async function judgeValid(out: Outcome, sig: openpgp.SignaturePacket, key: openp
   const made = sig.created ? ` made ${sig.created.toISOString()}` : '';
 
   // Revocation is judged as of now: a revoked key must not authorise anything any more.
-  const primaryRevoked = await key.isRevoked(undefined, undefined, ctx.now, ctx.fullConfig);
+  const primaryRevoked = await key.isRevoked(undefined, undefined, ctx.now, ctx.config);
   const subRevoked = signingKey instanceof openpgp.Subkey
-    && await signingKey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, ctx.now, ctx.fullConfig);
+    && await signingKey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, ctx.now, ctx.config);
   if (primaryRevoked || subRevoked) {
     out.verdict = 'revoked-key';
     out.detail = `the signature${made} is by ${primaryRevoked ? 'a revoked key' : 'a revoked subkey of'} ${out.signer}`;
     return out;
   }
   try {
-    const exp = await key.getExpirationTime(undefined, ctx.fullConfig);
+    const exp = await key.getExpirationTime(undefined, ctx.config);
     if (exp instanceof Date && exp < ctx.now) {
       out.warnings.push(`the key expired on ${exp.toISOString()}, after it made this signature`);
     }

@@ -16,7 +16,7 @@
 import { domainToASCII } from 'node:url';
 import * as openpgp from 'openpgp';
 import { inspectKey, type KeyReport, type UserIdReport } from './inspect.js';
-import type { CryptoPolicy } from './policy.js';
+import type { CryptoPolicy } from '../policy/index.js';
 
 /** The e-mail address inside a user ID, if any (angle brackets first, else a bare address). */
 export function emailOfUserId(uid: string): string | null {

@@ -17,13 +17,11 @@
  */
 import * as openpgp from 'openpgp';
 import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
-import { DEFAULT_CRYPTO_POLICY, isRejectedHash, type CryptoPolicy } from './policy.js';
+import { DEFAULT_CRYPTO_POLICY, hashName, isFutureDated, isRejectedHash, verifyConfig, type CryptoPolicy } from '../policy/index.js';
 import {
   checkSignature,
   cloneKey,
   fingerprintOf,
-  fullVerifyConfig,
-  hashName,
   inspectKey,
   keyIdOf,
   toKeyring,
@@ -67,7 +65,7 @@ export interface AdmissionContext {
   policy?: CryptoPolicy;
   limits?: Limits;
   now?: Date;
-  /** Distinct collection keys that must have certified the new key (default 1). */
+  /** Distinct collection keys that must have certified the new key (default: the policy's minCertifications). */
   minCertifications?: number;
   /** Addresses no key may hold: the bot's and the lists' (see addresses.reservedAddresses). */
   reservedAddresses?: readonly ReservedAddress[];
@@ -111,7 +109,7 @@ function settings(ctx: AdmissionContext) {
     policy: ctx.policy ?? DEFAULT_CRYPTO_POLICY,
     limits: ctx.limits ?? DEFAULT_LIMITS,
     now: ctx.now ?? new Date(),
-    min: ctx.minCertifications ?? 1,
+    min: ctx.minCertifications ?? (ctx.policy ?? DEFAULT_CRYPTO_POLICY).minCertifications,
     reserved: ctx.reservedAddresses ?? [],
   };
 }
@@ -169,6 +167,39 @@ function addressRefusal(clash: AddressClash, command: string, fingerprint: strin
     render('address-claimed-reason', view).trim(), render('address-claimed-fix', view).trim());
 }
 
+/**
+ * The gates every key sent by mail passes before it is inspected, in this
+ * order (SUBMIT KEY and UPDATE KEY alike): no secret key, then (UPDATE KEY)
+ * the same primary key, then the size, user-ID and certification limits.
+ * Cheap checks first, so a hostile key is refused before any signature on it
+ * is verified.
+ */
+function intakeGates(
+  key: openpgp.Key,
+  limits: Limits,
+  opts: { certificationsFix: string; sameKey?: () => Refusal | null },
+): Refusal | null {
+  if (key.isPrivate()) {
+    return refuse('private-key', 'the message carries a SECRET key, not only the public key',
+      `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
+  }
+  const other = opts.sameKey?.();
+  if (other) return other;
+  const bytes = key.write().length;
+  if (bytes > limits.maxKeyBytes) {
+    return refuse('limit-key-size', `${LIMIT_ERRORS.LIMIT_KEY_SIZE} (limit ${limits.maxKeyBytes} bytes, got ${bytes})`, `export a minimal copy: ${GPG_EXPORT}`);
+  }
+  if (key.users.length > limits.maxUserIds) {
+    return refuse('limit-user-ids', `${LIMIT_ERRORS.LIMIT_USER_IDS} (limit ${limits.maxUserIds}, got ${key.users.length})`,
+      'remove user IDs you no longer use (gpg --edit-key, then deluid) and send the key again');
+  }
+  const certCount = key.users.reduce((n, u) => n + u.otherCertifications.length, 0);
+  if (certCount > limits.maxCertifications) {
+    return refuse('limit-certifications', `${LIMIT_ERRORS.LIMIT_CERTIFICATIONS} (limit ${limits.maxCertifications}, got ${certCount})`, opts.certificationsFix);
+  }
+  return null;
+}
+
 /** State of a collection key acting as an issuer, now. */
 async function issuerState(
   issuerFpr: string,
@@ -213,24 +244,8 @@ const GPG_EXPORT = 'gpg --armor --export-options export-minimal --export <FINGER
  */
 export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
   const { ring, policy, limits, now, min, reserved } = settings(ctx);
-  if (submitted.isPrivate()) {
-    return refuse('private-key', 'the message carries a SECRET key, not only the public key',
-      `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
-  }
-  const bytes = submitted.write().length;
-  if (bytes > limits.maxKeyBytes) {
-    return refuse('limit-key-size', `${LIMIT_ERRORS.LIMIT_KEY_SIZE} (limit ${limits.maxKeyBytes} bytes, got ${bytes})`,
-      `export a minimal copy: ${GPG_EXPORT}`);
-  }
-  if (submitted.users.length > limits.maxUserIds) {
-    return refuse('limit-user-ids', `${LIMIT_ERRORS.LIMIT_USER_IDS} (limit ${limits.maxUserIds}, got ${submitted.users.length})`,
-      'remove user IDs you no longer use (gpg --edit-key, then deluid) and send the key again');
-  }
-  const certCount = submitted.users.reduce((n, u) => n + u.otherCertifications.length, 0);
-  if (certCount > limits.maxCertifications) {
-    return refuse('limit-certifications', `${LIMIT_ERRORS.LIMIT_CERTIFICATIONS} (limit ${limits.maxCertifications}, got ${certCount})`,
-      `export a minimal copy (${GPG_EXPORT}) and ask collection members to certify it again`);
-  }
+  const gate = intakeGates(submitted, limits, { certificationsFix: `export a minimal copy (${GPG_EXPORT}) and ask collection members to certify it again` });
+  if (gate) return gate;
   const fpr = fingerprintOf(submitted);
   if (ring.findByFingerprint(fpr)) {
     return refuse('already-in-collection', `key ${fpr} is already in the collection`,
@@ -411,31 +426,17 @@ export type UpdatePlan =
 export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, ctx: AdmissionContext): Promise<UpdatePlan> {
   const { ring, policy, limits, now, reserved } = settings(ctx);
   const fpr = fingerprintOf(existing);
-  if (incoming.isPrivate()) {
-    return refuse('private-key', 'the message carries a SECRET key, not only the public key',
-      `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
-  }
-  if (fingerprintOf(incoming) !== fpr) {
-    return refuse('different-key', `the key sent is ${fingerprintOf(incoming)}, not the collection key ${fpr}`,
-      'UPDATE KEY only refreshes a key already in the collection; a new key must be submitted with SUBMIT KEY');
-  }
-  const bytes = incoming.write().length;
-  if (bytes > limits.maxKeyBytes) {
-    return refuse('limit-key-size', `${LIMIT_ERRORS.LIMIT_KEY_SIZE} (limit ${limits.maxKeyBytes} bytes, got ${bytes})`, `export a minimal copy: ${GPG_EXPORT}`);
-  }
-  if (incoming.users.length > limits.maxUserIds) {
-    return refuse('limit-user-ids', `${LIMIT_ERRORS.LIMIT_USER_IDS} (limit ${limits.maxUserIds}, got ${incoming.users.length})`,
-      'remove user IDs you no longer use (gpg --edit-key, then deluid) and send the key again');
-  }
-  const certCount = incoming.users.reduce((n, u) => n + u.otherCertifications.length, 0);
-  if (certCount > limits.maxCertifications) {
-    return refuse('limit-certifications', `${LIMIT_ERRORS.LIMIT_CERTIFICATIONS} (limit ${limits.maxCertifications}, got ${certCount})`,
-      `export a minimal copy (${GPG_EXPORT})`);
-  }
+  const gate = intakeGates(incoming, limits, {
+    certificationsFix: `export a minimal copy (${GPG_EXPORT})`,
+    sameKey: () => fingerprintOf(incoming) === fpr ? null
+      : refuse('different-key', `the key sent is ${fingerprintOf(incoming)}, not the collection key ${fpr}`,
+        'UPDATE KEY only refreshes a key already in the collection; a new key must be submitted with SUBMIT KEY'),
+  });
+  if (gate) return gate;
 
   // Inspect the union once, so every incoming piece is judged in context
   // (a certification on a new UID, a binding of a new subkey).
-  const cfg = fullVerifyConfig(policy);
+  const cfg = verifyConfig();
   const union = (await mergeKeys(existing, incoming, () => true)).merged;
   const unionReport = await inspectKey(union, { collection: ring, policy, now });
   const beforeReport = await inspectKey(existing, { collection: ring, policy, now });
@@ -622,7 +623,7 @@ async function selfSigAcceptable(
   if (err) return err;
   const h = hashName(sig.hashAlgorithm);
   if (isRejectedHash(policy, h)) return `uses ${h.toUpperCase()}, which the policy refuses on new signatures`;
-  if (sig.created && sig.created.getTime() - now.getTime() > policy.maxClockSkewSeconds * 1000) return 'dated in the future';
+  if (isFutureDated(policy, sig.created, now)) return 'dated in the future';
   return null;
 }
 
@@ -651,7 +652,7 @@ export async function checkRevocation(
 ): Promise<RevocationResult> {
   const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
   const now = opts.now ?? new Date();
-  const cfg = fullVerifyConfig(policy);
+  const cfg = verifyConfig();
   let sigs: openpgp.SignaturePacket[];
   try {
     sigs = await readRevocationSignatures(revocationCert, cfg);
@@ -681,7 +682,7 @@ export async function checkRevocation(
     const warnings: string[] = [];
     const h = hashName(sig.hashAlgorithm);
     if (isRejectedHash(policy, h)) warnings.push(`the revocation uses ${h.toUpperCase()}; applied anyway, since a revocation only withdraws trust`);
-    if (sig.created && sig.created.getTime() - now.getTime() > policy.maxClockSkewSeconds * 1000) {
+    if (isFutureDated(policy, sig.created, now)) {
       warnings.push('the revocation is dated in the future; applied anyway');
     }
     const revoked = await cloneKey(existing);

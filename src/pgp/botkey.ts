@@ -10,7 +10,7 @@ import * as openpgp from 'openpgp';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PgpError } from '../errors.js';
-import { signConfig } from './policy.js';
+import { signConfig } from '../policy/index.js';
 
 export interface BotSigner {
   fingerprint: string;

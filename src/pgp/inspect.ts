@@ -10,7 +10,7 @@
  * - openpgp.js is asked only "is this signature cryptographically sound?"
  *   (with the permissive verifyConfig() and NO date, so it neither refuses
  *   SHA-1/DSA nor applies its own clock). Every acceptance decision (hash,
- *   key size, expiry, clock) is made here from src/pgp/policy.ts, so the
+ *   key size, expiry, clock) is made here from src/policy/, so the
  *   reports can say precisely what is wrong with old collection data instead
  *   of "invalid".
  * - Nothing here throws on odd real-world data (DSA-1024, ElGamal subkeys,
@@ -24,12 +24,13 @@ import { Keyring } from './keyring.js';
 import {
   DEFAULT_CRYPTO_POLICY,
   hashName,
+  isFutureDated,
   isRejectedHash,
   judgeKeyAlgorithm,
   verifyConfig,
   type CryptoPolicy,
   type KeyStrength,
-} from './policy.js';
+} from '../policy/index.js';
 
 /** Where issuers are looked up: a Keyring, a map fingerprint -> key, or a list of keys. */
 export type KeyLookup = Keyring | Map<string, openpgp.PublicKey> | readonly openpgp.PublicKey[];
@@ -155,9 +156,6 @@ export function keyIdOf(key: openpgp.Key | openpgp.Subkey): string {
   return key.getKeyID().toHex().toLowerCase();
 }
 
-/** The policy's name of a hash id (one registry for the whole bot: src/pgp/policy.ts HASH_ALGORITHMS). */
-export { hashName };
-
 /**
  * Algorithm facts in the policy's vocabulary. openpgp.js v6 names the legacy
  * 25519 curves `ed25519Legacy` / `curve25519Legacy`; the policy lists them as
@@ -178,10 +176,6 @@ export function algorithmInfo(k: { getAlgorithmInfo(): openpgp.AlgorithmInfo }):
     if (info.algorithm === 'ed448' || info.algorithm === 'x448') out.curve = info.algorithm;
   }
   return out;
-}
-
-export function judgeKey(policy: CryptoPolicy, k: { getAlgorithmInfo(): openpgp.AlgorithmInfo }): KeyStrength {
-  return judgeKeyAlgorithm(policy, algorithmInfo(k));
 }
 
 /** Normalise any lookup to a Keyring. */
@@ -229,11 +223,6 @@ export async function cloneKey(key: openpgp.Key): Promise<openpgp.PublicKey> {
   return k as openpgp.PublicKey;
 }
 
-/** The full openpgp.js config for low-level signature checks (they take a complete Config). */
-export function fullVerifyConfig(policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): openpgp.Config {
-  return { ...openpgp.config, ...verifyConfig(policy) } as openpgp.Config;
-}
-
 /**
  * Cryptographic check of one signature packet, without any date logic
  * (date checks are the policy's, made by the callers from `created`).
@@ -259,10 +248,6 @@ export async function checkSignature(
 function sigExpires(sig: openpgp.SignaturePacket): Date | null {
   const t = sig.getExpirationTime();
   return t === Infinity ? null : (t as Date);
-}
-
-function isFuture(policy: CryptoPolicy, created: Date | null, now: Date): boolean {
-  return created !== null && created.getTime() - now.getTime() > policy.maxClockSkewSeconds * 1000;
 }
 
 function flagsOf(sig: openpgp.SignaturePacket | null, algorithm: string): KeyCapabilities {
@@ -332,7 +317,7 @@ export async function inspectKey(key: openpgp.Key, ctx: InspectContext): Promise
   const policy = ctx.policy ?? DEFAULT_CRYPTO_POLICY;
   const now = ctx.now ?? new Date();
   const ring = toKeyring(ctx.collection);
-  const cfg = fullVerifyConfig(policy);
+  const cfg = verifyConfig();
   const primary = key.keyPacket;
   const fpr = fingerprintOf(key);
   const notes: string[] = [];
@@ -350,12 +335,13 @@ export async function inspectKey(key: openpgp.Key, ctx: InspectContext): Promise
     for (const sig of user.selfCertifications) {
       const err = await checkSignature(sig, primary, openpgp.enums.signature.certGeneric, data, cfg);
       if (err) {
-        if (/designated|authorized key/i.test(err)) notes.push(`user ID "${t.userId}": a self-signature names a designated revoker (not supported)`);
+        // openpgp.js refuses any signature carrying a revocation-key subpacket; the fact is on the packet.
+        if (sig.revocationKeyClass !== null) notes.push(`user ID "${t.userId}": a self-signature names a designated revoker (not supported)`);
         continue;
       }
       const exp = sigExpires(sig);
       if (exp && exp.getTime() <= now.getTime()) continue;
-      if (isFuture(policy, sig.created, now)) continue;
+      if (isFutureDated(policy, sig.created, now)) continue;
       validSelf.push(sig);
     }
     const latest = newest(validSelf);
@@ -493,7 +479,7 @@ async function inspectCertification(
     created: sig.created,
     expires,
     expired: expires !== null && expires.getTime() <= now.getTime(),
-    future: isFuture(policy, sig.created, now),
+    future: isFutureDated(policy, sig.created, now),
     valid: null,
     revoked: false,
     exportable: sig.exportable !== false,
@@ -543,7 +529,7 @@ async function inspectSubkey(
   const valid: openpgp.SignaturePacket[] = [];
   for (const sig of sub.bindingSignatures) {
     if (await checkSignature(sig, primary, openpgp.enums.signature.subkeyBinding, data, cfg)) continue;
-    if (isFuture(policy, sig.created, now)) continue;
+    if (isFutureDated(policy, sig.created, now)) continue;
     valid.push(sig);
   }
   const binding = newest(valid);

@@ -9,7 +9,7 @@
 import * as openpgp from 'openpgp';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { PgpError } from '../errors.js';
-import { verifyConfig } from './policy.js';
+import { verifyConfig } from '../policy/index.js';
 
 // Each kind closed by its own END, found by a linear scan: the regex
 // /BEGIN (PUBLIC|PRIVATE)[\s\S]*?END \1/ was retried from every BEGIN line.
@@ -59,7 +59,7 @@ export class Keyring {
         const fpr = pub.getFingerprint().toUpperCase();
         const seen = merged.get(fpr);
         if (seen) {
-          merged.set(fpr, await seen.update(pub, new Date(), { ...openpgp.config, ...verifyConfig() }));
+          merged.set(fpr, await seen.update(pub, new Date(), verifyConfig()));
         } else {
           merged.set(fpr, pub);
           order.push(fpr);

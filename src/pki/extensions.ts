@@ -57,31 +57,3 @@ function pssHash(cert: SigstoreX509): string | null {
   const oid = hashField?.subs[0]?.subs[0];
   return oid ? oid.toOID() : SHA1_OID;
 }
-
-/** Hash OIDs accepted inside RSASSA-PSS parameters. */
-export const PSS_HASHES: Record<string, string> = {
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
-};
-
-/** Signature algorithm OIDs and what the policy says about them. */
-export const SIGNATURE_ALGORITHMS: Record<string, { name: string; weak: boolean }> = {
-  '1.2.840.113549.1.1.2': { name: 'md2WithRSAEncryption', weak: true },
-  '1.2.840.113549.1.1.4': { name: 'md5WithRSAEncryption', weak: true },
-  '1.2.840.113549.1.1.5': { name: 'sha1WithRSAEncryption', weak: true },
-  '1.3.14.3.2.29': { name: 'sha1WithRSA (OIW)', weak: true },
-  '1.2.840.10040.4.3': { name: 'dsa-with-sha1', weak: true },
-  '1.2.840.10045.4.1': { name: 'ecdsa-with-SHA1', weak: true },
-  '1.2.840.113549.1.1.14': { name: 'sha224WithRSAEncryption', weak: false },
-  '1.2.840.113549.1.1.11': { name: 'sha256WithRSAEncryption', weak: false },
-  '1.2.840.113549.1.1.12': { name: 'sha384WithRSAEncryption', weak: false },
-  '1.2.840.113549.1.1.13': { name: 'sha512WithRSAEncryption', weak: false },
-  '1.2.840.113549.1.1.10': { name: 'RSASSA-PSS', weak: false },
-  '1.2.840.10045.4.3.1': { name: 'ecdsa-with-SHA224', weak: false },
-  '1.2.840.10045.4.3.2': { name: 'ecdsa-with-SHA256', weak: false },
-  '1.2.840.10045.4.3.3': { name: 'ecdsa-with-SHA384', weak: false },
-  '1.2.840.10045.4.3.4': { name: 'ecdsa-with-SHA512', weak: false },
-  '1.3.101.112': { name: 'Ed25519', weak: false },
-  '1.3.101.113': { name: 'Ed448', weak: false },
-};

@@ -20,16 +20,19 @@ import { X509Certificate, createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
 import {
-  DEFAULT_CRYPTO_POLICY, judgeSignatureAlgorithms, verifyConfig, type CryptoPolicy,
-} from '../pgp/policy.js';
+  DEFAULT_CRYPTO_POLICY, hashName, judgeCertKey, judgeCertSignatureAlgorithm, judgeSignatureAlgorithms, latestAcceptedDate, verifyConfig,
+  type CryptoPolicy, type PolicyCode,
+} from '../policy/index.js';
 import { readSignaturePackets } from '../pgp/sigpacket.js';
-import { fingerprintOf, hashName, inspectKey, keyIdOf, toKeyring, type KeyLookup } from '../pgp/inspect.js';
-import { PSS_HASHES, SIGNATURE_ALGORITHMS, readExtensions, type CertExtensions } from './extensions.js';
+import { fingerprintOf, inspectKey, keyIdOf, toKeyring, type KeyLookup } from '../pgp/inspect.js';
+import { readExtensions, type CertExtensions } from './extensions.js';
 
 export interface CaCheck {
   ok: boolean;
   /** Why it is refused (empty when ok). */
   reasons: string[];
+  /** The policy's code of each reason, in the same order: audit and replies branch on these, never on the words. */
+  codes: PolicyCode[];
   warnings: string[];
   subject: string;
   issuer: string;
@@ -46,8 +49,6 @@ export interface CaCheck {
   signatureAlgorithm: string;
   selfSigned: boolean;
 }
-
-const ACCEPTED_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1', 'P-256', 'P-384', 'P-521']);
 
 /** Parse PEM (exactly one CERTIFICATE block) or DER. @throws Error */
 export function parseCertificate(bytes: Uint8Array): X509Certificate {
@@ -73,14 +74,19 @@ export function checkCaCert(
   limits: Limits = DEFAULT_LIMITS,
 ): CaCheck {
   const reasons: string[] = [];
+  const codes: PolicyCode[] = [];
   const warnings: string[] = [];
+  const refuse = (code: PolicyCode, text: string): void => {
+    codes.push(code);
+    reasons.push(text);
+  };
   const fileSha256 = createHash('sha256').update(pemBytes).digest('hex');
   const empty: CaCheck = {
-    ok: false, reasons, warnings, subject: '', issuer: '', sha256: '', fileSha256, serialNumber: '',
+    ok: false, reasons, codes, warnings, subject: '', issuer: '', sha256: '', fileSha256, serialNumber: '',
     notBefore: null, notAfter: null, keyAlg: 'unknown', signatureAlgorithm: 'unknown', selfSigned: false,
   };
   if (pemBytes.length > limits.maxCertBytes) {
-    reasons.push(`${LIMIT_ERRORS.LIMIT_CERT_SIZE} (limit ${limits.maxCertBytes}, got ${pemBytes.length})`);
+    refuse('X509_UNREADABLE', `${LIMIT_ERRORS.LIMIT_CERT_SIZE} (limit ${limits.maxCertBytes}, got ${pemBytes.length})`);
     return empty;
   }
   let x: X509Certificate;
@@ -89,7 +95,7 @@ export function checkCaCert(
     x = parseCertificate(pemBytes);
     ext = readExtensions(x.raw);
   } catch (err) {
-    reasons.push(`not a readable X.509 certificate: ${(err as Error).message}`);
+    refuse('X509_UNREADABLE', `not a readable X.509 certificate: ${(err as Error).message}`);
     return empty;
   }
   const r: CaCheck = {
@@ -102,43 +108,28 @@ export function checkCaCert(
     notAfter: new Date(x.validTo),
   };
 
-  if (ext.version !== 'v3') reasons.push(`it is an X.509 ${ext.version} certificate; a CA certificate must be v3`);
-  if (!ext.basicConstraints) reasons.push('it has no basicConstraints extension; a CA certificate needs basicConstraints CA:TRUE');
-  else if (!ext.basicConstraints.ca) reasons.push('basicConstraints says CA:FALSE: this is not a CA certificate');
-  if (!ext.keyUsage) reasons.push('it has no keyUsage extension; a CA certificate needs keyUsage keyCertSign');
-  else if (!ext.keyUsage.keyCertSign) reasons.push('keyUsage does not include keyCertSign: it may not sign certificates');
+  if (ext.version !== 'v3') refuse('X509_NOT_V3', `it is an X.509 ${ext.version} certificate; a CA certificate must be v3`);
+  if (!ext.basicConstraints) refuse('X509_NOT_CA', 'it has no basicConstraints extension; a CA certificate needs basicConstraints CA:TRUE');
+  else if (!ext.basicConstraints.ca) refuse('X509_NOT_CA', 'basicConstraints says CA:FALSE: this is not a CA certificate');
+  if (!ext.keyUsage) refuse('X509_NO_KEY_CERT_SIGN', 'it has no keyUsage extension; a CA certificate needs keyUsage keyCertSign');
+  else if (!ext.keyUsage.keyCertSign) refuse('X509_NO_KEY_CERT_SIGN', 'keyUsage does not include keyCertSign: it may not sign certificates');
   if (ext.keyUsage && !ext.keyUsage.critical) warnings.push('keyUsage is not marked critical (RFC 5280 says it should be for a CA)');
 
-  if (r.notBefore && now < r.notBefore) reasons.push(`it is not valid before ${r.notBefore.toISOString()}`);
-  if (r.notAfter && now > r.notAfter) reasons.push(`it expired on ${r.notAfter.toISOString()}`);
+  if (r.notBefore && now < r.notBefore) refuse('X509_NOT_YET_VALID', `it is not valid before ${r.notBefore.toISOString()}`);
+  if (r.notAfter && now > r.notAfter) refuse('X509_EXPIRED', `it expired on ${r.notAfter.toISOString()}`);
 
-  const alg = SIGNATURE_ALGORITHMS[ext.signatureAlgorithmOid];
-  r.signatureAlgorithm = alg?.name ?? ext.signatureAlgorithmOid;
-  if (!alg) reasons.push(`its signature algorithm ${ext.signatureAlgorithmOid} is not one the policy knows`);
-  else if (alg.weak) reasons.push(`it is signed with ${alg.name}; MD5 and SHA-1 signatures are refused`);
-  else if (ext.pssHashOid !== null) {
-    const h = PSS_HASHES[ext.pssHashOid];
-    if (!h) reasons.push(`its RSASSA-PSS signature uses hash ${ext.pssHashOid === '1.3.14.3.2.26' ? 'SHA-1' : ext.pssHashOid}; refused`);
-    else r.signatureAlgorithm = `RSASSA-PSS with ${h}`;
-  }
+  // The facts (OIDs, key type and details) go to the policy; it alone decides.
+  const sigAlg = judgeCertSignatureAlgorithm(policy, ext.signatureAlgorithmOid, ext.pssHashOid);
+  r.signatureAlgorithm = sigAlg.name;
+  if (sigAlg.problem) refuse(sigAlg.problem.code, sigAlg.problem.text);
 
   const pk = x.publicKey;
-  const type = pk.asymmetricKeyType ?? 'unknown';
-  const det = pk.asymmetricKeyDetails ?? {};
-  r.keyAlg = type;
-  if (type === 'rsa' || type === 'rsa-pss') {
-    const bits = det.modulusLength ?? 0;
-    r.bits = bits;
-    if (bits < policy.minRsaBits) reasons.push(`its RSA key has ${bits} bits; at least ${policy.minRsaBits} are required`);
-    else if (bits < policy.warnRsaBits) warnings.push(`its RSA key has ${bits} bits; ${policy.warnRsaBits} or more is recommended`);
-  } else if (type === 'ec') {
-    r.curve = det.namedCurve ?? 'unknown';
-    if (!ACCEPTED_CURVES.has(r.curve)) reasons.push(`its EC key uses curve ${r.curve}; P-256, P-384 or P-521 is required`);
-  } else if (type === 'ed25519' || type === 'ed448') {
-    r.curve = type;
-  } else {
-    reasons.push(`its public key is ${type}; RSA, EC P-256+ or Ed25519 is required`);
-  }
+  r.keyAlg = pk.asymmetricKeyType ?? 'unknown';
+  const keyJudged = judgeCertKey(policy, r.keyAlg, pk.asymmetricKeyDetails ?? {});
+  if (keyJudged.bits !== undefined) r.bits = keyJudged.bits;
+  if (keyJudged.curve !== undefined) r.curve = keyJudged.curve;
+  keyJudged.problems.forEach((p) => refuse(p.code, p.text));
+  warnings.push(...keyJudged.warnings.map((w) => w.text));
 
   r.selfSigned = x.subject === x.issuer;
   if (r.selfSigned) {
@@ -148,7 +139,7 @@ export function checkCaCert(
     } catch {
       sigOk = false;
     }
-    if (!sigOk) reasons.push('it claims to be self-signed but its signature does not verify with its own key');
+    if (!sigOk) refuse('X509_SELF_SIGNATURE_BAD', 'it claims to be self-signed but its signature does not verify with its own key');
   }
   r.ok = reasons.length === 0;
   return r;
@@ -257,7 +248,7 @@ export async function verifyDetachedSignature(
   // cryptographically valid (audit tells a weak signature from a bad one);
   // acceptance (`ok`) is decided by the policy alone: the packet's octets
   // (refusedByOctets) and the signing key (inspectKey).
-  const cfg = verifyConfig(policy);
+  const cfg = verifyConfig();
   const res: DetachedSignatureCheck = {
     ok: false, valid: false, signer: null, signerKeyId: null, hashAlgorithm: null, created: null, signatureType: null, problems: [], reason: '', fix: null,
   };
@@ -322,7 +313,7 @@ export async function verifyDetachedSignature(
   for (const key of candidates) {
     try {
       // openpgp.js refuses a signature dated after `date`; allow the policy's clock skew.
-      const date = new Date(now.getTime() + policy.maxClockSkewSeconds * 1000);
+      const date = latestAcceptedDate(policy, now);
       const out = await openpgp.verify({ message, signature: sig, verificationKeys: [key], config: cfg, date, format: 'binary' });
       for (const s of out.signatures) {
         await s.verified;

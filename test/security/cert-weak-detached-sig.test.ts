@@ -4,7 +4,7 @@
  * collection key) is made with a hash the policy refuses, or is a v3
  * signature packet. The certificate check must give the verdict the mail
  * verifier gives a command signed that way (the policy's judgement of the
- * signature packet's own octets, src/pgp/policy.ts judgeSignatureAlgorithms)
+ * signature packet's own octets, src/policy/ judgeSignatureAlgorithms)
  * with the same wording and fix, not a permissive verification that a
  * name-only hash check then may or may not catch.
  *
@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
-import { HASH_FIX, VERSION_FIX } from '../../src/pgp/policy.js';
+import { HASH_FIX, VERSION_FIX } from '../../src/policy/index.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { community, flat, stateOf, TO_BOT } from '../unit/commands-world.js';

@@ -243,3 +243,22 @@ describe('import + audit of the real collections agree with GnuPG', { skip }, ()
     assert.ok(r.findings.some((f) => f.code === 'KEY_NO_COLLECTION_CERT' && f.subject === '693b3ff4379e076a'));
   });
 });
+
+describe('audit sorts certificate refusals by the policy code, not by their words', { skip: spawnSync('openssl', ['version']).status === 0 ? skip : 'openssl is not installed' }, () => {
+  test('an RSASSA-PSS certificate with a hash the policy does not know is PKI_WEAK, not PKI_NOT_CA', async () => {
+    // Its reason names the hash by OID (no "SHA-1" in it), which the text match once sorted under "not a CA".
+    const src = tmp('zt-aud-pss-');
+    mkdirSync(path.join(src, 'pgp'));
+    mkdirSync(path.join(src, 'pki'));
+    cpSync(path.join(FIXTURES, 'vmworkshop', 'ztrust', 'pgp', '0x693b3ff4379e076a-rmt@casita.net-public.asc'), path.join(src, 'pgp', '0x693b3ff4379e076a-rmt@casita.net-public.asc'));
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:3072', '-nodes', '-keyout', 'pss.key', '-out', path.join(src, 'pki', 'pss.crt'),
+      '-sha512-256', '-sigopt', 'rsa_padding_mode:pss', '-days', '30', '-subj', '/CN=pss', '-addext', 'basicConstraints=critical,CA:TRUE',
+      '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { cwd: src });
+    assert.equal(r.status, 0, r.stderr.toString());
+    const col = await Collection.open(tmp('zt-aud-pss-col-'));
+    await importCollection(src, col);
+    const pki = (await auditCollection(col)).filter((f) => ['PKI_WEAK', 'PKI_NOT_CA', 'PKI_EXPIRED'].includes(f.code));
+    assert.deepEqual(pki.map((f) => f.code), ['PKI_WEAK'], JSON.stringify(pki));
+    assert.match(pki[0]!.message, /its RSASSA-PSS signature uses hash 2\.16\.840\.1\.101\.3\.4\.2\.6; refused/);
+  });
+});

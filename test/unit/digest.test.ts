@@ -413,7 +413,7 @@ describe('expiry', () => {
     const { privateKey: rk } = await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ email: 'rev@example.org' }],
       keyExpirationTime: 5 * 86400, format: 'object' });
     const revoked = (await openpgp.revokeKey({ key: rk, format: 'object' })).publicKey;
-    const got = await expiringKeysOf([soon, far, never, sooner, revoked], (await import('../../src/pgp/policy.js')).DEFAULT_CRYPTO_POLICY, now, 30);
+    const got = await expiringKeysOf([soon, far, never, sooner, revoked], (await import('../../src/policy/index.js')).DEFAULT_CRYPTO_POLICY, now, 30);
     assert.deepEqual(got.map((k) => k.addresses[0]), ['sooner@example.org', 'soon@example.org']);
     assert.equal(got[0]!.part, 'key');
     assert.ok(Math.abs(got[1]!.expires.getTime() - (now.getTime() + 10 * day)) < 60_000);

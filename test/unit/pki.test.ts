@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import { checkCaCert, checkSubmittedCert, chainsTo, verifyDetachedSignature } from '../../src/pki/x509.js';
-import { DEFAULT_CRYPTO_POLICY, HASH_FIX } from '../../src/pgp/policy.js';
+import { DEFAULT_CRYPTO_POLICY, HASH_FIX } from '../../src/policy/index.js';
 
 const SHARED = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared');
 const FIXTURES = path.join(SHARED, 'fixtures', 'ztrust');

@@ -2,8 +2,9 @@
  * Every OpenPGP hash algorithm id and public-key algorithm id (RFC 9580
  * tables 18 and 23, ids 0-255) gets the verdict the policy says, id by id:
  *
- * 1. the registry functions in src/pgp/policy.ts (the expected values are
- *    written out here from the RFC, not computed from the code);
+ * 1. the registry functions in src/policy/ and their verdict codes (the
+ *    expected values are written out here from the RFC, not computed from
+ *    the code); X.509 signature algorithms are in policy-x509.test.ts;
  * 2. openpgp.js's own reject lists are at least as strict as the policy;
  * 3. the config schema knows exactly the registry's hash names;
  * 4. verifyMail on signature packets patched by hand (a real gpg Ed25519
@@ -22,8 +23,9 @@ import { verifyMail } from '../../src/mail/verify.js';
 import { configSchema } from '../../src/config/schema.js';
 import {
   DEFAULT_CRYPTO_POLICY, HASH_ALGORITHMS, HASH_NAMES, hashName, judgeHashId, judgePublicKeyId,
-  judgeSignatureAlgorithms, messageVerifyConfig, publicKeyName,
-} from '../../src/pgp/policy.js';
+  isFutureDated, judgeKeyAlgorithm, judgeSignatureAlgorithms, judgeSignatureTime, latestAcceptedDate, messageVerifyConfig, publicKeyName,
+  POLICY_CODES, isAlgorithmCode, isTimeCode, type AlgorithmJudgement, type PolicyCode,
+} from '../../src/policy/index.js';
 import { inlineWith, patchSignatureIds, pgpMimeAt, replaceSignature, wrapPgpMime } from './verify-gpg-mail.js';
 
 const ALL_IDS = Array.from({ length: 256 }, (_, i) => i);
@@ -60,6 +62,7 @@ const PK_EXPECTED: Record<number, { name: string; use: 'accepted' | 'refused' | 
   28: { name: 'ed448', use: 'accepted' },
 };
 const RESERVED_PK = [21, 23, 24];
+const codeOf = (j: AlgorithmJudgement) => (j.use === 'accepted' ? 'POLICY_ACCEPTED' : j.code);
 const isPrivate = (id: number) => id >= 100 && id <= 110;
 
 describe('the registries, id by id', () => {
@@ -70,9 +73,11 @@ describe('the registries, id by id', () => {
       if (want) {
         assert.equal(hashName(id), want.name, `hash ${id}`);
         assert.equal(j.use, want.use, `hash ${id}`);
+        assert.equal(codeOf(j), want.use === 'refused' ? 'POLICY_HASH_REFUSED' : 'POLICY_ACCEPTED', `hash ${id}`);
       } else {
         assert.equal(hashName(id), `hash-${id}`);
         assert.equal(j.use, 'unsupported', `hash ${id}`);
+        assert.equal(codeOf(j), 'POLICY_HASH_UNKNOWN', `hash ${id}`);
         const reason = j.use === 'unsupported' ? j.reason : '';
         if (RESERVED_HASH.includes(id)) assert.match(reason, /reserved/, `hash ${id}`);
         else if (isPrivate(id)) assert.match(reason, /private\/experimental/, `hash ${id}`);
@@ -89,9 +94,12 @@ describe('the registries, id by id', () => {
         assert.equal(publicKeyName(id), want.name, `pk ${id}`);
         assert.equal(j.use, want.use, `pk ${id}`);
         if (want.use === 'unsupported') assert.match(j.use !== 'accepted' ? j.reason : '', /cannot make signatures/);
+        const code = { accepted: 'POLICY_ACCEPTED', refused: 'POLICY_PK_REFUSED', unsupported: 'POLICY_PK_CANNOT_SIGN' }[want.use];
+        assert.equal(codeOf(j), code, `pk ${id}`);
       } else {
         assert.equal(publicKeyName(id), `publickey-${id}`);
         assert.equal(j.use, 'unsupported', `pk ${id}`);
+        assert.equal(codeOf(j), 'POLICY_PK_UNKNOWN', `pk ${id}`);
         const reason = j.use === 'unsupported' ? j.reason : '';
         if (RESERVED_PK.includes(id)) assert.match(reason, /reserved/, `pk ${id}`);
         else if (isPrivate(id)) assert.match(reason, /private\/experimental/, `pk ${id}`);
@@ -104,6 +112,16 @@ describe('the registries, id by id', () => {
     const judge = (version: number, publicKeyId: number, hashId: number) =>
       judgeSignatureAlgorithms(DEFAULT_CRYPTO_POLICY, { version, publicKeyId, hashId });
     const verdictOf = (j: ReturnType<typeof judge>) => (j.ok ? 'ok' : `${j.verdict}:${j.rule}`);
+    const codeOfSig = (j: ReturnType<typeof judge>) => (j.ok ? 'POLICY_ACCEPTED' : j.code);
+    assert.equal(codeOfSig(judge(4, 1, 8)), 'POLICY_ACCEPTED');
+    assert.equal(codeOfSig(judge(3, 1, 8)), 'POLICY_SIG_VERSION_REFUSED');
+    assert.equal(codeOfSig(judge(5, 1, 8)), 'POLICY_SIG_VERSION_UNKNOWN');
+    assert.equal(codeOfSig(judge(4, 17, 8)), 'POLICY_PK_REFUSED');
+    assert.equal(codeOfSig(judge(4, 18, 8)), 'POLICY_PK_CANNOT_SIGN');
+    assert.equal(codeOfSig(judge(4, 99, 8)), 'POLICY_PK_UNKNOWN');
+    assert.equal(codeOfSig(judge(4, 1, 2)), 'POLICY_HASH_REFUSED');
+    assert.equal(codeOfSig(judge(4, 1, 13)), 'POLICY_HASH_UNKNOWN');
+    assert.equal(codeOfSig(judge(6, 28, 8)), 'POLICY_HASH_TOO_SHORT');
     assert.equal(verdictOf(judge(4, 1, 8)), 'ok');
     assert.equal(verdictOf(judge(6, 27, 12)), 'ok');
     assert.equal(verdictOf(judge(3, 1, 8)), 'weak:signature-version');
@@ -132,6 +150,7 @@ describe('the registries, id by id', () => {
   test('the policy follows its configuration: refusing SHA-224 refuses id 11', () => {
     const strict = { ...DEFAULT_CRYPTO_POLICY, rejectHashes: [...DEFAULT_CRYPTO_POLICY.rejectHashes, 'sha224'] };
     assert.equal(judgeHashId(strict, 11).use, 'refused');
+    assert.equal(codeOf(judgeHashId(strict, 11)), 'POLICY_HASH_REFUSED');
     assert.ok(messageVerifyConfig(strict).rejectMessageHashAlgorithms!.has(11));
   });
 
@@ -259,4 +278,53 @@ describe('real signatures for ids GnuPG 2.2 cannot make (made by openpgp.js)', (
       assert.equal(r.authorises, true);
     });
   }
+});
+
+describe('keys and signature times, each with its code', () => {
+  const P = DEFAULT_CRYPTO_POLICY;
+  const keyCode = (info: { algorithm: string; bits?: number; curve?: string }) => {
+    const j = judgeKeyAlgorithm(P, info);
+    return j.ok ? (j.warning ? 'warning' : 'POLICY_ACCEPTED') : j.code;
+  };
+  test('key algorithm, size and curve', () => {
+    assert.equal(keyCode({ algorithm: 'rsaEncryptSign', bits: 1024 }), 'POLICY_RSA_TOO_SHORT');
+    assert.equal(keyCode({ algorithm: 'rsaEncryptSign', bits: 2048 }), 'warning');
+    assert.equal(keyCode({ algorithm: 'rsaSign', bits: 3072 }), 'POLICY_ACCEPTED');
+    assert.equal(keyCode({ algorithm: 'dsa', bits: 2048 }), 'POLICY_PK_REFUSED');
+    assert.equal(keyCode({ algorithm: 'elgamal', bits: 2048 }), 'POLICY_PK_REFUSED');
+    assert.equal(keyCode({ algorithm: 'ecdsa', curve: 'nistP256' }), 'POLICY_ACCEPTED');
+    assert.equal(keyCode({ algorithm: 'ecdsa', curve: 'brainpoolP384r1' }), 'POLICY_ACCEPTED');
+    assert.equal(keyCode({ algorithm: 'ecdsa', curve: 'secp256k1' }), 'POLICY_CURVE_REFUSED');
+    assert.equal(keyCode({ algorithm: 'eddsaLegacy', curve: 'ed25519' }), 'POLICY_ACCEPTED');
+    assert.equal(keyCode({ algorithm: 'ed448', curve: 'ed448' }), 'POLICY_ACCEPTED');
+    assert.equal(keyCode({ algorithm: 'publickey-99' }), 'POLICY_PK_UNKNOWN');
+  });
+  test('clock skew and signature age: one bound for every caller', () => {
+    const now = new Date('2026-06-01T12:00:00Z');
+    const at = (s: number) => new Date(now.getTime() + s * 1000);
+    const timeCode = (s: number, stateChanging: boolean) => {
+      const t = judgeSignatureTime(P, at(s), now, stateChanging);
+      return t.ok ? 'POLICY_ACCEPTED' : t.code;
+    };
+    assert.equal(timeCode(300, true), 'POLICY_ACCEPTED');
+    assert.equal(timeCode(301, false), 'POLICY_TIME_FUTURE');
+    assert.equal(timeCode(-7 * 24 * 3600, true), 'POLICY_ACCEPTED');
+    assert.equal(timeCode(-7 * 24 * 3600 - 1, true), 'POLICY_TIME_TOO_OLD');
+    assert.equal(timeCode(-365 * 24 * 3600, false), 'POLICY_ACCEPTED');
+    assert.equal(isFutureDated(P, at(300), now), false);
+    assert.equal(isFutureDated(P, at(301), now), true);
+    assert.equal(isFutureDated(P, null, now), false);
+    assert.equal(latestAcceptedDate(P, now).getTime(), at(300).getTime());
+  });
+});
+
+test('the policy code catalogue is fixed: audit, replies and check-mail branch on these names', () => {
+  assert.deepEqual(Object.keys(POLICY_CODES), [
+    'POLICY_SIG_VERSION_REFUSED', 'POLICY_SIG_VERSION_UNKNOWN', 'POLICY_HASH_REFUSED', 'POLICY_HASH_UNKNOWN', 'POLICY_HASH_TOO_SHORT',
+    'POLICY_PK_REFUSED', 'POLICY_PK_UNKNOWN', 'POLICY_PK_CANNOT_SIGN', 'POLICY_RSA_TOO_SHORT', 'POLICY_RSA_BELOW_RECOMMENDED',
+    'POLICY_CURVE_REFUSED', 'POLICY_TIME_FUTURE', 'POLICY_TIME_TOO_OLD', 'X509_UNREADABLE', 'X509_SIG_ALG_UNKNOWN', 'X509_NOT_V3',
+    'X509_NOT_CA', 'X509_NO_KEY_CERT_SIGN', 'X509_NOT_YET_VALID', 'X509_EXPIRED', 'X509_SELF_SIGNATURE_BAD',
+  ]);
+  // Each sorts into exactly one audit class: weak algorithm, time, or structure.
+  for (const code of Object.keys(POLICY_CODES) as PolicyCode[]) assert.ok(!(isAlgorithmCode(code) && isTimeCode(code)), code);
 });

@@ -212,7 +212,7 @@ describe('PGP/MIME made by gpg', () => {
     assert.equal(r.signer, fpr.rsa3072);
     assert.match(r.hint ?? '', /SHA-256/);
     // A policy that allows SHA-1 turns the same message good: the verdict is the policy's.
-    const lax = await verifyMail(raw, keyring, { policy: { ...(await import('../../src/pgp/policy.js')).DEFAULT_CRYPTO_POLICY, rejectHashes: [] } });
+    const lax = await verifyMail(raw, keyring, { policy: { ...(await import('../../src/policy/index.js')).DEFAULT_CRYPTO_POLICY, rejectHashes: [] } });
     assert.equal(lax.verdict, 'good');
   });
 

@@ -1,38 +1,14 @@
 /**
- * The crypto policy: which hash and key algorithms, key sizes, clock skew and
- * signature ages the bot accepts. This is the ONLY module that decides these
- * things; nothing else may rely on openpgp.js defaults, which change between
- * releases. Signature checks (is it cryptographically valid?) live in the
- * verifiers; the decisions here (is it acceptable?) are kept apart from them,
- * as sigstore-js does, so a policy change never touches verification code.
+ * The OpenPGP half of the crypto policy: the RFC 9580 hash and public-key
+ * registries, what each id, key size and curve gets, and the openpgp.js
+ * configurations. Signature checks (is it cryptographically valid?) live in
+ * the verifiers; the decisions here (is it acceptable?) are kept apart from
+ * them, as sigstore-js does, so a policy change never touches verification
+ * code. Nothing may rely on openpgp.js defaults, which change between releases.
  */
 import * as openpgp from 'openpgp';
-
-export interface CryptoPolicy {
-  /** RSA keys below this are refused (weak). */
-  minRsaBits: number;
-  /** RSA keys below this are accepted with a warning. */
-  warnRsaBits: number;
-  /** Hash algorithms refused on new signatures, by their names in HASH_ALGORITHMS (md5, sha1, ripemd160, ...). */
-  rejectHashes: string[];
-  /** Curves accepted for ECDSA/ECDH/EdDSA. */
-  allowedCurves: string[];
-  /** Accept signatures dated at most this far in the future (seconds). */
-  maxClockSkewSeconds: number;
-  /** State-changing commands: signature at most this old (seconds). */
-  maxSignatureAgeSeconds: number;
-}
-
-export const DEFAULT_CRYPTO_POLICY: Readonly<CryptoPolicy> = Object.freeze({
-  minRsaBits: 2048,
-  warnRsaBits: 3072,
-  rejectHashes: ['md5', 'sha1', 'ripemd160'],
-  // openpgp.js v6 names the v4 EdDSA/ECDH curves ed25519Legacy / curve25519Legacy.
-  allowedCurves: ['ed25519', 'ed25519Legacy', 'ed448', 'curve25519', 'curve25519Legacy', 'x25519', 'x448', 'nistP256', 'nistP384', 'nistP521',
-    'brainpoolP256r1', 'brainpoolP384r1', 'brainpoolP512r1'],
-  maxClockSkewSeconds: 300,
-  maxSignatureAgeSeconds: 7 * 24 * 3600,
-});
+import type { PolicyCode } from './codes.js';
+import { DEFAULT_CRYPTO_POLICY, isRejectedHash, type CryptoPolicy } from './settings.js';
 
 // ---------------------------------------------------------------------------
 // The registries. ONE table of hash ids and ONE of public-key ids (RFC 9580
@@ -52,7 +28,7 @@ export interface HashAlgorithm {
 }
 
 /** RFC 9580 table 23. Ids 4-7 and 13 are reserved, 100-110 private/experimental; nothing else is assigned. */
-export const HASH_ALGORITHMS: readonly HashAlgorithm[] = Object.freeze([
+const HASH_TABLE = [
   { id: 1, name: 'md5', label: 'MD5', bits: 128 },
   { id: 2, name: 'sha1', label: 'SHA-1', bits: 160 },
   { id: 3, name: 'ripemd160', label: 'RIPEMD-160', bits: 160 },
@@ -62,11 +38,12 @@ export const HASH_ALGORITHMS: readonly HashAlgorithm[] = Object.freeze([
   { id: 11, name: 'sha224', label: 'SHA2-224', bits: 224 },
   { id: 12, name: 'sha3_256', label: 'SHA3-256', bits: 256 },
   { id: 14, name: 'sha3_512', label: 'SHA3-512', bits: 512 },
-] as const);
+] as const satisfies readonly HashAlgorithm[];
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = Object.freeze(HASH_TABLE);
 
-/** Every hash name the config may list in policy.rejectHashes. */
-export const HASH_NAMES = ['md5', 'sha1', 'ripemd160', 'sha256', 'sha384', 'sha512', 'sha224', 'sha3_256', 'sha3_512'] as const;
-export type HashName = (typeof HASH_NAMES)[number];
+export type HashName = (typeof HASH_TABLE)[number]['name'];
+/** Every hash name the config may list in policy.rejectHashes: the table's, so the schema can never know one the policy does not. */
+export const HASH_NAMES = HASH_TABLE.map((h) => h.name) as [HashName, ...HashName[]];
 
 const RESERVED_HASH_IDS = new Set([4, 5, 6, 7, 13]);
 
@@ -147,13 +124,13 @@ export const VERSION_FIX = 'Re-sign with a current OpenPGP client (GnuPG 2.2 or 
 export type AlgorithmUse = 'accepted' | 'refused' | 'unsupported';
 export type AlgorithmJudgement =
   | { use: 'accepted' }
-  | { use: 'refused' | 'unsupported'; reason: string };
+  | { use: 'refused' | 'unsupported'; code: PolicyCode; reason: string };
 
 /** A hash id on a new signature: accepted, refused by the policy (weak), or not one the registry knows. */
 export function judgeHashId(policy: CryptoPolicy, id: number): AlgorithmJudgement {
   const h = hashById(id);
-  if (!h) return { use: 'unsupported', reason: unassigned('hash algorithm', id, RESERVED_HASH_IDS) };
-  if (isRejectedHash(policy, h.name)) return { use: 'refused', reason: `${h.label} is refused by the policy for new signatures` };
+  if (!h) return { use: 'unsupported', code: 'POLICY_HASH_UNKNOWN', reason: unassigned('hash algorithm', id, RESERVED_HASH_IDS) };
+  if (isRejectedHash(policy, h.name)) return { use: 'refused', code: 'POLICY_HASH_REFUSED', reason: `${h.label} is refused by the policy for new signatures` };
   return { use: 'accepted' };
 }
 
@@ -163,10 +140,10 @@ export function judgeHashId(policy: CryptoPolicy, id: number): AlgorithmJudgemen
  */
 export function judgePublicKeyId(id: number): AlgorithmJudgement {
   const a = publicKeyById(id);
-  if (!a) return { use: 'unsupported', reason: unassigned('public-key algorithm', id, RESERVED_PUBLIC_KEY_IDS) };
+  if (!a) return { use: 'unsupported', code: 'POLICY_PK_UNKNOWN', reason: unassigned('public-key algorithm', id, RESERVED_PUBLIC_KEY_IDS) };
   // Refused first: an ElGamal signature is refused like the ElGamal key itself (the fix is a new key).
-  if (a.judge === 'refused') return { use: 'refused', reason: `${a.label} keys are no longer accepted` };
-  if (!a.signs) return { use: 'unsupported', reason: `${a.label} (public-key algorithm ${id}) cannot make signatures` };
+  if (a.judge === 'refused') return { use: 'refused', code: 'POLICY_PK_REFUSED', reason: `${a.label} keys are no longer accepted` };
+  if (!a.signs) return { use: 'unsupported', code: 'POLICY_PK_CANNOT_SIGN', reason: `${a.label} (public-key algorithm ${id}) cannot make signatures` };
   return { use: 'accepted' };
 }
 
@@ -183,6 +160,7 @@ export type SignatureJudgement =
     ok: false;
     /** 'weak': refused by the policy; 'malformed': an id or version we cannot check at all. */
     verdict: 'weak' | 'malformed';
+    code: PolicyCode;
     rule: 'signature-version' | 'hash-algorithm' | 'public-key-algorithm';
     reason: string;
     fix: string;
@@ -198,43 +176,36 @@ export type SignatureJudgement =
 export function judgeSignatureAlgorithms(policy: CryptoPolicy, s: SignatureAlgorithms): SignatureJudgement {
   if (s.version === 3) {
     return {
-      ok: false, verdict: 'weak', rule: 'signature-version', fix: VERSION_FIX,
+      ok: false, verdict: 'weak', code: 'POLICY_SIG_VERSION_REFUSED', rule: 'signature-version', fix: VERSION_FIX,
       reason: 'v3 signatures are not accepted; re-sign with a current OpenPGP client',
     };
   }
   if (s.version !== 4 && s.version !== 6) {
     const what = s.version === 5 ? 'v5 (LibrePGP) signatures are not supported' : `signature version ${s.version} is not an OpenPGP version this bot reads`;
-    return { ok: false, verdict: 'malformed', rule: 'signature-version', reason: what, fix: VERSION_FIX };
+    return { ok: false, verdict: 'malformed', code: 'POLICY_SIG_VERSION_UNKNOWN', rule: 'signature-version', reason: what, fix: VERSION_FIX };
   }
   const pk = judgePublicKeyId(s.publicKeyId);
   if (pk.use !== 'accepted') {
-    return { ok: false, verdict: pk.use === 'refused' ? 'weak' : 'malformed', rule: 'public-key-algorithm', reason: pk.reason, fix: KEY_FIX };
+    return { ok: false, verdict: pk.use === 'refused' ? 'weak' : 'malformed', code: pk.code, rule: 'public-key-algorithm', reason: pk.reason, fix: KEY_FIX };
   }
   const h = judgeHashId(policy, s.hashId);
   if (h.use !== 'accepted') {
-    return { ok: false, verdict: h.use === 'refused' ? 'weak' : 'malformed', rule: 'hash-algorithm', reason: h.reason, fix: HASH_FIX };
+    return { ok: false, verdict: h.use === 'refused' ? 'weak' : 'malformed', code: h.code, rule: 'hash-algorithm', reason: h.reason, fix: HASH_FIX };
   }
   const alg = publicKeyById(s.publicKeyId)!;
   const hash = hashById(s.hashId)!;
   if (alg.minHashBits !== undefined && hash.bits < alg.minHashBits) {
     return {
-      ok: false, verdict: 'weak', rule: 'hash-algorithm', fix: HASH_FIX,
+      ok: false, verdict: 'weak', code: 'POLICY_HASH_TOO_SHORT', rule: 'hash-algorithm', fix: HASH_FIX,
       reason: `${alg.label} signatures need a hash of at least ${alg.minHashBits} bits (RFC 9580); this one uses ${hash.label}`,
     };
   }
   return { ok: true };
 }
 
-export function isRejectedHash(policy: CryptoPolicy, hashName: string): boolean {
-  return policy.rejectHashes.includes(hashName.toLowerCase());
-}
-
-export function rejectedHashIds(policy: CryptoPolicy): number[] {
-  return HASH_ALGORITHMS.filter((h) => isRejectedHash(policy, h.name)).map((h) => h.id);
-}
-
 // ---------------------------------------------------------------------------
-// openpgp.js configuration, set here and nowhere else.
+// openpgp.js configuration, set here and nowhere else. Each is merged with
+// openpgp.config once (per policy) and shared: openpgp.js only reads it.
 
 /**
  * The openpgp.js configuration for READING keys and INSPECTING old data
@@ -245,15 +216,18 @@ export function rejectedHashIds(policy: CryptoPolicy): number[] {
  * (judgeKeyAlgorithm, isRejectedHash). Never use it to accept a new
  * signature on a command: that is messageVerifyConfig's job.
  */
-export function verifyConfig(_policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): openpgp.PartialConfig {
-  return {
+export function verifyConfig(): openpgp.Config {
+  permissive ??= Object.freeze({
+    ...openpgp.config,
     rejectHashAlgorithms: new Set<openpgp.enums.hash>(),
     rejectMessageHashAlgorithms: new Set<openpgp.enums.hash>(),
     rejectPublicKeyAlgorithms: new Set<openpgp.enums.publicKey>(),
     rejectCurves: new Set<openpgp.enums.curve>(),
     minRSABits: 512,
-  };
+  });
+  return permissive;
 }
+let permissive: openpgp.Config | undefined;
 
 /**
  * The openpgp.js configuration for VERIFYING a message signature (mail
@@ -271,20 +245,27 @@ export function verifyConfig(_policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): ope
  * The verifier judges each signature against the policy before calling
  * openpgp.js, so these lists are a second wall, not the reason given.
  */
-export function messageVerifyConfig(policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): openpgp.PartialConfig {
-  const refused = rejectedHashIds(policy) as openpgp.enums.hash[];
+export function messageVerifyConfig(policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY): openpgp.Config {
+  const cached = strict.get(policy);
+  if (cached) return cached;
+  const refused = HASH_ALGORITHMS.filter((h) => isRejectedHash(policy, h.name)).map((h) => h.id) as openpgp.enums.hash[];
   const knownToLibrary = new Set(Object.values(openpgp.enums.publicKey) as number[]);
   const badKeys = [...knownToLibrary].filter((id) => judgePublicKeyId(id).use === 'refused') as openpgp.enums.publicKey[];
   const allowed = new Set(policy.allowedCurves);
   const badCurves = [...new Set(Object.values(openpgp.enums.curve))].filter((c) => !allowed.has(c));
-  return {
+  const cfg: openpgp.Config = Object.freeze({
+    ...openpgp.config,
     rejectHashAlgorithms: new Set(refused.filter((id) => id !== openpgp.enums.hash.sha1)),
     rejectMessageHashAlgorithms: new Set(refused),
     rejectPublicKeyAlgorithms: new Set(badKeys),
     rejectCurves: new Set(badCurves as openpgp.enums.curve[]),
     minRSABits: policy.minRsaBits,
-  };
+  });
+  strict.set(policy, cfg);
+  return cfg;
 }
+// Keyed by the policy object: a policy is built once from the config and not changed afterwards.
+const strict = new WeakMap<CryptoPolicy, openpgp.Config>();
 
 /** The openpgp.js configuration for SIGNING (the bot's own replies). */
 export function signConfig(): openpgp.PartialConfig {
@@ -293,7 +274,7 @@ export function signConfig(): openpgp.PartialConfig {
 
 export type KeyStrength =
   | { ok: true; warning?: string; algorithm: string; bits?: number; curve?: string }
-  | { ok: false; reason: string; algorithm: string; bits?: number; curve?: string };
+  | { ok: false; code: PolicyCode; reason: string; algorithm: string; bits?: number; curve?: string };
 
 /**
  * Judge a key's public-key algorithm and size against the policy.
@@ -310,43 +291,16 @@ export function judgeKeyAlgorithm(
   switch (entry?.judge) {
     case 'rsa': {
       const b = bits ?? 0;
-      if (b < policy.minRsaBits) return { ok: false, reason: `RSA ${b} bits is below the minimum of ${policy.minRsaBits}`, ...info };
+      if (b < policy.minRsaBits) return { ok: false, code: 'POLICY_RSA_TOO_SHORT', reason: `RSA ${b} bits is below the minimum of ${policy.minRsaBits}`, ...info };
       if (b < policy.warnRsaBits) return { ok: true, warning: `RSA ${b} bits is below the recommended ${policy.warnRsaBits}`, ...info };
       return { ok: true, ...info };
     }
     case 'curve':
-      if (curve && !policy.allowedCurves.includes(curve)) return { ok: false, reason: `curve ${curve} is not accepted`, ...info };
+      if (curve && !policy.allowedCurves.includes(curve)) return { ok: false, code: 'POLICY_CURVE_REFUSED', reason: `curve ${curve} is not accepted`, ...info };
       return { ok: true, ...info };
     case 'refused':
-      return { ok: false, reason: `${entry.label} keys are no longer accepted`, ...info };
+      return { ok: false, code: 'POLICY_PK_REFUSED', reason: `${entry.label} keys are no longer accepted`, ...info };
     default:
-      return { ok: false, reason: `public-key algorithm ${info.algorithm} is not accepted`, ...info };
+      return { ok: false, code: 'POLICY_PK_UNKNOWN', reason: `public-key algorithm ${info.algorithm} is not accepted`, ...info };
   }
-}
-
-export type TimeJudgement = { ok: true } | { ok: false; reason: string };
-
-/**
- * Judge a signature's creation time. Every signature is refused when dated
- * more than maxClockSkewSeconds ahead; a signature used for a state-changing
- * command is also refused when older than maxSignatureAgeSeconds (an old
- * signed message replayed from a list archive must not change the collection).
- */
-export function judgeSignatureTime(
-  policy: CryptoPolicy,
-  created: Date,
-  now: Date,
-  stateChanging: boolean,
-): TimeJudgement {
-  const ahead = (created.getTime() - now.getTime()) / 1000;
-  if (ahead > policy.maxClockSkewSeconds) {
-    return { ok: false, reason: `the signature is dated ${Math.round(ahead)} s in the future (more than ${policy.maxClockSkewSeconds} s of clock skew)` };
-  }
-  if (stateChanging) {
-    const age = (now.getTime() - created.getTime()) / 1000;
-    if (age > policy.maxSignatureAgeSeconds) {
-      return { ok: false, reason: `the signature is ${Math.round(age / 3600)} h old; state-changing commands must be signed within ${Math.round(policy.maxSignatureAgeSeconds / 3600)} h` };
-    }
-  }
-  return { ok: true };
 }
