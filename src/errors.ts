@@ -75,6 +75,19 @@ export class StoreError extends ZtrustError<StoreErrorCode> {
   }
 }
 
+export const TICKET_ERRORS = {
+  TICKET_ILLEGAL_TRANSITION: 'the ticket\'s state does not allow this event (only pending tickets take votes or expire; only approved ones are applied)',
+  TICKET_EXPIRED: 'the ticket is past its expiry: it takes no more votes, only expiry',
+  TICKET_NOT_DUE: 'the ticket has not reached its expiry yet',
+} as const satisfies ErrorCatalogue;
+export type TicketErrorCode = keyof typeof TICKET_ERRORS;
+/** A ticket event the state machine (src/tickets/ticket.ts transition()) refuses; nothing was written. */
+export class TicketError extends ZtrustError<TicketErrorCode> {
+  constructor(code: TicketErrorCode, message: string, options?: { cause?: unknown }) {
+    super('ticket', code, message, options);
+  }
+}
+
 export const QUEUE_ERRORS = {
   QUEUE_REDIS_START: 'the embedded redis-server could not be started',
   QUEUE_REDIS_MISSING: 'redis-server is not installed and no Redis URL is configured',

@@ -47,7 +47,7 @@ import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
 import { render } from '../templates.js';
-import { describeTicket, isoSeconds } from '../tickets/ticket.js';
+import { describeTicket, isoSeconds, transition } from '../tickets/ticket.js';
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
 import { composeNotice } from './notify.js';
 import { parsePayload, type ChangePayload, type LogAppend } from './types.js';
@@ -272,7 +272,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   const finish = async (state: 'applied' | 'failed', commit: string | null, logIndex: number | null, error: string | null, nothing = false, lapsed?: LapsedApprovals): Promise<ApplyOutcome> => {
     const effects: StoreEffect[] = [{ kind: 'change-finish', changeId: id, state, commit, logIndex, error }];
     if (ticket && ticket.state === 'approved') {
-      effects.push({ kind: 'ticket-update', ticketId: ticket.id, expectVersion: ticket.version, state, closedReason: error });
+      effects.push(transition(ticket, state === 'applied' ? { kind: 'apply' } : { kind: 'fail', error }));
     }
     const outbox = [];
     const lapsedProse = lapsed && render('notice-approvals-lapsed', {
