@@ -39,6 +39,7 @@ import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../pgp/policy.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
+import { COMMAND_BOUNDS } from '../limits.js';
 
 export interface ParsedVote {
   ticket: string | null;
@@ -48,13 +49,11 @@ export interface ParsedVote {
   reason: string;
 }
 
-const MAX_REASON = 500;
-
 export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
   const [ticketText, digestWord, ...rest] = cmd.args;
   const ticket = parseTicketId(prefix, ticketText);
   if (digestWord !== undefined) {
-    return { ticket, digestText: digestWord, digest: normaliseDigest(digestWord), reason: rest.join(' ').slice(0, MAX_REASON) };
+    return { ticket, digestText: digestWord, digest: normaliseDigest(digestWord), reason: rest.join(' ').slice(0, COMMAND_BOUNDS.rejectReasonChars) };
   }
   // The two- or three-line form: digest on the next line, then the reason.
   const lines: string[] = [];
@@ -70,7 +69,7 @@ export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
     if (lines.length > 8) break;
   }
   const digestText = lines[0] ?? null;
-  return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, MAX_REASON) };
+  return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, COMMAND_BOUNDS.rejectReasonChars) };
 }
 
 /**

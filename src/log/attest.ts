@@ -17,6 +17,7 @@
  * refused: they cannot be shown honestly in a plain-text reply.
  */
 import type { LogEntry } from '../tlog/index.js';
+import { COMMAND_BOUNDS } from '../limits.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
@@ -49,8 +50,6 @@ export interface ParsedAttest {
   /** Lines past the limit (not parsed; refused together). */
   overLimit: { first: number; last: number; count: number } | null;
 }
-
-export const MAX_ARTIFACT_NAME = 512;
 
 const HEX_LENGTH: Record<number, DigestAlgorithm> = { 64: 'sha256', 128: 'sha512' };
 
@@ -86,7 +85,7 @@ function checkName(name: string): string | null {
   if (name.length === 0) return 'the artifact name is empty';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) return 'the artifact name contains a control character or line break';
-  if ([...name].length > MAX_ARTIFACT_NAME) return `the artifact name is longer than ${MAX_ARTIFACT_NAME} characters`;
+  if ([...name].length > COMMAND_BOUNDS.artifactNameChars) return `the artifact name is longer than ${COMMAND_BOUNDS.artifactNameChars} characters`;
   return null;
 }
 

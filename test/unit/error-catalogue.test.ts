@@ -6,22 +6,9 @@
  * MailError and most MAIL_ and PGP_ codes lingered.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import { DOMAIN_CATALOGUES, ERROR_CATALOGUE } from '../../src/error-catalogue.js';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
-
-function sources(dir: string): { file: string; text: string }[] {
-  const out: { file: string; text: string }[] = [];
-  for (const d of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = `${dir}/${d.name}`;
-    if (d.isDirectory()) out.push(...sources(rel));
-    else if (rel.endsWith('.ts')) out.push({ file: rel, text: readFileSync(path.join(ROOT, rel), 'utf8') });
-  }
-  return out;
-}
+import { sourceFiles } from './source-scan.js';
 
 const CODE = /'([A-Z][A-Z0-9]*_[A-Z0-9_]+)'/g;
 const literals = (s: string): string[] => [...s.matchAll(CODE)].map((m) => m[1]!);
@@ -37,7 +24,7 @@ function scan(): { raised: Map<string, string[]>; thrown: Map<string, string[]> 
   const raised = new Map<string, string[]>();
   const thrown = new Map<string, string[]>();
   const add = (m: Map<string, string[]>, code: string, file: string): void => { m.set(code, [...(m.get(code) ?? []), file]); };
-  for (const { file, text } of [...sources('src'), ...sources('queue')]) {
+  for (const { file, text } of sourceFiles('src', 'queue')) {
     const t = text
       .replace(/export const \w+_ERRORS = \{[\s\S]*?\} as const/g, '')
       .replace(/[!=]==\s*'[A-Z][A-Z0-9_]*'/g, '');
@@ -76,7 +63,7 @@ describe('error catalogue', () => {
 
   test('every error domain in the sources has its catalogue here', () => {
     const domains = new Set<string>();
-    for (const { text } of [...sources('src'), ...sources('queue')]) {
+    for (const { text } of sourceFiles('src', 'queue')) {
       for (const m of text.matchAll(/extends ZtrustError<\w+>[\s\S]*?super\('([a-z-]+)'/g)) domains.add(m[1]!);
     }
     assert.ok(domains.size >= 10, `found only ${[...domains].join(', ')}`);
@@ -84,7 +71,7 @@ describe('error catalogue', () => {
   });
 
   test('no error class nobody throws: MailError is gone', () => {
-    const all = [...sources('src'), ...sources('queue')].map((s) => s.text).join('\n');
+    const all = sourceFiles('src', 'queue').map((s) => s.text).join('\n');
     assert.doesNotMatch(all, /class MailError\b/);
   });
 });

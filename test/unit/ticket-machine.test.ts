@@ -5,13 +5,12 @@
  * store builds a ticket update by hand.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import { TicketError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { NewTicket, TicketRow, TicketState, VoteRecord } from '../../src/store/types.js';
 import { TICKET_EVENTS, TICKET_STATES, transition, type TicketEvent, type TicketEventKind } from '../../src/tickets/ticket.js';
+import { sourceFiles } from './source-scan.js';
 
 const CREATED = '2025-01-01T00:00:00.000Z';
 const EXPIRES = '2025-01-15T00:00:00.000Z';
@@ -119,18 +118,8 @@ describe('a refused transition changes nothing in the store', () => {
 
 describe('the machine is the only writer of ticket updates', () => {
   test('no module in src/ or queue/ outside the machine and the store spells a ticket update', () => {
-    const root = path.resolve(import.meta.dirname, '../..');
     const allowed = new Set(['src/tickets/ticket.ts', 'src/store/types.ts', 'src/store/sqlite.ts']);
-    const found: string[] = [];
-    const walk = (dir: string): void => {
-      for (const d of readdirSync(path.join(root, dir), { withFileTypes: true })) {
-        const rel = `${dir}/${d.name}`;
-        if (d.isDirectory()) walk(rel);
-        else if (rel.endsWith('.ts') && !allowed.has(rel) && /['"]ticket-update['"]/.test(readFileSync(path.join(root, rel), 'utf8'))) found.push(rel);
-      }
-    };
-    walk('src');
-    walk('queue');
+    const found = sourceFiles('src', 'queue').filter((f) => !allowed.has(f.file) && /['"]ticket-update['"]/.test(f.text)).map((f) => f.file);
     assert.deepEqual(found, []);
   });
 });
