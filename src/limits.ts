@@ -42,6 +42,13 @@ export interface Limits {
   maxCertBytes: number;
 }
 
+/**
+ * The largest entry a C2SP entry bundle can carry: each entry has a 2-byte
+ * big-endian length prefix. A format bound, not a choice: the configurable
+ * `maxLogEntryBytes` may be lower, never higher (config/schema.ts).
+ */
+export const MAX_LOG_ENTRY_BYTES = 0xffff;
+
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxMessageBytes: 1024 * 1024,
   maxKeyBytes: 256 * 1024,
@@ -51,7 +58,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxDecompressedBytes: 4 * 1024 * 1024,
   maxRepliesPerSenderPerHour: 20,
   maxRepliesPerHour: 500,
-  maxLogEntryBytes: 65535,
+  maxLogEntryBytes: MAX_LOG_ENTRY_BYTES,
   maxMimeDepth: 8,
   maxMimeParts: 64,
   maxCertBytes: 64 * 1024,
@@ -62,9 +69,6 @@ export const LIMIT_ERRORS = {
   LIMIT_KEY_SIZE: 'the OpenPGP key block is larger than the bot accepts',
   LIMIT_USER_IDS: 'the key has more user IDs than the bot accepts',
   LIMIT_CERTIFICATIONS: 'the key carries more certifications than the bot accepts',
-  LIMIT_ATTEST_LINES: 'the ATTEST request has more lines than the bot accepts',
-  LIMIT_DECOMPRESSED: 'an OpenPGP packet decompresses to more than the bot accepts',
-  LIMIT_RATE: 'this sender has caused too many replies in the last hour',
   LIMIT_LOG_ENTRY: 'a log entry would be larger than 64 KiB',
   LIMIT_MIME_DEPTH: 'the MIME structure is nested too deeply',
   LIMIT_MIME_PARTS: 'the message has too many MIME parts',
@@ -88,6 +92,27 @@ export type BudgetSpent = 'sender' | 'global';
 /** The outcome recorded for a request whose reply was dropped (counted by this prefix). */
 export function limitedOutcome(spent: BudgetSpent, outcome: string): string {
   return `${spent === 'global' ? 'rate-limited-global' : 'rate-limited'}:${outcome}`;
+}
+
+/**
+ * THE message-size check, the one every reader of a message uses (IMAP and
+ * Maildir intake before they read the source, the dispatcher, verifyMail,
+ * check-mail): over the limit when the size (the size the mailbox declared,
+ * else the bytes held) is more than `maxMessageBytes`. The LimitError to
+ * report, or null; an unknown size (undefined) is not over, and the reader
+ * then reads at most `messageReadBytes` and checks again.
+ */
+export function messageSizeError(size: number | undefined, limits: Pick<Limits, 'maxMessageBytes'>): LimitError | null {
+  return size !== undefined && size > limits.maxMessageBytes ? new LimitError('LIMIT_MESSAGE_SIZE', limits.maxMessageBytes, size) : null;
+}
+
+/**
+ * The most bytes of one message a reader takes when it does not know the
+ * size for sure: one more than the limit, enough to see that the message is
+ * over it without holding any more of it.
+ */
+export function messageReadBytes(limits: Pick<Limits, 'maxMessageBytes'>): number {
+  return limits.maxMessageBytes + 1;
 }
 
 /** Throws LimitError when `actual` exceeds `limit`. */
@@ -123,4 +148,102 @@ export const HEADER_LIMITS = Object.freeze({
   messageIdChars: 250,
   /** References kept from the parent (the newest ones). */
   references: 20,
+});
+
+// ---------------------------------------------------------------- fixed bounds on hostile input
+//
+// Not configurable: each bounds the work or memory one piece of input from
+// outside (a message, a command, a submitted key or name, a log fetched
+// from a mirror) can cost, or the size of what the bot sends back, and each
+// number says why it is that number. Going over one never crashes: the
+// input is cut, counted or refused where the bound is used.
+
+/** Bounds on reading a message before (or instead of) parsing it. */
+export const MESSAGE_BOUNDS = Object.freeze({
+  /**
+   * Characters of a Message-ID kept for de-duplication keys. RFC 5322 sets
+   * no length, but a header line is at most 998 octets; 500 keeps every real
+   * id and bounds the key a forged one makes.
+   */
+  messageIdChars: 500,
+  /**
+   * Bytes of an attachment looked at to tell an OpenPGP key from other data
+   * (armour header or a binary packet tag): an armour line comes first, 8 KiB
+   * allows for comments and blank lines before it.
+   */
+  keySniffBytes: 8 * 1024,
+  /** Bytes of OpenPGP data looked at to tell armour from binary: the armour line is in the first line or few. */
+  armourSniffBytes: 4 * 1024,
+  /**
+   * Bytes of a saved file read to tell a mail from a bare proof block
+   * (verify-proof): a mail's header section fits; the same bound as a header
+   * section of an oversize message.
+   */
+  mailSniffBytes: 64 * 1024,
+});
+
+/** Bounds on reading a command and its arguments from mail text. */
+export const COMMAND_BOUNDS = Object.freeze({
+  /**
+   * Lines of text scanned for the command line: it is the first non-blank
+   * line, so 200 lines only allow for the blank lines and banners that lists
+   * and clients add; a huge body costs no more than that.
+   */
+  scanLines: 200,
+  /** Characters of a line quoted back in a refusal (an unknown command): enough to recognise it, within 72 columns. */
+  shownLineChars: 60,
+  /** Characters of a REJECT reason kept (it goes into the ticket's closing reason and the submitter's notice). */
+  rejectReasonChars: 500,
+  /** Characters of an artifact name in an ATTEST line (a file name with a path; it goes into a log entry). */
+  artifactNameChars: 512,
+  /** Armoured key blocks read from one message (each may hold several keys): a submission has one, an update a few. */
+  keyBlocks: 4,
+  /** Characters of a GET KEY query quoted back in the reply. */
+  queryShownChars: 100,
+});
+
+/** Bounds on names derived from submitted data that become file names in the collection. */
+export const NAME_BOUNDS = Object.freeze({
+  /** Characters of the identity part of a key file name (from a hostile user ID): the group's file names use short ones. */
+  identityChars: 64,
+  /** Characters of a certificate name (`SUBMIT CERT <name>`, `pki/all/<name>.crt`). */
+  certNameChars: 64,
+  /** RFC 5321's longest path (254 characters): a longer "address" is not one a mail server takes. */
+  addressChars: 254,
+});
+
+/** Bounds on what one reply or digest lists, so a flood of matching data cannot make a mail huge. */
+export const REPLY_BOUNDS = Object.freeze({
+  /** Attestations shown one by one in a VERIFY reply (the oldest first; the rest are counted). */
+  verifyShown: 20,
+  /** Inclusion proofs mailed with an ATTEST notice (more lines: VERIFY each). */
+  attestProofs: 20,
+  /** Attestations listed one by one in a digest; the rest are counted. */
+  digestAttestations: 100,
+  /** Keys served by one GET KEY reply. */
+  getKeyMatches: 5,
+  /** Problems listed when reading a damaged log; the rest are summed up in one line. */
+  logProblems: 100,
+});
+
+/** Bounds on transparency-log data read from disk or fetched from a mirror (the log client trusts neither). */
+export const TLOG_BOUNDS = Object.freeze({
+  /** Bytes of a fetched checkpoint: a real one is a few hundred; 1 MiB leaves room for many witness cosignatures. */
+  checkpointBytes: 1024 * 1024,
+  /** Signatures on one signed note: Go's note package refuses more than 100; the spec requires accepting at least 16. */
+  noteSignatures: 100,
+  /** Hashes in one proof: a tree of at most 2^63 leaves needs at most 63 (tlog-witness says the same). */
+  proofHashes: 63,
+  /** Tile levels the tlog-tiles spec allows: 0..63. */
+  tileLevel: 63,
+});
+
+/** Bounds on mailbox intake. */
+export const INTAKE_BOUNDS = Object.freeze({
+  /**
+   * The slowest download rate a message fetch is given time for, on top of
+   * the IMAP command timeout (a 1 MiB message: 10 s + 16 s): a server that
+   * trickles a message cannot hold the intake longer than that.
+   */
+  minFetchBytesPerSecond: 64 * 1024,
 });

@@ -38,7 +38,7 @@ import path from 'node:path';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { readSecret } from '../../src/config/load.js';
 import type { Logger } from '../../src/logging.js';
-import { MAX_HEADER_SECTION_BYTES } from '../../src/limits.js';
+import { INTAKE_BOUNDS, MAX_HEADER_SECTION_BYTES, messageReadBytes, messageSizeError } from '../../src/limits.js';
 import type { StateStore } from '../../src/store/types.js';
 import { TransportError, describeError } from '../../src/errors.js';
 import { headerSection } from './header.js';
@@ -50,11 +50,6 @@ import type { Intake, IntakeSink } from './types.js';
  * milliseconds; the bound is generous for slow links and busy servers.
  */
 export const IMAP_COMMAND_TIMEOUT_MS = 10_000;
-/**
- * The slowest download rate a message fetch is given time for, on top of
- * the command timeout (a 1 MiB message: 10 s + 16 s).
- */
-const MIN_FETCH_BYTES_PER_SECOND = 64 * 1024;
 /** LOGOUT at stop: a short wait, then the socket is simply closed. */
 const LOGOUT_TIMEOUT_MS = 2_000;
 /** First reconnect delay after a working connection closed; doubles up to RECONNECT_MAX_MS. */
@@ -265,11 +260,10 @@ export class ImapIntake implements Intake {
       }
       found.sort((a, b) => a.uid - b.uid);
       const canFlag = mb.permanentFlags?.has('\\*') || mb.permanentFlags?.has(this.cfg.mailbox.processedKeyword);
-      const max = this.cfg.limits.maxMessageBytes;
       const done: number[] = [];
       for (const m of found) {
         if (this.stopped) break;
-        const msg = await this.fetchOne(client, m.uid, m.size, max);
+        const msg = await this.fetchOne(client, m.uid, m.size);
         if (!msg) continue; // expunged meanwhile
         await this.sink.accept({ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg });
         await this.store.setCursor(mailboxKey, { uidValidity, lastUid: m.uid });
@@ -294,21 +288,23 @@ export class ImapIntake implements Intake {
    * One message by UID: its source when it fits the limit, else only its
    * header section and its declared size. Undefined when it is gone.
    */
-  private async fetchOne(client: ImapFlow, uid: number, size: number | undefined, max: number):
+  private async fetchOne(client: ImapFlow, uid: number, size: number | undefined):
     Promise<{ raw: Buffer; declaredSize?: number } | undefined> {
+    const limits = this.cfg.limits;
     let msg: FetchMessageObject | undefined;
-    if (size !== undefined && size > max) {
+    if (messageSizeError(size, limits)) {
       [msg] = await this.bounded(client.fetchAll(String(uid),
         { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), 'UID FETCH (BODY.PEEK[HEADER])');
       if (!msg) return undefined;
-      this.logger.info({ uid, size, limit: max }, 'message over the size limit: only its header section is fetched');
+      this.logger.info({ uid, size, limit: limits.maxMessageBytes }, 'message over the size limit: only its header section is fetched');
       return { raw: headerSection(msg.headers ?? Buffer.alloc(0)), declaredSize: size };
     }
     // One byte over the limit at most, whatever RFC822.SIZE said: the
     // dispatcher then sees raw.length over the limit and says "too large".
-    const expected = Math.min(size ?? max, max + 1);
-    [msg] = await this.bounded(client.fetchAll(String(uid), { uid: true, source: { start: 0, maxLength: max + 1 } }, { uid: true }),
-      'UID FETCH (BODY.PEEK[])', Math.ceil((expected / MIN_FETCH_BYTES_PER_SECOND) * 1000));
+    const cap = messageReadBytes(limits);
+    const expected = Math.min(size ?? cap, cap);
+    [msg] = await this.bounded(client.fetchAll(String(uid), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
+      'UID FETCH (BODY.PEEK[])', Math.ceil((expected / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000));
     if (!msg?.source) return undefined;
     return { raw: msg.source };
   }

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../src/logging.js';
-import { MAX_HEADER_SECTION_BYTES } from '../../src/limits.js';
+import { MAX_HEADER_SECTION_BYTES, messageReadBytes, messageSizeError } from '../../src/limits.js';
 import { headerSection } from './header.js';
 import type { Intake, IntakeMessage, IntakeSink } from './types.js';
 
@@ -20,9 +20,10 @@ function readMessage(file: string, maxBytes: number): Pick<IntakeMessage, 'raw' 
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
-    const oversize = size > maxBytes;
+    const limits = { maxMessageBytes: maxBytes };
+    const oversize = messageSizeError(size, limits) !== null;
     // Never more than one byte over the limit, even if the file grew since fstat.
-    const want = oversize ? MAX_HEADER_SECTION_BYTES : Math.min(size, maxBytes) + 1;
+    const want = oversize ? MAX_HEADER_SECTION_BYTES : Math.min(size + 1, messageReadBytes(limits));
     const buf = Buffer.alloc(want);
     let got = 0;
     for (let n = 1; n > 0 && got < want; got += n) n = readSync(fd, buf, got, want - got, got);

@@ -47,7 +47,7 @@ import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
 import { render } from '../templates.js';
-import { describeTicket, isoSeconds } from '../tickets/ticket.js';
+import { describeTicket, isoSeconds, nextState, transition } from '../tickets/ticket.js';
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
 import { composeNotice } from './notify.js';
 import { parsePayload, type ChangePayload, type LogAppend } from './types.js';
@@ -271,9 +271,10 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   /** `lapsed`: the failure is that approvals lapsed; its notice replaces notice-failed and goes to the maintainers too. */
   const finish = async (state: 'applied' | 'failed', commit: string | null, logIndex: number | null, error: string | null, nothing = false, lapsed?: LapsedApprovals): Promise<ApplyOutcome> => {
     const effects: StoreEffect[] = [{ kind: 'change-finish', changeId: id, state, commit, logIndex, error }];
-    if (ticket && ticket.state === 'approved') {
-      effects.push({ kind: 'ticket-update', ticketId: ticket.id, expectVersion: ticket.version, state, closedReason: error });
-    }
+    // The ticket follows the change when the machine takes the event (an
+    // approved ticket); a change whose ticket is gone or closed is finished alone.
+    const event = state === 'applied' ? { kind: 'apply' as const } : { kind: 'fail' as const, error };
+    if (ticket && nextState(ticket.state, event.kind) !== null) effects.push(transition(ticket, event));
     const outbox = [];
     const lapsedProse = lapsed && render('notice-approvals-lapsed', {
       ticket: ticket?.id ?? row.ticketId, what, approvals: lapsed.approvals, threshold: deps.config.threshold, notCounted: lapsed.notCounted,

@@ -2,7 +2,7 @@
  * The apply step for ATTEST requests (change kind `attest`): the lines the
  * handler accepted become log entries in one batch, and the requester gets
  * a signed notice (Status: applied) with each line's log index, the signed
- * checkpoint and, for up to MAX_PROOFS lines, the entry and its inclusion
+ * checkpoint and, for up to REPLY_BOUNDS.attestProofs lines, the entry and its inclusion
  * proof. No collection file changes, so there is no git commit.
  *
  * Crash safety: the batch is appended with the idempotency key
@@ -26,9 +26,7 @@ import { entryTime, type AttestPayload } from '../log/attest.js';
 import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, goodLines, hanging, indexList } from '../log/replies.js';
 import type { LogService } from '../log/service.js';
 import { attestRefusal } from '../log/standing.js';
-
-/** Inclusion proofs mailed with the notice (more lines: VERIFY each). */
-export const MAX_PROOFS = 20;
+import { REPLY_BOUNDS } from '../limits.js';
 
 export interface AttestApplyDeps {
   config: LoadedConfig;
@@ -103,7 +101,7 @@ export async function applyAttestation(row: ChangeRow, deps: AttestApplyDeps): P
   stored.forEach((s, i) => {
     if (s.entry.subject !== p.lines[i]!.subject) throw new Error(`log entry ${s.index} is not the attestation of line ${p.lines[i]!.line}`);
   });
-  const shownProofs = Math.min(MAX_PROOFS, stored.length);
+  const shownProofs = Math.min(REPLY_BOUNDS.attestProofs, stored.length);
   const proofs: string[] = [];
   for (const s of stored.slice(0, shownProofs)) {
     proofs.push(framed(FRAME_ENTRY, s.bytes.toString('utf8')) + framed(FRAME_PROOF, await svc.proofBlock(s.index)));

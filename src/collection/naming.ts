@@ -14,11 +14,13 @@
  */
 import { emailOfUserId } from '../pgp/addresses.js';
 import { CollectionError } from './errors.js';
+import { NAME_BOUNDS } from '../limits.js';
 
 export const KEY_ROLES = ['public', 'signing', 'email'] as const;
 export type KeyRole = (typeof KEY_ROLES)[number];
 
-export const IDENTITY_MAX = 64;
+/** The longest identity part of a key file name (src/limits.ts NAME_BOUNDS). */
+export const IDENTITY_MAX = NAME_BOUNDS.identityChars;
 
 /** The folder under pgp/ that holds the role copy of a key file. */
 export function roleFolder(role: KeyRole): 'signing' | 'email' {
@@ -79,7 +81,7 @@ export function isSafeKeyFileName(name: string): boolean {
   return p !== null && isSafeIdentity(p.identity);
 }
 
-const CERT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const CERT_NAME = new RegExp(`^[a-z0-9][a-z0-9._-]{0,${NAME_BOUNDS.certNameChars - 1}}$`);
 
 /**
  * A certificate name (from `SUBMIT CERT <name>` or a file name on import):
@@ -91,7 +93,7 @@ export function validateCertName(name: string): string {
   const n = name.trim().toLowerCase();
   if (!CERT_NAME.test(n) || n.includes('..') || n.endsWith('.') || /\.(crt|asc|pem|txt)$/.test(n)) {
     throw new CollectionError('COLLECTION_BAD_NAME',
-      `certificate name ${JSON.stringify(name)} must be 1-64 characters of a-z 0-9 . _ -, start with a letter or digit, contain no "..", and not end in .crt/.asc/.pem/.txt`);
+      `certificate name ${JSON.stringify(name)} must be 1-${NAME_BOUNDS.certNameChars} characters of a-z 0-9 . _ -, start with a letter or digit, contain no "..", and not end in .crt/.asc/.pem/.txt`);
   }
   return n;
 }

@@ -15,11 +15,10 @@ import type { Limits } from '../limits.js';
 import { fingerprintOf, readKeysAny } from '../pgp/inspect.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { CommandRequest } from './types.js';
+import { COMMAND_BOUNDS, MESSAGE_BOUNDS } from '../limits.js';
 
 // Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const KEY_BLOCK = blockKind('PGP PUBLIC KEY BLOCK', 'PGP PRIVATE KEY BLOCK');
-/** At most this many key blocks are read from one message (each may hold several keys). */
-export const MAX_KEY_BLOCKS = 4;
 
 /** Armoured key blocks in a text, in order. */
 export function keyBlocksIn(text: string | null | undefined): string[] {
@@ -30,7 +29,7 @@ function looksLikeKeyAttachment(a: { filename?: string | null; contentType: stri
   const name = (a.filename ?? '').toLowerCase();
   if (a.contentType.toLowerCase() === 'application/pgp-keys') return true;
   if (/\.(asc|gpg|pgp|key|pub)$/.test(name) && !/\.(crt|sig)\.asc$/.test(name)) {
-    const head = a.content.subarray(0, 8192).toString('latin1');
+    const head = a.content.subarray(0, MESSAGE_BOUNDS.keySniffBytes).toString('latin1');
     return head.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') || head.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----') ||
       (!head.includes('-----BEGIN') && a.content.length > 0 && (a.content[0]! & 0x80) !== 0);
   }
@@ -59,7 +58,7 @@ export interface CarriedKeys {
 async function readAll(data: (string | Buffer)[], limits: Limits): Promise<CarriedKeys> {
   const keys: openpgp.PublicKey[] = [];
   const oversize: number[] = [];
-  for (const d of data.slice(0, MAX_KEY_BLOCKS)) {
+  for (const d of data.slice(0, COMMAND_BOUNDS.keyBlocks)) {
     // An oversized block is not read at all: reading it is the cost an
     // attacker wants us to pay. Its size is reported instead.
     if (d.length > limits.maxKeyBytes * 2) {
@@ -98,7 +97,7 @@ export type KeyRead =
  */
 export async function readSubmittedKeys(data: (string | Buffer)[], limits: Limits): Promise<KeyRead> {
   if (data.length === 0) return { ok: false, rule: 'no-key', reason: 'the signed part of your mail carries no OpenPGP key' };
-  if (data.length > MAX_KEY_BLOCKS) {
+  if (data.length > COMMAND_BOUNDS.keyBlocks) {
     return { ok: false, rule: 'one-key', reason: `the signed part carries ${data.length} key blocks; send one key per message` };
   }
   const keys = new Map<string, openpgp.Key>();

@@ -26,7 +26,7 @@ import { reflow, sanitizeHeaderText } from '../mail/text.js';
 import { verifyMail, type MailVerification } from '../mail/verify.js';
 import { judgeSignatureTime, verifyConfig } from '../policy/index.js';
 import { Keyring } from '../pgp/keyring.js';
-import { MAX_HEADER_SECTION_BYTES, limitedOutcome } from '../limits.js';
+import { MAX_HEADER_SECTION_BYTES, limitedOutcome, MESSAGE_BOUNDS, messageSizeError } from '../limits.js';
 import { budgetKey, replyBudget } from './budget.js';
 import { carriedKeys } from './carried.js';
 import { render } from '../templates.js';
@@ -113,12 +113,12 @@ export function bodyWithStatus(status: ReplyStatus, fields: Record<string, strin
 export function messageKeyOf(mail: ParsedMail | null, raw: Buffer): string {
   const id = mail?.messageId?.trim();
   const digest = sha256hex(raw);
-  return id ? `mid:${id.slice(0, 500)}#raw:${digest}` : `sha256:${digest}`;
+  return id ? `mid:${id.slice(0, MESSAGE_BOUNDS.messageIdChars)}#raw:${digest}` : `sha256:${digest}`;
 }
 
 export function contentKeyOf(mail: ParsedMail | null, signatureId: string | null): string | null {
   const id = mail?.messageId?.trim();
-  return id && signatureId ? `mid:${id.slice(0, 500)}#sig:${signatureId}` : null;
+  return id && signatureId ? `mid:${id.slice(0, MESSAGE_BOUNDS.messageIdChars)}#sig:${signatureId}` : null;
 }
 
 const SIGNED_MESSAGE = '-----BEGIN PGP SIGNED MESSAGE-----';
@@ -216,7 +216,7 @@ export class Dispatcher {
     //    intake may have kept only its header section, with the size the
     //    server declared.
     const size = row.declaredSize ?? row.raw.length;
-    if (size > cfg.limits.maxMessageBytes) return this.tooLarge(row, size);
+    if (messageSizeError(size, cfg.limits)) return this.tooLarge(row, size);
 
     let mail: ParsedMail;
     try {

@@ -15,12 +15,11 @@ import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 import { readCollection } from './common.js';
 import type { CommandResult, Handler } from './types.js';
-
-const MAX_KEYS = 5;
+import { COMMAND_BOUNDS, REPLY_BOUNDS } from '../limits.js';
 
 export const getKeyHandler: Handler = async (req, ctx) => {
   const query = req.command.rest.trim().replace(/^<|>$/g, '');
-  const safe = query.slice(0, 100).replace(/[^\x21-\x7e]/g, '?') || '(nothing)';
+  const safe = query.slice(0, COMMAND_BOUNDS.queryShownChars).replace(/[^\x21-\x7e]/g, '?') || '(nothing)';
   const collection = await readCollection(ctx.config);
   let found: StoredKey[] = [];
   if (collection && query.includes('@')) {
@@ -36,7 +35,7 @@ export const getKeyHandler: Handler = async (req, ctx) => {
     return { status: 'not-found', body: render('get-key-not-found', { query: safe }), outcome: 'GET KEY:not-found' };
   }
   const keys = [];
-  for (const k of found.slice(0, MAX_KEYS)) {
+  for (const k of found.slice(0, REPLY_BOUNDS.getKeyMatches)) {
     const r = await inspectKey(k.key, { collection: [], policy: ctx.policy, now: req.now });
     keys.push({
       fingerprint: k.fingerprint,

@@ -20,6 +20,7 @@
  * never taken for a command to this bot.
  */
 import type { LoadedConfig } from '../config/load.js';
+import { COMMAND_BOUNDS } from '../limits.js';
 
 
 export type CommandName =
@@ -112,9 +113,6 @@ export interface FindOptions {
   boundTo?: readonly string[];
 }
 
-const MAX_SCAN_LINES = 200;
-const MAX_SHOWN = 60;
-
 /** The signed commands that must carry a binding line; REVOKE KEY is exempt: its revocation signature is its own authority and the mail may be unsigned. */
 export function mustBeBound(spec: CommandSpec): boolean {
   return spec.stateChanging && !spec.unsignedOk;
@@ -146,7 +144,7 @@ function toAddress(line: string): string | null {
 
 function shownLine(s: string): string {
   const clean = s.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > MAX_SHOWN ? `${clean.slice(0, MAX_SHOWN)}...` : clean;
+  return clean.length > COMMAND_BOUNDS.shownLineChars ? `${clean.slice(0, COMMAND_BOUNDS.shownLineChars)}...` : clean;
 }
 
 function readBinding(lines: readonly string[], at: number, under: string, boundTo: readonly string[]): Binding {
@@ -171,7 +169,7 @@ function readBinding(lines: readonly string[], at: number, under: string, boundT
 export function findCommand(text: string | null | undefined, opts: FindOptions = {}): ParsedCommand | null {
   if (!text) return null;
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  const limit = Math.min(lines.length, MAX_SCAN_LINES);
+  const limit = Math.min(lines.length, COMMAND_BOUNDS.scanLines);
   let i = 0;
   while (i < limit && lines[i]!.trim() === '') i++;
   if (i >= limit) return null;

@@ -15,6 +15,7 @@ import { contentValue, isoSeconds } from '../tickets/ticket.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { describeKey, readCollection, refused } from './common.js';
 import { openTicket } from './ticketing.js';
+import { NAME_BOUNDS } from '../limits.js';
 import type { CommandRequest, Handler } from './types.js';
 
 const CMD = 'SUBMIT CERT';
@@ -73,7 +74,7 @@ export const submitCertHandler: Handler = async (req, ctx) => {
     name = validateCertName(req.command.args[0]);
   } catch (err) {
     return refused(CMD, 'cert-name', contentValue((err as Error).message, 300),
-      'name the certificate on the command line: SUBMIT CERT my-root-ca (a-z 0-9 . _ -, up to 64 characters)');
+      `name the certificate on the command line: SUBMIT CERT my-root-ca (a-z 0-9 . _ -, up to ${NAME_BOUNDS.certNameChars} characters)`);
   }
   const m = certMaterial(req);
   if (m.pems.length === 0) return refused(CMD, 'no-certificate', 'the signed part of your mail carries no certificate', HOWTO);

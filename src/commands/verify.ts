@@ -23,9 +23,7 @@ import { parseEntry } from '../tlog/index.js';
 import { render } from '../templates.js';
 import type { CommandResult, Handler, HandlerContext, CommandRequest } from './types.js';
 import { budgetKey, replyBudget } from './budget.js';
-
-/** Attestations shown in one reply (the oldest first). */
-export const MAX_VERIFY_SHOWN = 20;
+import { REPLY_BOUNDS } from '../limits.js';
 
 export function logDir(cfg: LoadedConfig): string {
   return path.join(cfg.dataDir, 'log');
@@ -121,7 +119,7 @@ export const verifyHandler: Handler = async (req, ctx) => {
     };
   }
 
-  const shownRows = rows.slice(0, MAX_VERIFY_SHOWN);
+  const shownRows = rows.slice(0, REPLY_BOUNDS.verifyShown);
   const standings = new Map<string, Promise<KeyStanding>>();
   const parts: string[] = [];
   const indexes: number[] = [];

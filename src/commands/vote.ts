@@ -29,8 +29,9 @@
 import type { ParsedCommand } from './parse.js';
 import type { ChangeKind, StoreEffect, TicketRow, VoteRecord } from '../store/types.js';
 import { render } from '../templates.js';
+import { expire } from '../tickets/expiry.js';
 import {
-  contentValue, describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId, tally,
+  contentValue, describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId, tally, transition,
 } from '../tickets/ticket.js';
 import { inspectKey } from '../pgp/inspect.js';
 import { identityOf } from '../log/standing.js';
@@ -38,6 +39,7 @@ import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
+import { COMMAND_BOUNDS } from '../limits.js';
 
 export interface ParsedVote {
   ticket: string | null;
@@ -47,13 +49,11 @@ export interface ParsedVote {
   reason: string;
 }
 
-const MAX_REASON = 500;
-
 export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
   const [ticketText, digestWord, ...rest] = cmd.args;
   const ticket = parseTicketId(prefix, ticketText);
   if (digestWord !== undefined) {
-    return { ticket, digestText: digestWord, digest: normaliseDigest(digestWord), reason: rest.join(' ').slice(0, MAX_REASON) };
+    return { ticket, digestText: digestWord, digest: normaliseDigest(digestWord), reason: rest.join(' ').slice(0, COMMAND_BOUNDS.rejectReasonChars) };
   }
   // The two- or three-line form: digest on the next line, then the reason.
   const lines: string[] = [];
@@ -69,7 +69,7 @@ export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
     if (lines.length > 8) break;
   }
   const digestText = lines[0] ?? null;
-  return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, MAX_REASON) };
+  return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, COMMAND_BOUNDS.rejectReasonChars) };
 }
 
 /**
@@ -141,16 +141,12 @@ function submitterNotice(t: TicketRow, tag: string, status: 'approved' | 'reject
   return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body, autoSubmitted: 'auto-generated' };
 }
 
-/** Mark a pending ticket past its expiry as expired, telling the submitter (used by votes; the sweep does the same). */
-export function expireEffects(t: TicketRow, cfg: HandlerContext['config']): { effect: StoreEffect; notice: ExtraMail } {
+/** Mark a pending ticket past its expiry as expired, telling the submitter (tickets/expiry.ts, as the sweep does). */
+export function expireEffects(t: TicketRow, cfg: HandlerContext['config'], now: Date): { effect: StoreEffect; notice: ExtraMail } {
+  const { update, notice: n } = expire(t, cfg.threshold, now);
   return {
-    effect: { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, state: 'expired', closedReason: 'expired before enough maintainers approved it' },
-    notice: {
-      tag: `expired-${t.id}`, to: [t.requester], subject: `${t.id} expired: ${describeTicket(t)}`, status: 'rejected',
-      fields: { Ticket: t.id },
-      body: render('notice-expired', { ticket: t.id, expires: isoSeconds(new Date(t.expiresAt)), threshold: cfg.threshold, what: describeTicket(t) }),
-      autoSubmitted: 'auto-generated',
-    },
+    effect: update,
+    notice: { tag: `expired-${t.id}`, to: n.to, subject: n.subject, status: n.status, fields: n.fields, body: n.prose, autoSubmitted: 'auto-generated' },
   };
 }
 
@@ -177,7 +173,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
   }
   const what = describeTicket(t);
   if (isExpired(t, req.now)) {
-    const { effect, notice } = expireEffects(t, cfg);
+    const { effect, notice } = expireEffects(t, cfg, req.now);
     return {
       ...refused(CMD, 'ticket-expired', `ticket ${t.id} expired on ${isoSeconds(new Date(t.expiresAt))} before it had enough approvals`,
         'nothing to vote on; the submitter has been told and may submit again'),
@@ -210,7 +206,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
       status: 'rejected',
       fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
       body: render('vote-rejected', { ticket: t.id, what, reason }),
-      effects: [{ kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record, state: 'rejected', closedReason: `rejected by ${voter}: ${reason}` }],
+      effects: [transition(t, { kind: 'reject', vote: record })],
       extra: [submitterNotice(t, 'rejected', 'rejected', `${t.id} rejected: ${what}`, render('notice-rejected', { ticket: t.id, what, reason }))],
       outcome: `${CMD}:rejected:${t.id}`,
     };
@@ -223,7 +219,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
       fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
       body: render('vote-approved', { ticket: t.id, what, threshold: cfg.threshold, approvers: approvals.join(', '), notCounted }),
       effects: [
-        { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record, state: 'approved' },
+        transition(t, { kind: 'approve', vote: record }),
         {
           kind: 'change-create',
           change: {
@@ -241,7 +237,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
     status: 'pending',
     fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
     body: render('vote-recorded', { ticket: t.id, what, approvals: approvals.length, threshold: cfg.threshold, notCounted }),
-    effects: [{ kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, vote: record }],
+    effects: [transition(t, { kind: 'vote', vote: record })],
     outcome: `${CMD}:recorded:${t.id}`,
   };
 }

@@ -10,7 +10,7 @@
  * variable (`...Env`) or the PATH of a file (`...File`) that holds them.
  */
 import { z } from 'zod';
-import { DEFAULT_LIMITS } from '../limits.js';
+import { DEFAULT_LIMITS, MAX_LOG_ENTRY_BYTES } from '../limits.js';
 import { DEFAULT_CRYPTO_POLICY, HASH_NAMES, type HashName } from '../policy/index.js';
 
 const secretRef = {
@@ -98,7 +98,7 @@ export const configSchema = z.strictObject({
     maxRepliesPerSenderPerHour: z.number().int().min(1).default(DEFAULT_LIMITS.maxRepliesPerSenderPerHour),
     maxRepliesPerHour: z.number().int().min(1).default(DEFAULT_LIMITS.maxRepliesPerHour)
       .describe('direct replies per hour in all; over it, only requests signed by collection keys are answered'),
-    maxLogEntryBytes: z.number().int().min(256).max(65535).default(DEFAULT_LIMITS.maxLogEntryBytes),
+    maxLogEntryBytes: z.number().int().min(256).max(MAX_LOG_ENTRY_BYTES).default(DEFAULT_LIMITS.maxLogEntryBytes),
     maxMimeDepth: z.number().int().min(2).default(DEFAULT_LIMITS.maxMimeDepth),
     maxMimeParts: z.number().int().min(2).default(DEFAULT_LIMITS.maxMimeParts),
     maxCertBytes: z.number().int().min(1024).default(DEFAULT_LIMITS.maxCertBytes),

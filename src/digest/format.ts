@@ -36,6 +36,7 @@ import { describeError } from '../errors.js';
 import { checkpointFacts } from './logview.js';
 import { DigestError } from './errors.js';
 import { asciiValue, field, normalizeDigestText, ruleBreaks, ZERO_SHA256 } from './text.js';
+import { REPLY_BOUNDS } from '../limits.js';
 
 export interface DigestEntry {
   index: number;
@@ -86,8 +87,8 @@ export interface ParsedDigest {
   text: string;
 }
 
-/** How many attestations are listed one by one; the rest are counted. */
-export const MAX_LISTED_ATTESTATIONS = 100;
+/** How many attestations are listed one by one; the rest are counted (src/limits.ts). */
+export const MAX_LISTED_ATTESTATIONS = REPLY_BOUNDS.digestAttestations;
 
 const TYPE_LABEL: Record<string, string> = {
   'key-added': 'key added',

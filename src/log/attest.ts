@@ -17,6 +17,7 @@
  * refused: they cannot be shown honestly in a plain-text reply.
  */
 import type { LogEntry } from '../tlog/index.js';
+import { COMMAND_BOUNDS } from '../limits.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
@@ -59,8 +60,6 @@ export interface AttestPayload {
   lines: { line: number; subject: string; name: string }[];
 }
 
-export const MAX_ARTIFACT_NAME = 512;
-
 const HEX_LENGTH: Record<number, DigestAlgorithm> = { 64: 'sha256', 128: 'sha512' };
 
 function unescapeGnu(name: string): string | null {
@@ -95,7 +94,7 @@ function checkName(name: string): string | null {
   if (name.length === 0) return 'the artifact name is empty';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) return 'the artifact name contains a control character or line break';
-  if ([...name].length > MAX_ARTIFACT_NAME) return `the artifact name is longer than ${MAX_ARTIFACT_NAME} characters`;
+  if ([...name].length > COMMAND_BOUNDS.artifactNameChars) return `the artifact name is longer than ${COMMAND_BOUNDS.artifactNameChars} characters`;
   return null;
 }
 

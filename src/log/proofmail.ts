@@ -26,6 +26,7 @@ import {
   type LogEntry,
 } from '../tlog/index.js';
 import { SIG_PREFIX } from '../tlog/note.js';
+import { MESSAGE_BOUNDS } from '../limits.js';
 
 export interface FoundInclusion {
   kind: 'inclusion';
@@ -90,7 +91,7 @@ export async function textOf(bytes: Buffer): Promise<string> {
 }
 
 function looksLikeMail(bytes: Buffer): boolean {
-  const head = bytes.subarray(0, 64 * 1024).toString('latin1').replace(/\r\n/g, '\n');
+  const head = bytes.subarray(0, MESSAGE_BOUNDS.mailSniffBytes).toString('latin1').replace(/\r\n/g, '\n');
   const end = head.indexOf('\n\n');
   if (end <= 0) return false;
   const lines = head.slice(0, end).split('\n');

@@ -29,6 +29,7 @@ import {
   type Checkpoint,
 } from '../tlog/index.js';
 import { hashUp } from '../tlog/hash.js';
+import { REPLY_BOUNDS } from '../limits.js';
 
 /** A fetch over the files of one directory (file: URLs only, never outside it). */
 export function directoryFetch(root: string): typeof fetch {
@@ -132,8 +133,6 @@ export interface FsckReport {
   problems: string[];
 }
 
-const MAX_PROBLEMS = 100;
-
 /**
  * Like Tessera's fsck: every entry bundle is decoded and each entry's leaf
  * hash compared with the level-0 tiles; every full tile's hashes are hashed
@@ -145,8 +144,8 @@ const MAX_PROBLEMS = 100;
 export async function fsck(client: TileClient, cp: Checkpoint, onProgress?: (done: number, total: number) => void): Promise<FsckReport> {
   const problems: string[] = [];
   const report = (p: string): void => {
-    if (problems.length < MAX_PROBLEMS) problems.push(p);
-    else if (problems.length === MAX_PROBLEMS) problems.push('(more problems not listed)');
+    if (problems.length < REPLY_BOUNDS.logProblems) problems.push(p);
+    else if (problems.length === REPLY_BOUNDS.logProblems) problems.push('(more problems not listed)');
   };
   const size = cp.size;
   let entries = 0;

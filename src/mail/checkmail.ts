@@ -6,7 +6,7 @@
  */
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_LIMITS } from '../limits.js';
+import { DEFAULT_LIMITS, messageReadBytes } from '../limits.js';
 import { describeError } from '../errors.js';
 import type { Keyring } from '../pgp/keyring.js';
 import { verifyMail, type SigKind, type Verdict, type VerifyOptions } from './verify.js';
@@ -57,14 +57,14 @@ export async function messageFiles(path: string): Promise<string[]> {
 }
 
 async function checkFile(file: string, keyring: Keyring, opts: VerifyOptions): Promise<CheckMailResult> {
-  const max = (opts.limits ?? DEFAULT_LIMITS).maxMessageBytes;
+  const cap = messageReadBytes(opts.limits ?? DEFAULT_LIMITS);
   let raw: Buffer;
   try {
     // Read at most one byte over the limit: enough for verifyMail to report
     // the size, without pulling a huge file into memory.
     const fh = await open(file, 'r');
     try {
-      const buf = Buffer.alloc(max + 1);
+      const buf = Buffer.alloc(cap);
       let total = 0;
       for (;;) {
         const { bytesRead } = await fh.read(buf, total, buf.length - total, null);

@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
 import qp from 'nodemailer/lib/qp/index.js';
-import { HEADER_LIMITS } from '../limits.js';
+import { HEADER_LIMITS, NAME_BOUNDS } from '../limits.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import { isAscii, sanitizeHeaderText } from './text.js';
 import { trimLinesBlanksEnd } from '../text/blocks.js';
@@ -135,9 +135,6 @@ function displayName(name: string): string {
 /** RFC 1035 host name in ASCII: LDH labels of 1..63, no hyphen at either end, at least one. */
 const DOMAIN = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$/;
 
-/** RFC 5321's longest path: a longer "address" is not one a mail server takes. */
-const MAX_ADDRESS_CHARS = 254;
-
 /**
  * An address as it goes into a 7-bit header, or null when it cannot be
  * written there. Addresses come from parsed mail and user ids, so control
@@ -150,7 +147,7 @@ const MAX_ADDRESS_CHARS = 254;
 function addrSpec(address: string): string | null {
   const clean = address.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '').trim();
   const at = clean.lastIndexOf('@');
-  if (at <= 0 || clean.length > MAX_ADDRESS_CHARS) return null;
+  if (at <= 0 || clean.length > NAME_BOUNDS.addressChars) return null;
   // domainToASCII drops or maps what it cannot take ("?x: ;" became "."),
   // so the domain's ASCII is checked before it and its labels after it.
   const rawDomain = clean.slice(at + 1);

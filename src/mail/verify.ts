@@ -41,7 +41,7 @@ import { isUtf8 } from 'node:buffer';
 import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { describeError } from '../errors.js';
-import { DEFAULT_LIMITS, LimitError, type Limits } from '../limits.js';
+import { DEFAULT_LIMITS, LimitError, messageSizeError, type Limits } from '../limits.js';
 import {
   DEFAULT_CRYPTO_POLICY, KEY_FIX, hashName, judgeKeyAlgorithm, judgeSignatureAlgorithms, latestAcceptedDate, messageVerifyConfig, publicKeyName,
   type CryptoPolicy, type SignatureJudgement,
@@ -172,8 +172,9 @@ const MALFORMED_HINT = 'Resend the message as plain text, signed with PGP/MIME o
 async function verifyChecked(
   raw: Buffer, keyring: Keyring, policy: CryptoPolicy, limits: Limits, now: Date,
 ): Promise<MailVerification> {
-  if (raw.length > limits.maxMessageBytes) {
-    const r = emptyResult('unsigned', 'malformed', new LimitError('LIMIT_MESSAGE_SIZE', limits.maxMessageBytes, raw.length).message);
+  const tooLarge = messageSizeError(raw.length, limits);
+  if (tooLarge) {
+    const r = emptyResult('unsigned', 'malformed', tooLarge.message);
     r.hint = 'Send a smaller message: attach less, or send the key or certificate on its own.';
     return r;
   }

@@ -31,6 +31,7 @@ import {
   type CryptoPolicy,
   type KeyStrength,
 } from '../policy/index.js';
+import { MESSAGE_BOUNDS } from '../limits.js';
 
 /** Where issuers are looked up: a Keyring, a map fingerprint -> key, or a list of keys. */
 export type KeyLookup = Keyring | Map<string, openpgp.PublicKey> | readonly openpgp.PublicKey[];
@@ -213,7 +214,7 @@ export async function readKeysAny(input: string | Uint8Array): Promise<openpgp.K
 }
 
 function looksArmored(bytes: Uint8Array): boolean {
-  const head = Buffer.from(bytes.subarray(0, 4096)).toString('latin1');
+  const head = Buffer.from(bytes.subarray(0, MESSAGE_BOUNDS.armourSniffBytes)).toString('latin1');
   return head.includes('-----BEGIN PGP ');
 }
 

@@ -1,5 +1,6 @@
 /** Deterministic identifiers for received messages. */
 import { createHash } from 'node:crypto';
+import { MAX_HEADER_SECTION_BYTES, MESSAGE_BOUNDS } from '../limits.js';
 
 /**
  * The spool key and inbound job id of a message: derived from where it was
@@ -12,11 +13,13 @@ export function spoolKey(mailbox: string, uidValidity: number | bigint, uid: str
   return `m${createHash('sha256').update(`${mailbox}\n${uidValidity}\n${uid}`).digest('hex').slice(0, 40)}`;
 }
 
+const MESSAGE_ID = new RegExp(`^message-id:\\s*(<[^>\\r\\n]{1,${MESSAGE_BOUNDS.messageIdChars}}>)`, 'im');
+
 /** The Message-ID header of raw bytes, without parsing the whole message. */
 export function rawMessageId(raw: Buffer): string | null {
-  const head = raw.subarray(0, Math.min(raw.length, 64 * 1024)).toString('latin1');
+  const head = raw.subarray(0, Math.min(raw.length, MAX_HEADER_SECTION_BYTES)).toString('latin1');
   const end = head.search(/\r?\n\r?\n/);
   const headers = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
-  const m = /^message-id:\s*(<[^>\r\n]{1,500}>)/im.exec(headers);
+  const m = MESSAGE_ID.exec(headers);
   return m ? m[1]! : null;
 }

@@ -322,13 +322,14 @@ export class SqliteStore implements StateStore {
           break;
         }
         case 'ticket-update': {
-          // Compare-and-set on the version the handler decided on: two
-          // approvals processed at once cannot both miss the threshold.
+          // Compare-and-set on the version and state the machine decided on
+          // (tickets/ticket.ts transition()): two approvals processed at once
+          // cannot both miss the threshold, and a stale decision writes nothing.
           const r = this.db.prepare(`UPDATE tickets SET version = version + 1, updated_at = ?,
               state = COALESCE(?, state), closed_reason = COALESCE(?, closed_reason)
-            WHERE id = ? AND version = ?`)
-            .run(at, e.state ?? null, e.closedReason ?? null, e.ticketId, e.expectVersion);
-          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `ticket ${e.ticketId} changed since version ${e.expectVersion}`);
+            WHERE id = ? AND version = ? AND state = ?`)
+            .run(at, e.state ?? null, e.closedReason ?? null, e.ticketId, e.expectVersion, e.from);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `ticket ${e.ticketId} changed since version ${e.expectVersion} (${e.from})`);
           if (e.vote) {
             const v = e.vote;
             if (v.ticketId !== e.ticketId) throw new StoreError('STORE_CONFLICT', `vote for ${v.ticketId} inside an update of ${e.ticketId}`);

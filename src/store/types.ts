@@ -166,6 +166,16 @@ export interface ChangeRow extends NewChange {
 }
 
 /**
+ * One ticket event as recorded: built only by `transition()` in
+ * src/tickets/ticket.ts (the state machine), never by hand. The store writes
+ * it only if the ticket is still at `expectVersion` in state `from`.
+ */
+export interface TicketUpdate {
+  kind: 'ticket-update'; ticketId: string; expectVersion: number; from: TicketState;
+  state?: TicketState; closedReason?: string | null; vote?: VoteRecord;
+}
+
+/**
  * State changes recorded in the same transaction as the outcome and the
  * replies they cause (Completion.effects, StateStore.commitEffects). They run
  * in order; one that cannot run (a ticket whose version moved on, a ticket id
@@ -174,10 +184,7 @@ export interface ChangeRow extends NewChange {
  */
 export type StoreEffect =
   | { kind: 'ticket-create'; ticket: NewTicket }
-  | {
-      kind: 'ticket-update'; ticketId: string; expectVersion: number;
-      state?: TicketState; closedReason?: string | null; vote?: VoteRecord;
-    }
+  | TicketUpdate
   /** Idempotent: a change with the same id is left as it is. */
   | { kind: 'change-create'; change: NewChange }
   | {

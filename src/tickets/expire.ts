@@ -4,6 +4,8 @@
  * transaction). Votes on an expired ticket are refused even before the sweep
  * runs (see commands/vote.ts), so the sweep only has to be timely for the
  * notice. A ticket that a vote changed meanwhile is left to the next sweep.
+ * The transition and the notice's text come from tickets/expiry.ts, shared
+ * with the vote handlers.
  */
 import type { LoadedConfig } from '../config/load.js';
 import { composeNotice } from '../changes/notify.js';
@@ -11,8 +13,8 @@ import { StoreError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { StateStore } from '../store/types.js';
-import { render } from '../templates.js';
-import { describeTicket, isExpired, isoSeconds } from './ticket.js';
+import { expire } from './expiry.js';
+import { isExpired } from './ticket.js';
 
 export interface SweepDeps {
   config: LoadedConfig;
@@ -26,21 +28,18 @@ export async function expireTickets(deps: SweepDeps, now: Date = new Date()): Pr
   const out: string[] = [];
   for (const t of await deps.store.listTickets({ states: ['pending'] })) {
     if (!isExpired(t, now)) continue;
-    const what = describeTicket(t);
+    const { update, notice: n } = expire(t, deps.config.threshold, now);
     const notice = await composeNotice(deps.config, deps.signer, {
       id: `expired:${t.id}`,
-      to: [t.requester],
-      subject: `${t.id} expired: ${what}`,
-      status: 'rejected',
-      fields: { Ticket: t.id },
-      prose: render('notice-expired', { ticket: t.id, expires: isoSeconds(new Date(t.expiresAt)), threshold: deps.config.threshold, what }),
+      to: n.to,
+      subject: n.subject,
+      status: n.status,
+      fields: n.fields,
+      prose: n.prose,
       inReplyTo: t.parentMessageId,
     });
     try {
-      const r = await deps.store.commitEffects([{
-        kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, state: 'expired',
-        closedReason: 'expired before enough maintainers approved it',
-      }], [notice]);
+      const r = await deps.store.commitEffects([update], [notice]);
       out.push(...r.outboxIds);
       deps.logger.info({ ticket: t.id }, 'ticket expired');
     } catch (err) {

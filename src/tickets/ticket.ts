@@ -17,9 +17,10 @@
  */
 import { trimLinesBlanksEnd, trimNewlinesEnd } from '../text/blocks.js';
 import { createHash } from 'node:crypto';
-import type { TicketKind, TicketRow, TicketState } from '../store/types.js';
+import { TicketError } from '../errors.js';
+import type { TicketKind, TicketRow, TicketState, TicketUpdate, VoteRecord } from '../store/types.js';
 
-export type { TicketKind, TicketRow, TicketState };
+export type { TicketKind, TicketRow, TicketState, TicketUpdate };
 
 export const CONTENT_HEADER = 'ztrust-ticket v1';
 /** The lines that frame the canonical content in mails: the digest covers what lies between them. */
@@ -140,21 +141,93 @@ export function unframeContent(text: string): string | null {
 
 // ---------------------------------------------------------------- state machine
 
-const TRANSITIONS: Record<TicketState, readonly TicketState[]> = {
-  pending: ['approved', 'rejected', 'expired'],
-  approved: ['applied', 'failed'],
-  applied: [],
-  rejected: [],
-  expired: [],
-  failed: [],
+/**
+ * What can happen to a ticket. Every change of a ticket row (its state, its
+ * closing reason, a vote) is the result of `transition()` on one of these:
+ * the vote handlers, the expiry sweep and the apply step build no ticket
+ * update of their own, and the store writes only what `transition()` returns.
+ */
+export type TicketEvent =
+  /** A maintainer's vote that closes nothing (below the threshold, or a changed vote). */
+  | { kind: 'vote'; vote: VoteRecord }
+  /** The approval that reached the threshold. */
+  | { kind: 'approve'; vote: VoteRecord }
+  /** A maintainer's rejection: it closes the ticket. */
+  | { kind: 'reject'; vote: VoteRecord }
+  /** The sweep (or a late vote) found the ticket past its expiry at `now`. */
+  | { kind: 'expire'; now: Date }
+  /** The apply step wrote the change to the collection and the log. */
+  | { kind: 'apply' }
+  /** The apply step could not write the change; `error` says why. */
+  | { kind: 'fail'; error: string | null };
+export type TicketEventKind = TicketEvent['kind'];
+export const TICKET_EVENTS: readonly TicketEventKind[] = ['vote', 'approve', 'reject', 'expire', 'apply', 'fail'];
+export const TICKET_STATES: readonly TicketState[] = ['pending', 'approved', 'applied', 'rejected', 'expired', 'failed'];
+
+/**
+ * The whole machine: for each state, the events it accepts and the state
+ * they lead to. A missing entry is an illegal transition. Only pending
+ * tickets take votes or expire; only approved ones are applied or fail;
+ * the other four states are final.
+ */
+const MACHINE: Record<TicketState, Partial<Record<TicketEventKind, TicketState>>> = {
+  pending: { vote: 'pending', approve: 'approved', reject: 'rejected', expire: 'expired' },
+  approved: { apply: 'applied', fail: 'failed' },
+  applied: {},
+  rejected: {},
+  expired: {},
+  failed: {},
 };
 
+/** The state `event` leads to from `state`, or null when the machine refuses it. */
+export function nextState(state: TicketState, event: TicketEventKind): TicketState | null {
+  return MACHINE[state][event] ?? null;
+}
+
 export function canTransition(from: TicketState, to: TicketState): boolean {
-  return TRANSITIONS[from].includes(to);
+  return Object.values(MACHINE[from]).some((s) => s === to && s !== from);
 }
 
 export function isClosed(state: TicketState): boolean {
-  return TRANSITIONS[state].length === 0;
+  return Object.keys(MACHINE[state]).length === 0;
+}
+
+export const EXPIRED_REASON = 'expired before enough maintainers approved it';
+
+/**
+ * The one way a ticket changes. Returns the store effect that records the
+ * event (compare-and-set on the version and the state it was decided on), or
+ * throws TicketError: TICKET_ILLEGAL_TRANSITION when the state does not take
+ * the event, TICKET_EXPIRED for a vote on a pending ticket already past its
+ * expiry (expire it instead), TICKET_NOT_DUE for an expiry before its time.
+ * Nothing is written when it throws.
+ */
+export function transition(t: Pick<TicketRow, 'id' | 'state' | 'version' | 'expiresAt'>, event: TicketEvent): TicketUpdate {
+  const to = nextState(t.state, event.kind);
+  if (to === null) throw new TicketError('TICKET_ILLEGAL_TRANSITION', `ticket ${t.id} is ${t.state}: it cannot take the event ${event.kind}`);
+  const base = { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, from: t.state } as const;
+  switch (event.kind) {
+    case 'vote':
+    case 'approve':
+    case 'reject': {
+      // A vote dated at or after the expiry is refused here too, so no
+      // caller can count a vote on a ticket that should have expired.
+      if (isExpired(t, new Date(event.vote.at))) {
+        throw new TicketError('TICKET_EXPIRED', `ticket ${t.id} expired at ${t.expiresAt}: a vote at ${event.vote.at} cannot count`);
+      }
+      if (event.vote.ticketId !== t.id) throw new TicketError('TICKET_ILLEGAL_TRANSITION', `a vote for ${event.vote.ticketId} cannot change ticket ${t.id}`);
+      if (event.kind === 'vote') return { ...base, vote: event.vote };
+      if (event.kind === 'approve') return { ...base, vote: event.vote, state: to };
+      return { ...base, vote: event.vote, state: to, closedReason: `rejected by ${event.vote.voter}: ${event.vote.reason ?? ''}` };
+    }
+    case 'expire':
+      if (!isExpired(t, event.now)) throw new TicketError('TICKET_NOT_DUE', `ticket ${t.id} expires at ${t.expiresAt}, not before`);
+      return { ...base, state: to, closedReason: EXPIRED_REASON };
+    case 'apply':
+      return { ...base, state: to };
+    case 'fail':
+      return { ...base, state: to, closedReason: event.error };
+  }
 }
 
 /** When a ticket created at `created` expires. */

@@ -8,10 +8,9 @@ import { verifyCheckpoint, type Checkpoint } from './checkpoint.js';
 import { TlogError } from './errors.js';
 import { HASH_SIZE, leafHash } from './hash.js';
 import { formatConsistencyBlock, formatProofBlock, verifyConsistency, verifyInclusion } from './proof.js';
-import { decodeEntryBundle, entriesPath, MAX_ENTRY_BYTES, TILE_WIDTH, tilePath, tileWidth } from './tiles.js';
+import { decodeEntryBundle, entriesPath, TILE_WIDTH, tilePath, tileWidth } from './tiles.js';
 import { TileCache, TreeReader } from './tree.js';
-
-const MAX_CHECKPOINT_BYTES = 1024 * 1024;
+import { MAX_LOG_ENTRY_BYTES, TLOG_BOUNDS } from '../limits.js';
 
 export interface TileClientOptions {
   /** fetch implementation (default: the global one). */
@@ -58,7 +57,7 @@ export class TileClient {
 
   /** The raw checkpoint text (unverified). */
   async fetchCheckpoint(): Promise<string> {
-    const body = await this.get('checkpoint', MAX_CHECKPOINT_BYTES);
+    const body = await this.get('checkpoint', TLOG_BOUNDS.checkpointBytes);
     if (!body) throw new TlogError('TLOG_FETCH', 'the log has no checkpoint');
     return body.toString('utf8');
   }
@@ -87,7 +86,7 @@ export class TileClient {
 
   /** Fetches and decodes an entry bundle of `width` entries. */
   async fetchEntryBundle(index: number, width: number): Promise<Buffer[]> {
-    const max = TILE_WIDTH * (MAX_ENTRY_BYTES + 2);
+    const max = TILE_WIDTH * (MAX_LOG_ENTRY_BYTES + 2);
     let bundle = await this.get(entriesPath(index, width), max);
     if (bundle) return decodeEntryBundle(bundle, width);
     if (width < TILE_WIDTH) {

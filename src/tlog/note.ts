@@ -14,11 +14,10 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { decodeBase64Strict } from './base64.js';
 import { TlogError, type TlogErrorCode } from './errors.js';
+import { TLOG_BOUNDS } from '../limits.js';
 
 /** Signature type byte for Ed25519 (c2sp.org/signed-note, "Signature types"). */
 export const SIG_TYPE_ED25519 = 0x01;
-/** Go's note package refuses notes with more signatures than this; the spec requires accepting at least 16. */
-export const MAX_NOTE_SIGNATURES = 100;
 /** The em dash and space that start a signature line. */
 export const SIG_PREFIX = '\u2014 ';
 
@@ -231,7 +230,7 @@ export function parseNote(note: string | Uint8Array): { text: string; signatures
     const sig = decodeBase64Strict(b64);
     if (!isValidKeyName(name) || !sig || sig.length < 5) throw new TlogError('TLOG_NOTE_MALFORMED', 'note has a malformed signature line');
     signatures.push({ name, keyId: sig.readUInt32BE(0), signature: Buffer.from(sig.subarray(4)) });
-    if (signatures.length > MAX_NOTE_SIGNATURES) throw new TlogError('TLOG_NOTE_MALFORMED', `note has more than ${MAX_NOTE_SIGNATURES} signatures`);
+    if (signatures.length > TLOG_BOUNDS.noteSignatures) throw new TlogError('TLOG_NOTE_MALFORMED', `note has more than ${TLOG_BOUNDS.noteSignatures} signatures`);
   }
   return { text, signatures };
 }

@@ -36,19 +36,18 @@ import { decodeBase64Strict } from './base64.js';
 import { parseCheckpoint, verifyCheckpoint, type Checkpoint } from './checkpoint.js';
 import { TlogError, type TlogErrorCode } from './errors.js';
 import { EMPTY_ROOT, HASH_SIZE, leafHash, nodeHash } from './hash.js';
+import { TLOG_BOUNDS } from '../limits.js';
 import { parseNote, SIG_PREFIX } from './note.js';
 
 export const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
 export const CONSISTENCY_HEADER = 'ztrust-bot/tlog-consistency@v1';
-/** A proof over a tree of at most 2^63 leaves has at most 63 hashes (tlog-witness says the same). */
-export const MAX_PROOF_HASHES = 63;
 
 function eq(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 function validHashes(proof: readonly Uint8Array[]): boolean {
-  return proof.length <= MAX_PROOF_HASHES && proof.every((h) => h.length === HASH_SIZE);
+  return proof.length <= TLOG_BOUNDS.proofHashes && proof.every((h) => h.length === HASH_SIZE);
 }
 
 function isSize(n: number): boolean {
@@ -151,7 +150,7 @@ function readHashes(lines: string[], i: number): { hashes: Buffer[]; next: numbe
     const h = decodeBase64Strict(lines[i]);
     if (!h || h.length !== HASH_SIZE) throw new TlogError('TLOG_PROOF_MALFORMED', `proof line ${i + 1} is not a base64 SHA-256 hash`);
     hashes.push(h);
-    if (hashes.length > MAX_PROOF_HASHES) throw new TlogError('TLOG_PROOF_MALFORMED', `proof has more than ${MAX_PROOF_HASHES} hashes`);
+    if (hashes.length > TLOG_BOUNDS.proofHashes) throw new TlogError('TLOG_PROOF_MALFORMED', `proof has more than ${TLOG_BOUNDS.proofHashes} hashes`);
   }
   if (i >= lines.length) throw new TlogError('TLOG_PROOF_MALFORMED', 'proof has no empty line before the checkpoint');
   return { hashes, next: i + 1 };

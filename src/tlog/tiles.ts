@@ -15,15 +15,14 @@
  */
 import { HASH_SIZE } from './hash.js';
 import { TlogError } from './errors.js';
+import { MAX_LOG_ENTRY_BYTES, TLOG_BOUNDS } from '../limits.js';
 
 /** Levels of the binary tree covered by one tile. */
 export const TILE_HEIGHT = 8;
 /** Hashes (or entries) in a full tile (or bundle). */
 export const TILE_WIDTH = 256;
-/** The largest entry an entry bundle can carry (uint16 length prefix). */
-export const MAX_ENTRY_BYTES = 0xffff;
-/** Tile levels allowed by the spec: 0..63. */
-export const MAX_TILE_LEVEL = 63;
+/** The largest entry an entry bundle can carry (uint16 length prefix); the number lives in src/limits.ts. */
+export const MAX_ENTRY_BYTES = MAX_LOG_ENTRY_BYTES;
 
 /** `N` as a tile path: zero-padded groups of three digits, `x` on all but the last. */
 export function formatTileIndex(index: number): string {
@@ -47,8 +46,8 @@ function checkWidth(width: number): void {
 }
 
 function checkLevel(level: number): void {
-  if (!Number.isInteger(level) || level < 0 || level > MAX_TILE_LEVEL) {
-    throw new TlogError('TLOG_TILE_MALFORMED', `tile level ${level} is not in 0..${MAX_TILE_LEVEL}`);
+  if (!Number.isInteger(level) || level < 0 || level > TLOG_BOUNDS.tileLevel) {
+    throw new TlogError('TLOG_TILE_MALFORMED', `tile level ${level} is not in 0..${TLOG_BOUNDS.tileLevel}`);
   }
 }
 

@@ -15,6 +15,8 @@ import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { findBinary } from '../harness/procs.js';
 import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
+import { assertBotMail } from '../harness/mailcheck.js';
+import { DEFAULT_LIMITS } from '../../src/limits.js';
 
 let dovecot: DovecotHandle;
 let redis: RedisHandle;
@@ -82,16 +84,28 @@ test('a 3 MB message is not downloaded: its header section and declared size are
   assert.ok(bigSize > 3 * 1024 * 1024, `the big message is ${bigSize} bytes on the server`);
 
   const logBefore = dovecot.log().length;
+  const sentBefore = smtp.messages.length;
   const r = await runCli(['run', '--once', '--config', bot.configPath], bot.env);
   assert.equal(r.code, 0, r.stderr);
 
   const db = new Database(path.join(bot.dataDir, 'state.db'), { readonly: true });
-  const row = (id: string) => db.prepare('SELECT raw, declared_size FROM spool WHERE message_id = ?').get(id) as
-    { raw: Buffer; declared_size: number | null };
+  const row = (id: string) => db.prepare('SELECT raw, declared_size, outcome FROM spool WHERE message_id = ?').get(id) as
+    { raw: Buffer; declared_size: number | null; outcome: string | null };
   const b = row('<big@example.org>');
   const s = row('<small@example.org>');
   db.close();
   assert.equal(b.declared_size, bigSize);
+  // Spooled as a refusal: the "too large" reply, read from the header section alone.
+  assert.equal(b.outcome, 'too-large');
+  const replies = await Promise.all(smtp.messages.slice(sentBefore).map(readReply));
+  const refusal = replies.find((x) => x.inReplyTo === '<big@example.org>');
+  assert.ok(refusal, 'the big message is answered');
+  assert.deepEqual(refusal.to, ['big@example.org']);
+  assert.equal(refusal.status, 'error');
+  assert.match(refusal.text, /^Status: error$/m);
+  assert.match(refusal.text, new RegExp(`Your mail is ${bigSize} bytes long; the bot reads mail of at most\\s+${DEFAULT_LIMITS.maxMessageBytes}\\s+bytes\\.\\s+Nothing was read or changed\\.`));
+  assert.match(refusal.text, new RegExp(`^Rule: mail of at most ${DEFAULT_LIMITS.maxMessageBytes} bytes$`, 'm'));
+  await assertBotMail(refusal.raw, bot.botPublicKey);
   const text = b.raw.toString('latin1');
   assert.match(text, /^From: big@example\.org\r\n/m);
   assert.ok(text.endsWith('\r\n\r\n'), 'the whole header section, up to the blank line');

@@ -243,17 +243,17 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.equal(await s.getTicket('ZT-000009'), undefined);
       assert.deepEqual((await s.openTicketsFor('A'.repeat(40))).map((x) => x.id), ['ZT-000001']);
 
-      await s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000001', expectVersion: 0, vote: vote('ZT-000001', 'M1') }], []);
+      await s.commitEffects([{ kind: 'ticket-update', from: 'pending', ticketId: 'ZT-000001', expectVersion: 0, vote: vote('ZT-000001', 'M1') }], []);
       assert.equal((await s.getTicket('ZT-000001'))?.version, 1);
       // A second approval decided on version 0 (a concurrent message) is refused as a whole: no vote, no mail.
-      await assert.rejects(s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000001', expectVersion: 0, vote: vote('ZT-000001', 'M2') }],
+      await assert.rejects(s.commitEffects([{ kind: 'ticket-update', from: 'pending', ticketId: 'ZT-000001', expectVersion: 0, vote: vote('ZT-000001', 'M2') }],
         [outboxRec('lost')]), (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
       assert.equal(await s.getOutbox('lost'), undefined);
       assert.deepEqual((await s.getVotes('ZT-000001')).map((v) => v.voter), ['M1']);
 
       // Decided again on version 1: the vote, the state change and the change request land together.
       const eff = await s.commitEffects([
-        { kind: 'ticket-update', ticketId: 'ZT-000001', expectVersion: 1, vote: vote('ZT-000001', 'M2'), state: 'approved' },
+        { kind: 'ticket-update', from: 'pending', ticketId: 'ZT-000001', expectVersion: 1, vote: vote('ZT-000001', 'M2'), state: 'approved' },
         { kind: 'change-create', change: newChange('c-ZT-000001', { ticketId: 'ZT-000001', approvers: ['M1', 'M2'] }) },
       ], [outboxRec('n1')]);
       assert.deepEqual(eff, { changeIds: ['c-ZT-000001'], outboxIds: ['n1'] });
@@ -284,12 +284,16 @@ export function storeContract(name: string, factory: StoreFactory): void {
     test('a reject after an approve by the same maintainer replaces the vote; closed reasons are kept', async () => {
       const s = await factory.open();
       await s.commitEffects([{ kind: 'ticket-create', ticket: newTicket('ZT-000002') }], []);
-      await s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000002', expectVersion: 0, vote: vote('ZT-000002', 'M1') }], []);
-      await s.commitEffects([{ kind: 'ticket-update', ticketId: 'ZT-000002', expectVersion: 1, vote: vote('ZT-000002', 'M1', 'reject'),
+      await s.commitEffects([{ kind: 'ticket-update', from: 'pending', ticketId: 'ZT-000002', expectVersion: 0, vote: vote('ZT-000002', 'M1') }], []);
+      await s.commitEffects([{ kind: 'ticket-update', from: 'pending', ticketId: 'ZT-000002', expectVersion: 1, vote: vote('ZT-000002', 'M1', 'reject'),
         state: 'rejected', closedReason: 'not who they say' }], []);
       const t = await s.getTicket('ZT-000002');
       assert.equal(t?.state, 'rejected');
       assert.equal(t?.closedReason, 'not who they say');
+      // An update decided on another state than the row's (here: pending, the row is rejected) writes nothing, even at the right version.
+      await assert.rejects(s.commitEffects([{ kind: 'ticket-update', from: 'pending', ticketId: 'ZT-000002', expectVersion: 2, state: 'expired' }], []),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      assert.equal((await s.getTicket('ZT-000002'))?.state, 'rejected');
       assert.deepEqual((await s.getVotes('ZT-000002')).map((v) => [v.voter, v.vote, v.reason]), [['M1', 'reject', 'no']]);
       assert.deepEqual(await s.openTicketsFor('A'.repeat(40)), []);
       await s.close();
