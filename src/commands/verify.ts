@@ -12,7 +12,6 @@
  * mailed. The lookup itself (digest -> log index) is the bot's index and is
  * not verifiable: "not found" says so plainly.
  */
-import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { describeError } from '../errors.js';
 import { digestKey } from '../log/attest.js';
@@ -23,12 +22,13 @@ import { parseEntry } from '../tlog/index.js';
 import { render } from '../templates.js';
 import type { CommandResult, Handler, HandlerContext, CommandRequest } from './types.js';
 import { budgetKey, replyBudget } from './budget.js';
+import { dataLayout } from '../datadir.js';
 
 /** Attestations shown in one reply (the oldest first). */
 export const MAX_VERIFY_SHOWN = 20;
 
 export function logDir(cfg: LoadedConfig): string {
-  return path.join(cfg.dataDir, 'log');
+  return dataLayout(cfg.dataDir).log;
 }
 
 /**
