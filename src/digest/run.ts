@@ -26,7 +26,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { Collection } from '../collection/collection.js';
-import { withLock, writeFileAtomic } from '../collection/atomic.js';
+import { removeStaleTemps, writeFileAtomic } from '../fsync/atomic.js';
+import { withLock } from '../fsync/lock.js';
 import type { Logger } from '../logging.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { CryptoPolicy } from '../pgp/policy.js';
@@ -136,8 +137,9 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
   const { config: cfg, store, signer, logger } = deps;
   const now = opts.now ?? new Date();
   const archive = new DigestArchive(digestsDir(cfg));
-  return withLock(path.join(archive.dir, '.lock'), async () => {
+  return withLock(dataLayout(cfg.dataDir).locks.digests, async () => {
     const result: DigestCycleResult = { digest: null, resumed: null, skipped: null, outboxIds: [], reminders: 0 };
+    await removeStaleTemps(archive.dir); // a crashed cycle's half-written digest file; we hold the lock
     const restored = await archive.restoreFrom(dataLayout(cfg.dataDir).collectionDigests);
     if (restored.length) logger.warn({ restored }, 'digests missing from the data directory were restored from the collection');
     const latest = await archive.latest();
