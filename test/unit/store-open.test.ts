@@ -14,6 +14,7 @@ import { ConfigError } from '../../src/errors.js';
 import { dataLayout } from '../../src/datadir.js';
 import { openStore } from '../../src/store/open.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { collectionLockFile } from '../../src/collection/lock.js';
 
 const minimal = { bot: { address: 'bot@example.org' }, mailbox: { url: 'maildir:./in' }, outbox: { url: 'dir:./out' } };
 
@@ -65,4 +66,6 @@ test('the data directory layout keeps every on-disk name', () => {
     ['/d/state.db', '/d/collection', '/d/collection/digests', '/d/log', '/d/log/log.vkey', '/d/digests', '/d/keys', '/d/keys/bot.key',
       '/d/keys/bot.pub.asc', '/d/keys/log.key', '/d/keys/passphrase', '/d/redis', '/d/inbox', '/d/outbox', '/d/ztrust.yaml',
       '/d/collection/.git/ztrust-bot.lock', '/d/log/.lock', '/d/digests/.lock', '/d/keys/x', '/abs']);
+  // The collection library names its own lock (it opens any directory); the layout must agree with it.
+  assert.equal(l.locks.collection, collectionLockFile(l.collection));
 });
