@@ -5,13 +5,13 @@
  * or failure, 2 usage or configuration error), and the bot's keys.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { CommanderError, type Command } from 'commander';
 import * as openpgp from 'openpgp';
 import { dataPath } from '../src/app/app.js';
 import { readSecret, type LoadedConfig } from '../src/config/load.js';
 import type { Finding } from '../src/collection/audit.js';
 import { loadBotSigner, type BotSigner } from '../src/pgp/botkey.js';
+import { dataLayout } from '../src/datadir.js';
 
 export interface Io {
   out(s: string): void;
@@ -36,12 +36,12 @@ export function io(cmd: Command, name: string): Io {
 }
 
 export function collectionPath(cfg: LoadedConfig): string {
-  return path.join(cfg.dataDir, 'collection');
+  return dataLayout(cfg.dataDir).collection;
 }
 
 /** The bot's public key (written by `init`), which signs SHA256SUMS; null when absent. */
 export async function botPublicKey(cfg: LoadedConfig): Promise<openpgp.PublicKey | null> {
-  const file = path.join(cfg.dataDir, 'keys', 'bot.pub.asc');
+  const file = dataLayout(cfg.dataDir).botPublicKey;
   if (!existsSync(file)) return null;
   return openpgp.readKey({ armoredKey: readFileSync(file, 'utf8') });
 }

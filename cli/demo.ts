@@ -20,7 +20,8 @@ import { composeSigned, type OutgoingMail } from '../src/mail/compose.js';
 import { loadBotSigner, signerFromKey } from '../src/pgp/botkey.js';
 import { Collection } from '../src/collection/collection.js';
 import { importCollection } from '../src/collection/import.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openStore } from '../src/store/open.js';
+import { dataLayout } from '../src/datadir.js';
 import { LogService } from '../src/log/service.js';
 import { logImport } from '../src/log/import-entries.js';
 import { runOnce } from '../queue/runner.js';
@@ -49,6 +50,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const root = path.resolve(o.dir ?? mkdtempSync(path.join(os.tmpdir(), 'ztrust-demo-')));
   mkdirSync(root, { recursive: true });
   const dataDir = path.join(root, 'data');
+  const layout = dataLayout(dataDir);
   const botAddress = 'ztrust-bot@demo.example';
   out(`ztrust-bot demo in ${root}\n\n`);
 
@@ -74,15 +76,15 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const certified = await p.key.toPublic().signAllUsers(others);
     writeFileSync(path.join(seed, `0x${p.key.getKeyID().toHex()}-${p.email}-public.asc`), certified.armor());
   }
-  const botSigner = await loadBotSigner(path.join(dataDir, 'keys', 'bot.key'),
-    readFileSync(path.join(dataDir, 'keys', 'passphrase'), 'utf8').trim());
-  const seeded = await importCollection(path.join(root, 'seed'), await Collection.open(path.join(dataDir, 'collection'),
+  const botSigner = await loadBotSigner(layout.botKey,
+    readFileSync(layout.passphrase, 'utf8').trim());
+  const seeded = await importCollection(path.join(root, 'seed'), await Collection.open(layout.collection,
     { committer: { name: 'ztrust-bot', email: botAddress } }), { signer: async (d) => (await botSigner.signDetached(d)).armored });
   {
-    const store = SqliteStore.open(path.join(dataDir, 'state.db'));
+    const store = openStore(init.config);
     const log = await LogService.fromConfig(init.config, store);
     try {
-      await logImport(log, seeded, path.join(dataDir, 'collection'));
+      await logImport(log, seeded, layout.collection);
     } finally {
       await log.close();
       await store.close();
@@ -91,7 +93,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   out(`seed collection: ${seeded.imported.keys.length} cross-signed keys imported and logged (${seeded.findings.filter((f) => f.severity !== 'info').length} audit findings)\n`);
   const erinKey = await erin!.key.toPublic().signAllUsers([alice!.key, bob!.key, dave!.key]);
 
-  const inbox = path.join(dataDir, 'inbox');
+  const inbox = layout.inbox;
   for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(inbox, sub), { recursive: true });
   let n = 0;
   const samples: { label: string; file: string; messageId: string; round: number }[] = [];
@@ -191,12 +193,12 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     report(mails, 2);
     const notices2 = mails.filter((m) => !m.replied && !before.has(m.file));
     out(`- notices: ${notices2.map((m) => `${m.to} (Status: ${m.status})`).join(', ') || 'none'}\n`);
-    const stored = readdirSync(path.join(dataDir, 'collection', 'pgp', 'all')).find((f) => f.startsWith(`0x${erin!.key.getKeyID().toHex()}-`));
+    const stored = readdirSync(path.join(layout.collection, 'pgp', 'all')).find((f) => f.startsWith(`0x${erin!.key.getKeyID().toHex()}-`));
     out(`\ncollection: ${stored ? `pgp/all/${stored} (certified by Alice and Bob; the outsider's certification stripped)` : 'the key was not added'}\n`);
   }
 
   out(`\n${mails.length} signed replies and notices in ${ms} ms, written to ${outbox}\n`);
   out(`data directory: ${dataDir} (state.db, collection/, log/, keys/)\n`);
-  out(`check a reply's signature: gpg --import ${path.join(dataDir, 'keys', 'bot.pub.asc')}, then verify the .eml\n`);
-  out(`or: ztrust-bot check-mail --keyring ${path.join(dataDir, 'keys', 'bot.pub.asc')} ${outbox}\n`);
+  out(`check a reply's signature: gpg --import ${layout.botPublicKey}, then verify the .eml\n`);
+  out(`or: ztrust-bot check-mail --keyring ${layout.botPublicKey} ${outbox}\n`);
 }

@@ -21,8 +21,7 @@ import { formatFindings } from '../src/collection/audit.js';
 import { importCollection } from '../src/collection/import.js';
 import { describeError } from '../src/errors.js';
 import { botPublicKey, botSigner, collectionPath, countFindings, io, type Io } from './collection-common.js';
-import path from 'node:path';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openStore } from '../src/store/open.js';
 import { LogService } from '../src/log/service.js';
 import { logImport } from '../src/log/import-entries.js';
 
@@ -38,7 +37,7 @@ export function registerImport(program: Command): void {
       const cfg = loadConfig(o.config ?? defaultConfigPath());
       const signer = await botSigner(cfg);
       const pub = await botPublicKey(cfg);
-      const store = SqliteStore.open(path.join(cfg.dataDir, 'state.db'));
+      const store = openStore(cfg);
       let log: LogService;
       try {
         log = await LogService.fromConfig(cfg, store);

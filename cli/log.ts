@@ -16,12 +16,12 @@
  * Exit status: 0 success; 1 failure or findings; 2 usage or configuration.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../src/config/load.js';
 import { LogReader } from '../src/log/reader.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openStore } from '../src/store/open.js';
+import { dataLayout } from '../src/datadir.js';
 
 const USAGE = 'ztrust.log.usage';
 const FAILED = 'ztrust.log.failed';
@@ -38,7 +38,7 @@ function writer(cmd: Command): (s: string) => void {
 }
 
 function logDirOf(cfg: LoadedConfig): string {
-  return path.join(cfg.dataDir, 'log');
+  return dataLayout(cfg.dataDir).log;
 }
 
 /** A signed checkpoint named by a tree size (from the history, or the latest) or by a file holding one. */
@@ -49,7 +49,7 @@ async function checkpointArg(arg: string, reader: LogReader, cfg: LoadedConfig):
     if (size === 0) return null;
     if (size === reader.size) return reader.note;
     if (size > reader.size) throw new Error(`the log has ${reader.size} entries; there is no tree of size ${size}`);
-    const store = SqliteStore.open(path.join(cfg.dataDir, 'state.db'));
+    const store = openStore(cfg);
     try {
       const note = await store.getCheckpoint(size);
       if (note === undefined) {

@@ -26,6 +26,7 @@ import { runForever, runOnce } from '../queue/runner.js';
 import { describeStuck } from '../queue/settle.js';
 import { configSchema } from '../src/config/schema.js';
 import { z } from 'zod';
+import { dataLayout } from '../src/datadir.js';
 
 function config(opts: { config?: string }): LoadedConfig {
   return loadConfig(opts.config ?? defaultConfigPath());
@@ -66,7 +67,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
     .action((o: { log?: boolean; config?: string }) => {
       const cfg = config(o);
-      const file = o.log ? path.join(cfg.dataDir, 'log', 'log.vkey') : path.join(cfg.dataDir, 'keys', 'bot.pub.asc');
+      const file = o.log ? dataLayout(cfg.dataDir).logVerifierKey : dataLayout(cfg.dataDir).botPublicKey;
       process.stdout.write(readFileSync(file, 'utf8'));
     });
 

@@ -6,12 +6,11 @@
  * against the keys the bot committed): a lapsed vote is shown as not
  * counted, with the reason.
  */
-import path from 'node:path';
 import type { Command } from 'commander';
 import { countApprovals, type VoteCheck } from '../src/commands/vote.js';
 import { cryptoPolicyOf, defaultConfigPath, loadConfig } from '../src/config/load.js';
 import { KnownKeys } from '../src/pgp/known.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openStore } from '../src/store/open.js';
 import type { TicketState } from '../src/store/types.js';
 import { describeTicket, effectiveState, isoSeconds, parseTicketId } from '../src/tickets/ticket.js';
 import { io, type Io } from './collection-common.js';
@@ -32,7 +31,7 @@ export function registerTickets(program: Command): void {
       if (act !== 'list' && act !== 'show') x.fail(`unknown action ${JSON.stringify(act)}; use list or show ID`, 2);
       if (o.state && !STATES.includes(o.state)) x.fail(`unknown state ${JSON.stringify(o.state)}; one of ${STATES.join(', ')}`, 2);
       const cfg = loadConfig(o.config ?? defaultConfigPath());
-      const store = SqliteStore.open(path.join(cfg.dataDir, 'state.db'));
+      const store = openStore(cfg);
       const now = new Date();
       const check: VoteCheck = { keyring: await new KnownKeys(cfg.dataDir).get(), policy: cryptoPolicyOf(cfg), maintainers: cfg.maintainers, now };
       try {

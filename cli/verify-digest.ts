@@ -14,13 +14,13 @@
  * 2 usage (no keys, unreadable files).
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { loadConfig } from '../src/config/load.js';
 import { Keyring } from '../src/pgp/keyring.js';
 import { verifyDigest } from '../src/digest/verify.js';
 import { resolveLogKey } from './verify-proof.js';
+import { dataLayout } from '../src/datadir.js';
 
 const USAGE = 'ztrust.verify-digest.usage';
 const FAILED = 'ztrust.verify-digest.failed';
@@ -32,7 +32,7 @@ async function botKeyText(o: Options): Promise<string> {
   if (file === undefined) {
     const configFile = o.config ?? process.env.ZTRUST_CONFIG;
     if (!configFile) throw new Error("no bot key: give --bot-key FILE (the bot's armoured public key) or --config FILE");
-    file = path.join(loadConfig(configFile).dataDir, 'keys', 'bot.pub.asc');
+    file = dataLayout(loadConfig(configFile).dataDir).botPublicKey;
   }
   try {
     return await readFile(file, 'utf8');

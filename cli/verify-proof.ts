@@ -14,12 +14,12 @@
  * (the reason on stderr); 2 usage (no key, unreadable file or key).
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { loadConfig } from '../src/config/load.js';
 import { checkLogText, describeResult, textOf } from '../src/log/proofmail.js';
 import { parseVerifierKey } from '../src/tlog/index.js';
+import { dataLayout } from '../src/datadir.js';
 
 const USAGE = 'ztrust.verify-proof.usage';
 const FAILED = 'ztrust.verify-proof.failed';
@@ -53,7 +53,7 @@ export async function resolveLogKey(opts: { logKey?: string; config?: string }):
   const configFile = opts.config ?? process.env.ZTRUST_CONFIG;
   if (!configFile) throw new Error('no log key: give --log-key KEY (the verifier key, or a file holding it) or --config FILE');
   const cfg = loadConfig(configFile);
-  const file = path.join(cfg.dataDir, 'log', 'log.vkey');
+  const file = dataLayout(cfg.dataDir).logVerifierKey;
   return resolveLogKey({ logKey: file });
 }
 

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { QueueError } from '../src/errors.js';
 import { logRateLimited, type Logger } from '../src/logging.js';
+import { dataLayout } from '../src/datadir.js';
 
 export interface RedisEndpoint {
   /** ioredis options for BullMQ (maxRetriesPerRequest null, as BullMQ workers require). */
@@ -95,7 +96,7 @@ async function waitFor(check: () => Promise<boolean>, ms: number): Promise<boole
 }
 
 export async function startEmbeddedRedis(dataDir: string, binary: string, logger: Logger): Promise<RedisEndpoint> {
-  const dir = path.join(dataDir, 'redis');
+  const dir = dataLayout(dataDir).redis;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const passFile = path.join(dir, 'redis.pass');
   const portFile = path.join(dir, 'redis.port');

@@ -4,10 +4,11 @@
  * hand mail to another system). The raw bytes are sent as composed and
  * signed; nothing re-encodes them.
  */
-import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { TransportError } from '../src/errors.js';
+import { removeStaleTemps, writeFileAtomic } from '../src/fsync/atomic.js';
 import type { LoadedConfig } from '../src/config/load.js';
 import { readSecret } from '../src/config/load.js';
 
@@ -71,29 +72,24 @@ export function createTransport(cfg: LoadedConfig): Transport {
   throw new TransportError('TRANSPORT_URL', `outbox.url ${url} is not smtp://, smtps:// or dir:`);
 }
 
-/** Writes `<id>.eml` atomically; writing the same id twice leaves one file. */
+/**
+ * Writes `<id>.eml` atomically (src/fsync: temp file, fsync, rename), so a
+ * mail pickup never sees half a message; writing the same id twice leaves
+ * one file. The first send cleans temp files a crashed writer left.
+ */
 export class DirTransport implements Transport {
   readonly where: string;
+  private cleaned: Promise<unknown> | null = null;
   constructor(private readonly dir: string) {
     this.where = `dir:${dir}`;
     mkdirSync(dir, { recursive: true });
   }
   async send(id: string, envelope: OutgoingEnvelope, raw: Buffer): Promise<void> {
+    this.cleaned ??= removeStaleTemps(this.dir);
+    await this.cleaned;
     const safe = id.replace(/[^A-Za-z0-9._-]/g, '_');
-    const final = path.join(this.dir, `${safe}.eml`);
-    const tmp = path.join(this.dir, `.${safe}.${process.pid}.tmp`);
     const envelopeHeader = Buffer.from(`X-Ztrust-Envelope: from=<${envelope.from}> to=<${envelope.to.join('>,<')}>\r\n`);
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, envelopeHeader);
-      writeSync(fd, raw);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, final);
-    const dfd = openSync(this.dir, 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    await writeFileAtomic(path.join(this.dir, `${safe}.eml`), Buffer.concat([envelopeHeader, raw]));
   }
   close(): void { /* nothing */ }
 }

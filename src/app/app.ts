@@ -3,7 +3,6 @@
  * the store, the bot's signing key, the collection's keys, the policy and the
  * command handlers. Domain only: the queue layer adds Redis on top.
  */
-import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { cryptoPolicyOf, readSecret } from '../config/load.js';
 import { Dispatcher } from '../commands/dispatch.js';
@@ -17,8 +16,9 @@ import type { Logger } from '../logging.js';
 import { loadBotSigner, type BotSigner } from '../pgp/botkey.js';
 import { KnownKeys } from '../pgp/known.js';
 import type { CryptoPolicy } from '../policy/index.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
+import { dataLayout } from '../datadir.js';
 
 export interface App {
   config: LoadedConfig;
@@ -42,14 +42,14 @@ export interface App {
 }
 
 export function dataPath(cfg: LoadedConfig, rel: string): string {
-  return path.isAbsolute(rel) ? rel : path.join(cfg.dataDir, rel);
+  return dataLayout(cfg.dataDir).resolve(rel);
 }
 
 export async function openApp(config: LoadedConfig, logger: Logger): Promise<App> {
   const passphrase = readSecret({ env: config.bot.keyPassphraseEnv, file: config.bot.keyPassphraseFile && dataPath(config, config.bot.keyPassphraseFile) },
     'bot key passphrase', config.dataDir);
   const signer = await loadBotSigner(dataPath(config, config.bot.keyFile), passphrase);
-  const store = SqliteStore.open(path.join(config.dataDir, 'state.db'));
+  const store = openStore(config);
   const knownKeys = new KnownKeys(config.dataDir, logger);
   const policy = cryptoPolicyOf(config);
   const handlers = defaultHandlers();

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../errors.js';
+import { DATA_NAMES, dataLayout } from '../datadir.js';
 import { generateBotKey, writePrivateFile } from '../pgp/botkey.js';
 import { generateLogKey, isValidKeyName } from '../tlog/note.js';
 import { parseConfig, type LoadedConfig } from '../config/load.js';
@@ -35,45 +36,45 @@ export interface InitResult {
 
 export async function initDataDir(o: InitOptions): Promise<InitResult> {
   const dataDir = path.resolve(o.dataDir);
-  const keysDir = path.join(dataDir, 'keys');
-  const botKeyFile = path.join(keysDir, 'bot.key');
-  const configPath = path.resolve(o.configPath ?? path.join(dataDir, 'ztrust.yaml'));
+  const layout = dataLayout(dataDir);
+  const botKeyFile = layout.botKey;
+  const configPath = path.resolve(o.configPath ?? layout.config);
   if (existsSync(botKeyFile)) throw new ConfigError('CONFIG_INVALID', `${dataDir} already holds a bot key (${botKeyFile}); refusing to overwrite it`);
   if (existsSync(configPath)) throw new ConfigError('CONFIG_INVALID', `${configPath} already exists; refusing to overwrite it`);
   if (!isValidKeyName(o.origin)) {
     throw new ConfigError('CONFIG_INVALID', `--origin "${o.origin}" cannot be a log origin: it must be non-empty, without spaces or "+" (e.g. example.org/ztrust-log)`);
   }
-  for (const d of ['collection', 'log', 'digests']) mkdirSync(path.join(dataDir, d), { recursive: true });
-  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  for (const d of [layout.collection, layout.log, layout.digests]) mkdirSync(d, { recursive: true });
+  mkdirSync(layout.keys, { recursive: true, mode: 0o700 });
 
   let passphraseFile: string | undefined;
   let passphrase = o.passphrase;
   if (passphrase === undefined) {
     passphrase = randomBytes(24).toString('base64url');
-    passphraseFile = 'keys/passphrase';
-    writePrivateFile(path.join(dataDir, passphraseFile), `${passphrase}\n`);
+    passphraseFile = DATA_NAMES.passphrase;
+    writePrivateFile(layout.passphrase, `${passphrase}\n`);
   }
   const bot = await generateBotKey(o.name, o.address, passphrase);
   writePrivateFile(botKeyFile, bot.privateArmored);
-  writeFileSync(path.join(keysDir, 'bot.pub.asc'), bot.publicArmored);
+  writeFileSync(layout.botPublicKey, bot.publicArmored);
 
   // The checkpoint origin is also the log key's name (C2SP): refuse one that
   // cannot be a key name rather than write a config the log would refuse.
   const log = generateLogKey(o.origin);
-  writePrivateFile(path.join(keysDir, 'log.key'), `${log.skey}\n`);
-  writeFileSync(path.join(dataDir, 'log', 'log.vkey'), `${log.vkey}\n`);
+  writePrivateFile(layout.logKey, `${log.skey}\n`);
+  writeFileSync(layout.logVerifierKey, `${log.vkey}\n`);
 
   const rel = (p: string): string => path.relative(path.dirname(configPath), p) || '.';
   const doc: Record<string, unknown> = {
     bot: {
       address: o.address,
       name: o.name,
-      keyFile: 'keys/bot.key',
+      keyFile: DATA_NAMES.botKey,
       ...(passphraseFile ? { keyPassphraseFile: passphraseFile } : { keyPassphraseEnv: 'ZTRUST_KEY_PASSPHRASE' }),
     },
     dataDir: rel(dataDir),
-    mailbox: { url: o.mailboxUrl ?? `maildir:${rel(path.join(dataDir, 'inbox'))}` },
-    outbox: { url: o.outboxUrl ?? `dir:${rel(path.join(dataDir, 'outbox'))}` },
+    mailbox: { url: o.mailboxUrl ?? `maildir:${rel(layout.inbox)}` },
+    outbox: { url: o.outboxUrl ?? `dir:${rel(layout.outbox)}` },
     maintainers: [],
     threshold: 1,
     log: { origin: o.origin },

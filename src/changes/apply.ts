@@ -26,7 +26,6 @@
  * Infrastructure errors (git, disk) throw: the queue retries, and step 1
  * makes the retry safe.
  */
-import path from 'node:path';
 import * as openpgp from 'openpgp';
 import type { LoadedConfig } from '../config/load.js';
 import { Collection, primaryIdentity, type StoredKey } from '../collection/collection.js';
@@ -51,6 +50,7 @@ import { describeTicket, isoSeconds, nextState, transition } from '../tickets/ti
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
 import { composeNotice } from './notify.js';
 import { parsePayload, type ChangePayload, type LogAppend } from './types.js';
+import { dataLayout } from '../datadir.js';
 
 export interface ApplyDeps {
   config: LoadedConfig;
@@ -89,7 +89,7 @@ interface Plan {
 type Planned = { ok: true; plan: Plan } | { ok: false; reason: string };
 
 export function collectionOf(cfg: LoadedConfig): Promise<Collection> {
-  return Collection.open(path.join(cfg.dataDir, 'collection'), { committer: { name: cfg.bot.name, email: cfg.bot.address } });
+  return Collection.open(dataLayout(cfg.dataDir).collection, { committer: { name: cfg.bot.name, email: cfg.bot.address } });
 }
 
 /** The commit that applied change `id`, found by its trailer, with its log index. */

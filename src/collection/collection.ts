@@ -26,7 +26,9 @@ import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import { Keyring } from '../pgp/keyring.js';
 import { fingerprintOf, inspectKey, keyIdOf, readKeysAny } from '../pgp/inspect.js';
-import { collectionLockFile, lockIsStale, removeFileDurable, withCollectionLock, writeFileAtomic, type LockOptions } from './atomic.js';
+import { collectionLockFile, withCollectionLock, type LockOptions } from './lock.js';
+import { removeFileDurable, writeFileAtomic } from '../fsync/atomic.js';
+import { lockIsStale } from '../fsync/lock.js';
 import { CollectionError } from './errors.js';
 import {
   identityFromUserId,
@@ -521,7 +523,7 @@ export class Collection {
    */
   static async recoverInterrupted(dir: string, opts: CollectionOptions = {}): Promise<string[] | null> {
     const lock = collectionLockFile(dir);
-    if (!existsSync(lock) || existsSync(path.join(dir, '.git', 'index.lock')) || !(await lockIsStale(lock, opts.lock?.staleMs))) return null;
+    if (!existsSync(lock) || existsSync(path.join(dir, '.git', 'index.lock')) || !(await lockIsStale(lock))) return null;
     const col = await Collection.open(dir, opts);
     return withCollectionLock(dir, async () => {
       const dirty = await col.dirtyFiles();

@@ -28,7 +28,7 @@ import { domainToASCII } from 'node:url';
 import * as openpgp from 'openpgp';
 import { addressConflicts, addressIndex, normaliseAddress } from '../pgp/addresses.js';
 import { cloneKey, inspectKey } from '../pgp/inspect.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../fsync/atomic.js';
 import type { Collection } from './collection.js';
 import { emailOfUserId } from '../pgp/addresses.js';
 

@@ -2,7 +2,6 @@
  * What the collection command handlers share: reading the collection,
  * refusals that name the rule and the fix, the maintainers' addresses.
  */
-import path from 'node:path';
 import { existsSync } from 'node:fs';
 import * as openpgp from 'openpgp';
 import type { LoadedConfig } from '../config/load.js';
@@ -14,12 +13,13 @@ import type { CryptoPolicy } from '../policy/index.js';
 import { render } from '../templates.js';
 import { contentValue } from '../tickets/ticket.js';
 import type { CommandResult } from './types.js';
+import { dataLayout } from '../datadir.js';
 
 /** Armour without Version/Comment headers, so equal keys give equal text. */
 export const ARMOR_CONFIG = { ...openpgp.config, showVersion: false, showComment: false } as openpgp.Config;
 
 export function collectionDir(cfg: LoadedConfig): string {
-  return path.join(cfg.dataDir, 'collection');
+  return dataLayout(cfg.dataDir).collection;
 }
 
 /** The collection, read-only (handlers never write: the apply step does); null before the first import. */

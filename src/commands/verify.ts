@@ -12,7 +12,6 @@
  * mailed. The lookup itself (digest -> log index) is the bot's index and is
  * not verifiable: "not found" says so plainly.
  */
-import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { describeError } from '../errors.js';
 import { digestKey } from '../log/attest.js';
@@ -24,9 +23,10 @@ import { render } from '../templates.js';
 import type { CommandResult, Handler, HandlerContext, CommandRequest } from './types.js';
 import { budgetKey, replyBudget } from './budget.js';
 import { REPLY_BOUNDS } from '../limits.js';
+import { dataLayout } from '../datadir.js';
 
 export function logDir(cfg: LoadedConfig): string {
-  return path.join(cfg.dataDir, 'log');
+  return dataLayout(cfg.dataDir).log;
 }
 
 /**

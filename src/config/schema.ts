@@ -11,6 +11,8 @@
  */
 import { z } from 'zod';
 import { DEFAULT_LIMITS, MAX_LOG_ENTRY_BYTES } from '../limits.js';
+import { DATA_NAMES } from '../datadir.js';
+import { STORE_DRIVERS } from '../store/drivers.js';
 import { DEFAULT_CRYPTO_POLICY, HASH_NAMES, type HashName } from '../policy/index.js';
 
 const secretRef = {
@@ -33,12 +35,18 @@ export const configSchema = z.strictObject({
   bot: z.strictObject({
     address: z.email().describe("the bot's own address: replies come from it; mail from it is never answered"),
     name: z.string().min(1).default('ztrust-bot'),
-    keyFile: z.string().default('keys/bot.key').describe("armoured private key, relative to dataDir"),
+    keyFile: z.string().default(DATA_NAMES.botKey).describe("armoured private key, relative to dataDir"),
     keyPassphraseEnv: z.string().optional(),
     keyPassphraseFile: z.string().optional().describe('relative to dataDir unless absolute'),
     loopHeader: z.string().default('X-Ztrust-Loop').describe('header the bot puts on all its mail and refuses to answer'),
   }),
   dataDir: z.string().default('./data').describe('relative to the config file unless absolute'),
+  store: z.strictObject({
+    // One value today; a second backend (PostgreSQL) is added to STORE_DRIVERS
+    // once it passes test/unit/store-contract.ts.
+    driver: z.enum(STORE_DRIVERS, { error: (i) => `unknown store driver ${JSON.stringify(i.input)}; one of: ${STORE_DRIVERS.join(', ')}` })
+      .default('sqlite').describe('the state store backend: sqlite keeps <dataDir>/state.db'),
+  }).prefault({}),
   mailbox: z.strictObject({
     url: z.string().regex(/^(imaps?:\/\/|maildir:)/, 'must start with imap://, imaps:// or maildir:'),
     ...secretRef,
@@ -111,7 +119,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   log: z.strictObject({
     origin: z.string().min(1).default('ztrust.example.org/log').describe('C2SP checkpoint origin line'),
-    keyFile: z.string().default('keys/log.key'),
+    keyFile: z.string().default(DATA_NAMES.logKey),
   }).prefault({}),
   logging: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

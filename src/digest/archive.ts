@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
-import { writeFileAtomic } from '../collection/atomic.js';
+import { writeFileAtomic } from '../fsync/atomic.js';
 import { describeError } from '../errors.js';
 import { DigestError } from './errors.js';
 import { parseDigest, type ParsedDigest } from './format.js';

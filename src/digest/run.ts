@@ -26,7 +26,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { Collection } from '../collection/collection.js';
-import { withLock, writeFileAtomic } from '../collection/atomic.js';
+import { removeStaleTemps, writeFileAtomic } from '../fsync/atomic.js';
+import { withLock } from '../fsync/lock.js';
 import type { Logger } from '../logging.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { CryptoPolicy } from '../policy/index.js';
@@ -40,6 +41,7 @@ import { digestSubject, formatDigest, type DigestEntry } from './format.js';
 import { openLogView } from './logview.js';
 import { digestMail, digestOutboxId, digestRecipients, reminderMail } from './mail.js';
 import { digestSha256 } from './text.js';
+import { dataLayout } from '../datadir.js';
 
 export interface DigestDeps {
   config: LoadedConfig;
@@ -81,11 +83,11 @@ export interface DigestCycleResult {
 export const DISTRIBUTED_META = 'digest.distributed';
 
 export function digestsDir(cfg: LoadedConfig): string {
-  return path.join(cfg.dataDir, 'digests');
+  return dataLayout(cfg.dataDir).digests;
 }
 
 async function openCollection(cfg: LoadedConfig, readOnly: boolean): Promise<Collection | null> {
-  const dir = path.join(cfg.dataDir, 'collection');
+  const dir = dataLayout(cfg.dataDir).collection;
   if (readOnly && !existsSync(dir)) return null;
   return Collection.open(dir, readOnly ? { readOnly: true } : { committer: { name: cfg.bot.name, email: cfg.bot.address } });
 }
@@ -135,9 +137,10 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
   const { config: cfg, store, signer, logger } = deps;
   const now = opts.now ?? new Date();
   const archive = new DigestArchive(digestsDir(cfg));
-  return withLock(path.join(archive.dir, '.lock'), async () => {
+  return withLock(dataLayout(cfg.dataDir).locks.digests, async () => {
     const result: DigestCycleResult = { digest: null, resumed: null, skipped: null, outboxIds: [], reminders: 0 };
-    const restored = await archive.restoreFrom(path.join(cfg.dataDir, 'collection', 'digests'));
+    await removeStaleTemps(archive.dir); // a crashed cycle's half-written digest file; we hold the lock
+    const restored = await archive.restoreFrom(dataLayout(cfg.dataDir).collectionDigests);
     if (restored.length) logger.warn({ restored }, 'digests missing from the data directory were restored from the collection');
     const latest = await archive.latest();
     const distributed = Number((await store.getMeta(DISTRIBUTED_META)) ?? '0');
@@ -147,7 +150,7 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
       result.resumed = latest.number;
     }
 
-    const log = await openLogView(path.join(cfg.dataDir, 'log'));
+    const log = await openLogView(dataLayout(cfg.dataDir).log);
     const prevSize = latest?.parsed.treeSize ?? 0;
     const size = log?.size ?? 0;
     if (log && size < prevSize) {
@@ -218,7 +221,7 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
 export async function digestStatus(deps: Pick<DigestDeps, 'config' | 'store'>): Promise<{ latest: number | null; distributed: number; subscribers: number; logSize: number | null }> {
   const archive = new DigestArchive(digestsDir(deps.config));
   const ns = await archive.numbers();
-  const log = await openLogView(path.join(deps.config.dataDir, 'log')).catch(() => null);
+  const log = await openLogView(dataLayout(deps.config.dataDir).log).catch(() => null);
   return {
     latest: ns.length ? ns[ns.length - 1]! : null,
     distributed: Number((await deps.store.getMeta(DISTRIBUTED_META)) ?? '0'),

@@ -32,7 +32,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError, describeError } from '../errors.js';
 import type { Logger } from '../logging.js';
@@ -51,6 +50,7 @@ import {
   type TransparencyLogOptions,
 } from '../tlog/index.js';
 import { LogServiceError } from './errors.js';
+import { dataLayout } from '../datadir.js';
 
 export interface LogServiceOptions {
   /** The log directory (<data>/log). */
@@ -138,7 +138,8 @@ export class LogService {
 
   /** Opens the log of a loaded config: <data>/log, the key in log.keyFile, log.origin. */
   static async fromConfig(cfg: LoadedConfig, store: StateStore, logger?: Logger): Promise<LogService> {
-    const keyFile = path.isAbsolute(cfg.log.keyFile) ? cfg.log.keyFile : path.join(cfg.dataDir, cfg.log.keyFile);
+    const layout = dataLayout(cfg.dataDir);
+    const keyFile = layout.resolve(cfg.log.keyFile);
     let text: string;
     try {
       text = await readFile(keyFile, 'utf8');
@@ -152,7 +153,7 @@ export class LogService {
       throw new ConfigError('CONFIG_SECRET', `log key ${keyFile} is not a signed-note private key: ${describeError(err)}`);
     }
     return LogService.open({
-      dir: path.join(cfg.dataDir, 'log'), origin: cfg.log.origin, signer, store, logger, maxEntryBytes: cfg.limits.maxLogEntryBytes,
+      dir: layout.log, origin: cfg.log.origin, signer, store, logger, maxEntryBytes: cfg.limits.maxLogEntryBytes,
     });
   }
 

@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import type * as openpgp from 'openpgp';
 import { Keyring } from './keyring.js';
 import type { Logger } from '../logging.js';
+import { dataLayout } from '../datadir.js';
 
 const execFileP = promisify(execFile);
 /** The key folder inside the collection (as committed). */
@@ -36,7 +37,7 @@ export class KnownKeys {
   constructor(private readonly dataDir: string, private readonly logger?: Logger) {}
 
   private dir(): string {
-    return path.join(this.dataDir, 'collection');
+    return dataLayout(this.dataDir).collection;
   }
 
   private gitEnv(): NodeJS.ProcessEnv {

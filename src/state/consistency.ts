@@ -32,6 +32,7 @@ import { readCollection, type CollectionView } from './collection-view.js';
 import { describeFinding, StateError, type StateFinding } from './errors.js';
 import { readLog } from './log-view.js';
 import { readStoreFile, RESTORE_STORE, viewOfDb, type StoreView } from './store-view.js';
+import { dataLayout } from '../datadir.js';
 
 export interface CheckOptions {
   dataDir: string;
@@ -239,9 +240,10 @@ function crossContent(c: CollectionView, entries: LogEntry[], pending: Set<numbe
 
 /** Every disagreement between state.db, the collection and the log of a data directory. */
 export async function checkState(o: CheckOptions): Promise<StateFinding[]> {
-  const storeFile = path.join(o.dataDir, 'state.db');
-  const logDir = path.join(o.dataDir, 'log');
-  const colDir = path.join(o.dataDir, 'collection');
+  const layout = dataLayout(o.dataDir);
+  const storeFile = layout.stateDb;
+  const logDir = layout.log;
+  const colDir = layout.collection;
   const findings: StateFinding[] = [];
 
   const log = await readLog(logDir, o.deep);
@@ -282,7 +284,7 @@ export async function assertConsistent(o: CheckOptions): Promise<void> {
  */
 export async function startCheck(dataDir: string, logger: Logger): Promise<StateFinding[]> {
   // The one repair made without asking: the bot's own apply, killed half-way (see Collection.recoverInterrupted).
-  const restored = await Collection.recoverInterrupted(path.join(dataDir, 'collection')).catch(() => null);
+  const restored = await Collection.recoverInterrupted(dataLayout(dataDir).collection).catch(() => null);
   if (restored?.length) logger.warn({ files: restored }, 'an apply was interrupted by a crash; the collection was put back to its last commit, the change is applied again');
   const findings = await checkState({ dataDir, deep: true });
   for (const f of findings) {

@@ -29,7 +29,9 @@ import { join } from 'node:path';
 import { DEFAULT_LIMITS, LimitError } from '../limits.js';
 import { formatCheckpoint, parseCheckpoint, verifyCheckpoint } from './checkpoint.js';
 import { TlogError } from './errors.js';
-import { AtomicBatch, isENOENT, LockFile, writeFileAtomic } from './fsutil.js';
+import { AtomicBatch, isENOENT, writeFileAtomic } from '../fsync/atomic.js';
+import { FsError } from '../fsync/errors.js';
+import { LockFile } from '../fsync/lock.js';
 import { EMPTY_ROOT, hashUp, HASH_SIZE, leafHash } from './hash.js';
 import { parseNote, parseSignerKey, signNote, type NoteSigner } from './note.js';
 import { formatConsistencyBlock, formatProofBlock, verifyConsistency, verifyInclusion } from './proof.js';
@@ -72,6 +74,19 @@ const PENDING = '.pending';
 const TMP = '.tmp';
 const LOCK = '.lock';
 
+/**
+ * One writer at a time (the lock library's rule: a dead holder on this host is
+ * taken over, a holder on another host never); fails at once when held.
+ */
+async function acquireLock(file: string): Promise<LockFile> {
+  try {
+    return await LockFile.acquire(file);
+  } catch (err) {
+    if (err instanceof FsError && err.code !== 'FS_IO') throw new TlogError('TLOG_LOCKED', `log ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
 export class TransparencyLog {
   #size: number;
   #checkpoint: string;
@@ -110,7 +125,7 @@ export class TransparencyLog {
     formatCheckpoint({ origin: opts.origin, size: 0, root: Buffer.alloc(HASH_SIZE) }); // validates the origin line
     const maxEntryBytes = Math.min(opts.maxEntryBytes ?? DEFAULT_LIMITS.maxLogEntryBytes, MAX_ENTRY_BYTES);
     await mkdir(dir, { recursive: true });
-    const lock = await LockFile.acquire(join(dir, LOCK));
+    const lock = await acquireLock(join(dir, LOCK));
     try {
       const tmp = join(dir, TMP);
       await rm(tmp, { recursive: true, force: true }); // temp files of a crashed writer; we hold the lock
@@ -119,7 +134,7 @@ export class TransparencyLog {
 
       const vkeyPath = join(dir, VKEY);
       const existingVkey = await readFile(vkeyPath, 'utf8').catch((err) => (isENOENT(err) ? null : Promise.reject(err)));
-      if (existingVkey === null) await writeFileAtomic(vkeyPath, `${signer.vkey}\n`, tmp);
+      if (existingVkey === null) await writeFileAtomic(vkeyPath, `${signer.vkey}\n`, { tmpDir: tmp });
       else if (existingVkey.trim() !== signer.vkey) {
         throw new TlogError('TLOG_KEY_INVALID', `${vkeyPath} holds a different key than the configured log signer`);
       }
@@ -129,7 +144,7 @@ export class TransparencyLog {
         const hasTiles = await readdir(join(dir, 'tile')).then((l) => l.length > 0, () => false);
         if (hasTiles) throw new TlogError('TLOG_CORRUPT', `${dir} has tiles but no checkpoint`);
         note = signNote(formatCheckpoint({ origin: opts.origin, size: 0, root: rootFromEdge([]) }), signer);
-        await writeFileAtomic(join(dir, CHECKPOINT), note, tmp);
+        await writeFileAtomic(join(dir, CHECKPOINT), note, { tmpDir: tmp });
       }
       const v = verifyCheckpoint(note, signer.vkey, opts.origin);
       if (!v.ok || !v.checkpoint) throw new TlogError(v.code === 'TLOG_ORIGIN' ? 'TLOG_ORIGIN' : 'TLOG_CORRUPT', `checkpoint in ${dir}: ${v.reason}`);

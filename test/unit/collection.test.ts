@@ -1,17 +1,17 @@
 /**
- * The collection on disk: file naming from hostile user IDs, atomic writes,
- * the lock, deterministic bundles, the signed manifest (checked with
+ * The collection on disk: file naming from hostile user IDs (atomic writes
+ * and the lock: atomic-lock.test.ts, collection-lock.test.ts), deterministic bundles, the signed manifest (checked with
  * `gpg --verify` and `sha256sum -c`), one git commit per change with
  * trailers, and restore on failure.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
-import { collectionLockFile, withLock, writeFileAtomic } from '../../src/collection/atomic.js';
+import { collectionLockFile } from '../../src/collection/lock.js';
 import { Collection, formatCommitMessage, type Signer } from '../../src/collection/collection.js';
 import { CollectionError } from '../../src/collection/errors.js';
 import {
@@ -87,83 +87,6 @@ describe('naming: identities from hostile user IDs', () => {
     for (const bad of ['../x', 'a/b', '.hidden', 'x.crt', 'x..y', '', 'a'.repeat(65), 'a b', 'x.', 'é']) {
       assert.throws(() => validateCertName(bad), (e: unknown) => e instanceof CollectionError && e.code === 'COLLECTION_BAD_NAME', bad);
     }
-  });
-});
-
-describe('atomic writes and the lock', () => {
-  const dir = tmp('zt-atomic-');
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
-  test('writeFileAtomic writes, replaces, leaves no temp file', async () => {
-    const f = path.join(dir, 'sub', 'file.txt');
-    await writeFileAtomic(f, 'one');
-    await writeFileAtomic(f, Buffer.from('two'));
-    assert.equal(readFileSync(f, 'utf8'), 'two');
-    assert.deepEqual(readdirSync(path.dirname(f)), ['file.txt']);
-    assert.equal(statSync(f).mode & 0o777, 0o644);
-  });
-
-  test('writeFileAtomic fails cleanly (CollectionError, no leftovers) when the target is a directory', async () => {
-    const d = path.join(dir, 'isdir');
-    mkdirSync(d);
-    await assert.rejects(writeFileAtomic(d, 'x'), (e: unknown) => e instanceof CollectionError && e.code === 'COLLECTION_IO');
-    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('.tmp-')), []);
-  });
-
-  test('two concurrent holders serialise', async () => {
-    const lock = path.join(dir, 'a.lock');
-    const events: string[] = [];
-    const hold = (name: string) => withLock(lock, async () => {
-      events.push(`${name}+`);
-      await new Promise((r) => setTimeout(r, 60));
-      events.push(`${name}-`);
-      return name;
-    });
-    const results = await Promise.all([hold('A'), hold('B'), hold('C')]);
-    assert.deepEqual(results, ['A', 'B', 'C']);
-    for (let i = 0; i < events.length; i += 2) {
-      assert.equal(events[i]!.slice(0, 1), events[i + 1]!.slice(0, 1), `no interleaving: ${events.join(' ')}`);
-    }
-    assert.equal(existsSync(lock), false, 'released');
-  });
-
-  test('a live holder makes others time out with COLLECTION_LOCKED; the lock is released after an exception', async () => {
-    const lock = path.join(dir, 'b.lock');
-    let release!: () => void;
-    const held = withLock(lock, () => new Promise<void>((r) => (release = r)));
-    await new Promise((r) => setTimeout(r, 20));
-    await assert.rejects(withLock(lock, async () => 1, { timeoutMs: 150 }),
-      (e: unknown) => e instanceof CollectionError && e.code === 'COLLECTION_LOCKED' && /held by pid \d+/.test(e.message));
-    release();
-    await held;
-    await assert.rejects(withLock(lock, async () => { throw new Error('boom'); }), /boom/);
-    assert.equal(await withLock(lock, async () => 42, { timeoutMs: 200 }), 42);
-  });
-
-  test('a stale lock (dead pid on this host) is broken', async () => {
-    const lock = path.join(dir, 'c.lock');
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
-    writeFileSync(lock, JSON.stringify({ pid: Number(dead), host: hostname(), nonce: 'x', created: new Date(0).toISOString() }));
-    assert.equal(await withLock(lock, async () => 'got it', { timeoutMs: 1000 }), 'got it');
-    assert.equal(existsSync(lock), false);
-  });
-
-  test('another process holding the lock is waited for', async () => {
-    const lock = path.join(dir, 'd.lock');
-    const script = `
-      import { withLock } from ${JSON.stringify(new URL('../../src/collection/atomic.ts', import.meta.url).href)};
-      await withLock(${JSON.stringify(lock)}, async () => { process.stdout.write('held\\n'); await new Promise(r => setTimeout(r, 400)); });
-    `;
-    const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: process.cwd() });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
-      child.on('exit', (c) => reject(new Error(`child exited ${c}`)));
-    });
-    const t0 = Date.now();
-    await withLock(lock, async () => undefined, { timeoutMs: 5000 });
-    assert.ok(Date.now() - t0 >= 200, `waited ${Date.now() - t0} ms for the other process`);
-    await new Promise((r) => child.exitCode !== null ? r(null) : child.on('exit', r));
   });
 });
 

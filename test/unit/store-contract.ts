@@ -1,19 +1,75 @@
 /**
  * The state-store contract: every backend (SQLite today, PostgreSQL later)
- * must pass this suite unchanged. Call `storeContract(name, open)` from a
- * backend's test file.
+ * must pass this suite unchanged. Call `storeContract(name, factory)` from a
+ * backend's test file (store-sqlite.test.ts is the example).
+ *
+ * Adding a backend (PostgreSQL):
+ * 1. implement StateStore (src/store/types.ts) and add its driver to
+ *    STORE_DRIVERS (src/store/drivers.ts) and openStore (src/store/open.ts);
+ * 2. write test/unit/store-postgres.test.ts calling storeContract with a
+ *    factory whose `open` creates a fresh database (or schema) per test,
+ *    `reopen` closes and opens it again, `connect` opens a second pool on
+ *    the same database, and `childOpener` names `openStore` in
+ *    src/store/open.ts with that config ({ dataDir, store: { driver:
+ *    'postgres', ... } }), so the cross-process cases run too;
+ * 3. it is done when every case here passes, the concurrency cases
+ *    included: they state what must hold when workers on several hosts
+ *    share the database (one claim wins, one settle wins, a signature is
+ *    used once), which SQLite gets from its single writer and PostgreSQL
+ *    must get from its transactions and unique constraints.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { StoreError } from '../../src/errors.js';
 import type { Completion, NewChange, NewTicket, OutboxRecord, SpoolRecord, StateStore } from '../../src/store/types.js';
+import { runOp, toWire, type ChildOp, type ChildOpener } from './store-contract-child.js';
 
 export interface StoreFactory {
   /** A new, empty store. */
   open(): Promise<StateStore>;
   /** The same store, closed and opened again (durability). Optional for in-memory backends. */
   reopen?(s: StateStore): Promise<StateStore>;
+  /** A second, independent connection to the database of `s` (another writer). Absent for in-memory backends. */
+  connect?(s: StateStore): Promise<StateStore>;
+  /** How a child process opens the database of `s`: a module, the function it exports, its JSON arguments. */
+  childOpener?(s: StateStore): ChildOpener;
 }
+
+const CHILD = new URL('./store-contract-child.ts', import.meta.url);
+
+/**
+ * Runs each op in its own process against the same database, released at the
+ * same moment (all open their store first, then wait for one start file).
+ */
+async function inProcesses(opener: ChildOpener, ops: ChildOp[]): Promise<unknown[]> {
+  const go = path.join(mkdtempSync(path.join(os.tmpdir(), 'zstore-go-')), 'go');
+  const kids = ops.map((op) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CHILD.pathname, toWire({ opener, go, op })]);
+    let out = '';
+    let err = '';
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    p.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready\n')) ready(); });
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const done = new Promise<unknown>((resolve, reject) => p.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last !== 'ready') resolve(JSON.parse(last));
+      else reject(new Error(`store child exited ${code}: ${err}`));
+    }));
+    done.catch(() => ready());
+    return { isReady, done };
+  });
+  await Promise.all(kids.map((k) => k.isReady));
+  writeFileSync(go, '');
+  return Promise.all(kids.map((k) => k.done));
+}
+
+/** The outcomes, order-free (which writer wins is not part of the contract; that exactly one does is). */
+const sorted = (xs: unknown[]): string[] => xs.map((x) => JSON.stringify(x)).sort();
 
 let seq = 0;
 function spoolRec(over: Partial<SpoolRecord> = {}): SpoolRecord {
@@ -435,6 +491,115 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.deepEqual(await s.listSubscribers(), []);
       await s.close();
     });
+
+    if (factory.connect) {
+      describe('two writers at once (two connections to one database)', () => {
+        test('the same message is spooled once and completed once: one applied, one already-done', async () => {
+          const a = await factory.open();
+          const b = await factory.connect!(a);
+          const r = spoolRec();
+          assert.deepEqual((await Promise.all([a.spool(r), b.spool(r)])).sort(), [false, true]);
+          const [ra, rb] = await Promise.all([runOp(a, { kind: 'complete', completion: completion(r) }), runOp(b, { kind: 'complete', completion: completion(r) })]);
+          assert.deepEqual(sorted([ra, rb]), sorted([{ applied: true, reason: null }, { applied: false, reason: 'already-done' }]));
+          assert.deepEqual((await a.listOutbox()).map((o) => o.id), [`reply-${r.key}`], 'one reply, not two');
+          assert.deepEqual(await b.pendingSpool(), []);
+          await b.close();
+          await a.close();
+        });
+
+        test('one signature used by two messages at once: one accepted, one refused (STORE_CONFLICT), nothing of the loser recorded', async () => {
+          const a = await factory.open();
+          const b = await factory.connect!(a);
+          const [m1, m2] = [spoolRec(), spoolRec()];
+          await a.spool(m1);
+          await a.spool(m2);
+          const sig = (k: string) => [{ signatureId: 'sig-race', signer: 'F'.repeat(40), command: 'APPROVE', spoolKey: k }];
+          const out = await Promise.all([
+            runOp(a, { kind: 'complete', completion: completion(m1, { signatures: sig(m1.key) }) }),
+            runOp(b, { kind: 'complete', completion: completion(m2, { signatures: sig(m2.key) }) }),
+          ]);
+          assert.deepEqual(sorted(out), sorted([{ applied: true, reason: null }, { error: 'STORE_CONFLICT' }]));
+          const loser = (out[0] as { applied?: boolean }).applied ? m2 : m1;
+          assert.equal((await a.getSpooled(loser.key))?.state, 'queued');
+          assert.equal(await a.getOutbox(`reply-${loser.key}`), undefined);
+          assert.equal(await b.isSignatureUsed('sig-race'), true);
+          await b.close();
+          await a.close();
+        });
+
+        test('one outbox row settled by two senders at once (sent vs permanent failure): sent wins, in either order', async () => {
+          for (const order of [['sent', 'dead'], ['dead', 'sent']] as const) {
+            const a = await factory.open();
+            const b = await factory.connect!(a);
+            const id = `o-race-${order[0]}`;
+            await a.addOutbox([outboxRec(id)]);
+            await Promise.all([runOp(a, { kind: 'settle', id, how: order[0] }), runOp(b, { kind: 'settle', id, how: order[1] })]);
+            const row = await b.getOutbox(id);
+            assert.equal(row?.status, 'sent', `order ${order.join(', ')}`);
+            assert.equal(row?.lastError, null);
+            // Each hand-over before the row was settled counts; which ones happened depends on the interleaving.
+            assert.ok(row?.attempts === 1 || row?.attempts === 2, `attempts ${row?.attempts}`);
+            assert.deepEqual(await a.pendingOutbox(), []);
+            await b.close();
+            await a.close();
+          }
+        });
+      });
+    }
+
+    if (factory.childOpener) {
+      describe('two writers at once (two processes)', () => {
+        test('the same messages completed by two processes: each applied once and already-done once, one reply each', async () => {
+          const s = await factory.open();
+          const recs = Array.from({ length: 20 }, () => spoolRec());
+          for (const r of recs) await s.spool(r);
+          const op: ChildOp = { kind: 'completeAll', completions: recs.map((r) => completion(r)) };
+          const [a, b] = (await inProcesses(factory.childOpener!(s), [op, op])) as unknown[][];
+          recs.forEach((r, i) => assert.deepEqual(sorted([a![i], b![i]]), sorted([{ applied: true, reason: null }, { applied: false, reason: 'already-done' }]), `message ${i}`));
+          assert.deepEqual((await s.listOutbox()).map((o) => o.id).sort(), recs.map((r) => `reply-${r.key}`).sort());
+          assert.deepEqual(await s.pendingSpool(), []);
+          await s.close();
+        });
+
+        test('the same message spooled by two processes: stored once', async () => {
+          const s = await factory.open();
+          const r = spoolRec();
+          const out = await inProcesses(factory.childOpener!(s), [{ kind: 'spool', rec: r as never }, { kind: 'spool', rec: r as never }]);
+          assert.deepEqual(sorted(out), sorted([{ spooled: true }, { spooled: false }]));
+          assert.deepEqual((await s.getSpooled(r.key))?.raw, r.raw);
+          assert.deepEqual(await s.pendingSpool(), [r.key]);
+          await s.close();
+        });
+
+        test('one signature used by two processes at once: accepted once, refused once', async () => {
+          const s = await factory.open();
+          const [m1, m2] = [spoolRec(), spoolRec()];
+          await s.spool(m1);
+          await s.spool(m2);
+          const sig = (k: string) => [{ signatureId: 'sig-proc', signer: 'F'.repeat(40), command: 'APPROVE', spoolKey: k }];
+          const out = await inProcesses(factory.childOpener!(s), [
+            { kind: 'complete', completion: completion(m1, { signatures: sig(m1.key) }) },
+            { kind: 'complete', completion: completion(m2, { signatures: sig(m2.key) }) },
+          ]);
+          assert.deepEqual(sorted(out), sorted([{ applied: true, reason: null }, { error: 'STORE_CONFLICT' }]));
+          const states = [(await s.getSpooled(m1.key))?.state, (await s.getSpooled(m2.key))?.state].sort();
+          assert.deepEqual(states, ['done', 'queued']);
+          assert.equal((await s.listOutbox()).length, 1);
+          await s.close();
+        });
+
+        test('one outbox row settled by two processes at once: sent, never dead', async () => {
+          const s = await factory.open();
+          await s.addOutbox([outboxRec('o-proc')]);
+          await inProcesses(factory.childOpener!(s), [{ kind: 'settle', id: 'o-proc', how: 'sent' }, { kind: 'settle', id: 'o-proc', how: 'dead' }]);
+          const row = await s.getOutbox('o-proc');
+          assert.equal(row?.status, 'sent');
+          assert.equal(row?.lastError, null);
+          assert.ok(row?.attempts === 1 || row?.attempts === 2, `attempts ${row?.attempts}`);
+          await s.close();
+        });
+      });
+    }
 
     if (factory.reopen) {
       test('everything survives close and reopen', async () => {

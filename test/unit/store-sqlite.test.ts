@@ -23,6 +23,14 @@ storeContract('SQLite (file, WAL)', {
     await s.close();
     return SqliteStore.open(file);
   },
+  async connect(s) {
+    return SqliteStore.open(files.get(s)!);
+  },
+  // The child opens it the way the bot does: the factory, from a config.
+  childOpener(s) {
+    return { module: new URL('../../src/store/open.ts', import.meta.url).href, fn: 'openStore',
+      args: [{ dataDir: path.dirname(files.get(s)!), store: { driver: 'sqlite' } }] };
+  },
 });
 
 storeContract('SQLite (memory)', { async open() { return SqliteStore.open(':memory:'); } });
