@@ -6,12 +6,11 @@
  * notice. A ticket that a vote changed meanwhile is left to the next sweep.
  */
 import type { LoadedConfig } from '../config/load.js';
-import { composeNotice } from '../changes/notify.js';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { BotSigner } from '../pgp/botkey.js';
+import { composeNotice, type BotSigner } from '../outbound/notice.js';
+import { expiredNotice } from '../outbound/ticket-notices.js';
 import type { StateStore } from '../store/types.js';
-import { render } from '../templates.js';
 import { describeTicket, isExpired, isoSeconds } from './ticket.js';
 
 export interface SweepDeps {
@@ -26,21 +25,13 @@ export async function expireTickets(deps: SweepDeps, now: Date = new Date()): Pr
   const out: string[] = [];
   for (const t of await deps.store.listTickets({ states: ['pending'] })) {
     if (!isExpired(t, now)) continue;
-    const what = describeTicket(t);
-    const notice = await composeNotice(deps.config, deps.signer, {
-      id: `expired:${t.id}`,
-      to: [t.requester],
-      subject: `${t.id} expired: ${what}`,
-      status: 'rejected',
-      fields: { Ticket: t.id },
-      prose: render('notice-expired', { ticket: t.id, expires: isoSeconds(new Date(t.expiresAt)), threshold: deps.config.threshold, what }),
-      inReplyTo: t.parentMessageId,
-    });
+    const n = expiredNotice({ id: t.id, what: describeTicket(t) }, isoSeconds(new Date(t.expiresAt)), deps.config.threshold);
+    const notice = await composeNotice(deps.config, deps.signer, { id: `expired:${t.id}`, to: [t.requester], ...n, inReplyTo: t.parentMessageId }, deps.logger);
     try {
       const r = await deps.store.commitEffects([{
         kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, state: 'expired',
         closedReason: 'expired before enough maintainers approved it',
-      }], [notice]);
+      }], notice.rows);
       out.push(...r.outboxIds);
       deps.logger.info({ ticket: t.id }, 'ticket expired');
     } catch (err) {
