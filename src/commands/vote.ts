@@ -75,7 +75,7 @@ export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
 const CHANGE_KIND: Record<TicketRow['kind'], ChangeKind> = { 'add-key': 'add-key', 'update-key': 'update-key', 'add-cert': 'add-cert' };
 
 function submitterNotice(t: TicketRow, tag: string, status: 'approved' | 'rejected', subject: string, body: string): ExtraMail {
-  return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body };
+  return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body, about: t.parentMessageId };
 }
 
 /** Mark a pending ticket past its expiry as expired, telling the submitter (used by votes; the sweep, tickets/expire.ts, does the same). */
@@ -83,7 +83,7 @@ export function expireEffects(t: TicketRow, cfg: HandlerContext['config']): { ef
   const n = expiredNotice({ id: t.id, what: describeTicket(t) }, isoSeconds(new Date(t.expiresAt)), cfg.threshold);
   return {
     effect: { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, state: 'expired', closedReason: 'expired before enough maintainers approved it' },
-    notice: { tag: `expired-${t.id}`, to: [t.requester], subject: n.subject, status: n.status, fields: n.fields, body: n.prose },
+    notice: { tag: `expired-${t.id}`, to: [t.requester], subject: n.subject, status: n.status, fields: n.fields, body: n.prose, about: t.parentMessageId },
   };
 }
 

@@ -23,7 +23,7 @@ import type { BotSigner } from '../pgp/botkey.js';
 import type { OutboxRecord, ReplyBudget, StateStore } from '../store/types.js';
 import { budgetSpent } from './budget.js';
 import { outboxRow } from './compose.js';
-import { bodyWithStatus, replyThreading, UNTHREADED } from './frame.js';
+import { bodyWithStatus, noticeThreading, replyThreading, UNTHREADED } from './frame.js';
 import { recipientGate, type Refusal } from './gate.js';
 
 /** A notice a command causes for someone other than its sender. */
@@ -36,6 +36,13 @@ export interface CausedNotice {
   status?: ReplyStatus;
   fields?: Record<string, string>;
   body: string;
+  /**
+   * The Message-ID of the submission the notice is about, when its
+   * recipient sent it (a ticket's submitter): threaded to it, as the apply
+   * step's and the sweep's notices are. Absent: not threaded (a maintainer
+   * never saw the submission).
+   */
+  about?: string | null;
 }
 
 export interface ReplyRequest {
@@ -87,7 +94,7 @@ export async function replyMails(deps: ReplyDeps, q: ReplyRequest): Promise<Repl
     outbox.push(await outboxRow(cfg, deps.signer, {
       id: `${n.tag}:${q.spoolKey}`, kind: 'notice', to: g.to, subject: sanitizeHeaderText(n.subject),
       body: bodyWithStatus(n.status ?? q.status, n.fields, n.body), ...(n.status ? { status: n.status } : {}),
-      threading: UNTHREADED, autoSubmitted: 'auto-generated', signing: cfg.replies.signing, date, spoolKey: q.spoolKey,
+      threading: n.about ? noticeThreading(n.about) : UNTHREADED, autoSubmitted: 'auto-generated', signing: cfg.replies.signing, date, spoolKey: q.spoolKey,
     }));
   }
   return { outbox, spent, refused };

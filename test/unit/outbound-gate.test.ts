@@ -9,8 +9,8 @@ import { silentLogger } from '../../src/logging.js';
 import { queueDigestCopies, queueReminders } from '../../src/outbound/digest.js';
 import { composeNotice } from '../../src/outbound/notice.js';
 import { expireTickets } from '../../src/tickets/expire.js';
-import { assertBotMail } from '../harness/mailcheck.js';
-import { community, newcomer, TO_BOT, World } from './commands-world.js';
+import { assertBotMail, headerValues } from '../harness/mailcheck.js';
+import { community, newcomer, pendingTicket, TO_BOT, World } from './commands-world.js';
 
 /** A pending ticket written straight into the store, asked for by `requester`, expired a year from now. */
 let tickets = 0;
@@ -96,4 +96,20 @@ test('a submitter whose replies are spent gets no reply, and the maintainers are
     ['notice', ['alice@people.test'], 'pending'], ['notice', ['bob@people.test'], 'pending'], ['notice', ['carol@people.test'], 'pending'],
   ]);
   assert.deepEqual([(await w.store.listTickets()).length, ticket.state, ticket.requester], [1, 'pending', 'dave@people.test'], 'the ticket stands');
+});
+
+test('every notice to a ticket\'s submitter is threaded to the submission: approved and rejected by a vote, as the apply step and the sweep thread theirs', async () => {
+  const read = async (w: World, raw: Buffer) => headerValues(await assertBotMail(raw, w.bot.publicArmored), 'In-Reply-To');
+  const approved = await pendingTicket();
+  await approved.w.send(await approved.w.mail(approved.alice, `APPROVE ${approved.t.id}\n${approved.t.digest}\n${TO_BOT}\n`));
+  const b = await approved.w.send(await approved.w.mail(approved.bob, `APPROVE ${approved.t.id}\n${approved.t.digest}\n${TO_BOT}\n`));
+  const toDave = b.replies.filter((r) => r.row.kind === 'notice' && r.to[0] === 'dave@people.test');
+  assert.equal(toDave.length, 1);
+  assert.deepEqual(await read(approved.w, toDave[0]!.row.raw), [approved.t.parentMessageId]);
+
+  const rejected = await pendingTicket();
+  const r = await rejected.w.send(await rejected.w.mail(rejected.alice, `REJECT ${rejected.t.id}\n${rejected.t.digest}\n${TO_BOT}\nnot certified by enough people I know\n`));
+  const notice = r.replies.find((x) => x.row.kind === 'notice')!;
+  assert.deepEqual([notice.to, notice.status], [['dave@people.test'], 'rejected']);
+  assert.deepEqual(await read(rejected.w, notice.row.raw), [rejected.t.parentMessageId]);
 });
