@@ -33,9 +33,9 @@ import {
   contentValue, describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId,
 } from '../tickets/ticket.js';
 import { approvalCheck } from '../log/standing.js';
-import { expiredNotice } from '../outbound/ticket-notices.js';
 import { line } from '../outbound/wording.js';
 import { countApprovals } from '../tickets/approvals.js';
+import { expiry } from '../tickets/expire.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
 
@@ -78,11 +78,11 @@ function submitterNotice(t: TicketRow, tag: string, status: 'approved' | 'reject
   return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body, about: t.parentMessageId };
 }
 
-/** Mark a pending ticket past its expiry as expired, telling the submitter (used by votes; the sweep, tickets/expire.ts, does the same). */
+/** Mark a pending ticket past its expiry as expired, telling the submitter (the sweep does the same: tickets/expire.ts expiry). */
 export function expireEffects(t: TicketRow, cfg: HandlerContext['config']): { effect: StoreEffect; notice: ExtraMail } {
-  const n = expiredNotice({ id: t.id, what: describeTicket(t) }, isoSeconds(new Date(t.expiresAt)), cfg.threshold);
+  const { effect, notice: n } = expiry(t, cfg.threshold);
   return {
-    effect: { kind: 'ticket-update', ticketId: t.id, expectVersion: t.version, state: 'expired', closedReason: 'expired before enough maintainers approved it' },
+    effect,
     notice: { tag: `expired-${t.id}`, to: [t.requester], subject: n.subject, status: n.status, fields: n.fields, body: n.prose, about: t.parentMessageId },
   };
 }
