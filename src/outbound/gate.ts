@@ -16,9 +16,11 @@
  *   the rules on a received message do not apply (its recipient came from
  *   a request that passed them, or from a collection key's user ID), and no
  *   budget applies: budgets bound what a flood of INCOMING mail can make
- *   the bot send, while notices follow a maintainer's vote, the apply step
- *   or a timer, and a maintainer must hear of a ticket even when its
- *   submitter's replies are spent (store: only `reply` rows are counted).
+ *   the bot send, while notices follow a maintainer's vote, the apply step,
+ *   a timer, or a ticket, which opens only for material that collection
+ *   keys certified or signed (admission); and a maintainer must hear of a
+ *   ticket even when its submitter's replies are spent (the store counts
+ *   only `reply` rows).
  *   The recipient rules apply.
  * - digest: the signed digest to lists, configured recipients and
  *   subscribers (one row per recipient and digest number, so a cycle run
