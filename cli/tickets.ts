@@ -2,16 +2,17 @@
  * `ztrust-bot tickets [list | show ID] [--state S] [--json] [--config FILE]`:
  * the tickets in the state store, for operators and maintainers. `show`
  * prints the canonical content exactly (its SHA-256 is the ticket digest).
- * Approvals are counted with the votes' own rule (vote.ts countApprovals,
+ * Approvals are counted with the votes' own rule (tickets/approvals.ts countApprovals,
  * against the keys the bot committed): a lapsed vote is shown as not
  * counted, with the reason.
  */
 import type { Command } from 'commander';
-import { countApprovals, type VoteCheck } from '../src/commands/vote.js';
 import { cryptoPolicyOf, defaultConfigPath, loadConfig } from '../src/config/load.js';
+import { approvalCheck } from '../src/log/standing.js';
 import { KnownKeys } from '../src/pgp/known.js';
 import { openStore } from '../src/store/open.js';
 import type { TicketState } from '../src/store/types.js';
+import { countApprovals } from '../src/tickets/approvals.js';
 import { describeTicket, effectiveState, isoSeconds, parseTicketId } from '../src/tickets/ticket.js';
 import { io, type Io } from './collection-common.js';
 
@@ -33,7 +34,7 @@ export function registerTickets(program: Command): void {
       const cfg = loadConfig(o.config ?? defaultConfigPath());
       const store = openStore(cfg);
       const now = new Date();
-      const check: VoteCheck = { keyring: await new KnownKeys(cfg.dataDir).get(), policy: cryptoPolicyOf(cfg), maintainers: cfg.maintainers, now };
+      const check = approvalCheck({ keyring: await new KnownKeys(cfg.dataDir).get(), policy: cryptoPolicyOf(cfg), maintainers: cfg.maintainers, now });
       try {
         if (act === 'list') {
           const rows = (await store.listTickets()).filter((t) => !o.state || effectiveState(t, now) === o.state);

@@ -3,7 +3,7 @@
  * (the sigstore-js / nodemailer pattern). Callers switch on `code`, never on
  * message text; the catalogue's description is what a user or operator sees
  * when the code reaches a reply or the CLI. A catalogue lists only codes
- * that are thrown: src/error-catalogue.ts gathers every domain's catalogue
+ * that are thrown: src/app/error-catalogue.ts gathers every domain's catalogue
  * into one, and test/unit/error-catalogue.test.ts pins it against the
  * sources (every code listed is raised, every code raised is listed).
  */

@@ -10,7 +10,7 @@
  *      have been added or a certifier revoked since the ticket was opened):
  *      a change that no longer fits fails with the reason, and nothing is
  *      written. The ticket's approvals are counted again with the rule the
- *      votes were counted by (src/commands/vote.ts countApprovals): when the
+ *      votes were counted by (src/tickets/approvals.ts countApprovals): when the
  *      apply queue stalled and an approver's key expired, was revoked or
  *      left the collection meanwhile, and the valid approvals no longer
  *      reach the threshold, nothing is written; the change and the ticket
@@ -40,15 +40,17 @@ import type { Keyring } from '../pgp/keyring.js';
 import { sameKeyContent } from '../pgp/merge.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import { checkSubmittedCert } from '../pki/x509.js';
-import { maintainerContacts } from '../commands/common.js';
-import { countApprovals } from '../commands/vote.js';
+import { approvalCheck } from '../log/standing.js';
+import { composeNotice } from '../outbound/notice.js';
+import { maintainerContacts } from '../outbound/recipients.js';
+import { line } from '../outbound/wording.js';
 import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
 import { render } from '../templates.js';
+import { countApprovals } from '../tickets/approvals.js';
 import { describeTicket, isoSeconds, nextState, transition } from '../tickets/ticket.js';
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
-import { composeNotice } from './notify.js';
 import { parsePayload, type ChangePayload, type LogAppend } from './types.js';
 import { dataLayout } from '../datadir.js';
 
@@ -235,7 +237,7 @@ interface LapsedApprovals {
  */
 async function approvalsLapsed(ticketId: string, ring: Keyring, deps: ApplyDeps, now: Date): Promise<LapsedApprovals | null> {
   const cfg = deps.config;
-  const counted = await countApprovals(await deps.store.getVotes(ticketId), { keyring: ring, policy: deps.policy, maintainers: cfg.maintainers, now });
+  const counted = await countApprovals(await deps.store.getVotes(ticketId), approvalCheck({ keyring: ring, policy: deps.policy, maintainers: cfg.maintainers, now }));
   if (counted.approvals.length >= cfg.threshold) return null;
   const contacts = await maintainerContacts(cfg, ring, deps.policy, now);
   return {
@@ -280,19 +282,19 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
       ticket: ticket?.id ?? row.ticketId, what, approvals: lapsed.approvals, threshold: deps.config.threshold, notCounted: lapsed.notCounted,
     });
     if (lapsed && lapsedProse && lapsed.maintainers.length) {
-      outbox.push(await composeNotice(deps.config, deps.signer, {
-        id: `lapsed:${id}`, to: lapsed.maintainers, subject: `Not applied, approvals lapsed: ${what}`, status: 'error',
+      outbox.push(...(await composeNotice(deps.config, deps.signer, {
+        id: `lapsed:${id}`, to: lapsed.maintainers, subject: line('subject-approvals-lapsed', { what }), status: 'error',
         fields: ticket ? { Ticket: ticket.id } : {}, prose: lapsedProse,
-      }));
+      }, log)).rows);
     }
     if (row.requester) {
       const fields: Record<string, string> = {};
       if (ticket) fields.Ticket = ticket.id;
       if (logIndex !== null) fields['Log-Index'] = String(logIndex);
-      outbox.push(await composeNotice(deps.config, deps.signer, {
+      outbox.push(...(await composeNotice(deps.config, deps.signer, {
         id: `${state}:${id}`,
         to: [row.requester],
-        subject: `${state === 'applied' ? 'Applied' : 'Not applied'}: ${what}`,
+        subject: line(state === 'applied' ? 'subject-change-applied' : 'subject-change-not-applied', { what }),
         status: state === 'applied' ? 'applied' : 'error',
         fields,
         prose: state === 'applied'
@@ -300,7 +302,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
             approvers: row.approvers.length ? row.approvers.join(', ') : null, nothing })
           : lapsedProse || render('notice-failed', { what, ticket: ticket?.id ?? null, reason: error }),
         inReplyTo: row.parentMessageId,
-      }));
+      }, log)).rows);
     }
     const r = await store.commitEffects(effects, outbox);
     log.info({ state, commit, logIndex, error }, `change ${state}`);

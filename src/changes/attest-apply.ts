@@ -12,10 +12,10 @@
  * same indexes and sends the notice. Nothing is logged twice.
  */
 import type { LoadedConfig } from '../config/load.js';
-import type { ApplyOutcome } from './apply.js';
-import { composeNotice } from './notify.js';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { composeNotice } from '../outbound/notice.js';
+import { line } from '../outbound/wording.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../policy/index.js';
@@ -27,6 +27,20 @@ import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, goodLines, hanging,
 import type { LogService } from '../log/service.js';
 import { attestRefusal } from '../log/standing.js';
 import { REPLY_BOUNDS } from '../limits.js';
+
+/**
+ * What the apply step learns (src/changes/apply.ts ApplyOutcome, which this
+ * matches: the apply step calls this through its `applyAttestation` seam, so
+ * the log does not import the apply step). No collection commit, ever.
+ */
+export interface AttestOutcome {
+  state: 'applied' | 'failed' | 'skipped';
+  /** Notices recorded in the outbox (to enqueue for sending). */
+  outboxIds: string[];
+  commit: null;
+  logIndex: number | null;
+  detail?: string;
+}
 
 export interface AttestApplyDeps {
   config: LoadedConfig;
@@ -49,23 +63,23 @@ function parseAttestPayload(json: string): AttestPayload {
   return p;
 }
 
-export async function applyAttestation(row: ChangeRow, deps: AttestApplyDeps): Promise<ApplyOutcome> {
+export async function applyAttestation(row: ChangeRow, deps: AttestApplyDeps): Promise<AttestOutcome> {
   const { store, config: cfg } = deps;
   const now = deps.now?.() ?? new Date();
   const log = deps.logger.child({ change: row.id });
 
-  const finish = async (state: 'applied' | 'failed', logIndex: number | null, error: string | null, notice: { prose: string; fields?: Record<string, string> } | null): Promise<ApplyOutcome> => {
+  const finish = async (state: 'applied' | 'failed', logIndex: number | null, error: string | null, notice: { prose: string; fields?: Record<string, string> } | null): Promise<AttestOutcome> => {
     const outbox = [];
     if (row.requester && notice) {
-      outbox.push(await composeNotice(cfg, deps.signer, {
+      outbox.push(...(await composeNotice(cfg, deps.signer, {
         id: `${state}:${row.id}`,
         to: [row.requester],
-        subject: state === 'applied' ? 'Logged: your ATTEST request' : 'Not logged: your ATTEST request',
+        subject: line(state === 'applied' ? 'subject-attest-logged' : 'subject-attest-not-logged', {}),
         status: state === 'applied' ? 'applied' : 'error',
         ...(notice.fields ? { fields: notice.fields } : {}),
         prose: notice.prose,
         inReplyTo: row.parentMessageId,
-      }));
+      }, log)).rows);
     }
     try {
       const r = await store.commitEffects([{ kind: 'change-finish', changeId: row.id, state, commit: null, logIndex, error }], outbox);

@@ -7,18 +7,11 @@
  */
 import type { LogEntry } from '../tlog/entry.js';
 import type { ChangeKind } from '../store/types.js';
+import type { ChangePayload } from '../tickets/payload.js';
 
 export type { ChangeKind };
 
-export type ChangePayload =
-  /** The stripped key exactly as shown in the ticket content. */
-  | { kind: 'add-key'; fingerprint: string; armored: string }
-  /** A copy whose acceptable additions are merged into the stored key at apply time. */
-  | { kind: 'update-key'; fingerprint: string; armored: string }
-  /** A key revocation certificate (gpg --gen-revoke output) or a revoked copy of the key. */
-  | { kind: 'revoke-key'; fingerprint: string; revocation: string }
-  /** The certificate bytes as submitted (base64) and its detached signature (null: it chains to a collection certificate). */
-  | { kind: 'add-cert'; name: string; pemBase64: string; signature: string | null };
+export type { ChangePayload };
 
 export function parsePayload(json: string): ChangePayload {
   const p = JSON.parse(json) as ChangePayload;

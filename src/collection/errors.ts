@@ -9,7 +9,6 @@ export const COLLECTION_ERRORS = {
   COLLECTION_NOT_LOCKED: 'a collection write was attempted outside Collection.apply (no lock held)',
   COLLECTION_BAD_NAME: 'a file name derived from submitted data is not acceptable',
   COLLECTION_GIT: 'a git command on the collection repository failed',
-  COLLECTION_IO: 'a collection file could not be read or written',
   COLLECTION_NOT_FOUND: 'the key or certificate is not in the collection',
   COLLECTION_DIRTY: 'the work tree differs from the last commit, or git left a lock file: a commit would publish what the bot did not write',
   COLLECTION_LAYOUT: 'the directory is not in a layout the bot can read',

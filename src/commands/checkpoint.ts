@@ -10,11 +10,9 @@ import { LogReader } from '../log/reader.js';
 import { FRAME_CHECKPOINT, FRAME_CONSISTENCY, framed } from '../log/replies.js';
 import { render } from '../templates.js';
 import type { Handler } from './types.js';
-import { logDir, overReplyLimit, unavailable } from './verify.js';
+import { logDir, unavailable } from './verify.js';
 
 export const checkpointHandler: Handler = async (req, ctx) => {
-  const limited = await overReplyLimit(req, ctx);
-  if (limited) return limited;
   let reader: LogReader;
   try {
     reader = await LogReader.open(logDir(ctx.config));

@@ -12,27 +12,30 @@
  *   4. the command is read only from text the signature covers, except
  *      read-only commands, which may come unsigned;
  *   5. policy decisions (signature age, replay) kept apart from the check.
- * Every reply goes through `reply()`, the one gate with the hourly budgets
- * (src/commands/budget.ts). Every scan of untrusted text here is a linear
+ * Every reply goes through `reply()`, which hands it to the outbound module's
+ * gate (src/outbound/reply.ts: the hourly budgets, the recipient rules,
+ * framing and signing). Every scan of untrusted text here is a linear
  * line scan: a regex with a lazy `[\s\S]*?` retried from every start is
  * quadratic, and one hostile megabyte would hold the single thread.
  */
 import { createHash } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
-import { composeSigned, messageIdFor, replySubject, threadReferences, type OutgoingMail, type ReplyStatus } from '../mail/compose.js';
-import { classify, headerSection } from '../mail/classify.js';
-import { reflow, sanitizeHeaderText } from '../mail/text.js';
+import type { ReplyStatus } from '../mail/compose.js';
+import { headerSection } from '../mail/classify.js';
 import { verifyMail, type MailVerification } from '../mail/verify.js';
 import { judgeSignatureTime, verifyConfig } from '../policy/index.js';
 import { Keyring } from '../pgp/keyring.js';
 import { MAX_HEADER_SECTION_BYTES, limitedOutcome, MESSAGE_BOUNDS, messageSizeError } from '../limits.js';
-import { budgetKey, replyBudget } from './budget.js';
+import { budgetKey, budgetSpent, replyBudget } from '../outbound/budget.js';
+import { quietOnList, receivedMail } from '../outbound/gate.js';
+import { replyMails, type CausedNotice } from '../outbound/reply.js';
+import { line } from '../outbound/wording.js';
 import { carriedKeys } from './carried.js';
 import { render } from '../templates.js';
-import type { Completion, OutboxRecord, SignatureUse, SpoolRow } from '../store/types.js';
+import type { Completion, SignatureUse, SpoolRow } from '../store/types.js';
 import { botAddresses, findCommand, mustBeBound, type ParsedCommand } from './parse.js';
-import type { CommandRequest, CommandResult, ExtraMail, HandlerContext, HandlerTable } from './types.js';
+import type { CommandRequest, CommandResult, HandlerContext, HandlerTable } from './types.js';
 
 export interface ProcessOutcome {
   completion: Completion;
@@ -42,65 +45,6 @@ export interface ProcessOutcome {
 
 function sha256hex(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-function domainOf(address: string): string {
-  return address.split('@')[1] ?? 'localhost';
-}
-
-/**
- * Reflow prose to 72 columns, except armoured and framed blocks
- * (`-----BEGIN X-----` to `-----END X-----`: keys, certificates, ticket
- * content), which are kept byte for byte: wrapping would break them.
- */
-export function shapeProse(prose: string): string {
-  const text = prose.replace(/\r\n?/g, '\n');
-  const lines = text.split('\n');
-  const starts: number[] = [];
-  let pos = 0;
-  for (const l of lines) {
-    starts.push(pos);
-    pos += l.length + 1;
-  }
-  // The END lines of each label, in order: each BEGIN looks for the first
-  // END of its label after it with a pointer that only moves forward, so an
-  // unmatched BEGIN costs one step, not a scan to the end of the text.
-  const ends = new Map<string, { at: number[]; next: number }>();
-  lines.forEach((l, i) => {
-    const label = frameLabel(l, 'END');
-    if (label === null) return;
-    const e = ends.get(label) ?? { at: [], next: 0 };
-    e.at.push(i);
-    ends.set(label, e);
-  });
-  const parts: string[] = [];
-  let last = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const label = frameLabel(lines[i]!, 'BEGIN');
-    const e = label === null ? undefined : ends.get(label);
-    if (!e) continue;
-    while (e.next < e.at.length && e.at[e.next]! <= i) e.next++;
-    if (e.next === e.at.length) continue;
-    const end = e.at[e.next]!;
-    parts.push(reflow(text.slice(last, starts[i])), text.slice(starts[i], starts[end]! + lines[end]!.length));
-    last = starts[end]! + lines[end]!.length;
-    i = end;
-  }
-  parts.push(reflow(text.slice(last)));
-  return parts.join('');
-}
-
-/** `X` of a whole line `-----BEGIN X-----` (or END), X of 1 to 40 of A-Z, 0-9 and space; else null. */
-function frameLabel(line: string, kind: 'BEGIN' | 'END'): string | null {
-  const head = `-----${kind} `;
-  if (!line.startsWith(head) || !line.endsWith('-----') || line.length < head.length + 6) return null;
-  const label = line.slice(head.length, -5);
-  return label.length <= 40 && /^[A-Z0-9 ]+$/.test(label) ? label : null;
-}
-
-export function bodyWithStatus(status: ReplyStatus, fields: Record<string, string> | undefined, prose: string): string {
-  const head = [`Status: ${status}`, ...Object.entries(fields ?? {}).map(([k, v]) => `${k}: ${v}`)];
-  return `${head.join('\n')}\n\n${shapeProse(prose).trimEnd()}\n`;
 }
 
 /**
@@ -164,7 +108,7 @@ export function untrustedText(text: string): string {
 function baseCompletion(row: SpoolRow, mail: ParsedMail | null): Completion {
   return {
     spoolKey: row.key, messageKey: messageKeyOf(mail, row.raw), outcome: '', sender: null, command: null, verdict: null,
-    signatures: [] as SignatureUse[], outbox: [] as OutboxRecord[],
+    signatures: [] as SignatureUse[], outbox: [],
   };
 }
 
@@ -176,34 +120,6 @@ export class Dispatcher {
 
   private get config(): LoadedConfig {
     return this.ctx.config;
-  }
-
-  private async buildMail(
-    id: string, parent: ParsedMail | null, to: string[], subject: string, status: ReplyStatus | undefined,
-    body: string, autoSubmitted: 'auto-replied' | 'auto-generated',
-  ): Promise<OutboxRecord> {
-    const cfg = this.config;
-    const parentId = parent?.messageId ?? null;
-    const refs = parent?.references ? (Array.isArray(parent.references) ? parent.references : [parent.references]) : undefined;
-    const mail: OutgoingMail = {
-      from: { name: cfg.bot.name, address: cfg.bot.address },
-      to,
-      subject,
-      messageId: messageIdFor(id, domainOf(cfg.bot.address)),
-      date: new Date(),
-      inReplyTo: autoSubmitted === 'auto-replied' ? parentId : null,
-      references: autoSubmitted === 'auto-replied' ? threadReferences(parentId, refs, parent?.inReplyTo ?? null) : [],
-      autoSubmitted,
-      loopHeader: { name: cfg.bot.loopHeader, value: cfg.bot.address },
-      status,
-      body,
-      signing: cfg.replies.signing,
-    };
-    const raw = await composeSigned(mail, this.ctx.signer);
-    return {
-      id, spoolKey: null, kind: autoSubmitted === 'auto-replied' ? 'reply' : 'notice',
-      envelopeFrom: cfg.outbox.envelopeFrom ?? cfg.bot.address, recipients: to, messageId: mail.messageId, raw,
-    };
   }
 
   /** Process one spooled message; never throws for bad input (only for infrastructure failures). */
@@ -227,11 +143,11 @@ export class Dispatcher {
       // oversize message, so a robot or a flood gets no more replies.
       logger.warn({ err: (err as Error).message }, 'unparseable message');
       return this.headerOnly(row, 'malformed', 'malformed: not parseable',
-        render('malformed', { detail: 'its MIME structure could not be parsed (nested too deeply, or broken boundaries)' }));
+        render('malformed', { detail: line('detail-mime-unparseable', {}) }));
     }
 
     // 2. Never answer robots, bounces, ourselves.
-    const cls = classify(mail, { address: cfg.bot.address, loopHeader: cfg.bot.loopHeader });
+    const cls = receivedMail(mail, cfg);
     if (cls.ignore) return done({ ...base(mail), sender: cls.sender, outcome: `ignored:${cls.ignore}` }, `ignored (${cls.ignore})`);
     const sender = cls.sender!;
 
@@ -258,7 +174,7 @@ export class Dispatcher {
     const c0 = { ...base(mail), contentKey: contentKeyOf(mail, verification.signatureId), sender, verdict: verification.verdict, replyBudget: budget };
 
     if (!command) {
-      if (cls.listTraffic || cls.bulk) return done({ ...c0, outcome: 'ignored:list-no-command' }, 'ignored (list traffic without a command)');
+      if (quietOnList(cls)) return done({ ...c0, outcome: 'ignored:list-no-command' }, 'ignored (list traffic without a command)');
       return this.reply(row, mail, sender, c0, 'no-command', 'error', undefined, render('no-command', {}));
     }
     const name = command.spec.name;
@@ -287,7 +203,7 @@ export class Dispatcher {
       }
       if (verification.signatureId && await store.isSignatureUsed(verification.signatureId)) {
         return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:replay', 'error', undefined,
-          render('signature-refused', { command: name, reason: 'this signature was already used for an earlier request (replay)' }));
+          render('signature-refused', { command: name, reason: line('reason-replay', {}) }));
       }
       if (verification.signatureId) {
         signatures.push({ signatureId: verification.signatureId, signer: verification.signer ?? '', command: name, spoolKey: row.key });
@@ -297,7 +213,7 @@ export class Dispatcher {
     // A read-only request whose reply would be dropped is not worth its
     // work (a flood of VERIFY must not cost a proof each): counted, dropped.
     if (!command.spec.stateChanging) {
-      const spent = await store.replyBudgetSpent(budget);
+      const spent = await budgetSpent(store, budget);
       if (spent) return this.dropped({ ...c0, command: name, outcome: limitedOutcome(spent, name) });
     }
 
@@ -349,11 +265,11 @@ export class Dispatcher {
       this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section');
       return { completion: { ...baseCompletion(row, null), outcome: `ignored:${outcome}-unreadable-headers` }, summary };
     }
-    const cls = classify(mail, { address: cfg.bot.address, loopHeader: cfg.bot.loopHeader });
+    const cls = receivedMail(mail, cfg);
     const c = { ...baseCompletion(row, mail), sender: cls.sender };
     if (cls.ignore) return { completion: { ...c, outcome: `ignored:${cls.ignore}` }, summary: `${summary}, ignored (${cls.ignore})` };
     // A list post may carry no command, and the body is not read to find out.
-    if (cls.listTraffic || cls.bulk) return { completion: { ...c, outcome: `ignored:list-${outcome}` }, summary: `${summary}, list traffic` };
+    if (quietOnList(cls)) return { completion: { ...c, outcome: `ignored:list-${outcome}` }, summary: `${summary}, list traffic` };
     return this.reply(row, mail, cls.sender!, c, outcome, 'error', undefined, prose);
   }
 
@@ -404,36 +320,26 @@ export class Dispatcher {
   }
 
   /**
-   * The one gate every reply passes: the direct reply is made only while the
-   * request's hourly budget (`c.replyBudget`: a collection key's, else the
-   * claimed address's, which is also the default) and the global cap allow.
+   * Every reply and the notices a command causes go through the outbound
+   * gate (src/outbound/reply.ts): the direct reply only while the request's
+   * hourly budget (`c.replyBudget`: a collection key's, else the claimed
+   * address's, which is also the default) and the global cap allow.
    */
   private async reply(
     row: SpoolRow, mail: ParsedMail, sender: string, c: Omit<Completion, 'outcome'>, outcome: string,
-    status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, extra?: ExtraMail[],
+    status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, notices?: CausedNotice[],
   ): Promise<ProcessOutcome> {
     const budget = c.replyBudget ?? replyBudget(budgetKey(sender, null, this.ctx.keyring), this.config.limits, new Date());
-    const spent = await this.ctx.store.replyBudgetSpent(budget);
-    const limited = spent !== null;
-    const outbox: OutboxRecord[] = [];
+    const { outbox, spent } = await replyMails(this.ctx, { spoolKey: row.key, mail, sender, budget, status, fields, prose, notices });
     if (spent) {
       // Only the direct reply is suppressed: the command's effects (a vote,
       // a ticket) stand, and the notices it causes go to other people.
-      if (!extra?.length && !c.effects?.length) return this.dropped({ ...c, replyBudget: budget, outcome: limitedOutcome(spent, outcome) });
+      if (!notices?.length && !c.effects?.length) return this.dropped({ ...c, replyBudget: budget, outcome: limitedOutcome(spent, outcome) });
       this.ctx.logger.warn({ sender, budget: budget.key, outcome }, 'reply budget spent: no direct reply');
-    } else {
-      const body = bodyWithStatus(status, fields, prose);
-      const r = await this.buildMail(`reply:${row.key}`, mail, [sender], replySubject(mail.subject), status, body, 'auto-replied');
-      outbox.push({ ...r, spoolKey: row.key, budget: budget.key });
-    }
-    for (const e of extra ?? []) {
-      const b = bodyWithStatus(e.status ?? status, e.fields, e.body);
-      const m = await this.buildMail(`${e.tag}:${row.key}`, mail, e.to, sanitizeHeaderText(e.subject), e.status, b, e.autoSubmitted);
-      outbox.push({ ...m, spoolKey: row.key });
     }
     return {
       completion: { ...c, outcome: spent ? limitedOutcome(spent, outcome) : outcome, outbox, replyBudget: budget },
-      summary: `${c.command ?? 'no command'} -> Status: ${status}${limited ? ' (reply rate limited)' : ''}`,
+      summary: `${c.command ?? 'no command'} -> Status: ${status}${spent ? ' (reply rate limited)' : ''}`,
     };
   }
 }

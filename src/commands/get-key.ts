@@ -12,7 +12,7 @@ import type { StoredKey } from '../collection/collection.js';
 import { addressUses } from '../pgp/addresses.js';
 import { inspectKey } from '../pgp/inspect.js';
 import { render } from '../templates.js';
-import { contentValue } from '../tickets/ticket.js';
+import { contentValue } from '../text/value.js';
 import { readCollection } from './common.js';
 import type { CommandResult, Handler } from './types.js';
 import { COMMAND_BOUNDS, REPLY_BOUNDS } from '../limits.js';

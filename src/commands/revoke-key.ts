@@ -14,7 +14,7 @@ import { fingerprintOf } from '../pgp/inspect.js';
 import { verifyConfig } from '../policy/index.js';
 import { signatureId } from '../pgp/merge.js';
 import { render } from '../templates.js';
-import { contentValue } from '../tickets/ticket.js';
+import { contentValue } from '../text/value.js';
 import { describeKey, refused } from './common.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { Handler } from './types.js';

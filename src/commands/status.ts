@@ -1,6 +1,6 @@
 /**
  * STATUS <ticket>: a ticket's state and votes; unsigned ok (read-only).
- * Approvals are counted with the votes' own rule (vote.ts countApprovals):
+ * Approvals are counted with the votes' own rule (tickets/approvals.ts countApprovals):
  * a vote whose key has since expired, been revoked or left the collection,
  * or whose voter is no longer a maintainer, is shown as not counted, with
  * the reason, and is not in the count.
@@ -8,7 +8,8 @@
 import { render } from '../templates.js';
 import { describeTicket, effectiveState, isoSeconds, parseTicketId, formatTicketId } from '../tickets/ticket.js';
 import type { Handler } from './types.js';
-import { countApprovals } from './vote.js';
+import { approvalCheck } from '../log/standing.js';
+import { countApprovals } from '../tickets/approvals.js';
 
 export const statusHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
@@ -25,7 +26,7 @@ export const statusHandler: Handler = async (req, ctx) => {
   }
   const state = effectiveState(t, req.now);
   const votes = await ctx.store.getVotes(t.id);
-  const { approvals, reasons } = await countApprovals(votes, { keyring: ctx.keyring, policy: ctx.policy, maintainers: cfg.maintainers, now: req.now });
+  const { approvals, reasons } = await countApprovals(votes, approvalCheck({ keyring: ctx.keyring, policy: ctx.policy, maintainers: cfg.maintainers, now: req.now }));
   const changes = await ctx.store.listChanges({ ticketId: t.id });
   const change = changes[changes.length - 1];
   let changeText: string | null = null;

@@ -5,13 +5,14 @@
  * submitter. Nothing is written here: the dispatcher records the effect, the
  * reply and the notices in one transaction.
  */
-import type { ChangePayload } from '../changes/types.js';
+import { maintainerContacts } from '../outbound/recipients.js';
+import { line } from '../outbound/wording.js';
+import type { ChangePayload } from '../tickets/payload.js';
 import type { NewTicket, StoreEffect, TicketKind } from '../store/types.js';
 import { render } from '../templates.js';
 import {
   canonicalContent, expiryFor, formatTicketId, framedContent, isoSeconds, ticketDigest,
 } from '../tickets/ticket.js';
-import { maintainerContacts } from './common.js';
 import type { CommandRequest, ExtraMail, HandlerContext } from './types.js';
 
 export interface TicketDraft {
@@ -55,24 +56,23 @@ export async function openTicket(req: CommandRequest, ctx: HandlerContext, d: Ti
   const notices: ExtraMail[] = [];
   const notes: string[] = [];
   if (cfg.maintainers.length === 0) {
-    notes.push('No maintainers are configured for this bot, so nobody can approve the ticket yet; please tell the operators.');
+    notes.push(line('note-no-maintainers', {}));
   }
   for (const m of contacts) {
     if (!m.address || m.problem) {
-      notes.push(`Maintainer key ${m.fingerprint} was not told about the ticket: ${m.problem ?? 'no address'}.`);
+      notes.push(line('note-maintainer-not-told', { fingerprint: m.fingerprint, problem: m.problem ?? line('maintainer-no-address', {}) }));
       continue;
     }
     notices.push({
       tag: `notify-${m.keyId}`,
       to: [m.address],
-      subject: `${id} awaits your approval: ${d.what}`,
+      subject: line('subject-ticket-notify', { ticket: id, what: d.what }),
       status: 'pending',
       fields: { Ticket: id, 'Ticket-Digest': digest },
       body: render('ticket-notify', {
         ticket: id, digest, what: d.what, submitter, sender: req.sender, expires: isoSeconds(expires),
         threshold: cfg.threshold, maintainers: cfg.maintainers.length, framed: framedContent(content), botAddress: cfg.bot.address,
       }),
-      autoSubmitted: 'auto-generated',
     });
   }
   return { id, digest, content, expires, effect: { kind: 'ticket-create', ticket }, notices, notes };

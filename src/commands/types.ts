@@ -12,6 +12,7 @@ import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import type { SignatureUse, StateStore, StoreEffect } from '../store/types.js';
 import type { Logger } from '../logging.js';
+import type { CausedNotice } from '../outbound/reply.js';
 import type { ParsedCommand, CommandName } from './parse.js';
 
 export interface CommandRequest {
@@ -28,16 +29,8 @@ export interface CommandRequest {
   now: Date;
 }
 
-export interface ExtraMail {
-  /** Distinguishes several mails caused by one message (part of the outbox id). */
-  tag: string;
-  to: string[];
-  subject: string;
-  status?: ReplyStatus;
-  fields?: Record<string, string>;
-  body: string;
-  autoSubmitted: 'auto-replied' | 'auto-generated';
-}
+/** A notice a command causes for someone other than its sender (sent through src/outbound/reply.ts). */
+export type ExtraMail = CausedNotice;
 
 export interface CommandResult {
   status: ReplyStatus;

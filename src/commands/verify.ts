@@ -3,9 +3,9 @@
  * with what the collection says about its signer today and everything
  * needed to check it offline with only the log's verifier key: the entry's
  * exact bytes and a C2SP tlog-proof block (index, inclusion proof, signed
- * checkpoint). Unsigned requests are fine; the dispatcher's per-sender
- * reply limit applies, and is checked here first so that a sender over the
- * limit costs no proof computation.
+ * checkpoint). Unsigned requests are fine; the dispatcher checks the
+ * sender's reply budget before any read-only handler runs (outbound/
+ * budget.ts), so a sender over the limit costs no proof computation.
  *
  * The log is read from its files (src/log/reader.ts), without the writer's
  * lock, and every proof is verified against the signed root before it is
@@ -20,24 +20,12 @@ import { chunked, FRAME_ENTRY, FRAME_PROOF, framed, hanging, isoDay, shown } fro
 import { keyStanding, type KeyStanding } from '../log/standing.js';
 import { parseEntry } from '../tlog/index.js';
 import { render } from '../templates.js';
-import type { CommandResult, Handler, HandlerContext, CommandRequest } from './types.js';
-import { budgetKey, replyBudget } from './budget.js';
+import type { CommandResult, Handler } from './types.js';
 import { REPLY_BOUNDS } from '../limits.js';
 import { dataLayout } from '../datadir.js';
 
 export function logDir(cfg: LoadedConfig): string {
   return dataLayout(cfg.dataDir).log;
-}
-
-/**
- * The dispatcher drops the reply of a sender over the hourly limit; finding
- * that out first saves the work (and the log reads) of an answer nobody gets.
- */
-export async function overReplyLimit(req: CommandRequest, ctx: HandlerContext): Promise<CommandResult | null> {
-  // The same budget the dispatcher charges (src/commands/budget.ts).
-  const budget = replyBudget(budgetKey(req.sender, req.signer, ctx.keyring), ctx.config.limits, req.now);
-  if (!(await ctx.store.replyBudgetSpent(budget))) return null;
-  return { status: 'error', body: 'Too many requests from this address in the last hour.', outcome: `${req.command.spec.name}:rate-limited` };
 }
 
 export function unavailable(command: string, err: unknown): CommandResult {
@@ -87,8 +75,6 @@ function pathText(s: KeyStanding, maintainersKnown: boolean): string {
 }
 
 export const verifyHandler: Handler = async (req, ctx) => {
-  const limited = await overReplyLimit(req, ctx);
-  if (limited) return limited;
   const cfg = ctx.config;
   const key = digestKey(req.command.args[0]);
   if (!key || req.command.args.length > 1) {

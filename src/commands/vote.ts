@@ -12,9 +12,9 @@
  * checked, so an approval whose key has since expired, been revoked or left
  * the collection no longer counts (and the reply says so). The new vote's
  * own key was checked when its signature verified, just now. The rule is
- * countApprovals below, and it is the only one: the apply step counts
- * again with it before it writes, STATUS and `ztrust-bot tickets` show
- * with it which votes count.
+ * countApprovals (src/tickets/approvals.ts), and it is the only one: the
+ * apply step counts again with it before it writes, STATUS and
+ * `ztrust-bot tickets` show with it which votes count.
  *
  * Votes are decided on the ticket version read here; the store refuses the
  * transaction if another vote landed in between (optimistic concurrency), so
@@ -31,12 +31,12 @@ import type { ChangeKind, StoreEffect, TicketRow, VoteRecord } from '../store/ty
 import { render } from '../templates.js';
 import { expire } from '../tickets/expiry.js';
 import {
-  contentValue, describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId, tally, transition,
+  describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId, transition,
 } from '../tickets/ticket.js';
-import { inspectKey } from '../pgp/inspect.js';
-import { identityOf } from '../log/standing.js';
-import type { Keyring } from '../pgp/keyring.js';
-import type { CryptoPolicy } from '../policy/index.js';
+import { contentValue } from '../text/value.js';
+import { approvalCheck } from '../log/standing.js';
+import { line } from '../outbound/wording.js';
+import { countApprovals } from '../tickets/approvals.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
 import { COMMAND_BOUNDS } from '../limits.js';
@@ -72,73 +72,10 @@ export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
   return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, COMMAND_BOUNDS.rejectReasonChars) };
 }
 
-/**
- * What decides whether a recorded vote still counts: the collection keys
- * (as the bot committed them), the policy, the configured maintainers and
- * the moment of counting. The same rule is used wherever approvals are
- * counted: here at each vote, by the apply step just before it writes
- * (src/changes/apply.ts), by STATUS and by `ztrust-bot tickets`.
- */
-export interface VoteCheck {
-  keyring: Keyring;
-  policy: CryptoPolicy;
-  maintainers: readonly string[];
-  now: Date;
-}
-
-export interface CountedVotes {
-  /** Distinct maintainer fingerprints whose approval counts now. */
-  approvals: string[];
-  /** One sentence per approval that does not count because its key lapsed ("the approval by key X (...): that key ..."). */
-  notCounted: string[];
-  /** For each voter whose vote does not count: why, as a clause ("that key has been revoked", "no longer a maintainer"). */
-  reasons: Map<string, string>;
-}
-
-/** Why an approval no longer counts (its key is not valid now), or null when it still does. */
-async function lapsed(voter: string, check: VoteCheck): Promise<{ who: string; why: string } | null> {
-  const key = check.keyring.findByFingerprint(voter);
-  if (!key || key.getFingerprint().toUpperCase() !== voter) return { who: `the approval by key ${voter}`, why: 'that key is no longer in the collection' };
-  const r = await inspectKey(key, { collection: [], policy: check.policy, now: check.now });
-  const who = `the approval by key ${voter}${identityOf(r) ? ` (${identityOf(r)})` : ''}`;
-  if (r.revoked) return { who, why: 'that key has been revoked' };
-  if (r.expired) return { who, why: `that key expired${r.expires ? ` on ${isoSeconds(r.expires)}` : ''} (once its owner renews it with UPDATE KEY, the vote counts again)` };
-  return null;
-}
-
-/**
- * THE counting rule: an approval counts when its voter is a configured
- * maintainer and the voter's key is, at `check.now`, in the collection, not
- * expired and not revoked; each maintainer counts once. `fresh` is a vote
- * whose key was checked just now (its signature verified): counted without
- * the key check.
- */
-export async function countApprovals(votes: readonly VoteRecord[], check: VoteCheck, fresh?: VoteRecord): Promise<CountedVotes> {
-  const valid: VoteRecord[] = [];
-  const notCounted: string[] = [];
-  const reasons = new Map<string, string>();
-  const maintainers = new Set(check.maintainers.map((m) => m.toUpperCase()));
-  for (const v of votes) {
-    const voter = v.voter.toUpperCase();
-    if (fresh && voter === fresh.voter.toUpperCase()) continue;
-    if (!maintainers.has(voter)) {
-      reasons.set(voter, 'no longer a maintainer');
-      continue;
-    }
-    const why = v.vote === 'approve' ? await lapsed(voter, check) : null;
-    if (why) {
-      notCounted.push(`${why.who}: ${why.why}`);
-      reasons.set(voter, why.why);
-    } else valid.push(v);
-  }
-  const { approvals } = tally(fresh ? [...valid, fresh] : valid, check.maintainers);
-  return { approvals, notCounted, reasons };
-}
-
 const CHANGE_KIND: Record<TicketRow['kind'], ChangeKind> = { 'add-key': 'add-key', 'update-key': 'update-key', 'add-cert': 'add-cert' };
 
 function submitterNotice(t: TicketRow, tag: string, status: 'approved' | 'rejected', subject: string, body: string): ExtraMail {
-  return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body, autoSubmitted: 'auto-generated' };
+  return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body, about: t.parentMessageId };
 }
 
 /** Mark a pending ticket past its expiry as expired, telling the submitter (tickets/expiry.ts, as the sweep does). */
@@ -146,7 +83,7 @@ export function expireEffects(t: TicketRow, cfg: HandlerContext['config'], now: 
   const { update, notice: n } = expire(t, cfg.threshold, now);
   return {
     effect: update,
-    notice: { tag: `expired-${t.id}`, to: n.to, subject: n.subject, status: n.status, fields: n.fields, body: n.prose, autoSubmitted: 'auto-generated' },
+    notice: { tag: `expired-${t.id}`, to: n.to, subject: n.subject, status: n.status, fields: n.fields, body: n.prose, about: t.parentMessageId },
   };
 }
 
@@ -207,12 +144,12 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
       fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
       body: render('vote-rejected', { ticket: t.id, what, reason }),
       effects: [transition(t, { kind: 'reject', vote: record })],
-      extra: [submitterNotice(t, 'rejected', 'rejected', `${t.id} rejected: ${what}`, render('notice-rejected', { ticket: t.id, what, reason }))],
+      extra: [submitterNotice(t, 'rejected', 'rejected', line('subject-ticket-rejected', { ticket: t.id, what }), render('notice-rejected', { ticket: t.id, what, reason }))],
       outcome: `${CMD}:rejected:${t.id}`,
     };
   }
 
-  const { approvals, notCounted } = await countApprovals(votes, { keyring: ctx.keyring, policy: ctx.policy, maintainers: cfg.maintainers, now: req.now }, record);
+  const { approvals, notCounted } = await countApprovals(votes, approvalCheck({ keyring: ctx.keyring, policy: ctx.policy, maintainers: cfg.maintainers, now: req.now }), record);
   if (approvals.length >= cfg.threshold) {
     return {
       status: 'approved',
@@ -229,7 +166,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
           },
         },
       ],
-      extra: [submitterNotice(t, 'approved', 'approved', `${t.id} approved: ${what}`, render('notice-approved', { ticket: t.id, what, threshold: cfg.threshold }))],
+      extra: [submitterNotice(t, 'approved', 'approved', line('subject-ticket-approved', { ticket: t.id, what }), render('notice-approved', { ticket: t.id, what, threshold: cfg.threshold }))],
       outcome: `${CMD}:approved:${t.id}`,
     };
   }

@@ -31,15 +31,16 @@ import { withLock } from '../fsync/lock.js';
 import type { Logger } from '../logging.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { CryptoPolicy } from '../policy/index.js';
-import type { OutboxRecord, StateStore } from '../store/types.js';
+import { queueDigestCopies, queueReminders, type ReminderMail } from '../outbound/digest.js';
+import type { StateStore } from '../store/types.js';
 import { parseConsistencyBlock, parseEntry } from '../tlog/index.js';
 import { describeError } from '../errors.js';
 import { DigestArchive, digestFileName, type StoredDigest } from './archive.js';
 import { DigestError } from './errors.js';
-import { expiringKeys, reminderOutboxId, type ExpiringKeyInfo } from './expiry.js';
+import { expiringKeys, type ExpiringKeyInfo } from './expiry.js';
 import { digestSubject, formatDigest, type DigestEntry } from './format.js';
 import { openLogView } from './logview.js';
-import { digestMail, digestOutboxId, digestRecipients, reminderMail } from './mail.js';
+import { digestOutboxId, digestRecipients, reminderFor } from './mail.js';
 import { digestSha256 } from './text.js';
 import { dataLayout } from '../datadir.js';
 
@@ -111,17 +112,13 @@ async function commitToCollection(deps: DigestDeps, d: StoredDigest): Promise<vo
 
 /** Queue the digest's mails (those not queued yet) and commit it to the collection; returns every digest outbox id. */
 async function distribute(deps: DigestDeps, d: StoredDigest, now: Date): Promise<{ ids: string[]; recipients: number }> {
-  const { config: cfg, store, signer } = deps;
-  const recipients = digestRecipients(cfg, await store.listSubscribers());
+  const { config: cfg, store } = deps;
   const subject = digestSubject(d.parsed);
-  const rows: OutboxRecord[] = [];
-  const ids: string[] = [];
-  for (const r of recipients) {
-    const id = digestOutboxId(d.number, r.address);
-    ids.push(id);
-    if (!(await store.getOutbox(id))) rows.push(await digestMail(cfg, signer, { number: d.number, text: d.parsed.text, subject }, r, now));
-  }
-  await store.addOutbox(rows);
+  const copies = digestRecipients(cfg, await store.listSubscribers()).map((r) => ({
+    id: digestOutboxId(d.number, r.address), number: d.number, to: r.address, signing: r.signing, subject, text: d.parsed.text, date: now,
+  }));
+  // Every copy the gate let through, queued now or before (some may be sent already).
+  const ids = (await queueDigestCopies(deps, copies)).filter((q) => !q.outcome.startsWith('refused:')).map((q) => q.id);
   try {
     await commitToCollection(deps, d);
   } catch (err) {
@@ -130,7 +127,7 @@ async function distribute(deps: DigestDeps, d: StoredDigest, now: Date): Promise
     throw new DigestError('DIGEST_ARCHIVE', `digest ${d.number} is queued for sending but could not be committed to the collection: ${describeError(err)}`, { cause: err });
   }
   await store.setMeta(DISTRIBUTED_META, String(d.number));
-  return { ids, recipients: recipients.length };
+  return { ids, recipients: ids.length };
 }
 
 export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {}): Promise<DigestCycleResult> {
@@ -198,21 +195,15 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
     }
 
     // Expiry reminders: each once per key, expiry date and stage.
-    const rows: OutboxRecord[] = [];
+    const due: ReminderMail[] = [];
     for (const k of await getExpiring()) {
-      const id = reminderOutboxId(k, now);
-      const have = await store.getOutbox(id);
-      if (have) {
-        if (have.status === 'pending' || have.status === 'sending') result.outboxIds.push(id);
-        continue;
-      }
-      const mail = await reminderMail(cfg, signer, k, now);
-      if (mail) rows.push(mail);
+      const r = reminderFor(cfg, signer.fingerprint, k, now);
+      if (r) due.push(r);
       else logger.warn({ key: k.fingerprint }, 'expiring key has no user ID with a mail address: no reminder sent');
     }
-    await store.addOutbox(rows);
-    result.outboxIds.push(...rows.map((r) => r.id));
-    result.reminders = rows.length;
+    const queued = await queueReminders(deps, due);
+    result.outboxIds.push(...queued.filter((q) => q.outcome === 'in-outbox' || q.outcome === 'queued').map((q) => q.id));
+    result.reminders = queued.filter((q) => q.outcome === 'queued').length;
     return result;
   }, { timeoutMs: 10 * 60_000 });
 }

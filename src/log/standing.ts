@@ -14,6 +14,8 @@ import * as openpgp from 'openpgp';
 import { checkSignature, fingerprintOf, inspectKey, type KeyReport } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
 import { DEFAULT_CRYPTO_POLICY, verifyConfig, type CryptoPolicy } from '../policy/index.js';
+import type { ApprovalCheck, Lapse } from '../tickets/approvals.js';
+import { isoSeconds } from '../tickets/ticket.js';
 import { shown } from './replies.js';
 
 export interface KeyRef {
@@ -191,4 +193,25 @@ export async function attestRefusal(fingerprint: string | null, ring: Keyring, o
   if (r.expired) return `the signing key ${r.fingerprint} expired on ${r.expires?.toISOString().slice(0, 10)}`;
   if (!r.canSign) return `the signing key ${r.fingerprint} has no valid key able to sign`;
   return null;
+}
+
+/**
+ * What decides whether a recorded vote still counts (tickets/approvals.ts):
+ * the collection keys as the bot committed them, the policy, the configured
+ * maintainers and the moment of counting. An approval lapses when its key
+ * left the collection, was revoked or expired.
+ */
+export function approvalCheck(c: { keyring: Keyring; policy: CryptoPolicy; maintainers: readonly string[]; now: Date }): ApprovalCheck {
+  return {
+    maintainers: c.maintainers,
+    async lapsed(voter: string): Promise<Lapse | null> {
+      const key = c.keyring.findByFingerprint(voter);
+      if (!key || key.getFingerprint().toUpperCase() !== voter) return { who: `the approval by key ${voter}`, why: 'that key is no longer in the collection' };
+      const r = await inspectKey(key, { collection: [], policy: c.policy, now: c.now });
+      const who = `the approval by key ${voter}${identityOf(r) ? ` (${identityOf(r)})` : ''}`;
+      if (r.revoked) return { who, why: 'that key has been revoked' };
+      if (r.expired) return { who, why: `that key expired${r.expires ? ` on ${isoSeconds(r.expires)}` : ''} (once its owner renews it with UPDATE KEY, the vote counts again)` };
+      return null;
+    },
+  };
 }

@@ -35,7 +35,7 @@ import { readAllBytes } from './bytes.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
 import { render } from '../templates.js';
-import { contentValue } from '../tickets/ticket.js';
+import { contentValue } from '../text/value.js';
 
 export type AdmissionRule =
   | 'private-key'

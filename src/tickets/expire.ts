@@ -8,10 +8,9 @@
  * with the vote handlers.
  */
 import type { LoadedConfig } from '../config/load.js';
-import { composeNotice } from '../changes/notify.js';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { BotSigner } from '../pgp/botkey.js';
+import { composeNotice, type BotSigner } from '../outbound/notice.js';
 import type { StateStore } from '../store/types.js';
 import { expire } from './expiry.js';
 import { isExpired } from './ticket.js';
@@ -29,17 +28,9 @@ export async function expireTickets(deps: SweepDeps, now: Date = new Date()): Pr
   for (const t of await deps.store.listTickets({ states: ['pending'] })) {
     if (!isExpired(t, now)) continue;
     const { update, notice: n } = expire(t, deps.config.threshold, now);
-    const notice = await composeNotice(deps.config, deps.signer, {
-      id: `expired:${t.id}`,
-      to: n.to,
-      subject: n.subject,
-      status: n.status,
-      fields: n.fields,
-      prose: n.prose,
-      inReplyTo: t.parentMessageId,
-    });
+    const notice = await composeNotice(deps.config, deps.signer, { id: `expired:${t.id}`, ...n, inReplyTo: t.parentMessageId }, deps.logger);
     try {
-      const r = await deps.store.commitEffects([update], [notice]);
+      const r = await deps.store.commitEffects([update], notice.rows);
       out.push(...r.outboxIds);
       deps.logger.info({ ticket: t.id }, 'ticket expired');
     } catch (err) {

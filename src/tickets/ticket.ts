@@ -16,8 +16,10 @@
  * percent-encoded, so no value can start a line of its own and fake a field.
  */
 import { trimLinesBlanksEnd, trimNewlinesEnd } from '../text/blocks.js';
+import { contentValue } from '../text/value.js';
 import { createHash } from 'node:crypto';
 import { TicketError } from '../errors.js';
+import { render } from '../templates.js';
 import type { TicketKind, TicketRow, TicketState, TicketUpdate, VoteRecord } from '../store/types.js';
 
 export type { TicketKind, TicketRow, TicketState, TicketUpdate };
@@ -27,8 +29,6 @@ export const CONTENT_HEADER = 'ztrust-ticket v1';
 export const CONTENT_BEGIN = '-----BEGIN ZTRUST TICKET-----';
 export const CONTENT_END = '-----END ZTRUST TICKET-----';
 
-/** The longest value shown on one content line, so mail lines stay within 72 columns. */
-export const MAX_VALUE_COLUMNS = 64;
 const MAX_LINE = 72;
 
 /** `ZT-` + 6 digits (more digits once past 999999). */
@@ -50,17 +50,6 @@ export function parseTicketId(prefix: string, text: string | undefined): string 
   if (!/^[0-9]{1,9}$/.test(digits)) return null;
   const n = Number(digits);
   return n >= 1 ? formatTicketId(prefix, n) : null;
-}
-
-/** Printable ASCII on one line: anything else percent-encoded; long values shortened deterministically. */
-export function contentValue(value: string, max = MAX_VALUE_COLUMNS): string {
-  let out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
-    out += byte >= 0x20 && byte < 0x7f && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  out = out.trim();
-  // Shortened values never end in half an escape.
-  return out.length > max ? `${out.slice(0, max - 3).replace(/%[0-9A-F]?$/, '')}...` : out;
 }
 
 /** RFC 3339 UTC with whole seconds. */
@@ -192,7 +181,6 @@ export function isClosed(state: TicketState): boolean {
   return Object.keys(MACHINE[state]).length === 0;
 }
 
-export const EXPIRED_REASON = 'expired before enough maintainers approved it';
 
 /**
  * The one way a ticket changes. Returns the store effect that records the
@@ -222,7 +210,7 @@ export function transition(t: Pick<TicketRow, 'id' | 'state' | 'version' | 'expi
     }
     case 'expire':
       if (!isExpired(t, event.now)) throw new TicketError('TICKET_NOT_DUE', `ticket ${t.id} expires at ${t.expiresAt}, not before`);
-      return { ...base, state: to, closedReason: EXPIRED_REASON };
+      return { ...base, state: to, closedReason: render('closed-expired', {}).trim() };
     case 'apply':
       return { ...base, state: to };
     case 'fail':

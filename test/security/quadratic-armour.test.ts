@@ -15,7 +15,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { shapeProse, untrustedText } from '../../src/commands/dispatch.js';
+import { untrustedText } from '../../src/commands/dispatch.js';
+import { shapeProse } from '../../src/outbound/frame.js';
 import { community, person } from '../unit/commands-world.js';
 import { deliver, snapshot } from './reply-gate.js';
 import { fastest, fill } from './timing.js';

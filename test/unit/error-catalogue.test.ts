@@ -1,5 +1,5 @@
 /**
- * Pins the error catalogue (src/error-catalogue.ts) against the sources:
+ * Pins the error catalogue (src/app/error-catalogue.ts) against the sources:
  * every code listed is raised somewhere in src/ or queue/, every code thrown
  * there is listed, every error domain has its catalogue, descriptions are
  * one non-empty line. Codes that are listed but never raised are how
@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DOMAIN_CATALOGUES, ERROR_CATALOGUE } from '../../src/error-catalogue.js';
+import { DOMAIN_CATALOGUES, ERROR_CATALOGUE } from '../../src/app/error-catalogue.js';
 import { sourceFiles } from './source-scan.js';
 
 const CODE = /'([A-Z][A-Z0-9]*_[A-Z0-9_]+)'/g;

@@ -13,10 +13,11 @@ import { lapsedVote } from './lapsed-vote-world.js';
 import { findCommand } from '../../src/commands/parse.js';
 import { parseVote } from '../../src/commands/vote.js';
 import {
-  CONTENT_BEGIN, CONTENT_END, canTransition, canonicalContent, contentValue, describeTicket, effectiveState, expiryFor,
+  CONTENT_BEGIN, CONTENT_END, canTransition, canonicalContent, describeTicket, effectiveState, expiryFor,
   formatTicketId, framedContent, isClosed, isExpired, normaliseDigest, parseTicketId, tally, ticketDigest, unframeContent,
   type ContentInput, type TicketState,
 } from '../../src/tickets/ticket.js';
+import { contentValue } from '../../src/text/value.js';
 
 const base: ContentInput = {
   id: 'ZT-000042', kind: 'add-key', subject: 'A'.repeat(40), submitter: 'A'.repeat(40),

@@ -7,13 +7,14 @@
  * raised but missing here, or a code here never raised fails
  * test/unit/error-catalogue.test.ts.
  */
-import { COLLECTION_ERRORS } from './collection/errors.js';
-import { DIGEST_ERRORS } from './digest/errors.js';
-import { CONFIG_ERRORS, PGP_ERRORS, QUEUE_ERRORS, STORE_ERRORS, TICKET_ERRORS, TRANSPORT_ERRORS, type ErrorCatalogue } from './errors.js';
-import { LIMIT_ERRORS } from './limits.js';
-import { LOG_SERVICE_ERRORS } from './log/errors.js';
-import { STATE_ERRORS } from './state/errors.js';
-import { TLOG_ERRORS } from './tlog/errors.js';
+import { COLLECTION_ERRORS } from '../collection/errors.js';
+import { DIGEST_ERRORS } from '../digest/errors.js';
+import { CONFIG_ERRORS, PGP_ERRORS, QUEUE_ERRORS, STORE_ERRORS, TICKET_ERRORS, TRANSPORT_ERRORS, type ErrorCatalogue } from '../errors.js';
+import { FS_ERRORS } from '../fsync/errors.js';
+import { LIMIT_ERRORS } from '../limits.js';
+import { LOG_SERVICE_ERRORS } from '../log/errors.js';
+import { STATE_ERRORS } from '../state/errors.js';
+import { TLOG_ERRORS } from '../tlog/errors.js';
 
 /** Each domain (the `domain` of its errors) and its catalogue. */
 export const DOMAIN_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = Object.freeze({
@@ -29,6 +30,7 @@ export const DOMAIN_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = Objec
   log: LOG_SERVICE_ERRORS,
   state: STATE_ERRORS,
   tlog: TLOG_ERRORS,
+  fs: FS_ERRORS,
 });
 
 /** Every code, with its description. */

@@ -6,9 +6,9 @@
  * identity, so such a request spends its signer's own budget and forged
  * mail cannot silence it.
  */
-import type { Limits } from '../limits.js';
+import type { BudgetSpent, Limits } from '../limits.js';
 import type { Keyring } from '../pgp/keyring.js';
-import type { ReplyBudget } from '../store/types.js';
+import type { ReplyBudget, StateStore } from '../store/types.js';
 
 const HOUR_MS = 3600_000;
 
@@ -30,4 +30,9 @@ export function replyBudget(key: string, limits: Limits, now: Date): ReplyBudget
     globalPerHour: key.startsWith('key:') ? null : limits.maxRepliesPerHour,
     since: new Date(now.getTime() - HOUR_MS).toISOString(),
   };
+}
+
+/** Whether `b` is spent (and which cap: the key's or the global one), as the store counts direct replies. */
+export function budgetSpent(store: Pick<StateStore, 'replyBudgetSpent'>, b: ReplyBudget): Promise<BudgetSpent | null> {
+  return store.replyBudgetSpent(b);
 }
