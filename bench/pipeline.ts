@@ -12,7 +12,7 @@ import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { initDataDir } from '../src/app/init.js';
 import { openApp } from '../src/app/app.js';
-import { createLogger } from '../src/logging.js';
+import { createLogger } from '../src/logger.js';
 import { composeSigned } from '../src/mail/compose.js';
 import { signerFromKey } from '../src/pgp/botkey.js';
 import { runOnce } from '../queue/runner.js';

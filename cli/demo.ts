@@ -15,15 +15,15 @@ import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { initDataDir } from '../src/app/init.js';
 import { openApp } from '../src/app/app.js';
-import { createLogger } from '../src/logging.js';
+import { createLogger } from '../src/logger.js';
 import { composeSigned, type OutgoingMail } from '../src/mail/compose.js';
 import { loadBotSigner, signerFromKey } from '../src/pgp/botkey.js';
 import { Collection } from '../src/collection/collection.js';
 import { importCollection } from '../src/collection/import.js';
 import { openStore } from '../src/store/open.js';
 import { dataLayout } from '../src/datadir.js';
-import { LogService } from '../src/log/service.js';
-import { logImport } from '../src/log/import-entries.js';
+import { LogService } from '../src/ledger/service.js';
+import { logImport } from '../src/ledger/import-entries.js';
 import { runOnce } from '../queue/runner.js';
 
 export interface DemoOptions {

@@ -17,7 +17,7 @@
 import type { Command } from 'commander';
 import { defaultConfigPath, loadConfig } from '../src/config/load.js';
 import { openApp, type App } from '../src/app/app.js';
-import { createLogger } from '../src/logging.js';
+import { createLogger } from '../src/logger.js';
 import { describeError } from '../src/errors.js';
 import { digestStatus, runDigestCycle } from '../src/digest/run.js';
 import { createTransport, isPermanentSmtpError } from '../queue/transport.js';

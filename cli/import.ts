@@ -22,8 +22,8 @@ import { importCollection } from '../src/collection/import.js';
 import { describeError } from '../src/errors.js';
 import { botPublicKey, botSigner, collectionPath, countFindings, io, type Io } from './collection-common.js';
 import { openStore } from '../src/store/open.js';
-import { LogService } from '../src/log/service.js';
-import { logImport } from '../src/log/import-entries.js';
+import { LogService } from '../src/ledger/service.js';
+import { logImport } from '../src/ledger/import-entries.js';
 
 export function registerImport(program: Command): void {
   const cmd = program.command('import')

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { cryptoPolicyOf, defaultConfigPath, loadConfig } from '../src/config/load.js';
-import { approvalCheck } from '../src/log/standing.js';
+import { approvalCheck } from '../src/ledger/standing.js';
 import { KnownKeys } from '../src/pgp/known.js';
 import { openStore } from '../src/store/open.js';
 import type { TicketState } from '../src/store/types.js';

@@ -1,7 +1,7 @@
 /**
  * `ztrust-bot verify-digest FILE [--previous FILE] [--config FILE | --bot-key FILE --log-key KEY] [--json]`
  *
- * Checks a digest offline (src/digest/verify.ts): the OpenPGP signature by
+ * Checks a digest offline (src/digest/verify-digest.ts): the OpenPGP signature by
  * the bot's key (a stored <data>/digests/*.txt, an inline-signed or a
  * PGP/MIME .eml, list footers and Mailman wrappers allowed), the hash chain
  * to the previous digest (--previous), and the log consistency proof against
@@ -18,7 +18,7 @@ import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { loadConfig } from '../src/config/load.js';
 import { Keyring } from '../src/pgp/keyring.js';
-import { verifyDigest } from '../src/digest/verify.js';
+import { verifyDigest } from '../src/digest/verify-digest.js';
 import { resolveLogKey } from './verify-proof.js';
 import { dataLayout } from '../src/datadir.js';
 

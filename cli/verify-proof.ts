@@ -6,7 +6,7 @@
  * transfer encoding), its text, or a bare tlog-proof or consistency block:
  * the checkpoint's note signature, the inclusion proof of the entry shown
  * with each proof, the entry's canonical form and, for a VERIFY reply, that
- * each entry attests the digest the reply is about (src/log/proofmail.ts).
+ * each entry attests the digest the reply is about (src/ledger/proofmail.ts).
  *
  * KEY is the verifier key text (`<name>+<hex id>+<base64>`) or a file
  * holding it; without --log-key the key is <data>/log/log.vkey of the config.
@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { loadConfig } from '../src/config/load.js';
-import { checkLogText, describeResult, textOf } from '../src/log/proofmail.js';
+import { checkLogText, describeResult, textOf } from '../src/ledger/proofmail.js';
 import { parseVerifierKey } from '../src/tlog/index.js';
 import { dataLayout } from '../src/datadir.js';
 

@@ -13,7 +13,7 @@ import type { ConnectionOptions } from 'bullmq';
 import { applyChange, type ApplyDeps } from '../src/changes/apply.js';
 import type { LoadedConfig } from '../src/config/load.js';
 import { describeError } from '../src/errors.js';
-import { logErrors, silentLogger, type Logger } from '../src/logging.js';
+import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
 import type { OutboundProducer } from './outbound.js';
 import { jobSpec, requeue } from './requeue.js';

@@ -14,7 +14,7 @@ import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { App } from '../src/app/app.js';
 import { ConfigError, describeError } from '../src/errors.js';
 import { runDigestCycle, type DigestCycleResult } from '../src/digest/run.js';
-import { logErrors } from '../src/logging.js';
+import { logErrors } from '../src/logger.js';
 import type { OutboundProducer } from './outbound.js';
 
 export const DIGEST_QUEUE = 'digest';

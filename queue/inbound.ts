@@ -13,7 +13,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { ConnectionOptions } from 'bullmq';
 import type { LoadedConfig } from '../src/config/load.js';
 import type { Dispatcher } from '../src/commands/dispatch.js';
-import { logErrors, silentLogger, type Logger } from '../src/logging.js';
+import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
 import { StoreError, describeError } from '../src/errors.js';
 import type { OutboundProducer } from './outbound.js';

@@ -14,7 +14,7 @@
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { ConnectionOptions } from 'bullmq';
 import type { LoadedConfig } from '../src/config/load.js';
-import { logErrors, silentLogger, type Logger } from '../src/logging.js';
+import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
 import { isPermanentSmtpError, type Transport } from './transport.js';
 import { describeError } from '../src/errors.js';

@@ -17,7 +17,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { QueueError } from '../src/errors.js';
-import { logRateLimited, type Logger } from '../src/logging.js';
+import { logRateLimited, type Logger } from '../src/logger.js';
 import { dataLayout } from '../src/datadir.js';
 
 export interface RedisEndpoint {

@@ -13,7 +13,7 @@
  */
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import { describeError } from '../src/errors.js';
-import type { Logger } from '../src/logging.js';
+import type { Logger } from '../src/logger.js';
 
 export interface JobSpec<T> {
   name: string;

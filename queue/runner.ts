@@ -7,7 +7,7 @@
 import type { Worker } from 'bullmq';
 import type { App } from '../src/app/app.js';
 import { describeError } from '../src/errors.js';
-import { logRateLimited } from '../src/logging.js';
+import { logRateLimited } from '../src/logger.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';
 import { expireTickets } from '../src/tickets/expire.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';

@@ -37,7 +37,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { readSecret } from '../../src/config/load.js';
-import type { Logger } from '../../src/logging.js';
+import type { Logger } from '../../src/logger.js';
 import { INTAKE_BOUNDS, MAX_HEADER_SECTION_BYTES, messageReadBytes, messageSizeError } from '../../src/limits.js';
 import type { StateStore } from '../../src/store/types.js';
 import { TransportError, describeError } from '../../src/errors.js';

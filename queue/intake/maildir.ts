@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../../src/logging.js';
+import type { Logger } from '../../src/logger.js';
 import { MAX_HEADER_SECTION_BYTES, messageReadBytes, messageSizeError } from '../../src/limits.js';
 import { headerSection } from './header.js';
 import type { Intake, IntakeMessage, IntakeSink } from './types.js';

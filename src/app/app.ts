@@ -11,8 +11,8 @@ import type { HandlerTable } from '../commands/types.js';
 import type { LogAppend } from '../changes/types.js';
 import type { ApplyOutcome } from '../changes/apply.js';
 import { applyAttestation } from '../changes/attest-apply.js';
-import { LazyLog, LogService } from '../log/service.js';
-import type { Logger } from '../logging.js';
+import { LazyLog, LogService } from '../ledger/service.js';
+import type { Logger } from '../logger.js';
 import { loadBotSigner, type BotSigner } from '../pgp/botkey.js';
 import { KnownKeys } from '../pgp/known.js';
 import type { CryptoPolicy } from '../policy/index.js';
@@ -33,7 +33,7 @@ export interface App {
    * its index (null: no log). Null until a log is configured.
    */
   logAppend: LogAppend | null;
-  /** The transparency log's single writer, opened on first use (src/log/service.ts). */
+  /** The transparency log's single writer, opened on first use (src/ledger/service.ts). */
   log: LazyLog;
   /** The apply step for ATTEST requests (src/changes/attest-apply.ts). */
   applyAttestation: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;

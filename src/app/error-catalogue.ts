@@ -12,7 +12,7 @@ import { DIGEST_ERRORS } from '../digest/errors.js';
 import { CONFIG_ERRORS, PGP_ERRORS, QUEUE_ERRORS, STORE_ERRORS, TICKET_ERRORS, TRANSPORT_ERRORS, type ErrorCatalogue } from '../errors.js';
 import { FS_ERRORS } from '../fsync/errors.js';
 import { LIMIT_ERRORS } from '../limits.js';
-import { LOG_SERVICE_ERRORS } from '../log/errors.js';
+import { LOG_SERVICE_ERRORS } from '../ledger/errors.js';
 import { STATE_ERRORS } from '../state/errors.js';
 import { TLOG_ERRORS } from '../tlog/errors.js';
 

@@ -6,14 +6,14 @@
  * proof. No collection file changes, so there is no git commit.
  *
  * Crash safety: the batch is appended with the idempotency key
- * `change:<id>` (src/log/service.ts), and the change is finished and the
+ * `change:<id>` (src/ledger/service.ts), and the change is finished and the
  * notice recorded in one store transaction afterwards. A crash in between
  * leaves the change queued; the retried job finds the key done, reuses the
  * same indexes and sends the notice. Nothing is logged twice.
  */
 import type { LoadedConfig } from '../config/load.js';
 import { StoreError } from '../errors.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import { composeNotice } from '../outbound/notice.js';
 import { line } from '../outbound/wording.js';
 import type { BotSigner } from '../pgp/botkey.js';
@@ -22,10 +22,10 @@ import type { CryptoPolicy } from '../policy/index.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
 import { render } from '../templates.js';
 import type { LogEntry } from '../tlog/index.js';
-import { entryTime, type AttestPayload } from '../log/attest.js';
-import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, goodLines, hanging, indexList } from '../log/replies.js';
-import type { LogService } from '../log/service.js';
-import { attestRefusal } from '../log/standing.js';
+import { entryTime, type AttestPayload } from '../ledger/attest.js';
+import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, goodLines, hanging, indexList } from '../ledger/replies.js';
+import type { LogService } from '../ledger/service.js';
+import { attestRefusal } from '../ledger/standing.js';
 import { REPLY_BOUNDS } from '../limits.js';
 
 /**

@@ -16,9 +16,9 @@
  * signature by a collection key, within the age window, never used before),
  * so a replayed request is refused before it gets here.
  */
-import { attestRefusal, identityOfKey } from '../log/standing.js';
-import { parseAttestLines, type AttestBad, type AttestGood, type AttestPayload } from '../log/attest.js';
-import { goodLines, hanging, shown } from '../log/replies.js';
+import { attestRefusal, identityOfKey } from '../ledger/standing.js';
+import { parseAttestLines, type AttestBad, type AttestGood, type AttestPayload } from '../ledger/attest.js';
+import { goodLines, hanging, shown } from '../ledger/replies.js';
 import { render } from '../templates.js';
 import { refused } from './common.js';
 import type { Handler } from './types.js';

@@ -6,8 +6,8 @@
  * Unsigned requests are fine; read from the log's files, no lock taken.
  */
 import { describeError } from '../errors.js';
-import { LogReader } from '../log/reader.js';
-import { FRAME_CHECKPOINT, FRAME_CONSISTENCY, framed } from '../log/replies.js';
+import { LogReader } from '../ledger/reader.js';
+import { FRAME_CHECKPOINT, FRAME_CONSISTENCY, framed } from '../ledger/replies.js';
 import { render } from '../templates.js';
 import type { Handler } from './types.js';
 import { logDir, unavailable } from './verify.js';

@@ -23,7 +23,7 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
 import type { ReplyStatus } from '../mail/compose.js';
 import { headerSection } from '../mail/classify.js';
-import { verifyMail, type MailVerification } from '../mail/verify.js';
+import { verifyMail, type MailVerification } from '../mail/verify-mail.js';
 import { judgeSignatureTime, verifyConfig } from '../policy/index.js';
 import { Keyring } from '../pgp/keyring.js';
 import { MAX_HEADER_SECTION_BYTES, limitedOutcome, MESSAGE_BOUNDS, messageSizeError } from '../limits.js';

@@ -1,6 +1,6 @@
 /** HELP: usage with copy-paste examples; signed or unsigned. */
 import { render } from '../templates.js';
-import type { MailVerification } from '../mail/verify.js';
+import type { MailVerification } from '../mail/verify-mail.js';
 import type { Handler } from './types.js';
 
 /** One sentence telling the sender what the bot made of their signature. */

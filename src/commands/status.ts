@@ -8,7 +8,7 @@
 import { render } from '../templates.js';
 import { describeTicket, effectiveState, isoSeconds, parseTicketId, formatTicketId } from '../tickets/ticket.js';
 import type { Handler } from './types.js';
-import { approvalCheck } from '../log/standing.js';
+import { approvalCheck } from '../ledger/standing.js';
 import { countApprovals } from '../tickets/approvals.js';
 
 export const statusHandler: Handler = async (req, ctx) => {

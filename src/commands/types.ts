@@ -6,12 +6,12 @@
 import type { ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
 import type { ReplyStatus } from '../mail/compose.js';
-import type { MailVerification } from '../mail/verify.js';
+import type { MailVerification } from '../mail/verify-mail.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import type { SignatureUse, StateStore, StoreEffect } from '../store/types.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import type { CausedNotice } from '../outbound/reply.js';
 import type { ParsedCommand, CommandName } from './parse.js';
 

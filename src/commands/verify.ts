@@ -7,17 +7,17 @@
  * sender's reply budget before any read-only handler runs (outbound/
  * budget.ts), so a sender over the limit costs no proof computation.
  *
- * The log is read from its files (src/log/reader.ts), without the writer's
+ * The log is read from its files (src/ledger/reader.ts), without the writer's
  * lock, and every proof is verified against the signed root before it is
  * mailed. The lookup itself (digest -> log index) is the bot's index and is
  * not verifiable: "not found" says so plainly.
  */
 import type { LoadedConfig } from '../config/load.js';
 import { describeError } from '../errors.js';
-import { digestKey } from '../log/attest.js';
-import { LogReader } from '../log/reader.js';
-import { chunked, FRAME_ENTRY, FRAME_PROOF, framed, hanging, isoDay, shown } from '../log/replies.js';
-import { keyStanding, type KeyStanding } from '../log/standing.js';
+import { digestKey } from '../ledger/attest.js';
+import { LogReader } from '../ledger/reader.js';
+import { chunked, FRAME_ENTRY, FRAME_PROOF, framed, hanging, isoDay, shown } from '../ledger/replies.js';
+import { keyStanding, type KeyStanding } from '../ledger/standing.js';
 import { parseEntry } from '../tlog/index.js';
 import { render } from '../templates.js';
 import type { CommandResult, Handler } from './types.js';

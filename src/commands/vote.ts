@@ -34,7 +34,7 @@ import {
   describeTicket, isExpired, isoSeconds, normaliseDigest, parseTicketId, transition,
 } from '../tickets/ticket.js';
 import { contentValue } from '../text/value.js';
-import { approvalCheck } from '../log/standing.js';
+import { approvalCheck } from '../ledger/standing.js';
 import { line } from '../outbound/wording.js';
 import { countApprovals } from '../tickets/approvals.js';
 import { isMaintainer, refused } from './common.js';

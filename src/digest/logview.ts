@@ -7,7 +7,7 @@
  * trusts nothing it reads: the checkpoint must verify with the log key, and
  * every entry and proof is checked against the signed root before use.
  *
- * The reading itself is src/log/reader.ts (LogReader), shared with the
+ * The reading itself is src/ledger/reader.ts (LogReader), shared with the
  * CLI. The view is a snapshot: one checkpoint, read once. Appends made meanwhile
  * are not seen, so the entries listed, the checkpoint and the consistency
  * proof of one digest always agree. Tiles and entry bundles are immutable
@@ -15,7 +15,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { LogReader } from '../log/reader.js';
+import { LogReader } from '../ledger/reader.js';
 import { leafHash, parseCheckpoint, parseNote, TILE_WIDTH, tileWidth, TlogError, verifyInclusion } from '../tlog/index.js';
 import { describeError } from '../errors.js';
 import { DigestError } from './errors.js';
@@ -35,7 +35,7 @@ export interface LogView {
 }
 
 /**
- * The view of `<dir>` (the log directory, read with src/log/reader.ts), or
+ * The view of `<dir>` (the log directory, read with src/ledger/reader.ts), or
  * null when the log has no checkpoint yet (it was never opened).
  */
 export async function openLogView(dir: string): Promise<LogView | null> {

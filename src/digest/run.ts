@@ -28,7 +28,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { Collection } from '../collection/collection.js';
 import { removeStaleTemps, writeFileAtomic } from '../fsync/atomic.js';
 import { withLock } from '../fsync/lock.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import { queueDigestCopies, queueReminders, type ReminderMail } from '../outbound/digest.js';

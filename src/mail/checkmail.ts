@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DEFAULT_LIMITS, messageReadBytes } from '../limits.js';
 import { describeError } from '../errors.js';
 import type { Keyring } from '../pgp/keyring.js';
-import { verifyMail, type SigKind, type Verdict, type VerifyOptions } from './verify.js';
+import { verifyMail, type SigKind, type Verdict, type VerifyOptions } from './verify-mail.js';
 
 export interface CheckMailResult {
   file: string;

@@ -10,7 +10,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { ReplyStatus } from '../mail/compose.js';
 import { sanitizeHeaderText } from '../mail/text.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { OutboxRecord } from '../store/types.js';
 import { outboxRow } from './compose.js';

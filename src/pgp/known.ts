@@ -21,7 +21,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type * as openpgp from 'openpgp';
 import { Keyring } from './keyring.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import { dataLayout } from '../datadir.js';
 
 const execFileP = promisify(execFile);

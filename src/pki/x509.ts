@@ -216,7 +216,7 @@ async function signatureOctets(sig: string | Uint8Array): Promise<Uint8Array | n
 
 /**
  * The policy's verdict on the signature packets' own octets, worded as the
- * mail verifier words it (src/mail/verify.ts): null when the one packet is
+ * mail verifier words it (src/mail/verify-mail.ts): null when the one packet is
  * acceptable, or when nothing can be read (the reader below then reports it).
  */
 function refusedByOctets(octets: Uint8Array, policy: CryptoPolicy): { reason: string; fix: string; keyId: string | null; created: Date | null } | null {
@@ -286,7 +286,7 @@ export async function verifyDetachedSignature(
     res.reason = 'the signature packet cannot be read: it is not a v4 or v6 OpenPGP signature';
     return done();
   }
-  // The same judgement on what openpgp.js parsed (as src/mail/verify.ts
+  // The same judgement on what openpgp.js parsed (as src/mail/verify-mail.ts
   // does): the packet checked is never one the policy refuses.
   const parsed = judgeSignatureAlgorithms(policy, { version: pkt.version, hashId: pkt.hashAlgorithm ?? -1, publicKeyId: pkt.publicKeyAlgorithm ?? -1 });
   if (!refusal && !parsed.ok) {

@@ -1,5 +1,5 @@
 /**
- * The one policy module. Verifiers (src/pgp/, src/mail/verify.ts, src/pki/)
+ * The one policy module. Verifiers (src/pgp/, src/mail/verify-mail.ts, src/pki/)
  * report facts; everything that turns facts into a verdict with a code lives
  * under src/policy/ and is imported from here.
  */

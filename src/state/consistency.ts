@@ -24,7 +24,7 @@
 import type Database from 'better-sqlite3';
 import path from 'node:path';
 import { Collection } from '../collection/collection.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { StateStore } from '../store/types.js';
 import type { LogEntry } from '../tlog/index.js';

@@ -1,14 +1,14 @@
 /**
  * The log as the authority: its signed checkpoint (verified with log.vkey)
  * and every entry, read through the same lock-free reader `ztrust-bot log
- * fsck` uses (src/log/reader.ts), so the checks are the same ones. At the
+ * fsck` uses (src/ledger/reader.ts), so the checks are the same ones. At the
  * start of the worker the full fsck runs (every tile and bundle against the
  * checkpoint); before each apply only the entries are read (the start
  * already checked the bytes, and full bundles are cached: they never change).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { LogReader } from '../log/reader.js';
+import { LogReader } from '../ledger/reader.js';
 import { entriesPath, formatTileIndex, parseEntry, tileWidth, TILE_WIDTH, type LogEntry } from '../tlog/index.js';
 import type { StateFinding } from './errors.js';
 

@@ -280,7 +280,7 @@ export interface CompletionResult {
  * One append the log service made or is about to make. Written (pending)
  * before the entries go to the log and marked done after, so a crash in
  * between is resolved on the next start by looking at the log itself
- * (src/log/service.ts); `key` makes a retried request reuse its entries.
+ * (src/ledger/service.ts); `key` makes a retried request reuse its entries.
  */
 export interface LogAppendRecord {
   /** The caller's idempotency key, e.g. `attest:<source digest>` or `change:<id>`. */
@@ -370,7 +370,7 @@ export interface StateStore {
   /** Effects and the mails they cause, in one transaction (the apply step, expiry). */
   commitEffects(effects: StoreEffect[], outbox: OutboxRecord[]): Promise<EffectsResult>;
 
-  // ---- transparency log (src/log/service.ts is the only caller)
+  // ---- transparency log (src/ledger/service.ts is the only caller)
   /** Record an append about to be made; STORE_CONFLICT when the key is already recorded. */
   beginLogAppend(rec: Omit<LogAppendRecord, 'state' | 'createdAt'>): Promise<void>;
   /**

@@ -9,7 +9,7 @@
  * An approval counts when its voter is a configured maintainer and the
  * voter's key is, at the moment of counting, in the collection, not expired
  * and not revoked; each maintainer counts once. Whether a key is valid is
- * asked of the caller (`lapsed`, log/standing.ts approvalCheck): that is a
+ * asked of the caller (`lapsed`, ledger/standing.ts approvalCheck): that is a
  * question about OpenPGP keys, which tickets/ does not read.
  */
 import type { VoteRecord } from '../store/types.js';

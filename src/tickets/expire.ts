@@ -9,7 +9,7 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import { StoreError } from '../errors.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import { composeNotice, type BotSigner } from '../outbound/notice.js';
 import type { StateStore } from '../store/types.js';
 import { expire } from './expiry.js';

@@ -36,7 +36,7 @@ import * as openpgp from 'openpgp';
 import { openApp } from '../../src/app/app.js';
 import { collectionOf } from '../../src/changes/apply.js';
 import { initDataDir } from '../../src/app/init.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import { inspectKey } from '../../src/pgp/inspect.js';
 import { ApplyProducer, applyJobId } from '../../queue/apply.js';
 import { bullConnection, connectRedis } from '../../queue/redis.js';

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkLogText, findLogBlocks } from '../../src/log/proofmail.js';
+import { checkLogText, findLogBlocks } from '../../src/ledger/proofmail.js';
 import { CONSISTENCY_HEADER, extractProofBlocks, PROOF_HEADER } from '../../src/tlog/proof.js';
 import { generateLogKey } from '../../src/tlog/note.js';
 import { fastest, fill } from './timing.js';

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { verifyMail } from '../../src/mail/verify.js';
+import { verifyMail } from '../../src/mail/verify-mail.js';
 import { canonicalContent } from '../../src/tickets/ticket.js';
 import { normalizeDigestText } from '../../src/digest/text.js';
 import { signerFromKey } from '../../src/pgp/botkey.js';

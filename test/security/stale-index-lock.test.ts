@@ -14,7 +14,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { applyChange } from '../../src/changes/apply.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { BOT, openTicket, stateWorld, statusOf, type StateWorld } from '../unit/state-world.js';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyChange } from '../../src/changes/apply.js';
 import { StoreError } from '../../src/errors.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import { expireTickets } from '../../src/tickets/expire.js';
 import { community, flat, newcomer, type Person, type World, TO_BOT } from './commands-world.js';

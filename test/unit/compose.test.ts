@@ -9,7 +9,7 @@ import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail, headerValues, readManyWithPython, readWithPython, type PythonReading } from '../harness/mailcheck.js';
 import { TO_BOT, community, newcomer, type World } from './commands-world.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import { expireTickets } from '../../src/tickets/expire.js';
 
 let gpg: GpgHome;

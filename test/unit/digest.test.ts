@@ -2,7 +2,7 @@
  * Digests without a queue: the text format, numbering and the hash chain,
  * empty-digest suppression, the collection copy, resuming an interrupted
  * distribution, expiry reminders, and verify-digest's refusals. Log entries
- * go through the real log service (src/log/service.ts), the one append path.
+ * go through the real log service (src/ledger/service.ts), the one append path.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,17 +14,17 @@ import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { initDataDir } from '../../src/app/init.js';
 import { openApp, type App } from '../../src/app/app.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import { Collection } from '../../src/collection/collection.js';
 import { Keyring } from '../../src/pgp/keyring.js';
-import { verifyMail } from '../../src/mail/verify.js';
+import { verifyMail } from '../../src/mail/verify-mail.js';
 import { generateLogKey, type LogEntry } from '../../src/tlog/index.js';
-import { LogService } from '../../src/log/service.js';
+import { LogService } from '../../src/ledger/service.js';
 import { runDigestCycle, DISTRIBUTED_META } from '../../src/digest/run.js';
 import { formatDigest, parseDigest, MAX_LISTED_ATTESTATIONS, type DigestInput } from '../../src/digest/format.js';
 import { digestSha256, normalizeDigestText, asciiValue, ZERO_SHA256 } from '../../src/digest/text.js';
 import { DigestArchive, signedDigestText } from '../../src/digest/archive.js';
-import { verifyDigest } from '../../src/digest/verify.js';
+import { verifyDigest } from '../../src/digest/verify-digest.js';
 import { expiringKeysOf, reminderOutboxId } from '../../src/digest/expiry.js';
 import { digestOutboxId } from '../../src/digest/mail.js';
 import { DigestError } from '../../src/digest/errors.js';

@@ -21,8 +21,8 @@ import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { spoolKey } from '../../src/store/keys.js';
-import { silentLogger } from '../../src/logging.js';
-import { verifyMail } from '../../src/mail/verify.js';
+import { silentLogger } from '../../src/logger.js';
+import { verifyMail } from '../../src/mail/verify-mail.js';
 import type { SpoolRow } from '../../src/store/types.js';
 import type { HandlerTable } from '../../src/commands/types.js';
 

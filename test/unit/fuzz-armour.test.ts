@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { armouredBlocks, blockKind, lineAnchoredBlock, trimBlanksEnd, trimLinesBlanksEnd, trimNewlinesEnd } from '../../src/text/blocks.js';
 import { keyBlocksIn } from '../../src/commands/carried.js';
-import { verifyMail } from '../../src/mail/verify.js';
+import { verifyMail } from '../../src/mail/verify-mail.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { person } from './commands-world.js';

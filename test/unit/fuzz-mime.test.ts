@@ -12,7 +12,7 @@ import { LimitError } from '../../src/limits.js';
 import {
   canonicalizeLineEndings, decodedBody, entityBytes, parseContentType, parseMime, walkMime, type MimeNode,
 } from '../../src/mail/mime.js';
-import { verifyMail } from '../../src/mail/verify.js';
+import { verifyMail } from '../../src/mail/verify-mail.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { person } from './commands-world.js';
 import { fragments, fuzz } from './fuzz-bound.js';

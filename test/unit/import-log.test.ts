@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawnSync, spawn } from 'node:child_process';
 import * as openpgp from 'openpgp';
 import { initDataDir } from '../../src/app/init.js';
-import { LogReader } from '../../src/log/reader.js';
+import { LogReader } from '../../src/ledger/reader.js';
 import { parseEntry } from '../../src/tlog/index.js';
 
 const CLI = path.resolve(import.meta.dirname, '../../bin/ztrust-bot.js');
@@ -55,7 +55,7 @@ test('import refuses before touching the collection while another process holds 
   await seedDir(root, 2);
   // A second process holds the log (as a running worker does).
   const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `
-    const { LogService } = await import(${JSON.stringify(path.resolve(import.meta.dirname, '../../src/log/service.ts'))});
+    const { LogService } = await import(${JSON.stringify(path.resolve(import.meta.dirname, '../../src/ledger/service.ts'))});
     const { SqliteStore } = await import(${JSON.stringify(path.resolve(import.meta.dirname, '../../src/store/sqlite.ts'))});
     const { loadConfig } = await import(${JSON.stringify(path.resolve(import.meta.dirname, '../../src/config/load.ts'))});
     const cfg = loadConfig(${JSON.stringify(init.configPath)});

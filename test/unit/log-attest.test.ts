@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { attestationEntry, digestKey, entryTime, parseAttestLines, parseSumLine, type AttestGood } from '../../src/log/attest.js';
+import { attestationEntry, digestKey, entryTime, parseAttestLines, parseSumLine, type AttestGood } from '../../src/ledger/attest.js';
 import { formatEntry, parseEntry } from '../../src/tlog/index.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');

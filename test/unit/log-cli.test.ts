@@ -13,8 +13,8 @@ import { CommanderError, type Command } from 'commander';
 import { buildProgram } from '../../cli/main.js';
 import { ConfigError } from '../../src/errors.js';
 import { initDataDir } from '../../src/app/init.js';
-import { framed, FRAME_ENTRY, FRAME_PROOF } from '../../src/log/replies.js';
-import { LogService } from '../../src/log/service.js';
+import { framed, FRAME_ENTRY, FRAME_PROOF } from '../../src/ledger/replies.js';
+import { LogService } from '../../src/ledger/service.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { entriesPath, verifyConsistencyBlock, type LogEntry } from '../../src/tlog/index.js';
 

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { checkLogText, describeResult, findLogBlocks, textOf } from '../../src/log/proofmail.js';
-import { framed, FRAME_ENTRY, FRAME_PROOF } from '../../src/log/replies.js';
-import { LogService } from '../../src/log/service.js';
+import { checkLogText, describeResult, findLogBlocks, textOf } from '../../src/ledger/proofmail.js';
+import { framed, FRAME_ENTRY, FRAME_PROOF } from '../../src/ledger/replies.js';
+import { LogService } from '../../src/ledger/service.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { formatEntry, generateLogKey, type LogEntry } from '../../src/tlog/index.js';
 

@@ -12,10 +12,10 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, statSync
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { directoryFetch, LogReader } from '../../src/log/reader.js';
-import { checkLogText } from '../../src/log/proofmail.js';
-import { framed, FRAME_ENTRY, FRAME_PROOF } from '../../src/log/replies.js';
-import { LogService } from '../../src/log/service.js';
+import { directoryFetch, LogReader } from '../../src/ledger/reader.js';
+import { checkLogText } from '../../src/ledger/proofmail.js';
+import { framed, FRAME_ENTRY, FRAME_PROOF } from '../../src/ledger/replies.js';
+import { LogService } from '../../src/ledger/service.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { entriesPath, generateLogKey, parseEntry, TileClient, tilePath, verifyConsistencyBlock, verifyProofBlock, type LogEntry } from '../../src/tlog/index.js';
 

@@ -11,15 +11,15 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../../src/errors.js';
 import { LimitError } from '../../src/limits.js';
-import { entriesDigest, LazyLog, LogService } from '../../src/log/service.js';
-import { LogServiceError } from '../../src/log/errors.js';
+import { entriesDigest, LazyLog, LogService } from '../../src/ledger/service.js';
+import { LogServiceError } from '../../src/ledger/errors.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { StateStore } from '../../src/store/types.js';
 import { formatEntry, generateLogKey, TlogError, TransparencyLog, verifyProofBlock, type LogEntry } from '../../src/tlog/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { initDataDir } from '../../src/app/init.js';
 import { openApp } from '../../src/app/app.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 
 const ORIGIN = 'log.ztrust.test';
 const FPR = 'A'.repeat(40);

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { MaildirIntake } from '../../queue/intake/maildir.js';
 import type { IntakeMessage } from '../../queue/intake/types.js';
 import { MAX_HEADER_SECTION_BYTES } from '../../src/limits.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 
 const MAX = 64 * 1024;
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import { queueDigestCopies, queueReminders } from '../../src/outbound/digest.js';
 import { composeNotice } from '../../src/outbound/notice.js';
 import { expireTickets } from '../../src/tickets/expire.js';

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import * as openpgp from 'openpgp';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { Keyring } from '../../src/pgp/keyring.js';
-import { verifyMail } from '../../src/mail/verify.js';
+import { verifyMail } from '../../src/mail/verify-mail.js';
 import { configSchema } from '../../src/config/schema.js';
 import {
   DEFAULT_CRYPTO_POLICY, HASH_ALGORITHMS, HASH_NAMES, hashName, judgeHashId, judgePublicKeyId,

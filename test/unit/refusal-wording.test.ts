@@ -16,7 +16,7 @@ import { Dispatcher } from '../../src/commands/dispatch.js';
 import { bodyWithStatus } from '../../src/outbound/frame.js';
 import { defaultHandlers } from '../../src/commands/index.js';
 import type { HandlerTable } from '../../src/commands/types.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import { TEMPLATES_DIR } from '../../src/paths.js';
 import { render, templateText } from '../../src/templates.js';
 import { botMail } from '../security/reply-gate.js';

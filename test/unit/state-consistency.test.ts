@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { checkState, startCheck } from '../../src/state/consistency.js';
-import { silentLogger } from '../../src/logging.js';
+import { silentLogger } from '../../src/logger.js';
 import type { StateFinding } from '../../src/state/errors.js';
 import { runCli } from '../integration/bot.js';
 import { BOT, openTicket, revocationOf, stateWorld, statusOf, type StateWorld } from './state-world.js';

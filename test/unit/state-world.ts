@@ -15,8 +15,8 @@ import { openApp, type App } from '../../src/app/app.js';
 import { applyChange, collectionOf, type ApplyOutcome } from '../../src/changes/apply.js';
 import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
 import { initDataDir } from '../../src/app/init.js';
-import { LogReader } from '../../src/log/reader.js';
-import { silentLogger } from '../../src/logging.js';
+import { LogReader } from '../../src/ledger/reader.js';
+import { silentLogger } from '../../src/logger.js';
 import type { OutboxRow } from '../../src/store/types.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 

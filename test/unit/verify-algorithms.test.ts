@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { checkMailPaths } from '../../src/mail/checkmail.js';
-import { verifyMail, type MailVerification } from '../../src/mail/verify.js';
+import { verifyMail, type MailVerification } from '../../src/mail/verify-mail.js';
 import {
   genKeyWith, inlineWith, pgpMimeAt, replaceSignature, toV3, type GpgDigest,
 } from './verify-gpg-mail.js';

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Keyring } from '../../src/pgp/keyring.js';
-import { verifyMail, type Verdict } from '../../src/mail/verify.js';
+import { verifyMail, type Verdict } from '../../src/mail/verify-mail.js';
 
 const MAIL = fileURLToPath(new URL('../../../shared/fixtures/mail/', import.meta.url));
 const MANIFEST = `${MAIL}MANIFEST.tsv`;

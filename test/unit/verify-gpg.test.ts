@@ -14,7 +14,7 @@ import * as openpgp from 'openpgp';
 import { makeGpgHome, type GpgHome, type MessageHeaders } from '../harness/gpg.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { decodedBody, parseMime, walkMime } from '../../src/mail/mime.js';
-import { verifyMail, type MailVerification } from '../../src/mail/verify.js';
+import { verifyMail, type MailVerification } from '../../src/mail/verify-mail.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import {
   addHeaders, appendFooter, mailmanWrap, pgpMimeAt, replaceOnce, revokeKey,

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { makeGpgHome, type GpgHome, type MessageHeaders } from '../harness/gpg.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { checkMailPaths } from '../../src/mail/checkmail.js';
-import { verifyMail } from '../../src/mail/verify.js';
+import { verifyMail } from '../../src/mail/verify-mail.js';
 import { mailmanWrap, splitMessage } from './verify-gpg-mail.js';
 
 const COMMAND = 'APPROVE ZT-000042 3f1d2c\n';

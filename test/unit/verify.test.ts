@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { PgpError } from '../../src/errors.js';
 import { Keyring } from '../../src/pgp/keyring.js';
-import { verifyMail, type MailVerification, type Verdict } from '../../src/mail/verify.js';
+import { verifyMail, type MailVerification, type Verdict } from '../../src/mail/verify-mail.js';
 
 let home: GpgHome;
 let a: string; // ed25519 primary + cv25519 encryption subkey

@@ -18,7 +18,7 @@
  *      size, same root), so the log cannot have been forked in between.
  */
 import type { Keyring } from '../pgp/keyring.js';
-import { verifyMail } from '../mail/verify.js';
+import { verifyMail } from '../mail/verify-mail.js';
 import { verifyConsistencyBlock } from '../tlog/index.js';
 import { describeError } from '../errors.js';
 import { parseDigest, type ParsedDigest } from './format.js';

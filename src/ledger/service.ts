@@ -34,7 +34,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError, describeError } from '../errors.js';
-import type { Logger } from '../logging.js';
+import type { Logger } from '../logger.js';
 import type { AttestationRecord, StateStore } from '../store/types.js';
 import {
   formatEntry,

@@ -1,7 +1,7 @@
 /**
  * `ztrust-bot log checkpoint|consistency|fsck [--config FILE]`: the
  * transparency log from the operator's side. Every subcommand reads the
- * log's files without its lock (src/log/reader.ts), so it works while the
+ * log's files without its lock (src/ledger/reader.ts), so it works while the
  * worker runs, and verifies what it prints with the log's verifier key.
  *
  *   log checkpoint            the latest signed checkpoint
@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../src/config/load.js';
-import { LogReader } from '../src/log/reader.js';
+import { LogReader } from '../src/ledger/reader.js';
 import { openStore } from '../src/store/open.js';
 import { dataLayout } from '../src/datadir.js';
 
