@@ -123,7 +123,7 @@ function keepName(stored: StoredKey): { fileName?: string; identity?: string } {
 async function oneKey(armored: string): Promise<openpgp.Key> {
   const keys = await readKeysAny(armored);
   if (keys.length !== 1) throw new Error(`the change carries ${keys.length} keys`);
-  return keys[0]!;
+  return keys[0];
 }
 
 async function findStored(col: Collection, fpr: string): Promise<StoredKey | null> {

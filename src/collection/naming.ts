@@ -72,7 +72,7 @@ export interface ParsedKeyFileName {
 export function parseKeyFileName(name: string): ParsedKeyFileName | null {
   const m = name.match(KEY_FILE);
   if (!m) return null;
-  return { keyId: m[1]!, identity: m[2]!, role: m[3] as KeyRole };
+  return { keyId: m[1], identity: m[2], role: m[3] as KeyRole };
 }
 
 /** A file name read from a directory the bot did not write (import) is used only if it is one we could have written. */

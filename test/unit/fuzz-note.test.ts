@@ -17,7 +17,7 @@ import { fragments, fuzz } from './fuzz-bound.js';
 const { skey, vkey } = generateLogKey('log.ztrust.test');
 const other = generateLogKey('log.ztrust.test');
 const signer = parseSignerKey(skey);
-const sigLine = signNote('x\n', signer).split('\n').slice(-2)[0]!;
+const sigLine = signNote('x\n', signer).split('\n').slice(-2)[0];
 const NOTE_PIECES = ['\n', '\n\n', SIG_PREFIX, 'log.ztrust.test ', 'log.ztrust.test', sigLine, `${sigLine}\n`, 'AAAA', '====', '+', ' ',
   '\u2014', '\u00e9', '\r', '\t', '1\n', 'x'];
 

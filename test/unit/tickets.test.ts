@@ -166,7 +166,7 @@ describe('`ztrust-bot tickets` counts with the votes\' rule', () => {
     const cli = async (...args: string[]): Promise<string> => {
       const chunks: string[] = [];
       const write = process.stdout.write;
-      process.stdout.write = ((c: string | Uint8Array) => chunks.push(c.toString()) > 0) as typeof process.stdout.write;
+      process.stdout.write = ((c: string | Uint8Array) => chunks.push(c.toString()) > 0);
       let code: number;
       try {
         code = await main(['tickets', ...args, '--config', config]);
