@@ -311,7 +311,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     const stderrs: string[] = [];
     const start = () => {
       const w = startCli(['run', '--config', bot.configPath], bot.env);
-      w.done.then((r) => stderrs.push(r.stderr));
+      void w.done.then((r) => stderrs.push(r.stderr));
       return w;
     };
     const progress = () => answered.size;

@@ -145,10 +145,12 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const list: Sent[] = [];
     for (const f of readdirSync(outbox).filter((x) => x.endsWith('.eml')).sort()) {
       const parsed = await simpleParser(readFileSync(path.join(outbox, f)));
+      // Both are plain text headers, which mailparser gives as strings.
+      const header = (name: string) => { const v = parsed.headers.get(name); return typeof v === 'string' ? v : undefined; };
       list.push({
-        status: String(parsed.headers.get('x-ztrust-status') ?? '?'), file: f,
+        status: header('x-ztrust-status') ?? '?', file: f,
         to: parsed.to && !Array.isArray(parsed.to) ? parsed.to.text : '', inReplyTo: parsed.inReplyTo ?? null,
-        replied: String(parsed.headers.get('auto-submitted') ?? '') === 'auto-replied', subject: parsed.subject ?? '', text: parsed.text ?? '',
+        replied: header('auto-submitted') === 'auto-replied', subject: parsed.subject ?? '', text: parsed.text ?? '',
       });
     }
     return list;

@@ -41,9 +41,9 @@ export function identityFromUserId(uid: string): string {
   let s = source.toLowerCase().replace(/[^a-z0-9._@+-]/g, '-');
   s = s.replace(/-{2,}/g, '-');
   s = s.replace(/\.{2,}/g, '.');
-  s = s.replace(/^[.\-]+/, '');
+  s = s.replace(/^[.-]+/, '');
   s = s.slice(0, IDENTITY_MAX);
-  s = s.replace(/[.\-]+$/, '');
+  s = s.replace(/[.-]+$/, '');
   return s.length > 0 ? s : 'unknown';
 }
 

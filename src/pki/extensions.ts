@@ -29,7 +29,7 @@ export function readExtensions(der: Buffer): CertExtensions {
   const cert = SigstoreX509.parse(der as Buffer<ArrayBuffer>);
   const bc = cert.extBasicConstraints;
   const ku = cert.extKeyUsage;
-  let version = 'v1';
+  let version: string;
   try {
     version = cert.version;
   } catch {

@@ -133,7 +133,7 @@ export function checkCaCert(
 
   r.selfSigned = x.subject === x.issuer;
   if (r.selfSigned) {
-    let sigOk = false;
+    let sigOk: boolean;
     try {
       sigOk = x.verify(x.publicKey);
     } catch {

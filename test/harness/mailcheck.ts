@@ -98,7 +98,7 @@ function runReader<T>(args: string[], input: Buffer): Promise<T> {
       try {
         resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as T);
       } catch (e) {
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       }
     });
     child.stdin.on('error', () => {});

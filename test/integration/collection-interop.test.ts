@@ -63,7 +63,7 @@ const UIDS = {
 type Who = keyof typeof UIDS;
 const addr = (w: Who) => /<(.+)>/.exec(UIDS[w])![1];
 const keyId = (w: Who) => fpr[w].slice(-16);
-const hdr = (w: Who | string, id: string, subject = 'request') =>
+const hdr = (w: string, id: string, subject = 'request') =>
   ({ from: w in UIDS ? UIDS[w as Who] : w, to: BOT, subject, messageId: `<${id}@interop.test>` });
 
 /** gpg with the community home but without --batch (gen-revoke refuses --batch; it is driven through --command-fd). */

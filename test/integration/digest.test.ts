@@ -238,7 +238,7 @@ describe('signed digests and subscriptions, end to end', () => {
     assert.equal(ok3.code, 0, ok3.stderr);
     const ok4 = await runCli(['verify-digest', d1sub, '--json', '--config', bot.configPath], bot.env);
     assert.equal(ok4.code, 0, ok4.stderr);
-    assert.equal(JSON.parse(ok4.stdout).digest, 1);
+    assert.equal((JSON.parse(ok4.stdout) as { digest: number }).digest, 1);
 
     // Tampered after signing: the signature breaks.
     const edited = f('edited.eml', Buffer.from(d2.list.raw.toString('latin1').replace('Tree-Size: ', 'Tree-Size: 1'), 'latin1'));

@@ -53,6 +53,7 @@ export function assertNoInjectedHeader(readings: PythonReading[]): void {
   for (const r of readings) {
     for (const [name, value] of r.headers) {
       assert.ok(BOT_HEADERS.has(name.toLowerCase()), `unexpected header ${name}: ${value}`);
+      // eslint-disable-next-line no-control-regex -- hostile input must leave no control character: matching them is the test
       assert.doesNotMatch(value, /[\x00-\x1f\x7f]/, `control character in ${name}: ${JSON.stringify(value)}`);
     }
   }
@@ -63,6 +64,7 @@ export function assertSaneFileNames(stored: string[], keyId: string): void {
   assert.ok(stored.length > 0, 'the key was stored');
   for (const f of stored) {
     assert.match(f, new RegExp(`^pgp/(all|signing|email)/0x${keyId}-[A-Za-z0-9._@+=-]*-(public|signing|email)\\.asc$`), f);
+    // eslint-disable-next-line no-control-regex -- hostile input must leave no control character: matching them is the test
     assert.doesNotMatch(f, /\.\.|\/\/|[\x00-\x1f\x7f]/, f);
   }
 }

@@ -60,7 +60,7 @@ test('a flood of oversize mail forged as From: one address gets at most the hour
       assert.match(reply.text ?? '', /^Status: error\n[\s\S]*reads mail of at most\s+20000\s+bytes/);
     }
   }
-  assert.deepEqual(outcomes, ['too-large', 'too-large', 'too-large', ...Array(5).fill('rate-limited:too-large')]);
+  assert.deepEqual(outcomes, ['too-large', 'too-large', 'too-large', ...Array<string>(5).fill('rate-limited:too-large')]);
   assert.equal((await w.store.listOutbox()).length, 3);
   assert.equal(await snapshot(w), before, 'nothing changed');
 });

@@ -10,7 +10,6 @@ import { promises as fs } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type * as openpgp from 'openpgp';
 import { exportWkd } from '../../src/collection/wkd.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import type { LogEntry } from '../../src/tlog/entry.js';

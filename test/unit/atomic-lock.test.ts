@@ -151,7 +151,7 @@ describe('the lock: one rule for a lock someone else holds', () => {
     assert.equal(existsSync(lock), false);
     writeFileSync(lock, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'x', created: new Date(0).toISOString() }));
     const l = await LockFile.acquire(lock);
-    assert.equal(JSON.parse(readFileSync(lock, 'utf8')).pid, process.pid);
+    assert.equal((JSON.parse(readFileSync(lock, 'utf8')) as { pid: number }).pid, process.pid);
     await l.release();
     assert.deepEqual(readdirSync(dir), [], 'no temp or set-aside file left');
   });

@@ -48,7 +48,7 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
   const out = mkdtempSync(path.join(tmpdir(), 'zt-wkd-o-'));
   const gpg = (args: string[], input?: Buffer) => {
     const r = spawnSync('gpg', ['--homedir', home, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { input: input ?? '' });
-    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr.toString()}`);
     return r.stdout;
   };
   const fpr: Record<string, string> = {};
@@ -66,7 +66,7 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
     gpg(['--quick-revoke-uid', fpr.joe, 'Joe Gone <joe.gone@example.org>']);
     const revFile = path.join(home, 'olga-rev.asc');
     const rev = spawnSync('gpg', ['--homedir', home, '--no-tty', '--yes', '--command-fd', '0', '--output', revFile, '--gen-revoke', fpr.olga], { input: 'y\n1\nnew key\n\ny\n' });
-    if (rev.status !== 0) throw new Error(`gpg --gen-revoke: ${rev.stderr}`);
+    if (rev.status !== 0) throw new Error(`gpg --gen-revoke: ${rev.stderr.toString()}`);
     gpg(['--import', revFile]);
     const c = await Collection.open(colDir);
     await c.apply(async (col) => {

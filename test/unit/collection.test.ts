@@ -94,7 +94,7 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
   const home = tmp('zt-colg-');
   const gpg = (args: string[], input?: string | Buffer): Buffer => {
     const r = spawnSync('gpg', ['--homedir', home, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { input: input ?? '' });
-    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr.toString()}`);
     return r.stdout;
   };
   const signer: Signer = async (data) => gpg(['-u', 'bot@example.org', '--armor', '--detach-sign', '--output', '-'], data).toString();

@@ -360,7 +360,7 @@ describe('collection changes are logged', () => {
     // The apply step's seam with the same change id: the same index, no second entry.
     assert.equal(await svc.appendEntry({ ...e.entry, time: '2030-01-01T00:00:00Z' }, `change:${id}`), 0);
     assert.equal(svc.size(), 1);
-    const proof = `-----BEGIN ZTRUST LOG ENTRY-----\n${e.bytes}-----END ZTRUST LOG ENTRY-----\n${await svc.proofBlock(0)}`;
+    const proof = `-----BEGIN ZTRUST LOG ENTRY-----\n${e.bytes.toString()}-----END ZTRUST LOG ENTRY-----\n${await svc.proofBlock(0)}`;
     assert.equal(checkLogText(proof, vkey).ok, true);
     await svc.close();
   });

@@ -19,7 +19,6 @@ import { Dispatcher } from '../../src/commands/dispatch.js';
 import { defaultHandlers } from '../../src/commands/index.js';
 import { parseConfig, cryptoPolicyOf, type LoadedConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logger.js';
-import { composeSigned } from '../../src/mail/compose.js';
 import { verifyMail } from '../../src/mail/verify-mail.js';
 import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { Keyring } from '../../src/pgp/keyring.js';
