@@ -141,7 +141,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
   for (const { s, key } of good) {
     const r = await inspectKey(key, { collection: ring, policy, now });
     reports.set(r.fingerprint, r);
-    out.push(...keyFindings(s, r, policy, min));
+    out.push(...keyFindings(s, r, min));
   }
 
   // ---- one address, one key: a second holder is reported, never dropped (people decide which key keeps it)
@@ -221,7 +221,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
   return out.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
 }
 
-function keyFindings(s: ScannedKeyFile, r: KeyReport, policy: CryptoPolicy, min: number): Finding[] {
+function keyFindings(s: ScannedKeyFile, r: KeyReport, min: number): Finding[] {
   const out: Finding[] = [];
   const id = r.keyId;
   const base = { file: s.file, fingerprint: r.fingerprint };

@@ -380,7 +380,7 @@ export async function inspectKey(key: openpgp.Key, ctx: InspectContext): Promise
     }
   }
   if (primaryCandidate) {
-    const idx = userIds.findIndex((u, i) => key.users[i].selfCertifications.includes(primaryCandidate.sig));
+    const idx = userIds.findIndex((_u, i) => key.users[i].selfCertifications.includes(primaryCandidate.sig));
     if (idx >= 0) userIds[idx].primary = true;
   }
 
