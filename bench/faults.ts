@@ -129,7 +129,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function header(head: string, name: string): string | null {
   const m = new RegExp(`^${name}:[ \\t]*(.*(?:\\r\\n[ \\t].*)*)`, 'im').exec(head);
-  return m ? m[1]!.replace(/\r\n[ \t]+/g, ' ').trim() : null;
+  return m ? m[1].replace(/\r\n[ \t]+/g, ' ').trim() : null;
 }
 
 /** Structure every reply must have, checked on every mail without spawning anything. */
@@ -185,7 +185,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     const newcomers = Array.from({ length: submits }, (_, i) => `new${i}`);
     for (const w of newcomers) {
       fpr[w] = await g.genKey(`${w} <${w}@${DOMAIN}>`, { algo: 'ed25519' });
-      await g.signKey(fpr.alice!, fpr[w]!);
+      await g.signKey(fpr.alice, fpr[w]);
     }
     const outboundConcurrency = 2;
     const bot: BotSetup = await makeBot({
@@ -198,14 +198,14 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
       },
     });
     // The seed is a web of trust: each member certified by the next, so `audit` has nothing to report.
-    for (let i = 0; i < members.length; i++) await g.signKey(fpr[members[(i + 1) % members.length]!]!, fpr[members[i]!]!);
+    for (let i = 0; i < members.length; i++) await g.signKey(fpr[members[(i + 1) % members.length]], fpr[members[i]]);
     const col = await Collection.open(path.join(bot.dataDir, 'collection'));
     const exported: string[] = [];
-    for (const w of members) exported.push(await g.exportPublic(fpr[w]!));
+    for (const w of members) exported.push(await g.exportPublic(fpr[w]));
     await col.apply(async (c) => {
       for (const armored of exported) {
         const [key] = await readKeysAny(armored);
-        await c.putKey(key!, 'public', { armored });
+        await c.putKey(key, 'public', { armored });
       }
     }, { message: 'seed the collection', signer: null });
     phase('setup', t);
@@ -226,23 +226,23 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     for (let i = 0; i < n; i++) {
       const id = `<f${i}@${DOMAIN}>`;
       if (i < submits) {
-        const w = newcomers[i]!;
-        const key = await g.exportPublic(fpr[w]!);
+        const w = newcomers[i];
+        const key = await g.exportPublic(fpr[w]);
         sent.push({ id, kind: 'SUBMIT KEY', from: `${w}@${DOMAIN}`, signed: true });
         signedJobs.push(async () => {
-          raws[i] = await g.inlineMessage(fpr[w]!, { from: `${w} <${w}@${DOMAIN}>`, to: BOT, subject: 'my key', messageId: id }, `SUBMIT KEY\nTo: ${BOT}\n\n${key}`);
+          raws[i] = await g.inlineMessage(fpr[w], { from: `${w} <${w}@${DOMAIN}>`, to: BOT, subject: 'my key', messageId: id }, `SUBMIT KEY\nTo: ${BOT}\n\n${key}`);
         });
       } else if (i < submits + signedCount) {
-        const w = members[i % members.length]!;
-        const kind = plain[i % plain.length]!;
+        const w = members[i % members.length];
+        const kind = plain[i % plain.length];
         sent.push({ id, kind, from: `${w}@${DOMAIN}`, signed: true });
         const text = body(kind).replace(/\n$/, `\nTo: ${BOT}\n`);
         const headers = { from: `${w} <${w}@${DOMAIN}>`, to: BOT, subject: `signed ${kind} ${i}`, messageId: id };
         signedJobs.push(async () => {
-          raws[i] = i % 2 ? await g.pgpMimeMessage(fpr[w]!, headers, text) : await g.inlineMessage(fpr[w]!, headers, text);
+          raws[i] = i % 2 ? await g.pgpMimeMessage(fpr[w], headers, text) : await g.inlineMessage(fpr[w], headers, text);
         });
       } else {
-        const kind = plain[Math.floor(rand() * plain.length)]!;
+        const kind = plain[Math.floor(rand() * plain.length)];
         const from = `user${i}@example.org`;
         sent.push({ id, kind, from, signed: false });
         raws[i] = g.plainMessage({ from, to: BOT, subject: `${kind} ${i}`, messageId: id }, body(kind));
@@ -257,10 +257,10 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     const order = [...raws.keys()];
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
-      [order[i], order[j]] = [order[j]!, order[i]!];
+      [order[i], order[j]] = [order[j], order[i]];
     }
     const dq = [...order];
-    await Promise.all([0, 1, 2, 3].map(async () => { for (let i = dq.shift(); i !== undefined; i = dq.shift()) await dovecot!.deliver(raws[i]!); }));
+    await Promise.all([0, 1, 2, 3].map(async () => { for (let i = dq.shift(); i !== undefined; i = dq.shift()) await dovecot!.deliver(raws[i]); }));
     phase('deliver', t);
     log(`backlog: ${n} messages (${signedCount} signed, ${submits} SUBMIT KEY) in ${phaseMs.sign} ms signing + ${phaseMs.deliver} ms LMTP`);
 
@@ -276,7 +276,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     let scanned = 0;
     const scan = async () => {
       while (scanned < smtp!.messages.length) {
-        const s = readSeen(smtp!.messages[scanned++]!);
+        const s = readSeen(smtp!.messages[scanned++]);
         seen.push(s);
         if (s.inReplyTo && byId.has(s.inReplyTo) && !answered.has(s.inReplyTo)) {
           answered.add(s.inReplyTo);
@@ -294,8 +294,8 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
             const a = { id, raw: null as Buffer | null, submitId: req.id, delivered: false };
             approvals.push(a);
             sent.push({ id, kind: 'APPROVE', from: `alice@${DOMAIN}`, signed: true });
-            byId.set(id, sent[sent.length - 1]!);
-            a.raw = await g.inlineMessage(fpr.alice!, { from: `alice <alice@${DOMAIN}>`, to: BOT, subject: `Re: ${ticket}`, messageId: id },
+            byId.set(id, sent[sent.length - 1]);
+            a.raw = await g.inlineMessage(fpr.alice, { from: `alice <alice@${DOMAIN}>`, to: BOT, subject: `Re: ${ticket}`, messageId: id },
               `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`);
           }
         }
@@ -311,7 +311,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     const stderrs: string[] = [];
     const start = () => {
       const w = startCli(['run', '--config', bot.configPath], bot.env);
-      w.done.then((r) => stderrs.push(r.stderr));
+      void w.done.then((r) => stderrs.push(r.stderr));
       return w;
     };
     const progress = () => answered.size;
@@ -341,7 +341,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     ].sort((a, b) => a.at - b.at);
     // Strictly increasing: each fault lands after the bot has answered something since the last one.
     const gap = Math.max(1, Math.floor(n / 100));
-    for (let i = 1; i < faults.length; i++) faults[i]!.at = Math.max(faults[i]!.at, faults[i - 1]!.at + gap);
+    for (let i = 1; i < faults.length; i++) faults[i].at = Math.max(faults[i].at, faults[i - 1].at + gap);
     const killsAt: number[] = [];
     let redisAt = -1;
     let dovecotAt = -1;
@@ -432,7 +432,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     let pythonChecked = 0;
     const pythonFailures: string[] = [];
     for (let i = 0; i < all.length && pythonChecked < sample; i += step) {
-      try { await assertBotMail(all[i]!.raw, bot.botPublicKey); } catch (e) { pythonFailures.push(`${all[i]!.messageId}: ${(e as Error).message.slice(0, 1500)}`); }
+      try { await assertBotMail(all[i].raw, bot.botPublicKey); } catch (e) { pythonFailures.push(`${all[i].messageId}: ${(e as Error).message.slice(0, 1500)}`); }
       pythonChecked++;
     }
 
@@ -446,7 +446,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
     for (const [submitId, tk] of tickets) {
       const row = list.filter((x) => x.id === tk.ticket);
       if (row.length !== 1) ticketProblems.push(`${submitId}: ticket ${tk.ticket} listed ${row.length} times`);
-      else if (row[0]!.state !== 'applied') ticketProblems.push(`${tk.ticket} is ${row[0]!.state}`);
+      else if (row[0].state !== 'applied') ticketProblems.push(`${tk.ticket} is ${row[0].state}`);
       ticketCommits[tk.ticket] = gitLog.split(`Ztrust-Ticket: ${tk.ticket}\n`).length - 1;
       if (ticketCommits[tk.ticket] !== 1) ticketProblems.push(`${tk.ticket}: ${ticketCommits[tk.ticket]} commits`);
     }
@@ -461,7 +461,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
       answeredLive, answered: answered.size, missing, doubled, wrongStatus, malformed: [...new Set(malformed)], pythonChecked, pythonFailures,
       killsAt, redisAt, dovecotAt, smtpAt,
       tickets: list.map((x) => ({ id: x.id, state: x.state })), ticketCommits, ticketProblems, outboundConcurrency,
-      finalRun: { code: fin.code, ms: phaseMs.final!, stderrTail: fin.stderr.slice(-2000) },
+      finalRun: { code: fin.code, ms: phaseMs.final, stderrTail: fin.stderr.slice(-2000) },
       audit: { code: audit.code, out: (audit.stdout + audit.stderr).slice(-2000) },
       fsck: { code: fsck.code, out: (fsck.stdout + fsck.stderr).slice(-2000) },
       lastAnswered: answeredAt.slice(-3).map((a) => `${byId.get(a.id)!.kind}@${Math.round(a.ms / 1000)}s`),

@@ -77,6 +77,7 @@ async function loadKeyrings(cmd: Command, files: string[]): Promise<Keyring> {
 /** A readable line (and a hint line when something broke); control characters masked, text ASCII. */
 export function formatLine(r: CheckMailResult): string {
   const clean = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
+  // eslint-disable-next-line no-control-regex -- file names are hostile input: control characters are what this removes
   const cleanName = (s: string) => s.replace(/[\x00-\x1f\x7f]/g, '?');
   let line = `${cleanName(r.file)}: ${r.verdict} (${r.kind})`;
   // Only a good signature identifies a signer; otherwise name the key the signature claims.

@@ -62,17 +62,17 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     person('Carol Sysprog', 'carol@demo.example'), person('Dave Outsider', 'dave@elsewhere.example'),
     person('Erin Newcomer', 'erin@demo.example'),
   ]);
-  const maintainers = [alice!, bob!, carol!].map((p) => p.key.getFingerprint().toUpperCase());
+  const maintainers = [alice, bob, carol].map((p) => p.key.getFingerprint().toUpperCase());
   const init = await initDataDir({ dataDir, address: botAddress, name: 'ztrust-bot', origin: 'demo.ztrust.example/log',
     extra: { maintainers, threshold: 2 } });
   out(`bot key ${init.botFingerprint}\n`);
-  out(`maintainers (2 of 3 approve): ${[alice!, bob!, carol!].map((p) => p.name).join(', ')}\n`);
+  out(`maintainers (2 of 3 approve): ${[alice, bob, carol].map((p) => p.name).join(', ')}\n`);
   // The seed: the three maintainers' keys, cross-signed, imported the way an
   // operator seeds a new deployment (`ztrust-bot import DIR`).
   const seed = path.join(root, 'seed', 'pgp');
   mkdirSync(seed, { recursive: true });
-  for (const p of [alice!, bob!, carol!]) {
-    const others = [alice!, bob!, carol!].filter((q) => q !== p).map((q) => q.key);
+  for (const p of [alice, bob, carol]) {
+    const others = [alice, bob, carol].filter((q) => q !== p).map((q) => q.key);
     const certified = await p.key.toPublic().signAllUsers(others);
     writeFileSync(path.join(seed, `0x${p.key.getKeyID().toHex()}-${p.email}-public.asc`), certified.armor());
   }
@@ -91,7 +91,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     }
   }
   out(`seed collection: ${seeded.imported.keys.length} cross-signed keys imported and logged (${seeded.findings.filter((f) => f.severity !== 'info').length} audit findings)\n`);
-  const erinKey = await erin!.key.toPublic().signAllUsers([alice!.key, bob!.key, dave!.key]);
+  const erinKey = await erin.key.toPublic().signAllUsers([alice.key, bob.key, dave.key]);
 
   const inbox = layout.inbox;
   for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(inbox, sub), { recursive: true });
@@ -112,14 +112,14 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     return composeSigned(m, signerFromKey(p.key));
   };
 
-  put('HELP, PGP/MIME-signed by a collection key', await signed(alice!, 'pgpmime', 'help please', 'HELP\n', 'm1'), '<m1@demo.example>');
-  put('HELP, inline-signed by a collection key', await signed(bob!, 'inline', 'usage?', 'HELP\n\nThanks, Bob\n', 'm2'), '<m2@demo.example>');
-  put('HELP, signed by a key outside the collection', await signed(dave!, 'pgpmime', 'hi', 'HELP\n', 'm3'), '<m3@demo.example>');
+  put('HELP, PGP/MIME-signed by a collection key', await signed(alice, 'pgpmime', 'help please', 'HELP\n', 'm1'), '<m1@demo.example>');
+  put('HELP, inline-signed by a collection key', await signed(bob, 'inline', 'usage?', 'HELP\n\nThanks, Bob\n', 'm2'), '<m2@demo.example>');
+  put('HELP, signed by a key outside the collection', await signed(dave, 'pgpmime', 'hi', 'HELP\n', 'm3'), '<m3@demo.example>');
   put('HELP, unsigned', plainMail({ From: 'Erin <erin@demo.example>', To: botAddress, Subject: 'help', 'Message-ID': '<m4@demo.example>' }, 'help\n'), '<m4@demo.example>');
   put('SUBMIT KEY by a newcomer, signed with that key, certified by Alice and Bob (and the outsider)',
-    await signed(erin!, 'pgpmime', 'my key', `SUBMIT KEY\nTo: ${botAddress}\n\n${erinKey.armor()}`, 'm5'), '<m5@demo.example>');
+    await signed(erin, 'pgpmime', 'my key', `SUBMIT KEY\nTo: ${botAddress}\n\n${erinKey.armor()}`, 'm5'), '<m5@demo.example>');
   put('SUBMIT KEY, unsigned (refused: must be signed)', plainMail({ From: 'erin@demo.example', To: botAddress, Subject: 'key', 'Message-ID': '<m6@demo.example>' }, 'SUBMIT KEY\n'), '<m6@demo.example>');
-  const good = (await signed(alice!, 'inline', 'approve', `APPROVE ZT-000001 ${'0'.repeat(64)}\nTo: ${botAddress}\n`, 'm7')).toString('utf8');
+  const good = (await signed(alice, 'inline', 'approve', `APPROVE ZT-000001 ${'0'.repeat(64)}\nTo: ${botAddress}\n`, 'm7')).toString('utf8');
   put('APPROVE with a tampered inline signature', Buffer.from(good.replace('APPROVE ZT-000001', 'APPROVE ZT-000002')), '<m7@demo.example>');
   put('list traffic without a command (ignored)', plainMail({ From: 'frank@demo.example', To: 'linux-390@lists.demo.example', Subject: '[LINUX-390] z/VM question',
     'List-Id': 'LINUX-390 <linux-390.lists.demo.example>', Precedence: 'list', 'Message-ID': '<m8@demo.example>' }, 'Has anyone seen this IPL error?\n'), '<m8@demo.example>');
@@ -145,10 +145,12 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const list: Sent[] = [];
     for (const f of readdirSync(outbox).filter((x) => x.endsWith('.eml')).sort()) {
       const parsed = await simpleParser(readFileSync(path.join(outbox, f)));
+      // Both are plain text headers, which mailparser gives as strings.
+      const header = (name: string) => { const v = parsed.headers.get(name); return typeof v === 'string' ? v : undefined; };
       list.push({
-        status: String(parsed.headers.get('x-ztrust-status') ?? '?'), file: f,
+        status: header('x-ztrust-status') ?? '?', file: f,
         to: parsed.to && !Array.isArray(parsed.to) ? parsed.to.text : '', inReplyTo: parsed.inReplyTo ?? null,
-        replied: String(parsed.headers.get('auto-submitted') ?? '') === 'auto-replied', subject: parsed.subject ?? '', text: parsed.text ?? '',
+        replied: header('auto-submitted') === 'auto-replied', subject: parsed.subject ?? '', text: parsed.text ?? '',
       });
     }
     return list;
@@ -171,20 +173,20 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   // Round 2: Alice and Bob answer the notice they received, with the ticket
   // digest it shows; the second approval reaches the threshold and the apply
   // step writes the key into the collection (git commit) and tells Erin.
-  const notice = notices1.find((m) => m.to.includes(alice!.email) && /awaits your approval/.test(m.subject));
+  const notice = notices1.find((m) => m.to.includes(alice.email) && /awaits your approval/.test(m.subject));
   if (notice) {
     round = 2;
     const ticket = /^Ticket: (\S+)$/m.exec(notice.text)?.[1] ?? '';
     const digest = /^Ticket-Digest: ([0-9a-f]{64})$/m.exec(notice.text)?.[1] ?? '';
     put(`APPROVE ${ticket} by maintainer Alice (PGP/MIME), with the digest from her notice`,
-      await signed(alice!, 'pgpmime', `Re: ${notice.subject}`, `APPROVE ${ticket}\n${digest}\nTo: ${botAddress}\n`, 'm11'), '<m11@demo.example>');
-    put(`APPROVE ${ticket} by maintainer Bob (inline)`, await signed(bob!, 'inline', 'approve', `APPROVE ${ticket} ${digest}\nTo: ${botAddress}\n`, 'm12'), '<m12@demo.example>');
+      await signed(alice, 'pgpmime', `Re: ${notice.subject}`, `APPROVE ${ticket}\n${digest}\nTo: ${botAddress}\n`, 'm11'), '<m11@demo.example>');
+    put(`APPROVE ${ticket} by maintainer Bob (inline)`, await signed(bob, 'inline', 'approve', `APPROVE ${ticket} ${digest}\nTo: ${botAddress}\n`, 'm12'), '<m12@demo.example>');
     // Carol objects in a signed reply that quotes her notice without ">"
     // (Outlook style): the notice's APPROVE lines are in her signed text,
     // but the command is only ever the first line, so this is no vote.
-    const carolNotice = notices1.find((m) => m.to.includes(carol!.email) && /awaits your approval/.test(m.subject));
+    const carolNotice = notices1.find((m) => m.to.includes(carol.email) && /awaits your approval/.test(m.subject));
     put(`a signed objection by Carol quoting her notice without ">" (no command, so no vote)`,
-      await signed(carol!, 'pgpmime', `RE: ${notice.subject}`, `I object: I have not met Erin.\n\n-----Original Message-----\n${carolNotice?.text ?? notice.text}`, 'm13'),
+      await signed(carol, 'pgpmime', `RE: ${notice.subject}`, `I object: I have not met Erin.\n\n-----Original Message-----\n${carolNotice?.text ?? notice.text}`, 'm13'),
       '<m13@demo.example>');
     out(`\nround 2: the maintainers approve ticket ${ticket}\n\n`);
     ms += await runRound();
@@ -193,7 +195,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     report(mails, 2);
     const notices2 = mails.filter((m) => !m.replied && !before.has(m.file));
     out(`- notices: ${notices2.map((m) => `${m.to} (Status: ${m.status})`).join(', ') || 'none'}\n`);
-    const stored = readdirSync(path.join(layout.collection, 'pgp', 'all')).find((f) => f.startsWith(`0x${erin!.key.getKeyID().toHex()}-`));
+    const stored = readdirSync(path.join(layout.collection, 'pgp', 'all')).find((f) => f.startsWith(`0x${erin.key.getKeyID().toHex()}-`));
     out(`\ncollection: ${stored ? `pgp/all/${stored} (certified by Alice and Bob; the outsider's certification stripped)` : 'the key was not added'}\n`);
   }
 

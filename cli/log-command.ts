@@ -94,8 +94,9 @@ export function registerLog(program: Command): void {
   const cp = log.command('checkpoint')
     .description('print the latest signed checkpoint (verified with log.vkey)')
     .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)');
-  cp.action(async (opts: ConfigOpt) => run(cp, async (_cfg, reader) => {
+  cp.action(async (opts: ConfigOpt) => run(cp, (_cfg, reader) => {
     writer(cp)(reader.note);
+    return Promise.resolve();
   })(opts));
 
   const cons = log.command('consistency')

@@ -97,7 +97,7 @@ export function buildProgram(): Command {
         return;
       }
       const app = await openApp(cfg, logger);
-      let stuck = 0;
+      let stuck: number;
       try {
         const report = await runOnce(app);
         stuck = report.stuck.length;
@@ -158,5 +158,5 @@ export async function main(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] && /cli\.(ts|js)$/.test(process.argv[1]);
 if (invokedDirectly) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  void main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -11,7 +11,6 @@ import { cryptoPolicyOf, defaultConfigPath, loadConfig } from '../src/config/loa
 import { approvalCheck } from '../src/ledger/standing.js';
 import { KnownKeys } from '../src/pgp/known.js';
 import { openStore } from '../src/store/open.js';
-import type { TicketState } from '../src/store/types.js';
 import { countApprovals } from '../src/tickets/approvals.js';
 import { describeTicket, effectiveState, isoSeconds, parseTicketId } from '../src/tickets/ticket.js';
 import { io, type Io } from './collection-common.js';

@@ -37,7 +37,7 @@ async function botKeyText(o: Options): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
-    throw new Error(`bot key ${file}: ${describeError(err)}`);
+    throw new Error(`bot key ${file}: ${describeError(err)}`, { cause: err });
   }
 }
 

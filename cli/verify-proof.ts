@@ -40,13 +40,13 @@ export async function resolveLogKey(opts: { logKey?: string; config?: string }):
     try {
       text = await readFile(opts.logKey, 'utf8');
     } catch (err) {
-      throw new Error(`--log-key ${opts.logKey}: neither a log verifier key nor a readable file (${describeError(err)})`);
+      throw new Error(`--log-key ${opts.logKey}: neither a log verifier key nor a readable file (${describeError(err)})`, { cause: err });
     }
     const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '') ?? '';
     try {
       parseVerifierKey(line);
     } catch (err) {
-      throw new Error(`--log-key ${opts.logKey}: the file does not hold a log verifier key (${describeError(err)})`);
+      throw new Error(`--log-key ${opts.logKey}: the file does not hold a log verifier key (${describeError(err)})`, { cause: err });
     }
     return line;
   }

@@ -179,7 +179,7 @@ function endpoint(options: RedisOptions, port: number, pid: number, child: Child
       } finally {
         r.disconnect();
       }
-      const gone = await waitFor(async () => !pidAlive(pid), 5000);
+      const gone = await waitFor(() => Promise.resolve(!pidAlive(pid)), 5000);
       if (!gone) {
         logger.warn({ pid }, 'embedded redis-server did not stop; killing it');
         try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }

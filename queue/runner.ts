@@ -170,7 +170,7 @@ export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<OnceR
     await runner.stop();
   }
   if (stuck.length) {
-    app.logger.error({ stuck, count: stuck.length }, describeStuck(stuck).split('\n')[0]!);
+    app.logger.error({ stuck, count: stuck.length }, describeStuck(stuck).split('\n')[0]);
   }
   return { stuck };
 }
@@ -219,7 +219,7 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
       app.logger.info({ signal: sig }, 'stopping: intake closed, finishing jobs in flight');
       // A retry round in flight finishes before the queues close under it.
       Promise.resolve(round)
-        .then(() => digests!.stop())
+        .then(() => digests.stop())
         .catch((err) => app.logger.warn({ err: describeError(err) }, 'digest scheduler stop failed'))
         .then(() => runner.stop())
         .then(resolve, (err) => {

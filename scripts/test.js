@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // `npm test`: check the system programs the integration tests run for real,
-// check the layering (scripts/depcheck.js), typecheck, then run unit and
-// integration tests with node's test runner.
+// check the layering (scripts/depcheck.js), typecheck, lint (ESLint, zero
+// warnings), then run unit and integration tests with node's test runner.
 //
 //   npm test                          all tests
 //   npm test -- test/unit/x.test.ts   only these files (still checks layers and types)
-//   npm test -- --no-typecheck ...    skip the typecheck (not the layer check)
+//   npm test -- --no-typecheck ...    skip the typecheck and the lint (which type-checks too; not the layer check)
 //
 // Exit status: 2 when a system program is missing; otherwise non-zero when
-// the layer check, the typecheck or any test failed.
+// the layer check, the typecheck, the lint or any test failed.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
@@ -94,6 +94,19 @@ if (!skipTypecheck) {
   console.log(typecheckStatus === 0 ? 'typecheck: ok' : `typecheck: FAILED (exit ${typecheckStatus})`);
 }
 
+// ESLint with typescript-eslint's type-checked rules (eslint.config.js); a
+// single warning fails the run, so none can pile up unnoticed.
+let lintStatus = 0;
+if (!skipTypecheck) {
+  console.log('> eslint --max-warnings=0 .');
+  const eslint = spawnSync(process.execPath, [join(root, 'node_modules/eslint/bin/eslint.js'), '--max-warnings=0', '.'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  lintStatus = eslint.status ?? 1;
+  console.log(lintStatus === 0 ? 'lint: ok' : `lint: FAILED (exit ${lintStatus})`);
+}
+
 // Files run one at a time: integration tests start real services, and
 // parallel files would compete for CPU and make timings meaningless.
 const args = [
@@ -109,6 +122,7 @@ console.log(`> node ${args.join(' ')}`);
 const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 const testStatus = run.status ?? (run.signal ? 128 : 1);
 
-// Tests still run when the layer check or the typecheck fails, so CI shows every result.
-console.log(`result: layers ${depcheckStatus === 0 ? 'ok' : 'FAILED'}, typecheck ${skipTypecheck ? 'skipped' : typecheckStatus === 0 ? 'ok' : 'FAILED'}, tests ${testStatus === 0 ? 'ok' : `FAILED (exit ${testStatus})`}`);
-process.exit(testStatus !== 0 ? testStatus : typecheckStatus !== 0 ? typecheckStatus : depcheckStatus);
+// Tests still run when the layer check, the typecheck or the lint fails, so CI shows every result.
+const skipped = (status) => (skipTypecheck ? 'skipped' : status === 0 ? 'ok' : 'FAILED');
+console.log(`result: layers ${depcheckStatus === 0 ? 'ok' : 'FAILED'}, typecheck ${skipped(typecheckStatus)}, lint ${skipped(lintStatus)}, tests ${testStatus === 0 ? 'ok' : `FAILED (exit ${testStatus})`}`);
+process.exit([testStatus, typecheckStatus, lintStatus, depcheckStatus].find((s) => s !== 0) ?? 0);

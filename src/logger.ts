@@ -41,7 +41,7 @@ const seenBy = new WeakMap<Logger, Map<string, Seen>>();
  */
 export function logRateLimited(logger: Logger, source: string, err: unknown, msg: string, fields: Record<string, unknown> = {}): void {
   let seen = seenBy.get(logger);
-  if (!seen) seenBy.set(logger, (seen = new Map()));
+  if (!seen) seenBy.set(logger, (seen = new Map<string, Seen>()));
   const text = err instanceof Error ? err.message : String(err);
   const key = text;
   const now = Date.now();

@@ -57,7 +57,7 @@ export class MaildirIntake implements Intake {
       if (!existsSync(d)) continue;
       for (const name of readdirSync(d).sort()) {
         if (name.startsWith('.')) continue;
-        out.push({ file: path.join(d, name), uid: name.split(':')[0]!, sub });
+        out.push({ file: path.join(d, name), uid: name.split(':')[0], sub });
       }
     }
     return out;

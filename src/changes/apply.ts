@@ -123,7 +123,7 @@ function keepName(stored: StoredKey): { fileName?: string; identity?: string } {
 async function oneKey(armored: string): Promise<openpgp.Key> {
   const keys = await readKeysAny(armored);
   if (keys.length !== 1) throw new Error(`the change carries ${keys.length} keys`);
-  return keys[0]!;
+  return keys[0];
 }
 
 async function findStored(col: Collection, fpr: string): Promise<StoredKey | null> {
@@ -139,7 +139,7 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       const fpr = fingerprintOf(key);
       const stored = await findStored(col, fpr);
       if (stored) {
-        if (sameKeyContent(stored.key, key)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'key-added', subject: fpr }, write: async () => undefined } };
+        if (sameKeyContent(stored.key, key)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'key-added', subject: fpr }, write: () => Promise.resolve() } };
         return { ok: false, reason: `key ${fpr} entered the collection after the ticket was opened; send UPDATE KEY for what this copy adds` };
       }
       const adm = await admitNewKey(key, ctx);
@@ -173,7 +173,7 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       }
       const type: LogEntryType = p.kind === 'update-key' ? 'key-updated' : 'key-revoked';
       const entry = { type, subject: p.fingerprint, name: stored.identity || stored.keyId };
-      if (sameKeyContent(stored.key, merged)) return { ok: true, plan: { noop: true, message: '', entry, write: async () => undefined } };
+      if (sameKeyContent(stored.key, merged)) return { ok: true, plan: { noop: true, message: '', entry, write: () => Promise.resolve() } };
       return {
         ok: true,
         plan: {
@@ -189,7 +189,7 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       const certs = await col.certs();
       const same = certs.find((c) => c.name === p.name);
       if (same) {
-        if (same.pem.equals(pem)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'cert-added', subject: p.name, name: p.name }, write: async () => undefined } };
+        if (same.pem.equals(pem)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'cert-added', subject: p.name, name: p.name }, write: () => Promise.resolve() } };
         return { ok: false, reason: `the collection now holds another certificate named ${p.name}` };
       }
       const r = await checkSubmittedCert(pem, p.signature, {

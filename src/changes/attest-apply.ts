@@ -113,7 +113,7 @@ export async function applyAttestation(row: ChangeRow, deps: AttestApplyDeps): P
   // What the log holds (after a reuse, the entries of the first run).
   const stored = await Promise.all(out.indexes.map((i) => svc.entry(i)));
   stored.forEach((s, i) => {
-    if (s.entry.subject !== p.lines[i]!.subject) throw new Error(`log entry ${s.index} is not the attestation of line ${p.lines[i]!.line}`);
+    if (s.entry.subject !== p.lines[i].subject) throw new Error(`log entry ${s.index} is not the attestation of line ${p.lines[i].line}`);
   });
   const shownProofs = Math.min(REPLY_BOUNDS.attestProofs, stored.length);
   const proofs: string[] = [];

@@ -128,7 +128,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
       continue;
     }
     if (s.keys.length > 1) out.push(finding('KEY_FILE_MULTIPLE', s.file, `${s.file} holds ${s.keys.length} keys; only the first is used`));
-    const key = s.keys[0]!;
+    const key = s.keys[0];
     good.push({ s, key });
     const fpr = fingerprintOf(key);
     byFpr.set(fpr, [...(byFpr.get(fpr) ?? []), s.file]);
@@ -141,7 +141,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
   for (const { s, key } of good) {
     const r = await inspectKey(key, { collection: ring, policy, now });
     reports.set(r.fingerprint, r);
-    out.push(...keyFindings(s, r, policy, min));
+    out.push(...keyFindings(s, r, min));
   }
 
   // ---- one address, one key: a second holder is reported, never dropped (people decide which key keeps it)
@@ -163,7 +163,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
         continue;
       }
       if (!s.bytes.equals(twin.s.bytes)) {
-        const same = s.keys.length === 1 && Buffer.from(s.keys[0]!.write()).equals(Buffer.from(twin.key.write()));
+        const same = s.keys.length === 1 && Buffer.from(s.keys[0].write()).equals(Buffer.from(twin.key.write()));
         out.push(finding('ROLE_COPY_DIFFERS', s.file, same
           ? `${s.file} holds the same key packets as pgp/all/${name} but different bytes (armour)`
           : `${s.file} holds different key data than pgp/all/${name}`, { file: s.file }));
@@ -191,7 +191,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
     // the signature covers the bytes, whatever they hold.
     if (!check.subject) out.push(finding('PKI_UNREADABLE', c.file, `${c.file}: ${check.reasons.join('; ')}`));
     else check.reasons.forEach((reason, i) => {
-      out.push(finding(pkiFindingCode(check.codes[i]!), c.file, `${c.name}: ${reason}`, { file: c.file }));
+      out.push(finding(pkiFindingCode(check.codes[i]), c.file, `${c.name}: ${reason}`, { file: c.file }));
     });
     if (c.signature !== null) {
       const v = await verifyDetachedSignature(c.pem, c.signature, ring, { policy, now });
@@ -221,7 +221,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
   return out.sort((a, b) => SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.code.localeCompare(b.code) || a.subject.localeCompare(b.subject));
 }
 
-function keyFindings(s: ScannedKeyFile, r: KeyReport, policy: CryptoPolicy, min: number): Finding[] {
+function keyFindings(s: ScannedKeyFile, r: KeyReport, min: number): Finding[] {
   const out: Finding[] = [];
   const id = r.keyId;
   const base = { file: s.file, fingerprint: r.fingerprint };
@@ -313,7 +313,7 @@ export function compareKeySets(file: string, folder: openpgp.Key[], bundle: open
     }
   }
   for (const [fpr, copies] of b) {
-    if (!f.has(fpr)) out.push(finding('BUNDLE_MISMATCH', file, `key ${keyIdOf(copies[0]!)} is in ${file} but not in pgp/all`, { keyId: keyIdOf(copies[0]!), kind: 'only-in-bundle' }));
+    if (!f.has(fpr)) out.push(finding('BUNDLE_MISMATCH', file, `key ${keyIdOf(copies[0])} is in ${file} but not in pgp/all`, { keyId: keyIdOf(copies[0]), kind: 'only-in-bundle' }));
   }
   return out;
 }
@@ -348,7 +348,7 @@ async function manifestFindings(col: Collection, manifestKeys: KeyLookup | undef
   if (!on.equals(expected)) {
     const parse = (b: Buffer) => new Map(b.toString('utf8').split('\n').filter(Boolean).map((l) => {
       const m = l.match(/^([0-9a-f]{64}) [ *](.+)$/);
-      return m ? [m[2]!, m[1]!] as const : [l, ''] as const;
+      return m ? [m[2], m[1]] as const : [l, ''] as const;
     }));
     const have = parse(on);
     const want = parse(expected);

@@ -173,7 +173,7 @@ export class Collection {
       let keys: openpgp.PublicKey[] = [];
       let error: string | null = null;
       try {
-        keys = (await readKeysAny(bytes)).map((k) => (k.isPrivate() ? k.toPublic() : (k as openpgp.PublicKey)));
+        keys = (await readKeysAny(bytes)).map((k) => (k.isPrivate() ? k.toPublic() : (k)));
       } catch (err) {
         error = (err as Error).message;
       }
@@ -187,7 +187,7 @@ export class Collection {
     const out: StoredKey[] = [];
     for (const s of await this.scanKeyFolder(PATHS.pgpAll)) {
       if (s.keys.length !== 1) continue;
-      const key = s.keys[0]!;
+      const key = s.keys[0];
       out.push({
         keyId: keyIdOf(key),
         fingerprint: fingerprintOf(key),
@@ -285,7 +285,7 @@ export class Collection {
     opts: { identity?: string; fileName?: string; armored?: string | Buffer } = {},
   ): Promise<string> {
     this.assertLocked();
-    const pub = key.isPrivate() ? key.toPublic() : (key as openpgp.PublicKey);
+    const pub = key.isPrivate() ? key.toPublic() : (key);
     const keyId = keyIdOf(pub);
     let name: string;
     if (opts.fileName !== undefined) {

@@ -98,7 +98,7 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
       return;
     }
     for (const k of keys) {
-      const pub = k.isPrivate() ? k.toPublic() : (k as openpgp.PublicKey);
+      const pub = k.isPrivate() ? k.toPublic() : (k);
       entries.push({ source, file: rel, bytes, key: pub, single: keys.length === 1 });
     }
   };
@@ -128,7 +128,7 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
   type Plan = { key: openpgp.PublicKey; role: KeyRole; fileName: string; armored?: Buffer };
   const plans: Plan[] = [];
   for (const [fpr, group] of groups) {
-    const keyId = keyIdOf(group[0]!.key);
+    const keyId = keyIdOf(group[0].key);
     const primaryEntries = group.filter((e) => e.source === 'all' || e.source === 'flat');
     const roleEntries = group.filter((e) => e.source === 'signing' || e.source === 'email');
     if (primaryEntries.length === 0) {
@@ -144,7 +144,7 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
     // The collection already holds exactly this key: keep its file as it is
     // (re-armouring it would be a change with no content, and a log entry).
     if (prior && distinct.length === 1) continue;
-    const key = distinct.length === 1 ? distinct[0]! : await unionKeys(distinct);
+    const key = distinct.length === 1 ? distinct[0] : await unionKeys(distinct);
     if (distinct.length > 1) {
       notes.push(finding('IMPORT_MERGED', keyId,
         `key ${keyId}: ${distinct.length} different copies (${[...new Set(group.map((e) => e.file))].join(', ')}${prior ? ', the collection' : ''}) were merged`,
@@ -232,7 +232,7 @@ async function changedByCommit(
   const status = new Map<string, string>();
   for (const line of out.split('\n')) {
     const [st, file] = line.split('\t');
-    if (st && file) status.set(file, st[0]!);
+    if (st && file) status.set(file, st[0]);
   }
   const keys = plans.flatMap((p) => {
     const st = status.get(`pgp/all/${p.fileName}`);

@@ -41,9 +41,9 @@ export function identityFromUserId(uid: string): string {
   let s = source.toLowerCase().replace(/[^a-z0-9._@+-]/g, '-');
   s = s.replace(/-{2,}/g, '-');
   s = s.replace(/\.{2,}/g, '.');
-  s = s.replace(/^[.\-]+/, '');
+  s = s.replace(/^[.-]+/, '');
   s = s.slice(0, IDENTITY_MAX);
-  s = s.replace(/[.\-]+$/, '');
+  s = s.replace(/[.-]+$/, '');
   return s.length > 0 ? s : 'unknown';
 }
 
@@ -72,7 +72,7 @@ export interface ParsedKeyFileName {
 export function parseKeyFileName(name: string): ParsedKeyFileName | null {
   const m = name.match(KEY_FILE);
   if (!m) return null;
-  return { keyId: m[1]!, identity: m[2]!, role: m[3] as KeyRole };
+  return { keyId: m[1], identity: m[2], role: m[3] as KeyRole };
 }
 
 /** A file name read from a directory the bot did not write (import) is used only if it is one we could have written. */

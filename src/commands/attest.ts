@@ -79,7 +79,7 @@ export const attestHandler: Handler = async (req, ctx) => {
     effects: [{
       kind: 'change-create',
       change: {
-        id: `c-${req.spoolKey}`, kind: 'attest', ticketId: null, subject: good[0]!.subject,
+        id: `c-${req.spoolKey}`, kind: 'attest', ticketId: null, subject: good[0].subject,
         payload: JSON.stringify(payload),
         requester: req.sender, parentMessageId: req.mail.messageId ?? null, sourceDigest: req.sourceDigest,
         signers: [signer], approvers: [], createdAt: req.now.toISOString(),

@@ -31,7 +31,7 @@ function looksLikeKeyAttachment(a: { filename?: string | null; contentType: stri
   if (/\.(asc|gpg|pgp|key|pub)$/.test(name) && !/\.(crt|sig)\.asc$/.test(name)) {
     const head = a.content.subarray(0, MESSAGE_BOUNDS.keySniffBytes).toString('latin1');
     return head.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----') || head.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----') ||
-      (!head.includes('-----BEGIN') && a.content.length > 0 && (a.content[0]! & 0x80) !== 0);
+      (!head.includes('-----BEGIN') && a.content.length > 0 && (a.content[0] & 0x80) !== 0);
   }
   return false;
 }
@@ -66,7 +66,7 @@ async function readAll(data: (string | Buffer)[], limits: Limits): Promise<Carri
       continue;
     }
     try {
-      for (const k of await readKeysAny(d)) keys.push(k.isPrivate() ? (k as openpgp.PrivateKey).toPublic() : (k as openpgp.PublicKey));
+      for (const k of await readKeysAny(d)) keys.push(k.isPrivate() ? (k).toPublic() : (k));
     } catch { /* unreadable: the handler reports it from the signed copy */ }
   }
   return { keys, oversize };

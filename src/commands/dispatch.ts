@@ -80,7 +80,7 @@ const ARMOUR_HEADER = /^[A-Za-z]+: /;
  */
 export function untrustedText(text: string): string {
   const lines = text.split('\n');
-  const bare = (i: number): string => (lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!);
+  const bare = (i: number): string => (lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i]);
   let i = 0;
   while (i < lines.length) {
     if (!bare(i).endsWith(SIGNED_MESSAGE)) {
@@ -88,12 +88,12 @@ export function untrustedText(text: string): string {
       continue;
     }
     let j = i + 1;
-    while (j < lines.length && ARMOUR_HEADER.test(lines[j]!)) j++;
+    while (j < lines.length && ARMOUR_HEADER.test(lines[j])) j++;
     if (j < lines.length && bare(j) === '') {
       // The first good start decides: a later start can only end at the
       // same signature lines, so if there is none there is no armour at all.
       let k = j + 2;
-      while (k < lines.length && !lines[k]!.startsWith(SIGNATURE)) k++;
+      while (k < lines.length && !lines[k].startsWith(SIGNATURE)) k++;
       if (k >= lines.length) return text;
       const body = lines.slice(j + 1, k).join('\n');
       return (body.endsWith('\r') ? body.slice(0, -1) : body).replace(/^- /gm, '');
@@ -295,7 +295,7 @@ export class Dispatcher {
     if (keys.length === 0) {
       if (oversize.length === 0) return v;
       // Say why the carried key did not count, rather than only "not in the keyring".
-      return { ...v, detail: `${v.detail}; ${render('carried-key-too-large', { size: oversize[0]!, limit: this.config.limits.maxKeyBytes }).trim()}` };
+      return { ...v, detail: `${v.detail}; ${render('carried-key-too-large', { size: oversize[0], limit: this.config.limits.maxKeyBytes }).trim()}` };
     }
     // A carried copy of a collection key is MERGED into the collection copy,
     // never used instead of it: the merge adds a new subkey only with a valid

@@ -56,7 +56,7 @@ function ambiguous(query: string, holders: { fingerprint: string; userId: string
   return {
     status: 'error',
     body: render('get-key-ambiguous', {
-      count: holders.length, query, example: holders[0]!.fingerprint,
+      count: holders.length, query, example: holders[0].fingerprint,
       holders: holders.map((h) => ({ fingerprint: h.fingerprint, userId: contentValue(h.userId, 60) })),
     }),
     outcome: 'GET KEY:refused:one-key-per-address',

@@ -19,7 +19,7 @@ export function signatureNote(v: MailVerification): string | null {
   }
 }
 
-export const helpHandler: Handler = async (req, ctx) => ({
+export const helpHandler: Handler = (req, ctx) => Promise.resolve({
   status: 'found',
   body: render('help', {
     botName: ctx.config.bot.name,

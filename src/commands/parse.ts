@@ -137,9 +137,9 @@ function matchKeyword(line: string): { spec: CommandSpec; rest: string } | null 
 function toAddress(line: string): string | null {
   const m = /^to:[ \t]*(.*)$/i.exec(line);
   if (!m) return null;
-  const value = m[1]!.trim();
+  const value = m[1].trim();
   const angle = /<([^<>\s]*)>\s*$/.exec(value);
-  return (angle ? angle[1]! : value).toLowerCase();
+  return (angle ? angle[1] : value).toLowerCase();
 }
 
 function shownLine(s: string): string {
@@ -171,11 +171,11 @@ export function findCommand(text: string | null | undefined, opts: FindOptions =
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
   const limit = Math.min(lines.length, COMMAND_BOUNDS.scanLines);
   let i = 0;
-  while (i < limit && lines[i]!.trim() === '') i++;
+  while (i < limit && lines[i].trim() === '') i++;
   if (i >= limit) return null;
   // A quote (`>`), a separator or an armour line first: no command. matchKeyword
   // needs the line to start with a keyword, so only the first line is ever read.
-  const line = lines[i]!.trim();
+  const line = lines[i].trim();
   const m = matchKeyword(line);
   if (!m) return null;
   const args = m.rest ? m.rest.split(/\s+/) : [];

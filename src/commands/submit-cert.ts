@@ -42,7 +42,7 @@ export function certMaterial(req: CommandRequest): CertMaterial {
     if (type === 'application/pgp-signature' || /\.(asc|sig)$/.test(name)) {
       const blocks = armouredBlocks(text, SIG_BLOCK);
       if (blocks.length) signatures.push(...blocks.map((b) => b.replace(/\r\n/g, '\n') + '\n'));
-      else if (a.content.length > 0 && (a.content[0]! & 0x80) !== 0) {
+      else if (a.content.length > 0 && (a.content[0] & 0x80) !== 0) {
         // A binary .sig: stored armoured, like the group's .crt.asc files.
         signatures.push(openpgp.armor(openpgp.enums.armor.signature, a.content));
       }
@@ -91,13 +91,13 @@ export const submitCertHandler: Handler = async (req, ctx) => {
   }
   const open = await ctx.store.openTicketsFor(name);
   if (open.length > 0) {
-    return refused(CMD, 'already-pending', `a certificate named ${name} already waits for the maintainers: ticket ${open[0]!.id}`,
-      `wait for the decision on ${open[0]!.id}, or choose another name`);
+    return refused(CMD, 'already-pending', `a certificate named ${name} already waits for the maintainers: ticket ${open[0].id}`,
+      `wait for the decision on ${open[0].id}, or choose another name`);
   }
 
   let chosen: { pem: Buffer; r: CertSubmission & { ok: true } } | null = null;
   let firstRefusal: (CertSubmission & { ok: false }) | null = null;
-  for (const form of m.pems[0]!) {
+  for (const form of m.pems[0]) {
     const r = await checkSubmittedCert(form, signature, {
       collectionKeys: ctx.keyring, collectionCerts: certs.map((c) => ({ name: c.name, pem: c.pem })),
       policy: ctx.policy, now: req.now, limits: cfg.limits,

@@ -34,7 +34,7 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
     return refused(CMD, 'one-key', `the signed part carries ${read.keys.length} different keys (${read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ')})`,
       'send one key per SUBMIT KEY mail, signed with that key');
   }
-  const key = read.keys[0]!;
+  const key = read.keys[0];
   const fpr = fingerprintOf(key);
 
   // Proof of possession: only the holder of the key may submit it, so
@@ -46,8 +46,8 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
   }
   const open = await ctx.store.openTicketsFor(fpr);
   if (open.length > 0) {
-    return refused(CMD, 'already-pending', `key ${fpr} already has ticket ${open[0]!.id} (${open[0]!.state})`,
-      `wait for the maintainers' decision on ${open[0]!.id}; send STATUS ${open[0]!.id} to see where it stands`);
+    return refused(CMD, 'already-pending', `key ${fpr} already has ticket ${open[0].id} (${open[0].state})`,
+      `wait for the maintainers' decision on ${open[0].id}; send STATUS ${open[0].id} to see where it stands`);
   }
 
   const adm = await admitNewKey(key, {

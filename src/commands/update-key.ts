@@ -33,7 +33,7 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
     return refused(CMD, 'one-key', `the signed part carries ${read.keys.length} different keys (${read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ')})`,
       'send one key per UPDATE KEY mail');
   }
-  const incoming = read.keys[0]!;
+  const incoming = read.keys[0];
   const fpr = fingerprintOf(incoming);
   const existing = ctx.keyring.findByFingerprint(fpr);
   if (!existing || fingerprintOf(existing) !== fpr) {
@@ -116,8 +116,8 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
 
   const open = (await ctx.store.openTicketsFor(fpr)).filter((t) => t.kind === 'update-key');
   if (open.length > 0) {
-    return refused(CMD, 'already-pending', `key ${fpr} already has an update waiting for the maintainers: ticket ${open[0]!.id}`,
-      `wait for the maintainers' decision on ${open[0]!.id} (STATUS ${open[0]!.id}), then send the update again if it is still needed`);
+    return refused(CMD, 'already-pending', `key ${fpr} already has an update waiting for the maintainers: ticket ${open[0].id}`,
+      `wait for the maintainers' decision on ${open[0].id} (STATUS ${open[0].id}), then send the update again if it is still needed`);
   }
   const t = await openTicket(req, ctx, {
     kind: 'update-key', subject: fpr, what, summary, data: armored,

@@ -99,7 +99,7 @@ export const verifyHandler: Handler = async (req, ctx) => {
   if (rows.length === 0) {
     return {
       status: 'not-found',
-      fields: { Digest: key.split(':')[1]! },
+      fields: { Digest: key.split(':')[1] },
       body: render('verify-not-found', { digestLines: digestLines(key), origin: reader.checkpoint.origin, size: reader.size }),
       outcome: 'VERIFY:not-found',
     };
@@ -139,7 +139,7 @@ export const verifyHandler: Handler = async (req, ctx) => {
   if (parts.length === 0) return unavailable('VERIFY', new Error('the attestation index disagrees with the log'));
   return {
     status: 'found',
-    fields: { Digest: key.split(':')[1]!, 'Log-Index': indexes.join(' ') },
+    fields: { Digest: key.split(':')[1], 'Log-Index': indexes.join(' ') },
     body: render('verify-found', {
       digestLines: digestLines(key), count: rows.length, one: rows.length === 1, origin: reader.checkpoint.origin,
       more: rows.length > shownRows.length, shown: shownRows.length, vkey: reader.vkey, attestations: parts.join('\n\n'),

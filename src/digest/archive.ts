@@ -62,7 +62,7 @@ export class DigestArchive {
 
   async latest(): Promise<StoredDigest | null> {
     const ns = await this.numbers();
-    return ns.length ? this.read(ns[ns.length - 1]!) : null;
+    return ns.length ? this.read(ns[ns.length - 1]) : null;
   }
 
   /**

@@ -130,12 +130,12 @@ function attestationLines(entries: DigestEntry[]): string[] {
   const lines: string[] = [];
   for (const d of entries.slice(0, MAX_LISTED_ATTESTATIONS)) {
     const e = d.entry!;
-    const by = e.signers.length ? keyIdOfFpr(e.signers[0]!) + (e.signers.length > 1 ? `+${e.signers.length - 1}` : '') : 'unsigned';
+    const by = e.signers.length ? keyIdOfFpr(e.signers[0]) + (e.signers.length > 1 ? `+${e.signers.length - 1}` : '') : 'unsigned';
     lines.push(...field(0, `#${d.index} ${by} `, asciiValue(e.name ?? e.subject), W));
   }
   if (entries.length > MAX_LISTED_ATTESTATIONS) {
     const rest = entries.slice(MAX_LISTED_ATTESTATIONS);
-    lines.push(`... and ${rest.length} more (log entries ${rest[0]!.index} to ${rest[rest.length - 1]!.index})`);
+    lines.push(`... and ${rest.length} more (log entries ${rest[0].index} to ${rest[rest.length - 1].index})`);
   }
   return lines;
 }
@@ -217,7 +217,7 @@ export function formatDigest(input: DigestInput): string {
   for (const line of reflow(prose).split('\n')) {
     const m = /^\s*@@([a-z]+)@@\s*$/.exec(line);
     if (m) {
-      const b = blocks[m[1]!];
+      const b = blocks[m[1]];
       if (!b) throw new DigestError('DIGEST_FORMAT', `templates/digest.txt names an unknown block @@${m[1]}@@`);
       // The header is the first thing in the text, flush left; the rest are indented blocks.
       out.push(...(m[1] === 'header' ? header : b));
@@ -258,8 +258,8 @@ export function parseDigest(input: string): ParsedDigest {
     // (Previous-SHA256, a long Log-Origin).
     const m = /^([A-Za-z0-9-]+):(?: (.*))?$/.exec(line);
     if (m) {
-      if (map.has(m[1]!)) malformed(`${m[1]} appears twice`);
-      map.set(m[1]!, m[2] ?? '');
+      if (map.has(m[1])) malformed(`${m[1]} appears twice`);
+      map.set(m[1], m[2] ?? '');
       last = m[1]!;
     } else if (/^ {2,}\S/.test(line) && last !== null) {
       map.set(last, map.get(last)! + line.trim());

@@ -63,7 +63,7 @@ export async function openLogView(dir: string): Promise<LogView | null> {
         bundles.clear(); // entries are read in order: keep one bundle
         bundles.set(b, bundle);
       }
-      const e = Buffer.from((await bundle)[index % TILE_WIDTH]!);
+      const e = Buffer.from((await bundle)[index % TILE_WIDTH]);
       const proof = await reader.inclusionProof(index, size);
       if (!verifyInclusion(leafHash(e), index, size, proof, root)) {
         throw new DigestError('DIGEST_LOG', `log entry ${index} is not included under the signed root (damaged log files?)`);

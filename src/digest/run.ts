@@ -214,7 +214,7 @@ export async function digestStatus(deps: Pick<DigestDeps, 'config' | 'store'>): 
   const ns = await archive.numbers();
   const log = await openLogView(dataLayout(deps.config.dataDir).log).catch(() => null);
   return {
-    latest: ns.length ? ns[ns.length - 1]! : null,
+    latest: ns.length ? ns[ns.length - 1] : null,
     distributed: Number((await deps.store.getMeta(DISTRIBUTED_META)) ?? '0'),
     subscribers: (await deps.store.listSubscribers()).length,
     logSize: log?.size ?? null,

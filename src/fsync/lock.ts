@@ -148,7 +148,9 @@ export class LockFile {
   async release(): Promise<void> {
     const got = await readHolder(this.path);
     if (got && got.holder !== 'damaged' && got.holder.token === this.token) {
-      await fs.unlink(this.path).catch((err) => (isENOENT(err) ? undefined : Promise.reject(err)));
+      await fs.unlink(this.path).catch((err: unknown) => {
+        if (!isENOENT(err)) throw err;
+      });
     }
   }
 }

@@ -65,7 +65,7 @@ const HEX_LENGTH: Record<number, DigestAlgorithm> = { 64: 'sha256', 128: 'sha512
 function unescapeGnu(name: string): string | null {
   let out = '';
   for (let i = 0; i < name.length; i++) {
-    const c = name[i]!;
+    const c = name[i];
     if (c !== '\\') {
       out += c;
       continue;
@@ -102,16 +102,16 @@ function checkName(name: string): string | null {
 export function parseSumLine(raw: string): { algorithm: DigestAlgorithm; hex: string; name: string } | string {
   const bsd = /^(SHA256|SHA512) \((.*)\) = ([0-9A-Za-z]+)$/.exec(raw);
   if (bsd) {
-    const d = checkDigest(bsd[3]!, bsd[1]!.toLowerCase() as DigestAlgorithm);
+    const d = checkDigest(bsd[3], bsd[1].toLowerCase() as DigestAlgorithm);
     if (typeof d === 'string') return d;
-    const bad = checkName(bsd[2]!);
-    return bad ?? { ...d, name: bsd[2]! };
+    const bad = checkName(bsd[2]);
+    return bad ?? { ...d, name: bsd[2] };
   }
   const gnu = /^(\\?)([0-9A-Za-z]+) [ *](.*)$/.exec(raw);
   if (!gnu) return 'not a line of the form "<sha256 or sha512 hex>  <artifact name>"';
-  const d = checkDigest(gnu[2]!);
+  const d = checkDigest(gnu[2]);
   if (typeof d === 'string') return d;
-  const name = gnu[1] ? unescapeGnu(gnu[3]!) : gnu[3]!;
+  const name = gnu[1] ? unescapeGnu(gnu[3]) : gnu[3];
   if (name === null) return 'the escaped artifact name has an unknown escape (only \\\\, \\n and \\r exist)';
   const bad = checkName(name);
   return bad ?? { ...d, name };
@@ -130,7 +130,7 @@ export function parseAttestLines(following: string, firstLine: number, maxLines:
   let overLimit: ParsedAttest['overLimit'] = null;
   const all = following.replace(/\r\n?/g, '\n').split('\n');
   for (let i = 0; i < all.length; i++) {
-    const raw = all[i]!;
+    const raw = all[i];
     if (raw === '-- ' || raw === '--' || /^-----BEGIN PGP /.test(raw) || /^end$/i.test(raw.trim())) break;
     if (raw.trim() === '' || raw.trimStart().startsWith('>')) continue;
     const line = firstLine + i;
@@ -176,6 +176,6 @@ export function digestKey(arg: string | undefined): string | null {
   if (!arg) return null;
   const m = /^(?:(sha256|sha512):)?([0-9a-fA-F]+)$/i.exec(arg.trim());
   if (!m) return null;
-  const d = checkDigest(m[2]!, m[1]?.toLowerCase() as DigestAlgorithm | undefined);
+  const d = checkDigest(m[2], m[1]?.toLowerCase() as DigestAlgorithm | undefined);
   return typeof d === 'string' ? null : `${d.algorithm}:${d.hex}`;
 }

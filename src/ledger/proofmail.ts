@@ -95,7 +95,7 @@ function looksLikeMail(bytes: Buffer): boolean {
   const end = head.indexOf('\n\n');
   if (end <= 0) return false;
   const lines = head.slice(0, end).split('\n');
-  if (!/^[!-9;-~]+:/.test(lines[0]!)) return false;
+  if (!/^[!-9;-~]+:/.test(lines[0])) return false;
   return lines.some((l) => /^(from|date|message-id|mime-version|content-type|received|return-path):/i.test(l));
 }
 
@@ -105,7 +105,7 @@ function endOfNote(lines: string[], i: number): number {
   if (i >= lines.length) return -1;
   i++;
   const first = i;
-  while (i < lines.length && lines[i]!.startsWith(SIG_PREFIX)) i++;
+  while (i < lines.length && lines[i].startsWith(SIG_PREFIX)) i++;
   return i === first ? -1 : i;
 }
 
@@ -119,8 +119,8 @@ export function findLogBlocks(text: string): { blocks: FoundBlock[]; digest: str
   // bare hex (64 digits: SHA-256, 128: SHA-512).
   const status = lines.findIndex((l) => /^Status: /.test(l));
   for (let i = status; status >= 0 && i < lines.length && lines[i] !== ''; i++) {
-    const d = /^Digest: ([0-9a-f]{64}|[0-9a-f]{128})$/.exec(lines[i]!);
-    if (d) digest = `${d[1]!.length === 64 ? 'sha256' : 'sha512'}:${d[1]!}`;
+    const d = /^Digest: ([0-9a-f]{64}|[0-9a-f]{128})$/.exec(lines[i]);
+    if (d) digest = `${d[1].length === 64 ? 'sha256' : 'sha512'}:${d[1]}`;
   }
   // An incomplete block is decided by the first blank line after its header
   // (endOfNote from there fails): every header before that line ends the
@@ -128,11 +128,11 @@ export function findLogBlocks(text: string): { blocks: FoundBlock[]; digest: str
   // lines to the end of the text was quadratic (1 MiB: 3 s).
   let incompleteUntil = -1;
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
+    const line = lines[i];
     if ((line === PROOF_HEADER || line === CONSISTENCY_HEADER) && i < incompleteUntil) continue;
     if (line === ENTRY_HEADER) {
       let j = i + 1;
-      while (j < lines.length && FIELD.test(lines[j]!)) j++;
+      while (j < lines.length && FIELD.test(lines[j])) j++;
       entry = Buffer.from(`${lines.slice(i, j).join('\n')}\n`, 'utf8');
       i = j - 1;
     } else if (line === PROOF_HEADER) {

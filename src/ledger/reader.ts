@@ -46,7 +46,7 @@ export function directoryFetch(root: string): typeof fetch {
       const code = (err as NodeJS.ErrnoException).code;
       return new Response(null, { status: code === 'ENOENT' || code === 'ENOTDIR' ? 404 : 500 });
     }
-  }) as typeof fetch;
+  });
 }
 
 const clients = new Map<string, TileClient>();
@@ -188,7 +188,7 @@ export async function fsck(client: TileClient, cp: Checkpoint, onProgress?: (don
           const bundle = await client.fetchEntryBundle(n, w);
           bundle.forEach((e, i) => {
             entries++;
-            if (!leafHash(e).equals(hashes[i]!)) report(`entry ${n * TILE_WIDTH + i}: its leaf hash is not the one in tile 0/${n}`);
+            if (!leafHash(e).equals(hashes[i])) report(`entry ${n * TILE_WIDTH + i}: its leaf hash is not the one in tile 0/${n}`);
           });
         } catch (err) {
           report(`entry bundle ${n} (width ${w}): ${(err as Error).message}`);

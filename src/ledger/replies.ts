@@ -24,7 +24,7 @@ export const FRAME_CONSISTENCY = 'TLOG CONSISTENCY';
 /** `5`, `5-7` for a run, else the indexes separated by spaces. */
 export function indexList(indexes: readonly number[]): string {
   if (indexes.length === 0) return '';
-  const contiguous = indexes.every((x, i) => i === 0 || x === indexes[i - 1]! + 1);
+  const contiguous = indexes.every((x, i) => i === 0 || x === indexes[i - 1] + 1);
   if (indexes.length === 1) return String(indexes[0]);
   if (contiguous) return `${indexes[0]}-${indexes[indexes.length - 1]}`;
   return indexes.join(' ');

@@ -190,7 +190,7 @@ export class LogService {
     try {
       bytes = entries.map((e) => formatEntry(e, this.opts.maxEntryBytes));
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const key = opts.key ?? `anon:${randomBytes(12).toString('hex')}`;
     return this.#serial(() => this.#append(key, entries, bytes));

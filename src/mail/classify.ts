@@ -33,6 +33,7 @@ function headerText(v: HeaderValue | undefined): string {
     if (Array.isArray(val)) return val.map((a: { address?: string }) => a.address ?? '').join(', ');
   }
   if (typeof v === 'object' && 'text' in v) return String((v as { text: unknown }).text);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a header shape mailparser does not produce: kept as the last resort it was
   return String(v);
 }
 

@@ -145,12 +145,14 @@ const DOMAIN = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*
  * names it).
  */
 function addrSpec(address: string): string | null {
+  // eslint-disable-next-line no-control-regex -- addresses are hostile input: control characters must never reach a header
   const clean = address.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '').trim();
   const at = clean.lastIndexOf('@');
   if (at <= 0 || clean.length > NAME_BOUNDS.addressChars) return null;
   // domainToASCII drops or maps what it cannot take ("?x: ;" became "."),
   // so the domain's ASCII is checked before it and its labels after it.
   const rawDomain = clean.slice(at + 1);
+  // eslint-disable-next-line no-control-regex -- a hostile domain: any control character refuses it
   if (/[\x00-\x2c\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]/.test(rawDomain)) return null;
   const domain = domainToASCII(rawDomain);
   if (!DOMAIN.test(domain)) return null;

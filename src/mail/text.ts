@@ -81,6 +81,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * surrogate pair.
  */
 export function sanitizeHeaderText(value: string, max = 200): string {
+  // eslint-disable-next-line no-control-regex -- header text from hostile mail: control characters are what this removes
   const clean = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(LONE_SURROGATE, '\ufffd').replace(/\s+/g, ' ').trim();
   if (clean.length <= max) return clean;
   const points = Array.from(clean);

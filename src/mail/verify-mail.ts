@@ -127,7 +127,6 @@ export interface MailVerification {
 
 export interface VerifyOptions { policy?: CryptoPolicy; limits?: Limits; now?: Date }
 
-const BEGIN_SIGNED = '-----BEGIN PGP SIGNED MESSAGE-----';
 const BEGIN_SIG = '-----BEGIN PGP SIGNATURE-----';
 const END_SIG = '-----END PGP SIGNATURE-----';
 // Found by a linear scan (blocks.ts): a regex with a lazy [\s\S]*? is
@@ -801,5 +800,6 @@ function sha256(b: Uint8Array): Buffer {
 }
 
 function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex -- text from hostile mail: control characters are what this replaces
   return s.replace(/[\r\n]+/g, ' ').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '?').slice(0, 300);
 }

@@ -66,7 +66,7 @@ async function queue(deps: DigestMailDeps, drafts: readonly Draft[]): Promise<Qu
   for (const d of drafts) {
     const g = recipientGate(d.to, deps.config);
     if (g.to.length === 0) {
-      out.push({ id: d.id, outcome: g.refused[0]!.outcome });
+      out.push({ id: d.id, outcome: g.refused[0].outcome });
       continue;
     }
     const have = await deps.store.getOutbox(d.id);

@@ -39,14 +39,14 @@ export function shapeProse(prose: string): string {
   const parts: string[] = [];
   let last = 0;
   for (let i = 0; i < lines.length; i++) {
-    const label = frameLabel(lines[i]!, 'BEGIN');
+    const label = frameLabel(lines[i], 'BEGIN');
     const e = label === null ? undefined : ends.get(label);
     if (!e) continue;
-    while (e.next < e.at.length && e.at[e.next]! <= i) e.next++;
+    while (e.next < e.at.length && e.at[e.next] <= i) e.next++;
     if (e.next === e.at.length) continue;
-    const end = e.at[e.next]!;
-    parts.push(reflow(text.slice(last, starts[i])), text.slice(starts[i], starts[end]! + lines[end]!.length));
-    last = starts[end]! + lines[end]!.length;
+    const end = e.at[e.next];
+    parts.push(reflow(text.slice(last, starts[i])), text.slice(starts[i], starts[end] + lines[end].length));
+    last = starts[end] + lines[end].length;
     i = end;
   }
   parts.push(reflow(text.slice(last)));

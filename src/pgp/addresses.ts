@@ -21,7 +21,7 @@ import type { CryptoPolicy } from '../policy/index.js';
 /** The e-mail address inside a user ID, if any (angle brackets first, else a bare address). */
 export function emailOfUserId(uid: string): string | null {
   const angle = uid.match(/<([^<>\s]+@[^<>\s]+)>/);
-  if (angle) return angle[1]!;
+  if (angle) return angle[1];
   const bare = uid.trim().match(/^[^\s<>@]+@[^\s<>@]+$/);
   return bare ? bare[0] : null;
 }

@@ -271,7 +271,7 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
       `add a user ID (gpg --quick-add-uid ${fpr} "Name <email>") or refresh the self-signature, then send the key again`);
   }
   if (goodUids.every((u) => u.selfSignatureWeak)) {
-    return refuse('weak-self-signature', `every user ID is bound by a ${goodUids[0]!.selfSignatureHash?.toUpperCase()} self-signature, which the policy refuses`,
+    return refuse('weak-self-signature', `every user ID is bound by a ${goodUids[0].selfSignatureHash?.toUpperCase()} self-signature, which the policy refuses`,
       `refresh the self-signatures with a modern hash: gpg --cert-digest-algo SHA256 --quick-set-expire ${fpr} 2y`);
   }
   for (const s of report.subkeys) {
@@ -669,7 +669,7 @@ export async function checkRevocation(
   const primary = existing.keyPacket;
   const mine = keyRevs.filter((s) => s.issuerKeyID.equals(existing.getKeyID()));
   if (mine.length === 0) {
-    return refuse('revocation-wrong-key', `the revocation was made by key ${keyRevs[0]!.issuerKeyID.toHex()}, not by ${fpr}`,
+    return refuse('revocation-wrong-key', `the revocation was made by key ${keyRevs[0].issuerKeyID.toHex()}, not by ${fpr}`,
       'send the revocation certificate of the collection key itself (designated revokers are not supported)');
   }
   let lastErr = 'signature does not verify';

@@ -47,7 +47,7 @@ export async function loadBotSigner(keyFile: string, passphrase: string | undefi
   try {
     armored = readFileSync(keyFile, 'utf8');
   } catch (err) {
-    throw new PgpError('PGP_KEY_GEN', `cannot read the bot key ${keyFile} (run \`ztrust-bot init\` first): ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new PgpError('PGP_KEY_GEN', `cannot read the bot key ${keyFile} (run \`ztrust-bot init\` first): ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   let key = await openpgp.readPrivateKey({ armoredKey: armored });
   if (!key.isDecrypted()) {
@@ -69,7 +69,8 @@ export function signerFromKey(key: openpgp.PrivateKey): BotSigner {
     publicArmored,
     async signDetached(data: Uint8Array) {
       const message = await openpgp.createMessage({ binary: data });
-      const armored = await openpgp.sign({ message, signingKeys: key, detached: true, format: 'armored', config });
+      // openpgp's .d.ts names @openpgp/web-stream-tools, which is not installed: its stream types are unresolved, so say what a non-stream message gives.
+      const armored = (await openpgp.sign({ message, signingKeys: key, detached: true, format: 'armored', config })) as string;
       const sig = await openpgp.readSignature({ armoredSignature: armored });
       const hashId = sig.packets[0]?.hashAlgorithm ?? openpgp.enums.hash.sha512;
       const hash = openpgp.enums.read(openpgp.enums.hash, hashId).toLowerCase();

@@ -221,7 +221,7 @@ function looksArmored(bytes: Uint8Array): boolean {
 /** Fresh, independent copy of a key (openpgp.js objects share packets otherwise). */
 export async function cloneKey(key: openpgp.Key): Promise<openpgp.PublicKey> {
   const k = await openpgp.readKey({ binaryKey: key.write(), config: verifyConfig() });
-  return k as openpgp.PublicKey;
+  return k;
 }
 
 /**
@@ -380,8 +380,8 @@ export async function inspectKey(key: openpgp.Key, ctx: InspectContext): Promise
     }
   }
   if (primaryCandidate) {
-    const idx = userIds.findIndex((u, i) => key.users[i]!.selfCertifications.includes(primaryCandidate!.sig));
-    if (idx >= 0) userIds[idx]!.primary = true;
+    const idx = userIds.findIndex((_u, i) => key.users[i].selfCertifications.includes(primaryCandidate.sig));
+    if (idx >= 0) userIds[idx].primary = true;
   }
 
   // --- direct-key signatures may also carry flags and expiry
@@ -512,7 +512,7 @@ async function inspectCertification(
   }
   info.valid = false;
   info.invalidReason = lastErr;
-  if (!info.issuerFingerprint) info.issuerFingerprint = fingerprintOf(candidates[0]!.key);
+  if (!info.issuerFingerprint) info.issuerFingerprint = fingerprintOf(candidates[0].key);
   return info;
 }
 

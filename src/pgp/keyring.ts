@@ -55,7 +55,7 @@ export class Keyring {
         throw new PgpError('PGP_PARSE', `an armoured key block could not be read: ${(err as Error).message}`, { cause: err });
       }
       for (const k of read) {
-        const pub = k.isPrivate() ? k.toPublic() : (k as openpgp.PublicKey);
+        const pub = k.isPrivate() ? k.toPublic() : (k);
         const fpr = pub.getFingerprint().toUpperCase();
         const seen = merged.get(fpr);
         if (seen) {
@@ -74,7 +74,7 @@ export class Keyring {
     const seen = new Set<string>();
     const unique: openpgp.PublicKey[] = [];
     for (const k of keys) {
-      const pub = k.isPrivate() ? (k as unknown as openpgp.PrivateKey).toPublic() : k;
+      const pub = k.isPrivate() ? (k).toPublic() : k;
       const fpr = pub.getFingerprint().toUpperCase();
       if (seen.has(fpr)) continue;
       seen.add(fpr);

@@ -65,7 +65,7 @@ export class KnownKeys {
         } else {
           const packed = path.join(gitDir, 'packed-refs');
           const line = existsSync(packed) ? readFileSync(packed, 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`)) : undefined;
-          if (line) return line.split(' ')[0]!;
+          if (line) return line.split(' ')[0];
           return null; // an unborn branch: no commit yet
         }
       }
@@ -88,10 +88,10 @@ export class KnownKeys {
     for (const rec of stdout.split('\0')) {
       const m = /^\d+ blob ([0-9a-f]+)\t(.*)$/s.exec(rec);
       if (!m) continue;
-      const name = m[2]!.slice(KEY_DIR.length + 1);
+      const name = m[2].slice(KEY_DIR.length + 1);
       // The same files the work-tree reader takes: direct children, *.asc, no dot files.
       if (name.includes('/') || name.startsWith('.') || !name.endsWith('.asc')) continue;
-      blobs.push({ name, oid: m[1]! });
+      blobs.push({ name, oid: m[1] });
     }
     blobs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (!blobs.length) return [];

@@ -181,7 +181,7 @@ export async function mergeKeys(
 /** Union of every copy (import: existing data is kept, never dropped). */
 export async function unionKeys(copies: openpgp.Key[]): Promise<openpgp.PublicKey> {
   if (copies.length === 0) throw new PgpError('PGP_PARSE', 'no key to merge');
-  let acc = await cloneKey(copies[0]!);
+  let acc = await cloneKey(copies[0]);
   for (const c of copies.slice(1)) acc = (await mergeKeys(acc, c, () => true)).merged;
   return acc;
 }

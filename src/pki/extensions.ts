@@ -29,7 +29,7 @@ export function readExtensions(der: Buffer): CertExtensions {
   const cert = SigstoreX509.parse(der as Buffer<ArrayBuffer>);
   const bc = cert.extBasicConstraints;
   const ku = cert.extKeyUsage;
-  let version = 'v1';
+  let version: string;
   try {
     version = cert.version;
   } catch {
@@ -40,7 +40,7 @@ export function readExtensions(der: Buffer): CertExtensions {
     version,
     basicConstraints: bc ? { ca: bc.isCA, pathLen: pathLen === undefined ? null : Number(pathLen), critical: bc.critical } : null,
     keyUsage: ku ? { keyCertSign: ku.keyCertSign, crlSign: ku.crlSign, digitalSignature: ku.digitalSignature, critical: ku.critical } : null,
-    signatureAlgorithmOid: cert.root.subs[1]!.subs[0]!.toOID(),
+    signatureAlgorithmOid: cert.root.subs[1].subs[0].toOID(),
     pssHashOid: pssHash(cert),
   };
 }
@@ -50,8 +50,8 @@ const SHA1_OID = '1.3.14.3.2.26';
 
 /** RSASSA-PSS-params ::= SEQUENCE { hashAlgorithm [0] AlgorithmIdentifier DEFAULT sha1, ... } (RFC 4055). */
 function pssHash(cert: SigstoreX509): string | null {
-  const alg = cert.root.subs[1]!;
-  if (alg.subs[0]!.toOID() !== PSS_OID) return null;
+  const alg = cert.root.subs[1];
+  if (alg.subs[0].toOID() !== PSS_OID) return null;
   const params = alg.subs[1];
   const hashField = params?.subs.find((s) => s.tag.isContextSpecific(0));
   const oid = hashField?.subs[0]?.subs[0];

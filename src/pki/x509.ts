@@ -133,7 +133,7 @@ export function checkCaCert(
 
   r.selfSigned = x.subject === x.issuer;
   if (r.selfSigned) {
-    let sigOk = false;
+    let sigOk: boolean;
     try {
       sigOk = x.verify(x.publicKey);
     } catch {
@@ -279,7 +279,7 @@ export async function verifyDetachedSignature(
     res.reason = `the signature block holds ${packets.length} signatures; send exactly one`;
     return done();
   }
-  const pkt = packets[0]!;
+  const pkt = packets[0];
   // openpgp.js keeps a packet it cannot parse (a v3 one) with its fields
   // unset: nothing more to read from it (the octet verdict, if any, says why).
   if ((pkt.version !== 4 && pkt.version !== 6) || !pkt.issuerKeyID) {

@@ -67,7 +67,7 @@ export async function readCollection(dir: string, deep: boolean): Promise<Collec
   } catch (err) {
     return broken(`git does not read the repository: ${(err as Error).message}`, existsSync(path.join(gitDir, 'HEAD')) ? gitDir : path.join(gitDir, 'HEAD'));
   }
-  let head: string | null = null;
+  let head: string | null;
   try {
     head = (await col.git(['rev-parse', '-q', '--verify', 'HEAD^{commit}'])).trim() || null;
   } catch {

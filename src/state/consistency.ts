@@ -127,7 +127,7 @@ function crossStore(v: StoreView, size: number, absent: boolean, root: string | 
   if (late.length) {
     out.push({
       code: 'STATE_LOG_BEHIND', file,
-      message: `state.db says change ${late[0]!.id} was logged at index ${late[0]!.logIndex}, but the log holds ${size} entries`,
+      message: `state.db says change ${late[0].id} was logged at index ${late[0].logIndex}, but the log holds ${size} entries`,
       repair: 'restore the log directory from a backup or the published copy that has every entry',
     });
   }
@@ -158,7 +158,7 @@ function crossCollection(c: CollectionView, size: number, absent: boolean, entri
   if (ahead.length) {
     out.push({
       code: 'STATE_LOG_BEHIND', file: dir,
-      message: `commit ${c.logIndexes.get(ahead[0]!)!.slice(0, 12)} records log entry ${ahead[0]}, but the log holds ${size} entries: the log was rolled back`,
+      message: `commit ${c.logIndexes.get(ahead[0])!.slice(0, 12)} records log entry ${ahead[0]}, but the log holds ${size} entries: the log was rolled back`,
       repair: 'restore the log directory from a backup or the published copy that has every entry',
     });
   }
@@ -175,7 +175,7 @@ function crossCollection(c: CollectionView, size: number, absent: boolean, entri
   const pending = inFlight(store);
   const missing = entries.map((e, i) => ({ e, i })).filter(({ e, i }) => isCollectionEntry(e) && e.ticket !== 'import' && !c.logIndexes.has(i) && !pending.has(i));
   if (missing.length) {
-    const { e, i } = missing[0]!;
+    const { e, i } = missing[0];
     out.push({
       code: 'STATE_COLLECTION_BEHIND', file: dir,
       message: `log entry ${i} (${e.type} ${e.subject}) has no commit in the collection${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`,

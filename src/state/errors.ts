@@ -33,7 +33,7 @@ export interface StateFinding {
 export class StateError extends ZtrustError<StateErrorCode> {
   readonly findings: StateFinding[];
   constructor(findings: StateFinding[]) {
-    const first = findings[0]!;
+    const first = findings[0];
     super('state', first.code, findings.map(describeFinding).join('\n'));
     this.findings = findings;
   }

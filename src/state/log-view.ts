@@ -78,7 +78,7 @@ export async function readLog(dir: string, deep: boolean): Promise<LogRead> {
 /** The file an fsck problem is about, where it names one (`tile 0/0 ...`, `entry bundle 0 ...`). */
 function fileOfProblem(dir: string, problem: string): string {
   const tile = /^tile (\d+)\/(\d+)/.exec(problem);
-  if (tile) return path.join(dir, 'tile', tile[1]!, formatTileIndex(Number(tile[2])));
+  if (tile) return path.join(dir, 'tile', tile[1], formatTileIndex(Number(tile[2])));
   const bundle = /^entry bundle (\d+)|^entry (\d+):/.exec(problem);
   if (bundle) return path.join(dir, entriesPath(bundle[1] !== undefined ? Number(bundle[1]) : Math.floor(Number(bundle[2]) / TILE_WIDTH)));
   return path.join(dir, 'checkpoint');

@@ -21,5 +21,5 @@ export function rawMessageId(raw: Buffer): string | null {
   const end = head.search(/\r?\n\r?\n/);
   const headers = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
   const m = MESSAGE_ID.exec(headers);
-  return m ? m[1]! : null;
+  return m ? m[1] : null;
 }

@@ -35,7 +35,7 @@ export function normalizeToken(input: string | undefined): string | null {
 
 function trimEndOf(s: string, chars: string): string {
   let end = s.length;
-  while (end > 0 && chars.includes(s[end - 1]!)) end--;
+  while (end > 0 && chars.includes(s[end - 1])) end--;
   return s.slice(0, end);
 }
 

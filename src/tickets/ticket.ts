@@ -96,7 +96,7 @@ export function canonicalContent(c: ContentInput): string {
   // Linear scans, not /[ \t]+$/gm and /\n+$/: those regexes are quadratic on
   // a long run of blanks (or line feeds) before a letter, and data is the submitter's.
   const data = trimNewlinesEnd(trimLinesBlanksEnd(c.data.replace(/\r\n?/g, '\n')));
-  // eslint-disable-next-line no-control-regex
+   
   if (/[^\x20-\x7e\n]/.test(data)) throw new Error('ticket data must be printable ASCII');
   return `${lines.join('\n')}\n\n${data}\n`;
 }
@@ -255,7 +255,7 @@ export function tally(votes: readonly { voter: string; vote: 'approve' | 'reject
 export function describeTicket(t: Pick<TicketRow, 'kind' | 'subject' | 'content'>): string {
   const field = (name: string): string | null => {
     const m = new RegExp(`^${name}:(?: (.*)|\n  (.*))$`, 'm').exec(t.content);
-    return m ? (m[1] ?? m[2])! : null;
+    return m ? (m[1] ?? m[2]) : null;
   };
   switch (t.kind) {
     case 'add-key': {

@@ -17,7 +17,7 @@ const NODE_PREFIX = Buffer.from([0x01]);
 // crypto.hash (Node >= 20.12) is about twice as fast as createHash for
 // short inputs, and proofs hash many 65-byte nodes; older Node falls back.
 const oneShot: ((alg: string, data: Uint8Array, enc: 'buffer') => Buffer) | undefined =
-  typeof crypto.hash === 'function' ? (crypto.hash as (alg: string, data: Uint8Array, enc: 'buffer') => Buffer) : undefined;
+  typeof crypto.hash === 'function' ? (crypto.hash) : undefined;
 
 /** SHA-256(0x00 || entry): the hash of one log entry. */
 export function leafHash(entry: Uint8Array): Buffer {

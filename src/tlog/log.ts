@@ -133,13 +133,19 @@ export class TransparencyLog {
       const cache = new TileCache(opts.cacheTiles ?? 64);
 
       const vkeyPath = join(dir, VKEY);
-      const existingVkey = await readFile(vkeyPath, 'utf8').catch((err) => (isENOENT(err) ? null : Promise.reject(err)));
+      const existingVkey = await readFile(vkeyPath, 'utf8').catch((err: unknown) => {
+        if (isENOENT(err)) return null;
+        throw err;
+      });
       if (existingVkey === null) await writeFileAtomic(vkeyPath, `${signer.vkey}\n`, { tmpDir: tmp });
       else if (existingVkey.trim() !== signer.vkey) {
         throw new TlogError('TLOG_KEY_INVALID', `${vkeyPath} holds a different key than the configured log signer`);
       }
 
-      let note = await readFile(join(dir, CHECKPOINT), 'utf8').catch((err) => (isENOENT(err) ? null : Promise.reject(err)));
+      let note = await readFile(join(dir, CHECKPOINT), 'utf8').catch((err: unknown) => {
+        if (isENOENT(err)) return null;
+        throw err;
+      });
       if (note === null) {
         const hasTiles = await readdir(join(dir, 'tile')).then((l) => l.length > 0, () => false);
         if (hasTiles) throw new TlogError('TLOG_CORRUPT', `${dir} has tiles but no checkpoint`);
@@ -199,7 +205,8 @@ export class TransparencyLog {
       if (!(e instanceof Uint8Array)) return Promise.reject(new TlogError('TLOG_ENTRY_INVALID', 'log entries are byte buffers'));
       if (e.length > this.maxEntryBytes) return Promise.reject(new LimitError('LIMIT_LOG_ENTRY', this.maxEntryBytes, e.length));
     }
-    const copy = entries.map((e) => Buffer.from(e)); // the caller may reuse its buffers
+    // Array.isArray above widened `entries` to any[]; the loop checked every element.
+    const copy = (entries as readonly Uint8Array[]).map((e) => Buffer.from(e)); // the caller may reuse its buffers
     return this.#serial(() => this.#append(copy));
   }
 

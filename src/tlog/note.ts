@@ -253,7 +253,7 @@ export interface VerifyNoteResult {
 export function verifyNote(note: string | Uint8Array, keys: string | NoteVerifier | ReadonlyArray<string | NoteVerifier>): VerifyNoteResult {
   let verifiers: NoteVerifier[];
   try {
-    verifiers = (Array.isArray(keys) ? keys : [keys]).map((k) => (typeof k === 'string' ? parseVerifierKey(k) : k));
+    verifiers = ((Array.isArray(keys) ? keys : [keys]) as ReadonlyArray<string | NoteVerifier>).map((k) => (typeof k === 'string' ? parseVerifierKey(k) : k));
   } catch (err) {
     return { ok: false, text: '', reason: `bad verifier key: ${(err as Error).message}`, code: 'TLOG_KEY_INVALID', verifiedBy: [] };
   }

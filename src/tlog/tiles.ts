@@ -150,7 +150,7 @@ export function encodeTile(hashes: readonly Buffer[]): Buffer {
   for (const h of hashes) {
     if (h.length !== HASH_SIZE) throw new TlogError('TLOG_TILE_MALFORMED', 'tile hash is not 32 bytes');
   }
-  return Buffer.concat(hashes as Buffer[]);
+  return Buffer.concat(hashes);
 }
 
 /** Splits tile bytes into hashes; the tile must be exactly `width` hashes long. */

@@ -231,7 +231,7 @@ export async function startDovecot(): Promise<DovecotHandle> {
       // Another process may have taken a port between freePort() and bind().
       if (attempt < 3 && /Address already in use/.test(text)) continue;
       removeDir(dir);
-      throw new Error(text);
+      throw new Error(text, { cause: e });
     }
   }
 
@@ -301,7 +301,7 @@ export async function startDovecot(): Promise<DovecotHandle> {
         await waitForGreeting(imapPort, /^\* OK/, svc, 'dovecot (imap, restarted)');
         await waitForGreeting(lmtpPort, /^220 /, svc, 'dovecot (lmtp, restarted)');
       } catch (e) {
-        throw new Error(`${(e as Error).message}\n--- dovecot.log ---\n${log()}`);
+        throw new Error(`${(e as Error).message}\n--- dovecot.log ---\n${log()}`, { cause: e });
       }
     },
     stop() {

@@ -184,6 +184,7 @@ function encodeText(text: string, charset: 'UTF-8' | 'ISO-8859-1', extraType = '
   let t = text.replace(/\r\n|\r/g, '\n');
   if (!t.endsWith('\n')) t += '\n';
   const bytes = Buffer.from(t, charset === 'UTF-8' ? 'utf8' : 'latin1');
+  // eslint-disable-next-line no-control-regex -- 7-bit clean means tab, LF and printable ASCII only: the control range is the test
   const ascii = !/[^\x09\x0a\x20-\x7e]/.test(bytes.toString('latin1'));
   const risky = /[ \t]\n/.test(t) || /^From /m.test(t) || t.split('\n').some((l) => l.length > 76);
   if (ascii && !risky) {

@@ -98,7 +98,7 @@ function runReader<T>(args: string[], input: Buffer): Promise<T> {
       try {
         resolve(JSON.parse(Buffer.concat(out).toString('utf8')) as T);
       } catch (e) {
-        reject(e as Error);
+        reject(e instanceof Error ? e : new Error(String(e)));
       }
     });
     child.stdin.on('error', () => {});
@@ -149,7 +149,7 @@ export interface BotMailExpectation {
 export async function assertBotMail(raw: Buffer, botPublicKey: string, expect: BotMailExpectation = {}): Promise<PythonReading> {
   const r = await readWithPython(raw);
   assert.deepEqual(r.defects, [], `Python's email package found defects in the bot's mail:\n${raw.toString('latin1').slice(0, 2000)}`);
-  const head = raw.toString('latin1').split(/\r\n\r\n/)[0]!;
+  const head = raw.toString('latin1').split(/\r\n\r\n/)[0];
   for (const line of head.split('\r\n')) {
     assert.ok(line.length <= 998, `header line over 998 octets: ${line.slice(0, 80)}...`);
     assert.ok(/^[\x21-\x39\x3b-\x7e]+:/.test(line) || /^[ \t]/.test(line), `header line neither a field nor a continuation: ${JSON.stringify(line)}`);
@@ -158,7 +158,7 @@ export async function assertBotMail(raw: Buffer, botPublicKey: string, expect: B
   const signing = expect.signing ?? (r.contentType === 'multipart/signed' ? 'pgpmime' : 'inline');
   if (signing === 'pgpmime') {
     assert.equal(r.contentType, 'multipart/signed', 'a PGP/MIME mail must read as multipart/signed');
-    assert.equal(r.parts[r.parts.length - 1]!.contentType, 'application/pgp-signature');
+    assert.equal(r.parts[r.parts.length - 1].contentType, 'application/pgp-signature');
   } else {
     assert.equal(r.contentType, 'text/plain', 'an inline-signed mail must read as text/plain');
   }

@@ -61,9 +61,9 @@ const UIDS = {
   sid: 'Sid Stranger <sid@elsewhere.test>',
 } as const;
 type Who = keyof typeof UIDS;
-const addr = (w: Who) => /<(.+)>/.exec(UIDS[w])![1]!;
-const keyId = (w: Who) => fpr[w]!.slice(-16);
-const hdr = (w: Who | string, id: string, subject = 'request') =>
+const addr = (w: Who) => /<(.+)>/.exec(UIDS[w])![1];
+const keyId = (w: Who) => fpr[w].slice(-16);
+const hdr = (w: string, id: string, subject = 'request') =>
   ({ from: w in UIDS ? UIDS[w as Who] : w, to: BOT, subject, messageId: `<${id}@interop.test>` });
 
 /** gpg with the community home but without --batch (gen-revoke refuses --batch; it is driven through --command-fd). */
@@ -91,7 +91,7 @@ function certIssuers(colons: string, who: Who): string[] {
   for (const l of lines.slice(start + 1)) {
     if (l.startsWith('pub:')) break;
     const f = l.split(':');
-    if (f[0] === 'sig' && /^1[0-3]x$/.test(f[10]!)) out.push(f[4]!);
+    if (f[0] === 'sig' && /^1[0-3]x$/.test(f[10])) out.push(f[4]);
   }
   return out;
 }
@@ -119,7 +119,7 @@ async function info(m: CapturedMail): Promise<Info> {
   for (const line of text.split('\n')) {
     if (!line) break;
     const x = /^([A-Za-z-]+): (.*)$/.exec(line);
-    if (x) fields[x[1]!] = x[2]!;
+    if (x) fields[x[1]] = x[2]!;
   }
   const subject = /^Subject: (.*)$/m.exec(m.raw.toString('latin1'))?.[1] ?? '';
   return { to: r.to.join(','), status: r.status ?? '', text, fields, inReplyTo: r.inReplyTo, subject };
@@ -146,11 +146,11 @@ describe('key submissions, maintainer approval and the collection, end to end', 
 
   test('three community keys cross-sign and are imported as the seed', async () => {
     const community: Who[] = ['alice', 'bob', 'carol'];
-    for (const a of community) for (const b of community) if (a !== b) await g.signKey(fpr[a]!, fpr[b]!);
+    for (const a of community) for (const b of community) if (a !== b) await g.signKey(fpr[a], fpr[b]);
     const seed = path.join(work, 'seed', 'ztrust');
     mkdirSync(path.join(seed, 'pgp', 'all'), { recursive: true });
     for (const w of community) {
-      writeFileSync(path.join(seed, 'pgp', 'all', `0x${keyId(w).toLowerCase()}-${addr(w)}-public.asc`), await g.exportPublic(fpr[w]!));
+      writeFileSync(path.join(seed, 'pgp', 'all', `0x${keyId(w).toLowerCase()}-${addr(w)}-public.asc`), await g.exportPublic(fpr[w]));
     }
     const r = await runCli(['import', path.dirname(seed), '--config', bot.configPath], bot.env);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -163,13 +163,13 @@ describe('key submissions, maintainer approval and the collection, end to end', 
 
   test('two newcomers, certified by two members and a stranger, submit their keys (PGP/MIME attached, inline in the text)', async () => {
     for (const [who, by] of [['dave', ['alice', 'bob', 'sid']], ['erin', ['bob', 'carol', 'sid']]] as [Who, Who[]][]) {
-      for (const b of by) await g.signKey(fpr[b]!, fpr[who]!);
+      for (const b of by) await g.signKey(fpr[b], fpr[who]);
     }
-    const daveKey = await g.exportPublic(fpr.dave!);
-    const erinKey = await g.exportPublic(fpr.erin!);
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.dave!, hdr('dave', 'dave-submit', 'my key'), `SUBMIT KEY\nTo: ${BOT}\n\nHello, the key is attached.\n`,
+    const daveKey = await g.exportPublic(fpr.dave);
+    const erinKey = await g.exportPublic(fpr.erin);
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.dave, hdr('dave', 'dave-submit', 'my key'), `SUBMIT KEY\nTo: ${BOT}\n\nHello, the key is attached.\n`,
       { attachments: [{ filename: 'dave.asc', contentType: 'application/pgp-keys', content: daveKey }] }));
-    await dovecot.deliver(await g.inlineMessage(fpr.erin!, hdr('erin', 'erin-submit', 'my key'), `SUBMIT KEY\nTo: ${BOT}\n\n${erinKey}`));
+    await dovecot.deliver(await g.inlineMessage(fpr.erin, hdr('erin', 'erin-submit', 'my key'), `SUBMIT KEY\nTo: ${BOT}\n\n${erinKey}`));
     const mails = await run();
     const infos = await Promise.all(mails.map(info));
     assert.equal(infos.length, 8, infos.map((i) => `${i.to} ${i.status}`).join('; '));
@@ -177,16 +177,16 @@ describe('key submissions, maintainer approval and the collection, end to end', 
       const reply = infos.find((i) => i.to === addr(who))!;
       assert.equal(reply.status, 'pending', reply.text);
       assert.equal(reply.inReplyTo, `<${who}-submit@interop.test>`);
-      assert.match(reply.fields.Ticket!, /^ZT-\d{6}$/);
+      assert.match(reply.fields.Ticket, /^ZT-\d{6}$/);
       assert.ok(reply.text.includes(keyId('sid').toLowerCase()), 'the stranger certification is listed as stripped');
-      tickets[who] = { id: reply.fields.Ticket!, digest: reply.fields['Ticket-Digest']! };
+      tickets[who] = { id: reply.fields.Ticket, digest: reply.fields['Ticket-Digest'] };
     }
     // Each maintainer got one notice per ticket, to the address on their key; the digest is the SHA-256 of the framed content.
     for (const m of ['alice', 'bob', 'carol'] as const) {
       const notices = infos.filter((i) => i.to === addr(m));
       assert.equal(notices.length, 2);
       for (const n of notices) {
-        const content = /-----BEGIN ZTRUST TICKET-----\n([\s\S]*?\n)-----END ZTRUST TICKET-----/.exec(n.text)![1]!;
+        const content = /-----BEGIN ZTRUST TICKET-----\n([\s\S]*?\n)-----END ZTRUST TICKET-----/.exec(n.text)![1];
         assert.equal(createHash('sha256').update(content).digest('hex'), n.fields['Ticket-Digest']);
         assert.ok(n.text.includes(`  APPROVE ${n.fields.Ticket}\n  ${n.fields['Ticket-Digest']}\n  To: ${BOT}\n`));
       }
@@ -195,29 +195,29 @@ describe('key submissions, maintainer approval and the collection, end to end', 
 
   test('an APPROVE with a wrong digest is refused', async () => {
     const wrong = createHash('sha256').update('other content').digest('hex');
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'carol-wrong-digest'), `APPROVE ${tickets.dave.id} ${wrong}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol, hdr('carol', 'carol-wrong-digest'), `APPROVE ${tickets.dave.id} ${wrong}\nTo: ${BOT}\n`));
     const [r, ...rest] = await Promise.all((await run()).map(info));
     assert.equal(rest.length, 0);
-    assert.equal(r!.inReplyTo, '<carol-wrong-digest@interop.test>');
-    assert.equal(r!.status, 'error');
-    assert.match(flat(r!.text), /Rule: wrong-digest/);
-    assert.ok(!r!.text.includes(tickets.dave.digest), 'the refusal does not hand out the right digest');
+    assert.equal(r.inReplyTo, '<carol-wrong-digest@interop.test>');
+    assert.equal(r.status, 'error');
+    assert.match(flat(r.text), /Rule: wrong-digest/);
+    assert.ok(!r.text.includes(tickets.dave.digest), 'the refusal does not hand out the right digest');
   });
 
   test('two maintainers approve each ticket by signed reply; the keys are applied', async () => {
     // Alice reads her notice for Dave's ticket at the SMTP listener and answers with what it shows.
     const notice = (await Promise.all(smtp.messages.map(info))).find((i) => i.to === addr('alice') && i.fields.Ticket === tickets.dave.id)!;
-    const digest = notice.fields['Ticket-Digest']!;
-    aliceApproveDave = await g.pgpMimeMessage(fpr.alice!, hdr('alice', 'alice-approve-dave', `Re: ${notice.subject}`), `APPROVE ${tickets.dave.id}\n${digest}\nTo: ${BOT}\n`);
+    const digest = notice.fields['Ticket-Digest'];
+    aliceApproveDave = await g.pgpMimeMessage(fpr.alice, hdr('alice', 'alice-approve-dave', `Re: ${notice.subject}`), `APPROVE ${tickets.dave.id}\n${digest}\nTo: ${BOT}\n`);
     await dovecot.deliver(aliceApproveDave);
-    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'bob-approve-dave'), `APPROVE ${tickets.dave.id} ${tickets.dave.digest}\nTo: ${BOT}\n`));
-    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'bob-approve-erin'), `APPROVE ${tickets.erin.id}\n${tickets.erin.digest}\nTo: ${BOT}\n`));
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'carol-approve-erin'), `APPROVE ${tickets.erin.id} ${tickets.erin.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.inlineMessage(fpr.bob, hdr('bob', 'bob-approve-dave'), `APPROVE ${tickets.dave.id} ${tickets.dave.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.inlineMessage(fpr.bob, hdr('bob', 'bob-approve-erin'), `APPROVE ${tickets.erin.id}\n${tickets.erin.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol, hdr('carol', 'carol-approve-erin'), `APPROVE ${tickets.erin.id} ${tickets.erin.digest}\nTo: ${BOT}\n`));
     const infos = await Promise.all((await run()).map(info));
 
     const replyTo = (id: string) => infos.find((i) => i.inReplyTo === `<${id}@interop.test>`)!;
     for (const [a, b] of [['alice-approve-dave', 'bob-approve-dave'], ['bob-approve-erin', 'carol-approve-erin']]) {
-      assert.deepEqual([replyTo(a!).status, replyTo(b!).status].sort(), ['approved', 'pending'], 'one vote recorded, then the threshold');
+      assert.deepEqual([replyTo(a).status, replyTo(b).status].sort(), ['approved', 'pending'], 'one vote recorded, then the threshold');
     }
     for (const who of ['dave', 'erin'] as const) {
       const toSubmitter = infos.filter((i) => i.to === addr(who)).map((i) => i.status).sort();
@@ -255,13 +255,13 @@ describe('key submissions, maintainer approval and the collection, end to end', 
     const replay = Buffer.from(aliceApproveDave.toString('latin1').replace('<alice-approve-dave@interop.test>', '<alice-replay@interop.test>'), 'latin1');
     await dovecot.deliver(replay);
     const [r] = await Promise.all((await run()).map(info));
-    assert.equal(r!.inReplyTo, '<alice-replay@interop.test>');
-    assert.equal(r!.status, 'error');
-    assert.match(flat(r!.text), /already used for an earlier request \(replay\)/);
+    assert.equal(r.inReplyTo, '<alice-replay@interop.test>');
+    assert.equal(r.status, 'error');
+    assert.match(flat(r.text), /already used for an earlier request \(replay\)/);
   });
 
   test('a gpg --gen-revoke certificate, mailed unsigned, revokes the key', async () => {
-    const cert = gpgInteractive(['--command-fd', '0', '--output', '-', '--gen-revoke', fpr.erin!], 'y\n1\nkey retired\n\ny\n').toString();
+    const cert = gpgInteractive(['--command-fd', '0', '--output', '-', '--gen-revoke', fpr.erin], 'y\n1\nkey retired\n\ny\n').toString();
     assert.match(cert, /-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: This is a revocation certificate/);
     await dovecot.deliver(g.plainMessage(hdr('erin', 'erin-revoke', 'revocation'), `REVOKE KEY\n\n${cert}`));
     const infos = await Promise.all((await run()).map(info));
@@ -281,11 +281,11 @@ describe('key submissions, maintainer approval and the collection, end to end', 
     ossl(['req', '-x509', '-newkey', 'rsa:3072', '-nodes', '-keyout', 'root.key', '-out', 'root.crt', '-days', '365', '-sha256',
       '-subj', '/CN=Volunteer Root CA/O=ztrust interop', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
     const pem = readFileSync(path.join(work, 'root.crt'));
-    const sig = await g.detachSign(fpr.alice!, pem, { armor: true });
+    const sig = await g.detachSign(fpr.alice, pem, { armor: true });
     // Corrupt one byte of the signature value inside the armour (base64 stays valid).
     const lines = sig.toString().split('\n');
     const i = lines.findIndex((l) => /^[A-Za-z0-9+/]{40,}$/.test(l)) + 1;
-    const bytes = Buffer.from(lines[i]!, 'base64');
+    const bytes = Buffer.from(lines[i], 'base64');
     bytes[bytes.length - 2] ^= 0x01;
     lines[i] = bytes.toString('base64');
     const corrupted = lines.filter((l) => !/^=[A-Za-z0-9+/]{4}$/.test(l)).join('\n'); // drop the CRC24 line, which would now fail first
@@ -293,8 +293,8 @@ describe('key submissions, maintainer approval and the collection, end to end', 
       { filename: 'root.crt', contentType: 'application/x-x509-ca-cert', content: pem },
       { filename: 'root.crt.asc', contentType: 'application/pgp-signature', content: s },
     ];
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.alice!, hdr('alice', 'cert-good'), `SUBMIT CERT volunteer-root\nTo: ${BOT}\n`, { attachments: att(sig) }));
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.bob!, hdr('bob', 'cert-bad'), `SUBMIT CERT corrupted-root\nTo: ${BOT}\n`, { attachments: att(corrupted) }));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.alice, hdr('alice', 'cert-good'), `SUBMIT CERT volunteer-root\nTo: ${BOT}\n`, { attachments: att(sig) }));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.bob, hdr('bob', 'cert-bad'), `SUBMIT CERT corrupted-root\nTo: ${BOT}\n`, { attachments: att(corrupted) }));
     const infos = await Promise.all((await run()).map(info));
     const good = infos.find((i) => i.inReplyTo === '<cert-good@interop.test>')!;
     const bad = infos.find((i) => i.inReplyTo === '<cert-bad@interop.test>')!;
@@ -303,10 +303,10 @@ describe('key submissions, maintainer approval and the collection, end to end', 
     assert.match(flat(bad.text), /does not verify over these exact bytes/);
     assert.equal(good.status, 'pending', good.text);
     assert.equal(infos.length, 5, 'the two replies and three maintainer notices');
-    const t = { id: good.fields.Ticket!, digest: good.fields['Ticket-Digest']! };
+    const t = { id: good.fields.Ticket, digest: good.fields['Ticket-Digest'] };
 
-    await dovecot.deliver(await g.inlineMessage(fpr.bob!, hdr('bob', 'cert-approve-bob'), `APPROVE ${t.id}\n${t.digest}\nTo: ${BOT}\n`));
-    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol!, hdr('carol', 'cert-approve-carol'), `APPROVE ${t.id}\n${t.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.inlineMessage(fpr.bob, hdr('bob', 'cert-approve-bob'), `APPROVE ${t.id}\n${t.digest}\nTo: ${BOT}\n`));
+    await dovecot.deliver(await g.pgpMimeMessage(fpr.carol, hdr('carol', 'cert-approve-carol'), `APPROVE ${t.id}\n${t.digest}\nTo: ${BOT}\n`));
     const after = await Promise.all((await run()).map(info));
     assert.deepEqual(after.filter((i) => i.to === addr('alice')).map((i) => i.status).sort(), ['applied', 'approved']);
     const col = path.join(bot.dataDir, 'collection');
@@ -368,7 +368,7 @@ describe('the apply queue: single writer, idempotent, crash-safe', () => {
       const log = (await col.git(['log', '--format=%s'])).trim().split('\n');
       assert.deepEqual(log.slice(0, 2).sort(), ['Revoke key 0x' + k1.getKeyID().toHex() + ' (one@apply.test)', 'Revoke key two (before the crash)'].sort());
       assert.equal(log.filter((l) => l.startsWith('Revoke key')).length, 2, 'one commit per change');
-      for (const k of [k1, k2]) assert.equal((await inspectKey((await col.findKeys(k.getFingerprint()))[0]!.key, { collection: [] })).revoked, true);
+      for (const k of [k1, k2]) assert.equal((await inspectKey((await col.findKeys(k.getFingerprint()))[0].key, { collection: [] })).revoked, true);
       // The notices went out through the outbound queue.
       assert.equal(readdirSync(path.join(dataDir, 'outbox')).filter((f) => f.endsWith('.eml')).length, 2);
 

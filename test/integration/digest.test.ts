@@ -81,7 +81,7 @@ async function runOnce(): Promise<void> {
 }
 
 const to = (m: CapturedMail) => m.recipients.map((a) => a.toLowerCase());
-const isDigest = (m: CapturedMail) => /^X-Ztrust-Digest: /im.test(m.raw.toString('latin1').split(/\r?\n\r?\n/)[0]!);
+const isDigest = (m: CapturedMail) => /^X-Ztrust-Digest: /im.test(m.raw.toString('latin1').split(/\r?\n\r?\n/)[0]);
 async function textOf(m: CapturedMail): Promise<string> {
   return (await simpleParser(m.raw)).text ?? '';
 }
@@ -111,10 +111,10 @@ describe('signed digests and subscriptions, end to end', () => {
     const toVictim = mails.filter((m) => to(m).includes(VICTIM));
     assert.equal(toSub.length, 1);
     assert.equal(toVictim.length, 1);
-    assert.deepEqual(to(toVictim[0]!), [VICTIM], 'the token goes to the From address alone, never to Reply-To');
+    assert.deepEqual(to(toVictim[0]), [VICTIM], 'the token goes to the From address alone, never to Reply-To');
     assert.equal(mails.filter((m) => to(m).includes(MALLORY)).length, 0);
-    victimToken = tokenIn(await textOf(toVictim[0]!));
-    const subToken = tokenIn(await textOf(toSub[0]!));
+    victimToken = tokenIn(await textOf(toVictim[0]));
+    const subToken = tokenIn(await textOf(toSub[0]));
     for (const m of mails) {
       const v = await gpg.verifyMail(m.raw);
       assert.equal(v.ok, true, `gpg --verify: ${v.status}`);
@@ -153,7 +153,7 @@ describe('signed digests and subscriptions, end to end', () => {
       assert.equal(v.ok, true, `gpg --verify: ${v.status}`);
       assert.equal(v.kind, kind);
       assert.equal(v.signer, bot.botFingerprint);
-      const head = m.raw.toString('latin1').split(/\r\n\r\n/)[0]!;
+      const head = m.raw.toString('latin1').split(/\r\n\r\n/)[0];
       assert.match(head, /^List-Unsubscribe:\s+<mailto:ztrust-bot@example\.org\?subject=UNSUBSCRIBE&body=UNSUBSCRIBE>/m);
       assert.match(head, /^Auto-Submitted: auto-generated/m);
       const text = await textOf(m);
@@ -238,7 +238,7 @@ describe('signed digests and subscriptions, end to end', () => {
     assert.equal(ok3.code, 0, ok3.stderr);
     const ok4 = await runCli(['verify-digest', d1sub, '--json', '--config', bot.configPath], bot.env);
     assert.equal(ok4.code, 0, ok4.stderr);
-    assert.equal(JSON.parse(ok4.stdout).digest, 1);
+    assert.equal((JSON.parse(ok4.stdout) as { digest: number }).digest, 1);
 
     // Tampered after signing: the signature breaks.
     const edited = f('edited.eml', Buffer.from(d2.list.raw.toString('latin1').replace('Tree-Size: ', 'Tree-Size: 1'), 'latin1'));
@@ -293,7 +293,7 @@ describe('every mail at the SMTP listener, read by another reader', () => {
     await runOnce();
     const mine = smtp.messages.slice(before).filter((m) => to(m).includes('juergen@example.org'));
     assert.equal(mine.length, 1);
-    const r = await assertBotMail(mine[0]!.raw, bot.botPublicKey, { status: 'pending' });
+    const r = await assertBotMail(mine[0].raw, bot.botPublicKey, { status: 'pending' });
     assert.deepEqual(headerValues(r, 'Subject'), [`Re: ${subject.replace(/\s+/g, ' ')}`]);
   });
 

@@ -51,8 +51,8 @@ async function scan(): Promise<void> {
   scanning = true;
   try {
     for (; scanned < capturedAt.length; scanned++) {
-      const m = smtp.messages[scanned]!;
-      const at = capturedAt[scanned]!;
+      const m = smtp.messages[scanned];
+      const at = capturedAt[scanned];
       const r = await readReply(m);
       if (r.inReplyTo) {
         if (replyAt.has(r.inReplyTo)) doubleReplies.push(r.inReplyTo);
@@ -188,7 +188,7 @@ async function deliverSpread(tag: string, n: number, spanMs: number): Promise<Se
   let at = 0;
   const sent: Sent[] = [];
   for (let i = 0; i < n; i++) {
-    at += short[i] ? shortGap() : (weights[i]! / total) * budget;
+    at += short[i] ? shortGap() : (weights[i] / total) * budget;
     const wait = t0 + at - Date.now();
     if (wait > 0) await sleep(wait);
     sent.push(await deliver(tag));
@@ -207,7 +207,7 @@ test('run on an empty INBOX answers 30 messages delivered over 60 s, each within
   const sent = await deliverSpread('live', 30, 60_000);
   assertWithin(await latencies(sent, 5_000), 2_000, 'live delivery');
   // Some arrived while the one before was still being processed.
-  const overlapping = sent.filter((m, i) => i > 0 && m.deliveredAt < replyAt.get(sent[i - 1]!.id)!).length;
+  const overlapping = sent.filter((m, i) => i > 0 && m.deliveredAt < replyAt.get(sent[i - 1].id)!).length;
   console.log(`live delivery: ${overlapping} messages arrived before the previous one was answered`);
   assert.ok(overlapping >= 3, `only ${overlapping} deliveries overlapped the processing of the previous one`);
 });

@@ -61,7 +61,7 @@ before(async () => {
   await col.apply(async (c) => {
     for (const armored of Object.values(exported)) {
       const [key] = await readKeysAny(armored);
-      await c.putKey(key!, 'public', { armored });
+      await c.putKey(key, 'public', { armored });
     }
   }, { message: 'seed the collection', signer: null });
 
@@ -82,7 +82,7 @@ describe('ATTEST and VERIFY with GnuPG on the real stack', () => {
   let vkey: string;
 
   test('a collection key attests two artifacts with a gpg-clearsigned SHA256SUMS', async () => {
-    tarHex = /^([0-9a-f]{64})  zos-utils-1\.2\.tar$/m.exec(sums)![1]!;
+    tarHex = /^([0-9a-f]{64}) {2}zos-utils-1\.2\.tar$/m.exec(sums)![1]!;
     const start = smtp.messages.length;
     // `(echo ATTEST; echo To: ztrust-bot@example.org; sha256sum a b) | gpg --clearsign`, mailed as text/plain.
     await dovecot.deliver(await gpg.inlineMessage(adaFpr, hdr('attest-1'), `ATTEST\nTo: ztrust-bot@example.org\n${sums}`));
@@ -109,7 +109,7 @@ describe('ATTEST and VERIFY with GnuPG on the real stack', () => {
     await dovecot.deliver(gpg.plainMessage(hdr('verify-1', 'Rita Reader <rita@example.org>'), `VERIFY ${tarHex}\n`));
     await runOnce();
     const [m] = await mailsSince(start, 1);
-    const info = await readReply(m!);
+    const info = await readReply(m);
     assert.deepEqual(info.to, ['rita@example.org']);
     assert.equal(info.status, 'found', info.text);
     assert.match(info.text, new RegExp(`^Digest: ${tarHex}$`, 'm'));
@@ -119,7 +119,7 @@ describe('ATTEST and VERIFY with GnuPG on the real stack', () => {
     assert.match(info.text, new RegExp(`Certified by 1 collection key:\\n    ${maxFpr}\\n      Max Maintainer <max@example\\.org>`));
     assert.match(info.text, new RegExp(`Path from a maintainer key, each certifying the next:\\n    ${maxFpr}`));
     assert.match(info.text, /^c2sp\.org\/tlog-proof@v1\nindex 0\n/m);
-    const v = await gpg.verifyMail(m!.raw);
+    const v = await gpg.verifyMail(m.raw);
     assert.equal(v.ok, true, `gpg --verify failed: ${v.status}`);
     assert.equal(v.signer, bot.botFingerprint);
 
@@ -127,7 +127,7 @@ describe('ATTEST and VERIFY with GnuPG on the real stack', () => {
     assert.equal(key.code, 0, key.stderr);
     vkey = key.stdout.trim();
     saved = path.join(work, 'saved.eml');
-    writeFileSync(saved, m!.raw);
+    writeFileSync(saved, m.raw);
     const r = await runCli(['verify-proof', saved, '--log-key', vkey], bot.env);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`^ok: entry 0 is in log test\\.ztrust\\.example/log at tree size 2: attestation of sha256:${tarHex} \\("zos-utils-1\\.2\\.tar"\\) by ${adaFpr}`));
@@ -157,10 +157,10 @@ describe('ATTEST and VERIFY with GnuPG on the real stack', () => {
     await dovecot.deliver(gpg.plainMessage(hdr('checkpoint-1', 'Rita Reader <rita@example.org>'), 'CHECKPOINT\n'));
     await runOnce();
     const [m] = await mailsSince(start, 1);
-    const info = await readReply(m!);
+    const info = await readReply(m);
     assert.equal(info.status, 'found');
     assert.match(info.text, /^Tree-Size: 2$/m);
-    assert.equal((await gpg.verifyMail(m!.raw)).ok, true);
+    assert.equal((await gpg.verifyMail(m.raw)).ok, true);
 
     const fsck = await runCli(['log', 'fsck', '--config', bot.configPath], bot.env);
     assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);

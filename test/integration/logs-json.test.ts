@@ -100,7 +100,7 @@ test('run while its Redis restarts: every stdout and stderr line is JSON, and ma
     for (const key of [before, afterKey]) {
       assert.ok(json.some((l) => l.cid === key && l.level === 30 && l.outcome !== undefined), `the processing of ${key} is logged with its cid`);
     }
-    assert.ok(json.filter((l) => l.msg === 'sent').every((l) => typeof l.cid === 'string' && (l.cid as string).length > 0), 'sent lines carry the outbox id');
+    assert.ok(json.filter((l) => l.msg === 'sent').every((l) => typeof l.cid === 'string' && (l.cid).length > 0), 'sent lines carry the outbox id');
   } finally {
     if (!result) child.kill('SIGKILL');
   }
@@ -114,6 +114,6 @@ test('run that cannot reach its Redis at start ends with a JSON fatal line, exit
   assert.deepEqual([...nonJson(r.stdout), ...nonJson(r.stderr)], [], 'every line is a JSON object');
   const fatal = r.stderr.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 60);
   assert.equal(fatal.length, 1);
-  assert.equal(fatal[0]!.code, 'QUEUE_CONNECT');
-  assert.match(String(fatal[0]!.err), new RegExp(`cannot reach Redis at 127.0.0.1:${port}`));
+  assert.equal(fatal[0].code, 'QUEUE_CONNECT');
+  assert.match(String(fatal[0].err), new RegExp(`cannot reach Redis at 127.0.0.1:${port}`));
 });

@@ -102,7 +102,7 @@ describe('HELP by signed mail through Dovecot, Redis and SMTP', () => {
     assert.equal(r.code, 0, r.stderr);
     const m = smtp.messages.slice(before);
     assert.equal(m.length, 1);
-    const v = await gpg.verifyMail(m[0]!.raw);
+    const v = await gpg.verifyMail(m[0].raw);
     assert.equal(v.kind, 'inline');
     assert.equal(v.ok, true, v.status);
     assert.equal(v.signer, b2.botFingerprint);
@@ -150,7 +150,7 @@ describe('every mail at the SMTP listener, read by another reader', () => {
     for (const m of mails) {
       const reading = await assertBotMail(m.raw, bot.botPublicKey, { status: 'found' });
       assert.deepEqual(headerValues(reading, 'Reply-To'), []);
-      subjects.set(headerValues(reading, 'In-Reply-To')[0]!, headerValues(reading, 'Subject')[0]!);
+      subjects.set(headerValues(reading, 'In-Reply-To')[0], headerValues(reading, 'Subject')[0]);
     }
     assert.equal(subjects.get('<long-subject@example.org>'), `Re: ${long.replace(/\s+/g, ' ').trim()}`);
     assert.equal(subjects.get('<attack-subject@example.org>'), `Re: ${attack}`);

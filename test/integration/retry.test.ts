@@ -98,8 +98,8 @@ describe('failed work is retried from the store', () => {
     assert.equal(r1.code, 1, r1.stderr);
     const stuck = stuckReport(r1);
     assert.deepEqual(stuck.map((s) => [s.queue, s.id]), [['inbound', stuckKey]]);
-    assert.match(stuck[0]!.error ?? '', /injected store fault/);
-    assert.equal(stuck[0]!.attempts, 5);
+    assert.match(stuck[0].error ?? '', /injected store fault/);
+    assert.equal(stuck[0].attempts, 5);
     // The human summary names the key and the error too.
     const human = r1.stderr.split('\n').filter((l) => l && !l.startsWith('{')).join('\n');
     assert.match(human, new RegExp(`inbound message ${stuckKey}.*injected store fault`));
@@ -128,9 +128,9 @@ describe('failed work is retried from the store', () => {
     assert.equal(r1.code, 1, r1.stderr);
     const stuck = stuckReport(r1);
     assert.equal(stuck.length, 1);
-    assert.equal(stuck[0]!.queue, 'outbound');
-    assert.match(stuck[0]!.id, /^reply:/);
-    assert.match(stuck[0]!.error ?? '', /451/);
+    assert.equal(stuck[0].queue, 'outbound');
+    assert.match(stuck[0].id, /^reply:/);
+    assert.match(stuck[0].error ?? '', /451/);
     assert.equal(smtp.messages.length, before);
 
     const r2 = await runCli(['run', '--once', '--config', bot.configPath], bot.env, 60_000);

@@ -17,11 +17,11 @@ describe('security: an APPROVE bound to another bot', () => {
     const s = await w.send(forOther);
     assert.equal(s.outcome, 'refused:unbound');
     assert.equal(s.replies.length, 1);
-    assert.equal(s.replies[0]!.status, 'error');
-    const text = flat(s.replies[0]!.text);
+    assert.equal(s.replies[0].status, 'error');
+    const text = flat(s.replies[0].text);
     assert.match(text, /Rule: command not addressed to this bot/);
     assert.match(text, /names bot@other-anchor\.test, which is not this bot's address/);
-    assert.match(s.replies[0]!.text, /^ {2}To: bot@ztrust\.test$/m);
+    assert.match(s.replies[0].text, /^ {2}To: bot@ztrust\.test$/m);
     // A look-alike address is not this bot either.
     const lookAlike = await w.send(await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\nTo: bot@ztrust.test.evil.example\n`));
     assert.equal(lookAlike.outcome, 'refused:unbound');

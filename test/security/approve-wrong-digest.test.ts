@@ -13,7 +13,7 @@ describe('security: APPROVE with another ticket\'s digest', () => {
     const { w, alice, bob, t } = await pendingTicket();
     const erin = await newcomer('Erin', 'erin@people.test', [alice, bob]);
     const opened = await w.send(await w.mail(erin, `SUBMIT KEY\n${TO_BOT}\n\n${erin.certified.armor()}`));
-    const t2 = (await w.store.getTicket(opened.replies[0]!.fields.Ticket!))!;
+    const t2 = (await w.store.getTicket(opened.replies[0].fields.Ticket))!;
     assert.notEqual(t2.digest, t.digest);
     const before = await stateOf(w);
     const s = await sendChecked(w, await w.mail(alice, `APPROVE ${t.id}\n${t2.digest}\n${TO_BOT}\n`));

@@ -23,10 +23,10 @@ describe('security: an ATTEST not bound to this bot', () => {
       const s = await w.send(await w.mail(alice, text, { signing: 'inline', from: 'Mallory <mallory@elsewhere.test>' }));
       assert.equal(s.outcome, 'refused:unbound');
       assert.equal(s.replies.length, 1);
-      assert.equal(s.replies[0]!.status, 'error');
-      assert.deepEqual(s.replies[0]!.to, ['mallory@elsewhere.test']);
-      assert.match(flat(s.replies[0]!.text), /Your ATTEST request was refused\. Nothing was changed\. Rule: command not addressed to this bot/);
-      assert.match(flat(s.replies[0]!.text), found);
+      assert.equal(s.replies[0].status, 'error');
+      assert.deepEqual(s.replies[0].to, ['mallory@elsewhere.test']);
+      assert.match(flat(s.replies[0].text), /Your ATTEST request was refused\. Nothing was changed\. Rule: command not addressed to this bot/);
+      assert.match(flat(s.replies[0].text), found);
     }
     assert.deepEqual(await w.store.pendingChanges(), []);
     assert.deepEqual(await stateOf(w), before);

@@ -35,8 +35,8 @@ describe('security: broken base64', () => {
       const s = await sendChecked(w, rawMessage(headLines('Erin <erin@people.test>', ['Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: base64']), `\r\n${body}\r\n`));
       assert.equal(s.outcome, 'help');
       assert.equal(s.replies.length, 1);
-      assert.equal(s.replies[0]!.status, 'found');
-      assert.deepEqual(s.replies[0]!.to, ['erin@people.test']);
+      assert.equal(s.replies[0].status, 'found');
+      assert.deepEqual(s.replies[0].to, ['erin@people.test']);
     }
     await assertUnchanged(w, before);
   });

@@ -20,7 +20,7 @@ describe('security: SUBMIT CERT', { skip: noOpenssl }, () => {
       outcome: 'SUBMIT CERT:refused:certificate-signature', to: 'alice@people.test',
       says: [/Your SUBMIT CERT request was refused\. Nothing was changed\. Rule: certificate-signature/, /What the bot found: the signature by [0-9a-f]{16} does not verify over these exact bytes/],
     });
-    assert.equal(s.replies[0]!.fields.Ticket, undefined);
+    assert.equal(s.replies[0].fields.Ticket, undefined);
     await assertUnchanged(w, before);
   });
 });

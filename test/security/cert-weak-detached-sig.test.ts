@@ -61,7 +61,7 @@ describe('security: SUBMIT CERT with a detached signature the policy refuses', {
     test(`${c.name}: refused with the policy's verdict and fix; no ticket, nothing changed`, async () => {
       const { w, alice, members } = await community();
       const [gailKey] = await readKeysAny(await gpg.exportPublic(gail));
-      await w.seed([gailKey as openpgp.PublicKey]);
+      await w.seed([gailKey]);
       const sig = await c.signature();
       const before = await stateOf(w);
 
@@ -73,7 +73,7 @@ describe('security: SUBMIT CERT with a detached signature the policy refuses', {
       }));
       assert.equal(s.outcome, 'SUBMIT CERT:refused:certificate-signature');
       assert.equal(s.replies.length, 1, 'no maintainer notice');
-      const r = s.replies[0]!;
+      const r = s.replies[0];
       assert.equal(r.status, 'error');
       assert.deepEqual(r.to, ['alice@people.test']);
       const text = flat(r.text);

@@ -25,12 +25,12 @@ async function flooded(count: number) {
   const distinct: openpgp.SignaturePacket[] = [];
   for (let i = 0; i < Math.min(count, 300); i++) {
     const k = await erin.pub.signAllUsers([attacker.key], new Date(Date.now() - i * 1000), { ...openpgp.config });
-    distinct.push(k.users[0]!.otherCertifications[0]!);
+    distinct.push(k.users[0].otherCertifications[0]);
   }
   const key = await openpgp.readKey({ binaryKey: base.write() });
-  const flood = Array.from({ length: count }, (_, i) => distinct[i % distinct.length]!);
-  key.users[0]!.otherCertifications.push(...flood);
-  assert.equal(key.users[0]!.otherCertifications.length, count + 2);
+  const flood = Array.from({ length: count }, (_, i) => distinct[i % distinct.length]);
+  key.users[0].otherCertifications.push(...flood);
+  assert.equal(key.users[0].otherCertifications.length, count + 2);
   return { ...c, erin, armoured: key.armor() };
 }
 

@@ -73,6 +73,6 @@ export async function assertCertRefused(makePem: () => Buffer, found: RegExp): P
     outcome: 'SUBMIT CERT:refused:ca-certificate', to: 'alice@people.test',
     says: [/Your SUBMIT CERT request was refused\. Nothing was changed\. Rule: ca-certificate/, found],
   });
-  assert.equal(s.replies[0]!.fields.Ticket, undefined);
+  assert.equal(s.replies[0].fields.Ticket, undefined);
   await assertUnchanged(w, before);
 }

@@ -32,12 +32,12 @@ describe('security: an APPROVE by a maintainer key that expired before the tally
     const expiresAt = new Date(Date.now() + VALID_FOR_S * 1000);
     const alice = await expiringPerson('Alice Mainframe', 'alice@people.test', expiresAt);
     const [bob, carol] = await Promise.all([person('Bob Volunteer', 'bob@people.test'), person('Carol Sysprog', 'carol@people.test')]);
-    const members = [alice, bob!, carol!];
+    const members = [alice, bob, carol];
     const w = await World.create({ maintainers: members.map((p) => p.fpr), threshold: 2 });
     await w.seed(await Promise.all(members.map((p) => certify(p.pub, members.filter((o) => o !== p)))));
-    const dave = await newcomer('Dave Newcomer', 'dave@people.test', [bob!, carol!]);
+    const dave = await newcomer('Dave Newcomer', 'dave@people.test', [bob, carol]);
     const opened = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
-    const t = (await w.store.getTicket(opened.replies[0]!.fields.Ticket!))!;
+    const t = (await w.store.getTicket(opened.replies[0].fields.Ticket))!;
 
     // Alice votes while her key is valid: recorded, 1 of 2.
     const a = await w.send(await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
@@ -49,29 +49,29 @@ describe('security: an APPROVE by a maintainer key that expired before the tally
     const before = await stateOf(w);
 
     // Bob's approval would be the second: Alice's no longer counts.
-    const b = await w.send(await w.mail(bob!, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
+    const b = await w.send(await w.mail(bob, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.equal(b.outcome, `APPROVE:recorded:${t.id}`);
     assert.equal(b.replies.length, 1, 'no approval notice to the submitter');
-    const r = b.replies[0]!;
+    const r = b.replies[0];
     assert.equal(r.status, 'pending');
     const text = flat(r.text);
     assert.match(text, /It now has 1 of the 2 approvals it needs/);
     const m = new RegExp(`Not counted: the approval by key ${alice.fpr} \\(Alice Mainframe <alice@people\\.test>\\): that key expired on (\\S+Z) `).exec(text);
     assert.ok(m, text);
-    assert.ok(Math.abs(Date.parse(m[1]!) - expiresAt.getTime()) < 2000, `expiry shown: ${m[1]}`);
+    assert.ok(Math.abs(Date.parse(m[1]) - expiresAt.getTime()) < 2000, `expiry shown: ${m[1]}`);
     assert.equal((await w.store.getTicket(t.id))!.state, 'pending');
     assert.deepEqual(await w.store.listChanges(), [], 'no change request: nothing will be applied');
     // Only Bob's vote was added; the collection and the log did not move.
     const after = (await stateOf(w)) as { tickets: { votes: unknown[] }[]; changes: unknown[]; checkpoints: unknown; head: string; files: string };
     const was = before as typeof after;
-    assert.equal(after.tickets[0]!.votes.length, was.tickets[0]!.votes.length + 1);
+    assert.equal(after.tickets[0].votes.length, was.tickets[0].votes.length + 1);
     assert.deepEqual([after.changes, after.checkpoints, after.head, after.files], [was.changes, was.checkpoints, was.head, was.files]);
 
     // Carol's approval makes two valid ones: approved by Bob and Carol only.
-    const c = await w.send(await w.mail(carol!, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
+    const c = await w.send(await w.mail(carol, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.equal(c.outcome, `APPROVE:approved:${t.id}`);
-    assert.equal(c.replies[0]!.status, 'approved');
-    assert.match(flat(c.replies[0]!.text), new RegExp(`Not counted: the approval by key ${alice.fpr}`));
-    assert.deepEqual((await w.store.getChange(`c-${t.id}`))!.approvers.sort(), [bob!.fpr, carol!.fpr].sort());
+    assert.equal(c.replies[0].status, 'approved');
+    assert.match(flat(c.replies[0].text), new RegExp(`Not counted: the approval by key ${alice.fpr}`));
+    assert.deepEqual((await w.store.getChange(`c-${t.id}`))!.approvers.sort(), [bob.fpr, carol.fpr].sort());
   });
 });

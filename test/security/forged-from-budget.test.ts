@@ -15,7 +15,7 @@ test('20 forged unsigned mails as From: Alice do not silence her signed requests
   const { w, alice, bob } = await community({ config: { limits: { maxRepliesPerSenderPerHour: 20 } } });
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', [alice, bob]);
   const sub = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
-  const t = (await w.store.getTicket(sub.replies[0]!.fields.Ticket!))!;
+  const t = (await w.store.getTicket(sub.replies[0].fields.Ticket))!;
   const forged = 'Alice Mainframe <alice@people.test>';
 
   for (let i = 0; i < 20; i++) {
@@ -41,11 +41,11 @@ test('20 forged unsigned mails as From: Alice do not silence her signed requests
   const help = await deliver(w, await w.mail(alice, 'HELP\n'));
   assert.equal(help.outcome, 'help');
   assert.deepEqual(help.outbox.map((o) => o.recipients), [['alice@people.test']]);
-  await botMail(w, help.outbox[0]!, 'found');
+  await botMail(w, help.outbox[0], 'found');
   const vote = await deliver(w, await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}\n`));
   assert.equal(vote.outcome, `APPROVE:recorded:${t.id}`);
   assert.deepEqual(vote.outbox.map((o) => o.recipients), [['alice@people.test']]);
-  await botMail(w, vote.outbox[0]!, 'pending');
+  await botMail(w, vote.outbox[0], 'pending');
   assert.deepEqual((await w.store.getVotes(t.id)).map((v) => v.voter), [alice.fpr]);
 });
 

@@ -18,8 +18,8 @@ describe('security: forged From with another collection key\'s valid signature',
     const s = await sendChecked(w, await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`, { signWith: bob.key }));
     assert.equal(s.outcome, `APPROVE:recorded:${t.id}`);
     assert.equal(s.replies.length, 1);
-    assert.equal(s.replies[0]!.status, 'pending');
-    assert.deepEqual(s.replies[0]!.to, ['alice@people.test']);
+    assert.equal(s.replies[0].status, 'pending');
+    assert.deepEqual(s.replies[0].to, ['alice@people.test']);
     assert.deepEqual((await w.store.getVotes(t.id)).map((v) => v.voter), [bob.fpr]);
     // Alice can still vote herself: the forged mail used nothing of hers.
     const a = await sendChecked(w, await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
@@ -34,8 +34,8 @@ describe('security: forged From with another collection key\'s valid signature',
     const s = await sendChecked(w, await w.mail(carol, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`, { signWith: bob.key }));
     assert.equal(s.outcome, 'APPROVE:refused:already-voted');
     assert.equal(s.replies.length, 1);
-    assert.equal(s.replies[0]!.status, 'error');
-    assert.match(flat(s.replies[0]!.text), /Your APPROVE request was refused\. Nothing was changed\. Rule: already-voted/);
+    assert.equal(s.replies[0].status, 'error');
+    assert.match(flat(s.replies[0].text), /Your APPROVE request was refused\. Nothing was changed\. Rule: already-voted/);
     assert.deepEqual((await w.store.getVotes(t.id)).map((v) => v.voter), [bob.fpr]);
     assert.deepEqual(await stateOf(w), before);
   });
@@ -44,11 +44,11 @@ describe('security: forged From with another collection key\'s valid signature',
     const { w, alice, bob } = await pendingTicket();
     const erin = await newcomer('Erin', 'erin@people.test', [alice, bob]);
     const s = await sendChecked(w, await w.mail(erin, `SUBMIT KEY\n${TO_BOT}\n\n${erin.certified.armor()}`, { from: 'Alice Mainframe <alice@people.test>' }));
-    assert.equal(s.replies[0]!.status, 'pending');
-    const t = (await w.store.getTicket(s.replies[0]!.fields.Ticket!))!;
-    assert.deepEqual(s.replies[0]!.to, ['alice@people.test']);
+    assert.equal(s.replies[0].status, 'pending');
+    const t = (await w.store.getTicket(s.replies[0].fields.Ticket))!;
+    assert.deepEqual(s.replies[0].to, ['alice@people.test']);
     assert.equal(s.outcome, `SUBMIT KEY:pending:${t.id}`);
-    assert.match(flat(s.replies[0]!.text), new RegExp(`${erin.fpr}`));
+    assert.match(flat(s.replies[0].text), new RegExp(`${erin.fpr}`));
     assert.doesNotMatch(JSON.stringify(t), new RegExp(alice.fpr), 'the ticket is not Alice\'s');
   });
 });

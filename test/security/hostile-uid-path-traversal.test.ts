@@ -17,7 +17,7 @@ describe('security: a path-traversal user ID', () => {
   for (const name of NAMES) {
     test(`${JSON.stringify(name)}: stored under pgp/ with a sanitised name, nothing outside`, async () => {
       const { w, eve, opened, stored } = await submitHostile(name);
-      assert.equal(opened.outcome, `SUBMIT KEY:pending:${opened.replies[0]!.fields.Ticket}`);
+      assert.equal(opened.outcome, `SUBMIT KEY:pending:${opened.replies[0].fields.Ticket}`);
       assertSaneFileNames(stored, eve.key.getKeyID().toHex());
       assert.equal(existsSync(path.join(w.dir, 'etc')), false);
       assert.equal(existsSync(path.join(w.dir, '..', 'etc')), false);
@@ -27,7 +27,7 @@ describe('security: a path-traversal user ID', () => {
 
   // On main the notices' Subject (it names the user ID) folds without leading whitespace.
   test('every mail on the way reads cleanly (Python, gpg), no injected header', async () => {
-    const { w, mails } = await submitHostile(NAMES[0]!);
+    const { w, mails } = await submitHostile(NAMES[0]);
     assertNoInjectedHeader(await checkBotMails(mails, w.bot.publicArmored));
   });
 });

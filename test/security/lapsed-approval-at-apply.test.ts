@@ -29,21 +29,21 @@ async function alicePerson(): Promise<Person> {
 /** A ticket approved by Alice and Bob (2 of 2), its change queued; Dave's key is certified by Bob and Carol. */
 async function approved() {
   const [alice, bob, carol] = await Promise.all([alicePerson(), person('Bob Volunteer', 'bob@people.test'), person('Carol Sysprog', 'carol@people.test')]);
-  const members = [alice!, bob!, carol!];
+  const members = [alice, bob, carol];
   const w = await World.create({ maintainers: members.map((p) => p.fpr), threshold: 2 });
   await w.seed(await Promise.all(members.map((p) => certify(p.pub, members.filter((o) => o !== p)))));
-  const dave = await newcomer('Dave Newcomer', 'dave@people.test', [bob!, carol!]);
+  const dave = await newcomer('Dave Newcomer', 'dave@people.test', [bob, carol]);
   const opened = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
-  const t = (await w.store.getTicket(opened.replies[0]!.fields.Ticket!))!;
-  assert.equal((await w.send(await w.mail(alice!, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`))).outcome, `APPROVE:recorded:${t.id}`);
-  assert.equal((await w.send(await w.mail(bob!, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`))).outcome, `APPROVE:approved:${t.id}`);
+  const t = (await w.store.getTicket(opened.replies[0].fields.Ticket))!;
+  assert.equal((await w.send(await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`))).outcome, `APPROVE:recorded:${t.id}`);
+  assert.equal((await w.send(await w.mail(bob, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`))).outcome, `APPROVE:approved:${t.id}`);
   assert.deepEqual(await w.store.pendingChanges(), [`c-${t.id}`]);
   const logged: string[] = [];
   w.logAppend = async (_e, changeId) => {
     logged.push(changeId);
     return logged.length - 1;
   };
-  return { w, alice: alice!, t, logged };
+  return { w, alice: alice, t, logged };
 }
 
 describe('security: an approver key that lapses between the threshold vote and the apply', () => {
@@ -76,8 +76,8 @@ describe('security: an approver key that lapses between the threshold vote and t
       assert.match(text, /Nothing was changed, and the ticket is closed as failed\./);
     }
     // (Subjects: only their start, which main's header folder keeps on the first line.)
-    assert.match(notices[0]!.subject, /^Not applied, approvals lapsed: new key/);
-    assert.match(notices[1]!.subject, /^Not applied: new key/);
+    assert.match(notices[0].subject, /^Not applied, approvals lapsed: new key/);
+    assert.match(notices[1].subject, /^Not applied: new key/);
   });
 
   test('control: applied at once (before the expiry), the same change goes in', async () => {
@@ -85,7 +85,7 @@ describe('security: an approver key that lapses between the threshold vote and t
     const { outcomes, notices } = await w.applyAll();
     assert.deepEqual(outcomes.map((o) => o.state), ['applied']);
     assert.deepEqual(logged, [`c-${t.id}`]);
-    assert.equal(notices[0]!.status, 'applied');
+    assert.equal(notices[0].status, 'applied');
     assert.equal((await w.store.getTicket(t.id))!.state, 'applied');
   });
 });

@@ -15,7 +15,7 @@ import { botMail, deliver, snapshot } from './reply-gate.js';
 async function ticketFor(w: World, by: Person[]) {
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', by);
   const s = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
-  return (await w.store.getTicket(s.replies[0]!.fields.Ticket!))!;
+  return (await w.store.getTicket(s.replies[0].fields.Ticket))!;
 }
 
 test('an unsigned mail carrying the Message-ID of a coming APPROVE does not silence it', async () => {
@@ -35,7 +35,7 @@ test('an unsigned mail carrying the Message-ID of a coming APPROVE does not sile
   assert.equal(real.stored, `APPROVE:recorded:${t.id}`);
   assert.deepEqual((await w.store.getVotes(t.id)).map((v) => [v.voter, v.vote]), [[alice.fpr, 'approve']]);
   assert.equal(real.outbox.length, 1);
-  await botMail(w, real.outbox[0]!, 'pending');
+  await botMail(w, real.outbox[0], 'pending');
 
   // The same for a signed pre-emption by another member (content differs).
   const mid2 = '<approve.0002@people.test>';

@@ -18,7 +18,7 @@ async function nestedApprove(depth: number, expect: (s: Awaited<ReturnType<typeo
   let entity = `${signed.head.split('\r\n').filter((l) => /^(Content-Type|\s)/i.test(l)).join('\r\n')}\r\n\r\n${signed.body}`;
   for (let i = 0; i < depth; i++) entity = `Content-Type: multipart/mixed; boundary="n${i}"\r\n\r\n--n${i}\r\n${entity}\r\n--n${i}--\r\n`;
   const [ct, ...rest] = entity.split('\r\n\r\n');
-  const raw = rawMessage(headLines('Alice Mainframe <alice@people.test>', [ct!]), `\r\n${rest.join('\r\n\r\n')}`);
+  const raw = rawMessage(headLines('Alice Mainframe <alice@people.test>', [ct]), `\r\n${rest.join('\r\n\r\n')}`);
   const t0 = Date.now();
   const s = await sendChecked(w, raw);
   const ms = Date.now() - t0;

@@ -54,13 +54,13 @@ test('a flood of oversize mail forged as From: one address gets at most the hour
     outcomes.push(r.outcome);
     if (r.outbox.length) {
       assert.deepEqual(r.outbox.map((o) => o.recipients), [['victim@people.test']]);
-      await botMail(w, r.outbox[0]!, 'error');
-      const reply = await simpleParser(r.outbox[0]!.raw);
+      await botMail(w, r.outbox[0], 'error');
+      const reply = await simpleParser(r.outbox[0].raw);
       assert.equal(reply.inReplyTo, `<f${i}@people.test>`, 'the reply is threaded to the oversize mail');
       assert.match(reply.text ?? '', /^Status: error\n[\s\S]*reads mail of at most\s+20000\s+bytes/);
     }
   }
-  assert.deepEqual(outcomes, ['too-large', 'too-large', 'too-large', ...Array(5).fill('rate-limited:too-large')]);
+  assert.deepEqual(outcomes, ['too-large', 'too-large', 'too-large', ...Array<string>(5).fill('rate-limited:too-large')]);
   assert.equal((await w.store.listOutbox()).length, 3);
   assert.equal(await snapshot(w), before, 'nothing changed');
 });
@@ -73,7 +73,7 @@ test('the declared size decides when intake kept only the header section', async
   const head = big(base('dave@people.test', 'd1'), '');
   const r = await deliver(w, head, { declaredSize: 50 * 1024 * 1024 });
   assert.equal(r.outcome, 'too-large');
-  const reply = await simpleParser(r.outbox[0]!.raw);
+  const reply = await simpleParser(r.outbox[0].raw);
   assert.match((reply.text ?? '').replace(/\s+/g, ' '), /Your mail is 52428800 bytes long/);
-  await botMail(w, r.outbox[0]!, 'error');
+  await botMail(w, r.outbox[0], 'error');
 });

@@ -51,8 +51,8 @@ describe('security: a signed list post that pastes the notice lines', () => {
     const s = await w.send(await post(w, alice, t, 'Sid Stranger <sid@elsewhere.test>'));
     assert.equal(s.outcome, 'no-command');
     assert.equal(s.replies.length, 1);
-    assert.equal(s.replies[0]!.status, 'error');
-    assert.deepEqual(s.replies[0]!.to, ['sid@elsewhere.test']);
+    assert.equal(s.replies[0].status, 'error');
+    assert.deepEqual(s.replies[0].to, ['sid@elsewhere.test']);
     assert.deepEqual(await w.store.getVotes(t.id), []);
     assert.equal((await w.store.getTicket(t.id))!.state, 'pending');
     assert.deepEqual(await stateOf(w), before);

@@ -34,9 +34,9 @@ describe('security: a signed reply quoting the notice without ">"', () => {
 
     assert.equal(s.outcome, 'no-command');
     assert.equal(s.replies.length, 1);
-    assert.equal(s.replies[0]!.status, 'error');
-    assert.deepEqual(s.replies[0]!.to, ['alice@people.test']);
-    assert.match(flat(s.replies[0]!.text), /first non-blank line/);
+    assert.equal(s.replies[0].status, 'error');
+    assert.deepEqual(s.replies[0].to, ['alice@people.test']);
+    assert.match(flat(s.replies[0].text), /first non-blank line/);
     assert.deepEqual(await w.store.getVotes(ticket), []);
     assert.equal((await w.store.getTicket(ticket))!.state, 'pending');
     assert.deepEqual(await stateOf(w), before);

@@ -4,7 +4,6 @@
  * through the real Dispatcher and the real SQLite store, as the inbound
  * worker runs it, and a snapshot of everything an attack must not change.
  */
-import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { assertBotMail } from '../harness/mailcheck.js';
 import type { CompletionResult, OutboxRecord, SpoolRow } from '../../src/store/types.js';

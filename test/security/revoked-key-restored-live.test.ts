@@ -20,7 +20,7 @@ describe('security: a revoked maintainer key file put back in the work tree of a
   test("the owner's APPROVE is refused as signed by a revoked key; nothing changes", async () => {
     const { w, alice, carol, t } = await pendingTicket();
     const col = await w.collection();
-    const file = (await col.findKeys(carol.fpr))[0]!.file;
+    const file = (await col.findKeys(carol.fpr))[0].file;
     const old = readFileSync(path.join(col.dir, file));
     await w.known.get(); // the running worker has loaded the keys
 
@@ -36,8 +36,8 @@ describe('security: a revoked maintainer key file put back in the work tree of a
     const c = await w.send(await w.mail(carol, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.equal(c.outcome, 'refused:revoked-key');
     assert.equal(c.replies.length, 1);
-    assert.equal(c.replies[0]!.status, 'error');
-    assert.match(flat(c.replies[0]!.text), new RegExp(`the signature made \\S+ is by a revoked key ${carol.fpr} \\(Primary key is revoked\\) How to fix it: The key is revoked; sign with a key that is not revoked\\.`));
+    assert.equal(c.replies[0].status, 'error');
+    assert.match(flat(c.replies[0].text), new RegExp(`the signature made \\S+ is by a revoked key ${carol.fpr} \\(Primary key is revoked\\) How to fix it: The key is revoked; sign with a key that is not revoked\\.`));
     // The worker's index still serves the committed keys, from its cache while HEAD does not move.
     assert.equal(await w.known.get(), await w.known.get());
     assert.deepEqual(await stateOf(w), before, 'no vote, no change request, no commit');

@@ -36,13 +36,13 @@ async function restored(commitIt: boolean) {
   worlds.push(w);
   const [alice, , carol] = w.members;
   const col = await collectionOf(w.cfg);
-  const file = (await col.findKeys(carol!.fpr))[0]!.file;
+  const file = (await col.findKeys(carol.fpr))[0].file;
   const old = readFileSync(path.join(col.dir, file));
-  const rev = await w.deliver(await w.mail(carol!, `REVOKE KEY\n\n${revocationOf(w, carol!.fpr)}`));
+  const rev = await w.deliver(await w.mail(carol, `REVOKE KEY\n\n${revocationOf(w, carol.fpr)}`));
   assert.deepEqual(rev.applied.map((a) => a.state), ['applied'], rev.outcome);
   const { ticket, digest } = await openTicket(w);
-  await w.deliver(await w.mail(alice!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
-  const vote = await w.mail(carol!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`);
+  await w.deliver(await w.mail(alice, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
+  const vote = await w.mail(carol, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`);
   const published = git(col.dir, 'show', `HEAD:${file}`);
   const size = await w.logSize();
   await w.close();
@@ -62,7 +62,7 @@ async function assertNothingDone(s: Awaited<ReturnType<typeof restored>>) {
   assert.equal(existsSync(s.dropped), true, "Carol's APPROVE was not read");
   const store = SqliteStore.open(path.join(s.w.cfg.dataDir, 'state.db'));
   try {
-    assert.deepEqual((await store.getVotes(s.ticket)).map((v) => v.voter), [s.w.members[0]!.fpr], 'only Alice voted');
+    assert.deepEqual((await store.getVotes(s.ticket)).map((v) => v.voter), [s.w.members[0].fpr], 'only Alice voted');
     assert.equal((await store.getTicket(s.ticket))!.state, 'pending');
     assert.deepEqual((await store.listOutbox()).filter((m) => statusOf(m) === 'applied' && m.id.includes(s.ticket)), []);
   } finally {

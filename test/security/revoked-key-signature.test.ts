@@ -3,7 +3,6 @@
  * revocation) keeps signing: a state-changing command signed with it is
  * refused as revoked-key, whatever the signature's date.
  */
-import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { newcomer, pendingTicket, stateOf, TO_BOT } from '../unit/commands-world.js';

@@ -15,7 +15,7 @@ describe('security: a signature older than the 7-day window', () => {
     await w.seed([await certify(olga.pub, [alice, bob])]);
     const dave = await newcomer('Dave', 'dave@people.test', [alice, bob]);
     const opened = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
-    const t = (await w.store.getTicket(opened.replies[0]!.fields.Ticket!))!;
+    const t = (await w.store.getTicket(opened.replies[0].fields.Ticket))!;
     const before = await stateOf(w);
     for (const [cmd, text] of [['APPROVE', `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`], ['ATTEST', `ATTEST\n${TO_BOT}\n${'ab'.repeat(32)}  old.tar\n`]] as const) {
       const body = await signInlineAt(olga.key, text, new Date(Date.now() - 8 * 86400_000));

@@ -36,8 +36,8 @@ async function approved() {
   worlds.push(w);
   const [alice, bob] = w.members;
   const { ticket, digest } = await openTicket(w);
-  await w.deliver(await w.mail(alice!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`), { apply: false });
-  await w.deliver(await w.mail(bob!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`), { apply: false });
+  await w.deliver(await w.mail(alice, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`), { apply: false });
+  await w.deliver(await w.mail(bob, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`), { apply: false });
   const [change] = await w.app.store.pendingChanges();
   assert.ok(change, 'the approval queued the change');
   const col = path.join(w.cfg.dataDir, 'collection');
@@ -59,8 +59,8 @@ async function assertUnchanged(s: Awaited<ReturnType<typeof approved>>, logSize:
 
 async function assertAppliedOnce(s: Awaited<ReturnType<typeof approved>>) {
   const [o] = await s.w.applyAll();
-  assert.equal(o!.state, 'applied');
-  assert.notEqual(o!.commit, null);
+  assert.equal(o.state, 'applied');
+  assert.notEqual(o.commit, null);
   assert.equal(await s.w.logSize(), s.size + 1, 'exactly one log entry for the change');
   const msg = execFileSync('git', ['-C', s.col, 'log', '-1', '--format=%B'], { env: { PATH: process.env.PATH, HOME: s.col } }).toString();
   assert.match(msg, new RegExp(`^Ztrust-Log-Index: ${s.size}$`, 'm'), 'the commit names the log entry');
@@ -68,8 +68,8 @@ async function assertAppliedOnce(s: Awaited<ReturnType<typeof approved>>) {
   assert.equal(status(s.col), '');
   const notices = await appliedNotices(s.w);
   assert.equal(notices.length, 1);
-  await assertBotMail(notices[0]!.raw, s.w.botPublicKey);
-  assert.match(notices[0]!.raw.toString('latin1'), new RegExp(`Log-Index: ${s.size}`));
+  await assertBotMail(notices[0].raw, s.w.botPublicKey);
+  assert.match(notices[0].raw.toString('latin1'), new RegExp(`Log-Index: ${s.size}`));
 }
 
 test('a stale index.lock before the apply: refused with nothing written (every retry), then applied once when removed', async () => {

@@ -24,7 +24,7 @@ after(async () => {
 async function attestedThenLost(emptyStore: boolean) {
   const w = await stateWorld();
   worlds.push(w);
-  const alice = w.members[0]!;
+  const alice = w.members[0];
   const raw = await w.mail(alice, `ATTEST\nTo: ${BOT}\n${createHash('sha256').update('release-1').digest('hex')}  release-1.tar.gz\n`);
   const first = await w.deliver(raw);
   assert.deepEqual(first.applied.map((a) => a.state), ['applied']);

@@ -31,7 +31,7 @@ async function subjectOnly(subjectOf: (t: { id: string; digest: string }) => str
         outcome: 'no-command', to: 'alice@people.test',
         says: [/No command was found in your mail/, /The Subject is ignored/],
       });
-      assert.equal(s.replies[0]!.subject, `Re: ${subject}`);
+      assert.equal(s.replies[0].subject, `Re: ${subject}`);
     }
     assert.deepEqual(await w.store.getVotes(t.id), []);
     await assertUnchanged(w, before);

@@ -24,7 +24,7 @@ describe('UPDATE KEY claiming the bot\'s or a list\'s address', () => {
       const s = await w.send(await mallory.updateKeyMail());
       assert.equal(s.outcome, 'UPDATE KEY:refused:address-reserved');
       assert.equal(s.replies.length, 1);
-      const r = s.replies[0]!;
+      const r = s.replies[0];
       assert.equal(r.status, 'error');
       await assertWellFormed(w, r);
       const text = flat(r.text);

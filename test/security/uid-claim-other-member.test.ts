@@ -21,7 +21,7 @@ describe('UPDATE KEY claiming another member\'s address', () => {
       const s = await w.send(await mallory.updateKeyMail());
       assert.equal(s.outcome, 'UPDATE KEY:refused:address-taken');
       assert.equal(s.replies.length, 1, 'only the reply: no maintainer notice');
-      const r = s.replies[0]!;
+      const r = s.replies[0];
       assert.equal(r.status, 'error');
       await assertWellFormed(w, r);
       const text = flat(r.text);

@@ -10,7 +10,6 @@ import { promises as fs } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type * as openpgp from 'openpgp';
 import { exportWkd } from '../../src/collection/wkd.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
 import type { LogEntry } from '../../src/tlog/entry.js';
@@ -34,7 +33,7 @@ export async function withMallory(opts: Parameters<typeof community>[0] = {}): P
   const gpg = await makeGpgHome();
   const fpr = await gpg.genKey('Mallory Member <mallory@people.test>');
   const [pub] = await readKeysAny(await gpg.exportPublic(fpr));
-  await c.w.seed([await certify(pub as openpgp.PublicKey, [c.alice, c.bob])]);
+  await c.w.seed([await certify(pub, [c.alice, c.bob])]);
   // A log that records what it is asked to append: "no log entry" is checked against it.
   const logged: LogEntry[] = [];
   c.w.logAppend = async (entry) => {
@@ -112,8 +111,8 @@ export async function assertWellFormed(w: World, r: Reply): Promise<void> {
 /** GET KEY <address>, unsigned: the fingerprints the reply carries. */
 export async function getKeyFingerprints(w: World, address: string): Promise<{ status: string; fprs: string[]; text: string }> {
   const s = await w.send(await w.mail(null, `GET KEY ${address}`));
-  const r = s.replies[0]!;
+  const r = s.replies[0];
   await assertWellFormed(w, r);
-  const fprs = [...r.text.matchAll(/^Fingerprint: ([0-9A-F]{40})$/gm)].map((m) => m[1]!);
+  const fprs = [...r.text.matchAll(/^Fingerprint: ([0-9A-F]{40})$/gm)].map((m) => m[1]);
   return { status: r.status, fprs, text: r.text };
 }

@@ -12,7 +12,7 @@ import { flat, pendingTicket, stateOf, TO_BOT, type Sent } from '../unit/command
 function assertUnbound(s: Sent, command: string, found: RegExp): void {
   assert.equal(s.outcome, 'refused:unbound');
   assert.equal(s.replies.length, 1);
-  const r = s.replies[0]!;
+  const r = s.replies[0];
   assert.equal(r.status, 'error');
   assert.deepEqual(r.to, ['alice@people.test']);
   const text = flat(r.text);
@@ -53,7 +53,7 @@ describe('security: a signed APPROVE not bound to this bot', () => {
     const { w, alice, bob, t } = await pendingTicket();
     const a = await w.send(await w.mail(alice, `APPROVE ${t.id}\n${t.digest}\n${TO_BOT}\n`));
     assert.equal(a.outcome, `APPROVE:recorded:${t.id}`);
-    assert.equal(a.replies[0]!.status, 'pending');
+    assert.equal(a.replies[0].status, 'pending');
     const b = await w.send(await w.mail(bob, `APPROVE ${t.id} ${t.digest}\nto:   <BOT@ZTRUST.TEST>\n`, { signing: 'inline' }));
     assert.equal(b.outcome, `APPROVE:approved:${t.id}`);
     assert.deepEqual((await w.store.getVotes(t.id)).map((v) => v.voter).sort(), [alice.fpr, bob.fpr].sort());

@@ -27,7 +27,7 @@ describe('security: unsigned state-changing commands', () => {
         outcome: 'refused:unsigned', to: 'alice@people.test',
         says: [new RegExp(`The command ${cmd} changes the collection, so it must be signed with OpenPGP`), /Nothing was changed/],
       });
-      assert.equal(s.replies[0]!.fields.Ticket, undefined);
+      assert.equal(s.replies[0].fields.Ticket, undefined);
     }
     assert.deepEqual((await w.store.getVotes(t.id)), []);
     await assertUnchanged(w, before);

@@ -23,7 +23,7 @@ export async function weakWorld(algo: GpgAlgo) {
   const gen = await home.run(['--quick-gen-key', 'Wanda <wanda@people.test>', algo, 'sign', 'never']);
   assert.equal(gen.code, 0, gen.stderr);
   const listed = await home.run(['--with-colons', '--list-keys', 'wanda@people.test']);
-  const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(listed.stdout.toString())![1]!;
+  const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(listed.stdout.toString())![1];
   const pub = await openpgp.readKey({ armoredKey: await home.exportPublic(fpr) });
   await c.w.seed([await certify(pub, [c.alice, c.bob])]);
   /** Wanda's ATTEST, clearsigned by gpg with `digest`, as an inline mail. */

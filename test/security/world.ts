@@ -38,7 +38,7 @@ export interface Refusal {
 export function assertRefused(s: Sent, r: Refusal): void {
   assert.equal(s.outcome, r.outcome, s.replies[0]?.text);
   assert.equal(s.replies.length, 1, 'one reply, no notices');
-  const reply = s.replies[0]!;
+  const reply = s.replies[0];
   assert.equal(reply.status, r.status ?? 'error');
   assert.deepEqual(reply.to, [r.to]);
   assert.match(reply.text, new RegExp(`^Status: ${r.status ?? 'error'}\n`));

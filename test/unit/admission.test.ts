@@ -39,7 +39,7 @@ class Gpg {
   }
   fpr(uid: string): string {
     const out = this.ok(['--with-colons', '--list-keys', uid]).toString();
-    return out.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
+    return out.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
   }
   certify(signer: string, target: string, extra: string[] = []): void {
     this.ok([...extra, '-u', signer, '--quick-sign-key', target]);
@@ -55,7 +55,7 @@ class Gpg {
 
 async function key(armored: string): Promise<openpgp.PublicKey> {
   const [k] = await readKeysAny(armored);
-  return k as openpgp.PublicKey;
+  return k;
 }
 
 const gpgMissing = spawnSync('gpg', ['--version']).status !== 0 ? 'gpg is not installed' : false;
@@ -73,22 +73,22 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     fp.D = g.gen('Dave Newcomer <dave@example.org>');
     fp.E = g.gen('Eve Lonely <eve@example.org>');
     // the community: A, B, C cross-signed
-    for (const s of ['A', 'B', 'C']) for (const t of ['A', 'B', 'C']) if (s !== t) g.certify(fp[s]!, fp[t]!);
+    for (const s of ['A', 'B', 'C']) for (const t of ['A', 'B', 'C']) if (s !== t) g.certify(fp[s], fp[t]);
     // D: certified by A and B (collection) and S (outside)
-    g.certify(fp.A!, fp.D!);
-    g.certify(fp.B!, fp.D!);
-    g.certify(fp.S!, fp.D!);
+    g.certify(fp.A, fp.D);
+    g.certify(fp.B, fp.D);
+    g.certify(fp.S, fp.D);
     // E: certified only by the stranger
-    g.certify(fp.S!, fp.E!);
+    g.certify(fp.S, fp.E);
   });
   after(() => g.close());
 
   before(async () => {
-    collection = [await key(g.export(fp.A!)), await key(g.export(fp.B!)), await key(g.export(fp.C!))];
+    collection = [await key(g.export(fp.A)), await key(g.export(fp.B)), await key(g.export(fp.C))];
   });
 
   test('a key certified by two collection keys and a stranger is admitted; the stranger is stripped', async () => {
-    const submitted = await key(g.export(fp.D!));
+    const submitted = await key(g.export(fp.D));
     const r = await admitNewKey(submitted, { collection });
     assert.equal(r.ok, true, r.ok ? '' : `${r.rule}: ${r.reason}`);
     if (!r.ok) return;
@@ -96,36 +96,36 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     assert.deepEqual(keptIssuers, [fp.A, fp.B].sort());
     assert.deepEqual(r.counted.sort(), [fp.A, fp.B].sort());
     assert.equal(r.stripped.length, 1);
-    assert.equal(r.stripped[0]!.issuerKeyId, fp.S!.slice(-16).toLowerCase());
-    assert.match(r.stripped[0]!.why, /outside the collection/);
+    assert.equal(r.stripped[0].issuerKeyId, fp.S.slice(-16).toLowerCase());
+    assert.match(r.stripped[0].why, /outside the collection/);
 
     // GnuPG agrees: the stored copy carries A's and B's certifications, not S's.
     const h = new Gpg();
     try {
       h.ok(['--import'], Buffer.from(r.key.armor()));
-      const sigs = h.ok(['--with-colons', '--list-sigs', fp.D!]).toString().split('\n').filter((l) => l.startsWith('sig:'));
+      const sigs = h.ok(['--with-colons', '--list-sigs', fp.D]).toString().split('\n').filter((l) => l.startsWith('sig:'));
       const issuers = new Set(sigs.map((l) => l.split(':')[4]));
-      assert.ok(issuers.has(fp.A!.slice(-16)), 'A certification kept');
-      assert.ok(issuers.has(fp.B!.slice(-16)), 'B certification kept');
-      assert.ok(!issuers.has(fp.S!.slice(-16)), 'stranger certification stripped');
+      assert.ok(issuers.has(fp.A.slice(-16)), 'A certification kept');
+      assert.ok(issuers.has(fp.B.slice(-16)), 'B certification kept');
+      assert.ok(!issuers.has(fp.S.slice(-16)), 'stranger certification stripped');
     } finally {
       h.close();
     }
   });
 
   test('a key with no certification by a collection key is refused under minCertifications', async () => {
-    const r = await admitNewKey(await key(g.export(fp.E!)), { collection });
+    const r = await admitNewKey(await key(g.export(fp.E)), { collection });
     assert.equal(r.ok, false);
     if (r.ok) return;
     assert.equal(r.rule, 'min-certifications');
     assert.match(r.reason, /0 valid certifications/);
     assert.match(r.reason, /1 certification by keys outside the collection/);
     assert.match(r.fix, /--quick-sign-key/);
-    assert.match(r.fix, new RegExp(fp.E!));
+    assert.match(r.fix, new RegExp(fp.E));
   });
 
   test('minCertifications = 3 refuses a key certified by only two', async () => {
-    const r = await admitNewKey(await key(g.export(fp.D!)), { collection, minCertifications: 3 });
+    const r = await admitNewKey(await key(g.export(fp.D)), { collection, minCertifications: 3 });
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.equal(r.rule, 'min-certifications');
@@ -163,7 +163,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     const r0 = g.run(['--quick-gen-key', 'Weak <weak@example.org>', 'rsa1024', 'sign', '1y']);
     if (r0.status !== 0) return t.skip(`gpg would not make an RSA-1024 key: ${r0.stderr.trim()}`);
     const W = g.fpr('weak@example.org');
-    g.certify(fp.A!, W);
+    g.certify(fp.A, W);
     const r = await admitNewKey(await key(g.export(W)), { collection });
     assert.equal(r.ok, false);
     if (!r.ok) {
@@ -175,7 +175,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
 
   test('a DSA key is refused by the algorithm rule', async () => {
     const X = g.gen('Old School <dsa@example.org>', 'dsa2048');
-    g.certify(fp.A!, X);
+    g.certify(fp.A, X);
     const r = await admitNewKey(await key(g.export(X)), { collection });
     assert.equal(r.ok, false);
     if (!r.ok) {
@@ -197,15 +197,15 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
   });
 
   test('a key already in the collection is refused (UPDATE KEY is the way)', async () => {
-    const r = await admitNewKey(await key(g.export(fp.A!)), { collection });
+    const r = await admitNewKey(await key(g.export(fp.A)), { collection });
     assert.equal(r.ok, false);
     if (!r.ok) assert.equal(r.rule, 'already-in-collection');
   });
 
   test('a secret key is refused loudly', async () => {
-    const secret = g.ok(['--armor', '--export-secret-keys', fp.D!]).toString();
+    const secret = g.ok(['--armor', '--export-secret-keys', fp.D]).toString();
     const [k] = await readKeysAny(secret);
-    const r = await admitNewKey(k!, { collection });
+    const r = await admitNewKey(k, { collection });
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.equal(r.rule, 'private-key');
@@ -214,7 +214,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
   });
 
   test('limits: too many user IDs, too many certifications, too many bytes', async () => {
-    const submitted = await key(g.export(fp.D!));
+    const submitted = await key(g.export(fp.D));
     const r1 = await admitNewKey(submitted, { collection, limits: { ...DEFAULT_LIMITS, maxUserIds: 0 } });
     assert.ok(!r1.ok && r1.rule === 'limit-user-ids');
     const r2 = await admitNewKey(submitted, { collection, limits: { ...DEFAULT_LIMITS, maxCertifications: 2 } });
@@ -238,14 +238,14 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     assert.equal(await isSignedByKey(signSub.fingerprint, k), true);
     assert.equal(await isSignedByKey(signSub.keyId, k), true);
     assert.equal(await isSignedByKey(encSub.fingerprint, k), false);
-    assert.equal(await isSignedByKey(fp.A!, k), false);
+    assert.equal(await isSignedByKey(fp.A, k), false);
     assert.equal(await isSignedByKey('not hex', k), false);
 
     // and the real thing: gpg signs with the subkey, the signature names it
     writeFileSync(path.join(g.home, 'msg.txt'), 'SUBMIT KEY\n');
     const sig = g.ok(['-u', `${signSub.fingerprint}!`, '--detach-sign', '--armor', '--output', '-', path.join(g.home, 'msg.txt')]).toString();
     const s = await openpgp.readSignature({ armoredSignature: sig });
-    const issuer = s.getSigningKeyIDs()[0]!.toHex();
+    const issuer = s.getSigningKeyIDs()[0].toHex();
     assert.equal(issuer, signSub.keyId);
     assert.equal(await isSignedByKey(issuer, k), true);
   });
@@ -253,14 +253,14 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
   describe('UPDATE KEY (planUpdate)', () => {
     let stored: openpgp.PublicKey;
     before(async () => {
-      const r = await admitNewKey(await key(g.export(fp.D!)), { collection });
+      const r = await admitNewKey(await key(g.export(fp.D)), { collection });
       assert.ok(r.ok);
       stored = r.key;
     });
 
     test('a new certification by a collection key is additive; the stranger is dropped again', async () => {
-      g.certify(fp.C!, fp.D!);
-      const incoming = await key(g.export(fp.D!));
+      g.certify(fp.C, fp.D);
+      const incoming = await key(g.export(fp.D));
       const p = await planUpdate(stored, incoming, { collection });
       assert.ok(p.ok, p.ok ? '' : p.reason);
       if (!p.ok) return;
@@ -268,7 +268,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
       assert.equal(p.empty, false);
       assert.deepEqual(p.changes.newCerts.map((c) => c.issuerFingerprint), [fp.C]);
       assert.equal(p.droppedOutsideCerts.length, 1);
-      assert.equal(p.droppedOutsideCerts[0]!.issuerKeyId, fp.S!.slice(-16).toLowerCase());
+      assert.equal(p.droppedOutsideCerts[0].issuerKeyId, fp.S.slice(-16).toLowerCase());
       const rep = await inspectKey(p.merged, { collection });
       assert.deepEqual(rep.certifications.map((c) => c.issuerFingerprint).sort(), [fp.A, fp.B, fp.C].sort());
       stored = p.merged;
@@ -280,17 +280,17 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     });
 
     test('a new expiry alone is additive; a new self-signed user ID is not: it needs a ticket', async () => {
-      g.ok(['--quick-set-expire', fp.D!, '3y']);
-      const e = await planUpdate(stored, await key(g.export(fp.D!)), { collection });
+      g.ok(['--quick-set-expire', fp.D, '3y']);
+      const e = await planUpdate(stored, await key(g.export(fp.D)), { collection });
       assert.ok(e.ok && e.changes.newExpiry && e.changes.newUserIds.length === 0);
       assert.equal(e.onlyAdditive, true);
-      g.ok(['--quick-add-uid', fp.D!, 'Dave Work <dave@work.example.com>']);
-      const p = await planUpdate(stored, await key(g.export(fp.D!)), { collection });
+      g.ok(['--quick-add-uid', fp.D, 'Dave Work <dave@work.example.com>']);
+      const p = await planUpdate(stored, await key(g.export(fp.D)), { collection });
       assert.ok(p.ok, p.ok ? '' : p.reason);
       if (!p.ok) return;
       assert.deepEqual(p.changes.newUserIds, ['Dave Work <dave@work.example.com>']);
       assert.ok(p.changes.newExpiry, 'expiry changed');
-      assert.ok(p.changes.newExpiry!.after! > p.changes.newExpiry!.before!);
+      assert.ok(p.changes.newExpiry.after! > p.changes.newExpiry.before!);
       assert.equal(p.onlyAdditive, false, 'a new user ID is a new claim: the maintainers decide');
       const rep = await inspectKey(p.merged, { collection });
       assert.ok(rep.userIds.some((u) => u.userId === 'Dave Work <dave@work.example.com>' && u.selfSigned));
@@ -298,8 +298,8 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     });
 
     test('a new subkey is not additive: it needs a ticket', async () => {
-      g.ok(['--quick-add-key', fp.D!, 'cv25519', 'encr', '1y']);
-      const p = await planUpdate(stored, await key(g.export(fp.D!)), { collection });
+      g.ok(['--quick-add-key', fp.D, 'cv25519', 'encr', '1y']);
+      const p = await planUpdate(stored, await key(g.export(fp.D)), { collection });
       assert.ok(p.ok);
       if (!p.ok) return;
       assert.equal(p.changes.newSubkeys.length, 1);
@@ -307,7 +307,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     });
 
     test('a different primary key is refused', async () => {
-      const p = await planUpdate(stored, await key(g.export(fp.A!)), { collection });
+      const p = await planUpdate(stored, await key(g.export(fp.A)), { collection });
       assert.equal(p.ok, false);
       if (!p.ok) {
         assert.equal(p.rule, 'different-key');
@@ -341,7 +341,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
         h.close();
       }
       // the same certificate does not revoke another key
-      const wrong = await checkRevocation(await key(g.export(fp.A!)), rev);
+      const wrong = await checkRevocation(await key(g.export(fp.A)), rev);
       assert.ok(!wrong.ok && wrong.rule === 'revocation-wrong-key');
       // UPDATE KEY with the revoked copy (gpg --import rev.asc; gpg --export) is additive too
       g.ok(['--import', out]);
@@ -349,7 +349,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
       assert.ok(p.ok, p.ok ? '' : p.reason);
       if (p.ok) {
         assert.ok(p.changes.revocation, 'revocation seen');
-        assert.match(p.changes.revocation!.reason ?? '', /compromised/);
+        assert.match(p.changes.revocation.reason ?? '', /compromised/);
         assert.equal(p.onlyAdditive, true);
         assert.equal((await inspectKey(p.merged, { collection: [] })).revoked, true);
       }
@@ -382,7 +382,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
     let stored: openpgp.PublicKey;
     before(async () => {
       F = g.gen('Fay Member <fay@example.org>');
-      g.certify(fp.A!, F);
+      g.certify(fp.A, F);
       stored = await key(g.export(F));
     });
     const ring = () => [...collection, stored];
@@ -400,7 +400,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
         assert.equal(p.ok, false);
         if (p.ok) return;
         assert.equal(p.rule, 'address-taken');
-        assert.match(p.reason, new RegExp(`names bob@example\\.org, an address that collection key 0x${fp.B!.slice(-16).toLowerCase()} \\("Bob Builder <bob@example\\.org>"\\) already holds`));
+        assert.match(p.reason, new RegExp(`names bob@example\\.org, an address that collection key 0x${fp.B.slice(-16).toLowerCase()} \\("Bob Builder <bob@example\\.org>"\\) already holds`));
         assert.match(p.fix, /ask a maintainer/);
       });
     }
@@ -413,12 +413,12 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
 
     test('UPDATE KEY: an address only a revoked user ID or a revoked key names is free (a ticket)', async () => {
       // C gives up a second address by revoking that user ID; the whole key G is revoked.
-      g.ok(['--quick-add-uid', fp.C!, 'Carol Old <carol.old@example.org>']);
-      g.ok(['--quick-revoke-uid', fp.C!, 'Carol Old <carol.old@example.org>']);
+      g.ok(['--quick-add-uid', fp.C, 'Carol Old <carol.old@example.org>']);
+      g.ok(['--quick-revoke-uid', fp.C, 'Carol Old <carol.old@example.org>']);
       const G = g.gen('Gil Gone <gil@example.org>');
       g.ok(['--command-fd', '0', '--output', path.join(g.home, 'gil-rev.asc'), '--gen-revoke', G], 'y\n1\nkey lost\n\ny\n');
       g.ok(['--import', path.join(g.home, 'gil-rev.asc')]);
-      const others = [collection[0]!, collection[1]!, await key(g.export(fp.C!)), await key(g.export(G)), stored];
+      const others = [collection[0], collection[1], await key(g.export(fp.C)), await key(g.export(G)), stored];
       for (const uid of ['Fay as Carol Old <carol.old@example.org>', 'Fay as Gil <gil@example.org>']) {
         const p = await planUpdate(stored, await withUid(uid), { collection: others, reservedAddresses });
         assert.ok(p.ok, p.ok ? '' : `${p.rule}: ${p.reason}`);
@@ -456,12 +456,12 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
 
     test('SUBMIT KEY: a reserved address is refused; an address another key holds is a warning for the maintainers', async () => {
       const N = g.gen('Ned New <ned@example.org>');
-      g.certify(fp.A!, N);
+      g.certify(fp.A, N);
       g.ok(['--quick-add-uid', N, 'Ned as Bob <bob@example.org>']);
       const shared = await admitNewKey(await key(g.export(N)), { collection, reservedAddresses });
       assert.ok(shared.ok, shared.ok ? '' : shared.reason);
       if (!shared.ok) return;
-      assert.deepEqual(shared.sharedAddresses.map((a) => [a.address, a.holderKeyId]), [['bob@example.org', fp.B!.slice(-16).toLowerCase()]]);
+      assert.deepEqual(shared.sharedAddresses.map((a) => [a.address, a.holderKeyId]), [['bob@example.org', fp.B.slice(-16).toLowerCase()]]);
       assert.ok(shared.warnings.some((w) => w.startsWith('the user ID "Ned as Bob <bob@example.org>" names bob@example.org, which collection key 0x')), shared.warnings.join('\n'));
       g.ok(['--quick-add-uid', N, 'Ned <bot@ztrust.example>']);
       const bot = await admitNewKey(await key(g.export(N)), { collection, reservedAddresses });

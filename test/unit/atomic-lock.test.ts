@@ -136,7 +136,7 @@ describe('the lock: one rule for a lock someone else holds', () => {
       return name;
     });
     assert.deepEqual(await Promise.all([hold('A'), hold('B'), hold('C')]), ['A', 'B', 'C']);
-    for (let i = 0; i < events.length; i += 2) assert.equal(events[i]![0], events[i + 1]![0], `no interleaving: ${events.join(' ')}`);
+    for (let i = 0; i < events.length; i += 2) assert.equal(events[i][0], events[i + 1][0], `no interleaving: ${events.join(' ')}`);
     await assert.rejects(withLock(lock, async () => { throw new Error('boom'); }), /boom/);
     assert.equal(existsSync(lock), false);
   });
@@ -150,7 +150,7 @@ describe('the lock: one rule for a lock someone else holds', () => {
     assert.equal(existsSync(lock), false);
     writeFileSync(lock, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'x', created: new Date(0).toISOString() }));
     const l = await LockFile.acquire(lock);
-    assert.equal(JSON.parse(readFileSync(lock, 'utf8')).pid, process.pid);
+    assert.equal((JSON.parse(readFileSync(lock, 'utf8')) as { pid: number }).pid, process.pid);
     await l.release();
     assert.deepEqual(readdirSync(dir), [], 'no temp or set-aside file left');
   });
@@ -219,7 +219,7 @@ describe('the lock: one rule for a lock someone else holds', () => {
     assert.equal(readFileSync(counter, 'utf8').split(' ')[0], String(2 * rounds), 'no increment lost');
     const lines = readFileSync(journal, 'utf8').trim().split('\n');
     assert.equal(lines.length, 4 * rounds);
-    for (let i = 0; i < lines.length; i += 2) assert.equal(lines[i + 1], `${lines[i]![0]}-`, `interleaved at line ${i}: ${lines.slice(i, i + 2).join(' ')}`);
+    for (let i = 0; i < lines.length; i += 2) assert.equal(lines[i + 1], `${lines[i][0]}-`, `interleaved at line ${i}: ${lines.slice(i, i + 2).join(' ')}`);
     assert.ok(new Set(lines.map((l) => l[0])).size === 2 && reads > 0);
     assert.deepEqual(readdirSync(dir).sort(), ['counter', 'journal']);
   });

@@ -59,15 +59,15 @@ function gpgView(files: string[]): GpgKey[] {
   for (const line of out.split('\n')) {
     const f = line.split(':');
     if (f[0] === 'pub') {
-      cur = { id: f[4]!, algo: Number(f[3]), subs: [], uidSigs: [], uidRevs: [] };
+      cur = { id: f[4], algo: Number(f[3]), subs: [], uidSigs: [], uidRevs: [] };
       keys.push(cur);
       section = 'pub';
     } else if (f[0] === 'uid' || f[0] === 'uat') section = 'uid';
     else if (f[0] === 'sub') {
-      cur!.subs.push({ id: f[4]!, algo: Number(f[3]) });
+      cur!.subs.push({ id: f[4], algo: Number(f[3]) });
       section = 'sub';
     } else if ((f[0] === 'sig' || f[0] === 'rev') && section === 'uid') {
-      const s = { validity: f[1]!, issuer: f[4]!, created: Number(f[5]), cls: f[10]!, hash: f[15]! };
+      const s = { validity: f[1], issuer: f[4], created: Number(f[5]), cls: f[10], hash: f[15] };
       (f[0] === 'sig' ? cur!.uidSigs : cur!.uidRevs).push(s);
     }
   }
@@ -100,8 +100,8 @@ function actual(findings: Finding[]) {
   const codes = (c: string) => audit.filter((f) => f.code === c);
   return {
     dsa: new Set(codes('KEY_DSA').map((f) => f.subject)),
-    dsaSub: new Set(codes('SUBKEY_DSA').map((f) => f.data!.subkey!)),
-    elgamal: new Set(codes('KEY_ELGAMAL').map((f) => f.data!.subkey!)),
+    dsaSub: new Set(codes('SUBKEY_DSA').map((f) => f.data!.subkey)),
+    elgamal: new Set(codes('KEY_ELGAMAL').map((f) => f.data!.subkey)),
     unsupported: new Set(codes('KEY_NO_COLLECTION_CERT').map((f) => f.subject)),
     sha1: codes('CERT_SHA1').map((f) => `${f.data!.target}<-${f.data!.issuer}`).sort(),
     errors: audit.filter((f) => f.severity === 'error'),
@@ -180,10 +180,10 @@ describe('import + audit of the real collections agree with GnuPG', { skip }, ()
     const inRoles = ids([...ascFiles(path.join(src, 'pgp', 'signing')), ...ascFiles(path.join(src, 'pgp', 'email'))]);
     const r = await importCollection(src, await Collection.open(tmp('zt-aud-w-')));
     const notes = r.findings.filter((f) => f.data?.source === 'import');
-    const kind = (k: string) => new Set(notes.filter((f) => f.code === 'BUNDLE_MISMATCH' && f.data?.kind === k).map((f) => f.data!.keyId!));
+    const kind = (k: string) => new Set(notes.filter((f) => f.code === 'BUNDLE_MISMATCH' && f.data?.kind === k).map((f) => f.data!.keyId));
     assert.deepEqual(kind('only-in-bundle'), new Set([...inBundle].filter((x) => !inAll.has(x))));
     assert.deepEqual(kind('missing-from-bundle'), new Set([...inAll].filter((x) => !inBundle.has(x))));
-    const roleOnly = new Set(notes.filter((f) => f.code === 'IMPORT_ONLY_IN_ROLE_FOLDER').map((f) => f.data!.keyId!));
+    const roleOnly = new Set(notes.filter((f) => f.code === 'IMPORT_ONLY_IN_ROLE_FOLDER').map((f) => f.data!.keyId));
     assert.deepEqual(roleOnly, new Set([...inRoles].filter((x) => !inAll.has(x))));
     assert.ok(roleOnly.size > 0, 'the fixture has role-only keys');
   });
@@ -203,7 +203,7 @@ describe('import + audit of the real collections agree with GnuPG', { skip }, ()
     assert.equal(verdicts.get('pki/all/master2022.casita.net.crt.asc'), true);
     const bad = r.findings.filter((f) => f.code === 'PKI_SIG_BAD');
     assert.deepEqual(bad.map((f) => f.subject), ['pki/all/master2023.casita.net.crt.asc']);
-    assert.equal(bad[0]!.severity, 'error');
+    assert.equal(bad[0].severity, 'error');
   });
 
   test('hand edits after the import are caught: wrong file name, stale bundle, manifest, orphan role copy, missing signature', async () => {
@@ -212,11 +212,11 @@ describe('import + audit of the real collections agree with GnuPG', { skip }, ()
     const all = path.join(dest.dir, 'pgp', 'all');
     const [first, second] = readdirSync(all).sort();
     // a copy of the first key under the second key's id
-    const wrongName = second!.replace(/^0x[0-9a-f]{16}/, '0x0000000000000001');
-    writeFileSync(path.join(all, wrongName), readFileSync(path.join(all, first!)));
+    const wrongName = second.replace(/^0x[0-9a-f]{16}/, '0x0000000000000001');
+    writeFileSync(path.join(all, wrongName), readFileSync(path.join(all, first)));
     // a key only in a role folder
     mkdirSync(path.join(dest.dir, 'pgp', 'email'), { recursive: true });
-    writeFileSync(path.join(dest.dir, 'pgp', 'email', '0x00000000000000ff-x@y.org-email.asc'), readFileSync(path.join(all, second!)));
+    writeFileSync(path.join(dest.dir, 'pgp', 'email', '0x00000000000000ff-x@y.org-email.asc'), readFileSync(path.join(all, second)));
     // a certificate without signature that chains to nothing
     mkdirSync(path.join(dest.dir, 'pki', 'all'), { recursive: true });
     const pem = readFileSync(path.join(FIXTURES, 'vmworkshop', 'ztrust', 'pki', 'master2022.casita.net.crt'));
@@ -238,7 +238,7 @@ describe('import + audit of the real collections agree with GnuPG', { skip }, ()
     assert.deepEqual(r.imported.keys, ['693b3ff4379e076a']);
     const u = r.findings.filter((f) => f.code === 'IMPORT_UNREADABLE');
     assert.equal(u.length, 1);
-    assert.equal(u[0]!.severity, 'error');
+    assert.equal(u[0].severity, 'error');
     // the single key kept its certifications (by keys now outside the collection) and its exact bytes
     assert.ok(r.findings.some((f) => f.code === 'KEY_NO_COLLECTION_CERT' && f.subject === '693b3ff4379e076a'));
   });
@@ -259,6 +259,6 @@ describe('audit sorts certificate refusals by the policy code, not by their word
     await importCollection(src, col);
     const pki = (await auditCollection(col)).filter((f) => ['PKI_WEAK', 'PKI_NOT_CA', 'PKI_EXPIRED'].includes(f.code));
     assert.deepEqual(pki.map((f) => f.code), ['PKI_WEAK'], JSON.stringify(pki));
-    assert.match(pki[0]!.message, /its RSASSA-PSS signature uses hash 2\.16\.840\.1\.101\.3\.4\.2\.6; refused/);
+    assert.match(pki[0].message, /its RSASSA-PSS signature uses hash 2\.16\.840\.1\.101\.3\.4\.2\.6; refused/);
   });
 });

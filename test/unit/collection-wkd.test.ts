@@ -48,7 +48,7 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
   const out = mkdtempSync(path.join(tmpdir(), 'zt-wkd-o-'));
   const gpg = (args: string[], input?: Buffer) => {
     const r = spawnSync('gpg', ['--homedir', home, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { input: input ?? '' });
-    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr.toString()}`);
     return r.stdout;
   };
   const fpr: Record<string, string> = {};
@@ -60,17 +60,17 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
     })) {
       fpr[k] = gpg(['--status-fd', '1', '--quick-gen-key', uid, 'ed25519', 'sign', '2y']).toString().match(/KEY_CREATED P ([0-9A-F]{40})/)![1]!;
     }
-    gpg(['--quick-add-uid', fpr.joe!, 'Joe Elsewhere <joe@other.example>']);
+    gpg(['--quick-add-uid', fpr.joe, 'Joe Elsewhere <joe@other.example>']);
     // Joe gave up an address (a revoked user ID); Olga's old key is revoked, her new key holds her address.
-    gpg(['--quick-add-uid', fpr.joe!, 'Joe Gone <joe.gone@example.org>']);
-    gpg(['--quick-revoke-uid', fpr.joe!, 'Joe Gone <joe.gone@example.org>']);
+    gpg(['--quick-add-uid', fpr.joe, 'Joe Gone <joe.gone@example.org>']);
+    gpg(['--quick-revoke-uid', fpr.joe, 'Joe Gone <joe.gone@example.org>']);
     const revFile = path.join(home, 'olga-rev.asc');
-    const rev = spawnSync('gpg', ['--homedir', home, '--no-tty', '--yes', '--command-fd', '0', '--output', revFile, '--gen-revoke', fpr.olga!], { input: 'y\n1\nnew key\n\ny\n' });
-    if (rev.status !== 0) throw new Error(`gpg --gen-revoke: ${rev.stderr}`);
+    const rev = spawnSync('gpg', ['--homedir', home, '--no-tty', '--yes', '--command-fd', '0', '--output', revFile, '--gen-revoke', fpr.olga], { input: 'y\n1\nnew key\n\ny\n' });
+    if (rev.status !== 0) throw new Error(`gpg --gen-revoke: ${rev.stderr.toString()}`);
     gpg(['--import', revFile]);
     const c = await Collection.open(colDir);
     await c.apply(async (col) => {
-      for (const f of Object.values(fpr)) await col.putKey((await readKeysAny(gpg(['--armor', '--export', f]).toString()))[0]!, 'public');
+      for (const f of Object.values(fpr)) await col.putKey((await readKeysAny(gpg(['--armor', '--export', f]).toString()))[0], 'public');
     }, { message: 'keys', signer: null });
   });
   after(() => {
@@ -92,11 +92,11 @@ describe('exportWkd with GnuPG-made keys', { skip: gpgMissing }, () => {
     // Two keys hold ann@example.org: neither is published, and the export says so.
     assert.equal(r.entries.find((e) => e.email === 'ann@example.org'), undefined);
     assert.ok(!existsSync(path.join(out, '.well-known/openpgpkey/example.org/hu', wkdHash('ann'))), 'no WKD file for ann');
-    assert.deepEqual(r.conflicts.map((c) => [c.email, [...c.keyIds].sort()]), [['ann@example.org', [fpr.ann!, fpr.ann2!].map((f) => f.slice(-16).toLowerCase()).sort()]]);
+    assert.deepEqual(r.conflicts.map((c) => [c.email, [...c.keyIds].sort()]), [['ann@example.org', [fpr.ann, fpr.ann2].map((f) => f.slice(-16).toLowerCase()).sort()]]);
     // A revoked user ID gives its address up; a revoked key still goes out beside the key that holds the address.
     assert.equal(r.entries.find((e) => e.email === 'joe.gone@example.org'), undefined);
     const olga = r.entries.find((e) => e.email === 'olga@example.org')!;
-    assert.deepEqual([...olga.keyIds].sort(), [fpr.olga!, fpr.olga2!].map((f) => f.slice(-16).toLowerCase()).sort());
+    assert.deepEqual([...olga.keyIds].sort(), [fpr.olga, fpr.olga2].map((f) => f.slice(-16).toLowerCase()).sort());
 
     // serve the tree, fetch as a WKD client would, import with gpg
     const server = createServer((req, res) => {

@@ -94,7 +94,7 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
   const home = tmp('zt-colg-');
   const gpg = (args: string[], input?: string | Buffer): Buffer => {
     const r = spawnSync('gpg', ['--homedir', home, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { input: input ?? '' });
-    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr}`);
+    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr.toString()}`);
     return r.stdout;
   };
   const signer: Signer = async (data) => gpg(['-u', 'bot@example.org', '--armor', '--detach-sign', '--output', '-'], data).toString();
@@ -117,8 +117,8 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
     };
     for (const [k, uid] of Object.entries(uids)) {
       const status = gpg(['--status-fd', '1', '--quick-gen-key', uid, 'ed25519', 'sign', '2y']).toString();
-      const fpr = status.match(/KEY_CREATED P ([0-9A-F]{40})/)![1]!;
-      keys[k] = (await readKeysAny(gpg(['--armor', '--export', fpr]).toString()))[0] as openpgp.PublicKey;
+      const fpr = status.match(/KEY_CREATED P ([0-9A-F]{40})/)![1];
+      keys[k] = (await readKeysAny(gpg(['--armor', '--export', fpr]).toString()))[0];
     }
   });
   after(() => {
@@ -129,15 +129,15 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
 
   test('writes outside apply are refused', async () => {
     const c = await newCollection();
-    await assert.rejects(c.putKey(keys.alice!, 'public'), (e: unknown) => e instanceof CollectionError && e.code === 'COLLECTION_NOT_LOCKED');
+    await assert.rejects(c.putKey(keys.alice, 'public'), (e: unknown) => e instanceof CollectionError && e.code === 'COLLECTION_NOT_LOCKED');
     await assert.rejects(c.putCert('x', Buffer.from('x'), null), /inside Collection.apply/);
   });
 
   test('apply: layout, role copies, bundle, signed manifest, one commit with trailers', async () => {
     const c = await newCollection();
     const r = await c.apply(async (col) => {
-      await col.putKey(keys.alice!, 'public');
-      await col.putKey(keys.bob!, 'email');
+      await col.putKey(keys.alice, 'public');
+      await col.putKey(keys.bob, 'email');
       return 'done';
     }, {
       message: 'Admit alice and bob',
@@ -146,8 +146,8 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
     });
     assert.equal(r.result, 'done');
     assert.match(r.commit ?? '', /^[0-9a-f]{40}$/);
-    const aId = keys.alice!.getKeyID().toHex();
-    const bId = keys.bob!.getKeyID().toHex();
+    const aId = keys.alice.getKeyID().toHex();
+    const bId = keys.bob.getKeyID().toHex();
     const files = await c.files();
     assert.deepEqual(files, [
       'SHA256SUMS', 'SHA256SUMS.asc',
@@ -188,11 +188,11 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
 
     // reading back
     assert.equal((await c.keys()).length, 2);
-    assert.equal((await c.getKey(keys.alice!.getFingerprint()))?.keyId, aId);
+    assert.equal((await c.getKey(keys.alice.getFingerprint()))?.keyId, aId);
     assert.equal((await c.getKey(`0x${bId.toUpperCase()}`))?.keyId, bId);
     assert.equal((await c.getKey('BOB@example.org'))?.keyId, bId);
     assert.equal(await c.getKey('nobody@example.org'), null);
-    const sub = keys.alice!.subkeys[0];
+    const sub = keys.alice.subkeys[0];
     if (sub) assert.equal((await c.getKey(sub.getFingerprint()))?.keyId, aId);
 
     // a second change is a second commit; a no-op change commits nothing
@@ -208,9 +208,9 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
   test('bundles and manifest are deterministic (order of insertion does not matter)', async () => {
     const c1 = await newCollection();
     const c2 = await newCollection();
-    await c1.apply(async (c) => { await c.putKey(keys.alice!, 'public'); await c.putKey(keys.bob!, 'public'); }, { message: 'a', signer: null });
-    await c2.apply(async (c) => { await c.putKey(keys.bob!, 'public'); }, { message: 'b', signer: null });
-    await c2.apply(async (c) => { await c.putKey(keys.alice!, 'public'); }, { message: 'a', signer: null });
+    await c1.apply(async (c) => { await c.putKey(keys.alice, 'public'); await c.putKey(keys.bob, 'public'); }, { message: 'a', signer: null });
+    await c2.apply(async (c) => { await c.putKey(keys.bob, 'public'); }, { message: 'b', signer: null });
+    await c2.apply(async (c) => { await c.putKey(keys.alice, 'public'); }, { message: 'a', signer: null });
     for (const f of ['pgp/pgp-bundle.asc', 'SHA256SUMS']) {
       assert.ok(readFileSync(path.join(c1.dir, f)).equals(readFileSync(path.join(c2.dir, f))), `${f} identical`);
     }
@@ -226,8 +226,8 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
   test('hostile user IDs produce safe file names inside pgp/all', async () => {
     const c = await newCollection();
     await c.apply(async (col) => {
-      await col.putKey(keys.hostile!, 'public');
-      await col.putKey(keys.unicode!, 'public');
+      await col.putKey(keys.hostile, 'public');
+      await col.putKey(keys.unicode, 'public');
     }, { message: 'hostile', signer: null });
     const names = readdirSync(path.join(c.dir, 'pgp/all'));
     assert.equal(names.length, 2);
@@ -240,22 +240,22 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
   test('a failure inside apply restores the tree (before and after the first commit)', async () => {
     const c = await newCollection();
     await assert.rejects(c.apply(async (col) => {
-      await col.putKey(keys.alice!, 'public');
+      await col.putKey(keys.alice, 'public');
       throw new Error('disk on fire');
     }, { message: 'x', signer: null }), /disk on fire/);
     assert.deepEqual(await c.files(), []);
 
-    await c.apply(async (col) => { await col.putKey(keys.alice!, 'public'); }, { message: 'alice', signer: null });
+    await c.apply(async (col) => { await col.putKey(keys.alice, 'public'); }, { message: 'alice', signer: null });
     const snapshot = await c.files();
     await assert.rejects(c.apply(async (col) => {
-      await col.putKey(keys.bob!, 'public');
-      await col.removeKey(keys.alice!.getFingerprint());
+      await col.putKey(keys.bob, 'public');
+      await col.removeKey(keys.alice.getFingerprint());
       throw new Error('late failure');
     }, { message: 'y', signer }), /late failure/);
     assert.deepEqual(await c.files(), snapshot);
     assert.equal(git(c.dir, ['status', '--porcelain']), '');
     // a signer that fails is a failure too
-    await assert.rejects(c.apply(async (col) => { await col.putKey(keys.bob!, 'public'); }, {
+    await assert.rejects(c.apply(async (col) => { await col.putKey(keys.bob, 'public'); }, {
       message: 'z', signer: async () => { throw new Error('no signing key'); },
     }), /no signing key/);
     assert.deepEqual(await c.files(), snapshot);
@@ -267,7 +267,7 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
     const c = await newCollection();
     mkdirSync(path.join(c.dir, 'pgp', 'all'), { recursive: true });
     writeFileSync(path.join(c.dir, 'pgp', 'all', '.0xabc-x-public.asc.tmp-123-abcdef'), 'half a key');
-    await c.apply(async (col) => { await col.putKey(keys.alice!, 'public'); }, { message: 'alice', signer: null });
+    await c.apply(async (col) => { await col.putKey(keys.alice, 'public'); }, { message: 'alice', signer: null });
     const tracked = git(c.dir, ['ls-files']);
     assert.ok(!tracked.includes('.tmp-'), tracked);
     assert.ok(!readFileSync(path.join(c.dir, 'SHA256SUMS'), 'utf8').includes('.tmp-'));
@@ -278,7 +278,7 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
     assert.throws(() => formatCommitMessage('m', { 'Bad Key': 'x' }), /bad trailer key/);
     assert.equal(formatCommitMessage('Subject\n\nBody', { A: ['1', '2'] }), 'Subject\n\nBody\n\nA: 1\nA: 2\n');
     const c = await newCollection();
-    await assert.rejects(c.apply(async (col) => { await col.putKey(keys.alice!, 'public'); }, {
+    await assert.rejects(c.apply(async (col) => { await col.putKey(keys.alice, 'public'); }, {
       message: 'm', trailers: { 'Ztrust-Ticket': 'a\nb' }, signer: null,
     }), /bad value/);
     assert.deepEqual(await c.files(), []);
@@ -292,8 +292,8 @@ describe('Collection with GnuPG-made keys', { skip: gpgMissing }, () => {
     assert.equal(readFileSync(path.join(c.dir, 'pki/all/example.ca.crt.asc'), 'utf8'), 'SIG');
     assert.ok(readFileSync(path.join(c.dir, 'pki/pki-bundle.pem')).equals(pem));
     const [cert] = await c.certs();
-    assert.equal(cert!.name, 'example.ca');
-    assert.equal(cert!.signature, 'SIG');
+    assert.equal(cert.name, 'example.ca');
+    assert.equal(cert.signature, 'SIG');
     await c.apply(async (col) => { await col.putCert('example.ca', pem, null); }, { message: 'cert', signer: null });
     assert.equal(existsSync(path.join(c.dir, 'pki/all/example.ca.crt.asc')), false);
     await assert.rejects(c.apply(async (col) => { await col.putCert('../../escape', pem, null); }, { message: 'x', signer: null }),

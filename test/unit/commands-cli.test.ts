@@ -34,8 +34,8 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   let err = '';
   const o = process.stdout.write.bind(process.stdout);
   const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array) => { out += c.toString(); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => { err += c.toString(); return true; }) as typeof process.stderr.write;
+  process.stdout.write = ((c: string | Uint8Array) => { out += c.toString(); return true; });
+  process.stderr.write = ((c: string | Uint8Array) => { err += c.toString(); return true; });
   try {
     const code = await main(args);
     return { code, out, err };
@@ -124,7 +124,7 @@ describe('collection CLI', () => {
       const home = mkdtempSync(path.join(tmpdir(), 'zt-cli-g-'));
       const files = readdirSync(path.join(dir, 'data', 'collection', 'pgp', 'all')).map((n) => path.join(dir, 'data', 'collection', 'pgp', 'all', n));
       const listing = spawnSync('gpg', ['--homedir', home, '--batch', '--with-colons', '--show-keys', ...files], { encoding: 'utf8' }).stdout;
-      const gpgDsa = new Set(listing.split('\n').filter((l) => l.startsWith('pub:') && l.split(':')[3] === '17').map((l) => l.split(':')[4]!.toLowerCase()));
+      const gpgDsa = new Set(listing.split('\n').filter((l) => l.startsWith('pub:') && l.split(':')[3] === '17').map((l) => l.split(':')[4].toLowerCase()));
       const ourDsa = new Set(a.findings.filter((f) => f.code === 'KEY_DSA').map((f) => f.subject));
       assert.deepEqual(ourDsa, gpgDsa);
       spawnSync('gpgconf', ['--homedir', home, '--kill', 'all']);

@@ -46,7 +46,7 @@ async function parse(w: World, id: string, raw: Buffer, to: string[]): Promise<M
   for (const line of text.split('\n')) {
     if (line === '') break;
     const m = /^([A-Za-z-]+): (.*)$/.exec(line);
-    if (m) fields[m[1]!] = m[2]!;
+    if (m) fields[m[1]] = m[2]!;
   }
   let framedBlock = false;
   for (const line of text.split('\n')) {
@@ -92,7 +92,7 @@ async function applyAll(w: World, svc: LogService): Promise<{ outcomes: ApplyOut
 async function revokeInCollection(w: World, p: Person): Promise<void> {
   const { publicKey } = await openpgp.revokeKey({ key: p.key, reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyCompromised, string: 'laptop stolen' }, format: 'object' });
   const col = await w.collection();
-  const stored = (await col.findKeys(p.fpr))[0]!;
+  const stored = (await col.findKeys(p.fpr))[0];
   const merged = await stored.key.update(publicKey);
   await col.apply((c) => c.putKey(merged, 'public'), { message: 'revoke for the test', signer: null });
 }
@@ -103,7 +103,7 @@ describe('ATTEST', () => {
     const a = sha256('zos-tools-1.0.tar'), b = sha256('zos-tools-1.0.xmi');
     const body = `ATTEST\n${TO_BOT}\n${a}  zos-tools-1.0.tar\n${b} *zos-tools-1.0.xmi\nnot a sum line\n`;
     const s = await send(w, await w.mail(alice, body));
-    const r = s.replies[0]!;
+    const r = s.replies[0];
     assert.equal(r.status, 'accepted', r.text);
     assert.match(flat(r.text), /2 of 3 lines will be logged in the transparency log ztrust\.example\.org\/log, attested by key/);
     assert.match(r.text, new RegExp(`line 3, sha256:\\n    ${a}\\n    zos-tools-1.0.tar`));
@@ -111,9 +111,9 @@ describe('ATTEST', () => {
     assert.equal(svc.size(), 0, 'the handler does not log: the apply step does');
 
     const { outcomes, notices } = await applyAll(w, svc);
-    assert.equal(outcomes[0]!.state, 'applied');
-    assert.equal(outcomes[0]!.logIndex, 0);
-    const n = notices[0]!;
+    assert.equal(outcomes[0].state, 'applied');
+    assert.equal(outcomes[0].logIndex, 0);
+    const n = notices[0];
     assert.deepEqual(n.to, ['alice@people.test']);
     assert.equal(n.status, 'applied');
     assert.equal(n.fields['Log-Index'], '0-1');
@@ -121,7 +121,7 @@ describe('ATTEST', () => {
     assert.equal(svc.size(), 2);
     assert.equal((await svc.entry(1)).entry.name, 'zos-tools-1.0.xmi');
     assert.equal((await svc.entry(1)).entry.signers[0], alice.fpr);
-    assert.equal((await w.store.getChange(outcomes[0]!.outboxIds[0]!.replace('applied:', '')))?.state, 'applied');
+    assert.equal((await w.store.getChange(outcomes[0].outboxIds[0].replace('applied:', '')))?.state, 'applied');
 
     // The raw signed notice (PGP/MIME, quoted-printable) checks offline with the key alone.
     const check = checkLogText(await textOf(n.raw), vkey);
@@ -136,9 +136,9 @@ describe('ATTEST', () => {
     const { w, bob, svc } = await withLog();
     const h = createHash('sha512').update('iso').digest('hex');
     const s = await send(w, await w.mail(bob, `ATTEST\n${TO_BOT}\n${h}  volunteer.iso\n`, { signing: 'inline' }));
-    assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
+    assert.equal(s.replies[0].status, 'accepted', s.replies[0].text);
     const { notices } = await applyAll(w, svc);
-    assert.equal(notices[0]!.fields['Log-Index'], '0');
+    assert.equal(notices[0].fields['Log-Index'], '0');
     assert.equal((await svc.entry(0)).entry.subject, `sha512:${h}`);
     await svc.close();
   });
@@ -146,7 +146,7 @@ describe('ATTEST', () => {
   test('malformed lines only: refused line by line, nothing queued', async () => {
     const { w, alice, svc } = await withLog();
     const s = await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${'c'.repeat(40)}  old.sha1\nfoo bar\n${sha256('x')}\t tab.txt\n`));
-    const r = s.replies[0]!;
+    const r = s.replies[0];
     assert.equal(r.status, 'error');
     assert.match(flat(r.text), /none of its 3 lines was logged/);
     assert.match(flat(r.text), /line 3: a digest must have 64 hex digits \(SHA-256\) or 128 \(SHA-512\), this one has 40 \(that is SHA-1/);
@@ -154,8 +154,8 @@ describe('ATTEST', () => {
     assert.match(flat(r.text), /line 5: /);
     assert.deepEqual(await w.store.pendingChanges(), []);
     const empty = await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n\n`));
-    assert.equal(empty.replies[0]!.status, 'error');
-    assert.match(flat(empty.replies[0]!.text), /Rule: no-lines/);
+    assert.equal(empty.replies[0].status, 'error');
+    assert.match(flat(empty.replies[0].text), /Rule: no-lines/);
     await svc.close();
   });
 
@@ -163,11 +163,11 @@ describe('ATTEST', () => {
     const { w, carol, svc } = await withLog({ config: { limits: { maxAttestLines: 3 } } });
     const lines = Array.from({ length: 5 }, (_, i) => `${sha256(`f${i}`)}  f${i}`).join('\n');
     const s = await send(w, await w.mail(carol, `ATTEST\n${TO_BOT}\n${lines}\n`));
-    assert.equal(s.replies[0]!.status, 'accepted');
-    assert.match(flat(s.replies[0]!.text), /3 of 5 lines will be logged/);
-    assert.match(flat(s.replies[0]!.text), /lines 6 to 7 \(2 lines\): over the limit of 3 lines per ATTEST request/);
+    assert.equal(s.replies[0].status, 'accepted');
+    assert.match(flat(s.replies[0].text), /3 of 5 lines will be logged/);
+    assert.match(flat(s.replies[0].text), /lines 6 to 7 \(2 lines\): over the limit of 3 lines per ATTEST request/);
     const { notices } = await applyAll(w, svc);
-    assert.equal(notices[0]!.fields['Log-Index'], '0-2');
+    assert.equal(notices[0].fields['Log-Index'], '0-2');
     await svc.close();
   });
 
@@ -175,14 +175,14 @@ describe('ATTEST', () => {
     const { w, bob, stranger, svc } = await withLog();
     const line = `${sha256('a')}  a.tar\n`;
     const out = await send(w, await w.mail(stranger, `ATTEST\n${TO_BOT}\n${line}`));
-    assert.equal(out.replies[0]!.status, 'error');
-    assert.match(flat(out.replies[0]!.text), /must be signed/);
+    assert.equal(out.replies[0].status, 'error');
+    assert.match(flat(out.replies[0].text), /must be signed/);
     const unsigned = await send(w, await w.mail(null, `ATTEST\n${TO_BOT}\n${line}`));
-    assert.equal(unsigned.replies[0]!.status, 'error');
+    assert.equal(unsigned.replies[0].status, 'error');
     await revokeInCollection(w, bob);
     const rev = await send(w, await w.mail(bob, `ATTEST\n${TO_BOT}\n${line}`));
-    assert.equal(rev.replies[0]!.status, 'error');
-    assert.match(flat(rev.replies[0]!.text), /revoked/i);
+    assert.equal(rev.replies[0].status, 'error');
+    assert.match(flat(rev.replies[0].text), /revoked/i);
     assert.deepEqual(await w.store.pendingChanges(), []);
     assert.equal(svc.size(), 0);
     await svc.close();
@@ -191,13 +191,13 @@ describe('ATTEST', () => {
   test('a key revoked between acceptance and the apply step attests nothing', async () => {
     const { w, carol, svc } = await withLog();
     const s = await send(w, await w.mail(carol, `ATTEST\n${TO_BOT}\n${sha256('late')}  late.tar\n`));
-    assert.equal(s.replies[0]!.status, 'accepted');
+    assert.equal(s.replies[0].status, 'accepted');
     await revokeInCollection(w, carol);
     const { outcomes, notices } = await applyAll(w, svc);
-    assert.equal(outcomes[0]!.state, 'failed');
-    assert.equal(notices[0]!.status, 'error');
-    assert.match(flat(notices[0]!.text), /could not be logged: the signing key [0-9A-F]{40} is revoked \(compromised: laptop stolen\)/);
-    assert.match(flat(notices[0]!.text), /None of its 1 lines is in the transparency log/);
+    assert.equal(outcomes[0].state, 'failed');
+    assert.equal(notices[0].status, 'error');
+    assert.match(flat(notices[0].text), /could not be logged: the signing key [0-9A-F]{40} is revoked \(compromised: laptop stolen\)/);
+    assert.match(flat(notices[0].text), /None of its 1 lines is in the transparency log/);
     assert.equal(svc.size(), 0);
     await svc.close();
   });
@@ -205,16 +205,16 @@ describe('ATTEST', () => {
   test('a crash after the log append: the retried apply reuses the indexes, nothing is logged twice', async () => {
     const { w, alice, svc } = await withLog();
     await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${sha256('c1')}  c1\n${sha256('c2')}  c2\n`));
-    const id = (await w.store.pendingChanges())[0]!;
+    const id = (await w.store.pendingChanges())[0];
     // The apply step got as far as the log, then the process died.
     const row = (await w.store.getChange(id))!;
     const p = JSON.parse(row.payload) as { lines: { subject: string; name: string }[] };
     await svc.appendEntries(p.lines.map((l) => ({ type: 'attestation', subject: l.subject, name: l.name, signers: [alice.fpr], time: '2025-01-01T00:00:00Z', source: row.sourceDigest })), { key: `change:${id}` });
     const { notices } = await applyAll(w, svc);
     assert.equal(svc.size(), 2);
-    assert.equal(notices[0]!.fields['Log-Index'], '0-1');
-    assert.match(flat(notices[0]!.text), /had been logged before/);
-    assert.match(notices[0]!.text, /time: 2025-01-01T00:00:00Z/, 'the notice shows what the log holds');
+    assert.equal(notices[0].fields['Log-Index'], '0-1');
+    assert.match(flat(notices[0].text), /had been logged before/);
+    assert.match(notices[0].text, /time: 2025-01-01T00:00:00Z/, 'the notice shows what the log holds');
     await svc.close();
   });
 });
@@ -228,7 +228,7 @@ describe('VERIFY', () => {
     await applyAll(w, svc);
 
     const s = await send(w, await w.mail(stranger, `VERIFY ${d.toUpperCase()}\n`, { signing: 'none' }));
-    const r = s.replies[0]!;
+    const r = s.replies[0];
     assert.deepEqual(r.to, ['sid@elsewhere.test']);
     assert.equal(r.status, 'found', r.text);
     assert.equal(r.fields.Digest, d);
@@ -249,7 +249,7 @@ describe('VERIFY', () => {
 
   test('path from a maintainer, and the key status today: revoked since, or gone from the collection', async () => {
     // Only Alice is a maintainer; Dave is certified by Bob, who is certified by Alice.
-    const { w, alice, bob, svc } = await withLog({ maintainers: (ps) => [ps[0]!.fpr], threshold: 1 });
+    const { w, alice, bob, svc } = await withLog({ maintainers: (ps) => [ps[0].fpr], threshold: 1 });
     const dave = await person('Dave Newcomer', 'dave@people.test');
     const col = await w.collection();
     await col.apply((c) => c.putKey(dave.pub, 'public'), { message: 'seed dave', signer: null });
@@ -257,7 +257,7 @@ describe('VERIFY', () => {
     const d = sha256('dave.tar');
     await send(w, await w.mail(dave, `ATTEST\n${TO_BOT}\n${d}  dave.tar\n`));
     await applyAll(w, svc);
-    let r = (await send(w, await w.mail(null, `VERIFY ${d}\n`))).replies[0]!;
+    let r = (await send(w, await w.mail(null, `VERIFY ${d}\n`))).replies[0];
     assert.match(r.text, new RegExp(`Certified by 1 collection key:\\n    ${bob.fpr}\\n      Bob Volunteer <bob@people\\.test>`));
     assert.match(r.text, new RegExp(`Path from a maintainer key, each certifying the next:\\n    ${alice.fpr}\\n      Alice Mainframe <alice@people\\.test>\\n    ${bob.fpr}\\n      Bob Volunteer <bob@people\\.test>\\n    \\(the signer\\)`));
 
@@ -276,13 +276,13 @@ describe('VERIFY', () => {
   test('not found says plainly that it is not a proof of absence; a bad digest gets the usage', async () => {
     const { w, svc } = await withLog();
     const s = await send(w, await w.mail(null, `VERIFY ${sha256('nothing')}\n`));
-    const r = s.replies[0]!;
+    const r = s.replies[0];
     assert.equal(r.status, 'not-found');
     assert.equal(s.outcome, 'VERIFY:not-found');
     assert.match(flat(r.text), /This is not a proof that the log holds no such attestation/);
     assert.match(flat(r.text), /not verifiable/);
     for (const bad of ['VERIFY', 'VERIFY abc', `VERIFY ${'c'.repeat(40)}`, `VERIFY ${sha256('a')} extra`]) {
-      const u = (await send(w, await w.mail(null, `${bad}\n`))).replies[0]!;
+      const u = (await send(w, await w.mail(null, `${bad}\n`))).replies[0];
       assert.equal(u.status, 'error', bad);
       assert.match(flat(u.text), /VERIFY needs the SHA-256 \(64 hex digits\) or SHA-512 \(128 hex digits\)/);
     }
@@ -303,7 +303,7 @@ describe('VERIFY', () => {
     await svc.close();
     rmSync(path.join(w.cfg.dataDir, 'log', 'checkpoint'));
     for (const cmd of [`VERIFY ${sha256('x')}`, 'CHECKPOINT']) {
-      const r = (await send(w, await w.mail(null, `${cmd}\n`))).replies[0]!;
+      const r = (await send(w, await w.mail(null, `${cmd}\n`))).replies[0];
       assert.equal(r.status, 'error');
       assert.match(flat(r.text), /The transparency log is not available right now/);
     }
@@ -317,13 +317,13 @@ describe('CHECKPOINT', () => {
     await applyAll(w, svc);
     await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${sha256('2')}  two\n${sha256('3')}  three\n`));
     await applyAll(w, svc);
-    const r = (await send(w, await w.mail(null, 'CHECKPOINT\n'))).replies[0]!;
+    const r = (await send(w, await w.mail(null, 'CHECKPOINT\n'))).replies[0];
     assert.equal(r.status, 'found');
     assert.equal(r.fields['Tree-Size'], '3');
     assert.ok(r.text.includes(`-----BEGIN TLOG CHECKPOINT-----\n${svc.checkpoint()}-----END TLOG CHECKPOINT-----`));
     assert.ok(r.text.split('\n').includes(`  ${vkey}`), r.text);
 
-    const c = (await send(w, await w.mail(null, 'CHECKPOINT 1\n'))).replies[0]!;
+    const c = (await send(w, await w.mail(null, 'CHECKPOINT 1\n'))).replies[0];
     const block = /-----BEGIN TLOG CONSISTENCY-----\n([\s\S]*?)-----END TLOG CONSISTENCY-----/.exec(c.text)?.[1];
     assert.ok(block, c.text);
     const v = verifyConsistencyBlock(block, vkey);
@@ -331,7 +331,7 @@ describe('CHECKPOINT', () => {
     assert.deepEqual([v.oldSize, v.newSize], [1, 3]);
     assert.equal(checkLogText(await textOf(c.raw), vkey).ok, true);
 
-    const none = (await send(w, await w.mail(null, 'CHECKPOINT 2\n'))).replies[0]!;
+    const none = (await send(w, await w.mail(null, 'CHECKPOINT 2\n'))).replies[0];
     assert.match(flat(none.text), /no recorded checkpoint at tree size 2/);
     await svc.close();
   });
@@ -341,15 +341,15 @@ describe('collection changes are logged', () => {
   test('an applied change gets one log entry; its index is in the commit trailer; a retry does not log it again', async () => {
     const { w, alice, bob, carol, svc, vkey } = await withLog();
     const col = await w.collection();
-    const stored = (await col.findKeys(alice.fpr))[0]!;
+    const stored = (await col.findKeys(alice.fpr))[0];
     const newer = await certify(stored.key, [carol]);
     const s = await send(w, await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${newer.armor()}`));
-    assert.equal(s.replies[0]!.status, 'accepted', s.replies[0]!.text);
-    const id = (await w.store.pendingChanges())[0]!;
+    assert.equal(s.replies[0].status, 'accepted', s.replies[0].text);
+    const id = (await w.store.pendingChanges())[0];
     const { outcomes, notices } = await applyAll(w, svc);
-    assert.equal(outcomes[0]!.state, 'applied');
-    assert.equal(outcomes[0]!.logIndex, 0);
-    assert.equal(notices[0]!.fields['Log-Index'], '0');
+    assert.equal(outcomes[0].state, 'applied');
+    assert.equal(outcomes[0].logIndex, 0);
+    assert.equal(notices[0].fields['Log-Index'], '0');
     const msg = await col.git(['log', '-1', '--format=%B']);
     assert.match(msg, /^Ztrust-Log-Index: 0$/m);
     const e = await svc.entry(0);
@@ -360,7 +360,7 @@ describe('collection changes are logged', () => {
     // The apply step's seam with the same change id: the same index, no second entry.
     assert.equal(await svc.appendEntry({ ...e.entry, time: '2030-01-01T00:00:00Z' }, `change:${id}`), 0);
     assert.equal(svc.size(), 1);
-    const proof = `-----BEGIN ZTRUST LOG ENTRY-----\n${e.bytes}-----END ZTRUST LOG ENTRY-----\n${await svc.proofBlock(0)}`;
+    const proof = `-----BEGIN ZTRUST LOG ENTRY-----\n${e.bytes.toString()}-----END ZTRUST LOG ENTRY-----\n${await svc.proofBlock(0)}`;
     assert.equal(checkLogText(proof, vkey).ok, true);
     await svc.close();
   });
@@ -380,7 +380,7 @@ describe('who may attest', () => {
     assert.match((await attestRefusal('F'.repeat(40), ring))!, /is not in the collection/);
     assert.match((await attestRefusal(null, ring))!, /not signed by a collection key/);
     // A subkey fingerprint is not the key's identity.
-    const sub = privateKey.subkeys[0]!.getFingerprint().toUpperCase();
+    const sub = privateKey.subkeys[0].getFingerprint().toUpperCase();
     assert.match((await attestRefusal(sub, ring))!, /is not in the collection/);
   });
 });

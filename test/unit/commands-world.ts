@@ -19,7 +19,6 @@ import { Dispatcher } from '../../src/commands/dispatch.js';
 import { defaultHandlers } from '../../src/commands/index.js';
 import { parseConfig, cryptoPolicyOf, type LoadedConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logger.js';
-import { composeSigned } from '../../src/mail/compose.js';
 import { verifyMail } from '../../src/mail/verify-mail.js';
 import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { Keyring } from '../../src/pgp/keyring.js';
@@ -199,9 +198,9 @@ export class World {
     for (const line of text.split('\n')) {
       if (line === '') break;
       const m = /^([A-Za-z-]+): (.*)$/.exec(line);
-      if (m) fields[m[1]!] = m[2]!;
+      if (m) fields[m[1]] = m[2]!;
     }
-    for (const line of text.split('\n')) assert.ok(line.length <= 72 || /^(Ticket-Digest: |  |-----|[A-Za-z0-9+/=]+$)/.test(line), `line over 72 columns in ${row.id}: ${line}`);
+    for (const line of text.split('\n')) assert.ok(line.length <= 72 || /^(Ticket-Digest: | {2}|-----|[A-Za-z0-9+/=]+$)/.test(line), `line over 72 columns in ${row.id}: ${line}`);
     return { row, to: row.recipients, subject: parsed.subject ?? '', status: fields.Status ?? '', text, fields };
   }
 
@@ -236,7 +235,7 @@ export async function community(opts: { threshold?: number; config?: Record<stri
     person('Alice Mainframe', 'alice@people.test'), person('Bob Volunteer', 'bob@people.test'),
     person('Carol Sysprog', 'carol@people.test'), person('Sid Stranger', 'sid@elsewhere.test'),
   ]);
-  const members = [alice!, bob!, carol!];
+  const members = [alice, bob, carol];
   const w = await World.create({
     maintainers: opts.maintainers ? opts.maintainers(members) : members.map((p) => p.fpr),
     threshold: opts.threshold ?? 2,
@@ -245,7 +244,7 @@ export async function community(opts: { threshold?: number; config?: Record<stri
   const seeded = [];
   for (const p of members) seeded.push(await certify(p.pub, members.filter((o) => o !== p)));
   await w.seed(seeded);
-  return { w, alice: alice!, bob: bob!, carol: carol!, stranger: stranger!, members };
+  return { w, alice: alice, bob: bob, carol: carol, stranger: stranger, members };
 }
 
 /** A newcomer certified by `by` (collection members, or the stranger). */
@@ -289,6 +288,6 @@ export async function pendingTicket(opts: Parameters<typeof community>[0] = {}) 
   const c = await community(opts);
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', [c.alice, c.bob]);
   const opened = await c.w.send(await c.w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
-  const t = (await c.w.store.getTicket(opened.replies[0]!.fields.Ticket!))!;
+  const t = (await c.w.store.getTicket(opened.replies[0].fields.Ticket))!;
   return { ...c, dave, opened, t };
 }

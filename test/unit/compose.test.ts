@@ -76,8 +76,8 @@ test('subject and threading helpers', () => {
 test('reflow keeps every line within 72 columns and leaves preformatted lines alone', () => {
   const long = 'word '.repeat(60);
   const out = reflow(`${long}\n\n  GET KEY ${'A'.repeat(40)}\n-----BEGIN PGP PUBLIC KEY BLOCK-----\n- a bullet ${long}\n\tTabbed`);
-  for (const line of out.split('\n')) assert.ok(line.length <= 72 || /^(  GET KEY|-----)/.test(line), line);
-  assert.match(out, /^  GET KEY A{40}$/m);
+  for (const line of out.split('\n')) assert.ok(line.length <= 72 || /^( {2}GET KEY|-----)/.test(line), line);
+  assert.match(out, /^ {2}GET KEY A{40}$/m);
   assert.doesNotMatch(out, /\t/);
 });
 
@@ -86,8 +86,8 @@ test('reflow wraps an over-long indented line with a hanging indent, keeping tok
   const out = reflow(line).split('\n');
   assert.equal(out.length, 2);
   assert.ok(out.every((l) => l.length <= 72), out.join('|'));
-  assert.match(out[0]!, /^  new key A{40} \(Erin/);
-  assert.match(out[1]!, /^    \S/, 'continuation has a hanging indent');
+  assert.match(out[0], /^ {2}new key A{40} \(Erin/);
+  assert.match(out[1], /^ {4}\S/, 'continuation has a hanging indent');
   assert.equal(out.map((l) => l.trim()).join(' '), line.trim());
   assert.equal(reflow(`  ${'B'.repeat(90)}`), `  ${'B'.repeat(90)}`, 'a single long token is never split');
 });
@@ -102,7 +102,7 @@ const REPLY_HEADERS = ['From', 'To', 'Subject', 'Date', 'Message-ID', 'In-Reply-
   'Auto-Submitted', 'X-Ztrust-Loop', 'X-Ztrust-Status', 'Content-Type'];
 
 /** Header lines of the raw mail (up to the blank line), unfolding nothing. */
-const headLines = (raw: Buffer): string[] => raw.toString('latin1').split('\r\n\r\n')[0]!.split('\r\n');
+const headLines = (raw: Buffer): string[] => raw.toString('latin1').split('\r\n\r\n')[0].split('\r\n');
 
 test('a long ASCII Subject folds at whitespace with the continuation indented; Python sees multipart/signed, no defects', async () => {
   const subject = `Re: ${'a fairly ordinary request about the key of somebody with a long name '.repeat(3).trim()}`;
@@ -169,7 +169,7 @@ test('headers the bot defines (List-Unsubscribe, the loop header) are never turn
   const raw = await composeSigned(base({ headers: { 'List-Unsubscribe': unsub }, loopHeader: { name: 'X-Ztrust-Loop', value: 'a-rather-long-bot-address@lists.example.org' } }), bot);
   const r = await assertBotMail(raw, bot.publicArmored);
   assert.deepEqual(headerValues(r, 'List-Unsubscribe'), [unsub]);
-  assert.doesNotMatch(raw.toString('latin1').split('\r\n\r\n')[0]!, /=\?UTF-8\?/);
+  assert.doesNotMatch(raw.toString('latin1').split('\r\n\r\n')[0], /=\?UTF-8\?/);
 });
 
 test('header injection: "Reply-To: attacker@..." placed at every fold column of a Subject stays inside the Subject', async () => {
@@ -203,21 +203,21 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
       assert.deepEqual(headerValues(r, 'Reply-To'), []);
       assert.equal(r.contentType, 'multipart/signed');
     }
-    const notice = s.replies[1]!;
+    const notice = s.replies[1];
     assert.match(notice.subject, /^ZT-000001 awaits your approval: new key 0x[0-9A-F]{16} Re Reply-To: attacker@evil\.example <mallory@people\.test>$/i);
 
     const subject = `${'x'.repeat(56)} Reply-To: attacker@evil.example`;
     const h = await w.send(await w.mail(null, 'HELP\n', { subject }));
     const [reading] = await botMails(w, h.replies.map((x) => x.row));
-    assert.deepEqual(headerValues(reading!, 'Reply-To'), []);
-    assert.deepEqual(headerValues(reading!, 'Subject'), [`Re: ${subject}`]);
+    assert.deepEqual(headerValues(reading, 'Reply-To'), []);
+    assert.deepEqual(headerValues(reading, 'Subject'), [`Re: ${subject}`]);
 
     // The expiry notice names the same user id in its Subject.
     const ids = await expireTickets({ config: w.cfg, store: w.store, signer: w.bot, logger: silentLogger }, new Date(Date.now() + 365 * 86_400_000));
     assert.equal(ids.length, 1);
-    const expired = await assertBotMail((await w.store.getOutbox(ids[0]!))!.raw, w.bot.publicArmored, { status: 'rejected' });
+    const expired = await assertBotMail((await w.store.getOutbox(ids[0]))!.raw, w.bot.publicArmored, { status: 'rejected' });
     assert.deepEqual(headerValues(expired, 'Reply-To'), []);
-    assert.match(headerValues(expired, 'Subject')[0]!, /^ZT-000001 expired: new key [0-9A-F]{40} \(Re Reply-To: attacker@evil\.example <mallory@people\.test>\)$/);
+    assert.match(headerValues(expired, 'Subject')[0], /^ZT-000001 expired: new key [0-9A-F]{40} \(Re Reply-To: attacker@evil\.example <mallory@people\.test>\)$/);
   });
 
   test('long and non-ASCII user ids and Subjects: notices, replies and the applied notice', async () => {
@@ -228,7 +228,7 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
     }));
     assert.equal(s.outcome, 'SUBMIT KEY:pending:ZT-000001');
     const readings = await botMails(w, s.replies.map((x) => x.row));
-    assert.equal(headerValues(readings[0]!, 'Subject')[0], `Re: Schlüssel für Zoë: ${'bitte aufnehmen '.repeat(8)}🔑`);
+    assert.equal(headerValues(readings[0], 'Subject')[0], `Re: Schlüssel für Zoë: ${'bitte aufnehmen '.repeat(8)}🔑`);
     const t = (await w.store.getTicket('ZT-000001'))!;
     for (const m of [alice, bob]) {
       const v = await w.send(await w.mail(m, `APPROVE ZT-000001\n${t.digest}\n${TO_BOT}\n`, { subject: 'Ré: approve' }));
@@ -236,6 +236,6 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
     }
     const { notices } = await w.applyAll();
     assert.ok(notices.length >= 1, 'the applied notice');
-    for (const r of await botMails(w, notices.map((n) => n.row))) assert.match(headerValues(r, 'Subject')[0]!, /^Applied: new key /);
+    for (const r of await botMails(w, notices.map((n) => n.row))) assert.match(headerValues(r, 'Subject')[0], /^Applied: new key /);
   });
 });

@@ -13,7 +13,7 @@ const minimal = { bot: { address: 'bot@example.org' }, mailbox: { url: 'maildir:
 
 function expectConfigError(fn: () => unknown, code: string, mention: RegExp): void {
   assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
     assert.equal(err.code, code);
     assert.match(err.message, mention);
     return true;

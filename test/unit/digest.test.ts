@@ -126,7 +126,7 @@ describe('the digest text', () => {
     assert.match(t, /#0 key added[\s\S]*Ticket: ZT-000001\n {4}Approved-By: 5678[0-9A-F]{36}\n {17}9ABC/);
     assert.match(t, /Cert-SHA256:\n {6}c{64}\n/);
     assert.doesNotMatch(t, /^\s*Signed-By: me/m, 'the newline in the name is encoded, so it starts no line');
-    const listed = /#1 0x1234123412341234 ([\s\S]*?)\n\n/.exec(t)![1]!.split('\n').map((l) => l.trim()).join(' ');
+    const listed = /#1 0x1234123412341234 ([\s\S]*?)\n\n/.exec(t)![1].split('\n').map((l) => l.trim()).join(' ');
     assert.equal(listed, 'evil%0ASigned-By: me %5Bx%5D %7E%7C%5E %C3%A9t%C3%A9.tgz');
     assert.equal(asciiValue('a\u00e9[]'), 'a%C3%A9%5B%5D');
   });
@@ -185,7 +185,7 @@ describe('digest cycles', () => {
     const r1 = await runDigestCycle(app, { now: new Date('2025-01-06T08:00:00Z') });
     assert.equal(r1.digest?.number, 1);
     assert.equal(r1.digest?.recipients, 2);
-    assert.equal(path.basename(r1.digest!.file), '000001.txt');
+    assert.equal(path.basename(r1.digest.file), '000001.txt');
     assert.deepEqual(r1.outboxIds.sort(), [digestOutboxId(1, 'linux-390@example.org'), digestOutboxId(1, 'ops@example.org')].sort());
 
     const again = await runDigestCycle(app, { now: new Date('2025-01-06T09:00:00Z') });
@@ -218,14 +218,14 @@ describe('digest cycles', () => {
     assert.equal(first.ok, true, first.reason);
     const alone = await verifyDigest({ file: f2, botKeys: b.ring, logKey: b.vkey });
     assert.equal(alone.ok, true);
-    assert.match(alone.notes[0]!, /hash chain not checked/);
+    assert.match(alone.notes[0], /hash chain not checked/);
 
     // The collection carries both, one commit each, with trailers.
     const col = path.join(b.dataDir, 'collection');
     assert.equal(readFileSync(path.join(col, 'digests', '000002.txt'), 'utf8'), d2.signed);
     const logText = execFileSync('git', ['-C', col, 'log', '--format=%s|%(trailers:key=Ztrust-Digest,valueonly)'], { encoding: 'utf8' });
     assert.match(logText, /^Digest 2\|2\n\nDigest 1\|1\n/);
-    assert.match(readFileSync(path.join(col, 'SHA256SUMS'), 'utf8'), /  digests\/000002\.txt\n/);
+    assert.match(readFileSync(path.join(col, 'SHA256SUMS'), 'utf8'), / {2}digests\/000002\.txt\n/);
 
     // Empty digests on request: Log-Entries none, the chain continues.
     const r3 = await runDigestCycle(app, { now: new Date('2025-01-20T08:00:00Z'), allowEmpty: true });
@@ -415,10 +415,10 @@ describe('expiry', () => {
     const revoked = (await openpgp.revokeKey({ key: rk, format: 'object' })).publicKey;
     const got = await expiringKeysOf([soon, far, never, sooner, revoked], (await import('../../src/policy/index.js')).DEFAULT_CRYPTO_POLICY, now, 30);
     assert.deepEqual(got.map((k) => k.addresses[0]), ['sooner@example.org', 'soon@example.org']);
-    assert.equal(got[0]!.part, 'key');
-    assert.ok(Math.abs(got[1]!.expires.getTime() - (now.getTime() + 10 * day)) < 60_000);
-    assert.match(reminderOutboxId(got[0]!, now), /^expiry-[0-9A-F]{40}-\d{4}-\d{2}-\d{2}-final$/);
-    assert.match(reminderOutboxId(got[1]!, now), /-window$/);
+    assert.equal(got[0].part, 'key');
+    assert.ok(Math.abs(got[1].expires.getTime() - (now.getTime() + 10 * day)) < 60_000);
+    assert.match(reminderOutboxId(got[0], now), /^expiry-[0-9A-F]{40}-\d{4}-\d{2}-\d{2}-final$/);
+    assert.match(reminderOutboxId(got[1], now), /-window$/);
   });
 
   test('the digest lists them, and each owner gets one signed reminder per stage, however often the job runs', async () => {
@@ -468,7 +468,7 @@ describe('every queued mail, read by another reader', () => {
     const reminder = (await b.app.store.listOutbox()).find((o) => o.id.startsWith('expiry-'))!;
     const r = await assertBotMail(reminder.raw, b.app.signer.publicArmored);
     assert.deepEqual(headerValues(r, 'To'), ['juergen@xn--exmple-cua.org'], 'the IDN domain in ASCII form; the non-ASCII local part left out');
-    assert.match(headerValues(r, 'Subject')[0]!, /^Your OpenPGP key 0x[0-9A-F]{16} expires on \d{4}-\d{2}-\d{2}$/i);
+    assert.match(headerValues(r, 'Subject')[0], /^Your OpenPGP key 0x[0-9A-F]{16} expires on \d{4}-\d{2}-\d{2}$/i);
   });
 
   test('every digest and reminder queued in this file reads cleanly in Python and verifies with gpg', async () => {

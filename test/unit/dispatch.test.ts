@@ -67,7 +67,7 @@ function setup(keys: openpgp.PrivateKey[] = [alice], extraHandlers: HandlerTable
 let n = 0;
 async function signedMail(k: openpgp.PrivateKey, body: string, signing: 'pgpmime' | 'inline' = 'pgpmime', date = new Date(), extraHeaders: Record<string, string> = {}): Promise<Buffer> {
   n++;
-  const m: OutgoingMail = { from: { address: k.getUserIDs()[0]!.match(/<(.*)>/)![1]! }, to: [BOT], subject: 'test', messageId: `<t${n}.${Date.now()}@example.org>`,
+  const m: OutgoingMail = { from: { address: k.getUserIDs()[0].match(/<(.*)>/)![1] }, to: [BOT], subject: 'test', messageId: `<t${n}.${Date.now()}@example.org>`,
     date, autoSubmitted: null, loopHeader: null, body, signing, headers: extraHeaders };
   return composeSigned(m, signerFromKey(k));
 }
@@ -78,7 +78,7 @@ function plain(headers: Record<string, string>, body: string): Buffer {
 }
 async function replyText(raw: Buffer): Promise<{ text: string; headers: Map<string, unknown>; parsed: Awaited<ReturnType<typeof simpleParser>> }> {
   const parsed = await simpleParser(raw);
-  return { text: parsed.text ?? '', headers: parsed.headers as Map<string, unknown>, parsed };
+  return { text: parsed.text ?? '', headers: parsed.headers, parsed };
 }
 
 test('HELP, unsigned: a signed reply with Status: found, threading and loop headers, 72 columns', async () => {
@@ -87,7 +87,7 @@ test('HELP, unsigned: a signed reply with Status: found, threading and loop head
   const { replies, out } = await run(raw);
   assert.equal(out.completion.outcome, 'help');
   assert.equal(replies.length, 1);
-  const r = replies[0]!;
+  const r = replies[0];
   assert.deepEqual(r.recipients, ['erin@example.org']);
   const { text, headers } = await replyText(r.raw);
   assert.match(text, /^Status: found\n/);
@@ -110,7 +110,7 @@ test('HELP, unsigned: a signed reply with Status: found, threading and loop head
 test('HELP signed by a collection key mentions the verified signer', async () => {
   const { run } = setup();
   const { replies } = await run(await signedMail(alice, 'HELP\n', 'inline'));
-  const { text } = await replyText(replies[0]!.raw);
+  const { text } = await replyText(replies[0].raw);
   assert.match(text, new RegExp(alice.getFingerprint().toUpperCase()));
   assert.match(text, /signature verified/);
 });
@@ -119,10 +119,10 @@ test('a state-changing command without a good signature is refused with the reas
   const { run } = setup();
   const r1 = await run(plain({}, 'SUBMIT KEY\n'));
   assert.match(r1.out.completion.outcome, /^refused:unsigned/);
-  assert.match((await replyText(r1.replies[0]!.raw)).text, /^Status: error[\s\S]*must be signed/);
+  assert.match((await replyText(r1.replies[0].raw)).text, /^Status: error[\s\S]*must be signed/);
   const r2 = await run(await signedMail(mallory, `APPROVE ZT-000001 00\nTo: ${BOT}\n`));
   assert.match(r2.out.completion.outcome, /^refused:nokey/);
-  assert.match((await replyText(r2.replies[0]!.raw)).text, /not in the collection|not known|nokey|unknown/i);
+  assert.match((await replyText(r2.replies[0].raw)).text, /not in the collection|not known|nokey|unknown/i);
 });
 
 test('a tampered inline signature is refused and the command named', async () => {
@@ -131,7 +131,7 @@ test('a tampered inline signature is refused and the command named', async () =>
   const { out, replies } = await run(Buffer.from(good.replace('ZT-000001', 'ZT-000002')));
   assert.equal(out.completion.command, 'APPROVE');
   assert.equal(out.completion.verdict, 'bad');
-  assert.match((await replyText(replies[0]!.raw)).text, /APPROVE changes the collection/);
+  assert.match((await replyText(replies[0].raw)).text, /APPROVE changes the collection/);
 });
 
 test('a recognised command that is not built yet gets a clear Status: error', async () => {
@@ -139,7 +139,7 @@ test('a recognised command that is not built yet gets a clear Status: error', as
   const { run } = setup([alice], { CHECKPOINT: undefined });
   const { replies, out } = await run(plain({}, 'CHECKPOINT\n'));
   assert.equal(out.completion.outcome, 'not-available');
-  const { text } = await replyText(replies[0]!.raw);
+  const { text } = await replyText(replies[0].raw);
   assert.match(text, /^Status: error/);
   assert.match(text, /CHECKPOINT is recognised, but/);
 });
@@ -153,7 +153,7 @@ test('signature age and replay: an old signature and a second use are refused', 
   const r = await run(plain({ From: 'old@example.org' }, signedOld));
   assert.equal(r.out.completion.verdict, 'good');
   assert.equal(r.out.completion.outcome, 'refused:signature-time');
-  assert.match((await replyText(r.replies[0]!.raw)).text, /old; state-changing commands must be signed\s+within/);
+  assert.match((await replyText(r.replies[0].raw)).text, /old; state-changing commands must be signed\s+within/);
 
   const future = await openpgp.sign({ message, signingKeys: alice, date: new Date(Date.now() + 3600_000), format: 'armored' });
   const f = await run(plain({ From: 'alice@example.org' }, future));
@@ -167,7 +167,7 @@ test('signature age and replay: an old signature and a second use are refused', 
   const replay = Buffer.from(fresh.toString().replace(/Message-ID: <[^>]+>/, 'Message-ID: <replayed@example.org>'));
   const second = await run(replay);
   assert.equal(second.out.completion.outcome, 'refused:replay');
-  assert.match((await replyText(second.replies[0]!.raw)).text, /already used/);
+  assert.match((await replyText(second.replies[0].raw)).text, /already used/);
 });
 
 test('a signed state-changing command without the To: line is refused before any signature policy, and its signature is not used up', async () => {
@@ -175,7 +175,7 @@ test('a signed state-changing command without the To: line is refused before any
   const r = await run(await signedMail(alice, 'SUBMIT KEY\n\nmy key\n'));
   assert.equal(r.out.completion.outcome, 'refused:unbound');
   assert.deepEqual(r.out.completion.signatures, []);
-  const { text } = await replyText(r.replies[0]!.raw);
+  const { text } = await replyText(r.replies[0].raw);
   assert.match(text, /^Status: error/);
   assert.match(text, /Rule: command not addressed to this bot/);
   assert.match(text, new RegExp(`^  To: ${BOT}$`, 'm'));
@@ -214,14 +214,14 @@ test('robots, bounces, the bot itself and list traffic without a command are nev
   }
   // List traffic WITH a command is answered, to the sender, never to the list.
   const r = await run(plain({ 'List-Id': '<linux-390.example.org>', 'Reply-To': 'linux-390@example.org', From: 'frank@example.org' }, 'HELP'));
-  assert.deepEqual(r.replies[0]!.recipients, ['frank@example.org']);
+  assert.deepEqual(r.replies[0].recipients, ['frank@example.org']);
 });
 
 test('direct mail without a command gets a short explanation', async () => {
   const { run } = setup();
   const r = await run(plain({}, 'Hi, how does this work?\n'));
   assert.equal(r.out.completion.outcome, 'no-command');
-  assert.match((await replyText(r.replies[0]!.raw)).text, /No command was found/);
+  assert.match((await replyText(r.replies[0].raw)).text, /No command was found/);
 });
 
 test('an oversized message gets a "too large" reply without being parsed; garbage never crashes', async () => {
@@ -229,7 +229,7 @@ test('an oversized message gets a "too large" reply without being parsed; garbag
   const big = plain({}, `HELP\n${'x'.repeat(30000)}`);
   const r = await run(big);
   assert.equal(r.out.completion.outcome, 'too-large');
-  assert.match((await replyText(r.replies[0]!.raw)).text, /at most\s+20000\s+bytes/);
+  assert.match((await replyText(r.replies[0].raw)).text, /at most\s+20000\s+bytes/);
   for (const junk of [Buffer.alloc(0), Buffer.from([0, 255, 1, 2, 3]), Buffer.from('From: \r\n\r\n'), Buffer.from('Content-Type: multipart/signed; boundary=\r\n\r\n--\r\n')]) {
     const j = await run(junk);
     assert.ok(j.out.completion.outcome.length > 0);
@@ -264,7 +264,7 @@ test('maildir-style LF line endings verify the same as CRLF', async () => {
 // must return, on small inputs.
 function untrustedTextByRegex(text: string): string {
   const m = /-----BEGIN PGP SIGNED MESSAGE-----\r?\n(?:[A-Za-z]+: [^\n]*\r?\n)*\r?\n([\s\S]*?)\r?\n-----BEGIN PGP SIGNATURE-----/.exec(text);
-  return m ? m[1]!.replace(/^- /gm, '') : text;
+  return m ? m[1].replace(/^- /gm, '') : text;
 }
 function shapeProseByRegex(prose: string): string {
   const text = prose.replace(/\r\n?/g, '\n');
@@ -331,6 +331,6 @@ test('a reply budget spent while a message was processed drops its reply in the 
   const results = [];
   for (const o of decided) results.push(await store.complete(o.completion));
   assert.deepEqual(results.map((r) => r.outboxIds.length), [1, 1, 1, 0]);
-  assert.equal(results[3]!.rateLimited, 'sender');
-  assert.equal((await store.getSpooled(rows[3]!.key))?.outcome, 'rate-limited:help');
+  assert.equal(results[3].rateLimited, 'sender');
+  assert.equal((await store.getSpooled(rows[3].key))?.outcome, 'rate-limited:help');
 });

@@ -70,7 +70,7 @@ const mailOf = (i: Input): OutgoingMail => ({
 
 /** Every header line of the raw mail: a field or a continuation, printable ASCII, within 78 columns where a fold is possible. */
 function checkLines(raw: Buffer, what: string): void {
-  const head = raw.toString('latin1').split('\r\n\r\n')[0]!;
+  const head = raw.toString('latin1').split('\r\n\r\n')[0];
   for (const line of head.split('\r\n')) {
     // Over 78 only where no fold is possible: one address token on its line.
     assert.ok(line.length <= 78 || (line.length <= 998 && /^([ \t]+|[\x21-\x39\x3b-\x7e]+: )\S+$/.test(line)), `header line over 78: ${JSON.stringify(line)} for ${what}`);
@@ -97,13 +97,13 @@ test(`fold and encode, then Python: ${TOTAL_INPUTS} Subjects and names round-tri
     inputs += batch.length;
     const readings = await readManyWithPython(raws);
     batch.forEach((i, n) => {
-      const r = readings[n]!;
+      const r = readings[n];
       const what = JSON.stringify(i);
       assert.deepEqual(r.defects, [], what);
       assert.deepEqual(r.headers.map(([h]) => h), HEADERS, `no header added or lost: ${what}`);
       assert.deepEqual(headerValues(r, 'Subject'), [sanitizeHeaderText(i.subject, HEADER_LIMITS.subjectChars)], what);
       assert.equal(r.contentType, 'multipart/signed', what);
-      checkLines(raws[n]!, what);
+      checkLines(raws[n], what);
     });
   }), { numRuns: Math.ceil(TOTAL_INPUTS / BATCH), endOnFailure: true, ...(process.env.ZTRUST_FUZZ_SEED ? { seed: Number(process.env.ZTRUST_FUZZ_SEED) } : {}) });
   if (details.failed) assert.fail(`seed ${details.seed} (ZTRUST_FUZZ_SEED): ${String((details.errorInstance as Error | undefined)?.message)}`);

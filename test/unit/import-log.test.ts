@@ -20,7 +20,7 @@ async function seedDir(root: string, n: number): Promise<string[]> {
   const fprs: string[] = [];
   for (const k of keys) {
     const certified = await k.toPublic().signAllUsers(keys.filter((o) => o !== k));
-    writeFileSync(path.join(dir, `0x${k.getKeyID().toHex()}-${k.getUserIDs()[0]!.match(/<(.*)>/)![1]}-public.asc`), certified.armor());
+    writeFileSync(path.join(dir, `0x${k.getKeyID().toHex()}-${k.getUserIDs()[0].match(/<(.*)>/)![1]}-public.asc`), certified.armor());
     fprs.push(k.getFingerprint().toUpperCase());
   }
   return fprs;
@@ -63,7 +63,7 @@ test('import refuses before touching the collection while another process holds 
     console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'], cwd: path.resolve(import.meta.dirname, '../..') });
   try {
     await new Promise<void>((resolve, reject) => {
-      holder.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('held')) resolve(); });
+      holder.stdout.on('data', (d: Buffer) => { if (d.toString().includes('held')) resolve(); });
       holder.once('exit', (c) => reject(new Error(`holder exited ${c}`)));
     });
     const r = spawnSync(process.execPath, [CLI, 'import', path.join(root, 'seed'), '--config', init.configPath], { encoding: 'utf8' });

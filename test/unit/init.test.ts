@@ -25,7 +25,7 @@ test('init makes the data directory, private keys at 0600, and a config that loa
   const cfg = loadConfig(r.configPath);
   assert.equal(cfg.dataDir, path.join(dir, 'data'));
   assert.equal(cfg.bot.keyPassphraseFile, 'keys/passphrase');
-  const pass = readSecret({ file: path.join(cfg.dataDir, cfg.bot.keyPassphraseFile!) }, 'x', dir);
+  const pass = readSecret({ file: path.join(cfg.dataDir, cfg.bot.keyPassphraseFile) }, 'x', dir);
   // The private key is encrypted at rest and unlocks with the stored passphrase.
   const armored = readFileSync(path.join(dir, 'data', 'keys', 'bot.key'), 'utf8');
   assert.equal((await openpgp.readPrivateKey({ armoredKey: armored })).isDecrypted(), false);

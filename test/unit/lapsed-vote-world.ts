@@ -11,14 +11,14 @@ import { pendingTicket, TO_BOT, type Person, type World } from './commands-world
 export async function revocationCertOf(p: Person): Promise<string> {
   const { privateKey } = await openpgp.revokeKey({ key: p.key, reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyCompromised, string: 'stolen' }, format: 'object' });
   const list = new openpgp.PacketList<openpgp.SignaturePacket>();
-  list.push(privateKey.revocationSignatures[0]!);
+  list.push(privateKey.revocationSignatures[0]);
   return `:${openpgp.armor(openpgp.enums.armor.publicKey, list.write())}`;
 }
 
 /** Revoke `p`'s key through the bot: REVOKE KEY (unsigned, allowed) and the apply step. */
 export async function revokeThroughBot(w: World, p: Person): Promise<void> {
   const rev = await w.send(await w.mail(null, `REVOKE KEY\n\n${await revocationCertOf(p)}`, { from: 'someone@people.test' }));
-  assert.equal(rev.replies[0]!.status, 'accepted', rev.replies[0]!.text);
+  assert.equal(rev.replies[0].status, 'accepted', rev.replies[0].text);
   assert.deepEqual((await w.applyAll()).outcomes.map((o) => o.state), ['applied']);
 }
 

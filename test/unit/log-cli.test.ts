@@ -87,7 +87,7 @@ describe('verify-proof', () => {
     const f = path.join(dir, 'bad.txt');
     const lines = reply.split('\n');
     const i = lines.findIndex((l) => l === 'index 7') + 1;
-    lines[i] = (lines[i]![0] === 'A' ? 'B' : 'A') + lines[i]!.slice(1);
+    lines[i] = (lines[i][0] === 'A' ? 'B' : 'A') + lines[i].slice(1);
     writeFileSync(f, lines.join('\n'));
     const a = await run(['verify-proof', f, '--log-key', vkey]);
     assert.equal(a.code, 1);

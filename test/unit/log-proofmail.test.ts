@@ -32,19 +32,19 @@ before(async () => {
   svc = await LogService.open({ dir, origin: ORIGIN, signer: k.skey, store: SqliteStore.open(':memory:') });
   const list = [att(D1, 'one.tar'), att(`sha256:${'2'.repeat(64)}`, 'two.tar'), att(D1, 'one-again.tar'),
     { type: 'key-added', subject: 'E'.repeat(40), signers: [], time: '2025-04-01T12:00:00Z', source: 'd'.repeat(64) } as LogEntry];
-  for (let i = 0; i < 5; i++) await svc.appendEntries(list.map((e) => ({ ...e, name: e.name ? `${e.name}.${i}` : undefined }) as LogEntry));
+  for (let i = 0; i < 5; i++) await svc.appendEntries(list.map((e) => ({ ...e, name: e.name ? `${e.name}.${i}` : undefined })));
   entries = [];
   for (let i = 0; i < svc.size(); i++) entries.push((await svc.entry(i)).bytes);
 });
 
 async function reply(indexes: number[], digest: string | null): Promise<string> {
   const parts = [`Status: found${digest ? `\nDigest: ${digest.split(':')[1]}` : ''}\n\nSome prose.\n`];
-  for (const i of indexes) parts.push(`Attestation\n\n${framed(FRAME_ENTRY, entries[i]!.toString())}${framed(FRAME_PROOF, await svc.proofBlock(i))}`);
+  for (const i of indexes) parts.push(`Attestation\n\n${framed(FRAME_ENTRY, entries[i].toString())}${framed(FRAME_PROOF, await svc.proofBlock(i))}`);
   return parts.join('\n');
 }
 
 function flip(text: string, at: number): string {
-  const c = text[at]!;
+  const c = text[at];
   const repl = c === 'A' ? 'B' : 'A';
   return text.slice(0, at) + repl + text.slice(at + 1);
 }
@@ -70,7 +70,7 @@ describe('finding blocks', () => {
     const eml = `From: bot@ztrust.test\r\nTo: a@b.test\r\nSubject: Re: VERIFY\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${body}`;
     const r = checkLogText(await textOf(Buffer.from(eml)), vkey);
     assert.equal(r.ok, true, r.reason);
-    assert.equal(r.results[0]!.index, 2);
+    assert.equal(r.results[0].index, 2);
   });
 });
 
@@ -79,7 +79,7 @@ describe('checking', () => {
     const r = checkLogText(await reply([0, 2, 8], D1), vkey);
     assert.equal(r.ok, true, r.reason);
     assert.deepEqual(r.results.map((x) => [x.index, x.size]), [[0, 20], [2, 20], [8, 20]]);
-    assert.match(describeResult(r.results[0]!), /^ok: entry 0 is in log proofs\.ztrust\.test at tree size 20: attestation of sha256:1{64} \("one\.tar\.0"\) by C{40}/);
+    assert.match(describeResult(r.results[0]), /^ok: entry 0 is in log proofs\.ztrust\.test at tree size 20: attestation of sha256:1{64} \("one\.tar\.0"\) by C{40}/);
   });
 
   test('flipping any single character of the proof block or the entry makes it fail', async () => {
@@ -88,7 +88,7 @@ describe('checking', () => {
     const end = text.indexOf('-----END TLOG PROOF-----');
     let tried = 0;
     for (let at = start; at < end; at++) {
-      if (!/[A-Za-z0-9+/]/.test(text[at]!)) continue;
+      if (!/[A-Za-z0-9+/]/.test(text[at])) continue;
       const lineStart = text.lastIndexOf('\n', at) + 1;
       if (text.startsWith('-----', lineStart)) continue; // the frames are decoration
       tried++;
@@ -102,26 +102,26 @@ describe('checking', () => {
     const other = generateLogKey(ORIGIN).vkey;
     const r1 = checkLogText(await reply([0], D1), other);
     assert.equal(r1.ok, false);
-    assert.match(r1.results[0]!.reason, /signature/);
+    assert.match(r1.results[0].reason, /signature/);
 
     const bare = await svc.proofBlock(3);
     const r2 = checkLogText(bare, vkey);
-    assert.match(r2.results[0]!.reason, /no ztrust-log-entry v1 text before the proof/);
+    assert.match(r2.results[0].reason, /no ztrust-log-entry v1 text before the proof/);
     assert.equal(checkLogText(bare, vkey, { entry: entries[3] }).ok, true, 'the entry given separately');
     assert.equal(checkLogText(bare, vkey, { entry: entries[4] }).ok, false, 'another entry');
 
     const padded = (await reply([0], D1)).replace('type: attestation', 'type:  attestation');
-    assert.match(checkLogText(padded, vkey).results[0]!.reason, /not a canonical entry/);
+    assert.match(checkLogText(padded, vkey).results[0].reason, /not a canonical entry/);
 
     const r3 = checkLogText(await reply([1], D1), vkey);
     assert.equal(r3.ok, false);
-    assert.match(r3.results[0]!.reason, /not an attestation of sha256:1{64}, the digest this reply is about/);
+    assert.match(r3.results[0].reason, /not an attestation of sha256:1{64}, the digest this reply is about/);
     assert.equal(checkLogText(await reply([1], null), vkey).ok, true, 'without a Digest line any proven entry is fine');
 
     const r4 = checkLogText('Status: not-found\n\nnothing here\n', vkey);
     assert.equal(r4.ok, false);
     assert.match(r4.reason, /no complete c2sp\.org\/tlog-proof@v1 or ztrust-bot\/tlog-consistency@v1 block/);
-    const truncated = (await reply([0], null)).split('\u2014')[0]!;
+    const truncated = (await reply([0], null)).split('\u2014')[0];
     assert.equal(checkLogText(truncated, vkey).ok, false);
   });
 
@@ -129,7 +129,7 @@ describe('checking', () => {
     const text = (await reply([0], D1)).replace('index 0\n', 'index 2\n');
     const r = checkLogText(text, vkey);
     assert.equal(r.ok, false);
-    assert.match(r.results[0]!.reason, /not included at index 2/);
+    assert.match(r.results[0].reason, /not included at index 2/);
   });
 
   test('consistency blocks, framed or bare, from the empty tree and from an older checkpoint', async () => {
@@ -139,21 +139,21 @@ describe('checking', () => {
     const r = checkLogText(`Status: found\n\n${framed('TLOG CONSISTENCY', fromOld)}\n${fromEmpty}`, vkey);
     assert.equal(r.ok, true, r.reason);
     assert.deepEqual(r.results.map((x) => [x.kind, x.oldSize, x.newSize]), [['consistency', 8, 20], ['consistency', 0, 20]]);
-    assert.match(describeResult(r.results[0]!), /^ok: consistency .*the tree of size 20 extends the tree of size 8/);
+    assert.match(describeResult(r.results[0]), /^ok: consistency .*the tree of size 20 extends the tree of size 8/);
     const lines = fromOld.split('\n');
-    lines[2] = lines[2]!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
+    lines[2] = lines[2].replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
     const bad = checkLogText(lines.join('\n'), vkey);
     assert.equal(bad.ok, false);
-    assert.match(bad.results[0]!.reason, /not an extension|proof/);
+    assert.match(bad.results[0].reason, /not an extension|proof/);
   });
 
   test('entries that are not attestations are checked too (collection changes)', async () => {
-    const e = entries[3]!;
+    const e = entries[3];
     assert.equal(e.toString().includes('type: key-added'), true);
     const text = `${framed(FRAME_ENTRY, e.toString())}${framed(FRAME_PROOF, await svc.proofBlock(3))}`;
     const r = checkLogText(text, vkey);
     assert.equal(r.ok, true, r.reason);
-    assert.match(describeResult(r.results[0]!), /key-added E{40}/);
+    assert.match(describeResult(r.results[0]), /key-added E{40}/);
     assert.deepEqual(formatEntry({ type: 'key-added', subject: 'E'.repeat(40), signers: [], time: '2025-04-01T12:00:00Z', source: 'd'.repeat(64) }), e);
   });
 });

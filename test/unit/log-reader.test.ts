@@ -114,7 +114,7 @@ describe('publishing: the log directory on a static web server', () => {
     const { dir, svc, vkey, store } = await makeLog(70, 7);
     // Like nginx with `location ~ /\\. { deny all; }`: every file but dotfiles.
     const requested: string[] = [];
-    const server: Server = createServer(async (req, res) => {
+    const server: Server = createServer((req, res) => void (async () => {
       const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
       requested.push(rel);
       const file = path.resolve(dir, rel);
@@ -125,7 +125,7 @@ describe('publishing: the log directory on a static web server', () => {
       } catch {
         res.writeHead(404).end();
       }
-    });
+    })());
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     t.after(() => new Promise<void>((r) => server.close(() => r())));
     t.after(() => svc.close());

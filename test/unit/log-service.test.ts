@@ -179,8 +179,8 @@ describe('LogService: crash between the log and the store', () => {
             return target.finishLogAppend(...args);
           };
         }
-        const v = Reflect.get(target, prop, recv);
-        return typeof v === 'function' ? v.bind(target) : v;
+        const v: unknown = Reflect.get(target, prop, recv);
+        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
       },
     });
     const { svc } = await fresh({ store });

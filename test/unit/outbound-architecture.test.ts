@@ -44,11 +44,11 @@ interface Import { from: string; names: string[]; star: boolean }
 function importsOf(file: string, text: string): Import[] {
   const out: Import[] = [];
   for (const m of text.matchAll(/^(?:import|export)\s+(?:type\s+)?([^;]*?)\s+from\s+'([^']+)'/gms)) {
-    const spec = m[2]!;
+    const spec = m[2];
     if (!spec.startsWith('.')) continue;
     const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)).replace(/\.js$/, '.ts');
-    const clause = m[1]!;
-    const names = [...clause.matchAll(/([A-Za-z_$][\w$]*)(?:\s+as\s+[\w$]+)?/g)].map((n) => n[1]!);
+    const clause = m[1];
+    const names = [...clause.matchAll(/([A-Za-z_$][\w$]*)(?:\s+as\s+[\w$]+)?/g)].map((n) => n[1]);
     out.push({ from: target, names, star: /\*/.test(clause) });
   }
   return out;
@@ -87,7 +87,7 @@ test('the check sees a violation: an import of composeSigned, an outbox write, a
     'src/outbound/ok.ts': "import { composeSigned } from '../mail/compose.js';\nawait store.addOutbox(rows);\n",
     'src/commands/ok.ts': "import { replySubject } from '../mail/compose.js';\n",
   };
-  assert.deepEqual(violations(Object.keys(fake), (f) => fake[f]!), [
+  assert.deepEqual(violations(Object.keys(fake), (f) => fake[f]), [
     'src/changes/x.ts imports composeSigned from src/mail/compose.ts: send through src/outbound/',
     'src/digest/y.ts imports composeSigned from src/mail/compose.ts: send through src/outbound/',
     'src/digest/y.ts writes the outbox (addOutbox): send through src/outbound/',

@@ -39,7 +39,7 @@ test('the expiry sweep never mails the bot itself (a notice to its own address i
   assert.deepEqual(ids, [`expired:${person}`]);
   const rows = await w.store.listOutbox();
   assert.deepEqual(rows.map((r) => [r.id, r.kind, r.recipients]), [[`expired:${person}`, 'notice', ['anne@people.test']]]);
-  await assertBotMail(rows[0]!.raw, w.bot.publicArmored, { status: 'rejected' });
+  await assertBotMail(rows[0].raw, w.bot.publicArmored, { status: 'rejected' });
 });
 
 test('a notice goes to the recipients the gate lets through and names the ones it refused', async () => {
@@ -48,7 +48,7 @@ test('a notice goes to the recipients the gate lets through and names the ones i
   const mixed = await composeNotice(w.cfg, w.bot, { ...n, to: ['alice@people.test', 'BOT@ztrust.test'] });
   assert.deepEqual(mixed.refused, [{ address: 'BOT@ztrust.test', outcome: 'refused:own-address' }]);
   assert.deepEqual(mixed.rows.map((r) => r.recipients), [['alice@people.test']]);
-  await assertBotMail(mixed.rows[0]!.raw, w.bot.publicArmored, { status: 'error' });
+  await assertBotMail(mixed.rows[0].raw, w.bot.publicArmored, { status: 'error' });
   const none = await composeNotice(w.cfg, w.bot, { ...n, to: ['bot@ztrust.test'] });
   assert.deepEqual(none, { rows: [], refused: [{ address: 'bot@ztrust.test', outcome: 'refused:own-address' }] });
 });
@@ -90,7 +90,7 @@ test('a submitter whose replies are spent gets no reply, and the maintainers are
   const dave = await newcomer('Dave Newcomer', 'dave@people.test', [alice, bob]);
   assert.equal((await w.send(await w.mail(null, 'HELP', { from: 'Dave <dave@people.test>' }))).replies.length, 1);
   const sent = await w.send(await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
-  const ticket = (await w.store.listTickets())[0]!;
+  const ticket = (await w.store.listTickets())[0];
   assert.equal(sent.outcome, `rate-limited:SUBMIT KEY:pending:${ticket.id}`);
   assert.deepEqual(sent.replies.map((r) => [r.row.kind, r.to, r.status]).sort(), [
     ['notice', ['alice@people.test'], 'pending'], ['notice', ['bob@people.test'], 'pending'], ['notice', ['carol@people.test'], 'pending'],
@@ -105,7 +105,7 @@ test('every notice to a ticket\'s submitter is threaded to the submission: appro
   const b = await approved.w.send(await approved.w.mail(approved.bob, `APPROVE ${approved.t.id}\n${approved.t.digest}\n${TO_BOT}\n`));
   const toDave = b.replies.filter((r) => r.row.kind === 'notice' && r.to[0] === 'dave@people.test');
   assert.equal(toDave.length, 1);
-  assert.deepEqual(await read(approved.w, toDave[0]!.row.raw), [approved.t.parentMessageId]);
+  assert.deepEqual(await read(approved.w, toDave[0].row.raw), [approved.t.parentMessageId]);
 
   const rejected = await pendingTicket();
   const r = await rejected.w.send(await rejected.w.mail(rejected.alice, `REJECT ${rejected.t.id}\n${rejected.t.digest}\n${TO_BOT}\nnot certified by enough people I know\n`));

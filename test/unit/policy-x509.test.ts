@@ -46,7 +46,7 @@ function keyFile(name: string): string {
     openssl(['genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:2048', '-out', 'dsa.param']);
     openssl(['genpkey', '-paramfile', 'dsa.param', '-out', file]);
   } else {
-    openssl(['genpkey', ...KEYS[name]!, '-out', file]);
+    openssl(['genpkey', ...KEYS[name], '-out', file]);
   }
   return file;
 }

@@ -63,7 +63,7 @@ async function refusal(w: World, raw: Buffer, handlers: HandlerTable = defaultHa
   await w.store.complete(out.completion);
   const row = (await w.store.listOutbox()).find((r) => r.id === `reply:${key}`);
   assert.ok(row, `no reply for ${out.completion.outcome}`);
-  await botMail(w, { ...row, spoolKey: key } as never, 'error');
+  await botMail(w, { ...row, spoolKey: key }, 'error');
   return { outcome: out.completion.outcome, text: (await w.parse(row)).text };
 }
 
@@ -80,7 +80,7 @@ test('refusals through the real reply path: Status, rule, fix, no internals', as
     ['VERIFY without a log', await w.mail(null, `VERIFY ${'ab'.repeat(32)}`), 'VERIFY:log-unavailable'],
   ];
   const { CHECKPOINT: _gone, ...withoutCheckpoint } = defaultHandlers();
-  cases.push(['a command not offered', await w.mail(null, 'CHECKPOINT'), 'not-available', withoutCheckpoint as HandlerTable]);
+  cases.push(['a command not offered', await w.mail(null, 'CHECKPOINT'), 'not-available', withoutCheckpoint]);
   // A handler bug whose error carries a path, a source file and a stack: none of it may reach the sender.
   const thrower: HandlerTable = {
     ...defaultHandlers(),

@@ -40,14 +40,14 @@ async function buildTraffic(world: StateWorld): Promise<{ ticket: string; carolF
 }
 
 async function approveAndRevoke(world: StateWorld, ticket: string, digest: string, ...[alice, bob, carol]: StateWorld['members']) {
-  await world.deliver(await world.mail(alice!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
-  const second = await world.deliver(await world.mail(bob!, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
+  await world.deliver(await world.mail(alice, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
+  const second = await world.deliver(await world.mail(bob, `APPROVE ${ticket} ${digest}\nTo: ${BOT}\n`));
   assert.deepEqual(second.applied.map((a) => a.state), ['applied'], second.outcome);
 
   const col = await (await import('../../src/changes/apply.js')).collectionOf(world.cfg);
-  const stored = (await col.findKeys(carol!.fpr))[0]!;
+  const stored = (await col.findKeys(carol.fpr))[0];
   const carolOld = readFileSync(path.join(col.dir, stored.file));
-  const revoked = await world.deliver(await world.mail(carol!, `REVOKE KEY\n\n${revocationOf(world, carol!.fpr)}`));
+  const revoked = await world.deliver(await world.mail(carol, `REVOKE KEY\n\n${revocationOf(world, carol.fpr)}`));
   assert.deepEqual(revoked.applied.map((a) => a.state), ['applied'], revoked.outcome);
   assert.ok(revoked.mails.some((m) => statusOf(m) === 'applied'));
   return { carolFile: stored.file, carolOld };
@@ -62,7 +62,7 @@ function copy(): string {
 
 /** The partial tile the current checkpoint uses (older, narrower ones stay beside it). */
 function widest(dir: string): string {
-  return readdirSync(dir).sort((a, b) => Number(b) - Number(a))[0]!;
+  return readdirSync(dir).sort((a, b) => Number(b) - Number(a))[0];
 }
 
 function codes(f: StateFinding[]): string[] {
@@ -76,7 +76,7 @@ function git(dir: string, ...args: string[]): string {
 before(async () => {
   w = await stateWorld();
   const [alice] = w.members;
-  await w.deliver(await w.mail(alice!, `ATTEST\nTo: ${BOT}\n${sha('release-0')}  release-0.tar.gz\n`));
+  await w.deliver(await w.mail(alice, `ATTEST\nTo: ${BOT}\n${sha('release-0')}  release-0.tar.gz\n`));
   oldStore = path.join(w.dir, 'old-state.db');
   (w.app.store as SqliteStore).db.exec(`VACUUM INTO '${oldStore}'`);
   const t = await buildTraffic(w);
@@ -100,9 +100,9 @@ describe('state consistency at start', () => {
     rmSync(path.join(d, 'state.db'));
     const f = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(f), ['STATE_STORE_MISSING']);
-    assert.equal(f[0]!.file, path.join(d, 'state.db'));
-    assert.match(f[0]!.message, /the log has 4 entries/);
-    assert.match(f[0]!.repair, /restore state\.db from the last backup/);
+    assert.equal(f[0].file, path.join(d, 'state.db'));
+    assert.match(f[0].message, /the log has 4 entries/);
+    assert.match(f[0].repair, /restore state\.db from the last backup/);
   });
 
   test('state.db replaced by an empty store: none of the log is known, tickets would be reused', async () => {
@@ -119,7 +119,7 @@ describe('state consistency at start', () => {
     writeFileSync(path.join(d, 'state.db'), Buffer.alloc(8192, 0x5a));
     const f = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(f), ['STATE_STORE_CORRUPT']);
-    assert.match(f[0]!.message, /state\.db cannot be read: file is not a database/);
+    assert.match(f[0].message, /state\.db cannot be read: file is not a database/);
   });
 
   test('state.db from an old backup: entries and a ticket it does not know', async () => {
@@ -142,7 +142,7 @@ describe('state consistency at start', () => {
     assert.deepEqual(codes(f), ['STATE_LOG_DAMAGED']);
     assert.ok(f.every((x) => x.file.startsWith(path.join(d, 'log'))), JSON.stringify(f));
     assert.ok(f.some((x) => x.file === path.join(tileDir, '000') || x.message.includes(path.join(tileDir, '000'))), JSON.stringify(f));
-    assert.match(f[0]!.repair, /ztrust-bot log fsck/);
+    assert.match(f[0].repair, /ztrust-bot log fsck/);
   });
 
   test('a flipped byte in an entry bundle: the bundle is named', async () => {
@@ -162,7 +162,7 @@ describe('state consistency at start', () => {
     rmSync(path.join(d, 'collection', '.git', 'HEAD'));
     const f = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(f), ['STATE_COLLECTION_BROKEN']);
-    assert.match(f[0]!.repair, /git -C .* fsck/);
+    assert.match(f[0].repair, /git -C .* fsck/);
   });
 
   test('a corrupt git object: git fsck finds it, the start refuses', async () => {
@@ -174,7 +174,7 @@ describe('state consistency at start', () => {
     writeFileSync(obj, Buffer.from('not a zlib stream at all'));
     const f = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(f), ['STATE_COLLECTION_BROKEN']);
-    assert.match(f[0]!.message, /git fsck/);
+    assert.match(f[0].message, /git fsck/);
   });
 
   test('a stale .git/index.lock: named, with the repair', async () => {
@@ -182,8 +182,8 @@ describe('state consistency at start', () => {
     writeFileSync(path.join(d, 'collection', '.git', 'index.lock'), '');
     const f = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(f), ['STATE_COLLECTION_LOCKED']);
-    assert.equal(f[0]!.file, path.join(d, 'collection', '.git', 'index.lock'));
-    assert.match(f[0]!.repair, /no git process runs .* then remove/);
+    assert.equal(f[0].file, path.join(d, 'collection', '.git', 'index.lock'));
+    assert.match(f[0].repair, /no git process runs .* then remove/);
   });
 
   test('the revoked key file put back to its old copy: dirty; committed by hand: diverged from the log', async () => {
@@ -192,13 +192,13 @@ describe('state consistency at start', () => {
     writeFileSync(path.join(col, carolFile), carolOld);
     const f = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(f), ['STATE_COLLECTION_DIRTY']);
-    assert.equal(f[0]!.file, path.join(col, carolFile));
-    assert.match(f[0]!.repair, /checkout --/);
+    assert.equal(f[0].file, path.join(col, carolFile));
+    assert.match(f[0].repair, /checkout --/);
 
     git(col, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '-q', '-am', 'put it back');
     const g = await checkState({ dataDir: d, deep: true });
     assert.deepEqual(codes(g), ['STATE_COLLECTION_DIVERGED']);
-    assert.match(g[0]!.message, /log entry 3 revoked key [0-9A-F]{40}, but .* is not revoked/);
+    assert.match(g[0].message, /log entry 3 revoked key [0-9A-F]{40}, but .* is not revoked/);
   });
 
   test('the collection reset to an older commit: the log and state.db know commits it lacks', async () => {

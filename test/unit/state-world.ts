@@ -132,8 +132,8 @@ export async function stateWorld(names: [string, string][] = [['Alice Mainframe'
 export async function openTicket(w: StateWorld): Promise<{ ticket: string; digest: string; dave: string }> {
   const [alice, bob] = w.members;
   const dave = await w.gpg.genKey('dan@p.io', { encryptSubkey: false });
-  await w.gpg.signKey(alice!.fpr, dave);
-  await w.gpg.signKey(bob!.fpr, dave);
+  await w.gpg.signKey(alice.fpr, dave);
+  await w.gpg.signKey(bob.fpr, dave);
   const key = await w.gpg.exportPublic(dave);
   const sub = await w.deliver(await w.gpg.pgpMimeMessage(dave, { from: 'dan@p.io', to: BOT, subject: 'key' }, `SUBMIT KEY\nTo: ${BOT}\n\n${key}`, { crlf: true }));
   const reply = sub.mails.map((m) => m.raw.toString('latin1')).join('\n');

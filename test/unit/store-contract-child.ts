@@ -52,9 +52,9 @@ export async function runOp(store: StateStore, op: ChildOp): Promise<unknown> {
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  const spec = fromWire<ChildSpec>(process.argv[2]!);
+  const spec = fromWire<ChildSpec>(process.argv[2]);
   const mod = (await import(spec.opener.module)) as Record<string, (...a: unknown[]) => StateStore | Promise<StateStore>>;
-  const store = await mod[spec.opener.fn]!(...spec.opener.args);
+  const store = await mod[spec.opener.fn](...spec.opener.args);
   process.stdout.write('ready\n');
   while (!existsSync(spec.go)) await new Promise((r) => setTimeout(r, 1));
   const out = await runOp(store, spec.op);

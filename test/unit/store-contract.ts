@@ -555,7 +555,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
           for (const r of recs) await s.spool(r);
           const op: ChildOp = { kind: 'completeAll', completions: recs.map((r) => completion(r)) };
           const [a, b] = (await inProcesses(factory.childOpener!(s), [op, op])) as unknown[][];
-          recs.forEach((r, i) => assert.deepEqual(sorted([a![i], b![i]]), sorted([{ applied: true, reason: null }, { applied: false, reason: 'already-done' }]), `message ${i}`));
+          recs.forEach((_r, i) => assert.deepEqual(sorted([a[i], b[i]]), sorted([{ applied: true, reason: null }, { applied: false, reason: 'already-done' }]), `message ${i}`));
           assert.deepEqual((await s.listOutbox()).map((o) => o.id).sort(), recs.map((r) => `reply-${r.key}`).sort());
           assert.deepEqual(await s.pendingSpool(), []);
           await s.close();

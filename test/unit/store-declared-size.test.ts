@@ -54,5 +54,5 @@ CREATE TABLE spool (
   assert.equal((await s.getSpooled('new'))?.declaredSize, 2_000_000);
   await s.close();
   // Opening again does not try to add the column twice.
-  (SqliteStore.open(file)).close();
+  await SqliteStore.open(file).close();
 });

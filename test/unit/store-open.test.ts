@@ -19,7 +19,7 @@ import { collectionLockFile } from '../../src/collection/lock.js';
 const minimal = { bot: { address: 'bot@example.org' }, mailbox: { url: 'maildir:./in' }, outbox: { url: 'dir:./out' } };
 
 function configError(store: unknown, code: string, mention: RegExp): void {
-  assert.throws(() => parseConfig({ ...minimal, store } as never, '/srv/z'), (err: unknown) => {
+  assert.throws(() => parseConfig({ ...minimal, store }, '/srv/z'), (err: unknown) => {
     assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
     assert.equal(err.code, code);
     assert.match(err.message, mention);

@@ -45,7 +45,7 @@ test('the SQLite store runs in WAL mode, synchronous=NORMAL', async () => {
 
 test('a store written by a newer version is refused, not corrupted', async () => {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'zstore-')), 'state.db');
-  (await SqliteStore.open(file)).close();
+  await SqliteStore.open(file).close();
   const db = new Database(file);
   db.prepare("UPDATE meta SET value = '99' WHERE key = 'schema_version'").run();
   db.close();

@@ -53,7 +53,7 @@ function setup() {
   const run = async (from: string, body: string, extra: Record<string, string> = {}) => {
     const out = await decide(from, body, extra);
     await store.complete(out.completion);
-    const reply = out.completion.outbox[0]!;
+    const reply = out.completion.outbox[0];
     if (!reply) throw new Error(`no reply: ${out.completion.outcome} ${out.summary}`);
     sent.push(reply.raw);
     const parsed = await simpleParser(reply.raw);
@@ -65,7 +65,7 @@ function setup() {
 const tokenIn = (text: string): string => {
   const m = /^ {2}CONFIRM ([0-9a-f]{32})$/m.exec(text);
   assert.ok(m, `no CONFIRM line in:\n${text}`);
-  return m[1]!;
+  return m[1];
 };
 
 test('tokens: 128 random bits in hex, stored only as a hash, 48 hours, pasted forms accepted', () => {

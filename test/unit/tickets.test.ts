@@ -165,8 +165,9 @@ describe('`ztrust-bot tickets` counts with the votes\' rule', () => {
     // The CLI entry point in-process (the binary is this plus a loader); its output captured.
     const cli = async (...args: string[]): Promise<string> => {
       const chunks: string[] = [];
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept only to be put back on process.stdout, never called unbound
       const write = process.stdout.write;
-      process.stdout.write = ((c: string | Uint8Array) => chunks.push(c.toString()) > 0) as typeof process.stdout.write;
+      process.stdout.write = ((c: string | Uint8Array) => chunks.push(c.toString()) > 0);
       let code: number;
       try {
         code = await main(['tickets', ...args, '--config', config]);

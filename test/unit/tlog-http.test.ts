@@ -34,7 +34,7 @@ interface Served {
 
 async function serve(t: { after: (fn: () => Promise<void>) => void }, root: string): Promise<Served> {
   const state = { requests: [] as string[], hide: new Set<string>(), corrupt: new Set<string>() };
-  const server: Server = createServer(async (req, res) => {
+  const server: Server = createServer((req, res) => void (async () => {
     const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
     state.requests.push(rel);
     const path = normalize(join(root, rel));
@@ -60,7 +60,7 @@ async function serve(t: { after: (fn: () => Promise<void>) => void }, root: stri
     } catch {
       res.writeHead(404).end();
     }
-  });
+  })());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, ...state };

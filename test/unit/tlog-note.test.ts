@@ -175,7 +175,7 @@ test('@sigstore/verify, an independent checkpoint verifier, accepts our signed c
   const require = createRequire(import.meta.url);
   let mod: { verifyCheckpoint: (entry: unknown, tlogs: unknown[]) => { origin: string; logSize: bigint; logHash: Buffer } };
   try {
-    mod = require('@sigstore/verify/dist/tlog/checkpoint.js');
+    mod = require('@sigstore/verify/dist/tlog/checkpoint.js') as typeof mod;
   } catch {
     t.skip('@sigstore/verify is not installed');
     return;

@@ -213,7 +213,7 @@ test('@sigstore/verify, an independent RFC 6962 verifier, accepts the log proofs
   const require = createRequire(import.meta.url);
   let merkle: { verifyMerkleInclusion: (entry: unknown, checkpoint: unknown) => void };
   try {
-    merkle = require('@sigstore/verify/dist/tlog/merkle.js');
+    merkle = require('@sigstore/verify/dist/tlog/merkle.js') as typeof merkle;
   } catch {
     t.skip('@sigstore/verify is not installed');
     return;

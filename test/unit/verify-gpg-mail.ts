@@ -198,8 +198,9 @@ export async function replaceSignature(raw: Buffer, patch: (bin: Uint8Array) => 
   const s = raw.toString('latin1');
   const m = /-----BEGIN PGP SIGNATURE-----[\s\S]*?-----END PGP SIGNATURE-----/.exec(s);
   if (!m) throw new Error('replaceSignature: no armoured signature');
-  const { data } = await openpgp.unarmor(m[0]);
-  const armored = openpgp.armor(openpgp.enums.armor.signature, patch(data as Uint8Array)).trimEnd();
+  // openpgp's .d.ts names the uninstalled @openpgp/web-stream-tools: say what unarmoring a string gives.
+  const { data } = (await openpgp.unarmor(m[0])) as { data: Uint8Array };
+  const armored = openpgp.armor(openpgp.enums.armor.signature, patch(data)).trimEnd();
   const eol = s.includes('\r\n') ? '\r\n' : '\n';
   return Buffer.from(s.slice(0, m.index) + armored.replace(/\r?\n/g, eol) + s.slice(m.index + m[0].length), 'latin1');
 }
