@@ -11,7 +11,6 @@
  * the submitter's reply a warning, and the maintainers decide. GET KEY and
  * the WKD export then name both keys for that address instead of choosing.
  */
-import * as openpgp from 'openpgp';
 import { admitNewKey, describeCert, isSignedByKey } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
@@ -98,8 +97,3 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
     outcome: `${CMD}:pending:${t.id}`,
   };
 };
-
-/** The armoured form the ticket shows and the apply step stores (exported for tests). */
-export function armorKey(key: openpgp.Key): string {
-  return key.armor(ARMOR_CONFIG);
-}

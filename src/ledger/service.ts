@@ -39,9 +39,7 @@ import type { AttestationRecord, StateStore } from '../store/types.js';
 import {
   formatEntry,
   leafHash,
-  parseCheckpoint,
   parseEntry,
-  parseNote,
   parseSignerKey,
   TlogError,
   TransparencyLog,
@@ -352,11 +350,6 @@ function logOptions(o: LogServiceOptions & { signer: NoteSigner }): Transparency
     ...(o.maxEntryBytes !== undefined ? { maxEntryBytes: o.maxEntryBytes } : {}),
     ...(o.testHooks ? { testHooks: o.testHooks } : {}),
   };
-}
-
-/** Tree size of a signed checkpoint note (no signature check: for notes this log issued). */
-export function checkpointSize(note: string): number {
-  return parseCheckpoint(parseNote(note).text).size;
 }
 
 /**

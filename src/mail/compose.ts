@@ -285,8 +285,3 @@ export async function composeSigned(m: OutgoingMail, signer: BotSigner): Promise
   ].join(CRLF);
   return Buffer.from(headers.join(CRLF) + CRLF + CRLF + body, 'utf8');
 }
-
-/** Envelope sender: the configured VERP/bounce address, else the bot's address. */
-export function envelopeSender(botAddress: string, configured?: string): string {
-  return configured ?? botAddress;
-}

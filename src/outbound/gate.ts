@@ -36,8 +36,6 @@ import type { ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
 import { classify, type Classification } from '../mail/classify.js';
 
-export type MailKind = 'reply' | 'notice' | 'digest';
-
 /** A recipient the gate refused, with the outcome string recorded for it. */
 export interface Refusal {
   address: string;

@@ -15,7 +15,3 @@ export function decodeBase64Strict(text: string): Buffer | null {
   if (bytes.toString('base64') !== text) return null;
   return bytes;
 }
-
-export function encodeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
