@@ -19,6 +19,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { QueueError } from '../src/errors.js';
 import { logRateLimited, type Logger } from '../src/logger.js';
 import { dataLayout } from '../src/datadir.js';
+import { pidAlive } from '../src/fsync/pid.js';
 
 export interface RedisEndpoint {
   /** ioredis options for BullMQ (maxRetriesPerRequest null, as BullMQ workers require). */
@@ -64,15 +65,6 @@ async function ping(options: RedisOptions, timeoutMs = 1000): Promise<boolean> {
     return false;
   } finally {
     r.disconnect();
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -43,8 +43,9 @@ export class MaildirIntake implements Intake {
     private readonly dir: string,
     private readonly sink: IntakeSink,
     private readonly logger: Logger,
-    private readonly pollMs = 2000,
-    private readonly maxBytes = Number.MAX_SAFE_INTEGER,
+    private readonly pollMs: number,
+    /** The configured message-size limit (limits.maxMessageBytes): required, so no intake reads unbounded. */
+    private readonly maxBytes: number,
   ) {
     this.where = `maildir:${dir}`;
     for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(dir, sub), { recursive: true });

@@ -109,7 +109,8 @@ export interface ApplyResult<T> {
   commit: string | null;
 }
 
-const ARMOR_CONFIG = { ...openpgp.config, showVersion: false, showComment: false } as openpgp.Config;
+/** Armour without Version/Comment headers, so equal keys give equal text (the collection's files and the tickets' key blocks alike). */
+export const ARMOR_CONFIG = { ...openpgp.config, showVersion: false, showComment: false } as openpgp.Config;
 
 export class Collection {
   readonly dir: string;

@@ -14,8 +14,7 @@ import { contentValue } from '../text/value.js';
 import type { CommandResult } from './types.js';
 import { dataLayout } from '../datadir.js';
 
-/** Armour without Version/Comment headers, so equal keys give equal text. */
-export const ARMOR_CONFIG = { ...openpgp.config, showVersion: false, showComment: false } as openpgp.Config;
+export { ARMOR_CONFIG } from '../collection/collection.js';
 
 export function collectionDir(cfg: LoadedConfig): string {
   return dataLayout(cfg.dataDir).collection;

@@ -244,7 +244,7 @@ function intField(map: Map<string, string>, key: string, min = 0): number {
 /**
  * Reads a digest text (as signed: from the stored file, an inline or a
  * PGP/MIME copy). Syntax only, plus the decoding of the proof block; the
- * checks that matter are in verify.ts.
+ * checks that matter are in verify-digest.ts.
  */
 export function parseDigest(input: string): ParsedDigest {
   const text = normalizeDigestText(input);

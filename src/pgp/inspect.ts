@@ -27,6 +27,7 @@ import {
   isFutureDated,
   isRejectedHash,
   judgeKeyAlgorithm,
+  PUBLIC_KEY_ALGORITHMS,
   verifyConfig,
   type CryptoPolicy,
   type KeyStrength,
@@ -255,7 +256,8 @@ function flagsOf(sig: openpgp.SignaturePacket | null, algorithm: string): KeyCap
   const f = sig?.keyFlags?.[0];
   if (f === undefined) {
     // No key flags subpacket (old keys): infer from the algorithm, as GnuPG does.
-    const signAlg = ['rsaEncryptSign', 'rsaSign', 'dsa', 'ecdsa', 'eddsaLegacy', 'ed25519', 'ed448'].includes(algorithm);
+    // Which algorithms can sign is the policy's registry table (one table, src/policy/openpgp.ts).
+    const signAlg = PUBLIC_KEY_ALGORITHMS.some((a) => a.name === algorithm && a.signs);
     const encAlg = ['rsaEncryptSign', 'rsaEncrypt', 'elgamal', 'ecdh', 'x25519', 'x448'].includes(algorithm);
     return { certify: signAlg, sign: signAlg, encrypt: encAlg, authenticate: false };
   }

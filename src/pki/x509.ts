@@ -8,7 +8,7 @@
  * - verifyDetachedSignature: does an OpenPGP detached signature by a
  *   collection key cover these exact bytes? The signature packet is judged
  *   by the policy from its own octets first (version, public-key and hash
- *   ids: policy.ts judgeSignatureAlgorithms, as the mail verifier does), so
+ *   ids: src/policy/openpgp.ts judgeSignatureAlgorithms, as the mail verifier does), so
  *   a SHA-1, MD5, RIPEMD-160 or v3 signature gets the same verdict, words
  *   and fix as a command signed that way, before openpgp.js sees it.
  * - checkSubmittedCert: the SUBMIT CERT rule, all of the above together.

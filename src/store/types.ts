@@ -1,6 +1,6 @@
 /**
  * The state store contract. One interface, so a PostgreSQL backend can follow
- * SQLite; test/unit/store-contract.test.ts is the suite every backend must
+ * SQLite; test/unit/store-contract.ts is the suite every backend must
  * pass. Methods are async even though better-sqlite3 is synchronous, so the
  * contract does not change when a networked backend arrives.
  *

@@ -19,6 +19,7 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { spoolKey } from '../../src/store/keys.js';
+import { dataLayout } from '../../src/datadir.js';
 import { makeBot, readReply, runCli, startCli, type BotSetup, type CliResult } from './bot.js';
 
 let redis: RedisHandle;
@@ -37,7 +38,7 @@ before(async () => {
   bot = await makeBot({ mailboxUrl: `maildir:${dir}`, outboxUrl: smtp.url, redisUrl: redis.url,
     config: { queue: { redisUrl: redis.url, prefix: 'retry-test', retryFailedSeconds: RETRY_SECONDS } } });
   // Create the store (schema) now, so the fault can be put in before the first run.
-  await SqliteStore.open(path.join(bot.dataDir, 'state.db')).close();
+  await SqliteStore.open(dataLayout(bot.dataDir).stateDb).close();
 });
 
 after(async () => {
@@ -54,7 +55,7 @@ function deliver(id: string): string {
 
 /** The store fault: completing this one message aborts inside SQLite. */
 function breakStoreFor(id: string): void {
-  const db = new Database(path.join(bot.dataDir, 'state.db'));
+  const db = new Database(dataLayout(bot.dataDir).stateDb);
   db.exec(`CREATE TRIGGER fault_${id.replace(/\W/g, '_')} BEFORE UPDATE OF state ON spool
     WHEN NEW.state = 'done' AND OLD.message_id = '<${id}@example.org>'
     BEGIN SELECT RAISE(ABORT, 'injected store fault'); END`);
@@ -62,7 +63,7 @@ function breakStoreFor(id: string): void {
 }
 
 function repairStoreFor(id: string): void {
-  const db = new Database(path.join(bot.dataDir, 'state.db'));
+  const db = new Database(dataLayout(bot.dataDir).stateDb);
   db.exec(`DROP TRIGGER fault_${id.replace(/\W/g, '_')}`);
   db.close();
 }
