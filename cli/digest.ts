@@ -20,7 +20,8 @@ import { openApp, type App } from '../src/app/app.js';
 import { createLogger } from '../src/logger.js';
 import { describeError } from '../src/errors.js';
 import { digestStatus, runDigestCycle } from '../src/digest/run.js';
-import { createTransport, isPermanentSmtpError } from '../queue/transport.js';
+import { createTransport } from '../queue/transport.js';
+import { deliverRow } from '../queue/deliver.js';
 
 const FAILED = 'ztrust.digest.failed';
 
@@ -33,18 +34,9 @@ export async function sendOutboxNow(app: App, ids: readonly string[]): Promise<{
   const failed: string[] = [];
   try {
     for (const id of ids) {
-      const row = await app.store.getOutbox(id);
-      if (!row || row.status === 'sent' || row.status === 'dead') continue;
-      await app.store.markSending(id);
-      try {
-        await transport.send(id, { from: row.envelopeFrom, to: row.recipients }, row.raw);
-      } catch (err) {
-        await app.store.markFailed(id, describeError(err), isPermanentSmtpError(err));
-        failed.push(`${row.recipients.join(', ')}: ${describeError(err)}`);
-        continue;
-      }
-      await app.store.markSent(id);
-      sent++;
+      const d = await deliverRow(app.store, transport, id);
+      if (d.outcome === 'failed') failed.push(`${d.recipients.join(', ')}: ${describeError(d.error)}`);
+      if (d.outcome === 'sent') sent++;
     }
   } finally {
     transport.close();

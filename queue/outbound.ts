@@ -16,7 +16,8 @@ import type { ConnectionOptions } from 'bullmq';
 import type { LoadedConfig } from '../src/config/load.js';
 import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
-import { isPermanentSmtpError, type Transport } from './transport.js';
+import type { Transport } from './transport.js';
+import { deliverRow } from './deliver.js';
 import { describeError } from '../src/errors.js';
 import { jobSpec, requeue } from './requeue.js';
 
@@ -51,28 +52,17 @@ export function startOutboundWorker(
   const worker = new Worker<OutboundJob>(OUTBOUND_QUEUE, async (job: Job<OutboundJob>) => {
     const id = job.data.outboxId;
     const log = logger.child({ cid: id, job: job.id });
-    const row = await store.getOutbox(id);
-    if (!row) {
-      log.warn('outbox row missing: nothing to send');
-      return 'missing';
-    }
-    if (row.status === 'sent') return 'already-sent';
-    if (row.status === 'dead') return 'dead';
-    await store.markSending(id);
-    try {
-      await transport.send(id, { from: row.envelopeFrom, to: row.recipients }, row.raw);
-    } catch (err) {
-      const permanent = isPermanentSmtpError(err);
+    const d = await deliverRow(store, transport, id);
+    if (d.outcome === 'missing') log.warn('outbox row missing: nothing to send');
+    if (d.outcome === 'failed') {
       // Only a permanent refusal is final. Running out of attempts on
       // temporary failures leaves the row pending for the next retry round.
-      await store.markFailed(id, describeError(err), permanent);
-      log.warn({ err: describeError(err), attempt: job.attemptsMade + 1, permanent }, 'send failed');
-      if (permanent) throw new UnrecoverableError(describeError(err));
-      throw err;
+      log.warn({ err: describeError(d.error), attempt: job.attemptsMade + 1, permanent: d.permanent }, 'send failed');
+      if (d.permanent) throw new UnrecoverableError(describeError(d.error));
+      throw d.error;
     }
-    await store.markSent(id);
-    log.info({ to: row.recipients, via: transport.where }, 'sent');
-    return 'sent';
+    if (d.outcome === 'sent') log.info({ to: d.recipients, via: transport.where }, 'sent');
+    return d.outcome;
   }, { connection, prefix: cfg.queue.prefix, concurrency: cfg.queue.outboundConcurrency });
   logErrors(worker, logger, 'outbound worker');
   worker.on('failed', (job, err) => {

@@ -12,7 +12,10 @@
  * - the notices are not budgeted (gate.ts, "notice"): a command's effects
  *   (a vote, a ticket) stand when its sender's replies are spent, and the
  *   people those effects concern are told;
- * - every mail passes the recipient rules (gate.ts).
+ * - every mail passes the recipient rules (gate.ts);
+ * - and, so that no new caller can answer around them, the never-answer
+ *   rules on the received message are applied here again (receivedMail):
+ *   a message they ignore gets no direct reply, whoever asks.
  */
 import type { ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
@@ -24,7 +27,7 @@ import type { OutboxRecord, ReplyBudget, StateStore } from '../store/types.js';
 import { budgetSpent } from './budget.js';
 import { outboxRow } from './compose.js';
 import { bodyWithStatus, noticeThreading, replyThreading, UNTHREADED } from './frame.js';
-import { recipientGate, type Refusal } from './gate.js';
+import { receivedMail, recipientGate, type Refusal } from './gate.js';
 
 /** A notice a command causes for someone other than its sender. */
 export interface CausedNotice {
@@ -76,7 +79,9 @@ export async function replyMails(deps: ReplyDeps, q: ReplyRequest): Promise<Repl
   const outbox: OutboxRecord[] = [];
   const refused: Refusal[] = [];
   const date = new Date();
-  if (!spent) {
+  const never = receivedMail(q.mail, cfg).ignore;
+  if (never) refused.push({ address: q.sender, outcome: `refused:never-answer:${never}` });
+  if (!spent && !never) {
     const g = recipientGate([q.sender], cfg);
     refused.push(...g.refused);
     if (g.to.length) {

@@ -8,6 +8,8 @@ import { test } from 'node:test';
 import { silentLogger } from '../../src/logger.js';
 import { queueDigestCopies, queueReminders } from '../../src/outbound/digest.js';
 import { composeNotice } from '../../src/outbound/notice.js';
+import { replyMails } from '../../src/outbound/reply.js';
+import { simpleParser } from 'mailparser';
 import { expireTickets } from '../../src/tickets/expire.js';
 import { assertBotMail, headerValues } from '../harness/mailcheck.js';
 import { community, newcomer, pendingTicket, TO_BOT, World } from './commands-world.js';
@@ -112,4 +114,25 @@ test('every notice to a ticket\'s submitter is threaded to the submission: appro
   const notice = r.replies.find((x) => x.row.kind === 'notice')!;
   assert.deepEqual([notice.to, notice.status], [['dave@people.test'], 'rejected']);
   assert.deepEqual(await read(rejected.w, notice.row.raw), [rejected.t.parentMessageId]);
+});
+
+test('replyMails itself refuses a direct reply to mail the never-answer rules ignore (auto-submitted, our own), whoever calls it', async () => {
+  const w = await World.create();
+  const budget = { key: 'addr:x@people.test', perHour: 10, globalPerHour: 100, since: new Date(Date.now() - 3_600_000).toISOString() };
+  const ask = async (headers: string) => replyMails({ config: w.cfg, signer: w.bot, store: w.store }, {
+    spoolKey: 'k1', mail: await simpleParser(`${headers}Subject: HELP\r\nMessage-ID: <m1@people.test>\r\n\r\nHELP\r\n`),
+    sender: 'x@people.test', budget, status: 'found', fields: undefined, prose: 'text',
+  });
+  const robot = await ask('From: x@people.test\r\nTo: bot@ztrust.test\r\nAuto-Submitted: auto-replied\r\n');
+  assert.deepEqual(robot.outbox, []);
+  assert.equal(robot.refused.length, 1);
+  assert.match(robot.refused[0].outcome, /^refused:never-answer:/);
+  const own = await ask('From: bot@ztrust.test\r\nTo: bot@ztrust.test\r\n');
+  assert.deepEqual(own.outbox, []);
+  // The same request from a person is answered: the gate, not the request, refused the two above.
+  const person = await ask('From: x@people.test\r\nTo: bot@ztrust.test\r\n');
+  assert.deepEqual(person.refused, []);
+  assert.deepEqual(person.outbox.map((r) => [r.id, r.kind, r.recipients]), [['reply:k1', 'reply', ['x@people.test']]]);
+  await assertBotMail(person.outbox[0].raw, w.bot.publicArmored, { status: 'found' });
+  assert.deepEqual(await w.store.listOutbox(), [], 'replyMails records nothing itself');
 });
