@@ -24,3 +24,13 @@ export function templateText(name: string): string {
 export function render(name: string, view: Record<string, unknown>): string {
   return Mustache.render(templateText(name), view, undefined, { escape: (s: unknown) => String(s) });
 }
+
+/**
+ * A template rendered as one line: its line ends become spaces, outer
+ * whitespace goes. For a Subject, or a clause (a refusal's reason or fix)
+ * put into another template. Here in the kernel so that every folder
+ * (pgp/, policy/ too, which outbound/ imports) can word with it.
+ */
+export function line(name: string, view: Record<string, unknown>): string {
+  return render(name, view).replace(/\s*\r?\n\s*/g, ' ').trim();
+}

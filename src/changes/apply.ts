@@ -241,8 +241,9 @@ async function approvalsLapsed(ticketId: string, ring: Keyring, deps: ApplyDeps,
   if (counted.approvals.length >= cfg.threshold) return null;
   const contacts = await maintainerContacts(cfg, ring, deps.policy, now);
   return {
-    error: `when it was applied, ticket ${ticketId} had ${counted.approvals.length} of the ${cfg.threshold} valid approvals it needs`
-      + (counted.notCounted.length ? ` (not counted: ${counted.notCounted.join('; ')})` : ''),
+    error: line('reason-approvals-lapsed', {
+      ticket: ticketId, approvals: counted.approvals.length, threshold: cfg.threshold, notCounted: counted.notCounted.join('; '),
+    }),
     approvals: counted.approvals.length,
     notCounted: counted.notCounted,
     maintainers: [...new Set(contacts.map((c) => c.address).filter((a): a is string => a !== null))],

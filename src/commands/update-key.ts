@@ -19,6 +19,7 @@ import { readSubmittedKeys, signedKeyData } from './carried.js';
 import { ARMOR_CONFIG, describeKey, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import type { Handler } from './types.js';
+import { line } from '../outbound/wording.js';
 
 const CMD = 'UPDATE KEY';
 
@@ -26,19 +27,18 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
   const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
   if (!read.ok) {
-    return refused(CMD, read.rule, read.reason,
-      'put the output of gpg --armor --export FINGERPRINT below the line UPDATE KEY (or attach it), and sign the mail');
+    return refused(CMD, read.rule, read.reason, line('fix-update-key-export', {}));
   }
   if (read.keys.length !== 1) {
-    return refused(CMD, 'one-key', `the signed part carries ${read.keys.length} different keys (${read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ')})`,
-      'send one key per UPDATE KEY mail');
+    return refused(CMD, 'one-key', line('reason-one-key', { count: read.keys.length, keyIds: read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ') }),
+      line('fix-one-key-update-key', {}));
   }
   const incoming = read.keys[0]!;
   const fpr = fingerprintOf(incoming);
   const existing = ctx.keyring.findByFingerprint(fpr);
   if (!existing || fingerprintOf(existing) !== fpr) {
-    return refused(CMD, 'not-in-collection', `key ${fpr} is not in the collection`,
-      'a key enters the collection with SUBMIT KEY (signed with that key) and the maintainers\' approval; UPDATE KEY refreshes a key already there');
+    return refused(CMD, 'not-in-collection', line('reason-not-in-collection-update-key', { fingerprint: fpr }),
+      line('fix-not-in-collection-update-key', {}));
   }
   const plan = await planUpdate(existing, incoming, {
     collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
@@ -116,8 +116,8 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
 
   const open = (await ctx.store.openTicketsFor(fpr)).filter((t) => t.kind === 'update-key');
   if (open.length > 0) {
-    return refused(CMD, 'already-pending', `key ${fpr} already has an update waiting for the maintainers: ticket ${open[0]!.id}`,
-      `wait for the maintainers' decision on ${open[0]!.id} (STATUS ${open[0]!.id}), then send the update again if it is still needed`);
+    return refused(CMD, 'already-pending', line('reason-already-pending-update-key', { fingerprint: fpr, ticket: open[0]!.id }),
+      line('fix-already-pending-update-key', { ticket: open[0]!.id }));
   }
   const t = await openTicket(req, ctx, {
     kind: 'update-key', subject: fpr, what, summary, data: armored,

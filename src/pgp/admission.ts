@@ -34,7 +34,7 @@ import { Keyring } from './keyring.js';
 import { readAllBytes } from './bytes.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
-import { render } from '../templates.js';
+import { line, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 
 export type AdmissionRule =
@@ -180,22 +180,24 @@ function intakeGates(
   opts: { certificationsFix: string; sameKey?: () => Refusal | null },
 ): Refusal | null {
   if (key.isPrivate()) {
-    return refuse('private-key', 'the message carries a SECRET key, not only the public key',
-      `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
+    return refuse('private-key', line('reason-private-key', {}), line('fix-private-key', {}));
   }
   const other = opts.sameKey?.();
   if (other) return other;
   const bytes = key.write().length;
   if (bytes > limits.maxKeyBytes) {
-    return refuse('limit-key-size', `${LIMIT_ERRORS.LIMIT_KEY_SIZE} (limit ${limits.maxKeyBytes} bytes, got ${bytes})`, `export a minimal copy: ${GPG_EXPORT}`);
+    return refuse('limit-key-size', line('reason-limit-key-size', { limitError: LIMIT_ERRORS.LIMIT_KEY_SIZE, limit: limits.maxKeyBytes, got: bytes }),
+      line('fix-limit-key-size', {}));
   }
   if (key.users.length > limits.maxUserIds) {
-    return refuse('limit-user-ids', `${LIMIT_ERRORS.LIMIT_USER_IDS} (limit ${limits.maxUserIds}, got ${key.users.length})`,
-      'remove user IDs you no longer use (gpg --edit-key, then deluid) and send the key again');
+    return refuse('limit-user-ids', line('reason-limit-user-ids', { limitError: LIMIT_ERRORS.LIMIT_USER_IDS, limit: limits.maxUserIds, got: key.users.length }),
+      line('fix-limit-user-ids', {}));
   }
   const certCount = key.users.reduce((n, u) => n + u.otherCertifications.length, 0);
   if (certCount > limits.maxCertifications) {
-    return refuse('limit-certifications', `${LIMIT_ERRORS.LIMIT_CERTIFICATIONS} (limit ${limits.maxCertifications}, got ${certCount})`, opts.certificationsFix);
+    return refuse('limit-certifications',
+      line('reason-limit-certifications', { limitError: LIMIT_ERRORS.LIMIT_CERTIFICATIONS, limit: limits.maxCertifications, got: certCount }),
+      opts.certificationsFix);
   }
   return null;
 }
@@ -236,7 +238,6 @@ function certProblem(c: CertInfo): string | null {
   return null;
 }
 
-const GPG_EXPORT = 'gpg --armor --export-options export-minimal --export <FINGERPRINT>';
 
 /**
  * SUBMIT KEY: may this key enter the collection? The caller has already
@@ -244,46 +245,41 @@ const GPG_EXPORT = 'gpg --armor --export-options export-minimal --export <FINGER
  */
 export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
   const { ring, policy, limits, now, min, reserved } = settings(ctx);
-  const gate = intakeGates(submitted, limits, { certificationsFix: `export a minimal copy (${GPG_EXPORT}) and ask collection members to certify it again` });
+  const gate = intakeGates(submitted, limits, { certificationsFix: line('fix-limit-certifications-submit-key', {}) });
   if (gate) return gate;
   const fpr = fingerprintOf(submitted);
   if (ring.findByFingerprint(fpr)) {
-    return refuse('already-in-collection', `key ${fpr} is already in the collection`,
-      'to add new certifications or a new expiry, mail UPDATE KEY with the newer copy instead');
+    return refuse('already-in-collection', line('reason-already-in-collection', { fingerprint: fpr }), line('fix-already-in-collection', {}));
   }
 
   const report = await inspectKey(submitted, { collection: ring, policy, now });
   if (!report.judgement.ok) {
-    return refuse('algorithm', `the primary key is ${describeAlg(report)}: ${report.judgement.reason}`,
-      'create a new key (gpg --quick-gen-key "Name <email>" ed25519 sign 2y, or rsa3072) and have it certified');
+    return refuse('algorithm', line('reason-algorithm', { algorithm: describeAlg(report), judgement: report.judgement.reason }), line('fix-algorithm', {}));
   }
   if (report.revoked) {
-    return refuse('revoked', `key ${report.keyId} is revoked${report.revocationReason ? ` (${report.revocationReason})` : ''}`,
-      'submit a key that is in use; a revoked key cannot enter the collection');
+    return refuse('revoked', line('reason-revoked', { keyId: report.keyId, revocationReason: report.revocationReason }), line('fix-revoked', {}));
   }
   if (report.expired) {
-    return refuse('expired', `key ${report.keyId} expired on ${report.expires!.toISOString()}`,
-      `extend it (gpg --quick-set-expire ${fpr} 2y) and send the refreshed public key`);
+    return refuse('expired', line('reason-expired', { keyId: report.keyId, expires: report.expires!.toISOString() }),
+      line('fix-expired', { fingerprint: fpr }));
   }
   const goodUids = report.userIds.filter((u) => u.selfSigned && !u.revoked && !u.attribute);
   if (goodUids.length === 0) {
-    return refuse('no-user-id', 'no user ID of the key carries a valid, current self-signature',
-      `add a user ID (gpg --quick-add-uid ${fpr} "Name <email>") or refresh the self-signature, then send the key again`);
+    return refuse('no-user-id', line('reason-no-user-id', {}), line('fix-no-user-id', { fingerprint: fpr }));
   }
   if (goodUids.every((u) => u.selfSignatureWeak)) {
-    return refuse('weak-self-signature', `every user ID is bound by a ${goodUids[0]!.selfSignatureHash?.toUpperCase()} self-signature, which the policy refuses`,
-      `refresh the self-signatures with a modern hash: gpg --cert-digest-algo SHA256 --quick-set-expire ${fpr} 2y`);
+    return refuse('weak-self-signature', line('reason-weak-self-signature', { hash: goodUids[0]!.selfSignatureHash?.toUpperCase() }),
+      line('fix-weak-self-signature', { fingerprint: fpr }));
   }
   for (const s of report.subkeys) {
     if (!s.bound || s.revoked || s.expired) continue;
     if (!s.judgement.ok) {
-      return refuse('subkey-algorithm', `subkey ${s.keyId} is ${s.algorithm}${s.bits ? ` ${s.bits}` : ''}: ${s.judgement.reason}`,
-        `revoke or remove that subkey (gpg --edit-key ${fpr}, key N, revkey) and add a modern one (gpg --quick-add-key ${fpr} cv25519 encr)`);
+      return refuse('subkey-algorithm', line('reason-subkey-algorithm', { keyId: s.keyId, algorithm: s.algorithm, bits: s.bits, judgement: s.judgement.reason }),
+        line('fix-subkey-algorithm', { fingerprint: fpr }));
     }
   }
   if (!report.canSign) {
-    return refuse('no-signing-capability', 'neither the primary key nor a valid subkey can make signatures',
-      `add a signing subkey (gpg --quick-add-key ${fpr} ed25519 sign) and send the key again`);
+    return refuse('no-signing-capability', line('reason-no-signing-capability', {}), line('fix-no-signing-capability', { fingerprint: fpr }));
   }
 
   // --- addresses: the bot's and the lists' are never a member's. An address
@@ -324,10 +320,8 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
     const have = counted.size;
     const outside = stripped.filter((s) => !s.issuerInCollection).length;
     return refuse('min-certifications',
-      `the key carries ${have} valid certification${have === 1 ? '' : 's'} by other collection keys; ${min} ${min === 1 ? 'is' : 'are'} required` +
-        (outside > 0 ? ` (${outside} certification${outside === 1 ? '' : 's'} by keys outside the collection do not count)` : ''),
-      `ask ${min - have} collection member${min - have === 1 ? '' : 's'} to check your fingerprint ${fpr} and certify it ` +
-        `(gpg --quick-sign-key ${fpr}), then send the key with those certifications again`);
+      line('reason-min-certifications', { have, haveOne: have === 1, min, minOne: min === 1, outside, outsideOne: outside === 1 }),
+      line('fix-min-certifications', { missing: min - have, missingOne: min - have === 1, fingerprint: fpr }));
   }
 
   // --- the copy to store
@@ -427,10 +421,9 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
   const { ring, policy, limits, now, reserved } = settings(ctx);
   const fpr = fingerprintOf(existing);
   const gate = intakeGates(incoming, limits, {
-    certificationsFix: `export a minimal copy (${GPG_EXPORT})`,
+    certificationsFix: line('fix-limit-certifications-update-key', {}),
     sameKey: () => fingerprintOf(incoming) === fpr ? null
-      : refuse('different-key', `the key sent is ${fingerprintOf(incoming)}, not the collection key ${fpr}`,
-        'UPDATE KEY only refreshes a key already in the collection; a new key must be submitted with SUBMIT KEY'),
+      : refuse('different-key', line('reason-different-key', { sent: fingerprintOf(incoming), fingerprint: fpr }), line('fix-different-key', {})),
   });
   if (gate) return gate;
 
@@ -657,20 +650,18 @@ export async function checkRevocation(
   try {
     sigs = await readRevocationSignatures(revocationCert, cfg);
   } catch (err) {
-    return refuse('revocation-unreadable', `the revocation certificate could not be read: ${(err as Error).message}`,
-      'send the armoured output of gpg --output revoke.asc --gen-revoke <FINGERPRINT> in the signed text');
+    return refuse('revocation-unreadable', line('reason-revocation-unreadable', { error: (err as Error).message }), line('fix-revocation-unreadable', {}));
   }
   const keyRevs = sigs.filter((s) => s.signatureType === openpgp.enums.signature.keyRevocation);
   if (keyRevs.length === 0) {
-    return refuse('revocation-unreadable', 'the block holds no key revocation signature',
-      'send the armoured output of gpg --output revoke.asc --gen-revoke <FINGERPRINT>');
+    return refuse('revocation-unreadable', line('reason-revocation-unreadable-no-signature', {}), line('fix-revocation-unreadable-no-signature', {}));
   }
   const fpr = fingerprintOf(existing);
   const primary = existing.keyPacket;
   const mine = keyRevs.filter((s) => s.issuerKeyID.equals(existing.getKeyID()));
   if (mine.length === 0) {
-    return refuse('revocation-wrong-key', `the revocation was made by key ${keyRevs[0]!.issuerKeyID.toHex()}, not by ${fpr}`,
-      'send the revocation certificate of the collection key itself (designated revokers are not supported)');
+    return refuse('revocation-wrong-key', line('reason-revocation-wrong-key', { issuer: keyRevs[0]!.issuerKeyID.toHex(), fingerprint: fpr }),
+      line('fix-revocation-wrong-key', {}));
   }
   let lastErr = 'signature does not verify';
   for (const sig of mine) {
@@ -691,8 +682,7 @@ export async function checkRevocation(
     const report = await inspectKey(stored, { collection: [], policy, now });
     return { ok: true, revokedKey: stored, fingerprint: fpr, reason: report.revocationReason, warnings };
   }
-  return refuse('revocation-invalid', `the revocation signature does not verify against key ${fpr}: ${lastErr}`,
-    'the certificate is damaged or belongs to another key; generate it again with gpg --gen-revoke');
+  return refuse('revocation-invalid', line('reason-revocation-invalid', { fingerprint: fpr, error: lastErr }), line('fix-revocation-invalid', {}));
 }
 
 const REVOCATION_BLOCK = blockKind('PGP PUBLIC KEY BLOCK', 'PGP SIGNATURE');

@@ -9,6 +9,7 @@
 import * as openpgp from 'openpgp';
 import type { PolicyCode } from './codes.js';
 import { DEFAULT_CRYPTO_POLICY, isRejectedHash, type CryptoPolicy } from './settings.js';
+import { line } from '../templates.js';
 
 // ---------------------------------------------------------------------------
 // The registries. ONE table of hash ids and ONE of public-key ids (RFC 9580
@@ -110,16 +111,13 @@ function unassigned(kind: string, id: number, reserved: Set<number>): string {
   return `${kind} id ${id} is not assigned in the OpenPGP registry (RFC 9580)`;
 }
 
-/** How to fix a refused or unknown hash, in the user's own tools. */
+/** How to fix a refused or unknown hash, in the user's own tools (wording: templates/fix-hash-algorithm.txt). */
 // (No tilde or brackets: replies are read on EBCDIC terminals, see NOTES.md.)
-export const HASH_FIX = 'Sign again with SHA-512 (or SHA-256): in GnuPG add the line "personal-digest-preferences SHA512" '
-  + 'to gpg.conf in your GnuPG home directory (or sign with --digest-algo SHA512); Thunderbird and most clients do this by default.';
+export const HASH_FIX = line('fix-hash-algorithm', {});
 /** How to fix a refused key. */
-export const KEY_FIX = 'Sign with an Ed25519, ECDSA P-256+ or RSA (3072+ bits) key; '
-  + 'in GnuPG: gpg --quick-gen-key "Your Name <you@example.org>" ed25519, then send the new key (SUBMIT KEY).';
+export const KEY_FIX = line('fix-public-key-algorithm', {});
 /** How to fix an old or unknown signature format. */
-export const VERSION_FIX = 'Re-sign with a current OpenPGP client (GnuPG 2.2 or later, Thunderbird, Sequoia): '
-  + 'they make v4 signatures.';
+export const VERSION_FIX = line('fix-signature-version', {});
 
 export type AlgorithmUse = 'accepted' | 'refused' | 'unsupported';
 export type AlgorithmJudgement =

@@ -206,7 +206,7 @@ export function transition(t: Pick<TicketRow, 'id' | 'state' | 'version' | 'expi
       if (event.vote.ticketId !== t.id) throw new TicketError('TICKET_ILLEGAL_TRANSITION', `a vote for ${event.vote.ticketId} cannot change ticket ${t.id}`);
       if (event.kind === 'vote') return { ...base, vote: event.vote };
       if (event.kind === 'approve') return { ...base, vote: event.vote, state: to };
-      return { ...base, vote: event.vote, state: to, closedReason: `rejected by ${event.vote.voter}: ${event.vote.reason ?? ''}` };
+      return { ...base, vote: event.vote, state: to, closedReason: render('closed-rejected-by', { voter: event.vote.voter, reason: event.vote.reason ?? '' }).replace(/\r?\n$/, '') };
     }
     case 'expire':
       if (!isExpired(t, event.now)) throw new TicketError('TICKET_NOT_DUE', `ticket ${t.id} expires at ${t.expiresAt}, not before`);
