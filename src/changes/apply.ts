@@ -140,10 +140,10 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       const stored = await findStored(col, fpr);
       if (stored) {
         if (sameKeyContent(stored.key, key)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'key-added', subject: fpr }, write: async () => undefined } };
-        return { ok: false, reason: `key ${fpr} entered the collection after the ticket was opened; send UPDATE KEY for what this copy adds` };
+        return { ok: false, reason: line('reason-apply-key-entered', { fingerprint: fpr }) };
       }
       const adm = await admitNewKey(key, ctx);
-      if (!adm.ok) return { ok: false, reason: `the key no longer meets the admission policy (${adm.rule}): ${adm.reason}` };
+      if (!adm.ok) return { ok: false, reason: line('reason-apply-not-admissible', { rule: adm.rule, reason: adm.reason }) };
       const identity = await primaryIdentity(key);
       return {
         ok: true,
@@ -159,12 +159,12 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
     case 'update-key':
     case 'revoke-key': {
       const stored = await findStored(col, p.fingerprint);
-      if (!stored) return { ok: false, reason: `key ${p.fingerprint} is no longer in the collection` };
+      if (!stored) return { ok: false, reason: line('reason-apply-key-gone', { fingerprint: p.fingerprint }) };
       let merged: openpgp.PublicKey;
       if (p.kind === 'update-key') {
         const plan = await planUpdate(stored.key, await oneKey(p.armored), ctx);
         if (!plan.ok) return { ok: false, reason: `${plan.rule}: ${plan.reason}` };
-        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: 'the update adds a subkey or a user ID, which needs the maintainers\' approval' };
+        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: line('reason-apply-needs-approval', {}) };
         merged = plan.merged;
       } else {
         const r = await checkRevocation(stored.key, p.revocation, { policy: deps.policy, now });
@@ -190,12 +190,12 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       const same = certs.find((c) => c.name === p.name);
       if (same) {
         if (same.pem.equals(pem)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'cert-added', subject: p.name, name: p.name }, write: async () => undefined } };
-        return { ok: false, reason: `the collection now holds another certificate named ${p.name}` };
+        return { ok: false, reason: line('reason-apply-cert-name-taken', { name: p.name }) };
       }
       const r = await checkSubmittedCert(pem, p.signature, {
         collectionKeys: ring, collectionCerts: certs.map((c) => ({ name: c.name, pem: c.pem })), policy: deps.policy, now, limits: cfg.limits,
       });
-      if (!r.ok) return { ok: false, reason: `the certificate is no longer admissible: ${r.reasons.join('; ')}` };
+      if (!r.ok) return { ok: false, reason: line('reason-apply-cert-not-admissible', { reasons: r.reasons.join('; ') }) };
       return {
         ok: true,
         plan: {

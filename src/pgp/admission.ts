@@ -211,15 +211,15 @@ async function issuerState(
   cache: Map<string, KeyReport>,
 ): Promise<{ usable: boolean; why?: string }> {
   const issuer = ring.findByFingerprint(issuerFpr);
-  if (!issuer) return { usable: false, why: 'issuer not in the collection' };
+  if (!issuer) return { usable: false, why: line('why-issuer-not-in-collection', {}) };
   let r = cache.get(issuerFpr);
   if (!r) {
     r = await inspectKey(issuer, { collection: ring, policy, now });
     cache.set(issuerFpr, r);
   }
-  if (r.revoked) return { usable: false, why: `issuer ${r.keyId} is revoked` };
-  if (r.expired) return { usable: false, why: `issuer ${r.keyId} has expired` };
-  if (!r.judgement.ok) return { usable: false, why: `issuer ${r.keyId} is a ${r.algorithm} key the policy no longer accepts (${r.judgement.reason})` };
+  if (r.revoked) return { usable: false, why: line('why-issuer-revoked', { keyId: r.keyId }) };
+  if (r.expired) return { usable: false, why: line('why-issuer-expired', { keyId: r.keyId }) };
+  if (!r.judgement.ok) return { usable: false, why: line('why-issuer-refused', { keyId: r.keyId, algorithm: r.algorithm, judgement: r.judgement.reason }) };
   return { usable: true };
 }
 
@@ -228,13 +228,13 @@ async function issuerState(
  * certification still counts only if its issuer is usable now.
  */
 function certProblem(c: CertInfo): string | null {
-  if (!c.issuerInCollection) return 'made by a key outside the collection';
-  if (c.valid !== true) return `does not verify (${c.invalidReason ?? 'bad signature'})`;
-  if (c.weakHash) return `uses ${c.hashAlgorithm.toUpperCase()}, which the policy refuses on new signatures`;
-  if (c.revoked) return 'revoked by its issuer';
-  if (c.expired) return 'expired';
-  if (c.future) return 'dated in the future';
-  if (!c.exportable) return 'marked non-exportable (a local signature)';
+  if (!c.issuerInCollection) return line('why-cert-outside', {});
+  if (c.valid !== true) return line('why-cert-invalid', { invalid: c.invalidReason });
+  if (c.weakHash) return line('why-cert-weak-hash', { hash: c.hashAlgorithm.toUpperCase() });
+  if (c.revoked) return line('why-cert-revoked', {});
+  if (c.expired) return line('why-cert-expired', {});
+  if (c.future) return line('why-cert-future', {});
+  if (!c.exportable) return line('why-cert-local', {});
   return null;
 }
 
@@ -299,7 +299,7 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
   const badUserIds = new Set(report.userIds.filter((u) => !u.selfSigned).map((u) => u.userId));
   for (const c of report.certifications) {
     if (badUserIds.has(c.userId)) {
-      stripped.push({ ...c, why: 'certifies a user ID that has no valid self-signature' });
+      stripped.push({ ...c, why: line('why-cert-bad-user-id', {}) });
       continue;
     }
     const problem = certProblem(c);
@@ -310,7 +310,7 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
     kept.push(c);
     const st = await issuerState(c.issuerFingerprint!, ring, policy, now, issuerCache);
     if (st.usable) counted.add(c.issuerFingerprint!);
-    else warnings.push(`the certification by ${c.issuerKeyId} is kept but does not count: ${st.why}`);
+    else warnings.push(line('warning-cert-not-counted', { keyId: c.issuerKeyId, why: st.why }));
   }
   if (report.judgement.warning) warnings.push(report.judgement.warning);
   for (const c of sharedAddresses) warnings.push(render('address-shared-warning', { ...c }).trim());
@@ -452,11 +452,11 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
       case 'user': {
         const u = uidOk.get(item.userId);
         if (!u?.selfSigned) {
-          dropped.push({ what: `user ID "${item.userId}"`, why: 'no valid self-signature' });
+          dropped.push({ what: line('what-user-id', { userId: item.userId }), why: line('why-no-self-signature', {}) });
           return false;
         }
         if (u.selfSignatureWeak) {
-          dropped.push({ what: `user ID "${item.userId}"`, why: `self-signed only with ${u.selfSignatureHash?.toUpperCase()}` });
+          dropped.push({ what: line('what-user-id', { userId: item.userId }), why: line('why-weak-self-signature', { hash: u.selfSignatureHash?.toUpperCase() }) });
           return false;
         }
         newUserIds.push(item.userId);
@@ -470,7 +470,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
         const type = item.kind === 'direct' ? openpgp.enums.signature.key : openpgp.enums.signature.certGeneric;
         const ok = await selfSigAcceptable(item.sig, primary, type, data, cfg, policy, now);
         if (ok !== null) {
-          dropped.push({ what: `a self-signature${'userId' in item ? ` on "${item.userId}"` : ''}`, why: ok });
+          dropped.push({ what: line('what-self-signature', { userId: 'userId' in item ? item.userId : null }), why: ok });
           return false;
         }
         newSelfSignatures++;
@@ -478,10 +478,10 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
       }
       case 'cert': {
         const c = certById.get(signatureId(item.sig));
-        const problem = c ? certProblem(c) : 'could not be read';
+        const problem = c ? certProblem(c) : line('why-unreadable', {});
         if (problem || !c) {
           if (c) droppedOutsideCerts.push({ ...c, why: problem! });
-          else dropped.push({ what: `a certification on "${item.userId}"`, why: problem ?? 'unknown' });
+          else dropped.push({ what: line('what-certification', { userId: item.userId }), why: problem ?? 'unknown' });
           return false;
         }
         newCerts.push(c);
@@ -492,7 +492,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
           const data = { userID: item.user.userID, userAttribute: item.user.userAttribute, key: primary };
           const err = await checkSignature(item.sig, primary, openpgp.enums.signature.certRevocation, data, cfg);
           if (err) {
-            dropped.push({ what: `a revocation of "${item.userId}"`, why: err });
+            dropped.push({ what: line('what-uid-revocation', { userId: item.userId }), why: err });
             return false;
           }
           revokedUserIds.push(item.userId);
@@ -506,17 +506,19 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
             if ((await checkSignature(item.sig, kp.keyPacket, openpgp.enums.signature.certRevocation, data, cfg)) === null) return true;
           }
         }
-        dropped.push({ what: `a certification revocation on "${item.userId}" by ${item.sig.issuerKeyID.toHex()}`, why: 'not made by a collection key' });
+        dropped.push({
+          what: line('what-cert-revocation', { userId: item.userId, issuer: item.sig.issuerKeyID.toHex() }), why: line('why-not-collection-key', {}),
+        });
         return false;
       }
       case 'key-revocation': {
         if (!item.sig.issuerKeyID.equals(existing.getKeyID())) {
-          dropped.push({ what: 'a key revocation', why: `made by ${item.sig.issuerKeyID.toHex()}; designated revokers are not supported` });
+          dropped.push({ what: line('what-key-revocation', {}), why: line('why-designated-revoker', { issuer: item.sig.issuerKeyID.toHex() }) });
           return false;
         }
         const err = await checkSignature(item.sig, primary, openpgp.enums.signature.keyRevocation, { key: primary }, cfg);
         if (err) {
-          dropped.push({ what: 'a key revocation', why: err });
+          dropped.push({ what: line('what-key-revocation', {}), why: err });
           return false;
         }
         revocation = { reason: null };
@@ -525,11 +527,11 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
       case 'subkey': {
         const s = unionReport.subkeys.find((x) => x.fingerprint === item.fingerprint);
         if (!s?.bound) {
-          dropped.push({ what: `subkey ${item.fingerprint}`, why: 'no valid binding signature' });
+          dropped.push({ what: line('what-subkey', { subkey: item.fingerprint }), why: line('why-no-binding-signature', {}) });
           return false;
         }
         if (!s.judgement.ok) {
-          dropped.push({ what: `subkey ${s.keyId}`, why: s.judgement.reason });
+          dropped.push({ what: line('what-subkey', { subkey: s.keyId }), why: s.judgement.reason });
           return false;
         }
         newSubkeys.push(item.fingerprint);
@@ -615,8 +617,8 @@ async function selfSigAcceptable(
   const err = await checkSignature(sig, primary, type, data, cfg);
   if (err) return err;
   const h = hashName(sig.hashAlgorithm);
-  if (isRejectedHash(policy, h)) return `uses ${h.toUpperCase()}, which the policy refuses on new signatures`;
-  if (isFutureDated(policy, sig.created, now)) return 'dated in the future';
+  if (isRejectedHash(policy, h)) return line('why-cert-weak-hash', { hash: h.toUpperCase() });
+  if (isFutureDated(policy, sig.created, now)) return line('why-cert-future', {});
   return null;
 }
 
@@ -663,7 +665,7 @@ export async function checkRevocation(
     return refuse('revocation-wrong-key', line('reason-revocation-wrong-key', { issuer: keyRevs[0]!.issuerKeyID.toHex(), fingerprint: fpr }),
       line('fix-revocation-wrong-key', {}));
   }
-  let lastErr = 'signature does not verify';
+  let lastErr = line('why-signature-invalid', {});
   for (const sig of mine) {
     const err = await checkSignature(sig, primary, openpgp.enums.signature.keyRevocation, { key: primary }, cfg);
     if (err) {
@@ -672,9 +674,9 @@ export async function checkRevocation(
     }
     const warnings: string[] = [];
     const h = hashName(sig.hashAlgorithm);
-    if (isRejectedHash(policy, h)) warnings.push(`the revocation uses ${h.toUpperCase()}; applied anyway, since a revocation only withdraws trust`);
+    if (isRejectedHash(policy, h)) warnings.push(line('warning-revocation-weak-hash', { hash: h.toUpperCase() }));
     if (isFutureDated(policy, sig.created, now)) {
-      warnings.push('the revocation is dated in the future; applied anyway');
+      warnings.push(line('warning-revocation-future', {}));
     }
     const revoked = await cloneKey(existing);
     if (!revoked.revocationSignatures.some((s) => signatureId(s) === signatureId(sig))) revoked.revocationSignatures.push(sig);
