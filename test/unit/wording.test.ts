@@ -6,7 +6,7 @@
  *
  *   - no English sentence is written in code where it reaches a refusal:
  *     the reason and fix of `refused(...)` (src/commands/) and `refuse(...)`
- *     (src/pgp/admission.ts), a `reason:`/`fix:`/`why:`/`who:` property, a
+ *     (src/pgp/admission.ts), a `reason:`/`fix:`/`why:`/`who:`/`text:` property, a
  *     fix constant (`*_FIX`, `HOWTO`, `usage`), a string returned by the
  *     refusal-reason functions of src/ledger/standing.ts, the default reply
  *     Subject (src/mail/compose.ts replySubject) and a ticket's closing
@@ -41,7 +41,7 @@ const SCOPE = [
 /** Calls whose arguments are a refusal's words. */
 const REFUSAL_CALLS = new Set(['refused', 'refuse']);
 /** Properties and constants that hold a refusal's words. */
-const WORD_NAMES = /^(reason|fix|why|who|closedReason|usage|HOWTO|[A-Z_]*FIX)$/;
+const WORD_NAMES = /^(reason|fix|why|who|text|closedReason|usage|HOWTO|[A-Z_]*FIX)$/;
 /** Functions whose returned strings are a refusal's reason (src/ledger/standing.ts) or a mail header (replySubject). */
 const WORD_FUNCTIONS = new Set(['attestRefusal', 'lapsed', 'replySubject']);
 
