@@ -5,7 +5,7 @@
  * parser, not regular expressions over text):
  *
  *   - no English sentence is written in code where it reaches a refusal:
- *     the reason and fix of `refused(...)` (src/commands/) and `refuse(...)`
+ *     the reason and fix of `refused(...)`, `refusedConfirm(...)` (src/commands/) and `refuse(...)`
  *     (src/pgp/admission.ts), a `reason:`/`fix:`/`why:`/`who:`/`text:` property, a
  *     fix constant (`*_FIX`, `HOWTO`, `usage`), a string returned by the
  *     refusal-reason functions of src/ledger/standing.ts, the default reply
@@ -39,7 +39,7 @@ const SCOPE = [
 ];
 
 /** Calls whose arguments are a refusal's words. */
-const REFUSAL_CALLS = new Set(['refused', 'refuse']);
+const REFUSAL_CALLS = new Set(['refused', 'refuse', 'refusedConfirm']);
 /** Properties and constants that hold a refusal's words. */
 const WORD_NAMES = /^(reason|fix|why|who|text|closedReason|usage|HOWTO|[A-Z_]*FIX)$/;
 /** Functions whose returned strings are a refusal's reason (src/ledger/standing.ts) or a mail header (replySubject). */
