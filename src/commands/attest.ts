@@ -34,7 +34,7 @@ export function refusedLines(bad: readonly AttestBad[], over: { first: number; l
   }
   if (over) {
     const where = over.count === 1 ? `line ${over.first}` : `lines ${over.first} to ${over.last} (${over.count} lines)`;
-    out.push(...hanging(`  ${where}: `, `over the limit of ${limit} lines per ATTEST request; send them in another request`, '    '));
+    out.push(...hanging(`  ${where}: `, line('reason-attest-over-limit', { limit }), '    '));
   }
   return out.join('\n');
 }

@@ -35,15 +35,15 @@ const SENTENCE = /[A-Za-z]{2,}[,:;]? [a-z]{2,}[,:;]? [a-z]{2,}/;
 /** The files whose refusals reach mail. */
 const SCOPE = [
   'src/commands', 'src/policy', 'src/pgp/admission.ts', 'src/ledger/standing.ts', 'src/mail/compose.ts', 'src/tickets/ticket.ts',
-  'src/changes/apply.ts',
+  'src/changes/apply.ts', 'src/ledger/attest.ts',
 ];
 
 /** Calls whose arguments are a refusal's words. */
 const REFUSAL_CALLS = new Set(['refused', 'refuse', 'refusedConfirm']);
 /** Properties and constants that hold a refusal's words. */
 const WORD_NAMES = /^(reason|fix|why|who|text|closedReason|usage|HOWTO|[A-Z_]*FIX)$/;
-/** Functions whose returned strings are a refusal's reason (src/ledger/standing.ts) or a mail header (replySubject). */
-const WORD_FUNCTIONS = new Set(['attestRefusal', 'lapsed', 'replySubject']);
+/** Functions whose returned strings are a refusal's reason (src/ledger/standing.ts, src/ledger/attest.ts) or a mail header (replySubject). */
+const WORD_FUNCTIONS = new Set(['attestRefusal', 'lapsed', 'checkDigest', 'checkName', 'parseSumLine', 'replySubject']);
 
 /**
  * Literals in those positions that are not wording (file, start of the literal, why). Kept short on purpose.
@@ -68,7 +68,7 @@ function calleeName(call: ts.CallExpression): string {
 function wordingPosition(n: ts.Node): string | null {
   for (let p: ts.Node | undefined = n.parent; p; p = p.parent) {
     // A value put into a template (line/render view) is data, not wording.
-    if (ts.isCallExpression(p) && ['line', 'render'].includes(calleeName(p))) return null;
+    if (ts.isCallExpression(p) && ['line', 'render', 'wording'].includes(calleeName(p))) return null;
     if (ts.isCallExpression(p) && REFUSAL_CALLS.has(calleeName(p)) && p.arguments.some((a) => a.pos <= n.pos && n.end <= a.end)) {
       return `argument of ${calleeName(p)}()`;
     }
@@ -123,7 +123,7 @@ function templatesNamedInCalls(): { name: string; at: string }[] {
       return [];
     };
     const visit = (n: ts.Node): void => {
-      if (ts.isCallExpression(n) && ['render', 'line', 'templateText'].includes(calleeName(n)) && n.arguments[0]) {
+      if (ts.isCallExpression(n) && ['render', 'line', 'wording', 'templateText'].includes(calleeName(n)) && n.arguments[0]) {
         for (const name of names(n.arguments[0])) out.push({ name, at: `${file}:${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1}` });
       }
       ts.forEachChild(n, visit);
