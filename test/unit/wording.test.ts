@@ -41,9 +41,9 @@ const SCOPE = [
 /** Calls whose arguments are a refusal's words. */
 const REFUSAL_CALLS = new Set(['refused', 'refuse', 'refusedConfirm']);
 /** Properties and constants that hold a refusal's words. */
-const WORD_NAMES = /^(reason|fix|why|who|text|closedReason|usage|HOWTO|[A-Z_]*FIX)$/;
-/** Functions whose returned strings are a refusal's reason (src/ledger/standing.ts, src/ledger/attest.ts) or a mail header (replySubject). */
-const WORD_FUNCTIONS = new Set(['attestRefusal', 'lapsed', 'checkDigest', 'checkName', 'parseSumLine', 'replySubject']);
+const WORD_NAMES = /^(reason|fix|why|who|text|closedReason|usage|changeText|next|HOWTO|[A-Z_]*FIX)$/;
+/** Functions whose returned strings are a refusal's reason (src/ledger/standing.ts, src/ledger/attest.ts), a note in a reply (HELP) or a mail header (replySubject). */
+const WORD_FUNCTIONS = new Set(['attestRefusal', 'lapsed', 'checkDigest', 'checkName', 'parseSumLine', 'replySubject', 'signatureNote']);
 
 /**
  * Literals in those positions that are not wording (file, start of the literal, why). Kept short on purpose.
@@ -74,6 +74,9 @@ function wordingPosition(n: ts.Node): string | null {
     }
     if ((ts.isPropertyAssignment(p) || ts.isVariableDeclaration(p)) && ts.isIdentifier(p.name) && WORD_NAMES.test(p.name.text)) {
       return `value of ${p.name.text}`;
+    }
+    if (ts.isBinaryExpression(p) && p.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isIdentifier(p.left) && WORD_NAMES.test(p.left.text)) {
+      return `assigned to ${p.left.text}`;
     }
     if (ts.isReturnStatement(p)) {
       for (let f: ts.Node | undefined = p.parent; f; f = f.parent) {
