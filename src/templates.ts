@@ -26,6 +26,15 @@ export function render(name: string, view: Record<string, unknown>): string {
 }
 
 /**
+ * A template rendered exactly, without its file's final line end: for a
+ * clause whose values come from outside (a user ID, a reason) and are made
+ * safe by the caller afterwards, so their text reaches the caller unchanged.
+ */
+export function clause(name: string, view: Record<string, unknown>): string {
+  return render(name, view).replace(/\r?\n$/, '');
+}
+
+/**
  * A template rendered as one line: its line ends become spaces, outer
  * whitespace goes. For a Subject, or a clause (a refusal's reason or fix)
  * put into another template. Here in the kernel so that every folder

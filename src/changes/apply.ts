@@ -47,7 +47,7 @@ import { line } from '../outbound/wording.js';
 import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { countApprovals } from '../tickets/approvals.js';
 import { describeTicket, isoSeconds, nextState, transition } from '../tickets/ticket.js';
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
@@ -212,11 +212,11 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
 function whatOf(row: ChangeRow, ticket: { kind: 'add-key' | 'update-key' | 'add-cert'; subject: string; content: string } | undefined): string {
   if (ticket) return describeTicket(ticket);
   switch (row.kind) {
-    case 'add-key': return `new key ${row.subject}`;
-    case 'update-key': return `update of key ${row.subject}`;
-    case 'revoke-key': return `revocation of key ${row.subject}`;
-    case 'add-cert': return `certificate ${row.subject}`;
-    case 'attest': return `attestation of ${row.subject}`;
+    case 'add-key': return clause('what-new-key', { key: row.subject });
+    case 'update-key': return clause('what-update-of-key', { key: row.subject });
+    case 'revoke-key': return clause('what-revocation-of-key', { key: row.subject });
+    case 'add-cert': return clause('what-certificate', { name: row.subject });
+    case 'attest': return clause('what-attestation', { subject: row.subject });
   }
 }
 

@@ -13,7 +13,7 @@ import { checkRevocation, readRevocationPackets, type Refusal } from '../pgp/adm
 import { fingerprintOf } from '../pgp/inspect.js';
 import { verifyConfig } from '../policy/index.js';
 import { signatureId } from '../pgp/merge.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { describeKey, refused } from './common.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
@@ -90,7 +90,7 @@ export const revokeKeyHandler: Handler = async (req, ctx) => {
       status: 'accepted',
       fields: {},
       body: render('change-accepted', {
-        command: CMD, what: `revocation of key ${who}`,
+        command: CMD, what: clause('what-revocation-of-key', { key: who }),
         details: [`Fingerprint: ${r.fingerprint}`, ...(r.reason ? [`reason given: ${contentValue(r.reason, 200)}`] : [])],
         stripped: [], dropped: [], warnings: r.warnings,
       }),

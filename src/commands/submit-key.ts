@@ -15,7 +15,7 @@ import * as openpgp from 'openpgp';
 import { admitNewKey, describeCert, isSignedByKey } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { readSubmittedKeys, signedKeyData } from './carried.js';
@@ -77,15 +77,15 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
   const t = await openTicket(req, ctx, {
     kind: 'add-key',
     subject: fpr,
-    what: `new key ${who}`,
+    what: clause('what-new-key', { key: who }),
     summary,
     data: armored,
     payload: { kind: 'add-key', fingerprint: fpr, armored },
   });
   const details = [`Fingerprint: ${fpr}`];
-  for (const f of adm.counted) details.push(`certified by ${await issuerName(f)}, a collection key (counts toward the ${cfg.policy.minCertifications} required)`);
+  for (const f of adm.counted) details.push(clause('detail-certified-by', { issuer: await issuerName(f), min: cfg.policy.minCertifications }));
   const stripped = adm.stripped.map((s) => contentValue(`${describeCert(s)}: ${s.why}`, 300));
-  stripped.push(...adm.strippedUserIds.map((u) => `user ID "${contentValue(u)}": no valid self-signature`));
+  stripped.push(...adm.strippedUserIds.map((u) => clause('stripped-user-id', { userId: contentValue(u) })));
   return {
     status: 'pending',
     fields: { Ticket: t.id, 'Ticket-Digest': t.digest },

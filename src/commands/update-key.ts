@@ -12,7 +12,7 @@
 import { describeCert, planUpdate } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { readSubmittedKeys, signedKeyData } from './carried.js';
@@ -66,36 +66,36 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
   const summary: [string, string][] = [];
   for (const c of ch.newCerts) {
     const name = await issuerName(c.issuerFingerprint, c.issuerKeyId);
-    details.push(contentValue(`new certification by ${name} on "${c.userId}"`, 300));
+    details.push(contentValue(clause('detail-new-certification', { issuer: name, userId: c.userId }), 300));
     summary.push(['New-Certification', name]);
   }
   for (const u of ch.newUserIds) {
-    details.push(contentValue(`new user ID "${u}"`, 300));
+    details.push(contentValue(clause('detail-new-user-id', { userId: u }), 300));
     summary.push(['New-User-ID', u]);
   }
   for (const u of ch.restoredUserIds) {
-    details.push(contentValue(`user ID "${u}" valid again (a self-signature newer than its revocation)`, 300));
+    details.push(contentValue(clause('detail-restored-user-id', { userId: u }), 300));
     summary.push(['Restored-User-ID', u]);
   }
   if (ch.newExpiry) {
-    const when = (d: Date | null) => (d ? isoSeconds(d) : 'never');
-    details.push(`expiry changes from ${when(ch.newExpiry.before)} to ${when(ch.newExpiry.after)}`);
+    const when = (d: Date | null) => (d ? isoSeconds(d) : clause('expiry-never', {}));
+    details.push(clause('detail-new-expiry', { before: when(ch.newExpiry.before), after: when(ch.newExpiry.after) }));
     summary.push(['New-Expiry', when(ch.newExpiry.after)]);
   }
-  if (ch.newSelfSignatures > 0) details.push(`${ch.newSelfSignatures} new self-signature${ch.newSelfSignatures === 1 ? '' : 's'}`);
+  if (ch.newSelfSignatures > 0) details.push(clause('detail-new-self-signatures', { count: ch.newSelfSignatures, one: ch.newSelfSignatures === 1 }));
   for (const s of ch.newSubkeys) {
-    details.push(`new subkey ${s}`);
+    details.push(clause('detail-new-subkey', { subkey: s }));
     summary.push(['New-Subkey', s]);
   }
   if (ch.revocation) {
-    details.push(`the key is revoked${ch.revocation.reason ? ` (${contentValue(ch.revocation.reason, 200)})` : ''}`);
-    summary.push(['Revocation', ch.revocation.reason ?? 'no reason given']);
+    details.push(clause('detail-key-revoked', { reason: ch.revocation.reason ? contentValue(ch.revocation.reason, 200) : null }));
+    summary.push(['Revocation', ch.revocation.reason ?? clause('revocation-no-reason', {})]);
   }
-  for (const u of ch.revokedUserIds) details.push(contentValue(`user ID "${u}" revoked`, 300));
-  for (const s of ch.revokedSubkeys) details.push(`subkey ${s} revoked`);
+  for (const u of ch.revokedUserIds) details.push(contentValue(clause('detail-user-id-revoked', { userId: u }), 300));
+  for (const s of ch.revokedSubkeys) details.push(clause('detail-subkey-revoked', { subkey: s }));
 
   const armored = plan.merged.armor(ARMOR_CONFIG);
-  const what = `update of key ${who}`;
+  const what = clause('what-update-of-key', { key: who });
   if (plan.onlyAdditive) {
     return {
       status: 'accepted',

@@ -68,7 +68,7 @@ function calleeName(call: ts.CallExpression): string {
 function wordingPosition(n: ts.Node): string | null {
   for (let p: ts.Node | undefined = n.parent; p; p = p.parent) {
     // A value put into a template (line/render view) is data, not wording.
-    if (ts.isCallExpression(p) && ['line', 'render', 'wording'].includes(calleeName(p))) return null;
+    if (ts.isCallExpression(p) && ['line', 'clause', 'render', 'wording'].includes(calleeName(p))) return null;
     if (ts.isCallExpression(p) && REFUSAL_CALLS.has(calleeName(p)) && p.arguments.some((a) => a.pos <= n.pos && n.end <= a.end)) {
       return `argument of ${calleeName(p)}()`;
     }
@@ -126,7 +126,7 @@ function templatesNamedInCalls(): { name: string; at: string }[] {
       return [];
     };
     const visit = (n: ts.Node): void => {
-      if (ts.isCallExpression(n) && ['render', 'line', 'wording', 'templateText'].includes(calleeName(n)) && n.arguments[0]) {
+      if (ts.isCallExpression(n) && ['render', 'line', 'clause', 'wording', 'templateText'].includes(calleeName(n)) && n.arguments[0]) {
         for (const name of names(n.arguments[0])) out.push({ name, at: `${file}:${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1}` });
       }
       ts.forEachChild(n, visit);
