@@ -262,7 +262,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   await assertConsistent({ dataDir: deps.config.dataDir, deep: false, store });
   if (row.kind === 'attest') {
     if (deps.applyAttestation) return deps.applyAttestation(row);
-    const error = 'no transparency log is configured';
+    const error = clause('reason-apply-no-log', {});
     await store.commitEffects([{ kind: 'change-finish', changeId: id, state: 'failed', commit: null, logIndex: null, error }], []);
     return { state: 'failed', outboxIds: [], commit: null, logIndex: null, detail: error };
   }
@@ -322,7 +322,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   try {
     payload = parsePayload(row.payload);
   } catch (err) {
-    return finish('failed', null, null, `the change request is damaged: ${(err as Error).message}`);
+    return finish('failed', null, null, clause('reason-apply-damaged', { error: (err as Error).message }));
   }
   const ring = await col.keyring();
 

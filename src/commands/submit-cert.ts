@@ -10,7 +10,7 @@ import * as openpgp from 'openpgp';
 import { validateCertName } from '../collection/naming.js';
 import { fingerprintOf } from '../pgp/inspect.js';
 import { checkSubmittedCert, type CertSubmission } from '../pki/x509.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
@@ -114,8 +114,8 @@ export const submitCertHandler: Handler = async (req, ctx) => {
   }
   const { pem, r } = chosen;
   const c = r.check;
-  const via = r.via === 'signature' ? `signed by ${await describeKey(ctx.keyring.findByFingerprint(r.signer)!, ctx.policy, req.now)}`
-    : `issued by collection certificate ${r.issuer}`;
+  const via = r.via === 'signature' ? clause('via-signature', { key: await describeKey(ctx.keyring.findByFingerprint(r.signer)!, ctx.policy, req.now) })
+    : clause('via-issuer', { issuer: r.issuer });
   const summary: [string, string][] = [
     ['Name', name],
     ['Certificate-Subject', c.subject],

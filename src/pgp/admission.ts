@@ -34,7 +34,7 @@ import { Keyring } from './keyring.js';
 import { readAllBytes } from './bytes.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
-import { line, render } from '../templates.js';
+import { clause, line, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 
 export type AdmissionRule =
@@ -541,7 +541,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
         const data = { key: primary, bind: item.subkey.keyPacket };
         const ok = await selfSigAcceptable(item.sig, primary, openpgp.enums.signature.subkeyBinding, data, cfg, policy, now);
         if (ok !== null) {
-          dropped.push({ what: `a binding signature of subkey ${item.fingerprint}`, why: ok });
+          dropped.push({ what: clause('what-subkey-binding', { subkey: item.fingerprint }), why: ok });
           return false;
         }
         newSelfSignatures++;
@@ -551,7 +551,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
         const data = { key: primary, bind: item.subkey.keyPacket };
         const err = await checkSignature(item.sig, primary, openpgp.enums.signature.subkeyRevocation, data, cfg);
         if (err) {
-          dropped.push({ what: `a revocation of subkey ${item.fingerprint}`, why: err });
+          dropped.push({ what: clause('what-subkey-revocation', { subkey: item.fingerprint }), why: err });
           return false;
         }
         revokedSubkeys.push(item.fingerprint);

@@ -41,7 +41,7 @@ const SCOPE = [
 /** Calls whose arguments are a refusal's words. */
 const REFUSAL_CALLS = new Set(['refused', 'refuse', 'refusedConfirm']);
 /** Properties and constants that hold a refusal's words. */
-const WORD_NAMES = /^(reason|fix|why|who|text|closedReason|usage|changeText|next|HOWTO|[A-Z_]*FIX)$/;
+const WORD_NAMES = /^(reason|fix|why|who|what|via|found|error|text|closedReason|usage|changeText|next|HOWTO|[A-Z_]*FIX)$/;
 /** Functions whose returned strings are a refusal's reason (src/ledger/standing.ts, src/ledger/attest.ts), a note in a reply (HELP) or a mail header (replySubject). */
 const WORD_FUNCTIONS = new Set(['attestRefusal', 'lapsed', 'checkDigest', 'checkName', 'parseSumLine', 'replySubject', 'signatureNote']);
 
