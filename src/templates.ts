@@ -24,3 +24,22 @@ export function templateText(name: string): string {
 export function render(name: string, view: Record<string, unknown>): string {
   return Mustache.render(templateText(name), view, undefined, { escape: (s: unknown) => String(s) });
 }
+
+/**
+ * A template rendered exactly, without its file's final line end: for a
+ * clause whose values come from outside (a user ID, a reason) and are made
+ * safe by the caller afterwards, so their text reaches the caller unchanged.
+ */
+export function clause(name: string, view: Record<string, unknown>): string {
+  return render(name, view).replace(/\r?\n$/, '');
+}
+
+/**
+ * A template rendered as one line: its line ends become spaces, outer
+ * whitespace goes. For a Subject, or a clause (a refusal's reason or fix)
+ * put into another template. Here in the kernel so that every folder
+ * (pgp/, policy/ too, which outbound/ imports) can word with it.
+ */
+export function line(name: string, view: Record<string, unknown>): string {
+  return render(name, view).replace(/\s*\r?\n\s*/g, ' ').trim();
+}

@@ -47,7 +47,7 @@ import { line } from '../outbound/wording.js';
 import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { countApprovals } from '../tickets/approvals.js';
 import { describeTicket, isoSeconds, nextState, transition } from '../tickets/ticket.js';
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
@@ -140,10 +140,10 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       const stored = await findStored(col, fpr);
       if (stored) {
         if (sameKeyContent(stored.key, key)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'key-added', subject: fpr }, write: () => Promise.resolve() } };
-        return { ok: false, reason: `key ${fpr} entered the collection after the ticket was opened; send UPDATE KEY for what this copy adds` };
+        return { ok: false, reason: line('reason-apply-key-entered', { fingerprint: fpr }) };
       }
       const adm = await admitNewKey(key, ctx);
-      if (!adm.ok) return { ok: false, reason: `the key no longer meets the admission policy (${adm.rule}): ${adm.reason}` };
+      if (!adm.ok) return { ok: false, reason: line('reason-apply-not-admissible', { rule: adm.rule, reason: adm.reason }) };
       const identity = await primaryIdentity(key);
       return {
         ok: true,
@@ -159,12 +159,12 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
     case 'update-key':
     case 'revoke-key': {
       const stored = await findStored(col, p.fingerprint);
-      if (!stored) return { ok: false, reason: `key ${p.fingerprint} is no longer in the collection` };
+      if (!stored) return { ok: false, reason: line('reason-apply-key-gone', { fingerprint: p.fingerprint }) };
       let merged: openpgp.PublicKey;
       if (p.kind === 'update-key') {
         const plan = await planUpdate(stored.key, await oneKey(p.armored), ctx);
         if (!plan.ok) return { ok: false, reason: `${plan.rule}: ${plan.reason}` };
-        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: 'the update adds a subkey or a user ID, which needs the maintainers\' approval' };
+        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: line('reason-apply-needs-approval', {}) };
         merged = plan.merged;
       } else {
         const r = await checkRevocation(stored.key, p.revocation, { policy: deps.policy, now });
@@ -190,12 +190,12 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       const same = certs.find((c) => c.name === p.name);
       if (same) {
         if (same.pem.equals(pem)) return { ok: true, plan: { noop: true, message: '', entry: { type: 'cert-added', subject: p.name, name: p.name }, write: () => Promise.resolve() } };
-        return { ok: false, reason: `the collection now holds another certificate named ${p.name}` };
+        return { ok: false, reason: line('reason-apply-cert-name-taken', { name: p.name }) };
       }
       const r = await checkSubmittedCert(pem, p.signature, {
         collectionKeys: ring, collectionCerts: certs.map((c) => ({ name: c.name, pem: c.pem })), policy: deps.policy, now, limits: cfg.limits,
       });
-      if (!r.ok) return { ok: false, reason: `the certificate is no longer admissible: ${r.reasons.join('; ')}` };
+      if (!r.ok) return { ok: false, reason: line('reason-apply-cert-not-admissible', { reasons: r.reasons.join('; ') }) };
       return {
         ok: true,
         plan: {
@@ -212,11 +212,11 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
 function whatOf(row: ChangeRow, ticket: { kind: 'add-key' | 'update-key' | 'add-cert'; subject: string; content: string } | undefined): string {
   if (ticket) return describeTicket(ticket);
   switch (row.kind) {
-    case 'add-key': return `new key ${row.subject}`;
-    case 'update-key': return `update of key ${row.subject}`;
-    case 'revoke-key': return `revocation of key ${row.subject}`;
-    case 'add-cert': return `certificate ${row.subject}`;
-    case 'attest': return `attestation of ${row.subject}`;
+    case 'add-key': return clause('what-new-key', { key: row.subject });
+    case 'update-key': return clause('what-update-of-key', { key: row.subject });
+    case 'revoke-key': return clause('what-revocation-of-key', { key: row.subject });
+    case 'add-cert': return clause('what-certificate', { name: row.subject });
+    case 'attest': return clause('what-attestation', { subject: row.subject });
   }
 }
 
@@ -241,8 +241,9 @@ async function approvalsLapsed(ticketId: string, ring: Keyring, deps: ApplyDeps,
   if (counted.approvals.length >= cfg.threshold) return null;
   const contacts = await maintainerContacts(cfg, ring, deps.policy, now);
   return {
-    error: `when it was applied, ticket ${ticketId} had ${counted.approvals.length} of the ${cfg.threshold} valid approvals it needs`
-      + (counted.notCounted.length ? ` (not counted: ${counted.notCounted.join('; ')})` : ''),
+    error: line('reason-approvals-lapsed', {
+      ticket: ticketId, approvals: counted.approvals.length, threshold: cfg.threshold, notCounted: counted.notCounted.join('; '),
+    }),
     approvals: counted.approvals.length,
     notCounted: counted.notCounted,
     maintainers: [...new Set(contacts.map((c) => c.address).filter((a): a is string => a !== null))],
@@ -261,7 +262,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   await assertConsistent({ dataDir: deps.config.dataDir, deep: false, store });
   if (row.kind === 'attest') {
     if (deps.applyAttestation) return deps.applyAttestation(row);
-    const error = 'no transparency log is configured';
+    const error = clause('reason-apply-no-log', {});
     await store.commitEffects([{ kind: 'change-finish', changeId: id, state: 'failed', commit: null, logIndex: null, error }], []);
     return { state: 'failed', outboxIds: [], commit: null, logIndex: null, detail: error };
   }
@@ -321,7 +322,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   try {
     payload = parsePayload(row.payload);
   } catch (err) {
-    return finish('failed', null, null, `the change request is damaged: ${(err as Error).message}`);
+    return finish('failed', null, null, clause('reason-apply-damaged', { error: (err as Error).message }));
   }
   const ring = await col.keyring();
 

@@ -20,7 +20,7 @@ import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import type { LogEntry } from '../tlog/index.js';
 import { entryTime, type AttestPayload } from '../ledger/attest.js';
 import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, goodLines, hanging, indexList } from '../ledger/replies.js';
@@ -95,7 +95,7 @@ export async function applyAttestation(row: ChangeRow, deps: AttestApplyDeps): P
   try {
     p = parseAttestPayload(row.payload);
   } catch (err) {
-    const reason = `the request is damaged: ${(err as Error).message}`;
+    const reason = clause('reason-attest-damaged', { error: (err as Error).message });
     return finish('failed', null, reason, { prose: render('attest-not-applied', { reasonLines: hanging('  ', reason, '  ').join('\n'), count: 0 }) });
   }
 

@@ -22,6 +22,7 @@ import { goodLines, hanging, shown } from '../ledger/replies.js';
 import { render } from '../templates.js';
 import { refused } from './common.js';
 import type { Handler } from './types.js';
+import { line } from '../outbound/wording.js';
 
 const CMD = 'ATTEST';
 
@@ -33,7 +34,7 @@ export function refusedLines(bad: readonly AttestBad[], over: { first: number; l
   }
   if (over) {
     const where = over.count === 1 ? `line ${over.first}` : `lines ${over.first} to ${over.last} (${over.count} lines)`;
-    out.push(...hanging(`  ${where}: `, `over the limit of ${limit} lines per ATTEST request; send them in another request`, '    '));
+    out.push(...hanging(`  ${where}: `, line('reason-attest-over-limit', { limit }), '    '));
   }
   return out.join('\n');
 }
@@ -45,8 +46,7 @@ export const attestHandler: Handler = async (req, ctx) => {
   const parsed = parseAttestLines(cmd.following, cmd.lineIndex + 2, cfg.limits.maxAttestLines);
   const total = parsed.lines.length + (parsed.overLimit?.count ?? 0);
   if (total === 0) {
-    return refused(CMD, 'no-lines', 'the signed text has no lines after ATTEST',
-      'put one line "<sha256 hex>  <artifact name>" per artifact below ATTEST (the output of sha256sum), and sign the mail');
+    return refused(CMD, 'no-lines', line('reason-no-lines', {}), line('fix-no-lines', {}));
   }
   let good = parsed.lines.filter((l): l is AttestGood => l.ok);
   let bad = parsed.lines.filter((l): l is AttestBad => !l.ok);

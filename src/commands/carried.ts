@@ -15,6 +15,7 @@ import type { Limits } from '../limits.js';
 import { fingerprintOf, readKeysAny } from '../pgp/inspect.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { CommandRequest } from './types.js';
+import { line } from '../templates.js';
 import { COMMAND_BOUNDS, MESSAGE_BOUNDS } from '../limits.js';
 
 // Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
@@ -96,23 +97,23 @@ export type KeyRead =
  * key (e.g. pasted and attached) count once; the first copy is used.
  */
 export async function readSubmittedKeys(data: (string | Buffer)[], limits: Limits): Promise<KeyRead> {
-  if (data.length === 0) return { ok: false, rule: 'no-key', reason: 'the signed part of your mail carries no OpenPGP key' };
+  if (data.length === 0) return { ok: false, rule: 'no-key', reason: line('reason-no-key', {}) };
   if (data.length > COMMAND_BOUNDS.keyBlocks) {
-    return { ok: false, rule: 'one-key', reason: `the signed part carries ${data.length} key blocks; send one key per message` };
+    return { ok: false, rule: 'one-key', reason: line('reason-one-key-blocks', { count: data.length }) };
   }
   const keys = new Map<string, openpgp.Key>();
   for (const d of data) {
     if (d.length > limits.maxKeyBytes * 2) {
-      return { ok: false, rule: 'limit-key-size', reason: `a key block of ${d.length} bytes is larger than the bot accepts (limit ${limits.maxKeyBytes} bytes of key data)` };
+      return { ok: false, rule: 'limit-key-size', reason: line('reason-limit-key-size-block', { bytes: d.length, limit: limits.maxKeyBytes }) };
     }
     let read: openpgp.Key[];
     try {
       read = await readKeysAny(d);
     } catch (err) {
-      return { ok: false, rule: 'key-unreadable', reason: `a key block could not be read: ${(err as Error).message}` };
+      return { ok: false, rule: 'key-unreadable', reason: line('reason-key-unreadable', { error: (err as Error).message }) };
     }
     for (const k of read) if (!keys.has(fingerprintOf(k))) keys.set(fingerprintOf(k), k);
   }
-  if (keys.size === 0) return { ok: false, rule: 'no-key', reason: 'the signed part of your mail carries no OpenPGP key' };
+  if (keys.size === 0) return { ok: false, rule: 'no-key', reason: line('reason-no-key', {}) };
   return { ok: true, keys: [...keys.values()] };
 }

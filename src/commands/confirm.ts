@@ -8,7 +8,7 @@
  * expiry are decided again inside the store transaction (the effect fails
  * on a used or expired token), so two CONFIRMs at once cannot both win.
  */
-import { render } from '../templates.js';
+import { line, render } from '../templates.js';
 import { normalizeToken, tokenHash } from '../subscriptions/tokens.js';
 import type { CommandResult, Handler } from './types.js';
 
@@ -16,23 +16,20 @@ function refusedConfirm(reason: string, fix: string, outcome: string): CommandRe
   return { status: 'error', body: render('confirm-refused', { reason, fix }), outcome: `confirm:${outcome}` };
 }
 
-const AGAIN = 'Send SUBSCRIBE (or UNSUBSCRIBE) again from the address you want to change; the reply carries a new token.';
-
 export const confirmHandler: Handler = async (req, ctx) => {
+  const AGAIN = line('fix-confirm-again', {});
   const token = normalizeToken(req.command.args[0]);
   if (!token) {
-    return refusedConfirm('the CONFIRM line does not carry a token (32 hexadecimal digits).',
-      'Copy the line "CONFIRM <token>" exactly as it appears in the mail the bot sent you.', 'malformed');
+    return refusedConfirm(line('reason-confirm-no-token', {}), line('fix-confirm-no-token', {}), 'malformed');
   }
   const row = await ctx.store.getSubscriptionToken(tokenHash(token));
-  if (!row) return refusedConfirm('this token is not known.', AGAIN, 'unknown');
+  if (!row) return refusedConfirm(line('reason-confirm-unknown', {}), AGAIN, 'unknown');
   if (row.address !== req.sender.toLowerCase()) {
-    return refusedConfirm('this token was sent to a different address, and only that address can use it.',
-      'Send the CONFIRM from the address that received the token.', 'wrong-address');
+    return refusedConfirm(line('reason-confirm-wrong-address', {}), line('fix-confirm-wrong-address', {}), 'wrong-address');
   }
-  if (row.usedAt) return refusedConfirm('this token was already used (tokens work once).', AGAIN, 'used');
+  if (row.usedAt) return refusedConfirm(line('reason-confirm-used', {}), AGAIN, 'used');
   if (req.now.getTime() >= Date.parse(row.expiresAt)) {
-    return refusedConfirm(`this token expired at ${row.expiresAt.replace(/\.\d{3}Z$/, 'Z')}.`, AGAIN, 'expired');
+    return refusedConfirm(line('reason-confirm-expired', { expires: row.expiresAt.replace(/\.\d{3}Z$/, 'Z') }), AGAIN, 'expired');
   }
   const subscribed = row.action === 'subscribe';
   return {

@@ -1,5 +1,5 @@
 /** HELP: usage with copy-paste examples; signed or unsigned. */
-import { render } from '../templates.js';
+import { line, render } from '../templates.js';
 import type { MailVerification } from '../mail/verify-mail.js';
 import type { Handler } from './types.js';
 
@@ -7,15 +7,15 @@ import type { Handler } from './types.js';
 export function signatureNote(v: MailVerification): string | null {
   switch (v.verdict) {
     case 'good':
-      return `Your mail was signed by ${v.signer}; the signature verified.`;
+      return line('note-signature-good', { signer: v.signer });
     case 'unsigned':
       return v.unsupported === 'smime'
-        ? 'Your mail was signed with S/MIME, which this bot does not read; use OpenPGP for signed commands.'
+        ? line('note-signature-smime', {})
         : null;
     case 'nokey':
-      return `Your mail was signed by key ${v.signingKeyId ?? '(unknown)'}, which is not in the collection, so the signature could not be checked.`;
+      return line('note-signature-nokey', { keyId: v.signingKeyId });
     default:
-      return `The signature on your mail was not accepted (${v.verdict}): ${v.detail}`;
+      return line('note-signature-refused', { verdict: v.verdict, detail: v.detail });
   }
 }
 

@@ -21,6 +21,7 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import { COMMAND_BOUNDS } from '../limits.js';
+import { clause } from '../templates.js';
 
 
 export type CommandName =
@@ -153,11 +154,11 @@ function readBinding(lines: readonly string[], at: number, under: string, boundT
   const address = raw === undefined ? null : toAddress(line);
   const bound = address !== null && boundTo.some((a) => a.toLowerCase() === address);
   let found: string;
-  if (bound) found = `the line under ${under} names ${address}`;
-  else if (address !== null) found = address ? `the line under ${under} names ${shownLine(address)}, which is not this bot's address` : `the To: line under ${under} names no address`;
-  else if (lines.slice(at).every((l) => l.trim() === '')) found = `the text ends after ${under}`;
-  else if (line === '') found = `the line under ${under} is empty`;
-  else found = `the line under ${under} is "${shownLine(line)}"`;
+  if (bound) found = clause('binding-bound', { under, address });
+  else if (address !== null) found = address ? clause('binding-not-bot', { under, address: shownLine(address) }) : clause('binding-no-address', { under });
+  else if (lines.slice(at).every((l) => l.trim() === '')) found = clause('binding-text-ends', { under });
+  else if (line === '') found = clause('binding-empty', { under });
+  else found = clause('binding-other', { under, line: shownLine(line) });
   return { address, bound, lineIndex: at, found, under };
 }
 

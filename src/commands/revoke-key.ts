@@ -13,16 +13,16 @@ import { checkRevocation, readRevocationPackets, type Refusal } from '../pgp/adm
 import { fingerprintOf } from '../pgp/inspect.js';
 import { verifyConfig } from '../policy/index.js';
 import { signatureId } from '../pgp/merge.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { describeKey, refused } from './common.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { Handler } from './types.js';
+import { line } from '../outbound/wording.js';
 
 const CMD = 'REVOKE KEY';
 // Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const BLOCKS = [blockKind('PGP PUBLIC KEY BLOCK'), blockKind('PGP SIGNATURE')];
-const FIX = 'send the armoured output of gpg --output revoke.asc --gen-revoke FINGERPRINT below the line REVOKE KEY (or attach it)';
 
 
 /** Key ids (16 hex) named by the key revocations in a block, and the fingerprint when it is a whole key. */
@@ -41,15 +41,16 @@ export const revokeKeyHandler: Handler = async (req, ctx) => {
   // Signed text or plain text, and any attachment: the certificate authenticates itself.
   const sources = [req.command.following, ...req.mail.attachments.map((a) => a.content.toString('latin1'))];
   const block = sources.map((s) => armouredBlocks(s, BLOCKS, 1)[0]).find((b): b is string => !!b);
-  if (!block) return refused(CMD, 'revocation-unreadable', 'the mail carries no armoured revocation certificate', FIX);
+  const fix = line('fix-revoke-key-export', {});
+  if (!block) return refused(CMD, 'revocation-unreadable', line('reason-revocation-unreadable-no-block', {}), fix);
   if (block.length > ctx.config.limits.maxKeyBytes * 2) {
-    return refused(CMD, 'limit-key-size', `the revocation block is ${block.length} bytes, more than the bot reads`, FIX);
+    return refused(CMD, 'limit-key-size', line('reason-limit-key-size-revocation', { bytes: block.length }), fix);
   }
   let issuers: { keyIds: string[]; fingerprints: string[] };
   try {
     issuers = await revocationIssuers(block);
   } catch (err) {
-    return refused(CMD, 'revocation-unreadable', `the revocation certificate could not be read: ${contentValue((err as Error).message, 200)}`, FIX);
+    return refused(CMD, 'revocation-unreadable', line('reason-revocation-unreadable', { error: contentValue((err as Error).message, 200) }), fix);
   }
   // Only primary keys can be revoked this way (the revocation names the primary key).
   const found = new Map<string, openpgp.PublicKey>();
@@ -63,8 +64,8 @@ export const revokeKeyHandler: Handler = async (req, ctx) => {
   const candidates = [...found.values()];
   if (candidates.length === 0) {
     const named = [...issuers.fingerprints, ...issuers.keyIds.map((k) => `0x${k}`)].join(', ') || 'no key';
-    return refused(CMD, 'not-in-collection', `the revocation names ${named}, which is not a key in the collection`,
-      'only keys in the collection can be revoked here; check that you sent the revocation certificate of the right key');
+    return refused(CMD, 'not-in-collection', line('reason-not-in-collection-revoke-key', { named }),
+      line('fix-not-in-collection-revoke-key', {}));
   }
   let last: Refusal | null = null;
   for (const existing of candidates) {
@@ -77,21 +78,19 @@ export const revokeKeyHandler: Handler = async (req, ctx) => {
     const added = r.revokedKey.revocationSignatures.filter((s) => !have.has(signatureId(s)));
     const who = await describeKey(existing, ctx.policy, req.now);
     if (added.length === 0) {
-      return refused(CMD, 'already-revoked', `key ${r.fingerprint} already carries this revocation in the collection`,
-        'nothing to do: the collection already publishes the key as revoked');
+      return refused(CMD, 'already-revoked', line('reason-already-revoked', { fingerprint: r.fingerprint }), line('fix-already-revoked', {}));
     }
     const sigIds = added.map((s) => `rev:${signatureId(s)}`);
     for (const id of sigIds) {
       if (await ctx.store.isSignatureUsed(id)) {
-        return refused(CMD, 'replay', `this revocation of key ${r.fingerprint} was already submitted and is being applied`,
-          'nothing to do; you will get (or got) a signed mail with Status: applied');
+        return refused(CMD, 'replay', line('reason-replay-revocation', { fingerprint: r.fingerprint }), line('fix-replay-revocation', {}));
       }
     }
     return {
       status: 'accepted',
       fields: {},
       body: render('change-accepted', {
-        command: CMD, what: `revocation of key ${who}`,
+        command: CMD, what: clause('what-revocation-of-key', { key: who }),
         details: [`Fingerprint: ${r.fingerprint}`, ...(r.reason ? [`reason given: ${contentValue(r.reason, 200)}`] : [])],
         stripped: [], dropped: [], warnings: r.warnings,
       }),

@@ -5,7 +5,7 @@
  * or whose voter is no longer a maintainer, is shown as not counted, with
  * the reason, and is not in the count.
  */
-import { render } from '../templates.js';
+import { line, render } from '../templates.js';
 import { describeTicket, effectiveState, isoSeconds, parseTicketId, formatTicketId } from '../tickets/ticket.js';
 import type { Handler } from './types.js';
 import { approvalCheck } from '../ledger/standing.js';
@@ -20,7 +20,7 @@ export const statusHandler: Handler = async (req, ctx) => {
   if (!t) {
     return {
       status: id ? 'not-found' : 'error',
-      body: render('status-not-found', { query: query ? query.slice(0, 40).replace(/[^\x21-\x7e]/g, '?') : '(no ticket given)', example }),
+      body: render('status-not-found', { query: query ? query.slice(0, 40).replace(/[^\x21-\x7e]/g, '?') : line('status-no-ticket-given', {}), example }),
       outcome: id ? 'STATUS:not-found' : 'STATUS:usage',
     };
   }
@@ -31,19 +31,19 @@ export const statusHandler: Handler = async (req, ctx) => {
   const change = changes[changes.length - 1];
   let changeText: string | null = null;
   if (change?.state === 'applied') {
-    changeText = `Applied${change.commit ? ` in collection commit ${change.commit}` : ''}${change.logIndex !== null ? `, log index ${change.logIndex}` : ''}.`;
+    changeText = line('status-change-applied', { commit: change.commit, hasLogIndex: change.logIndex !== null, logIndex: change.logIndex });
   } else if (change?.state === 'failed') {
-    changeText = `The apply step could not apply it: ${change.error ?? 'unknown reason'}`;
+    changeText = line('status-change-failed', { error: change.error });
   } else if (change) {
-    changeText = 'Queued for the apply step.';
+    changeText = line('status-change-queued', {});
   }
   const next: Record<string, string> = {
-    pending: `Maintainers decide with APPROVE ${t.id} or REJECT ${t.id} and the ticket digest, in a signed mail.`,
-    approved: 'The change is being applied; the submitter gets a signed mail when it is in place.',
-    applied: 'Nothing more will happen to this ticket.',
-    rejected: 'Nothing more will happen to this ticket; a new submission opens a new one.',
-    expired: 'Nothing more will happen to this ticket; a new submission opens a new one.',
-    failed: 'Nothing more will happen to this ticket; a new submission opens a new one.',
+    pending: line('status-next-pending', { ticket: t.id }),
+    approved: line('status-next-approved', {}),
+    applied: line('status-next-applied', {}),
+    rejected: line('status-next-closed', {}),
+    expired: line('status-next-closed', {}),
+    failed: line('status-next-closed', {}),
   };
   return {
     status: 'found',
@@ -52,8 +52,9 @@ export const statusHandler: Handler = async (req, ctx) => {
       ticket: t.id, kind: t.kind, what: describeTicket(t), state, reason: t.closedReason,
       created: isoSeconds(new Date(t.createdAt)), expires: isoSeconds(new Date(t.expiresAt)),
       approvals: approvals.length, threshold: cfg.threshold,
-      votes: votes.map((v) => `${v.vote === 'approve' ? 'approved' : 'rejected'} by ${v.voter} at ${isoSeconds(new Date(v.at))}` +
-        `${reasons.has(v.voter.toUpperCase()) ? ` (not counted: ${reasons.get(v.voter.toUpperCase())})` : ''}${v.reason ? `: ${v.reason}` : ''}`),
+      votes: votes.map((v) => line('status-vote', {
+        approve: v.vote === 'approve', voter: v.voter, at: isoSeconds(new Date(v.at)), notCounted: reasons.get(v.voter.toUpperCase()), reason: v.reason,
+      })),
       noVotes: votes.length === 0,
       change: changeText,
       next: next[state],

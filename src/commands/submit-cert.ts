@@ -10,7 +10,7 @@ import * as openpgp from 'openpgp';
 import { validateCertName } from '../collection/naming.js';
 import { fingerprintOf } from '../pgp/inspect.js';
 import { checkSubmittedCert, type CertSubmission } from '../pki/x509.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
@@ -18,12 +18,12 @@ import { describeKey, readCollection, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import { NAME_BOUNDS } from '../limits.js';
 import type { CommandRequest, Handler } from './types.js';
+import { line } from '../outbound/wording.js';
 
 const CMD = 'SUBMIT CERT';
 // Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const PEM_BLOCK = [blockKind('CERTIFICATE')];
 const SIG_BLOCK = [blockKind('PGP SIGNATURE')];
-const HOWTO = 'attach NAME.crt and the output of gpg --local-user YOUR-FINGERPRINT --armor --detach-sign NAME.crt (NAME.crt.asc) unchanged, below the line SUBMIT CERT NAME, and sign the mail with your collection key';
 
 interface CertMaterial {
   /** Candidate byte forms of the certificate (an attachment: exactly one; pasted text: LF, then CRLF). */
@@ -66,8 +66,8 @@ export const submitCertHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
   const signerKey = req.signer ? ctx.keyring.findByFingerprint(req.signer) : undefined;
   if (!req.signer || !signerKey || fingerprintOf(signerKey) !== req.signer) {
-    return refused(CMD, 'signer-not-in-collection', `the mail is signed by ${req.signer ?? 'no key'}, which is not a collection key`,
-      'sign the SUBMIT CERT mail with your key in the collection');
+    return refused(CMD, 'signer-not-in-collection', line('reason-signer-not-in-collection', { signer: req.signer }),
+      line('fix-signer-not-in-collection', {}));
   }
   let name: string;
   try {
@@ -75,24 +75,23 @@ export const submitCertHandler: Handler = async (req, ctx) => {
     name = validateCertName(req.command.args[0]);
   } catch (err) {
     return refused(CMD, 'cert-name', contentValue((err as Error).message, 300),
-      `name the certificate on the command line: SUBMIT CERT my-root-ca (a-z 0-9 . _ -, up to ${NAME_BOUNDS.certNameChars} characters)`);
+      line('fix-cert-name', { chars: NAME_BOUNDS.certNameChars }));
   }
   const m = certMaterial(req);
-  if (m.pems.length === 0) return refused(CMD, 'no-certificate', 'the signed part of your mail carries no certificate', HOWTO);
-  if (m.pems.length > 1) return refused(CMD, 'one-certificate', `the signed part carries ${m.pems.length} certificates`, 'send one certificate per SUBMIT CERT mail');
-  if (m.signatures.length > 1) return refused(CMD, 'one-signature', `the signed part carries ${m.signatures.length} detached signatures`, 'send exactly one NAME.crt.asc');
+  if (m.pems.length === 0) return refused(CMD, 'no-certificate', line('reason-no-certificate', {}), line('fix-submit-cert-howto', {}));
+  if (m.pems.length > 1) return refused(CMD, 'one-certificate', line('reason-one-certificate', { count: m.pems.length }), line('fix-one-certificate', {}));
+  if (m.signatures.length > 1) return refused(CMD, 'one-signature', line('reason-one-signature', { count: m.signatures.length }), line('fix-one-signature', {}));
   const signature = m.signatures[0] ?? null;
 
   const collection = await readCollection(cfg);
   const certs = collection ? await collection.certs() : [];
   if (certs.some((c) => c.name === name)) {
-    return refused(CMD, 'cert-name-taken', `the collection already holds a certificate named ${name}`,
-      'choose another name; replacing a certificate is not done by mail');
+    return refused(CMD, 'cert-name-taken', line('reason-cert-name-taken', { name }), line('fix-cert-name-taken', {}));
   }
   const open = await ctx.store.openTicketsFor(name);
   if (open.length > 0) {
-    return refused(CMD, 'already-pending', `a certificate named ${name} already waits for the maintainers: ticket ${open[0].id}`,
-      `wait for the decision on ${open[0].id}, or choose another name`);
+    return refused(CMD, 'already-pending', line('reason-already-pending-submit-cert', { name, ticket: open[0].id }),
+      line('fix-already-pending-submit-cert', { ticket: open[0].id }));
   }
 
   let chosen: { pem: Buffer; r: CertSubmission & { ok: true } } | null = null;
@@ -115,8 +114,8 @@ export const submitCertHandler: Handler = async (req, ctx) => {
   }
   const { pem, r } = chosen;
   const c = r.check;
-  const via = r.via === 'signature' ? `signed by ${await describeKey(ctx.keyring.findByFingerprint(r.signer)!, ctx.policy, req.now)}`
-    : `issued by collection certificate ${r.issuer}`;
+  const via = r.via === 'signature' ? clause('via-signature', { key: await describeKey(ctx.keyring.findByFingerprint(r.signer)!, ctx.policy, req.now) })
+    : clause('via-issuer', { issuer: r.issuer });
   const summary: [string, string][] = [
     ['Name', name],
     ['Certificate-Subject', c.subject],

@@ -14,24 +14,24 @@
 import { admitNewKey, describeCert, isSignedByKey } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { readSubmittedKeys, signedKeyData } from './carried.js';
 import { ARMOR_CONFIG, describeKey, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import type { Handler } from './types.js';
+import { line } from '../outbound/wording.js';
 
 const CMD = 'SUBMIT KEY';
-const EXPORT_FIX = 'put the output of gpg --armor --export YOUR-FINGERPRINT below the line SUBMIT KEY (or attach it), and sign the mail with that same key';
 
 export const submitKeyHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
   const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
-  if (!read.ok) return refused(CMD, read.rule, read.reason, EXPORT_FIX);
+  if (!read.ok) return refused(CMD, read.rule, read.reason, line('fix-submit-key-export', {}));
   if (read.keys.length !== 1) {
-    return refused(CMD, 'one-key', `the signed part carries ${read.keys.length} different keys (${read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ')})`,
-      'send one key per SUBMIT KEY mail, signed with that key');
+    return refused(CMD, 'one-key', line('reason-one-key', { count: read.keys.length, keyIds: read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ') }),
+      line('fix-one-key-submit-key', {}));
   }
   const key = read.keys[0];
   const fpr = fingerprintOf(key);
@@ -40,13 +40,13 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
   // nobody can put someone else's key (or a key they only found) up for approval.
   if (!req.signer || !(await isSignedByKey(req.signer, key, { policy: ctx.policy, now: req.now }))) {
     return refused(CMD, 'proof-of-possession',
-      `the mail is signed by key ${req.signer ?? '(none)'}, not by the submitted key ${fpr}`,
-      `sign the SUBMIT KEY mail with the key you submit (gpg --local-user ${fpr} ...)`);
+      line('reason-proof-of-possession', { signer: req.signer, fingerprint: fpr }),
+      line('fix-proof-of-possession', { fingerprint: fpr }));
   }
   const open = await ctx.store.openTicketsFor(fpr);
   if (open.length > 0) {
-    return refused(CMD, 'already-pending', `key ${fpr} already has ticket ${open[0].id} (${open[0].state})`,
-      `wait for the maintainers' decision on ${open[0].id}; send STATUS ${open[0].id} to see where it stands`);
+    return refused(CMD, 'already-pending', line('reason-already-pending-submit-key', { fingerprint: fpr, ticket: open[0].id, state: open[0].state }),
+      line('fix-already-pending-submit-key', { ticket: open[0].id }));
   }
 
   const adm = await admitNewKey(key, {
@@ -76,15 +76,15 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
   const t = await openTicket(req, ctx, {
     kind: 'add-key',
     subject: fpr,
-    what: `new key ${who}`,
+    what: clause('what-new-key', { key: who }),
     summary,
     data: armored,
     payload: { kind: 'add-key', fingerprint: fpr, armored },
   });
   const details = [`Fingerprint: ${fpr}`];
-  for (const f of adm.counted) details.push(`certified by ${await issuerName(f)}, a collection key (counts toward the ${cfg.policy.minCertifications} required)`);
+  for (const f of adm.counted) details.push(clause('detail-certified-by', { issuer: await issuerName(f), min: cfg.policy.minCertifications }));
   const stripped = adm.stripped.map((s) => contentValue(`${describeCert(s)}: ${s.why}`, 300));
-  stripped.push(...adm.strippedUserIds.map((u) => `user ID "${contentValue(u)}": no valid self-signature`));
+  stripped.push(...adm.strippedUserIds.map((u) => clause('stripped-user-id', { userId: contentValue(u) })));
   return {
     status: 'pending',
     fields: { Ticket: t.id, 'Ticket-Digest': t.digest },

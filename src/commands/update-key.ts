@@ -12,13 +12,14 @@
 import { describeCert, planUpdate } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { readSubmittedKeys, signedKeyData } from './carried.js';
 import { ARMOR_CONFIG, describeKey, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import type { Handler } from './types.js';
+import { line } from '../outbound/wording.js';
 
 const CMD = 'UPDATE KEY';
 
@@ -26,19 +27,18 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
   const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
   if (!read.ok) {
-    return refused(CMD, read.rule, read.reason,
-      'put the output of gpg --armor --export FINGERPRINT below the line UPDATE KEY (or attach it), and sign the mail');
+    return refused(CMD, read.rule, read.reason, line('fix-update-key-export', {}));
   }
   if (read.keys.length !== 1) {
-    return refused(CMD, 'one-key', `the signed part carries ${read.keys.length} different keys (${read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ')})`,
-      'send one key per UPDATE KEY mail');
+    return refused(CMD, 'one-key', line('reason-one-key', { count: read.keys.length, keyIds: read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ') }),
+      line('fix-one-key-update-key', {}));
   }
   const incoming = read.keys[0];
   const fpr = fingerprintOf(incoming);
   const existing = ctx.keyring.findByFingerprint(fpr);
   if (!existing || fingerprintOf(existing) !== fpr) {
-    return refused(CMD, 'not-in-collection', `key ${fpr} is not in the collection`,
-      'a key enters the collection with SUBMIT KEY (signed with that key) and the maintainers\' approval; UPDATE KEY refreshes a key already there');
+    return refused(CMD, 'not-in-collection', line('reason-not-in-collection-update-key', { fingerprint: fpr }),
+      line('fix-not-in-collection-update-key', {}));
   }
   const plan = await planUpdate(existing, incoming, {
     collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
@@ -66,36 +66,36 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
   const summary: [string, string][] = [];
   for (const c of ch.newCerts) {
     const name = await issuerName(c.issuerFingerprint, c.issuerKeyId);
-    details.push(contentValue(`new certification by ${name} on "${c.userId}"`, 300));
+    details.push(contentValue(clause('detail-new-certification', { issuer: name, userId: c.userId }), 300));
     summary.push(['New-Certification', name]);
   }
   for (const u of ch.newUserIds) {
-    details.push(contentValue(`new user ID "${u}"`, 300));
+    details.push(contentValue(clause('detail-new-user-id', { userId: u }), 300));
     summary.push(['New-User-ID', u]);
   }
   for (const u of ch.restoredUserIds) {
-    details.push(contentValue(`user ID "${u}" valid again (a self-signature newer than its revocation)`, 300));
+    details.push(contentValue(clause('detail-restored-user-id', { userId: u }), 300));
     summary.push(['Restored-User-ID', u]);
   }
   if (ch.newExpiry) {
-    const when = (d: Date | null) => (d ? isoSeconds(d) : 'never');
-    details.push(`expiry changes from ${when(ch.newExpiry.before)} to ${when(ch.newExpiry.after)}`);
+    const when = (d: Date | null) => (d ? isoSeconds(d) : clause('expiry-never', {}));
+    details.push(clause('detail-new-expiry', { before: when(ch.newExpiry.before), after: when(ch.newExpiry.after) }));
     summary.push(['New-Expiry', when(ch.newExpiry.after)]);
   }
-  if (ch.newSelfSignatures > 0) details.push(`${ch.newSelfSignatures} new self-signature${ch.newSelfSignatures === 1 ? '' : 's'}`);
+  if (ch.newSelfSignatures > 0) details.push(clause('detail-new-self-signatures', { count: ch.newSelfSignatures, one: ch.newSelfSignatures === 1 }));
   for (const s of ch.newSubkeys) {
-    details.push(`new subkey ${s}`);
+    details.push(clause('detail-new-subkey', { subkey: s }));
     summary.push(['New-Subkey', s]);
   }
   if (ch.revocation) {
-    details.push(`the key is revoked${ch.revocation.reason ? ` (${contentValue(ch.revocation.reason, 200)})` : ''}`);
-    summary.push(['Revocation', ch.revocation.reason ?? 'no reason given']);
+    details.push(clause('detail-key-revoked', { reason: ch.revocation.reason ? contentValue(ch.revocation.reason, 200) : null }));
+    summary.push(['Revocation', ch.revocation.reason ?? clause('revocation-no-reason', {})]);
   }
-  for (const u of ch.revokedUserIds) details.push(contentValue(`user ID "${u}" revoked`, 300));
-  for (const s of ch.revokedSubkeys) details.push(`subkey ${s} revoked`);
+  for (const u of ch.revokedUserIds) details.push(contentValue(clause('detail-user-id-revoked', { userId: u }), 300));
+  for (const s of ch.revokedSubkeys) details.push(clause('detail-subkey-revoked', { subkey: s }));
 
   const armored = plan.merged.armor(ARMOR_CONFIG);
-  const what = `update of key ${who}`;
+  const what = clause('what-update-of-key', { key: who });
   if (plan.onlyAdditive) {
     return {
       status: 'accepted',
@@ -116,8 +116,8 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
 
   const open = (await ctx.store.openTicketsFor(fpr)).filter((t) => t.kind === 'update-key');
   if (open.length > 0) {
-    return refused(CMD, 'already-pending', `key ${fpr} already has an update waiting for the maintainers: ticket ${open[0].id}`,
-      `wait for the maintainers' decision on ${open[0].id} (STATUS ${open[0].id}), then send the update again if it is still needed`);
+    return refused(CMD, 'already-pending', line('reason-already-pending-update-key', { fingerprint: fpr, ticket: open[0].id }),
+      line('fix-already-pending-update-key', { ticket: open[0].id }));
   }
   const t = await openTicket(req, ctx, {
     kind: 'update-key', subject: fpr, what, summary, data: armored,

@@ -90,46 +90,42 @@ export function expireEffects(t: TicketRow, cfg: HandlerContext['config'], now: 
 async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: HandlerContext): Promise<CommandResult> {
   const cfg = ctx.config;
   const CMD = kind === 'approve' ? 'APPROVE' : 'REJECT';
-  const usage = kind === 'approve'
-    ? `write APPROVE ${cfg.tickets.prefix}000042 followed by the ticket digest (64 hex digits) and the line To: ${cfg.bot.address}, as the notification shows it`
-    : `write REJECT ${cfg.tickets.prefix}000042, the ticket digest (64 hex digits), the line To: ${cfg.bot.address} and your reason, as the notification shows it`;
+  const usage = line(kind === 'approve' ? 'fix-usage-approve' : 'fix-usage-reject', { prefix: cfg.tickets.prefix, bot: cfg.bot.address });
   const v = parseVote(req.command, cfg.tickets.prefix);
-  if (!v.ticket) return refused(CMD, 'usage', 'the command names no ticket (ticket ids look like ' + `${cfg.tickets.prefix}000042)`, usage);
+  if (!v.ticket) return refused(CMD, 'usage', line('reason-usage-no-ticket', { prefix: cfg.tickets.prefix }), usage);
   if (!v.digest) {
-    return refused(CMD, 'usage', v.digestText ? `"${contentValue(v.digestText, 80)}" is not a ticket digest (64 hex digits)` : 'the command carries no ticket digest', usage);
+    return refused(CMD, 'usage', v.digestText ? line('reason-usage-bad-digest', { digest: contentValue(v.digestText, 80) }) : line('reason-usage-no-digest', {}), usage);
   }
   // Identity is the key that signed, never the From: address.
   if (!isMaintainer(cfg, req.signer)) {
-    return refused(CMD, 'not-a-maintainer', `the mail is signed by key ${req.signer ?? '(none)'}, which is not a maintainer key`,
-      'only the maintainers listed in the bot configuration vote; sign with your maintainer key, or ask a maintainer to vote');
+    return refused(CMD, 'not-a-maintainer', line('reason-not-a-maintainer', { signer: req.signer }), line('fix-not-a-maintainer', {}));
   }
   const voter = req.signer!.toUpperCase();
   const t = await ctx.store.getTicket(v.ticket);
   if (!t) {
-    return { ...refused(CMD, 'no-such-ticket', `there is no ticket ${v.ticket}`, 'check the ticket id in the notification you received'), status: 'not-found' };
+    return { ...refused(CMD, 'no-such-ticket', line('reason-no-such-ticket', { ticket: v.ticket }), line('fix-no-such-ticket', {})), status: 'not-found' };
   }
   const what = describeTicket(t);
   if (isExpired(t, req.now)) {
     const { effect, notice } = expireEffects(t, cfg, req.now);
     return {
-      ...refused(CMD, 'ticket-expired', `ticket ${t.id} expired on ${isoSeconds(new Date(t.expiresAt))} before it had enough approvals`,
-        'nothing to vote on; the submitter has been told and may submit again'),
+      ...refused(CMD, 'ticket-expired', line('reason-ticket-expired', { ticket: t.id, expired: isoSeconds(new Date(t.expiresAt)) }),
+        line('fix-ticket-expired', {})),
       effects: [effect], extra: [notice],
     };
   }
   if (t.state !== 'pending') {
-    return refused(CMD, 'ticket-closed', `ticket ${t.id} is ${t.state}${t.closedReason ? ` (${t.closedReason})` : ''}; votes are taken only on pending tickets`,
-      `nothing to do; send STATUS ${t.id} to see its history`);
+    return refused(CMD, 'ticket-closed', line('reason-ticket-closed', { ticket: t.id, state: t.state, closedReason: t.closedReason }),
+      line('fix-ticket-closed', { ticket: t.id }));
   }
   if (v.digest !== t.digest) {
-    return refused(CMD, 'wrong-digest', `the digest you signed does not match the content of ticket ${t.id}, so your vote would be for other content than the ticket's`,
-      `review the ticket content again (the notification, or STATUS ${t.id}, shows the digest of the content) and vote with that digest`);
+    return refused(CMD, 'wrong-digest', line('reason-wrong-digest', { ticket: t.id }), line('fix-wrong-digest', { ticket: t.id }));
   }
   const votes = await ctx.store.getVotes(t.id);
   const mine = votes.find((x) => x.voter.toUpperCase() === voter);
   if (mine && mine.vote === kind) {
-    return refused(CMD, 'already-voted', `you already ${kind === 'approve' ? 'approved' : 'rejected'} ticket ${t.id} on ${isoSeconds(new Date(mine.at))}`,
-      'nothing to do: each maintainer key counts once');
+    return refused(CMD, 'already-voted', line('reason-already-voted', { approve: kind === 'approve', ticket: t.id, at: isoSeconds(new Date(mine.at)) }),
+      line('fix-already-voted', {}));
   }
   const record: VoteRecord = {
     ticketId: t.id, voter, vote: kind, digest: v.digest, reason: kind === 'reject' ? contentValue(v.reason, 300) : null,
@@ -137,7 +133,7 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
   };
 
   if (kind === 'reject') {
-    if (!v.reason.trim()) return refused(CMD, 'usage', 'a rejection needs a reason, which the submitter will read', usage);
+    if (!v.reason.trim()) return refused(CMD, 'usage', line('reason-usage-no-reason', {}), usage);
     const reason = record.reason!;
     return {
       status: 'rejected',

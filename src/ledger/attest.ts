@@ -18,6 +18,7 @@
  */
 import type { LogEntry } from '../tlog/index.js';
 import { COMMAND_BOUNDS } from '../limits.js';
+import { line as wording } from '../templates.js'; // (`line` is a line number here)
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
@@ -80,21 +81,20 @@ function unescapeGnu(name: string): string | null {
 }
 
 function checkDigest(hex: string, want?: DigestAlgorithm): { algorithm: DigestAlgorithm; hex: string } | string {
-  if (!/^[0-9a-fA-F]+$/.test(hex)) return 'the digest is not hexadecimal';
+  if (!/^[0-9a-fA-F]+$/.test(hex)) return wording('reason-attest-line-not-hex', {});
   const algorithm = HEX_LENGTH[hex.length];
   if (!algorithm) {
-    const weak = hex.length === 40 ? ' (that is SHA-1, which is not accepted)' : hex.length === 32 ? ' (that is MD5, which is not accepted)' : '';
-    return `a digest must have 64 hex digits (SHA-256) or 128 (SHA-512), this one has ${hex.length}${weak}`;
+    return wording('reason-attest-line-digest-length', { length: hex.length, sha1: hex.length === 40, md5: hex.length === 32 });
   }
-  if (want && want !== algorithm) return `a ${want.toUpperCase()} digest must have ${want === 'sha256' ? 64 : 128} hex digits`;
+  if (want && want !== algorithm) return wording('reason-attest-line-digest-length-for', { algorithm: want.toUpperCase(), digits: want === 'sha256' ? 64 : 128 });
   return { algorithm, hex: hex.toLowerCase() };
 }
 
 function checkName(name: string): string | null {
-  if (name.length === 0) return 'the artifact name is empty';
+  if (name.length === 0) return wording('reason-attest-line-name-empty', {});
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) return 'the artifact name contains a control character or line break';
-  if ([...name].length > COMMAND_BOUNDS.artifactNameChars) return `the artifact name is longer than ${COMMAND_BOUNDS.artifactNameChars} characters`;
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name)) return wording('reason-attest-line-name-control', {});
+  if ([...name].length > COMMAND_BOUNDS.artifactNameChars) return wording('reason-attest-line-name-long', { chars: COMMAND_BOUNDS.artifactNameChars });
   return null;
 }
 
@@ -108,11 +108,11 @@ export function parseSumLine(raw: string): { algorithm: DigestAlgorithm; hex: st
     return bad ?? { ...d, name: bsd[2] };
   }
   const gnu = /^(\\?)([0-9A-Za-z]+) [ *](.*)$/.exec(raw);
-  if (!gnu) return 'not a line of the form "<sha256 or sha512 hex>  <artifact name>"';
+  if (!gnu) return wording('reason-attest-line-form', {});
   const d = checkDigest(gnu[2]);
   if (typeof d === 'string') return d;
   const name = gnu[1] ? unescapeGnu(gnu[3]) : gnu[3];
-  if (name === null) return 'the escaped artifact name has an unknown escape (only \\\\, \\n and \\r exist)';
+  if (name === null) return wording('reason-attest-line-escape', {});
   const bad = checkName(name);
   return bad ?? { ...d, name };
 }
@@ -149,7 +149,7 @@ export function parseAttestLines(following: string, firstLine: number, maxLines:
     const dupKey = `${subject}\u0000${p.name}`;
     const earlier = seen.get(dupKey);
     if (earlier !== undefined) {
-      lines.push({ ok: false, line, raw, reason: `the same digest and name as line ${earlier}` });
+      lines.push({ ok: false, line, raw, reason: wording('reason-attest-line-duplicate', { earlier }) });
       continue;
     }
     seen.set(dupKey, line);

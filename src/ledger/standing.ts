@@ -17,6 +17,7 @@ import { DEFAULT_CRYPTO_POLICY, verifyConfig, type CryptoPolicy } from '../polic
 import type { ApprovalCheck, Lapse } from '../tickets/approvals.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { shown } from './replies.js';
+import { line } from '../templates.js';
 
 export interface KeyRef {
   fingerprint: string;
@@ -183,15 +184,15 @@ export async function keyStanding(fingerprint: string, ring: Keyring, opts: Stan
  * revoked or removed meanwhile no longer attests.)
  */
 export async function attestRefusal(fingerprint: string | null, ring: Keyring, opts: StandingOptions = {}): Promise<string | null> {
-  if (!fingerprint) return 'the request was not signed by a collection key';
+  if (!fingerprint) return line('reason-attest-unsigned', {});
   const key = ring.findByFingerprint(fingerprint);
-  if (!key || fingerprintOf(key) !== fingerprint.toUpperCase()) return `the signing key ${fingerprint} is not in the collection`;
+  if (!key || fingerprintOf(key) !== fingerprint.toUpperCase()) return line('reason-attest-not-in-collection', { fingerprint });
   const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
   const now = opts.now ?? new Date();
   const r = await inspectKey(key, { collection: ring, policy, now });
-  if (r.revoked) return `the signing key ${r.fingerprint} is revoked${r.revocationReason ? ` (${r.revocationReason})` : ''}`;
-  if (r.expired) return `the signing key ${r.fingerprint} expired on ${r.expires?.toISOString().slice(0, 10)}`;
-  if (!r.canSign) return `the signing key ${r.fingerprint} has no valid key able to sign`;
+  if (r.revoked) return line('reason-attest-revoked', { fingerprint: r.fingerprint, revocationReason: r.revocationReason });
+  if (r.expired) return line('reason-attest-expired', { fingerprint: r.fingerprint, expires: r.expires?.toISOString().slice(0, 10) });
+  if (!r.canSign) return line('reason-attest-cannot-sign', { fingerprint: r.fingerprint });
   return null;
 }
 
@@ -206,11 +207,11 @@ export function approvalCheck(c: { keyring: Keyring; policy: CryptoPolicy; maint
     maintainers: c.maintainers,
     async lapsed(voter: string): Promise<Lapse | null> {
       const key = c.keyring.findByFingerprint(voter);
-      if (!key || key.getFingerprint().toUpperCase() !== voter) return { who: `the approval by key ${voter}`, why: 'that key is no longer in the collection' };
+      if (!key || key.getFingerprint().toUpperCase() !== voter) return { who: line('lapse-who', { voter }), why: line('lapse-not-in-collection', {}) };
       const r = await inspectKey(key, { collection: [], policy: c.policy, now: c.now });
-      const who = `the approval by key ${voter}${identityOf(r) ? ` (${identityOf(r)})` : ''}`;
-      if (r.revoked) return { who, why: 'that key has been revoked' };
-      if (r.expired) return { who, why: `that key expired${r.expires ? ` on ${isoSeconds(r.expires)}` : ''} (once its owner renews it with UPDATE KEY, the vote counts again)` };
+      const who = line('lapse-who', { voter, identity: identityOf(r) });
+      if (r.revoked) return { who, why: line('lapse-revoked', {}) };
+      if (r.expired) return { who, why: line('lapse-expired', { expires: r.expires ? isoSeconds(r.expires) : null }) };
       return null;
     },
   };

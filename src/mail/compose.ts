@@ -15,6 +15,7 @@ import { HEADER_LIMITS, NAME_BOUNDS } from '../limits.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import { isAscii, sanitizeHeaderText } from './text.js';
 import { trimLinesBlanksEnd } from '../text/blocks.js';
+import { line } from '../templates.js';
 
 export type ReplyStatus = 'accepted' | 'pending' | 'approved' | 'rejected' | 'applied' | 'found' | 'not-found' | 'error';
 export type SigningStyle = 'pgpmime' | 'inline';
@@ -190,7 +191,7 @@ export function messageIdFor(seed: string, domain: string): string {
 export function replySubject(original: string | null | undefined): string {
   const s = sanitizeHeaderText(original ?? '', HEADER_LIMITS.subjectChars - 4);
   const stripped = s.replace(/^((re|aw|sv|fwd?)\s*(\[\d+\])?\s*:\s*)+/i, '');
-  return stripped ? `Re: ${stripped}` : 'Re: your message to ztrust-bot';
+  return `Re: ${stripped || line('subject-default', {})}`;
 }
 
 export function threadReferences(parentId: string | null | undefined, parentRefs: string[] | undefined, parentInReplyTo?: string | null): string[] {

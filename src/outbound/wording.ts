@@ -4,9 +4,5 @@
  * Prose is rendered with src/templates.ts; a header line (a Subject) or a
  * clause put into another template is the same, rendered on one line.
  */
-import { render } from '../templates.js';
-
-/** A template rendered as one line: its line ends become spaces, outer whitespace goes. */
-export function line(name: string, view: Record<string, unknown>): string {
-  return render(name, view).replace(/\s*\r?\n\s*/g, ' ').trim();
-}
+// One implementation, in the kernel (src/templates.ts), so pgp/ and policy/ can use it without a folder cycle.
+export { line } from '../templates.js';

@@ -34,7 +34,7 @@ import { Keyring } from './keyring.js';
 import { readAllBytes } from './bytes.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { addressIndex, claimsOfReport, holdersOf, holdsAddresses, type ReservedAddress } from './addresses.js';
-import { render } from '../templates.js';
+import { clause, line, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 
 export type AdmissionRule =
@@ -180,22 +180,24 @@ function intakeGates(
   opts: { certificationsFix: string; sameKey?: () => Refusal | null },
 ): Refusal | null {
   if (key.isPrivate()) {
-    return refuse('private-key', 'the message carries a SECRET key, not only the public key',
-      `send only the public key (${GPG_EXPORT}); treat the secret key as exposed and consider revoking it`);
+    return refuse('private-key', line('reason-private-key', {}), line('fix-private-key', {}));
   }
   const other = opts.sameKey?.();
   if (other) return other;
   const bytes = key.write().length;
   if (bytes > limits.maxKeyBytes) {
-    return refuse('limit-key-size', `${LIMIT_ERRORS.LIMIT_KEY_SIZE} (limit ${limits.maxKeyBytes} bytes, got ${bytes})`, `export a minimal copy: ${GPG_EXPORT}`);
+    return refuse('limit-key-size', line('reason-limit-key-size', { limitError: LIMIT_ERRORS.LIMIT_KEY_SIZE, limit: limits.maxKeyBytes, got: bytes }),
+      line('fix-limit-key-size', {}));
   }
   if (key.users.length > limits.maxUserIds) {
-    return refuse('limit-user-ids', `${LIMIT_ERRORS.LIMIT_USER_IDS} (limit ${limits.maxUserIds}, got ${key.users.length})`,
-      'remove user IDs you no longer use (gpg --edit-key, then deluid) and send the key again');
+    return refuse('limit-user-ids', line('reason-limit-user-ids', { limitError: LIMIT_ERRORS.LIMIT_USER_IDS, limit: limits.maxUserIds, got: key.users.length }),
+      line('fix-limit-user-ids', {}));
   }
   const certCount = key.users.reduce((n, u) => n + u.otherCertifications.length, 0);
   if (certCount > limits.maxCertifications) {
-    return refuse('limit-certifications', `${LIMIT_ERRORS.LIMIT_CERTIFICATIONS} (limit ${limits.maxCertifications}, got ${certCount})`, opts.certificationsFix);
+    return refuse('limit-certifications',
+      line('reason-limit-certifications', { limitError: LIMIT_ERRORS.LIMIT_CERTIFICATIONS, limit: limits.maxCertifications, got: certCount }),
+      opts.certificationsFix);
   }
   return null;
 }
@@ -209,15 +211,15 @@ async function issuerState(
   cache: Map<string, KeyReport>,
 ): Promise<{ usable: boolean; why?: string }> {
   const issuer = ring.findByFingerprint(issuerFpr);
-  if (!issuer) return { usable: false, why: 'issuer not in the collection' };
+  if (!issuer) return { usable: false, why: line('why-issuer-not-in-collection', {}) };
   let r = cache.get(issuerFpr);
   if (!r) {
     r = await inspectKey(issuer, { collection: ring, policy, now });
     cache.set(issuerFpr, r);
   }
-  if (r.revoked) return { usable: false, why: `issuer ${r.keyId} is revoked` };
-  if (r.expired) return { usable: false, why: `issuer ${r.keyId} has expired` };
-  if (!r.judgement.ok) return { usable: false, why: `issuer ${r.keyId} is a ${r.algorithm} key the policy no longer accepts (${r.judgement.reason})` };
+  if (r.revoked) return { usable: false, why: line('why-issuer-revoked', { keyId: r.keyId }) };
+  if (r.expired) return { usable: false, why: line('why-issuer-expired', { keyId: r.keyId }) };
+  if (!r.judgement.ok) return { usable: false, why: line('why-issuer-refused', { keyId: r.keyId, algorithm: r.algorithm, judgement: r.judgement.reason }) };
   return { usable: true };
 }
 
@@ -226,17 +228,16 @@ async function issuerState(
  * certification still counts only if its issuer is usable now.
  */
 function certProblem(c: CertInfo): string | null {
-  if (!c.issuerInCollection) return 'made by a key outside the collection';
-  if (c.valid !== true) return `does not verify (${c.invalidReason ?? 'bad signature'})`;
-  if (c.weakHash) return `uses ${c.hashAlgorithm.toUpperCase()}, which the policy refuses on new signatures`;
-  if (c.revoked) return 'revoked by its issuer';
-  if (c.expired) return 'expired';
-  if (c.future) return 'dated in the future';
-  if (!c.exportable) return 'marked non-exportable (a local signature)';
+  if (!c.issuerInCollection) return line('why-cert-outside', {});
+  if (c.valid !== true) return line('why-cert-invalid', { invalid: c.invalidReason });
+  if (c.weakHash) return line('why-cert-weak-hash', { hash: c.hashAlgorithm.toUpperCase() });
+  if (c.revoked) return line('why-cert-revoked', {});
+  if (c.expired) return line('why-cert-expired', {});
+  if (c.future) return line('why-cert-future', {});
+  if (!c.exportable) return line('why-cert-local', {});
   return null;
 }
 
-const GPG_EXPORT = 'gpg --armor --export-options export-minimal --export <FINGERPRINT>';
 
 /**
  * SUBMIT KEY: may this key enter the collection? The caller has already
@@ -244,46 +245,41 @@ const GPG_EXPORT = 'gpg --armor --export-options export-minimal --export <FINGER
  */
 export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
   const { ring, policy, limits, now, min, reserved } = settings(ctx);
-  const gate = intakeGates(submitted, limits, { certificationsFix: `export a minimal copy (${GPG_EXPORT}) and ask collection members to certify it again` });
+  const gate = intakeGates(submitted, limits, { certificationsFix: line('fix-limit-certifications-submit-key', {}) });
   if (gate) return gate;
   const fpr = fingerprintOf(submitted);
   if (ring.findByFingerprint(fpr)) {
-    return refuse('already-in-collection', `key ${fpr} is already in the collection`,
-      'to add new certifications or a new expiry, mail UPDATE KEY with the newer copy instead');
+    return refuse('already-in-collection', line('reason-already-in-collection', { fingerprint: fpr }), line('fix-already-in-collection', {}));
   }
 
   const report = await inspectKey(submitted, { collection: ring, policy, now });
   if (!report.judgement.ok) {
-    return refuse('algorithm', `the primary key is ${describeAlg(report)}: ${report.judgement.reason}`,
-      'create a new key (gpg --quick-gen-key "Name <email>" ed25519 sign 2y, or rsa3072) and have it certified');
+    return refuse('algorithm', line('reason-algorithm', { algorithm: describeAlg(report), judgement: report.judgement.reason }), line('fix-algorithm', {}));
   }
   if (report.revoked) {
-    return refuse('revoked', `key ${report.keyId} is revoked${report.revocationReason ? ` (${report.revocationReason})` : ''}`,
-      'submit a key that is in use; a revoked key cannot enter the collection');
+    return refuse('revoked', line('reason-revoked', { keyId: report.keyId, revocationReason: report.revocationReason }), line('fix-revoked', {}));
   }
   if (report.expired) {
-    return refuse('expired', `key ${report.keyId} expired on ${report.expires!.toISOString()}`,
-      `extend it (gpg --quick-set-expire ${fpr} 2y) and send the refreshed public key`);
+    return refuse('expired', line('reason-expired', { keyId: report.keyId, expires: report.expires!.toISOString() }),
+      line('fix-expired', { fingerprint: fpr }));
   }
   const goodUids = report.userIds.filter((u) => u.selfSigned && !u.revoked && !u.attribute);
   if (goodUids.length === 0) {
-    return refuse('no-user-id', 'no user ID of the key carries a valid, current self-signature',
-      `add a user ID (gpg --quick-add-uid ${fpr} "Name <email>") or refresh the self-signature, then send the key again`);
+    return refuse('no-user-id', line('reason-no-user-id', {}), line('fix-no-user-id', { fingerprint: fpr }));
   }
   if (goodUids.every((u) => u.selfSignatureWeak)) {
-    return refuse('weak-self-signature', `every user ID is bound by a ${goodUids[0].selfSignatureHash?.toUpperCase()} self-signature, which the policy refuses`,
-      `refresh the self-signatures with a modern hash: gpg --cert-digest-algo SHA256 --quick-set-expire ${fpr} 2y`);
+    return refuse('weak-self-signature', line('reason-weak-self-signature', { hash: goodUids[0].selfSignatureHash?.toUpperCase() }),
+      line('fix-weak-self-signature', { fingerprint: fpr }));
   }
   for (const s of report.subkeys) {
     if (!s.bound || s.revoked || s.expired) continue;
     if (!s.judgement.ok) {
-      return refuse('subkey-algorithm', `subkey ${s.keyId} is ${s.algorithm}${s.bits ? ` ${s.bits}` : ''}: ${s.judgement.reason}`,
-        `revoke or remove that subkey (gpg --edit-key ${fpr}, key N, revkey) and add a modern one (gpg --quick-add-key ${fpr} cv25519 encr)`);
+      return refuse('subkey-algorithm', line('reason-subkey-algorithm', { keyId: s.keyId, algorithm: s.algorithm, bits: s.bits, judgement: s.judgement.reason }),
+        line('fix-subkey-algorithm', { fingerprint: fpr }));
     }
   }
   if (!report.canSign) {
-    return refuse('no-signing-capability', 'neither the primary key nor a valid subkey can make signatures',
-      `add a signing subkey (gpg --quick-add-key ${fpr} ed25519 sign) and send the key again`);
+    return refuse('no-signing-capability', line('reason-no-signing-capability', {}), line('fix-no-signing-capability', { fingerprint: fpr }));
   }
 
   // --- addresses: the bot's and the lists' are never a member's. An address
@@ -303,7 +299,7 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
   const badUserIds = new Set(report.userIds.filter((u) => !u.selfSigned).map((u) => u.userId));
   for (const c of report.certifications) {
     if (badUserIds.has(c.userId)) {
-      stripped.push({ ...c, why: 'certifies a user ID that has no valid self-signature' });
+      stripped.push({ ...c, why: line('why-cert-bad-user-id', {}) });
       continue;
     }
     const problem = certProblem(c);
@@ -314,7 +310,7 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
     kept.push(c);
     const st = await issuerState(c.issuerFingerprint!, ring, policy, now, issuerCache);
     if (st.usable) counted.add(c.issuerFingerprint!);
-    else warnings.push(`the certification by ${c.issuerKeyId} is kept but does not count: ${st.why}`);
+    else warnings.push(line('warning-cert-not-counted', { keyId: c.issuerKeyId, why: st.why }));
   }
   if (report.judgement.warning) warnings.push(report.judgement.warning);
   for (const c of sharedAddresses) warnings.push(render('address-shared-warning', { ...c }).trim());
@@ -324,10 +320,8 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
     const have = counted.size;
     const outside = stripped.filter((s) => !s.issuerInCollection).length;
     return refuse('min-certifications',
-      `the key carries ${have} valid certification${have === 1 ? '' : 's'} by other collection keys; ${min} ${min === 1 ? 'is' : 'are'} required` +
-        (outside > 0 ? ` (${outside} certification${outside === 1 ? '' : 's'} by keys outside the collection do not count)` : ''),
-      `ask ${min - have} collection member${min - have === 1 ? '' : 's'} to check your fingerprint ${fpr} and certify it ` +
-        `(gpg --quick-sign-key ${fpr}), then send the key with those certifications again`);
+      line('reason-min-certifications', { have, haveOne: have === 1, min, minOne: min === 1, outside, outsideOne: outside === 1 }),
+      line('fix-min-certifications', { missing: min - have, missingOne: min - have === 1, fingerprint: fpr }));
   }
 
   // --- the copy to store
@@ -427,10 +421,9 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
   const { ring, policy, limits, now, reserved } = settings(ctx);
   const fpr = fingerprintOf(existing);
   const gate = intakeGates(incoming, limits, {
-    certificationsFix: `export a minimal copy (${GPG_EXPORT})`,
+    certificationsFix: line('fix-limit-certifications-update-key', {}),
     sameKey: () => fingerprintOf(incoming) === fpr ? null
-      : refuse('different-key', `the key sent is ${fingerprintOf(incoming)}, not the collection key ${fpr}`,
-        'UPDATE KEY only refreshes a key already in the collection; a new key must be submitted with SUBMIT KEY'),
+      : refuse('different-key', line('reason-different-key', { sent: fingerprintOf(incoming), fingerprint: fpr }), line('fix-different-key', {})),
   });
   if (gate) return gate;
 
@@ -459,11 +452,11 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
       case 'user': {
         const u = uidOk.get(item.userId);
         if (!u?.selfSigned) {
-          dropped.push({ what: `user ID "${item.userId}"`, why: 'no valid self-signature' });
+          dropped.push({ what: line('what-user-id', { userId: item.userId }), why: line('why-no-self-signature', {}) });
           return false;
         }
         if (u.selfSignatureWeak) {
-          dropped.push({ what: `user ID "${item.userId}"`, why: `self-signed only with ${u.selfSignatureHash?.toUpperCase()}` });
+          dropped.push({ what: line('what-user-id', { userId: item.userId }), why: line('why-weak-self-signature', { hash: u.selfSignatureHash?.toUpperCase() }) });
           return false;
         }
         newUserIds.push(item.userId);
@@ -477,7 +470,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
         const type = item.kind === 'direct' ? openpgp.enums.signature.key : openpgp.enums.signature.certGeneric;
         const ok = await selfSigAcceptable(item.sig, primary, type, data, cfg, policy, now);
         if (ok !== null) {
-          dropped.push({ what: `a self-signature${'userId' in item ? ` on "${item.userId}"` : ''}`, why: ok });
+          dropped.push({ what: line('what-self-signature', { userId: 'userId' in item ? item.userId : null }), why: ok });
           return false;
         }
         newSelfSignatures++;
@@ -485,10 +478,10 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
       }
       case 'cert': {
         const c = certById.get(signatureId(item.sig));
-        const problem = c ? certProblem(c) : 'could not be read';
+        const problem = c ? certProblem(c) : line('why-unreadable', {});
         if (problem || !c) {
           if (c) droppedOutsideCerts.push({ ...c, why: problem! });
-          else dropped.push({ what: `a certification on "${item.userId}"`, why: problem ?? 'unknown' });
+          else dropped.push({ what: line('what-certification', { userId: item.userId }), why: problem ?? 'unknown' });
           return false;
         }
         newCerts.push(c);
@@ -499,7 +492,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
           const data = { userID: item.user.userID, userAttribute: item.user.userAttribute, key: primary };
           const err = await checkSignature(item.sig, primary, openpgp.enums.signature.certRevocation, data, cfg);
           if (err) {
-            dropped.push({ what: `a revocation of "${item.userId}"`, why: err });
+            dropped.push({ what: line('what-uid-revocation', { userId: item.userId }), why: err });
             return false;
           }
           revokedUserIds.push(item.userId);
@@ -513,17 +506,19 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
             if ((await checkSignature(item.sig, kp.keyPacket, openpgp.enums.signature.certRevocation, data, cfg)) === null) return true;
           }
         }
-        dropped.push({ what: `a certification revocation on "${item.userId}" by ${item.sig.issuerKeyID.toHex()}`, why: 'not made by a collection key' });
+        dropped.push({
+          what: line('what-cert-revocation', { userId: item.userId, issuer: item.sig.issuerKeyID.toHex() }), why: line('why-not-collection-key', {}),
+        });
         return false;
       }
       case 'key-revocation': {
         if (!item.sig.issuerKeyID.equals(existing.getKeyID())) {
-          dropped.push({ what: 'a key revocation', why: `made by ${item.sig.issuerKeyID.toHex()}; designated revokers are not supported` });
+          dropped.push({ what: line('what-key-revocation', {}), why: line('why-designated-revoker', { issuer: item.sig.issuerKeyID.toHex() }) });
           return false;
         }
         const err = await checkSignature(item.sig, primary, openpgp.enums.signature.keyRevocation, { key: primary }, cfg);
         if (err) {
-          dropped.push({ what: 'a key revocation', why: err });
+          dropped.push({ what: line('what-key-revocation', {}), why: err });
           return false;
         }
         revocation = { reason: null };
@@ -532,11 +527,11 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
       case 'subkey': {
         const s = unionReport.subkeys.find((x) => x.fingerprint === item.fingerprint);
         if (!s?.bound) {
-          dropped.push({ what: `subkey ${item.fingerprint}`, why: 'no valid binding signature' });
+          dropped.push({ what: line('what-subkey', { subkey: item.fingerprint }), why: line('why-no-binding-signature', {}) });
           return false;
         }
         if (!s.judgement.ok) {
-          dropped.push({ what: `subkey ${s.keyId}`, why: s.judgement.reason });
+          dropped.push({ what: line('what-subkey', { subkey: s.keyId }), why: s.judgement.reason });
           return false;
         }
         newSubkeys.push(item.fingerprint);
@@ -546,7 +541,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
         const data = { key: primary, bind: item.subkey.keyPacket };
         const ok = await selfSigAcceptable(item.sig, primary, openpgp.enums.signature.subkeyBinding, data, cfg, policy, now);
         if (ok !== null) {
-          dropped.push({ what: `a binding signature of subkey ${item.fingerprint}`, why: ok });
+          dropped.push({ what: clause('what-subkey-binding', { subkey: item.fingerprint }), why: ok });
           return false;
         }
         newSelfSignatures++;
@@ -556,7 +551,7 @@ export async function planUpdate(existing: openpgp.Key, incoming: openpgp.Key, c
         const data = { key: primary, bind: item.subkey.keyPacket };
         const err = await checkSignature(item.sig, primary, openpgp.enums.signature.subkeyRevocation, data, cfg);
         if (err) {
-          dropped.push({ what: `a revocation of subkey ${item.fingerprint}`, why: err });
+          dropped.push({ what: clause('what-subkey-revocation', { subkey: item.fingerprint }), why: err });
           return false;
         }
         revokedSubkeys.push(item.fingerprint);
@@ -622,8 +617,8 @@ async function selfSigAcceptable(
   const err = await checkSignature(sig, primary, type, data, cfg);
   if (err) return err;
   const h = hashName(sig.hashAlgorithm);
-  if (isRejectedHash(policy, h)) return `uses ${h.toUpperCase()}, which the policy refuses on new signatures`;
-  if (isFutureDated(policy, sig.created, now)) return 'dated in the future';
+  if (isRejectedHash(policy, h)) return line('why-cert-weak-hash', { hash: h.toUpperCase() });
+  if (isFutureDated(policy, sig.created, now)) return line('why-cert-future', {});
   return null;
 }
 
@@ -657,22 +652,20 @@ export async function checkRevocation(
   try {
     sigs = await readRevocationSignatures(revocationCert, cfg);
   } catch (err) {
-    return refuse('revocation-unreadable', `the revocation certificate could not be read: ${(err as Error).message}`,
-      'send the armoured output of gpg --output revoke.asc --gen-revoke <FINGERPRINT> in the signed text');
+    return refuse('revocation-unreadable', line('reason-revocation-unreadable', { error: (err as Error).message }), line('fix-revocation-unreadable', {}));
   }
   const keyRevs = sigs.filter((s) => s.signatureType === openpgp.enums.signature.keyRevocation);
   if (keyRevs.length === 0) {
-    return refuse('revocation-unreadable', 'the block holds no key revocation signature',
-      'send the armoured output of gpg --output revoke.asc --gen-revoke <FINGERPRINT>');
+    return refuse('revocation-unreadable', line('reason-revocation-unreadable-no-signature', {}), line('fix-revocation-unreadable-no-signature', {}));
   }
   const fpr = fingerprintOf(existing);
   const primary = existing.keyPacket;
   const mine = keyRevs.filter((s) => s.issuerKeyID.equals(existing.getKeyID()));
   if (mine.length === 0) {
-    return refuse('revocation-wrong-key', `the revocation was made by key ${keyRevs[0].issuerKeyID.toHex()}, not by ${fpr}`,
-      'send the revocation certificate of the collection key itself (designated revokers are not supported)');
+    return refuse('revocation-wrong-key', line('reason-revocation-wrong-key', { issuer: keyRevs[0].issuerKeyID.toHex(), fingerprint: fpr }),
+      line('fix-revocation-wrong-key', {}));
   }
-  let lastErr = 'signature does not verify';
+  let lastErr = line('why-signature-invalid', {});
   for (const sig of mine) {
     const err = await checkSignature(sig, primary, openpgp.enums.signature.keyRevocation, { key: primary }, cfg);
     if (err) {
@@ -681,9 +674,9 @@ export async function checkRevocation(
     }
     const warnings: string[] = [];
     const h = hashName(sig.hashAlgorithm);
-    if (isRejectedHash(policy, h)) warnings.push(`the revocation uses ${h.toUpperCase()}; applied anyway, since a revocation only withdraws trust`);
+    if (isRejectedHash(policy, h)) warnings.push(line('warning-revocation-weak-hash', { hash: h.toUpperCase() }));
     if (isFutureDated(policy, sig.created, now)) {
-      warnings.push('the revocation is dated in the future; applied anyway');
+      warnings.push(line('warning-revocation-future', {}));
     }
     const revoked = await cloneKey(existing);
     if (!revoked.revocationSignatures.some((s) => signatureId(s) === signatureId(sig))) revoked.revocationSignatures.push(sig);
@@ -691,8 +684,7 @@ export async function checkRevocation(
     const report = await inspectKey(stored, { collection: [], policy, now });
     return { ok: true, revokedKey: stored, fingerprint: fpr, reason: report.revocationReason, warnings };
   }
-  return refuse('revocation-invalid', `the revocation signature does not verify against key ${fpr}: ${lastErr}`,
-    'the certificate is damaged or belongs to another key; generate it again with gpg --gen-revoke');
+  return refuse('revocation-invalid', line('reason-revocation-invalid', { fingerprint: fpr, error: lastErr }), line('fix-revocation-invalid', {}));
 }
 
 const REVOCATION_BLOCK = blockKind('PGP PUBLIC KEY BLOCK', 'PGP SIGNATURE');

@@ -9,6 +9,7 @@
 import * as openpgp from 'openpgp';
 import type { PolicyCode } from './codes.js';
 import { DEFAULT_CRYPTO_POLICY, isRejectedHash, type CryptoPolicy } from './settings.js';
+import { line } from '../templates.js';
 
 // ---------------------------------------------------------------------------
 // The registries. ONE table of hash ids and ONE of public-key ids (RFC 9580
@@ -105,21 +106,18 @@ export function publicKeyName(id: number | null | undefined): string {
 }
 
 function unassigned(kind: string, id: number, reserved: Set<number>): string {
-  if (reserved.has(id)) return `${kind} id ${id} is reserved in the OpenPGP registry (RFC 9580)`;
-  if (isPrivateId(id)) return `${kind} id ${id} is a private/experimental id (RFC 9580), which is not accepted`;
-  return `${kind} id ${id} is not assigned in the OpenPGP registry (RFC 9580)`;
+  if (reserved.has(id)) return line('reason-policy-id-reserved', { kind, id });
+  if (isPrivateId(id)) return line('reason-policy-id-private', { kind, id });
+  return line('reason-policy-id-unassigned', { kind, id });
 }
 
-/** How to fix a refused or unknown hash, in the user's own tools. */
+/** How to fix a refused or unknown hash, in the user's own tools (wording: templates/fix-hash-algorithm.txt). */
 // (No tilde or brackets: replies are read on EBCDIC terminals, see NOTES.md.)
-export const HASH_FIX = 'Sign again with SHA-512 (or SHA-256): in GnuPG add the line "personal-digest-preferences SHA512" '
-  + 'to gpg.conf in your GnuPG home directory (or sign with --digest-algo SHA512); Thunderbird and most clients do this by default.';
+export const HASH_FIX = line('fix-hash-algorithm', {});
 /** How to fix a refused key. */
-export const KEY_FIX = 'Sign with an Ed25519, ECDSA P-256+ or RSA (3072+ bits) key; '
-  + 'in GnuPG: gpg --quick-gen-key "Your Name <you@example.org>" ed25519, then send the new key (SUBMIT KEY).';
+export const KEY_FIX = line('fix-public-key-algorithm', {});
 /** How to fix an old or unknown signature format. */
-export const VERSION_FIX = 'Re-sign with a current OpenPGP client (GnuPG 2.2 or later, Thunderbird, Sequoia): '
-  + 'they make v4 signatures.';
+export const VERSION_FIX = line('fix-signature-version', {});
 
 export type AlgorithmUse = 'accepted' | 'refused' | 'unsupported';
 export type AlgorithmJudgement =
@@ -130,7 +128,7 @@ export type AlgorithmJudgement =
 export function judgeHashId(policy: CryptoPolicy, id: number): AlgorithmJudgement {
   const h = hashById(id);
   if (!h) return { use: 'unsupported', code: 'POLICY_HASH_UNKNOWN', reason: unassigned('hash algorithm', id, RESERVED_HASH_IDS) };
-  if (isRejectedHash(policy, h.name)) return { use: 'refused', code: 'POLICY_HASH_REFUSED', reason: `${h.label} is refused by the policy for new signatures` };
+  if (isRejectedHash(policy, h.name)) return { use: 'refused', code: 'POLICY_HASH_REFUSED', reason: line('reason-policy-hash-refused', { hash: h.label }) };
   return { use: 'accepted' };
 }
 
@@ -142,8 +140,8 @@ export function judgePublicKeyId(id: number): AlgorithmJudgement {
   const a = publicKeyById(id);
   if (!a) return { use: 'unsupported', code: 'POLICY_PK_UNKNOWN', reason: unassigned('public-key algorithm', id, RESERVED_PUBLIC_KEY_IDS) };
   // Refused first: an ElGamal signature is refused like the ElGamal key itself (the fix is a new key).
-  if (a.judge === 'refused') return { use: 'refused', code: 'POLICY_PK_REFUSED', reason: `${a.label} keys are no longer accepted` };
-  if (!a.signs) return { use: 'unsupported', code: 'POLICY_PK_CANNOT_SIGN', reason: `${a.label} (public-key algorithm ${id}) cannot make signatures` };
+  if (a.judge === 'refused') return { use: 'refused', code: 'POLICY_PK_REFUSED', reason: line('reason-policy-pk-refused', { algorithm: a.label }) };
+  if (!a.signs) return { use: 'unsupported', code: 'POLICY_PK_CANNOT_SIGN', reason: line('reason-policy-pk-cannot-sign', { algorithm: a.label, id }) };
   return { use: 'accepted' };
 }
 
@@ -177,11 +175,11 @@ export function judgeSignatureAlgorithms(policy: CryptoPolicy, s: SignatureAlgor
   if (s.version === 3) {
     return {
       ok: false, verdict: 'weak', code: 'POLICY_SIG_VERSION_REFUSED', rule: 'signature-version', fix: VERSION_FIX,
-      reason: 'v3 signatures are not accepted; re-sign with a current OpenPGP client',
+      reason: line('reason-policy-sig-version-refused', {}),
     };
   }
   if (s.version !== 4 && s.version !== 6) {
-    const what = s.version === 5 ? 'v5 (LibrePGP) signatures are not supported' : `signature version ${s.version} is not an OpenPGP version this bot reads`;
+    const what = s.version === 5 ? line('reason-policy-sig-version-v5', {}) : line('reason-policy-sig-version-unknown', { version: s.version });
     return { ok: false, verdict: 'malformed', code: 'POLICY_SIG_VERSION_UNKNOWN', rule: 'signature-version', reason: what, fix: VERSION_FIX };
   }
   const pk = judgePublicKeyId(s.publicKeyId);
@@ -197,7 +195,7 @@ export function judgeSignatureAlgorithms(policy: CryptoPolicy, s: SignatureAlgor
   if (alg.minHashBits !== undefined && hash.bits < alg.minHashBits) {
     return {
       ok: false, verdict: 'weak', code: 'POLICY_HASH_TOO_SHORT', rule: 'hash-algorithm', fix: HASH_FIX,
-      reason: `${alg.label} signatures need a hash of at least ${alg.minHashBits} bits (RFC 9580); this one uses ${hash.label}`,
+      reason: line('reason-policy-hash-too-short', { algorithm: alg.label, minBits: alg.minHashBits, hash: hash.label }),
     };
   }
   return { ok: true };
@@ -291,16 +289,16 @@ export function judgeKeyAlgorithm(
   switch (entry?.judge) {
     case 'rsa': {
       const b = bits ?? 0;
-      if (b < policy.minRsaBits) return { ok: false, code: 'POLICY_RSA_TOO_SHORT', reason: `RSA ${b} bits is below the minimum of ${policy.minRsaBits}`, ...info };
-      if (b < policy.warnRsaBits) return { ok: true, warning: `RSA ${b} bits is below the recommended ${policy.warnRsaBits}`, ...info };
+      if (b < policy.minRsaBits) return { ok: false, code: 'POLICY_RSA_TOO_SHORT', reason: line('reason-policy-rsa-too-short', { bits: b, min: policy.minRsaBits }), ...info };
+      if (b < policy.warnRsaBits) return { ok: true, warning: line('warning-policy-rsa-short', { bits: b, recommended: policy.warnRsaBits }), ...info };
       return { ok: true, ...info };
     }
     case 'curve':
-      if (curve && !policy.allowedCurves.includes(curve)) return { ok: false, code: 'POLICY_CURVE_REFUSED', reason: `curve ${curve} is not accepted`, ...info };
+      if (curve && !policy.allowedCurves.includes(curve)) return { ok: false, code: 'POLICY_CURVE_REFUSED', reason: line('reason-policy-curve-refused', { curve }), ...info };
       return { ok: true, ...info };
     case 'refused':
-      return { ok: false, code: 'POLICY_PK_REFUSED', reason: `${entry.label} keys are no longer accepted`, ...info };
+      return { ok: false, code: 'POLICY_PK_REFUSED', reason: line('reason-policy-pk-refused', { algorithm: entry.label }), ...info };
     default:
-      return { ok: false, code: 'POLICY_PK_UNKNOWN', reason: `public-key algorithm ${info.algorithm} is not accepted`, ...info };
+      return { ok: false, code: 'POLICY_PK_UNKNOWN', reason: line('reason-policy-pk-unknown-name', { algorithm: info.algorithm }), ...info };
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { PolicyCode } from './codes.js';
 import type { CryptoPolicy } from './settings.js';
+import { line } from '../templates.js';
 
 /** Dated further ahead of `now` than the policy's clock skew allows. A missing date is not "future". */
 export function isFutureDated(policy: CryptoPolicy, created: Date | null | undefined, now: Date): boolean {
@@ -37,12 +38,12 @@ export function judgeSignatureTime(
 ): TimeJudgement {
   if (isFutureDated(policy, created, now)) {
     const ahead = (created.getTime() - now.getTime()) / 1000;
-    return { ok: false, code: 'POLICY_TIME_FUTURE', reason: `the signature is dated ${Math.round(ahead)} s in the future (more than ${policy.maxClockSkewSeconds} s of clock skew)` };
+    return { ok: false, code: 'POLICY_TIME_FUTURE', reason: line('reason-policy-time-future', { ahead: Math.round(ahead), skew: policy.maxClockSkewSeconds }) };
   }
   if (stateChanging) {
     const age = (now.getTime() - created.getTime()) / 1000;
     if (age > policy.maxSignatureAgeSeconds) {
-      return { ok: false, code: 'POLICY_TIME_TOO_OLD', reason: `the signature is ${Math.round(age / 3600)} h old; state-changing commands must be signed within ${Math.round(policy.maxSignatureAgeSeconds / 3600)} h` };
+      return { ok: false, code: 'POLICY_TIME_TOO_OLD', reason: line('reason-policy-time-too-old', { hours: Math.round(age / 3600), maxHours: Math.round(policy.maxSignatureAgeSeconds / 3600) }) };
     }
   }
   return { ok: true };

@@ -9,6 +9,7 @@
 import type { PolicyCode } from './codes.js';
 import { HASH_ALGORITHMS } from './openpgp.js';
 import { isRejectedHash, type CryptoPolicy } from './settings.js';
+import { line } from '../templates.js';
 
 export interface PolicyFinding {
   code: PolicyCode;
@@ -66,8 +67,8 @@ function hashLabel(name: string): string {
 /** How a refused signature hash is worded (MD5 and SHA-1 as always; others by the policy). */
 function refusedHashText(algName: string, hash: string): string {
   return ['md2', 'md5', 'sha1'].includes(hash)
-    ? `it is signed with ${algName}; MD5 and SHA-1 signatures are refused`
-    : `it is signed with ${algName}; the policy refuses ${hashLabel(hash)}`;
+    ? line('reason-x509-hash-weak', { algorithm: algName })
+    : line('reason-x509-hash-refused', { algorithm: algName, hash: hashLabel(hash) });
 }
 
 /**
@@ -81,15 +82,15 @@ export function judgeCertSignatureAlgorithm(
   pssHashOid: string | null,
 ): { name: string; problem: PolicyFinding | null } {
   const alg = CERT_SIGNATURE_ALGORITHMS[oid];
-  if (!alg) return { name: oid, problem: { code: 'X509_SIG_ALG_UNKNOWN', text: `its signature algorithm ${oid} is not one the policy knows` } };
+  if (!alg) return { name: oid, problem: { code: 'X509_SIG_ALG_UNKNOWN', text: line('reason-x509-sig-alg-unknown', { oid }) } };
   if (alg.hash !== null && !hashAccepted(policy, alg.hash)) {
     return { name: alg.name, problem: { code: 'POLICY_HASH_REFUSED', text: refusedHashText(alg.name, alg.hash) } };
   }
-  if (alg.signer === 'dsa') return { name: alg.name, problem: { code: 'POLICY_PK_REFUSED', text: `it is signed with ${alg.name}; DSA signatures are refused` } };
+  if (alg.signer === 'dsa') return { name: alg.name, problem: { code: 'POLICY_PK_REFUSED', text: line('reason-x509-dsa', { algorithm: alg.name }) } };
   if (alg.signer === 'rsa-pss' && pssHashOid !== null) {
     const h = HASH_OIDS[pssHashOid];
-    if (!h) return { name: alg.name, problem: { code: 'POLICY_HASH_UNKNOWN', text: `its RSASSA-PSS signature uses hash ${pssHashOid}; refused` } };
-    if (!hashAccepted(policy, h)) return { name: alg.name, problem: { code: 'POLICY_HASH_REFUSED', text: `its RSASSA-PSS signature uses hash ${hashLabel(h)}; refused` } };
+    if (!h) return { name: alg.name, problem: { code: 'POLICY_HASH_UNKNOWN', text: line('reason-x509-pss-hash', { hash: pssHashOid }) } };
+    if (!hashAccepted(policy, h)) return { name: alg.name, problem: { code: 'POLICY_HASH_REFUSED', text: line('reason-x509-pss-hash', { hash: hashLabel(h) }) } };
     return { name: `RSASSA-PSS with ${h}`, problem: null };
   }
   return { name: alg.name, problem: null };
@@ -126,18 +127,18 @@ export function judgeCertKey(
   if (type === 'rsa' || type === 'rsa-pss') {
     const bits = details.modulusLength ?? 0;
     out.bits = bits;
-    if (bits < policy.minRsaBits) out.problems.push({ code: 'POLICY_RSA_TOO_SHORT', text: `its RSA key has ${bits} bits; at least ${policy.minRsaBits} are required` });
-    else if (bits < policy.warnRsaBits) out.warnings.push({ code: 'POLICY_RSA_BELOW_RECOMMENDED', text: `its RSA key has ${bits} bits; ${policy.warnRsaBits} or more is recommended` });
+    if (bits < policy.minRsaBits) out.problems.push({ code: 'POLICY_RSA_TOO_SHORT', text: line('reason-x509-rsa-too-short', { bits, min: policy.minRsaBits }) });
+    else if (bits < policy.warnRsaBits) out.warnings.push({ code: 'POLICY_RSA_BELOW_RECOMMENDED', text: line('warning-x509-rsa-short', { bits, recommended: policy.warnRsaBits }) });
   } else if (type === 'ec') {
     out.curve = details.namedCurve ?? 'unknown';
     if (!policy.allowedCurves.includes(CURVE_NAMES[out.curve] ?? out.curve)) {
-      out.problems.push({ code: 'POLICY_CURVE_REFUSED', text: `its EC key uses curve ${out.curve}; the policy accepts ${acceptedEcCurves(policy)}` });
+      out.problems.push({ code: 'POLICY_CURVE_REFUSED', text: line('reason-x509-curve-refused', { curve: out.curve, accepted: acceptedEcCurves(policy) }) });
     }
   } else if (type === 'ed25519' || type === 'ed448') {
     out.curve = type;
-    if (!policy.allowedCurves.includes(type)) out.problems.push({ code: 'POLICY_CURVE_REFUSED', text: `its ${type} key is not accepted by the policy` });
+    if (!policy.allowedCurves.includes(type)) out.problems.push({ code: 'POLICY_CURVE_REFUSED', text: line('reason-x509-key-type-refused', { type }) });
   } else {
-    out.problems.push({ code: type === 'dsa' ? 'POLICY_PK_REFUSED' : 'POLICY_PK_UNKNOWN', text: `its public key is ${type}; RSA, EC P-256+ or Ed25519 is required` });
+    out.problems.push({ code: type === 'dsa' ? 'POLICY_PK_REFUSED' : 'POLICY_PK_UNKNOWN', text: line('reason-x509-key-type-unknown', { type }) });
   }
   return out;
 }

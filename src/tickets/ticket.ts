@@ -19,7 +19,7 @@ import { trimLinesBlanksEnd, trimNewlinesEnd } from '../text/blocks.js';
 import { contentValue } from '../text/value.js';
 import { createHash } from 'node:crypto';
 import { TicketError } from '../errors.js';
-import { render } from '../templates.js';
+import { clause, render } from '../templates.js';
 import type { TicketKind, TicketRow, TicketState, TicketUpdate, VoteRecord } from '../store/types.js';
 
 export type { TicketKind, TicketRow, TicketState, TicketUpdate };
@@ -206,7 +206,7 @@ export function transition(t: Pick<TicketRow, 'id' | 'state' | 'version' | 'expi
       if (event.vote.ticketId !== t.id) throw new TicketError('TICKET_ILLEGAL_TRANSITION', `a vote for ${event.vote.ticketId} cannot change ticket ${t.id}`);
       if (event.kind === 'vote') return { ...base, vote: event.vote };
       if (event.kind === 'approve') return { ...base, vote: event.vote, state: to };
-      return { ...base, vote: event.vote, state: to, closedReason: `rejected by ${event.vote.voter}: ${event.vote.reason ?? ''}` };
+      return { ...base, vote: event.vote, state: to, closedReason: clause('closed-rejected-by', { voter: event.vote.voter, reason: event.vote.reason ?? '' }) };
     }
     case 'expire':
       if (!isExpired(t, event.now)) throw new TicketError('TICKET_NOT_DUE', `ticket ${t.id} expires at ${t.expiresAt}, not before`);
@@ -260,13 +260,13 @@ export function describeTicket(t: Pick<TicketRow, 'kind' | 'subject' | 'content'
   switch (t.kind) {
     case 'add-key': {
       const uid = field('User-ID');
-      return `new key ${t.subject}${uid ? ` (${uid})` : ''}`;
+      return clause('what-new-key', { key: t.subject, userId: uid });
     }
     case 'update-key':
-      return `update of key ${t.subject}`;
+      return clause('what-update-of-key', { key: t.subject });
     case 'add-cert': {
       const subj = field('Certificate-Subject');
-      return `certificate ${t.subject}${subj ? ` (${subj})` : ''}`;
+      return clause('what-certificate', { name: t.subject, subject: subj });
     }
   }
 }
