@@ -5,7 +5,7 @@
  *   cli/    entry points (the command line, the demo): may import src/, queue/
  *   queue/  BullMQ, Redis, SMTP, IMAP: may import src/
  *   src/    the domain: imports neither; its root files (errors, limits,
- *           templates, logger, paths, datadir) are a kernel every folder may use,
+ *           templates, logger, package-root, datadir) are a kernel every folder may use,
  *           so they import no folder under src/
  *
  * Folder cycles are what let a change in one corner reach every other: a

@@ -9,7 +9,7 @@ import type { App } from '../src/app/app.js';
 import { describeError } from '../src/errors.js';
 import { logRateLimited } from '../src/logger.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';
-import { expireTickets } from '../src/tickets/expire.js';
+import { expireTickets } from '../src/tickets/sweep.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
 import { InboundProducer, startInboundWorker } from './inbound.js';
 import { OutboundProducer, startOutboundWorker } from './outbound.js';

@@ -7,7 +7,7 @@
 import Mustache from 'mustache';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { TEMPLATES_DIR } from './paths.js';
+import { TEMPLATES_DIR } from './package-root.js';
 
 const cache = new Map<string, string>();
 

@@ -22,7 +22,7 @@ import type { CryptoPolicy } from '../policy/index.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
 import { clause, render } from '../templates.js';
 import type { LogEntry } from '../tlog/index.js';
-import { entryTime, type AttestPayload } from '../ledger/attest.js';
+import { attestationEntry, type AttestPayload } from '../ledger/attest.js';
 import { FRAME_CHECKPOINT, FRAME_ENTRY, FRAME_PROOF, framed, goodLines, hanging, indexList } from '../ledger/replies.js';
 import type { LogService } from '../ledger/service.js';
 import { attestRefusal } from '../ledger/standing.js';
@@ -104,9 +104,7 @@ export async function applyAttestation(row: ChangeRow, deps: AttestApplyDeps): P
   const refusal = await attestRefusal(p.signer, await deps.keyring(), { policy: deps.policy, now });
   if (refusal) return finish('failed', null, refusal, { prose: render('attest-not-applied', { reasonLines: hanging('  ', refusal, '  ').join('\n'), count: p.lines.length }) });
 
-  const entries: LogEntry[] = p.lines.map((l) => ({
-    type: 'attestation', subject: l.subject, name: l.name, signers: [p.signer], time: entryTime(now), source: row.sourceDigest,
-  }));
+  const entries: LogEntry[] = p.lines.map((l) => attestationEntry(l, p.signer, now, row.sourceDigest));
   const svc = await deps.log();
   const out = await svc.appendEntries(entries, { key: `change:${row.id}` });
 

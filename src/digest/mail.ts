@@ -17,8 +17,8 @@ import { line } from '../outbound/wording.js';
 import type { SubscriberRow } from '../store/types.js';
 import { render } from '../templates.js';
 import { asciiValue, field } from './text.js';
-import type { ExpiringKeyInfo } from './expiry.js';
-import { reminderOutboxId } from './expiry.js';
+import type { ExpiringKeyInfo } from './key-expiry.js';
+import { reminderOutboxId } from './key-expiry.js';
 
 export interface DigestRecipient {
   address: string;

@@ -37,7 +37,7 @@ import { parseConsistencyBlock, parseEntry } from '../tlog/index.js';
 import { describeError } from '../errors.js';
 import { DigestArchive, digestFileName, type StoredDigest } from './archive.js';
 import { DigestError } from './errors.js';
-import { expiringKeys, type ExpiringKeyInfo } from './expiry.js';
+import { expiringKeys, type ExpiringKeyInfo } from './key-expiry.js';
 import { digestSubject, formatDigest, type DigestEntry } from './format.js';
 import { openLogView } from './logview.js';
 import { digestOutboxId, digestRecipients, reminderFor } from './mail.js';

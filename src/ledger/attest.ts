@@ -164,7 +164,7 @@ export function entryTime(d: Date): string {
 }
 
 /** The log entry for one attested line. */
-export function attestationEntry(l: AttestGood, signer: string, time: Date, sourceDigest: string): LogEntry {
+export function attestationEntry(l: Pick<AttestGood, 'subject' | 'name'>, signer: string, time: Date, sourceDigest: string): LogEntry {
   return { type: 'attestation', subject: l.subject, name: l.name, signers: [signer], time: entryTime(time), source: sourceDigest };
 }
 

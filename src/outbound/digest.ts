@@ -16,7 +16,7 @@ import { reflow } from '../mail/text.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { OutboxRecord, StateStore } from '../store/types.js';
 import { unsubscribeMailto } from '../subscriptions/tokens.js';
-import { outboxRow, type MailSpec } from './compose.js';
+import { outboxRow, type MailSpec } from './outbox-row.js';
 import { UNTHREADED } from './frame.js';
 import { recipientGate, type Refusal } from './gate.js';
 
@@ -33,7 +33,7 @@ export interface DigestCopy {
 }
 
 export interface ReminderMail {
-  /** Outbox id: one per key, expiry date and stage (digest/expiry.ts reminderOutboxId). */
+  /** Outbox id: one per key, expiry date and stage (digest/key-expiry.ts reminderOutboxId). */
   id: string;
   to: string[];
   subject: string;

@@ -13,7 +13,7 @@ import { sanitizeHeaderText } from '../mail/text.js';
 import type { Logger } from '../logger.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { OutboxRecord } from '../store/types.js';
-import { outboxRow } from './compose.js';
+import { outboxRow } from './outbox-row.js';
 import { bodyWithStatus, noticeThreading } from './frame.js';
 import { recipientGate, type Refusal } from './gate.js';
 

@@ -25,7 +25,7 @@ import { sanitizeHeaderText } from '../mail/text.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { OutboxRecord, ReplyBudget, StateStore } from '../store/types.js';
 import { budgetSpent } from './budget.js';
-import { outboxRow } from './compose.js';
+import { outboxRow } from './outbox-row.js';
 import { bodyWithStatus, noticeThreading, replyThreading, UNTHREADED } from './frame.js';
 import { receivedMail, recipientGate, type Refusal } from './gate.js';
 

@@ -1,7 +1,7 @@
 /**
  * The notices about a ticket's fate, worded once: the expiry notice is sent
  * by a vote that finds its ticket expired (commands/vote.ts) and by the
- * sweep (tickets/expire.ts), and must read the same from both. The caller
+ * sweep (tickets/sweep.ts), and must read the same from both. The caller
  * passes the ticket's description and times as text, so this module needs
  * nothing of tickets/ (which sends through it).
  */

@@ -119,7 +119,6 @@ export const KEY_FIX = line('fix-public-key-algorithm', {});
 /** How to fix an old or unknown signature format. */
 export const VERSION_FIX = line('fix-signature-version', {});
 
-export type AlgorithmUse = 'accepted' | 'refused' | 'unsupported';
 export type AlgorithmJudgement =
   | { use: 'accepted' }
   | { use: 'refused' | 'unsupported'; code: PolicyCode; reason: string };

@@ -24,6 +24,10 @@ const HASH_OIDS: Record<string, string> = {
   '2.16.840.1.101.3.4.2.1': 'sha256',
   '2.16.840.1.101.3.4.2.2': 'sha384',
   '2.16.840.1.101.3.4.2.3': 'sha512',
+  // SHA-3 (RFC 8702): SHA3-384 has no OpenPGP id, so the policy does not know it (refused as unknown).
+  '2.16.840.1.101.3.4.2.8': 'sha3_256',
+  '2.16.840.1.101.3.4.2.9': 'sha3_384',
+  '2.16.840.1.101.3.4.2.10': 'sha3_512',
 };
 
 type CertSigner = 'rsa' | 'rsa-pss' | 'dsa' | 'ecdsa' | 'eddsa';
@@ -51,6 +55,13 @@ export const CERT_SIGNATURE_ALGORITHMS: Readonly<Record<string, { name: string; 
   '1.2.840.10045.4.3.2': { name: 'ecdsa-with-SHA256', hash: 'sha256', signer: 'ecdsa' },
   '1.2.840.10045.4.3.3': { name: 'ecdsa-with-SHA384', hash: 'sha384', signer: 'ecdsa' },
   '1.2.840.10045.4.3.4': { name: 'ecdsa-with-SHA512', hash: 'sha512', signer: 'ecdsa' },
+  // SHA-3 signatures (NIST CSOR, RFC 8702's hash OIDs).
+  '2.16.840.1.101.3.4.3.14': { name: 'id-rsassa-pkcs1-v1_5-with-sha3-256', hash: 'sha3_256', signer: 'rsa' },
+  '2.16.840.1.101.3.4.3.15': { name: 'id-rsassa-pkcs1-v1_5-with-sha3-384', hash: 'sha3_384', signer: 'rsa' },
+  '2.16.840.1.101.3.4.3.16': { name: 'id-rsassa-pkcs1-v1_5-with-sha3-512', hash: 'sha3_512', signer: 'rsa' },
+  '2.16.840.1.101.3.4.3.10': { name: 'id-ecdsa-with-sha3-256', hash: 'sha3_256', signer: 'ecdsa' },
+  '2.16.840.1.101.3.4.3.11': { name: 'id-ecdsa-with-sha3-384', hash: 'sha3_384', signer: 'ecdsa' },
+  '2.16.840.1.101.3.4.3.12': { name: 'id-ecdsa-with-sha3-512', hash: 'sha3_512', signer: 'ecdsa' },
   '1.3.101.112': { name: 'Ed25519', hash: null, signer: 'eddsa' },
   '1.3.101.113': { name: 'Ed448', hash: null, signer: 'eddsa' },
 });

@@ -1,6 +1,6 @@
 /**
  * Ticket expiry, decided in one place for both paths that find it: the
- * periodic sweep (tickets/expire.ts) and a vote that arrives after the expiry
+ * periodic sweep (tickets/sweep.ts) and a vote that arrives after the expiry
  * (commands/vote.ts). Both record the same transition and tell the submitter
  * with the same notice; only how the notice is sent differs.
  */

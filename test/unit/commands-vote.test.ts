@@ -11,7 +11,7 @@ import { applyChange } from '../../src/changes/apply.js';
 import { StoreError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
-import { expireTickets } from '../../src/tickets/expire.js';
+import { expireTickets } from '../../src/tickets/sweep.js';
 import { community, flat, newcomer, type Person, type World, TO_BOT } from './commands-world.js';
 import { lapsedVote } from './lapsed-vote-world.js';
 

@@ -10,7 +10,7 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail, headerValues, readManyWithPython, readWithPython, type PythonReading } from '../harness/mailcheck.js';
 import { TO_BOT, community, newcomer, type World } from './commands-world.js';
 import { silentLogger } from '../../src/logger.js';
-import { expireTickets } from '../../src/tickets/expire.js';
+import { expireTickets } from '../../src/tickets/sweep.js';
 
 let gpg: GpgHome;
 let bot: BotSigner;

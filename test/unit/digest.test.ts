@@ -25,7 +25,7 @@ import { formatDigest, parseDigest, MAX_LISTED_ATTESTATIONS, type DigestInput } 
 import { digestSha256, normalizeDigestText, asciiValue, ZERO_SHA256 } from '../../src/digest/text.js';
 import { DigestArchive, signedDigestText } from '../../src/digest/archive.js';
 import { verifyDigest } from '../../src/digest/verify-digest.js';
-import { expiringKeysOf, reminderOutboxId } from '../../src/digest/expiry.js';
+import { expiringKeysOf, reminderOutboxId } from '../../src/digest/key-expiry.js';
 import { digestOutboxId } from '../../src/digest/mail.js';
 import { DigestError } from '../../src/digest/errors.js';
 import { assertBotMail, headerValues } from '../harness/mailcheck.js';

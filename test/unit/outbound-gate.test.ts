@@ -10,7 +10,7 @@ import { queueDigestCopies, queueReminders } from '../../src/outbound/digest.js'
 import { composeNotice } from '../../src/outbound/notice.js';
 import { replyMails } from '../../src/outbound/reply.js';
 import { simpleParser } from 'mailparser';
-import { expireTickets } from '../../src/tickets/expire.js';
+import { expireTickets } from '../../src/tickets/sweep.js';
 import { assertBotMail, headerValues } from '../harness/mailcheck.js';
 import { community, newcomer, pendingTicket, TO_BOT, World } from './commands-world.js';
 

@@ -17,7 +17,7 @@ import { bodyWithStatus } from '../../src/outbound/frame.js';
 import { defaultHandlers } from '../../src/commands/index.js';
 import type { HandlerTable } from '../../src/commands/types.js';
 import { silentLogger } from '../../src/logger.js';
-import { TEMPLATES_DIR } from '../../src/paths.js';
+import { TEMPLATES_DIR } from '../../src/package-root.js';
 import { render, templateText } from '../../src/templates.js';
 import { botMail } from '../security/reply-gate.js';
 import { community, TO_BOT, type World } from './commands-world.js';

@@ -26,7 +26,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import ts from 'typescript';
-import { TEMPLATES_DIR } from '../../src/paths.js';
+import { TEMPLATES_DIR } from '../../src/package-root.js';
 import { sourceFiles } from './source-scan.js';
 
 /** Three words in a row (a letter word, then two lower-case words): prose, not an identifier or a code. */
