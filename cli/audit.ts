@@ -22,7 +22,7 @@ export function registerAudit(program: Command): void {
       if (!existsSync(dir)) x.fail(`no collection at ${dir}; seed it with ztrust-bot import DIR`, 1);
       const pub = await botPublicKey(cfg);
       const findings = await auditCollection(dir, {
-        policy: cryptoPolicyOf(cfg), minCertifications: cfg.policy.minCertifications, ...(pub ? { manifestKeys: [pub] } : {}),
+        policy: cryptoPolicyOf(cfg), ...(pub ? { manifestKeys: [pub] } : {}),
       });
       const n = countFindings(findings);
       if (o.json) x.out(`${JSON.stringify({ collection: dir, counts: n, findings })}\n`);

@@ -50,7 +50,6 @@ export function registerImport(program: Command): void {
       try {
         r = await importCollection(dir, col, {
           policy: cryptoPolicyOf(cfg),
-          minCertifications: cfg.policy.minCertifications,
           signer: async (data) => (await signer.signDetached(data)).armored,
           ...(pub ? { manifestKeys: [pub] } : {}),
         });

@@ -132,7 +132,7 @@ async function findStored(col: Collection, fpr: string): Promise<StoredKey | nul
 
 async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row: ChangeRow, deps: ApplyDeps, now: Date): Promise<Planned> {
   const cfg = deps.config;
-  const ctx = { collection: ring, policy: deps.policy, limits: cfg.limits, now, minCertifications: cfg.policy.minCertifications, reservedAddresses: reservedAddresses(cfg) };
+  const ctx = { collection: ring, policy: deps.policy, limits: cfg.limits, now, reservedAddresses: reservedAddresses(cfg) };
   switch (p.kind) {
     case 'add-key': {
       const key = await oneKey(p.armored);

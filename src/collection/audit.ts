@@ -98,7 +98,6 @@ export function finding(code: FindingCode, subject: string, message: string, dat
 export interface AuditOptions {
   policy?: CryptoPolicy;
   now?: Date;
-  minCertifications?: number;
   /** Keys whose signature on SHA256SUMS.asc is checked (the bot's key). */
   manifestKeys?: KeyLookup;
 }
@@ -115,7 +114,7 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
   const col = typeof target === 'string' ? await Collection.open(target, { readOnly: true }) : target;
   const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
   const now = opts.now ?? new Date();
-  const min = opts.minCertifications ?? policy.minCertifications;
+  const min = policy.minCertifications;
   const out: Finding[] = [];
 
   // ---- key files

@@ -29,7 +29,6 @@ import { isSafeKeyFileName, keyFileName, parseKeyFileName, validateCertName, typ
 export interface ImportOptions {
   policy?: CryptoPolicy;
   now?: Date;
-  minCertifications?: number;
   /** Signs the regenerated SHA256SUMS (the bot's key); null leaves it unsigned. */
   signer?: Signer | null;
   message?: string;
@@ -209,7 +208,6 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
   }, { message, trailers: opts.trailers ?? {}, signer: opts.signer ?? null, date: now });
 
   const auditOpts: Parameters<typeof auditCollection>[1] = { policy, now };
-  if (opts.minCertifications !== undefined) auditOpts.minCertifications = opts.minCertifications;
   if (opts.manifestKeys) auditOpts.manifestKeys = opts.manifestKeys;
   const audit = await auditCollection(dest, auditOpts);
   return {

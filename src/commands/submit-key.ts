@@ -50,7 +50,7 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
   }
 
   const adm = await admitNewKey(key, {
-    collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
+    collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now,
     reservedAddresses: reservedAddresses(cfg),
   });
   if (!adm.ok) return refused(CMD, adm.rule, adm.reason, adm.fix);

@@ -41,7 +41,7 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
       line('fix-not-in-collection-update-key', {}));
   }
   const plan = await planUpdate(existing, incoming, {
-    collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now, minCertifications: cfg.policy.minCertifications,
+    collection: ctx.keyring, policy: ctx.policy, limits: cfg.limits, now: req.now,
     reservedAddresses: reservedAddresses(cfg),
   });
   if (!plan.ok) return refused(CMD, plan.rule, plan.reason, plan.fix);

@@ -65,8 +65,6 @@ export interface AdmissionContext {
   policy?: CryptoPolicy;
   limits?: Limits;
   now?: Date;
-  /** Distinct collection keys that must have certified the new key (default: the policy's minCertifications). */
-  minCertifications?: number;
   /** Addresses no key may hold: the bot's and the lists' (see addresses.reservedAddresses). */
   reservedAddresses?: readonly ReservedAddress[];
 }
@@ -109,7 +107,8 @@ function settings(ctx: AdmissionContext) {
     policy: ctx.policy ?? DEFAULT_CRYPTO_POLICY,
     limits: ctx.limits ?? DEFAULT_LIMITS,
     now: ctx.now ?? new Date(),
-    min: ctx.minCertifications ?? (ctx.policy ?? DEFAULT_CRYPTO_POLICY).minCertifications,
+    // The one rule and its one default: the policy's (src/policy/settings.ts).
+    min: (ctx.policy ?? DEFAULT_CRYPTO_POLICY).minCertifications,
     reserved: ctx.reservedAddresses ?? [],
   };
 }

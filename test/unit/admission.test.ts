@@ -13,6 +13,7 @@ import * as openpgp from 'openpgp';
 import { admitNewKey, checkRevocation, isSignedByKey, planUpdate } from '../../src/pgp/admission.js';
 import { reservedAddresses as reservedOf } from '../../src/pgp/addresses.js';
 import { inspectKey, readKeysAny } from '../../src/pgp/inspect.js';
+import { DEFAULT_CRYPTO_POLICY } from '../../src/policy/index.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 
 // ---------------------------------------------------------------- gpg helper
@@ -125,7 +126,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
   });
 
   test('minCertifications = 3 refuses a key certified by only two', async () => {
-    const r = await admitNewKey(await key(g.export(fp.D)), { collection, minCertifications: 3 });
+    const r = await admitNewKey(await key(g.export(fp.D)), { collection, policy: { ...DEFAULT_CRYPTO_POLICY, minCertifications: 3 } });
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.equal(r.rule, 'min-certifications');
@@ -147,7 +148,7 @@ describe('key admission with GnuPG-made keys', { skip: gpgMissing }, () => {
       const r = await admitNewKey(await key(h.export(N)), { collection: [rc.revokedKey] });
       assert.equal(r.ok, false);
       if (!r.ok) assert.equal(r.rule, 'min-certifications');
-      const r0 = await admitNewKey(await key(h.export(N)), { collection: [rc.revokedKey], minCertifications: 0 });
+      const r0 = await admitNewKey(await key(h.export(N)), { collection: [rc.revokedKey], policy: { ...DEFAULT_CRYPTO_POLICY, minCertifications: 0 } });
       assert.equal(r0.ok, true);
       if (r0.ok) {
         assert.equal(r0.kept.length, 1);
