@@ -20,7 +20,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
 import {
-  DEFAULT_CRYPTO_POLICY, hashName, judgeCertKey, judgeCertSignatureAlgorithm, judgeSignatureAlgorithms, latestAcceptedDate, verifyConfig,
+  DEFAULT_CRYPTO_POLICY, hashName, isFutureDated, judgeCertKey, judgeCertSignatureAlgorithm, judgeSignatureAlgorithms, latestAcceptedDate, verifyConfig,
   type CryptoPolicy, type PolicyCode,
 } from '../policy/index.js';
 import { readSignaturePackets } from '../pgp/sigpacket.js';
@@ -115,7 +115,9 @@ export function checkCaCert(
   else if (!ext.keyUsage.keyCertSign) refuse('X509_NO_KEY_CERT_SIGN', 'keyUsage does not include keyCertSign: it may not sign certificates');
   if (ext.keyUsage && !ext.keyUsage.critical) warnings.push('keyUsage is not marked critical (RFC 5280 says it should be for a CA)');
 
-  if (r.notBefore && now < r.notBefore) refuse('X509_NOT_YET_VALID', `it is not valid before ${r.notBefore.toISOString()}`);
+  // The same clock-skew allowance as every other date the bot judges (src/policy/time.ts):
+  // a CA made a moment ago on a machine whose clock runs a little ahead is valid.
+  if (r.notBefore && isFutureDated(policy, r.notBefore, now)) refuse('X509_NOT_YET_VALID', `it is not valid before ${r.notBefore.toISOString()}`);
   if (r.notAfter && now > r.notAfter) refuse('X509_EXPIRED', `it expired on ${r.notAfter.toISOString()}`);
 
   // The facts (OIDs, key type and details) go to the policy; it alone decides.
