@@ -107,6 +107,16 @@ export function messageSizeError(size: number | undefined, limits: Pick<Limits, 
 }
 
 /**
+ * Whether an armoured key or revocation block is too large to be read at
+ * all: its armour (base64, 4/3 of the bytes, plus headers and line ends) is
+ * allowed up to twice `maxKeyBytes`, the bound on the key itself. One rule
+ * for the key blocks a mail carries (commands/carried.ts) and REVOKE KEY's.
+ */
+export function armouredKeyTooLarge(chars: number, limits: Pick<Limits, 'maxKeyBytes'>): boolean {
+  return chars > limits.maxKeyBytes * 2;
+}
+
+/**
  * The most bytes of one message a reader takes when it does not know the
  * size for sure: one more than the limit, enough to see that the message is
  * over it without holding any more of it.

@@ -16,7 +16,7 @@ import { fingerprintOf, readKeysAny } from '../pgp/inspect.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { CommandRequest } from './types.js';
 import { line } from '../templates.js';
-import { COMMAND_BOUNDS, MESSAGE_BOUNDS } from '../limits.js';
+import { armouredKeyTooLarge, COMMAND_BOUNDS, MESSAGE_BOUNDS } from '../limits.js';
 
 // Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const KEY_BLOCK = blockKind('PGP PUBLIC KEY BLOCK', 'PGP PRIVATE KEY BLOCK');
@@ -62,7 +62,7 @@ async function readAll(data: (string | Buffer)[], limits: Limits): Promise<Carri
   for (const d of data.slice(0, COMMAND_BOUNDS.keyBlocks)) {
     // An oversized block is not read at all: reading it is the cost an
     // attacker wants us to pay. Its size is reported instead.
-    if (d.length > limits.maxKeyBytes * 2) {
+    if (armouredKeyTooLarge(d.length, limits)) {
       oversize.push(d.length);
       continue;
     }
@@ -103,7 +103,7 @@ export async function readSubmittedKeys(data: (string | Buffer)[], limits: Limit
   }
   const keys = new Map<string, openpgp.Key>();
   for (const d of data) {
-    if (d.length > limits.maxKeyBytes * 2) {
+    if (armouredKeyTooLarge(d.length, limits)) {
       return { ok: false, rule: 'limit-key-size', reason: line('reason-limit-key-size-block', { bytes: d.length, limit: limits.maxKeyBytes }) };
     }
     let read: openpgp.Key[];

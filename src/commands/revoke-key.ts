@@ -19,6 +19,7 @@ import { describeKey, refused } from './common.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { Handler } from './types.js';
 import { line } from '../outbound/wording.js';
+import { armouredKeyTooLarge } from '../limits.js';
 
 const CMD = 'REVOKE KEY';
 // Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
@@ -43,7 +44,7 @@ export const revokeKeyHandler: Handler = async (req, ctx) => {
   const block = sources.map((s) => armouredBlocks(s, BLOCKS, 1)[0]).find((b): b is string => !!b);
   const fix = line('fix-revoke-key-export', {});
   if (!block) return refused(CMD, 'revocation-unreadable', line('reason-revocation-unreadable-no-block', {}), fix);
-  if (block.length > ctx.config.limits.maxKeyBytes * 2) {
+  if (armouredKeyTooLarge(block.length, ctx.config.limits)) {
     return refused(CMD, 'limit-key-size', line('reason-limit-key-size-revocation', { bytes: block.length }), fix);
   }
   let issuers: { keyIds: string[]; fingerprints: string[] };
