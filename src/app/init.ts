@@ -4,12 +4,13 @@
  * out, embedded Redis), ready to be edited for a real mailbox.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from '../errors.js';
 import { DATA_NAMES, dataLayout } from '../datadir.js';
 import { generateBotKey, writePrivateFile } from '../pgp/botkey.js';
+import { writeFileAtomic } from '../fsync/atomic.js';
 import { generateLogKey, isValidKeyName } from '../tlog/note.js';
 import { parseConfig, type LoadedConfig } from '../config/load.js';
 
@@ -52,17 +53,17 @@ export async function initDataDir(o: InitOptions): Promise<InitResult> {
   if (passphrase === undefined) {
     passphrase = randomBytes(24).toString('base64url');
     passphraseFile = DATA_NAMES.passphrase;
-    writePrivateFile(layout.passphrase, `${passphrase}\n`);
+    await writePrivateFile(layout.passphrase, `${passphrase}\n`);
   }
   const bot = await generateBotKey(o.name, o.address, passphrase);
-  writePrivateFile(botKeyFile, bot.privateArmored);
-  writeFileSync(layout.botPublicKey, bot.publicArmored);
+  await writePrivateFile(botKeyFile, bot.privateArmored);
+  await writeFileAtomic(layout.botPublicKey, bot.publicArmored);
 
   // The checkpoint origin is also the log key's name (C2SP): refuse one that
   // cannot be a key name rather than write a config the log would refuse.
   const log = generateLogKey(o.origin);
-  writePrivateFile(layout.logKey, `${log.skey}\n`);
-  writeFileSync(layout.logVerifierKey, `${log.vkey}\n`);
+  await writePrivateFile(layout.logKey, `${log.skey}\n`);
+  await writeFileAtomic(layout.logVerifierKey, `${log.vkey}\n`);
 
   const rel = (p: string): string => path.relative(path.dirname(configPath), p) || '.';
   const doc: Record<string, unknown> = {
@@ -82,7 +83,7 @@ export async function initDataDir(o: InitOptions): Promise<InitResult> {
   };
   const text = `# ztrust-bot configuration, written by \`ztrust-bot init\`.\n# Every key is documented in config/example.yaml of the ztrust-bot package.\n${YAML.stringify(doc)}`;
   mkdirSync(path.dirname(configPath), { recursive: true });
-  writeFileSync(configPath, text);
+  await writeFileAtomic(configPath, text);
   const config = parseConfig(YAML.parse(readFileSync(configPath, 'utf8')), path.dirname(configPath), configPath);
   return { config, configPath, botFingerprint: bot.fingerprint, logVerifierKey: log.vkey };
 }

@@ -7,7 +7,8 @@
  * admins' workstations, cannot read RFC 9580 v6 keys or the new Ed25519 algo.
  */
 import * as openpgp from 'openpgp';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../fsync/atomic.js';
 import path from 'node:path';
 import { PgpError } from '../errors.js';
 import { signConfig } from '../policy/index.js';
@@ -36,9 +37,14 @@ export async function generateBotKey(name: string, email: string, passphrase: st
 }
 
 /** Write a private key file with mode 0600 inside a 0700 folder. */
-export function writePrivateFile(file: string, text: string): void {
+/**
+ * A private key or passphrase file: created 0600 (the temp file already is,
+ * so the secret is never readable by others, not even for a moment) and
+ * written atomically, so a crash leaves the old file or the new one.
+ */
+export async function writePrivateFile(file: string, text: string): Promise<void> {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, text, { mode: 0o600 });
+  await writeFileAtomic(file, text, { mode: 0o600 });
   chmodSync(file, 0o600);
 }
 
