@@ -234,6 +234,14 @@ export const REPLY_BOUNDS = Object.freeze({
   getKeyMatches: 5,
   /** Problems listed when reading a damaged log; the rest are summed up in one line. */
   logProblems: 100,
+  /** Characters of a user ID or address from a submitted key quoted in a refusal (an attacker chooses them). */
+  quotedUserIdChars: 200,
+  /** Characters of a declared charset name quoted in a verification detail. */
+  quotedCharsetChars: 40,
+  /** Characters of a library error message quoted in a verification detail. */
+  quotedErrorChars: 300,
+  /** Addresses of one key that get its expiry reminder (its user IDs' addresses, deduplicated). */
+  reminderAddresses: 3,
 });
 
 /** Bounds on transparency-log data read from disk or fetched from a mirror (the log client trusts neither). */

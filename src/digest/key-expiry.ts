@@ -15,6 +15,7 @@ import { emailOfUserId } from '../pgp/addresses.js';
 import { inspectKey } from '../pgp/inspect.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import type { ExpiringKey } from './format.js';
+import { REPLY_BOUNDS } from '../limits.js';
 
 export interface ExpiringKeyInfo extends ExpiringKey {
   /** 'key', or 'subkey 0x<id>' when a subkey expires first. */
@@ -44,7 +45,7 @@ export async function expiringKeysOf(keys: readonly openpgp.PublicKey[], policy:
     const uids = r.userIds.filter((u) => u.selfSigned && !u.revoked && !u.attribute);
     const ordered = [...uids.filter((u) => u.primary), ...uids.filter((u) => !u.primary)];
     const addresses = [...new Set(ordered.map((u) => emailOfUserId(u.userId)?.toLowerCase())
-      .filter((a): a is string => !!a && /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(a)))].slice(0, 3);
+      .filter((a): a is string => !!a && /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(a)))].slice(0, REPLY_BOUNDS.reminderAddresses);
     out.push({ fingerprint: r.fingerprint, keyId: r.keyId, userId: ordered[0]?.userId ?? '', expires: when, addresses, part });
   }
   return out.sort((a, b) => a.expires.getTime() - b.expires.getTime() || a.fingerprint.localeCompare(b.fingerprint));

@@ -41,7 +41,7 @@ import { isUtf8 } from 'node:buffer';
 import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { describeError } from '../errors.js';
-import { DEFAULT_LIMITS, LimitError, messageSizeError, type Limits } from '../limits.js';
+import { DEFAULT_LIMITS, LimitError, messageSizeError, REPLY_BOUNDS, type Limits } from '../limits.js';
 import {
   DEFAULT_CRYPTO_POLICY, KEY_FIX, hashName, judgeKeyAlgorithm, judgeSignatureAlgorithms, latestAcceptedDate, messageVerifyConfig, publicKeyName,
   type CryptoPolicy, type SignatureJudgement,
@@ -342,8 +342,8 @@ async function fillSignedContent(r: MailVerification, signedPart: MimeNode, sign
   // text then; the sender is told why.
   const unreadable = undecodableCharset(signedPart);
   if (unreadable) {
-    r.warnings.push(`the signed text is declared as charset ${unreadable.slice(0, 40)}, which the bot cannot decode; send it as UTF-8`);
-    r.detail = `${r.detail}; the signed text is declared as charset ${unreadable.slice(0, 40)}, which the bot cannot decode (send it as UTF-8)`;
+    r.warnings.push(`the signed text is declared as charset ${unreadable.slice(0, REPLY_BOUNDS.quotedCharsetChars)}, which the bot cannot decode; send it as UTF-8`);
+    r.detail = `${r.detail}; the signed text is declared as charset ${unreadable.slice(0, REPLY_BOUNDS.quotedCharsetChars)}, which the bot cannot decode (send it as UTF-8)`;
     r.signedText = null;
     return;
   }
@@ -429,7 +429,7 @@ async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<Mai
   // LF line ends, like the text openpgp.js returns for UTF-8 cleartext and mailparser for PGP/MIME.
   if (outcome.cryptoValid) {
     const text = decodeCharset(parsed.signedData, charset);
-    if (text === null) r.detail = `${r.detail}; the signed text is declared as charset ${charset.slice(0, 40)}, which the bot cannot decode (send it as UTF-8)`;
+    if (text === null) r.detail = `${r.detail}; the signed text is declared as charset ${charset.slice(0, REPLY_BOUNDS.quotedCharsetChars)}, which the bot cannot decode (send it as UTF-8)`;
     r.signedText = text === null ? null : text.replace(/\r\n/g, '\n');
   }
   return r;
@@ -801,5 +801,5 @@ function sha256(b: Uint8Array): Buffer {
 
 function oneLine(s: string): string {
   // eslint-disable-next-line no-control-regex -- text from hostile mail: control characters are what this replaces
-  return s.replace(/[\r\n]+/g, ' ').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '?').slice(0, 300);
+  return s.replace(/[\r\n]+/g, ' ').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '?').slice(0, REPLY_BOUNDS.quotedErrorChars);
 }

@@ -16,7 +16,7 @@
  * before storage and listed in the reply.
  */
 import * as openpgp from 'openpgp';
-import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
+import { DEFAULT_LIMITS, LIMIT_ERRORS, REPLY_BOUNDS, type Limits } from '../limits.js';
 import { DEFAULT_CRYPTO_POLICY, hashName, isFutureDated, isRejectedHash, verifyConfig, type CryptoPolicy } from '../policy/index.js';
 import {
   checkSignature,
@@ -147,15 +147,15 @@ async function addressClashes(
   const index = await addressIndex(others, { policy, now });
   const out: AddressClash[] = [];
   for (const c of claims) {
-    const userId = contentValue(c.userId, 200);
-    const address = contentValue(c.address, 200);
+    const userId = contentValue(c.userId, REPLY_BOUNDS.quotedUserIdChars);
+    const address = contentValue(c.address, REPLY_BOUNDS.quotedUserIdChars);
     const r = reserved.find((x) => x.address === c.address);
     if (r) {
       out.push({ userId, address, reserved: true, bot: r.list === null, list: r.list, holderKeyId: null, holderUserId: null });
       continue;
     }
     const h = holdersOf(index, c.address)[0];
-    if (h) out.push({ userId, address, reserved: false, bot: false, list: null, holderKeyId: h.keyId, holderUserId: contentValue(h.userId, 200) });
+    if (h) out.push({ userId, address, reserved: false, bot: false, list: null, holderKeyId: h.keyId, holderUserId: contentValue(h.userId, REPLY_BOUNDS.quotedUserIdChars) });
   }
   return out;
 }
