@@ -22,6 +22,8 @@ export interface CheckMailResult {
   signedPartPath?: string;
   /** A good signature that may carry the sender's command (see MailVerification.authorises). */
   authorises: boolean;
+  /** The policy's code when it refused the signature's algorithms or version (MailVerification.policyCode). */
+  policyCode: string | null;
 }
 
 export async function* checkMailPaths(paths: string[], keyring: Keyring, opts: VerifyOptions = {}): AsyncGenerator<CheckMailResult> {
@@ -82,13 +84,13 @@ async function checkFile(file: string, keyring: Keyring, opts: VerifyOptions): P
   const r = await verifyMail(raw, keyring, opts);
   return {
     file, kind: r.kind, verdict: r.verdict, signer: r.signer, detail: r.detail, keyId: r.signingKeyId,
-    hint: r.hint, signedPartPath: r.signedPartPath, authorises: r.authorises,
+    hint: r.hint, signedPartPath: r.signedPartPath, authorises: r.authorises, policyCode: r.policyCode,
   };
 }
 
 function unreadable(file: string, err: unknown): CheckMailResult {
   return {
     file, kind: 'unsigned', verdict: 'malformed', signer: null, keyId: null,
-    detail: `cannot read: ${describeError(err)}`, hint: null, signedPartPath: '', authorises: false,
+    detail: `cannot read: ${describeError(err)}`, hint: null, signedPartPath: '', authorises: false, policyCode: null,
   };
 }

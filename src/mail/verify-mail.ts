@@ -44,7 +44,7 @@ import { describeError } from '../errors.js';
 import { DEFAULT_LIMITS, LimitError, messageSizeError, REPLY_BOUNDS, type Limits } from '../limits.js';
 import {
   DEFAULT_CRYPTO_POLICY, KEY_FIX, hashName, judgeKeyAlgorithm, judgeSignatureAlgorithms, latestAcceptedDate, messageVerifyConfig, publicKeyName,
-  type CryptoPolicy, type SignatureJudgement,
+  type CryptoPolicy, type PolicyCode, type SignatureJudgement,
 } from '../policy/index.js';
 import { readSignaturePackets, type SignaturePacketFacts } from '../pgp/sigpacket.js';
 import type { Keyring } from '../pgp/keyring.js';
@@ -83,6 +83,12 @@ export interface MailVerification {
    * (malformed). Null otherwise, also for algorithms the policy merely refuses.
    */
   unsupported: 'smime' | 'signature-version' | 'hash-algorithm' | 'public-key-algorithm' | null;
+  /**
+   * The policy's code when it refused the signature's algorithms or version
+   * (read from the packet: weak or malformed), for callers that branch on
+   * it (check-mail prints it); null otherwise.
+   */
+  policyCode: PolicyCode | null;
   /**
    * The signature may carry the sender's command: the verdict is 'good' AND
    * the signed entity is the message itself or a list's wrapper around it
@@ -146,7 +152,7 @@ interface Ctx {
 
 function emptyResult(kind: SigKind, verdict: Verdict, detail: string): MailVerification {
   return {
-    kind, verdict, signer: null, signingKeyId: null, detail, hint: null, unsupported: null, authorises: false,
+    kind, verdict, signer: null, signingKeyId: null, detail, hint: null, unsupported: null, policyCode: null, authorises: false,
     signedText: null, signedAttachments: [], signatureCreated: null, signatureId: null,
     hashAlgorithm: null, publicKeyAlgorithm: null, signatureVersion: null, signedPartPath: '', protectedHeaders: null, warnings: [],
   };
@@ -306,6 +312,7 @@ function applyRefusal(r: MailVerification, { facts, judgement }: Refusal, ctx: C
   r.publicKeyAlgorithm = publicKeyName(facts.publicKeyId);
   r.signatureVersion = facts.version;
   r.unsupported = judgement.verdict === 'malformed' || judgement.rule === 'signature-version' ? judgement.rule : null;
+  r.policyCode = judgement.code;
   // Name the key the signature claims (as for 'bad'); it is not an identity: nothing was verified.
   const keys = facts.issuerKeyId ? ctx.keyring.findAllByKeyId(facts.issuerKeyId) : [];
   r.signer = keys.length === 1 ? keys[0].getFingerprint().toUpperCase() : null;

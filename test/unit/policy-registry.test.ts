@@ -244,6 +244,9 @@ for (const kind of ['pgpmime', 'inline'] as const) {
           }
           if (want === 'malformed') assert.equal(r.unsupported, octet === 'hash' ? 'hash-algorithm' : 'public-key-algorithm', why);
           if (want === 'weak') assert.equal(r.unsupported, null, why);
+          // Weak and malformed come from the policy's judgement of the packet, with its code; good and bad carry none.
+          if (want === 'weak' || want === 'malformed') assert.match(r.policyCode ?? '', /^POLICY_/, why);
+          else assert.equal(r.policyCode, null, why);
         }
         // The table above really exercised every kind of verdict.
         assert.ok(counts.good === 1 && counts.weak >= 3 && counts.bad >= 3 && counts.malformed > 200, JSON.stringify(counts));

@@ -59,8 +59,8 @@ async function check(raw: Buffer): Promise<MailVerification> {
   for await (const row of checkMailPaths([file], keyring)) rows.push(row);
   assert.equal(rows.length, 1);
   assert.deepEqual(
-    { verdict: rows[0].verdict, kind: rows[0].kind, detail: rows[0].detail, hint: rows[0].hint, keyId: rows[0].keyId },
-    { verdict: r.verdict, kind: r.kind, detail: r.detail, hint: r.hint, keyId: r.signingKeyId },
+    { verdict: rows[0].verdict, kind: rows[0].kind, detail: rows[0].detail, hint: rows[0].hint, keyId: rows[0].keyId, policyCode: rows[0].policyCode },
+    { verdict: r.verdict, kind: r.kind, detail: r.detail, hint: r.hint, keyId: r.signingKeyId, policyCode: r.policyCode },
   );
   return r;
 }
@@ -74,6 +74,8 @@ function assertWeakHash(r: MailVerification, kind: Kind, hash: string, label: Re
   assert.equal(r.kind, kind, why);
   assert.equal(r.verdict, 'weak', why);
   assert.equal(r.hashAlgorithm, hash, why);
+  // The policy's code, not only words: check-mail prints it and callers branch on it.
+  assert.equal(r.policyCode, 'POLICY_HASH_REFUSED', why);
   assert.match(r.detail, label, why);
   assert.match(r.hint ?? '', HASH_FIX, why);
   assert.doesNotMatch(r.hint ?? '', TAMPER_HINT, why);
