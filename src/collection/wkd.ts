@@ -28,7 +28,7 @@ import { domainToASCII } from 'node:url';
 import * as openpgp from 'openpgp';
 import { addressConflicts, addressIndex, normaliseAddress } from '../pgp/addresses.js';
 import { cloneKey, inspectKey } from '../pgp/inspect.js';
-import { writeFileAtomic } from '../fsync/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../fsync/atomic.js';
 import type { Collection } from './collection.js';
 import { emailOfUserId } from '../pgp/addresses.js';
 
@@ -156,6 +156,9 @@ export async function exportWkd(collection: Collection, outDir: string, opts: { 
       hadOld = false;
     }
     await fs.rename(staging, final);
+    // The swap is made durable; a crash between the two renames leaves no
+    // tree at all, which the next export (regenerated from the collection) fills.
+    await fsyncDir(base);
     if (hadOld) await fs.rm(old, { recursive: true, force: true });
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
