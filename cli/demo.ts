@@ -173,7 +173,8 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   // Round 2: Alice and Bob answer the notice they received, with the ticket
   // digest it shows; the second approval reaches the threshold and the apply
   // step writes the key into the collection (git commit) and tells Erin.
-  const notice = notices1.find((m) => m.to.includes(alice.email) && /awaits your approval/.test(m.subject));
+  // A ticket notice is known by its Ticket: field (the reply contract), not by the wording of its Subject.
+  const notice = notices1.find((m) => m.to.includes(alice.email) && /^Ticket: \S+$/m.test(m.text));
   if (notice) {
     round = 2;
     const ticket = /^Ticket: (\S+)$/m.exec(notice.text)?.[1] ?? '';
@@ -184,7 +185,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     // Carol objects in a signed reply that quotes her notice without ">"
     // (Outlook style): the notice's APPROVE lines are in her signed text,
     // but the command is only ever the first line, so this is no vote.
-    const carolNotice = notices1.find((m) => m.to.includes(carol.email) && /awaits your approval/.test(m.subject));
+    const carolNotice = notices1.find((m) => m.to.includes(carol.email) && /^Ticket: \S+$/m.test(m.text));
     put(`a signed objection by Carol quoting her notice without ">" (no command, so no vote)`,
       await signed(carol, 'pgpmime', `RE: ${notice.subject}`, `I object: I have not met Erin.\n\n-----Original Message-----\n${carolNotice?.text ?? notice.text}`, 'm13'),
       '<m13@demo.example>');
