@@ -71,13 +71,16 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       const key = spoolKey(msg.mailbox, msg.uidValidity, msg.uid);
       const existing = await store.getSpooled(key);
       if (existing?.state === 'done') return;
-      if (!existing) {
-        await store.spool({
-          key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw),
-          raw: msg.raw, receivedAt: new Date().toISOString(), declaredSize: msg.declaredSize ?? null,
-        });
+      if (existing) {
+        // Spooled by an earlier fetch: its job may have run out of attempts.
+        await inbound.enqueue([key]);
+        return;
       }
-      await inbound.enqueue([key]);
+      await store.spool({
+        key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw),
+        raw: msg.raw, receivedAt: new Date().toISOString(), declaredSize: msg.declaredSize ?? null,
+      });
+      await inbound.enqueueNew([key]);
     },
   };
 
