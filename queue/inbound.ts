@@ -17,7 +17,7 @@ import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
 import { StoreError, describeError } from '../src/errors.js';
 import type { OutboundProducer } from './outbound.js';
-import { jobSpec, requeue } from './requeue.js';
+import { enqueueFresh, jobSpec, requeue, type JobSpec } from './requeue.js';
 
 export const INBOUND_QUEUE = 'inbound';
 
@@ -35,7 +35,14 @@ export class InboundProducer {
    * again: the caller passes only keys the store still has queued.
    */
   async enqueue(keys: string[]): Promise<string[]> {
-    return requeue(this.queue as Queue, keys.map((key) => jobSpec('message', { key }, key, 5, 2000)), (d: InboundJob) => d.key, this.logger);
+    return requeue(this.queue as Queue, keys.map((key) => this.spec(key)), (d: InboundJob) => d.key, this.logger);
+  }
+  /** Messages spooled just now (queue/requeue.ts, enqueueFresh). */
+  async enqueueNew(keys: string[]): Promise<void> {
+    await enqueueFresh(this.queue as Queue, keys.map((key) => this.spec(key)));
+  }
+  private spec(key: string): JobSpec<InboundJob> {
+    return jobSpec('message', { key }, key, 5, 2000);
   }
   close(): Promise<void> {
     return this.queue.close();
@@ -80,7 +87,7 @@ export async function handleInbound(key: string, deps: Omit<InboundDeps, 'connec
     }
     throw err;
   }
-  await outbound.enqueue(result.outboxIds);
+  await outbound.enqueueNew(result.outboxIds);
   log.info({ outcome: outcome.completion.outcome, applied: result.applied, reason: result.reason, command: outcome.completion.command,
     verdict: outcome.completion.verdict, replies: result.outboxIds.length }, outcome.summary);
   deps.onProcessed?.(key, result.applied ? outcome.summary : `duplicate (${result.reason})`);

@@ -19,7 +19,7 @@ import type { StateStore } from '../src/store/types.js';
 import type { Transport } from './transport.js';
 import { deliverRow } from './deliver.js';
 import { describeError } from '../src/errors.js';
-import { jobSpec, requeue } from './requeue.js';
+import { enqueueFresh, jobSpec, requeue, type JobSpec } from './requeue.js';
 
 export const OUTBOUND_QUEUE = 'outbound';
 
@@ -38,8 +38,14 @@ export class OutboundProducer {
   }
   /** Enqueue outbox rows; one whose job already finished (ran out of attempts) is run again. Returns the revived job ids. */
   async enqueue(ids: string[]): Promise<string[]> {
-    return requeue(this.queue as Queue, ids.map((outboxId) => jobSpec('send', { outboxId }, outboundJobId(outboxId), this.cfg.outbox.attempts,
-      Math.round(this.cfg.outbox.backoffSeconds * 1000))), (d: OutboundJob) => d.outboxId, this.logger);
+    return requeue(this.queue as Queue, ids.map((id) => this.spec(id)), (d: OutboundJob) => d.outboxId, this.logger);
+  }
+  /** Outbox rows the transaction that just committed created (queue/requeue.ts, enqueueFresh). */
+  async enqueueNew(ids: string[]): Promise<void> {
+    await enqueueFresh(this.queue as Queue, ids.map((id) => this.spec(id)));
+  }
+  private spec(outboxId: string): JobSpec<OutboundJob> {
+    return jobSpec('send', { outboxId }, outboundJobId(outboxId), this.cfg.outbox.attempts, Math.round(this.cfg.outbox.backoffSeconds * 1000));
   }
   close(): Promise<void> {
     return this.queue.close();

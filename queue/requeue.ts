@@ -63,6 +63,22 @@ export async function jobStatus(queue: Queue, jobId: string): Promise<JobStatus>
 export async function requeue<T extends object>(queue: Queue, jobs: JobSpec<T>[], cid: (data: T) => string, logger: Logger): Promise<string[]> {
   if (!jobs.length) return [];
   await queue.addBulk(jobs);
+  return reviveFailed(queue, jobs, cid, logger);
+}
+
+/**
+ * Add jobs for store rows created just now (a new spool row, the outbox rows
+ * of the transaction that just committed): no job can have run under their
+ * ids yet, so there is nothing to revive, and the two Redis round trips per
+ * job that `requeue` spends looking (getJob, getState) are saved. Anything
+ * else (work found in the store at start or on the retry round) goes through
+ * `requeue`, which is also the backstop if a fresh add ever met an old job.
+ */
+export async function enqueueFresh<T extends object>(queue: Queue, jobs: JobSpec<T>[]): Promise<void> {
+  if (jobs.length) await queue.addBulk(jobs);
+}
+
+async function reviveFailed<T extends object>(queue: Queue, jobs: JobSpec<T>[], cid: (data: T) => string, logger: Logger): Promise<string[]> {
   const revived: string[] = [];
   for (const spec of jobs) {
     const done = await jobStatus(queue, spec.opts.jobId);

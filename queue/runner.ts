@@ -67,17 +67,27 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   };
 
   const sink: IntakeSink = {
-    async accept(msg) {
-      const key = spoolKey(msg.mailbox, msg.uidValidity, msg.uid);
-      const existing = await store.getSpooled(key);
-      if (existing?.state === 'done') return;
-      if (!existing) {
+    async accept(msgs) {
+      const fresh: string[] = [];
+      const again: string[] = [];
+      for (const msg of msgs) {
+        const key = spoolKey(msg.mailbox, msg.uidValidity, msg.uid);
+        const existing = await store.getSpooled(key);
+        if (existing?.state === 'done') continue;
+        if (existing) {
+          // Spooled by an earlier fetch: its job may have run out of attempts.
+          again.push(key);
+          continue;
+        }
         await store.spool({
           key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw),
           raw: msg.raw, receivedAt: new Date().toISOString(), declaredSize: msg.declaredSize ?? null,
         });
+        fresh.push(key);
       }
-      await inbound.enqueue([key]);
+      // One queue write for the batch.
+      await inbound.enqueueNew(fresh);
+      await inbound.enqueue(again);
     },
   };
 

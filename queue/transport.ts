@@ -52,6 +52,12 @@ export function createTransport(cfg: LoadedConfig): Transport {
       greetingTimeout: 30_000,
       socketTimeout: 60_000,
       logger: false,
+      // Connections are kept and reused (one per outbound worker slot): a
+      // connection, greeting, EHLO and STARTTLS handshake for every reply
+      // cost more than the reply. A failed send still fails its own job.
+      pool: true,
+      maxConnections: cfg.queue.outboundConcurrency,
+      maxMessages: 1000,
     });
     return {
       where: `${u.protocol}//${u.hostname}:${u.port || (secure ? 465 : 25)}`,

@@ -264,4 +264,13 @@ export const INTAKE_BOUNDS = Object.freeze({
    * trickles a message cannot hold the intake longer than that.
    */
   minFetchBytesPerSecond: 64 * 1024,
+  /**
+   * Messages fetched by one IMAP command, and spooled and queued together:
+   * one round trip, one queue write for the lot instead of one per message
+   * (a first start on a list mailbox with years of traffic). Bounded so that
+   * a batch's bytes stay small in memory and a crash re-fetches little.
+   */
+  fetchBatchMessages: 200,
+  /** ... and the declared bytes of one batch (message sizes as the server reports them). */
+  fetchBatchBytes: 8 * 1024 * 1024,
 });

@@ -93,6 +93,35 @@ function isLoopback(host: string): boolean {
 }
 
 
+/**
+ * Consecutive runs of messages within the size limit, up to the batch bounds
+ * (INTAKE_BOUNDS), in UID order; a message over the limit is a batch of its
+ * own (only its header section is fetched).
+ */
+export function fetchBatches<T extends { uid: number; size: number | undefined }>(found: T[], limits: { maxMessageBytes: number }): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let bytes = 0;
+  const flush = (): void => {
+    if (cur.length) out.push(cur);
+    cur = [];
+    bytes = 0;
+  };
+  for (const m of found) {
+    if (messageSizeError(m.size, limits)) {
+      flush();
+      out.push([m]);
+      continue;
+    }
+    const size = m.size ?? messageReadBytes(limits);
+    if (cur.length >= INTAKE_BOUNDS.fetchBatchMessages || (cur.length && bytes + size > INTAKE_BOUNDS.fetchBatchBytes)) flush();
+    cur.push(m);
+    bytes += size;
+  }
+  flush();
+  return out;
+}
+
 export class ImapIntake implements Intake {
   readonly where: string;
   private readonly target: ImapTarget;
@@ -261,13 +290,18 @@ export class ImapIntake implements Intake {
       found.sort((a, b) => a.uid - b.uid);
       const canFlag = mb.permanentFlags?.has('\\*') || mb.permanentFlags?.has(this.cfg.mailbox.processedKeyword);
       const done: number[] = [];
-      for (const m of found) {
+      for (const batch of fetchBatches(found, this.cfg.limits)) {
         if (this.stopped) break;
-        const msg = await this.fetchOne(client, m.uid, m.size);
-        if (!msg) continue; // expunged meanwhile
-        await this.sink.accept({ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg });
-        await this.store.setCursor(mailboxKey, { uidValidity, lastUid: m.uid });
-        done.push(m.uid);
+        const got = batch.length === 1 ? new Map([[batch[0].uid, await this.fetchOne(client, batch[0].uid, batch[0].size)]])
+          : await this.fetchMany(client, batch);
+        const msgs = batch.flatMap((m) => {
+          const msg = got.get(m.uid);
+          return msg ? [{ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg }] : []; // none: expunged meanwhile
+        });
+        await this.sink.accept(msgs);
+        // Past the whole batch: every message in it is queued (or gone).
+        await this.store.setCursor(mailboxKey, { uidValidity, lastUid: batch[batch.length - 1].uid });
+        done.push(...msgs.map((m) => Number(m.uid)));
       }
       // The keyword is a courtesy for people reading the mailbox (the store
       // is the authority), so it is set only when the drain went through: a
@@ -307,6 +341,23 @@ export class ImapIntake implements Intake {
       'UID FETCH (BODY.PEEK[])', Math.ceil((expected / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000));
     if (!msg?.source) return undefined;
     return { raw: msg.source };
+  }
+
+  /**
+   * Several messages, all within the size limit, by one UID FETCH: one round
+   * trip instead of one per message. Each is still bounded to one byte over
+   * the limit. A message missing from the answer was expunged meanwhile.
+   */
+  private async fetchMany(client: ImapFlow, batch: { uid: number; size: number | undefined }[]): Promise<Map<number, { raw: Buffer }>> {
+    const cap = messageReadBytes(this.cfg.limits);
+    const expected = batch.reduce((sum, m) => sum + Math.min(m.size ?? cap, cap), 0);
+    const wanted = new Set(batch.map((m) => m.uid));
+    const got = new Map<number, { raw: Buffer }>();
+    for (const msg of await this.bounded(client.fetchAll(batch.map((m) => m.uid).join(','), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
+      'UID FETCH (BODY.PEEK[])', Math.ceil((expected / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000))) {
+      if (msg.source && wanted.has(msg.uid)) got.set(msg.uid, { raw: msg.source });
+    }
+    return got;
   }
 
   start(): void {

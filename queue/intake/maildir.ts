@@ -7,7 +7,7 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../src/logger.js';
-import { MAX_HEADER_SECTION_BYTES, messageReadBytes, messageSizeError } from '../../src/limits.js';
+import { INTAKE_BOUNDS, MAX_HEADER_SECTION_BYTES, messageReadBytes, messageSizeError } from '../../src/limits.js';
 import { headerSection } from './header.js';
 import type { Intake, IntakeMessage, IntakeSink } from './types.js';
 
@@ -72,17 +72,26 @@ export class MaildirIntake implements Intake {
 
   private async drain(): Promise<number> {
     let n = 0;
-    for (const m of this.list()) {
-      let msg: Pick<IntakeMessage, 'raw' | 'declaredSize'>;
-      try {
-        msg = readMessage(m.file, this.maxBytes);
-      } catch (err) {
-        this.logger.warn({ file: m.file, err: (err as Error).message }, 'cannot read maildir file; skipping for now');
-        continue;
+    const all = this.list();
+    // In batches, as the IMAP intake fetches them (INTAKE_BOUNDS): one queue
+    // write per batch, and a batch's bytes bounded in memory.
+    for (let i = 0; i < all.length;) {
+      const batch: { file: string; sub: 'new' | 'cur'; msg: IntakeMessage }[] = [];
+      let bytes = 0;
+      for (; i < all.length && batch.length < INTAKE_BOUNDS.fetchBatchMessages && bytes < INTAKE_BOUNDS.fetchBatchBytes; i++) {
+        const m = all[i];
+        try {
+          const msg = readMessage(m.file, this.maxBytes);
+          batch.push({ file: m.file, sub: m.sub, msg: { mailbox: this.where, uidValidity: 0, uid: m.uid, ...msg } });
+          bytes += msg.raw.length;
+        } catch (err) {
+          this.logger.warn({ file: m.file, err: (err as Error).message }, 'cannot read maildir file; skipping for now');
+        }
       }
-      await this.sink.accept({ mailbox: this.where, uidValidity: 0, uid: m.uid, ...msg });
-      n++;
-      if (m.sub === 'new') {
+      await this.sink.accept(batch.map((b) => b.msg));
+      n += batch.length;
+      for (const m of batch) {
+        if (m.sub !== 'new') continue;
         try {
           renameSync(m.file, path.join(this.dir, 'cur', `${path.basename(m.file).split(':')[0]}:2,S`));
         } catch (err) {

@@ -10,11 +10,11 @@ export interface Intake {
 
 export interface IntakeSink {
   /**
-   * Durably record and enqueue one message. Resolves only when the message is
-   * both in the store and accepted by the queue: the mailbox cursor may then
-   * advance past it.
+   * Durably record and enqueue messages, in mailbox order (a batch from one
+   * fetch). Resolves only when every one is both in the store and accepted
+   * by the queue: the mailbox cursor may then advance past the last.
    */
-  accept(msg: IntakeMessage): Promise<void>;
+  accept(msgs: IntakeMessage[]): Promise<void>;
 }
 
 export interface IntakeMessage {

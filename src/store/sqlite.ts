@@ -40,6 +40,8 @@ CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
 CREATE TABLE IF NOT EXISTS outbox_recipients (outbox_id TEXT NOT NULL, address TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_recipients_addr ON outbox_recipients(address, created_at);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS reply_counts (budget TEXT NOT NULL, minute TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (budget, minute));
+CREATE INDEX IF NOT EXISTS reply_counts_minute ON reply_counts(minute);
 CREATE TABLE IF NOT EXISTS tickets (
   id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, submitter TEXT NOT NULL, requester TEXT NOT NULL,
   parent_message_id TEXT, source_digest TEXT NOT NULL, content TEXT NOT NULL, digest TEXT NOT NULL, payload TEXT NOT NULL,
@@ -98,6 +100,15 @@ interface OutboxDbRow {
 
 const now = (): string => new Date().toISOString();
 
+/** The reply_counts row that tallies every reply (budget keys are `key:` or `addr:`, never empty). */
+const GLOBAL_TALLY = '';
+
+/** 'YYYY-MM-DDTHH:MM' of the first whole minute after an ISO-8601 instant. */
+function nextMinute(iso: string): string {
+  const t = Date.parse(iso);
+  return new Date(Math.floor(t / 60_000) * 60_000 + 60_000).toISOString().slice(0, 16);
+}
+
 /**
  * Columns added to existing tables after their first release. Each is
  * nullable and added only when missing, so the same code creates a new
@@ -121,8 +132,27 @@ const ADDED_COLUMNS: { table: string; column: string; type: string; backfill?: s
 export class SqliteStore implements StateStore {
   readonly db: Database.Database;
 
+  /**
+   * Prepared statements by their SQL text. Compiling a statement costs more
+   * than running most of these queries, and every message runs a dozen of
+   * them; the set of SQL texts is fixed by this file, so the cache is bounded.
+   * (No statement here uses pluck/raw/expand, which would change a cached
+   * statement for its next user.)
+   */
+  private readonly statements = new Map<string, Database.Statement>();
+  private tallyPrunedAt = 0;
+
   private constructor(db: Database.Database) {
     this.db = db;
+  }
+
+  private sql(text: string): Database.Statement {
+    let st = this.statements.get(text);
+    if (!st) {
+      st = this.db.prepare(text);
+      this.statements.set(text, st);
+    }
+    return st;
   }
 
   /** Open (and create or migrate) `<dataDir>/state.db`, or ':memory:'. */
@@ -160,14 +190,14 @@ export class SqliteStore implements StateStore {
   }
 
   async spool(rec: SpoolRecord): Promise<boolean> {
-    const r = this.db.prepare(`INSERT INTO spool (key, mailbox, uid_validity, uid, message_id, raw, received_at, declared_size)
+    const r = this.sql(`INSERT INTO spool (key, mailbox, uid_validity, uid, message_id, raw, received_at, declared_size)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
       .run(rec.key, rec.mailbox, rec.uidValidity, rec.uid, rec.messageId, rec.raw, rec.receivedAt, rec.declaredSize ?? null);
     return r.changes === 1;
   }
 
   async getSpooled(key: string): Promise<SpoolRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM spool WHERE key = ?').get(key) as SpoolDbRow | undefined;
+    const r = this.sql('SELECT * FROM spool WHERE key = ?').get(key) as SpoolDbRow | undefined;
     if (!r) return undefined;
     return {
       key: r.key, mailbox: r.mailbox, uidValidity: r.uid_validity, uid: r.uid, messageId: r.message_id,
@@ -176,43 +206,45 @@ export class SqliteStore implements StateStore {
   }
 
   async pendingSpool(): Promise<string[]> {
-    return (this.db.prepare("SELECT key FROM spool WHERE state = 'queued' ORDER BY received_at, key").all() as { key: string }[])
+    return (this.sql("SELECT key FROM spool WHERE state = 'queued' ORDER BY received_at, key").all() as { key: string }[])
       .map((r) => r.key);
   }
 
   async isProcessed(messageKey: string): Promise<boolean> {
-    return this.db.prepare('SELECT 1 FROM processed WHERE message_key = ?').get(messageKey) !== undefined;
+    return this.sql('SELECT 1 FROM processed WHERE message_key = ?').get(messageKey) !== undefined;
   }
 
   async isSignatureUsed(signatureId: string): Promise<boolean> {
-    return this.db.prepare('SELECT 1 FROM signatures WHERE signature_id = ?').get(signatureId) !== undefined;
+    return this.sql('SELECT 1 FROM signatures WHERE signature_id = ?').get(signatureId) !== undefined;
   }
 
   private insertOutbox(rows: OutboxRecord[], at: string): void {
-    const ins = this.db.prepare(`INSERT INTO outbox (id, spool_key, kind, envelope_from, recipients, message_id, raw, created_at, budget)
+    const ins = this.sql(`INSERT INTO outbox (id, spool_key, kind, envelope_from, recipients, message_id, raw, created_at, budget)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`);
-    const rcpt = this.db.prepare('INSERT INTO outbox_recipients (outbox_id, address, created_at) VALUES (?, ?, ?)');
+    const rcpt = this.sql('INSERT INTO outbox_recipients (outbox_id, address, created_at) VALUES (?, ?, ?)');
     for (const o of rows) {
       const r = ins.run(o.id, o.spoolKey, o.kind, o.envelopeFrom, JSON.stringify(o.recipients), o.messageId, o.raw, at, o.budget ?? null);
-      if (r.changes === 1) for (const a of o.recipients) rcpt.run(o.id, a.toLowerCase(), at);
+      if (r.changes !== 1) continue;
+      for (const a of o.recipients) rcpt.run(o.id, a.toLowerCase(), at);
+      if (o.kind === 'reply') this.tallyReply(o.budget ?? null, at);
     }
   }
 
   async complete(c: Completion): Promise<CompletionResult> {
     const tx = this.db.transaction((): CompletionResult => {
       const at = now();
-      const s = this.db.prepare('SELECT state FROM spool WHERE key = ?').get(c.spoolKey) as { state: string } | undefined;
+      const s = this.sql('SELECT state FROM spool WHERE key = ?').get(c.spoolKey) as { state: string } | undefined;
       if (s && s.state === 'done') return { applied: false, reason: 'already-done', outboxIds: [] };
       // A duplicate needs the same Message-ID AND the same content (the
       // keys carry both): either key seen before makes one.
       const keys = [c.messageKey, ...(c.contentKey ? [c.contentKey] : [])];
-      const seen = this.db.prepare('SELECT 1 FROM processed WHERE message_key = ?');
-      const markDone = this.db.prepare(`UPDATE spool SET state = 'done', outcome = ?, sender = ?, command = ?, verdict = ?, done_at = ? WHERE key = ?`);
+      const seen = this.sql('SELECT 1 FROM processed WHERE message_key = ?');
+      const markDone = this.sql(`UPDATE spool SET state = 'done', outcome = ?, sender = ?, command = ?, verdict = ?, done_at = ? WHERE key = ?`);
       if (keys.some((k) => seen.get(k) !== undefined)) {
         markDone.run('duplicate', c.sender, c.command, c.verdict, at, c.spoolKey);
         return { applied: false, reason: 'duplicate-message', outboxIds: [] };
       }
-      const processed = this.db.prepare('INSERT INTO processed (message_key, spool_key, at) VALUES (?, ?, ?) ON CONFLICT (message_key) DO NOTHING');
+      const processed = this.sql('INSERT INTO processed (message_key, spool_key, at) VALUES (?, ?, ?) ON CONFLICT (message_key) DO NOTHING');
       for (const k of keys) processed.run(k, c.spoolKey, at);
       // The budget is checked again here, under the write lock: messages
       // processed at the same time cannot all take the last reply.
@@ -223,7 +255,7 @@ export class SqliteStore implements StateStore {
         outbox = outbox.filter((o) => !o.budget);
         outcome = limitedOutcome(spent, outcome);
       }
-      const sig = this.db.prepare('INSERT INTO signatures (signature_id, signer, command, spool_key, used_at) VALUES (?, ?, ?, ?, ?)');
+      const sig = this.sql('INSERT INTO signatures (signature_id, signer, command, spool_key, used_at) VALUES (?, ?, ?, ?, ?)');
       for (const u of c.signatures) {
         try {
           sig.run(u.signatureId, u.signer, u.command, u.spoolKey, at);
@@ -240,13 +272,13 @@ export class SqliteStore implements StateStore {
   }
 
   async getCursor(mailbox: string): Promise<Cursor | undefined> {
-    const r = this.db.prepare('SELECT uid_validity, last_uid FROM cursors WHERE mailbox = ?').get(mailbox) as
+    const r = this.sql('SELECT uid_validity, last_uid FROM cursors WHERE mailbox = ?').get(mailbox) as
       { uid_validity: number; last_uid: number } | undefined;
     return r ? { uidValidity: r.uid_validity, lastUid: r.last_uid } : undefined;
   }
 
   async setCursor(mailbox: string, cursor: Cursor): Promise<void> {
-    this.db.prepare(`INSERT INTO cursors (mailbox, uid_validity, last_uid) VALUES (?, ?, ?)
+    this.sql(`INSERT INTO cursors (mailbox, uid_validity, last_uid) VALUES (?, ?, ?)
       ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid`)
       .run(mailbox, cursor.uidValidity, cursor.lastUid);
   }
@@ -256,32 +288,32 @@ export class SqliteStore implements StateStore {
   }
 
   async getOutbox(id: string): Promise<OutboxRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxDbRow | undefined;
+    const r = this.sql('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxDbRow | undefined;
     return r ? toOutboxRow(r) : undefined;
   }
 
   async markSending(id: string): Promise<void> {
-    this.db.prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND status IN ('pending', 'sending')`).run(id);
+    this.sql(`UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND status IN ('pending', 'sending')`).run(id);
   }
 
   async markSent(id: string): Promise<void> {
-    this.db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`).run(now(), id);
+    this.sql(`UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`).run(now(), id);
   }
 
   async markFailed(id: string, error: string, dead: boolean): Promise<void> {
-    this.db.prepare(`UPDATE outbox SET status = ?, last_error = ? WHERE id = ? AND status <> 'sent'`)
+    this.sql(`UPDATE outbox SET status = ?, last_error = ? WHERE id = ? AND status <> 'sent'`)
       .run(dead ? 'dead' : 'pending', error.slice(0, 1000), id);
   }
 
   async pendingOutbox(): Promise<string[]> {
-    return (this.db.prepare("SELECT id FROM outbox WHERE status IN ('pending', 'sending') ORDER BY created_at, id").all() as { id: string }[])
+    return (this.sql("SELECT id FROM outbox WHERE status IN ('pending', 'sending') ORDER BY created_at, id").all() as { id: string }[])
       .map((r) => r.id);
   }
 
   async countRepliesTo(address: string, sinceIso: string): Promise<number> {
     // Only direct replies count: digests and notices a maintainer receives
     // must not use up the replies to that maintainer's own requests.
-    const r = this.db.prepare(`SELECT COUNT(*) AS n FROM outbox_recipients r JOIN outbox o ON o.id = r.outbox_id
+    const r = this.sql(`SELECT COUNT(*) AS n FROM outbox_recipients r JOIN outbox o ON o.id = r.outbox_id
       WHERE r.address = ? AND r.created_at >= ? AND o.kind = 'reply'`)
       .get(address.toLowerCase(), sinceIso) as { n: number };
     return r.n;
@@ -291,17 +323,45 @@ export class SqliteStore implements StateStore {
     return this.budgetSpent(b);
   }
 
+  /**
+   * Replies charged since `b.since`, counted without walking them: whole
+   * minutes from the per-minute tallies (reply_counts, kept by insertOutbox
+   * in the same transaction as the rows), and the part of the first minute
+   * after `since` from the outbox rows themselves, so the count is exact.
+   * A plain COUNT over the hour walked every reply of the hour for every
+   * message: quadratic in a backlog of thousands of signed requests.
+   */
   private budgetSpent(b: ReplyBudget): BudgetSpent | null {
-    const mine = this.db.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE budget = ? AND kind = 'reply' AND created_at >= ?`)
-      .get(b.key, b.since) as { n: number };
-    if (mine.n >= b.perHour) return 'sender';
+    if (this.repliesSince(b.key, b.since) >= b.perHour) return 'sender';
     if (b.globalPerHour === null) return null;
-    const all = this.db.prepare(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'reply' AND created_at >= ?`).get(b.since) as { n: number };
-    return all.n >= b.globalPerHour ? 'global' : null;
+    return this.repliesSince(GLOBAL_TALLY, b.since) >= b.globalPerHour ? 'global' : null;
+  }
+
+  private repliesSince(budget: string, since: string): number {
+    const next = nextMinute(since);
+    const whole = this.sql('SELECT COALESCE(SUM(n), 0) AS n FROM reply_counts WHERE budget = ? AND minute >= ?').get(budget, next) as { n: number };
+    const edge = budget === GLOBAL_TALLY
+      ? this.sql(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'reply' AND created_at >= ? AND created_at < ?`).get(since, `${next}:00.000Z`)
+      : this.sql(`SELECT COUNT(*) AS n FROM outbox WHERE budget = ? AND kind = 'reply' AND created_at >= ? AND created_at < ?`)
+        .get(budget, since, `${next}:00.000Z`);
+    return whole.n + (edge as { n: number }).n;
+  }
+
+  /** Add an inserted reply to the tallies; tallies older than two hours are dropped now and then. */
+  private tallyReply(budget: string | null, at: string): void {
+    const up = this.sql('INSERT INTO reply_counts (budget, minute, n) VALUES (?, ?, 1) ON CONFLICT (budget, minute) DO UPDATE SET n = n + 1');
+    const minute = at.slice(0, 16);
+    up.run(GLOBAL_TALLY, minute);
+    if (budget) up.run(budget, minute);
+    const t = Date.parse(at);
+    if (t - this.tallyPrunedAt > 600_000) {
+      this.sql('DELETE FROM reply_counts WHERE minute < ?').run(new Date(t - 2 * 3600_000).toISOString().slice(0, 16));
+      this.tallyPrunedAt = t;
+    }
   }
 
   async listOutbox(): Promise<OutboxRow[]> {
-    return (this.db.prepare('SELECT * FROM outbox ORDER BY created_at, id').all() as OutboxDbRow[]).map(toOutboxRow);
+    return (this.sql('SELECT * FROM outbox ORDER BY created_at, id').all() as OutboxDbRow[]).map(toOutboxRow);
   }
 
   // ------------------------------------------------------------ tickets and changes
@@ -313,7 +373,7 @@ export class SqliteStore implements StateStore {
       switch (e.kind) {
         case 'ticket-create': {
           const t = e.ticket;
-          const r = this.db.prepare(`INSERT INTO tickets (id, kind, subject, submitter, requester, parent_message_id, source_digest,
+          const r = this.sql(`INSERT INTO tickets (id, kind, subject, submitter, requester, parent_message_id, source_digest,
               content, digest, payload, state, version, created_at, expires_at, updated_at, closed_reason, spool_key)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, NULL, ?) ON CONFLICT (id) DO NOTHING`)
             .run(t.id, t.kind, t.subject, t.submitter, t.requester, t.parentMessageId, t.sourceDigest, t.content, t.digest, t.payload,
@@ -325,7 +385,7 @@ export class SqliteStore implements StateStore {
           // Compare-and-set on the version and state the machine decided on
           // (tickets/ticket.ts transition()): two approvals processed at once
           // cannot both miss the threshold, and a stale decision writes nothing.
-          const r = this.db.prepare(`UPDATE tickets SET version = version + 1, updated_at = ?,
+          const r = this.sql(`UPDATE tickets SET version = version + 1, updated_at = ?,
               state = COALESCE(?, state), closed_reason = COALESCE(?, closed_reason)
             WHERE id = ? AND version = ? AND state = ?`)
             .run(at, e.state ?? null, e.closedReason ?? null, e.ticketId, e.expectVersion, e.from);
@@ -333,7 +393,7 @@ export class SqliteStore implements StateStore {
           if (e.vote) {
             const v = e.vote;
             if (v.ticketId !== e.ticketId) throw new StoreError('STORE_CONFLICT', `vote for ${v.ticketId} inside an update of ${e.ticketId}`);
-            this.db.prepare(`INSERT INTO votes (ticket_id, voter, vote, digest, reason, spool_key, at, seq)
+            this.sql(`INSERT INTO votes (ticket_id, voter, vote, digest, reason, spool_key, at, seq)
                 VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM votes))
               ON CONFLICT (ticket_id, voter) DO UPDATE SET vote = excluded.vote, digest = excluded.digest, reason = excluded.reason,
                 spool_key = excluded.spool_key, at = excluded.at, seq = excluded.seq`)
@@ -343,7 +403,7 @@ export class SqliteStore implements StateStore {
         }
         case 'change-create': {
           const c = e.change;
-          const r = this.db.prepare(`INSERT INTO changes (id, kind, ticket_id, subject, payload, state, requester, parent_message_id,
+          const r = this.sql(`INSERT INTO changes (id, kind, ticket_id, subject, payload, state, requester, parent_message_id,
               source_digest, signers, approvers, created_at, updated_at, seq)
             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes))
             ON CONFLICT (id) DO NOTHING`)
@@ -353,7 +413,7 @@ export class SqliteStore implements StateStore {
           break;
         }
         case 'change-finish': {
-          const r = this.db.prepare(`UPDATE changes SET state = ?, commit_id = ?, log_index = COALESCE(?, log_index), error = ?, updated_at = ?
+          const r = this.sql(`UPDATE changes SET state = ?, commit_id = ?, log_index = COALESCE(?, log_index), error = ?, updated_at = ?
             WHERE id = ? AND state = 'queued'`)
             .run(e.state, e.commit, e.logIndex, e.error, at, e.changeId);
           if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `change ${e.changeId} is not queued`);
@@ -361,7 +421,7 @@ export class SqliteStore implements StateStore {
         }
         case 'subscription-token': {
           const t = e.token;
-          const r = this.db.prepare(`INSERT INTO subscription_tokens (token_hash, address, action, created_at, expires_at, used_at, spool_key)
+          const r = this.sql(`INSERT INTO subscription_tokens (token_hash, address, action, created_at, expires_at, used_at, spool_key)
             VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (token_hash) DO NOTHING`)
             .run(t.tokenHash, t.address.toLowerCase(), t.action, t.createdAt, t.expiresAt, t.spoolKey);
           if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', 'subscription token already recorded');
@@ -370,16 +430,16 @@ export class SqliteStore implements StateStore {
         case 'subscription-confirm': {
           // Single use, decided here under the transaction: two CONFIRMs of
           // one token processed at once cannot both succeed.
-          const r = this.db.prepare(`UPDATE subscription_tokens SET used_at = ?
+          const r = this.sql(`UPDATE subscription_tokens SET used_at = ?
             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?`).run(e.at, e.tokenHash, e.at);
           if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', 'subscription token unknown, used or expired');
-          const t = this.db.prepare('SELECT address, action FROM subscription_tokens WHERE token_hash = ?').get(e.tokenHash) as
+          const t = this.sql('SELECT address, action FROM subscription_tokens WHERE token_hash = ?').get(e.tokenHash) as
             { address: string; action: string };
-          this.db.prepare('UPDATE subscription_tokens SET used_at = ? WHERE address = ? AND used_at IS NULL').run(e.at, t.address);
+          this.sql('UPDATE subscription_tokens SET used_at = ? WHERE address = ? AND used_at IS NULL').run(e.at, t.address);
           if (t.action === 'subscribe') {
-            this.db.prepare('INSERT INTO subscribers (address, subscribed_at) VALUES (?, ?) ON CONFLICT (address) DO NOTHING').run(t.address, e.at);
+            this.sql('INSERT INTO subscribers (address, subscribed_at) VALUES (?, ?) ON CONFLICT (address) DO NOTHING').run(t.address, e.at);
           } else {
-            this.db.prepare('DELETE FROM subscribers WHERE address = ?').run(t.address);
+            this.sql('DELETE FROM subscribers WHERE address = ?').run(t.address);
           }
           break;
         }
@@ -399,58 +459,58 @@ export class SqliteStore implements StateStore {
   }
 
   async nextTicketNumber(): Promise<number> {
-    const r = this.db.prepare(`INSERT INTO counters (name, value) VALUES ('ticket', 1)
+    const r = this.sql(`INSERT INTO counters (name, value) VALUES ('ticket', 1)
       ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`).get() as { value: number };
     return r.value;
   }
 
   async getTicket(id: string): Promise<TicketRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM tickets WHERE id = ?').get(id) as TicketDbRow | undefined;
+    const r = this.sql('SELECT * FROM tickets WHERE id = ?').get(id) as TicketDbRow | undefined;
     return r ? toTicketRow(r) : undefined;
   }
 
   async listTickets(opts: { states?: TicketState[] } = {}): Promise<TicketRow[]> {
-    const rows = this.db.prepare('SELECT * FROM tickets ORDER BY created_at DESC, id DESC').all() as TicketDbRow[];
+    const rows = this.sql('SELECT * FROM tickets ORDER BY created_at DESC, id DESC').all() as TicketDbRow[];
     const states = opts.states ? new Set(opts.states) : null;
     return rows.filter((r) => !states || states.has(r.state)).map(toTicketRow);
   }
 
   async openTicketsFor(subject: string): Promise<TicketRow[]> {
-    return (this.db.prepare("SELECT * FROM tickets WHERE subject = ? AND state IN ('pending', 'approved') ORDER BY created_at, id")
+    return (this.sql("SELECT * FROM tickets WHERE subject = ? AND state IN ('pending', 'approved') ORDER BY created_at, id")
       .all(subject) as TicketDbRow[]).map(toTicketRow);
   }
 
   async getVotes(ticketId: string): Promise<VoteRecord[]> {
-    return (this.db.prepare('SELECT * FROM votes WHERE ticket_id = ? ORDER BY seq').all(ticketId) as VoteDbRow[]).map((v) => ({
+    return (this.sql('SELECT * FROM votes WHERE ticket_id = ? ORDER BY seq').all(ticketId) as VoteDbRow[]).map((v) => ({
       ticketId: v.ticket_id, voter: v.voter, vote: v.vote, digest: v.digest, reason: v.reason, spoolKey: v.spool_key, at: v.at,
     }));
   }
 
   async getChange(id: string): Promise<ChangeRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM changes WHERE id = ?').get(id) as ChangeDbRow | undefined;
+    const r = this.sql('SELECT * FROM changes WHERE id = ?').get(id) as ChangeDbRow | undefined;
     return r ? toChangeRow(r) : undefined;
   }
 
   async listChanges(opts: { ticketId?: string; states?: ChangeState[] } = {}): Promise<ChangeRow[]> {
     const rows = (opts.ticketId !== undefined
-      ? this.db.prepare('SELECT * FROM changes WHERE ticket_id = ? ORDER BY seq').all(opts.ticketId)
-      : this.db.prepare('SELECT * FROM changes ORDER BY seq').all()) as ChangeDbRow[];
+      ? this.sql('SELECT * FROM changes WHERE ticket_id = ? ORDER BY seq').all(opts.ticketId)
+      : this.sql('SELECT * FROM changes ORDER BY seq').all()) as ChangeDbRow[];
     const states = opts.states ? new Set(opts.states) : null;
     return rows.filter((r) => !states || states.has(r.state)).map(toChangeRow);
   }
 
   async pendingChanges(): Promise<string[]> {
-    return (this.db.prepare("SELECT id FROM changes WHERE state = 'queued' ORDER BY seq").all() as { id: string }[]).map((r) => r.id);
+    return (this.sql("SELECT id FROM changes WHERE state = 'queued' ORDER BY seq").all() as { id: string }[]).map((r) => r.id);
   }
 
   async setChangeLogIndex(id: string, logIndex: number): Promise<void> {
-    this.db.prepare("UPDATE changes SET log_index = ?, updated_at = ? WHERE id = ? AND state = 'queued'").run(logIndex, now(), id);
+    this.sql("UPDATE changes SET log_index = ?, updated_at = ? WHERE id = ? AND state = 'queued'").run(logIndex, now(), id);
   }
 
   // ------------------------------------------------------------ transparency log index
 
   async beginLogAppend(rec: Omit<LogAppendRecord, 'state' | 'createdAt'>): Promise<void> {
-    const r = this.db.prepare(`INSERT INTO log_appends (key, from_index, count, entries_digest, state, created_at)
+    const r = this.sql(`INSERT INTO log_appends (key, from_index, count, entries_digest, state, created_at)
       VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (key) DO NOTHING`)
       .run(rec.key, rec.fromIndex, rec.count, rec.entriesDigest, now());
     if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `log append ${rec.key} is already recorded`);
@@ -459,53 +519,53 @@ export class SqliteStore implements StateStore {
   async finishLogAppend(key: string, done: { attestations: AttestationRecord[]; checkpoint: { size: number; note: string } }): Promise<void> {
     const tx = this.db.transaction(() => {
       const at = now();
-      const r = this.db.prepare(`UPDATE log_appends SET state = 'done', done_at = ? WHERE key = ? AND state = 'pending'`).run(at, key);
+      const r = this.sql(`UPDATE log_appends SET state = 'done', done_at = ? WHERE key = ? AND state = 'pending'`).run(at, key);
       if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `log append ${key} is not pending`);
-      const ins = this.db.prepare(`INSERT INTO attestations (log_index, digest, name, signer, source, time) VALUES (?, ?, ?, ?, ?, ?)
+      const ins = this.sql(`INSERT INTO attestations (log_index, digest, name, signer, source, time) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (log_index) DO NOTHING`);
       for (const a of done.attestations) ins.run(a.logIndex, a.digest, a.name, a.signer, a.source, a.time);
-      this.db.prepare('INSERT INTO checkpoints (size, note, recorded_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING')
+      this.sql('INSERT INTO checkpoints (size, note, recorded_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING')
         .run(done.checkpoint.size, done.checkpoint.note, at);
     });
     tx.immediate();
   }
 
   async abandonLogAppend(key: string): Promise<void> {
-    this.db.prepare(`DELETE FROM log_appends WHERE key = ? AND state = 'pending'`).run(key);
+    this.sql(`DELETE FROM log_appends WHERE key = ? AND state = 'pending'`).run(key);
   }
 
   async getLogAppend(key: string): Promise<LogAppendRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM log_appends WHERE key = ?').get(key) as LogAppendDbRow | undefined;
+    const r = this.sql('SELECT * FROM log_appends WHERE key = ?').get(key) as LogAppendDbRow | undefined;
     return r ? toLogAppend(r) : undefined;
   }
 
   async pendingLogAppends(): Promise<LogAppendRecord[]> {
-    return (this.db.prepare(`SELECT * FROM log_appends WHERE state = 'pending' ORDER BY from_index, created_at`).all() as LogAppendDbRow[])
+    return (this.sql(`SELECT * FROM log_appends WHERE state = 'pending' ORDER BY from_index, created_at`).all() as LogAppendDbRow[])
       .map(toLogAppend);
   }
 
   async findAttestations(digest: string): Promise<AttestationRecord[]> {
-    return (this.db.prepare('SELECT * FROM attestations WHERE digest = ? ORDER BY log_index').all(digest) as AttestationDbRow[]).map((r) => ({
+    return (this.sql('SELECT * FROM attestations WHERE digest = ? ORDER BY log_index').all(digest) as AttestationDbRow[]).map((r) => ({
       logIndex: r.log_index, digest: r.digest, name: r.name, signer: r.signer, source: r.source, time: r.time,
     }));
   }
 
   async recordCheckpoint(size: number, note: string): Promise<void> {
-    this.db.prepare('INSERT INTO checkpoints (size, note, recorded_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING').run(size, note, now());
+    this.sql('INSERT INTO checkpoints (size, note, recorded_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING').run(size, note, now());
   }
 
   async getCheckpoint(size: number): Promise<string | undefined> {
-    return (this.db.prepare('SELECT note FROM checkpoints WHERE size = ?').get(size) as { note: string } | undefined)?.note;
+    return (this.sql('SELECT note FROM checkpoints WHERE size = ?').get(size) as { note: string } | undefined)?.note;
   }
 
   async checkpointSizes(): Promise<number[]> {
-    return (this.db.prepare('SELECT size FROM checkpoints ORDER BY size').all() as { size: number }[]).map((r) => r.size);
+    return (this.sql('SELECT size FROM checkpoints ORDER BY size').all() as { size: number }[]).map((r) => r.size);
   }
 
   // ------------------------------------------------------------ subscriptions
 
   async getSubscriptionToken(tokenHash: string): Promise<SubscriptionTokenRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM subscription_tokens WHERE token_hash = ?').get(tokenHash) as
+    const r = this.sql('SELECT * FROM subscription_tokens WHERE token_hash = ?').get(tokenHash) as
       { token_hash: string; address: string; action: SubscriptionTokenRow['action']; created_at: string; expires_at: string;
         used_at: string | null; spool_key: string | null } | undefined;
     return r ? {
@@ -515,23 +575,23 @@ export class SqliteStore implements StateStore {
   }
 
   async getSubscriber(address: string): Promise<SubscriberRow | undefined> {
-    const r = this.db.prepare('SELECT address, subscribed_at FROM subscribers WHERE address = ?').get(address.toLowerCase()) as
+    const r = this.sql('SELECT address, subscribed_at FROM subscribers WHERE address = ?').get(address.toLowerCase()) as
       { address: string; subscribed_at: string } | undefined;
     return r ? { address: r.address, subscribedAt: r.subscribed_at } : undefined;
   }
 
   async listSubscribers(): Promise<SubscriberRow[]> {
-    return (this.db.prepare('SELECT address, subscribed_at FROM subscribers ORDER BY address').all() as { address: string; subscribed_at: string }[])
+    return (this.sql('SELECT address, subscribed_at FROM subscribers ORDER BY address').all() as { address: string; subscribed_at: string }[])
       .map((r) => ({ address: r.address, subscribedAt: r.subscribed_at }));
   }
 
   async getMeta(key: string): Promise<string | undefined> {
-    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const r = this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return r?.value;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   async close(): Promise<void> {
@@ -581,6 +641,15 @@ function migrate(db: Database.Database): void {
     }
     db.exec('CREATE INDEX IF NOT EXISTS outbox_budget ON outbox(budget, created_at)');
     db.exec('CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, created_at)');
+    if (!done('migrated:reply-counts')) {
+      // Replies recorded before the tallies existed: tally the last two
+      // hours (the budgets look back one), in the same minutes.
+      db.prepare(`INSERT INTO reply_counts (budget, minute, n)
+        SELECT '', substr(created_at, 1, 16), COUNT(*) FROM outbox WHERE kind = 'reply' AND created_at >= ? GROUP BY 2
+        UNION ALL
+        SELECT budget, substr(created_at, 1, 16), COUNT(*) FROM outbox WHERE kind = 'reply' AND budget IS NOT NULL AND created_at >= ? GROUP BY 1, 2`).run(...Array(2).fill(new Date(Date.now() - 2 * 3600_000).toISOString()));
+      mark('migrated:reply-counts');
+    }
     if (!done('migrated:processed-content-keys')) {
       // Keys were `mid:<Message-ID>` alone; they now carry the SHA-256 of the
       // raw message, taken from the spool row the key was recorded for, so

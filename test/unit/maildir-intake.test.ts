@@ -18,7 +18,7 @@ const MAX = 64 * 1024;
 async function drain(files: Record<string, Buffer>): Promise<Map<string, IntakeMessage>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zmaildir-'));
   const got = new Map<string, IntakeMessage>();
-  const intake = new MaildirIntake(dir, { async accept(m) { got.set(m.uid, m); } }, silentLogger, 2000, MAX);
+  const intake = new MaildirIntake(dir, { async accept(ms) { for (const m of ms) got.set(m.uid, m); } }, silentLogger, 2000, MAX);
   for (const [name, bytes] of Object.entries(files)) writeFileSync(path.join(dir, 'new', name), bytes);
   assert.equal(await intake.drainOnce(), Object.keys(files).length);
   return got;

@@ -94,3 +94,46 @@ test('an existing version 3 state.db is upgraded: earlier messages stay duplicat
   assert.equal(await s2.isProcessed(`mid:<old@x>#raw:${digest}`), true);
   await s2.close();
 });
+
+test('reply budgets count exactly across minutes: whole minutes from the tallies, the first one from the rows', async () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'zstore-')), 'state.db');
+  // Rows written by a store before the tallies existed, at chosen times:
+  // the upgrade tallies them, so every minute but the edge one is read from
+  // reply_counts.
+  const s0 = SqliteStore.open(file);
+  await s0.close();
+  const db = new Database(file);
+  db.exec("DELETE FROM meta WHERE key = 'migrated:reply-counts'; DELETE FROM reply_counts;");
+  const t = Math.floor(Date.now() / 60_000) * 60_000 - 40 * 60_000; // a whole minute, 40 minutes ago
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const rows: [string, number, string | null, string][] = [
+    ['r1', t + 10_000, 'addr:a@x', 'reply'], // in the edge minute, before `since`
+    ['r2', t + 20_000, 'addr:a@x', 'reply'], // the edge minute, at `since`
+    ['r3', t + 50_000, 'addr:b@x', 'reply'], // the edge minute, after `since`
+    ['r4', t + 60_000, 'addr:a@x', 'reply'], // the next whole minute
+    ['r5', t + 30 * 60_000, 'addr:a@x', 'reply'],
+    ['r6', t + 30 * 60_000, null, 'reply'], // a reply no budget was charged for: global only
+    ['n1', t + 30 * 60_000, null, 'notice'], // a notice counts nowhere
+  ];
+  const ins = db.prepare(`INSERT INTO outbox (id, spool_key, kind, envelope_from, recipients, message_id, raw, created_at, budget)
+    VALUES (?, NULL, ?, 'bot@x', '[]', ?, ?, ?, ?)`);
+  for (const [id, ms, budget, kind] of rows) ins.run(id, kind, `<${id}@x>`, Buffer.from('r'), iso(ms), budget);
+  db.close();
+  const s = SqliteStore.open(file);
+  const since = iso(t + 20_000);
+  const spent = (key: string, perHour: number, globalPerHour: number | null = null) => s.replyBudgetSpent({ key, perHour, globalPerHour, since });
+  // a@x: r2, r4, r5 since `since` (r1 is before it).
+  assert.equal(await spent('addr:a@x', 4), null);
+  assert.equal(await spent('addr:a@x', 3), 'sender');
+  // b@x: r3 only.
+  assert.equal(await spent('addr:b@x', 2), null);
+  assert.equal(await spent('addr:b@x', 1), 'sender');
+  // All replies since `since`: r2, r3, r4, r5, r6.
+  assert.equal(await spent('addr:c@x', 10, 6), null);
+  assert.equal(await spent('addr:c@x', 10, 5), 'global');
+  // New replies are tallied as they are written, in the same transaction.
+  await s.addOutbox([{ id: 'r7', spoolKey: null, kind: 'reply', envelopeFrom: 'bot@x', recipients: [], messageId: '<r7@x>', raw: Buffer.from('r'), budget: 'addr:b@x' }]);
+  assert.equal(await spent('addr:b@x', 2), 'sender');
+  assert.equal(await spent('addr:c@x', 10, 6), 'global');
+  await s.close();
+});

@@ -1,0 +1,33 @@
+/** How the IMAP intake groups messages into one-command fetches (queue/intake/imap.ts, fetchBatches). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fetchBatches } from '../../queue/intake/imap.js';
+import { INTAKE_BOUNDS } from '../../src/limits.js';
+
+const limits = { maxMessageBytes: 1_000_000 };
+const msgs = (sizes: (number | undefined)[]) => sizes.map((size, i) => ({ uid: i + 1, size }));
+const uids = (batches: { uid: number }[][]) => batches.map((b) => b.map((m) => m.uid));
+
+test('messages within the limit go together, in UID order, up to the message bound', () => {
+  const n = INTAKE_BOUNDS.fetchBatchMessages * 2 + 3;
+  const batches = fetchBatches(msgs(Array(n).fill(1000)), limits);
+  assert.deepEqual(batches.map((b) => b.length), [INTAKE_BOUNDS.fetchBatchMessages, INTAKE_BOUNDS.fetchBatchMessages, 3]);
+  assert.deepEqual(batches.flat().map((m) => m.uid), Array.from({ length: n }, (_, i) => i + 1));
+});
+
+test('a message over the size limit is fetched on its own (header section only), between the batches around it', () => {
+  assert.deepEqual(uids(fetchBatches(msgs([10, 20, 2_000_000, 30, 40]), limits)), [[1, 2], [3], [4, 5]]);
+});
+
+test('the declared bytes of a batch stay within the byte bound; an unknown size counts as the whole limit', () => {
+  const per = 900_000;
+  const batches = fetchBatches(msgs(Array(30).fill(per)), limits);
+  for (const b of batches) assert.ok(b.length === 1 || b.length * per <= INTAKE_BOUNDS.fetchBatchBytes, `batch of ${b.length}`);
+  assert.equal(batches.flat().length, 30);
+  const unknown = fetchBatches(msgs(Array(30).fill(undefined)), limits);
+  assert.equal(unknown[0].length, Math.floor(INTAKE_BOUNDS.fetchBatchBytes / (limits.maxMessageBytes + 1)));
+});
+
+test('nothing to fetch is no batch', () => {
+  assert.deepEqual(fetchBatches([], limits), []);
+});
