@@ -163,7 +163,9 @@ export async function fastSignerFor(key: openpgp.PrivateKey, config: openpgp.Par
     const bytes = Buffer.from('probe\r\n-- \r\n', 'utf8');
     const slow = {
       cleartext: await openpgp.sign({ message: await openpgp.createCleartextMessage({ text }), signingKeys: key, date: at, format: 'armored', config: probeConfig }),
-      detached: await openpgp.sign({ message: await openpgp.createMessage({ binary: bytes }), signingKeys: key, detached: true, date: at, format: 'armored', config: probeConfig }),
+      // openpgp's .d.ts leaves its stream types unresolved (botkey.ts): say what a non-stream message gives.
+      detached: (await openpgp.sign({ message: await openpgp.createMessage({ binary: bytes }), signingKeys: key, detached: true, date: at, format: 'armored',
+        config: probeConfig })) as string,
     };
     if (slow.cleartext !== fast.signCleartext(text, at, null) || slow.detached !== fast.signDetached(bytes, at, null)) return null;
     return fast;

@@ -647,7 +647,7 @@ function migrate(db: Database.Database): void {
       db.prepare(`INSERT INTO reply_counts (budget, minute, n)
         SELECT '', substr(created_at, 1, 16), COUNT(*) FROM outbox WHERE kind = 'reply' AND created_at >= ? GROUP BY 2
         UNION ALL
-        SELECT budget, substr(created_at, 1, 16), COUNT(*) FROM outbox WHERE kind = 'reply' AND budget IS NOT NULL AND created_at >= ? GROUP BY 1, 2`).run(...Array(2).fill(new Date(Date.now() - 2 * 3600_000).toISOString()));
+        SELECT budget, substr(created_at, 1, 16), COUNT(*) FROM outbox WHERE kind = 'reply' AND budget IS NOT NULL AND created_at >= ? GROUP BY 1, 2`).run(...Array<string>(2).fill(new Date(Date.now() - 2 * 3600_000).toISOString()));
       mark('migrated:reply-counts');
     }
     if (!done('migrated:processed-content-keys')) {

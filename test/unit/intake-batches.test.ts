@@ -10,7 +10,7 @@ const uids = (batches: { uid: number }[][]) => batches.map((b) => b.map((m) => m
 
 test('messages within the limit go together, in UID order, up to the message bound', () => {
   const n = INTAKE_BOUNDS.fetchBatchMessages * 2 + 3;
-  const batches = fetchBatches(msgs(Array(n).fill(1000)), limits);
+  const batches = fetchBatches(msgs(Array<number>(n).fill(1000)), limits);
   assert.deepEqual(batches.map((b) => b.length), [INTAKE_BOUNDS.fetchBatchMessages, INTAKE_BOUNDS.fetchBatchMessages, 3]);
   assert.deepEqual(batches.flat().map((m) => m.uid), Array.from({ length: n }, (_, i) => i + 1));
 });
@@ -21,10 +21,10 @@ test('a message over the size limit is fetched on its own (header section only),
 
 test('the declared bytes of a batch stay within the byte bound; an unknown size counts as the whole limit', () => {
   const per = 900_000;
-  const batches = fetchBatches(msgs(Array(30).fill(per)), limits);
+  const batches = fetchBatches(msgs(Array<number>(30).fill(per)), limits);
   for (const b of batches) assert.ok(b.length === 1 || b.length * per <= INTAKE_BOUNDS.fetchBatchBytes, `batch of ${b.length}`);
   assert.equal(batches.flat().length, 30);
-  const unknown = fetchBatches(msgs(Array(30).fill(undefined)), limits);
+  const unknown = fetchBatches(msgs(Array<undefined>(30).fill(undefined)), limits);
   assert.equal(unknown[0].length, Math.floor(INTAKE_BOUNDS.fetchBatchBytes / (limits.maxMessageBytes + 1)));
 });
 
