@@ -35,8 +35,24 @@ export async function fuzz<T>(arb: fc.Arbitrary<T>, fn: (x: T) => unknown, ok: (
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (ms > slowest.ms) slowest = { ms, input: x };
   }), { numRuns: runs });
-  assert.ok(slowest.ms < MAX_MS, `slowest input took ${slowest.ms.toFixed(1)} ms: ${JSON.stringify(slowest.input)?.slice(0, 200)}`);
+  if (slowest.ms >= MAX_MS) {
+    // Timed again, best of three: a quadratic scan or a hang is slow every
+    // time, a garbage collection or a busy machine's scheduler only once.
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) best = Math.min(best, await timed(fn, slowest.input as T));
+    assert.ok(best < MAX_MS, `slowest input took ${slowest.ms.toFixed(1)} ms, then at best ${best.toFixed(1)} ms of 3 more: ${JSON.stringify(slowest.input)?.slice(0, 200)}`);
+  }
   return threw;
+}
+
+async function timed<T>(fn: (x: T) => unknown, x: T): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  try {
+    await fn(x);
+  } catch {
+    /* judged on the first run */
+  }
+  return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
 /** Bytes biased towards the structure under test: fragments glued together with random bytes. */
