@@ -172,6 +172,9 @@ export class TransparencyLog {
       }
       const log = new TransparencyLog(dir, opts.origin, signer, lock, maxEntryBytes, opts.testHooks, { size, checkpoint: note, edge }, cache);
       await log.#checkLastBundle();
+      // Expand the right edge into the tile cache now (a few hundred hashes):
+      // every proof against the current size needs it, the first one included.
+      await log.#reader().root();
       return log;
     } catch (err) {
       await lock.release();
