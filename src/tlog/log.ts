@@ -69,6 +69,9 @@ export interface AppendResult {
   checkpoint: string;
 }
 
+/** Largest partial entry bundle kept in memory between appends (typical: 255 entries of ~400 bytes). */
+const KEEP_BUNDLE_BYTES = 2 ** 20;
+
 const CHECKPOINT = 'checkpoint';
 const VKEY = 'log.vkey';
 const PENDING = '.pending';
@@ -92,6 +95,13 @@ export class TransparencyLog {
   #size: number;
   #checkpoint: string;
   #edge: Buffer[][];
+  /**
+   * The entries of the rightmost partial bundle, when small, so the next
+   * append need not read it back before writing (that read sat between the
+   * tile writes and the bundle writes, a second round of fsyncs); null when
+   * unknown (read it back).
+   */
+  #partialBundle: Buffer[] | null = null;
   #tail: Promise<unknown> = Promise.resolve();
   #poisoned: Error | null = null;
   #closed = false;
@@ -267,10 +277,12 @@ export class TransparencyLog {
         carry = next;
       }
 
-      // Entry bundles: the current partial bundle is read back and extended.
+      // Entry bundles: the current partial bundle (kept from the last append,
+      // or read back) is extended.
       const firstBundle = Math.floor(from / TILE_WIDTH);
       const have = from % TILE_WIDTH;
-      let bundle = have > 0 ? decodeEntryBundle(await this.#readTile('entries', firstBundle, have), have) : [];
+      const kept = this.#partialBundle;
+      let bundle = have === 0 ? [] : kept?.length === have ? kept.slice() : decodeEntryBundle(await this.#readTile('entries', firstBundle, have), have);
       let bIndex = firstBundle;
       for (const e of entries) {
         bundle.push(e);
@@ -300,6 +312,7 @@ export class TransparencyLog {
       this.#size = to;
       this.#checkpoint = checkpoint;
       this.#edge = edge;
+      this.#partialBundle = bundle.reduce((n, e) => n + e.length, 0) <= KEEP_BUNDLE_BYTES ? bundle : null;
       // Hygiene only: the intent is moot now, and the spec lets a log drop a
       // partial tile once the full one exists. Failures here are harmless.
       await unlink(join(this.dir, PENDING)).catch(() => undefined);
