@@ -14,7 +14,8 @@
  *     directory, divided by N);
  *   - inclusion and consistency proof times at size N (median and p99):
  *     cold = the first proof of a freshly opened instance (empty caches; the
- *     OS page cache is warm), warm = one instance answering many proofs.
+ *     OS page cache is warm), warm = one instance answering many proofs;
+ *     each also in units of one node hash timed in the same run.
  *
  *   node --import tsx bench/tlog-scale.ts [N] [--batch B] [--dir DIR] [--quick] [--service [--request R]]
  *
@@ -67,9 +68,25 @@ if (!Number.isSafeInteger(total) || total < 10 || !Number.isSafeInteger(batch) |
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const mib = (bytes: number): string => `${fmt(bytes / 2 ** 20, 1)} MiB`;
 const gc = (globalThis as { gc?: () => void }).gc;
+/** Heap in use at the last rssNow(). */
+let heapAtSample = 0;
 function rssNow(): number {
   gc?.(); // with --expose-gc: what the process holds, not garbage not yet collected
-  return process.memoryUsage().rss;
+  const m = process.memoryUsage();
+  heapAtSample = m.heapUsed + m.external;
+  return m.rss;
+}
+
+function median(ms: number[]): number {
+  return [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)];
+}
+
+/** Microseconds per RFC 9162 node hash (SHA-256 of 65 bytes), over 100,000. */
+function nodeHashMicros(): number {
+  const a = createHash('sha256').digest();
+  const t0 = performance.now();
+  for (let i = 0; i < 100_000; i++) nodeHash(a, a);
+  return ((performance.now() - t0) * 1000) / 100_000;
 }
 
 function quantiles(ms: number[]): string {
@@ -120,13 +137,17 @@ try {
   const checkpoint = 100_000 <= total / 2 ? 100_000 : Math.floor(total / 10);
   const rssStart = rssNow();
   let rssAtCheckpoint = 0;
+  let heapAtCheckpoint = 0;
   let peak = rssStart;
   let appendMs = 0;
   let maxBatchMs = 0;
   const sample = (i: number, n: number): void => {
     const rss = process.memoryUsage().rss;
     if (rss > peak) peak = rss;
-    if (i < checkpoint && i + n >= checkpoint) rssAtCheckpoint = rssNow();
+    if (i < checkpoint && i + n >= checkpoint) {
+      rssAtCheckpoint = rssNow();
+      heapAtCheckpoint = heapAtSample;
+    }
   };
   if (svc) {
     // The way the bot's callers reach the writer: many small requests
@@ -173,7 +194,8 @@ try {
       `(${fmt(appendMs / Math.ceil(total / batch), 2)} ms per batch, slowest ${fmt(maxBatchMs, 1)} ms)`);
   }
   say(`rss: start ${mib(rssStart)}, at ${fmt(checkpoint)} ${mib(rssAtCheckpoint)}, at ${fmt(total)} ${mib(rssEnd)} ` +
-    `(growth ${mib(rssEnd - rssAtCheckpoint)} over ${fmt(total - checkpoint)} entries), peak ${mib(peak)}`);
+    `(growth ${mib(rssEnd - rssAtCheckpoint)} over ${fmt(total - checkpoint)} entries), peak ${mib(peak)}; ` +
+    `JS heap + external at ${fmt(checkpoint)} ${mib(heapAtCheckpoint)}, at ${fmt(total)} ${mib(heapAtSample)}`);
   const size = svc ? svc.size() : log!.size();
   const cpNote = svc ? svc.checkpoint() : log!.checkpoint();
   if (svc) await svc.close();
@@ -188,6 +210,9 @@ try {
   say(`disk: ${fmt(d.blocks / total, 1)} bytes per entry allocated, ${fmt(d.apparent / total, 1)} apparent (${fmt(d.files)} files, ${mib(d.blocks)})`);
 
   // ---- proofs at size N --------------------------------------------------
+  // Their reference, measured just before: one RFC 9162 node hash. A proof
+  // from tiles hashes about 250 nodes per tile it has to expand.
+  const nodeUs = nodeHashMicros();
   const rootHash = parseCheckpoint(parseNote(cpNote).text).root;
   const cold: { inc: number[]; con: number[] } = { inc: [], con: [] };
   for (let i = 0; i < coldCount; i++) {
@@ -227,8 +252,11 @@ try {
   }
   const rssProofs = rssNow();
   await l.close();
-  say(`inclusion proof at ${fmt(size)}: cold ${quantiles(cold.inc)}; warm ${quantiles(warmInc)}`);
-  say(`consistency proof m -> ${fmt(size)}: cold ${quantiles(cold.con)}; warm ${quantiles(warmCon)}`);
+  const nodeUsAfter = nodeHashMicros();
+  const inHashes = (ms: number[]): string => `= ${fmt((median(ms) * 1000) / nodeUs)} node hashes`;
+  say(`reference: one node hash ${fmt(nodeUs, 2)} us before the proofs, ${fmt(nodeUsAfter, 2)} us after (a full tile's 254 inner nodes: ${fmt((254 * nodeUs) / 1000, 3)} ms)`);
+  say(`inclusion proof at ${fmt(size)}: cold ${quantiles(cold.inc)} ${inHashes(cold.inc)}; warm ${quantiles(warmInc)} ${inHashes(warmInc)}`);
+  say(`consistency proof m -> ${fmt(size)}: cold ${quantiles(cold.con)} ${inHashes(cold.con)}; warm ${quantiles(warmCon)} ${inHashes(warmCon)}`);
   say(`tlog-proof block (proof, self-check, format), warm: ${quantiles(blockMs)}`);
   say(`rss after the proofs: ${mib(rssProofs)}`);
   // ---- references, same entries, same run (last: their arrays would inflate the RSS figures)
@@ -249,16 +277,11 @@ try {
     await fh.close();
     await rm(join(root, 'plain.bin'));
     say(`reference: SHA-256 leaf hashes ${fmt(hashRate)} entries/s; plain append-only file, one fdatasync per batch of ${fmt(batch)}: ${fmt(plainRate)} entries/s (${fmt((batch / plainRate) * 1000, 2)} ms per batch)`);
-    // Proof references: one RFC 9162 node hash, and one tile read from disk (page cache).
-    const a = createHash('sha256').digest();
-    t0 = performance.now();
-    for (let i = 0; i < 100_000; i++) nodeHash(a, a);
-    const nodeUs = ((performance.now() - t0) * 1000) / 100_000;
     const tileFile = join(logDir, tilePath(0, 1));
     t0 = performance.now();
     for (let i = 0; i < 1000; i++) await readFile(tileFile);
     const readUs = (performance.now() - t0) * 1000 / 1000;
-    say(`reference: one node hash ${fmt(nodeUs, 2)} us (a full tile's 254 inner nodes: ${fmt((254 * nodeUs) / 1000, 3)} ms); one 8 KiB tile readFile ${fmt(readUs, 1)} us`);
+    say(`reference: one 8 KiB tile readFile (async, page cache) ${fmt(readUs, 1)} us`);
     say(`log append rate / plain file rate: ${fmt(rate / plainRate, 3)}; log append rate / SHA-256 rate: ${fmt(rate / hashRate, 3)}`);
   }
 
