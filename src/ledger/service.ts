@@ -233,7 +233,14 @@ export class LogService {
     this.#scheduled = true;
     void this.#serial(async () => {
       this.#scheduled = false;
-      await this.#run(this.#takeGroup());
+      const group = this.#takeGroup();
+      try {
+        await this.#run(group);
+      } catch (err) {
+        // #run settles every request itself; this only guards against a
+        // bug leaving a caller waiting forever (settling twice is a no-op).
+        for (const q of group) q.reject(err);
+      }
     });
   }
 
