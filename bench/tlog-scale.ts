@@ -61,7 +61,7 @@ const coldCount = quick ? 50 : 200;
 const ORIGIN = 'bench.ztrust.example';
 
 if (!Number.isSafeInteger(total) || total < 10 || !Number.isSafeInteger(batch) || batch < 1 || !Number.isSafeInteger(requestSize) || requestSize < 1) {
-  console.error('usage: node --import tsx bench/tlog-scale.ts [N >= 10] [--batch B] [--dir DIR] [--quick] [--service]');
+  console.error('usage: node --import tsx bench/tlog-scale.ts [N >= 10] [--batch B] [--dir DIR] [--quick] [--service [--request R]]');
   process.exit(2);
 }
 
