@@ -15,6 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatEntry, generateLogKey, TransparencyLog } from '../src/tlog/index.js';
+import { benchRecord } from './tlog-record.js';
 
 const args = process.argv.slice(2);
 const dirAt = args.indexOf('--dir');
@@ -23,16 +24,7 @@ const total = Number(args.find((a, i) => /^\d+$/.test(a) && i !== dirAt + 1) ?? 
 const ORIGIN = 'bench.ztrust.example';
 
 function entry(i: number): Buffer {
-  return formatEntry({
-    type: 'attestation',
-    subject: `sha256:${i.toString(16).padStart(64, '0')}`,
-    name: `artifact-${i}.tar.gz`,
-    signers: ['D4AB192964F76A7F8F8A9B357BD18320DEADE832'],
-    approvers: ['8F8A9B357BD18320DEADE832D4AB192964F76A7F'],
-    ticket: `T-${i}`,
-    time: '2025-01-31T12:00:00Z',
-    source: (i * 7919).toString(16).padStart(64, '0'),
-  });
+  return formatEntry(benchRecord(i));
 }
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });

@@ -7,6 +7,9 @@
  * every append goes through `appendEntries`, which runs one at a time. The
  * apply step (concurrency 1) calls it for collection changes; ATTEST calls
  * it from its handler (see src/commands/attest.ts for why that is safe).
+ * Requests that queue up while an append is in flight are written together
+ * as one log append (group commit: one round of fsyncs and one checkpoint),
+ * each with its own key, row and range below.
  *
  * Crash safety between the log and the state store. The log and SQLite
  * cannot commit in one transaction, so every append is bracketed:
@@ -97,9 +100,30 @@ export function attestationRows(firstIndex: number, entries: readonly LogEntry[]
   return rows;
 }
 
+/** An appendEntries call waiting for the writer. */
+interface Queued {
+  key: string;
+  entries: readonly LogEntry[];
+  bytes: Buffer[];
+  resolve: (out: AppendOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Bounds of one group commit (the first request is always taken whole):
+ * enough to amortise the fsyncs, small enough that one append's tiles and
+ * bundles stay a few MiB in memory.
+ */
+const GROUP_MAX_ENTRIES = 10_000;
+const GROUP_MAX_BYTES = 8 * 2 ** 20;
+
 export class LogService {
   #log: TransparencyLog;
   #tail: Promise<unknown> = Promise.resolve();
+  /** Requests not yet taken by the writer, in arrival order. */
+  #queue: Queued[] = [];
+  /** A writer task is on #tail and will take the queue. */
+  #scheduled = false;
   #closed = false;
   /** Set when step 3 failed or an append failed: settle pending rows before the next append. */
   #unsettled = false;
@@ -191,7 +215,58 @@ export class LogService {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const key = opts.key ?? `anon:${randomBytes(12).toString('hex')}`;
-    return this.#serial(() => this.#append(key, entries, bytes));
+    return new Promise<AppendOutcome>((resolve, reject) => {
+      this.#queue.push({ key, entries, bytes, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Group commit: one serial task takes every request queued by the time it
+   * runs and appends them as one log append (one round of fsyncs and one
+   * signed checkpoint instead of one per request). Each request keeps its
+   * own idempotency key and its own `log_appends` row with its own range, so
+   * the crash bracket and its settling are exactly those of a lone append.
+   */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    void this.#serial(async () => {
+      this.#scheduled = false;
+      const group = this.#takeGroup();
+      try {
+        await this.#run(group);
+      } catch (err) {
+        // #run settles every request itself; this only guards against a
+        // bug leaving a caller waiting forever (settling twice is a no-op).
+        for (const q of group) q.reject(err);
+      }
+    });
+  }
+
+  /** The queued requests for one log append: in order, no key twice (a repeat waits for the next group and is reused there), bounded in size. */
+  #takeGroup(): Queued[] {
+    const group: Queued[] = [];
+    const keys = new Set<string>();
+    let count = 0;
+    let bytes = 0;
+    for (let i = 0; i < this.#queue.length; ) {
+      const q = this.#queue[i];
+      const size = q.bytes.reduce((n, b) => n + b.length, 0);
+      const fits = group.length === 0 || (count + q.bytes.length <= GROUP_MAX_ENTRIES && bytes + size <= GROUP_MAX_BYTES);
+      if (!fits) break;
+      if (keys.has(q.key)) {
+        i++;
+        continue;
+      }
+      keys.add(q.key);
+      group.push(q);
+      count += q.bytes.length;
+      bytes += size;
+      this.#queue.splice(i, 1);
+    }
+    if (this.#queue.length > 0) this.#schedule();
+    return group;
   }
 
   /** Convenience for the apply step: one entry, its index. */
@@ -199,15 +274,36 @@ export class LogService {
     return (await this.appendEntries([entry], key === undefined ? {} : { key })).firstIndex;
   }
 
-  async #append(key: string, entries: readonly LogEntry[], bytes: Buffer[]): Promise<AppendOutcome> {
-    this.#usable();
-    if (this.#broken) await this.#reopen();
-    if (this.#unsettled) await this.#settle();
+  /** One group: settles each request (resolve or reject), never throws. */
+  async #run(group: Queued[]): Promise<void> {
+    try {
+      this.#usable();
+      if (this.#broken) await this.#reopen();
+      if (this.#unsettled) await this.#settle();
+    } catch (err) {
+      for (const q of group) q.reject(err);
+      return;
+    }
+    const fresh: Queued[] = [];
+    for (const q of group) {
+      try {
+        const earlier = await this.#earlier(q);
+        if (earlier) q.resolve(earlier);
+        else fresh.push(q);
+      } catch (err) {
+        q.reject(err);
+      }
+    }
+    if (fresh.length > 0) await this.#appendFresh(fresh);
+  }
+
+  /** The outcome of an earlier append with this key, or null when the key is new. */
+  async #earlier({ key, bytes }: Queued): Promise<AppendOutcome | null> {
     const store = this.opts.store;
     const known = await store.getLogAppend(key);
     if (known?.state === 'done') {
-      if (known.count !== entries.length) {
-        throw new LogServiceError('LOG_KEY_REUSED', `log append ${key} had ${known.count} entries, now ${entries.length}`);
+      if (known.count !== bytes.length) {
+        throw new LogServiceError('LOG_KEY_REUSED', `log append ${key} had ${known.count} entries, now ${bytes.length}`);
       }
       return this.#outcome(known.fromIndex, known.count, this.#log.checkpoint(), true);
     }
@@ -218,38 +314,63 @@ export class LogService {
       if (again?.state === 'done') return this.#outcome(again.fromIndex, again.count, this.#log.checkpoint(), true);
       if (again) throw new LogServiceError('LOG_RECOVERY', `log append ${key} is still pending after recovery`);
     }
+    return null;
+  }
 
+  /** Steps 1-3 of the bracket for requests whose keys are new, as one log append. */
+  async #appendFresh(group: Queued[]): Promise<void> {
+    const store = this.opts.store;
     const from = this.#log.size();
-    await store.beginLogAppend({ key, fromIndex: from, count: bytes.length, entriesDigest: entriesDigest(bytes) });
+    const rows: Array<{ q: Queued; fromIndex: number }> = [];
+    let to = from;
+    for (const q of group) {
+      rows.push({ q, fromIndex: to });
+      to += q.bytes.length;
+    }
+    try {
+      for (const { q, fromIndex } of rows) {
+        await store.beginLogAppend({ key: q.key, fromIndex, count: q.bytes.length, entriesDigest: entriesDigest(q.bytes) });
+      }
+    } catch (err) {
+      this.#unsettled = true; // rows already begun are dropped by the next settle (the log never reached them)
+      for (const q of group) q.reject(err);
+      return;
+    }
     let checkpoint: string;
     try {
-      checkpoint = (await this.#log.append(bytes)).checkpoint;
+      checkpoint = (await this.#log.append(group.flatMap((q) => q.bytes))).checkpoint;
     } catch (err) {
       // The log may or may not have committed (a failure after the
       // checkpoint rename, say). Reopen from disk and let the log decide.
-      this.opts.logger?.error({ err: describeError(err), key }, 'log append failed; reopening the log to settle it');
+      this.opts.logger?.error({ err: describeError(err), keys: group.map((q) => q.key) }, 'log append failed; reopening the log to settle it');
       try {
         await this.#reopen();
       } catch (again) {
         this.opts.logger?.error({ err: describeError(again) }, 'the log could not be reopened; retrying before the next append');
-        throw err;
+        for (const q of group) q.reject(err);
+        return;
       }
-      const after = await store.getLogAppend(key);
-      if (after?.state === 'done') return this.#outcome(after.fromIndex, after.count, this.#log.checkpoint(), false);
-      throw err;
+      for (const { q } of rows) {
+        const after = await store.getLogAppend(q.key).catch(() => undefined);
+        if (after?.state === 'done') q.resolve(this.#outcome(after.fromIndex, after.count, this.#log.checkpoint(), false));
+        else q.reject(err);
+      }
+      return;
     }
-    try {
-      await store.finishLogAppend(key, {
-        attestations: attestationRows(from, entries),
-        checkpoint: { size: from + bytes.length, note: checkpoint },
-      });
-    } catch (err) {
-      this.#unsettled = true;
-      throw new LogServiceError('LOG_INDEX',
-        `entries ${from}..${from + bytes.length - 1} are in the log, but the state store could not record them (${describeError(err)}); ` +
-        'they are indexed when the log is next opened', { cause: err });
+    for (const { q, fromIndex } of rows) {
+      try {
+        await store.finishLogAppend(q.key, {
+          attestations: attestationRows(fromIndex, q.entries),
+          checkpoint: { size: to, note: checkpoint },
+        });
+        q.resolve(this.#outcome(fromIndex, q.bytes.length, checkpoint, false));
+      } catch (err) {
+        this.#unsettled = true;
+        q.reject(new LogServiceError('LOG_INDEX',
+          `entries ${fromIndex}..${fromIndex + q.bytes.length - 1} are in the log, but the state store could not record them (${describeError(err)}); ` +
+          'they are indexed when the log is next opened', { cause: err }));
+      }
     }
-    return this.#outcome(from, bytes.length, checkpoint, false);
   }
 
   #outcome(from: number, count: number, checkpoint: string, reused: boolean): AppendOutcome {

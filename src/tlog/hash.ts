@@ -24,14 +24,15 @@ export function leafHash(entry: Uint8Array): Buffer {
   return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
 }
 
+const NODE_SCRATCH = Buffer.alloc(1 + 2 * HASH_SIZE, 0x01);
+
 /** SHA-256(0x01 || left || right): the hash of an inner node. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   if (oneShot && left.length === HASH_SIZE && right.length === HASH_SIZE) {
-    const buf = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
-    buf[0] = 0x01;
-    buf.set(left, 1);
-    buf.set(right, 1 + HASH_SIZE);
-    return oneShot('sha256', buf, 'buffer');
+    // One scratch buffer: crypto.hash is synchronous, so no call can interleave.
+    NODE_SCRATCH.set(left, 1);
+    NODE_SCRATCH.set(right, 1 + HASH_SIZE);
+    return oneShot('sha256', NODE_SCRATCH, 'buffer');
   }
   return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
 }

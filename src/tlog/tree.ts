@@ -37,32 +37,10 @@ function expand(hashes: Buffer[]): ExpandedTile {
   return { nodes };
 }
 
-/**
- * A small LRU of expanded tiles. Tiles are immutable once written (a partial
- * tile's name carries its width), so entries never go stale; the bound keeps
- * memory flat whatever the log size (a full expanded tile is about 16 KiB).
- */
-export class TileCache {
-  private readonly map = new Map<string, Promise<ExpandedTile>>();
-  /**
-   * MTH(D[a:b]) of ranges that are not a single stored subtree (the right
-   * borders proofs keep asking for). Bounded like the tiles; a range's hash
-   * never changes once its entries are committed.
-   */
-  private readonly ranges = new Map<string, Buffer>();
-  constructor(
-    readonly maxTiles = 64,
-    readonly maxRanges = 4096,
-  ) {}
-
-  getRange(key: string): Buffer | undefined {
-    return this.ranges.get(key);
-  }
-
-  setRange(key: string, hash: Buffer): void {
-    this.ranges.set(key, hash);
-    if (this.ranges.size > this.maxRanges) this.ranges.delete(this.ranges.keys().next().value as string);
-  }
+/** One bounded LRU map of expanded tiles. */
+class Lru {
+  readonly map = new Map<string, Promise<ExpandedTile>>();
+  constructor(readonly max: number) {}
 
   get(key: string, load: () => Promise<ExpandedTile>): Promise<ExpandedTile> {
     const hit = this.map.get(key);
@@ -77,20 +55,64 @@ export class TileCache {
     p.catch(() => {
       if (this.map.get(key) === p) this.map.delete(key);
     });
-    while (this.map.size > this.maxTiles) {
+    while (this.map.size > this.max) {
       const oldest = this.map.keys().next().value as string;
       this.map.delete(oldest);
     }
     return p;
   }
+}
+
+/**
+ * A small LRU of expanded tiles. Tiles are immutable once written (a partial
+ * tile's name carries its width), so entries never go stale; the bound keeps
+ * memory flat whatever the log size (a full expanded tile is about 16 KiB).
+ *
+ * Level-0 tiles and higher tiles have separate bounds (each `maxTiles`):
+ * proofs for random entries touch a different level-0 tile nearly every
+ * time, and in one shared LRU those would evict the few higher tiles every
+ * proof needs (16 level-1 tiles cover a million entries), making each proof
+ * re-read and re-hash them.
+ */
+export class TileCache {
+  private readonly leaves: Lru;
+  private readonly upper: Lru;
+  /**
+   * MTH(D[a:b]) of ranges that are not a single stored subtree (the right
+   * borders proofs keep asking for). Bounded like the tiles; a range's hash
+   * never changes once its entries are committed.
+   */
+  private readonly ranges = new Map<string, Buffer>();
+  constructor(
+    readonly maxTiles = 64,
+    readonly maxRanges = 4096,
+  ) {
+    this.leaves = new Lru(maxTiles);
+    this.upper = new Lru(maxTiles);
+  }
+
+  getRange(key: string): Buffer | undefined {
+    return this.ranges.get(key);
+  }
+
+  setRange(key: string, hash: Buffer): void {
+    this.ranges.set(key, hash);
+    if (this.ranges.size > this.maxRanges) this.ranges.delete(this.ranges.keys().next().value as string);
+  }
+
+  /** `key` is `<level>/<index>/<width>` (TreeReader's); level 0 goes to its own LRU. */
+  get(key: string, load: () => Promise<ExpandedTile>): Promise<ExpandedTile> {
+    return (key.startsWith('0/') ? this.leaves : this.upper).get(key, load);
+  }
 
   clear(): void {
-    this.map.clear();
+    this.leaves.map.clear();
+    this.upper.map.clear();
     this.ranges.clear();
   }
 
   get size(): number {
-    return this.map.size;
+    return this.leaves.map.size + this.upper.map.size;
   }
 }
 

@@ -15,7 +15,7 @@ import { entriesDigest, LazyLog, LogService } from '../../src/ledger/service.js'
 import { LogServiceError } from '../../src/ledger/errors.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { StateStore } from '../../src/store/types.js';
-import { formatEntry, generateLogKey, TlogError, TransparencyLog, verifyProofBlock, type LogEntry } from '../../src/tlog/index.js';
+import { formatEntry, generateLogKey, TlogError, TransparencyLog, verifyProofBlock, type LogEntry, type TransparencyLogOptions } from '../../src/tlog/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { initDataDir } from '../../src/app/init.js';
 import { openApp } from '../../src/app/app.js';
@@ -33,12 +33,19 @@ function att(hex: string, name: string, n = 0): LogEntry {
 }
 const keyAdded: LogEntry = { type: 'key-added', subject: 'B'.repeat(40), name: 'Bob', signers: ['B'.repeat(40)], ticket: 'ZT-000001', approvers: [FPR], time: '2025-03-01T10:00:00Z', source: 'f'.repeat(64) };
 
-async function fresh(opts: { store?: StateStore; dir?: string; skey?: string } = {}) {
+async function fresh(opts: { store?: StateStore; dir?: string; skey?: string; hooks?: TransparencyLogOptions['testHooks'] } = {}) {
   const dir = opts.dir ?? tmp();
   const store = opts.store ?? SqliteStore.open(':memory:');
   const skey = opts.skey ?? generateLogKey(ORIGIN).skey;
-  const svc = await LogService.open({ dir, origin: ORIGIN, signer: skey, store });
+  const svc = await LogService.open({ dir, origin: ORIGIN, signer: skey, store, ...(opts.hooks ? { testHooks: opts.hooks } : {}) });
   return { dir, store, skey, svc };
+}
+
+/** A service whose next append fails after its tiles are durable (before the checkpoint), once per failOnce(). */
+async function failingOnce() {
+  let fail = false;
+  const { svc, store } = await fresh({ hooks: { afterTiles: () => { if (fail) { fail = false; throw new Error('disk gone'); } } } });
+  return { svc, store, failOnce: () => { fail = true; } };
 }
 
 describe('LogService: appends', () => {
@@ -82,6 +89,46 @@ describe('LogService: appends', () => {
     const all = outs.flatMap((o) => o.indexes).sort((x, y) => x - y);
     assert.deepEqual(all, Array.from({ length: 24 }, (_, i) => i));
     assert.equal((await store.findAttestations(`sha256:${'a'.repeat(64)}`)).length, 12);
+    await svc.close();
+  });
+
+  test('appends queued while one is in flight become one log append (one checkpoint), each with its own key, range and index rows', async () => {
+    const { svc, store, dir, skey } = await fresh();
+    await svc.appendEntries([keyAdded], { key: 'first' });
+    const burst = Array.from({ length: 6 }, (_, i) => svc.appendEntries([att(String(i + 1), `b${i}`, i), att('a', `c${i}`, i)], { key: `burst:${i}` }));
+    const again = svc.appendEntries([att('1', 'b0', 0), att('a', 'c0', 0)], { key: 'burst:0' }); // the same key in the same burst
+    const outs = await Promise.all(burst);
+    assert.deepEqual(outs.map((o) => o.indexes), Array.from({ length: 6 }, (_, i) => [1 + 2 * i, 2 + 2 * i]), 'in call order, gap-free');
+    assert.ok(outs.every((o) => o.checkpoint === outs[0].checkpoint && !o.reused), 'one signed checkpoint commits the whole burst');
+    assert.deepEqual(await store.checkpointSizes(), [0, 1, 13], 'one log append for the six requests');
+    const dup = await again;
+    assert.equal(dup.reused, true);
+    assert.deepEqual(dup.indexes, [1, 2], 'a repeated key is logged once');
+    assert.equal(svc.size(), 13);
+    for (let i = 0; i < 6; i++) {
+      const row = await store.getLogAppend(`burst:${i}`);
+      assert.deepEqual([row?.state, row?.fromIndex, row?.count], ['done', 1 + 2 * i, 2]);
+      assert.equal((await store.findAttestations(`sha256:${String(i + 1).repeat(64)}`))[0]?.logIndex, 1 + 2 * i);
+    }
+    await svc.close();
+    // What is on disk is what lone appends would have written: same entries, same tree.
+    const raw = await TransparencyLog.open(dir, { origin: ORIGIN, signer: skey });
+    assert.deepEqual((await raw.entry(3)).toString(), formatEntry(att('2', 'b1', 1)).toString());
+    await raw.close();
+  });
+
+  test('a failed group append fails each request in it, drops their rows, and the next appends go on from the same size', async () => {
+    const { svc, store, failOnce } = await failingOnce();
+    await svc.appendEntries([keyAdded], { key: 'before' });
+    await svc.appendEntries([att('3', 'before2')], { key: 'before2' });
+    failOnce(); // lone appends would fail only the first of the three
+    const group = ['g1', 'g2', 'g3'].map((k, i) => svc.appendEntries([att(String(4 + i), k)], { key: k }));
+    for (const p of group) await assert.rejects(p, /disk gone/);
+    assert.equal(svc.size(), 2);
+    for (const k of ['g1', 'g2', 'g3']) assert.equal(await store.getLogAppend(k), undefined, `${k}: pending row dropped`);
+    assert.deepEqual(await store.pendingLogAppends(), []);
+    const out = await svc.appendEntries([att('4', 'g1')], { key: 'g1' });
+    assert.deepEqual(out.indexes, [2]);
     await svc.close();
   });
 
@@ -153,13 +200,9 @@ describe('LogService: crash between the log and the store', () => {
   });
 
   test('a failure inside the append (before the checkpoint) leaves nothing behind and the service keeps working', async () => {
-    const dir = tmp();
-    const store = SqliteStore.open(':memory:');
-    const { skey } = generateLogKey(ORIGIN);
-    let fail = false;
-    const svc = await LogService.open({ dir, origin: ORIGIN, signer: skey, store, testHooks: { afterTiles: () => { if (fail) { fail = false; throw new Error('disk gone'); } } } });
+    const { svc, store, failOnce } = await failingOnce();
     await svc.appendEntries([keyAdded]);
-    fail = true;
+    failOnce();
     await assert.rejects(svc.appendEntries([att('8', 'x')], { key: 'k-fail' }), /disk gone/);
     assert.equal(svc.size(), 1);
     assert.equal(await store.getLogAppend('k-fail'), undefined, 'the pending row was settled (dropped)');

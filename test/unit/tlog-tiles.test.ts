@@ -13,6 +13,7 @@ import {
   tilePath,
   tileWidth,
   TlogError,
+  TreeReader,
 } from '../../src/tlog/index.js';
 
 const isTlog = (code: string) => (err: unknown) => err instanceof TlogError && err.code === code;
@@ -113,4 +114,23 @@ test('the tile cache stays within its bound and retries failed loads', async () 
   for (let i = 0; i < 20; i++) cache.setRange(`${i}`, Buffer.alloc(32));
   assert.equal(cache.getRange('0'), undefined);
   assert.ok(cache.getRange('19'));
+});
+
+test('proofs for scattered entries keep the few higher tiles cached: level-0 tiles do not evict them', async () => {
+  // A million-entry tree whose tiles are made up on the fly: only which
+  // tiles get read matters here, not their hashes.
+  const size = 1_000_000;
+  const reads = new Map<number, number>();
+  const fetch = async (level: number, index: number, width: number): Promise<Buffer> => {
+    reads.set(level, (reads.get(level) ?? 0) + 1);
+    return encodeTile(Array.from({ length: width }, (_, i) => Buffer.alloc(32, (level * 31 + index + i) % 251)));
+  };
+  const cache = new TileCache(32); // room for all 17 higher tiles, a tiny share of the 3,907 level-0 ones
+  const reader = new TreeReader(size, fetch, cache);
+  for (let i = 0; i < 200; i++) await reader.inclusionProof((i * 7919 * 131) % size);
+  // 1,000,000 entries: 16 level-1 tiles (15 full, 1 partial) and 1 level-2 tile.
+  assert.ok((reads.get(1) ?? 0) <= 16, `level-1 tiles read ${reads.get(1)} times for 200 proofs (16 exist)`);
+  assert.equal(reads.get(2), 1);
+  assert.ok((reads.get(0) ?? 0) >= 190, 'level-0 tiles are scattered: nearly every proof reads one');
+  assert.ok(cache.size <= 64, 'each bound still holds');
 });
