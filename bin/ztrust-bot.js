@@ -54,7 +54,7 @@ function staleness() {
 
 const stale = staleness();
 if (stale) {
-  process.stderr.write(`ztrust-bot: ${stale}; run \`npm run build\` in ${root}\n`);
+  process.stderr.write(`ztrust-bot: ${stale}; run \`npm run build\` in ${root.replace(/\/$/, '')}\n`);
   process.exit(2);
 }
 const { main } = await import('../dist/cli/main.js');
