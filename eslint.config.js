@@ -15,7 +15,7 @@ const nodeGlobals = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'demo-data/', '.tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'dist.next/', 'demo-data/', '.tmp/'] },
   js.configs.recommended,
   {
     files: ['**/*.ts'],

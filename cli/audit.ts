@@ -10,26 +10,21 @@ import { defaultConfigPath, loadConfig, cryptoPolicyOf } from '../src/config/loa
 import { auditCollection, formatFindings } from '../src/collection/audit.js';
 import { botPublicKey, collectionPath, countFindings, io, type Io } from './collection-common.js';
 
-export function registerAudit(program: Command): void {
-  const cmd = program.command('audit')
-    .description('check the collection against policy (exit 1 on findings)')
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
-    .option('--json', 'print the findings as one JSON object')
-    .action(async (o: { config?: string; json?: boolean }) => {
-      const x: Io = io(cmd, 'audit');
-      const cfg = loadConfig(o.config ?? defaultConfigPath());
-      const dir = collectionPath(cfg);
-      if (!existsSync(dir)) x.fail(`no collection at ${dir}; seed it with ztrust-bot import DIR`, 1);
-      const pub = await botPublicKey(cfg);
-      const findings = await auditCollection(dir, {
-        policy: cryptoPolicyOf(cfg), ...(pub ? { manifestKeys: [pub] } : {}),
-      });
-      const n = countFindings(findings);
-      if (o.json) x.out(`${JSON.stringify({ collection: dir, counts: n, findings })}\n`);
-      else {
-        if (findings.length) x.out(`${formatFindings(findings)}\n\n`);
-        x.out(`${dir}: ${n.error} error(s), ${n.warning} warning(s), ${n.info} note(s)\n`);
-      }
-      if (n.failing > 0) x.fail(`${n.failing} finding(s)`, 1, 'findings');
-    });
+/** The action of `audit` (its options are defined in cli/main.ts). */
+export async function audit(o: { config?: string; json?: boolean }, cmd: Command): Promise<void> {
+  const x: Io = io(cmd, 'audit');
+  const cfg = loadConfig(o.config ?? defaultConfigPath());
+  const dir = collectionPath(cfg);
+  if (!existsSync(dir)) x.fail(`no collection at ${dir}; seed it with ztrust-bot import DIR`, 1);
+  const pub = await botPublicKey(cfg);
+  const findings = await auditCollection(dir, {
+    policy: cryptoPolicyOf(cfg), ...(pub ? { manifestKeys: [pub] } : {}),
+  });
+  const n = countFindings(findings);
+  if (o.json) x.out(`${JSON.stringify({ collection: dir, counts: n, findings })}\n`);
+  else {
+    if (findings.length) x.out(`${formatFindings(findings)}\n\n`);
+    x.out(`${dir}: ${n.error} error(s), ${n.warning} warning(s), ${n.info} note(s)\n`);
+  }
+  if (n.failing > 0) x.fail(`${n.failing} finding(s)`, 1, 'findings');
 }

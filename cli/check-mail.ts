@@ -21,40 +21,30 @@ interface CheckMailOptions { keyring: string[]; json?: boolean }
 const USAGE = 'ztrust.check-mail.usage';
 const FINDINGS = 'ztrust.check-mail.findings';
 
-export function registerCheckMail(program: Command): void {
-  const cmd = program
-    .command('check-mail')
-    .description('verify the OpenPGP signatures of raw messages (files, Maildir folders or directories of .eml files)')
-    .argument('<path...>', 'message files, Maildir folders (cur/ and new/) or directories of .eml files')
-    .option('--keyring <file>', 'armoured public keys to verify against (repeatable); default: none, so every signature is nokey',
-      (value: string, previous: string[]) => [...previous, value], [] as string[])
-    .option('--json', 'one JSON object per message and line')
-    .action(async (paths: string[], opts: CheckMailOptions) => {
-      const out = cmd.configureOutput();
-      const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
-      const writeErr = (s: string) => (out.writeErr ? out.writeErr(s) : process.stderr.write(s));
-
-      for (const p of paths) {
-        try {
-          await stat(p);
-        } catch (err) {
-          cmd.error(`check-mail: ${p}: ${describeError(err)}`, { exitCode: 2, code: USAGE });
-        }
-      }
-      const keyring = await loadKeyrings(cmd, opts.keyring);
-
-      let total = 0;
-      let notGood = 0;
-      for await (const r of checkMailPaths(paths, keyring)) {
-        total++;
-        if (r.verdict !== 'good') notGood++;
-        write(opts.json ? `${JSON.stringify(r)}\n` : formatLine(r));
-      }
-      if (total === 0) writeErr('check-mail: no messages found\n');
-      if (notGood > 0) {
-        cmd.error(`check-mail: ${notGood} of ${total} message${total === 1 ? '' : 's'} did not verify as good`, { exitCode: 1, code: FINDINGS });
-      }
-    });
+/** The action of `check-mail` (its options are defined in cli/main.ts). */
+export async function checkMail(paths: string[], opts: CheckMailOptions, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  const writeErr = (s: string) => (out.writeErr ? out.writeErr(s) : process.stderr.write(s));
+  for (const p of paths) {
+    try {
+      await stat(p);
+    } catch (err) {
+      cmd.error(`check-mail: ${p}: ${describeError(err)}`, { exitCode: 2, code: USAGE });
+    }
+  }
+  const keyring = await loadKeyrings(cmd, opts.keyring);
+  let total = 0;
+  let notGood = 0;
+  for await (const r of checkMailPaths(paths, keyring)) {
+    total++;
+    if (r.verdict !== 'good') notGood++;
+    write(opts.json ? `${JSON.stringify(r)}\n` : formatLine(r));
+  }
+  if (total === 0) writeErr('check-mail: no messages found\n');
+  if (notGood > 0) {
+    cmd.error(`check-mail: ${notGood} of ${total} message${total === 1 ? '' : 's'} did not verify as good`, { exitCode: 1, code: FINDINGS });
+  }
 }
 
 async function loadKeyrings(cmd: Command, files: string[]): Promise<Keyring> {

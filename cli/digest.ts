@@ -44,56 +44,48 @@ export async function sendOutboxNow(app: App, ids: readonly string[]): Promise<{
   return { sent, failed };
 }
 
-export function registerDigest(program: Command): void {
-  const cmd = program
-    .command('digest')
-    .description('make and send a signed digest of the changes now (--now); without --now, show where the digests stand')
-    .option('--now', 'make the digest now and send it')
-    .option('--allow-empty', 'send a digest even if nothing changed since the previous one')
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
-    .showHelpAfterError(false) // a failed cycle or send is not a usage error: no usage text after it
-    .action(async (o: Options) => {
-      const out = cmd.configureOutput();
-      const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
-      const cfg = loadConfig(o.config ?? defaultConfigPath());
-      const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
-      const app = await openApp(cfg, logger);
-      try {
-        if (!o.now) {
-          const s = await digestStatus(app);
-          write([
-            `latest digest:  ${s.latest ?? 'none yet'}${s.latest !== null && s.distributed < s.latest ? ' (distribution unfinished: the next cycle completes it)' : ''}`,
-            `log size:       ${s.logSize ?? 'no checkpoint yet'}`,
-            `subscribers:    ${s.subscribers}`,
-            `lists:          ${cfg.lists.filter((l) => l.postDigests && l.address).map((l) => l.address).join(', ') || 'none'}`,
-            `schedule:       ${cfg.digest.schedule} (UTC)${cfg.digest.sendEmpty ? ', also when nothing changed' : ''}`,
-            'Run "ztrust-bot digest --now" to make and send one now.',
-            '',
-          ].join('\n'));
-          return;
-        }
-        let r;
-        try {
-          r = await runDigestCycle(app, { allowEmpty: o.allowEmpty });
-        } catch (err) {
-          return cmd.error(`digest: ${describeError(err)}`, { exitCode: 1, code: FAILED });
-        }
-        if (r.resumed !== null) write(`digest ${r.resumed}: finished its interrupted distribution\n`);
-        if (r.digest) {
-          const d = r.digest;
-          write(`digest ${d.number}: ${d.changes} change(s), ${d.revocations} revocation(s), ${d.attestations} attestation(s); `
-            + `${d.recipients} recipient(s); stored in ${d.file} and committed to the collection\n`);
-        } else {
-          write(`no digest: ${r.skipped}${r.skipped?.startsWith('nothing changed') ? ' (--allow-empty sends one anyway)' : ''}\n`);
-        }
-        if (r.reminders) write(`expiry reminders: ${r.reminders} queued\n`);
-        const s = await sendOutboxNow(app, r.outboxIds);
-        write(`mail: ${s.sent} sent${s.failed.length ? `, ${s.failed.length} failed (kept queued for "ztrust-bot run")` : ''}\n`);
-        if (s.failed.length) {
-          return cmd.error(`digest: could not send: ${s.failed.slice(0, 5).join('; ')}`, { exitCode: 1, code: FAILED });
-        }
-      } finally {
-        await app.close();
-      }
-    });
+/** The action of `digest` (its options are defined in cli/main.ts). */
+export async function digest(o: Options, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  const cfg = loadConfig(o.config ?? defaultConfigPath());
+  const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
+  const app = await openApp(cfg, logger);
+  try {
+    if (!o.now) {
+      const s = await digestStatus(app);
+      write([
+        `latest digest:  ${s.latest ?? 'none yet'}${s.latest !== null && s.distributed < s.latest ? ' (distribution unfinished: the next cycle completes it)' : ''}`,
+        `log size:       ${s.logSize ?? 'no checkpoint yet'}`,
+        `subscribers:    ${s.subscribers}`,
+        `lists:          ${cfg.lists.filter((l) => l.postDigests && l.address).map((l) => l.address).join(', ') || 'none'}`,
+        `schedule:       ${cfg.digest.schedule} (UTC)${cfg.digest.sendEmpty ? ', also when nothing changed' : ''}`,
+        'Run "ztrust-bot digest --now" to make and send one now.',
+        '',
+      ].join('\n'));
+      return;
+    }
+    let r;
+    try {
+      r = await runDigestCycle(app, { allowEmpty: o.allowEmpty });
+    } catch (err) {
+      return cmd.error(`digest: ${describeError(err)}`, { exitCode: 1, code: FAILED });
+    }
+    if (r.resumed !== null) write(`digest ${r.resumed}: finished its interrupted distribution\n`);
+    if (r.digest) {
+      const d = r.digest;
+      write(`digest ${d.number}: ${d.changes} change(s), ${d.revocations} revocation(s), ${d.attestations} attestation(s); `
+        + `${d.recipients} recipient(s); stored in ${d.file} and committed to the collection\n`);
+    } else {
+      write(`no digest: ${r.skipped}${r.skipped?.startsWith('nothing changed') ? ' (--allow-empty sends one anyway)' : ''}\n`);
+    }
+    if (r.reminders) write(`expiry reminders: ${r.reminders} queued\n`);
+    const s = await sendOutboxNow(app, r.outboxIds);
+    write(`mail: ${s.sent} sent${s.failed.length ? `, ${s.failed.length} failed (kept queued for "ztrust-bot run")` : ''}\n`);
+    if (s.failed.length) {
+      return cmd.error(`digest: could not send: ${s.failed.slice(0, 5).join('; ')}`, { exitCode: 1, code: FAILED });
+    }
+  } finally {
+    await app.close();
+  }
 }

@@ -25,59 +25,53 @@ import { openStore } from '../src/store/open.js';
 import { LogService } from '../src/ledger/service.js';
 import { logImport } from '../src/ledger/import-entries.js';
 
-export function registerImport(program: Command): void {
-  const cmd = program.command('import')
-    .description('import a collection (pgp/, pki/ in the working group\'s layout) into <data>/collection and print its audit')
-    .argument('<dir>', 'the directory to import (holding pgp/ and pki/, or ztrust/ with them)')
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
-    .option('--json', 'print the result as one JSON object')
-    .action(async (dir: string, o: { config?: string; json?: boolean }) => {
-      const x: Io = io(cmd, 'import');
-      if (!existsSync(dir)) x.fail(`${dir} does not exist`, 2);
-      const cfg = loadConfig(o.config ?? defaultConfigPath());
-      const signer = await botSigner(cfg);
-      const pub = await botPublicKey(cfg);
-      const store = openStore(cfg);
-      let log: LogService;
-      try {
-        log = await LogService.fromConfig(cfg, store);
-      } catch (err) {
-        await store.close();
-        x.fail(`cannot open the transparency log (is the worker running? stop it for the import): ${describeError(err)}`, 1);
-      }
-      const col = await Collection.open(collectionPath(cfg), { committer: { name: cfg.bot.name, email: cfg.bot.address } });
-      let r;
-      try {
-        r = await importCollection(dir, col, {
-          policy: cryptoPolicyOf(cfg),
-          signer: async (data) => (await signer.signDetached(data)).armored,
-          ...(pub ? { manifestKeys: [pub] } : {}),
-        });
-      } catch (err) {
-        await log.close();
-        await store.close();
-        x.fail(describeError(err), 1);
-      }
-      let logged: { firstIndex: number; count: number } | null = null;
-      try {
-        logged = await logImport(log, r, col.dir);
-      } catch (err) {
-        x.fail(`the import is committed (${r.commit}) but could not be logged: ${describeError(err)}`, 1);
-      } finally {
-        await log.close();
-        await store.close();
-      }
-      const n = countFindings(r.findings);
-      if (o.json) {
-        x.out(`${JSON.stringify({ collection: col.dir, layout: r.layout, imported: r.imported, commit: r.commit, logged, counts: n, findings: r.findings })}\n`);
-      } else {
-        x.out(`imported ${r.imported.keys.length} key(s) and ${r.imported.certs.length} certificate(s) from ${dir} (${r.layout} layout)\n`);
-        x.out(`into ${col.dir}${r.commit ? `, commit ${r.commit}` : ' (nothing changed)'}\n`);
-        if (logged) x.out(`logged as entries ${logged.firstIndex}-${logged.firstIndex + logged.count - 1} of the transparency log\n`);
-        if (r.findings.length) x.out(`\n${formatFindings(r.findings)}\n`);
-        x.out(`\n${n.error} error(s), ${n.warning} warning(s), ${n.info} note(s)\n`);
-      }
-      if (n.failing > 0) x.fail(`${n.failing} finding(s): the collection breaks today's policy in places (kept, see above)`, 1, 'findings');
+/** The action of `import` (its options are defined in cli/main.ts). */
+export async function importCommand(dir: string, o: { config?: string; json?: boolean }, cmd: Command): Promise<void> {
+  const x: Io = io(cmd, 'import');
+  if (!existsSync(dir)) x.fail(`${dir} does not exist`, 2);
+  const cfg = loadConfig(o.config ?? defaultConfigPath());
+  const signer = await botSigner(cfg);
+  const pub = await botPublicKey(cfg);
+  const store = openStore(cfg);
+  let log: LogService;
+  try {
+    log = await LogService.fromConfig(cfg, store);
+  } catch (err) {
+    await store.close();
+    x.fail(`cannot open the transparency log (is the worker running? stop it for the import): ${describeError(err)}`, 1);
+  }
+  const col = await Collection.open(collectionPath(cfg), { committer: { name: cfg.bot.name, email: cfg.bot.address } });
+  let r;
+  try {
+    r = await importCollection(dir, col, {
+      policy: cryptoPolicyOf(cfg),
+      signer: async (data) => (await signer.signDetached(data)).armored,
+      ...(pub ? { manifestKeys: [pub] } : {}),
     });
+  } catch (err) {
+    await log.close();
+    await store.close();
+    x.fail(describeError(err), 1);
+  }
+  let logged: { firstIndex: number; count: number } | null = null;
+  try {
+    logged = await logImport(log, r, col.dir);
+  } catch (err) {
+    x.fail(`the import is committed (${r.commit}) but could not be logged: ${describeError(err)}`, 1);
+  } finally {
+    await log.close();
+    await store.close();
+  }
+  const n = countFindings(r.findings);
+  if (o.json) {
+    x.out(`${JSON.stringify({ collection: col.dir, layout: r.layout, imported: r.imported, commit: r.commit, logged, counts: n, findings: r.findings })}\n`);
+  } else {
+    x.out(`imported ${r.imported.keys.length} key(s) and ${r.imported.certs.length} certificate(s) from ${dir} (${r.layout} layout)\n`);
+    x.out(`into ${col.dir}${r.commit ? `, commit ${r.commit}` : ' (nothing changed)'}\n`);
+    if (logged) x.out(`logged as entries ${logged.firstIndex}-${logged.firstIndex + logged.count - 1} of the transparency log\n`);
+    if (r.findings.length) x.out(`\n${formatFindings(r.findings)}\n`);
+    x.out(`\n${n.error} error(s), ${n.warning} warning(s), ${n.info} note(s)\n`);
+  }
+  if (n.failing > 0) x.fail(`${n.failing} finding(s): the collection breaks today's policy in places (kept, see above)`, 1, 'findings');
 }
 

@@ -72,59 +72,54 @@ async function checkpointArg(arg: string, reader: LogReader, cfg: LoadedConfig):
   return text;
 }
 
-export function registerLog(program: Command): void {
-  const log = program.command('log').description('the transparency log: latest checkpoint, consistency proofs, integrity check');
+/** Loads the config and opens the log for a `log` subcommand, then runs `fn`; a config error is usage (2), an unreadable log a failure (1). */
+async function withLog(cmd: Command, opts: ConfigOpt, fn: (cfg: LoadedConfig, reader: LogReader) => Promise<void>): Promise<void> {
+  let cfg: LoadedConfig;
+  try {
+    cfg = loadConfig(opts.config ?? defaultConfigPath());
+  } catch (err) {
+    cmd.error(`log: ${describeError(err)}`, { exitCode: 2, code: USAGE });
+  }
+  let reader: LogReader;
+  try {
+    reader = await LogReader.open(logDirOf(cfg));
+  } catch (err) {
+    cmd.error(`log: cannot read the log in ${logDirOf(cfg)}: ${describeError(err)}`, { exitCode: 1, code: FAILED });
+  }
+  await fn(cfg, reader);
+}
 
-  const run = (cmd: Command, fn: (cfg: LoadedConfig, reader: LogReader) => Promise<void>) => async (opts: ConfigOpt) => {
-    let cfg: LoadedConfig;
-    try {
-      cfg = loadConfig(opts.config ?? defaultConfigPath());
-    } catch (err) {
-      cmd.error(`log: ${describeError(err)}`, { exitCode: 2, code: USAGE });
-    }
-    let reader: LogReader;
-    try {
-      reader = await LogReader.open(logDirOf(cfg));
-    } catch (err) {
-      cmd.error(`log: cannot read the log in ${logDirOf(cfg)}: ${describeError(err)}`, { exitCode: 1, code: FAILED });
-    }
-    await fn(cfg, reader);
-  };
-
-  const cp = log.command('checkpoint')
-    .description('print the latest signed checkpoint (verified with log.vkey)')
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)');
-  cp.action(async (opts: ConfigOpt) => run(cp, (_cfg, reader) => {
-    writer(cp)(reader.note);
+/** The action of `log checkpoint` (the `log` subcommands are defined in cli/main.ts). */
+export function checkpoint(opts: ConfigOpt, cmd: Command): Promise<void> {
+  return withLog(cmd, opts, (_cfg, reader) => {
+    writer(cmd)(reader.note);
     return Promise.resolve();
-  })(opts));
+  });
+}
 
-  const cons = log.command('consistency')
-    .description('print a consistency block from OLD to NEW (tree sizes the log signed, or checkpoint files; NEW default: latest)')
-    .argument('<old>', 'tree size (0: the empty tree) or a file holding a signed checkpoint')
-    .argument('[new]', 'tree size or checkpoint file (default: the latest checkpoint)')
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)');
-  cons.action(async (oldArg: string, newArg: string | undefined, opts: ConfigOpt) => run(cons, async (cfg, reader) => {
+/** The action of `log consistency`. */
+export function consistency(oldArg: string, newArg: string | undefined, opts: ConfigOpt, cmd: Command): Promise<void> {
+  return withLog(cmd, opts, async (cfg, reader) => {
     try {
       const oldNote = await checkpointArg(oldArg, reader, cfg);
       const newNote = newArg === undefined ? reader.note : await checkpointArg(newArg, reader, cfg);
       if (newNote === null) throw new UsageError('NEW must be a non-empty tree');
-      writer(cons)(await reader.consistency(oldNote, newNote));
+      writer(cmd)(await reader.consistency(oldNote, newNote));
     } catch (err) {
       const usage = err instanceof UsageError;
-      cons.error(`log consistency: ${describeError(err)}`, usage ? { exitCode: 2, code: USAGE } : { exitCode: 1, code: FAILED });
+      cmd.error(`log consistency: ${describeError(err)}`, usage ? { exitCode: 2, code: USAGE } : { exitCode: 1, code: FAILED });
     }
-  })(opts));
+  });
+}
 
-  const fsck = log.command('fsck')
-    .description('check every entry bundle and tile against the signed checkpoint')
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)');
-  fsck.action(async (opts: ConfigOpt) => run(fsck, async (_cfg, reader) => {
-    const write = writer(fsck);
+/** The action of `log fsck`. */
+export function fsck(opts: ConfigOpt, cmd: Command): Promise<void> {
+  return withLog(cmd, opts, async (_cfg, reader) => {
+    const write = writer(cmd);
     const r = await reader.fsck();
     write(`log ${reader.checkpoint.origin}: tree size ${r.size}, ${r.entries} entries and ${r.tiles} tiles checked\n`);
     for (const p of r.problems) write(`problem: ${p}\n`);
-    if (!r.ok) fsck.error(`log fsck: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} found`, { exitCode: 1, code: FAILED });
+    if (!r.ok) cmd.error(`log fsck: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} found`, { exitCode: 1, code: FAILED });
     write('ok: every entry and tile matches the signed checkpoint\n');
-  })(opts));
+  });
 }

@@ -2,35 +2,29 @@
 /**
  * The ztrust-bot command line (DESIGN.md, "The CLI"). Exit status: 0 success,
  * 1 findings or failure, 2 usage or configuration error.
+ *
+ * Every command is defined here (name, arguments, options, help), and its
+ * action's module is imported only when the command runs (`lazy`): `--help`,
+ * a usage error or one command never load what the others need (openpgp,
+ * BullMQ, ioredis, SQLite, mailparser, imapflow, zod...), so the command
+ * starts in a few times a bare `node` start (bench/cli-start.ts; the test
+ * test/unit/cli-start.test.ts holds it). Import nothing here but commander
+ * and the light src/errors.js.
  */
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ConfigError, ZtrustError, describeError } from '../src/errors.js';
-import { defaultConfigPath, loadConfig, type LoadedConfig } from '../src/config/load.js';
-import { createLogger, routeProcessDiagnostics } from '../src/logger.js';
-import { openApp } from '../src/app/app.js';
-import { startCheck } from '../src/state/consistency.js';
-import { initDataDir } from '../src/app/init.js';
-import { registerCheckMail } from './check-mail.js';
-import { registerDigest } from './digest.js';
-import { registerVerifyDigest } from './verify-digest.js';
-import { registerAudit } from './audit.js';
-import { registerExport } from './export.js';
-import { registerImport } from './import.js';
-import { registerTickets } from './tickets.js';
-import { registerVerifyProof } from './verify-proof.js';
-import { registerLog } from './log-command.js';
-import { runDemo } from './demo.js';
-import { runForever, runOnce } from '../queue/runner.js';
-import { describeStuck } from '../queue/settle.js';
-import { configSchema } from '../src/config/schema.js';
-import { z } from 'zod';
-import { dataLayout } from '../src/datadir.js';
 
-function config(opts: { config?: string }): LoadedConfig {
-  return loadConfig(opts.config ?? defaultConfigPath());
+const CONFIG_OPTION = ['--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)'] as const;
+
+/** An action whose module is imported when the command runs, not when the program is built. */
+function lazy<A extends unknown[]>(load: () => Promise<(...args: A) => unknown>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    await (await load())(...args);
+  };
 }
+
+/** Repeatable option: each occurrence adds its value. */
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function buildProgram(): Command {
   const program = new Command('ztrust-bot')
@@ -46,91 +40,113 @@ export function buildProgram(): Command {
     .option('--name <name>', "the bot's display name", 'ztrust-bot')
     .option('--origin <origin>', 'transparency-log origin line', 'ztrust.example.org/log')
     .option('--passphrase-file <file>', 'file holding the bot key passphrase (default: $ZTRUST_KEY_PASSPHRASE, else a generated one in <data>/keys/passphrase)')
-    .action(async (o: { data: string; config?: string; address: string; name: string; origin: string; passphraseFile?: string }) => {
-      const passphrase = o.passphraseFile ? readFileSync(o.passphraseFile, 'utf8').split(/\r?\n/)[0] : process.env.ZTRUST_KEY_PASSPHRASE;
-      const r = await initDataDir({ dataDir: o.data, configPath: o.config, address: o.address, name: o.name, origin: o.origin, passphrase });
-      process.stdout.write([
-        `data directory:  ${r.config.dataDir}`,
-        `config:          ${r.configPath}`,
-        `bot key:         ${r.botFingerprint}`,
-        `log key:         ${r.logVerifierKey}`,
-        '',
-        `Next: edit ${path.relative(process.cwd(), r.configPath) || r.configPath} (mailbox, outbox, maintainers), then`,
-        `  ztrust-bot run --config ${path.relative(process.cwd(), r.configPath) || r.configPath}`,
-        '',
-      ].join('\n'));
-    });
+    .action(lazy(async () => (await import('./setup.js')).init));
 
   program.command('key')
     .description("print the bot's armoured public key (--log: the log's C2SP verifier key)")
     .option('--log', "print the transparency log's verifier key instead")
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
-    .action((o: { log?: boolean; config?: string }) => {
-      const cfg = config(o);
-      const file = o.log ? dataLayout(cfg.dataDir).logVerifierKey : dataLayout(cfg.dataDir).botPublicKey;
-      process.stdout.write(readFileSync(file, 'utf8'));
-    });
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./setup.js')).key));
 
   program.command('run')
     .description('the worker: read the mailbox, verify, answer; --once drains the mailbox and queues, then exits')
-    .option('--config <file>', 'config file (default: $ZTRUST_CONFIG or ./ztrust.yaml)')
+    .option(...CONFIG_OPTION)
     .option('--once', 'drain the mailbox and every queue, then exit (1 when work is stuck: out of attempts, listed on stderr)')
-    .action(async (o: { config?: string; once?: boolean }) => {
-      const cfg = config(o);
-      const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
-      // Before state.db is opened (which would create a deleted one afresh): store, collection and log must agree.
-      if ((await startCheck(cfg.dataDir, logger)).length) throw new CommanderError(2, 'ztrust.state', 'state check failed');
-      if (!o.once) {
-        // The worker's stderr goes to a log collector: JSON lines only, the last one too.
-        routeProcessDiagnostics(logger);
-        try {
-          const app = await openApp(cfg, logger);
-          try { await runForever(app); } finally { await app.close(); }
-        } catch (err) {
-          // A configuration error (exit 2) is reported like one found while
-          // loading the file, before any logger exists: plain, for the
-          // operator who started it. Everything else ends as one JSON line.
-          if (err instanceof ConfigError) throw err;
-          logger.fatal({ err: describeError(err), code: (err as { code?: unknown }).code }, 'ztrust-bot stopped on an error');
-          throw new CommanderError(1, 'ztrust.run', describeError(err));
-        }
-        return;
-      }
-      const app = await openApp(cfg, logger);
-      let stuck: number;
-      try {
-        const report = await runOnce(app);
-        stuck = report.stuck.length;
-        // The JSON line is logged by runOnce; this is for the operator at the terminal.
-        if (stuck) process.stderr.write(`ztrust-bot: ${describeStuck(report.stuck)}\n`);
-      } finally {
-        await app.close();
-      }
-      if (stuck) throw new CommanderError(1, 'ztrust.stuck', `${stuck} item(s) stuck`);
-    });
+    .action(lazy(async () => (await import('./run.js')).run));
 
   program.command('demo')
     .description('the main job on embedded defaults: a small community, sample mail in a Maildir, the real pipeline')
     .option('--dir <dir>', 'where to put the demo data (default: a new temporary directory)')
-    .action(async (o: { dir?: string }) => {
-      await runDemo({ dir: o.dir, out: (s: string) => process.stdout.write(s) });
-    });
+    .action(lazy(async () => {
+      const { runDemo } = await import('./demo.js');
+      return (o: { dir?: string }) => runDemo({ dir: o.dir, out: (s: string) => process.stdout.write(s) });
+    }));
 
-  registerCheckMail(program);
-  registerDigest(program);
-  registerVerifyDigest(program);
-  registerImport(program);
-  registerAudit(program);
-  registerExport(program);
-  registerTickets(program);
-  registerVerifyProof(program);
-  registerLog(program);
+  program.command('check-mail')
+    .description('verify the OpenPGP signatures of raw messages (files, Maildir folders or directories of .eml files)')
+    .argument('<path...>', 'message files, Maildir folders (cur/ and new/) or directories of .eml files')
+    .option('--keyring <file>', 'armoured public keys to verify against (repeatable); default: none, so every signature is nokey', collect, [] as string[])
+    .option('--json', 'one JSON object per message and line')
+    .action(lazy(async () => (await import('./check-mail.js')).checkMail));
+
+  program.command('digest')
+    .description('make and send a signed digest of the changes now (--now); without --now, show where the digests stand')
+    .option('--now', 'make the digest now and send it')
+    .option('--allow-empty', 'send a digest even if nothing changed since the previous one')
+    .option(...CONFIG_OPTION)
+    .showHelpAfterError(false) // a failed cycle or send is not a usage error: no usage text after it
+    .action(lazy(async () => (await import('./digest.js')).digest));
+
+  program.command('verify-digest')
+    .description("check a digest offline: the bot's signature, the hash chain to the previous digest, the log consistency proof")
+    .argument('<file>', 'a digest: the stored .txt, or a received mail (.eml, inline or PGP/MIME)')
+    .option('--previous <file>', 'the previous digest, to check the hash chain and that the log did not fork in between')
+    .option('--bot-key <file>', "the bot's armoured OpenPGP public key (default: <data>/keys/bot.pub.asc of --config)")
+    .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
+    .option('--config <file>', 'config file, for the default keys (default: $ZTRUST_CONFIG)')
+    .option('--json', 'print the result as one JSON object')
+    .showHelpAfterError(false) // a failed check is not a usage error: no usage text after it
+    .action(lazy(async () => (await import('./verify-digest.js')).verifyDigestCommand));
+
+  program.command('import')
+    .description('import a collection (pgp/, pki/ in the working group\'s layout) into <data>/collection and print its audit')
+    .argument('<dir>', 'the directory to import (holding pgp/ and pki/, or ztrust/ with them)')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print the result as one JSON object')
+    .action(lazy(async () => (await import('./import.js')).importCommand));
+
+  program.command('audit')
+    .description('check the collection against policy (exit 1 on findings)')
+    .option(...CONFIG_OPTION)
+    .option('--json', 'print the findings as one JSON object')
+    .action(lazy(async () => (await import('./audit.js')).audit));
+
+  program.command('export')
+    .description('the bundles (stdout, or --out DIR) and a Web Key Directory (--wkd DIR)')
+    .option(...CONFIG_OPTION)
+    .option('--wkd <dir>', 'write a Web Key Directory (advanced layout) under DIR/.well-known/openpgpkey')
+    .option('--domain <domain>', 'only addresses in this domain (repeatable; default: every domain)', collect, [] as string[])
+    .option('--out <dir>', 'copy pgp-bundle.asc, pki-bundle.pem, SHA256SUMS and SHA256SUMS.asc into DIR')
+    .action(lazy(async () => (await import('./export.js')).exportCollection));
+
+  program.command('tickets')
+    .description('list the tickets, or show one (state, votes, the content maintainers approve)')
+    .argument('[action]', 'list (default) or show')
+    .argument('[id]', 'the ticket id, for show')
+    // The states are src/tickets/ticket.ts's TICKET_STATES, written out so that --help does not load the ticket code.
+    .option('--state <state>', 'only tickets in this state (pending, approved, applied, rejected, expired, failed)')
+    .option('--json', 'JSON output')
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./tickets.js')).tickets));
+
+  program.command('verify-proof')
+    .description("check a saved VERIFY reply, or a proof or consistency block, offline with the log's verifier key")
+    .argument('<file>', 'a raw message (.eml), its text, or a bare c2sp.org/tlog-proof or consistency block')
+    .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
+    .option('--config <file>', 'config file, for the default log key (default: $ZTRUST_CONFIG)')
+    .option('--entry <file>', 'the exact log entry bytes, for a bare proof block shown without its entry')
+    .option('--json', 'print the results as one JSON object')
+    .action(lazy(async () => (await import('./verify-proof.js')).verifyProof));
+
+  const log = program.command('log').description('the transparency log: latest checkpoint, consistency proofs, integrity check');
+  log.command('checkpoint')
+    .description('print the latest signed checkpoint (verified with log.vkey)')
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./log-command.js')).checkpoint));
+  log.command('consistency')
+    .description('print a consistency block from OLD to NEW (tree sizes the log signed, or checkpoint files; NEW default: latest)')
+    .argument('<old>', 'tree size (0: the empty tree) or a file holding a signed checkpoint')
+    .argument('[new]', 'tree size or checkpoint file (default: the latest checkpoint)')
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./log-command.js')).consistency));
+  log.command('fsck')
+    .description('check every entry bundle and tile against the signed checkpoint')
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./log-command.js')).fsck));
 
   program.command('config-schema')
     .description('print the JSON Schema of the config file')
-    .action(() => {
-      process.stdout.write(`${JSON.stringify(z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }), null, 2)}\n`);
-    });
+    .action(lazy(async () => (await import('./setup.js')).printConfigSchema));
 
   return program;
 }

@@ -41,41 +41,30 @@ async function botKeyText(o: Options): Promise<string> {
   }
 }
 
-export function registerVerifyDigest(program: Command): void {
-  const cmd = program
-    .command('verify-digest')
-    .description("check a digest offline: the bot's signature, the hash chain to the previous digest, the log consistency proof")
-    .argument('<file>', 'a digest: the stored .txt, or a received mail (.eml, inline or PGP/MIME)')
-    .option('--previous <file>', 'the previous digest, to check the hash chain and that the log did not fork in between')
-    .option('--bot-key <file>', "the bot's armoured OpenPGP public key (default: <data>/keys/bot.pub.asc of --config)")
-    .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
-    .option('--config <file>', 'config file, for the default keys (default: $ZTRUST_CONFIG)')
-    .option('--json', 'print the result as one JSON object')
-    .showHelpAfterError(false) // a failed check is not a usage error: no usage text after it
-    .action(async (file: string, o: Options) => {
-      const out = cmd.configureOutput();
-      const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
-      let botKeys: Keyring;
-      let logKey: string;
-      let bytes: Buffer;
-      let previous: Buffer | null = null;
-      try {
-        botKeys = await Keyring.fromArmored(await botKeyText(o));
-        logKey = await resolveLogKey({ logKey: o.logKey, config: o.config });
-        bytes = await readFile(file);
-        if (o.previous !== undefined) previous = await readFile(o.previous);
-      } catch (err) {
-        return cmd.error(`verify-digest: ${describeError(err)} (see ztrust-bot verify-digest --help)`, { exitCode: 2, code: USAGE });
-      }
-      const r = await verifyDigest({ file: bytes, previous, botKeys, logKey });
-      if (o.json) {
-        write(`${JSON.stringify({ ok: r.ok, reason: r.reason, digest: r.digest?.number ?? null, treeSize: r.digest?.treeSize ?? null,
-          checked: r.checked, notes: r.notes })}\n`);
-      } else {
-        for (const line of r.checked) write(`ok: ${line}\n`);
-        for (const line of r.notes) write(`note: ${line}\n`);
-      }
-      if (!r.ok) return cmd.error(`verify-digest: ${file}: ${r.reason}`, { exitCode: 1, code: FAILED });
-      if (!o.json) write(`${file}: digest ${r.digest!.number} verified\n`);
-    });
+/** The action of `verify-digest` (its options are defined in cli/main.ts). */
+export async function verifyDigestCommand(file: string, o: Options, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  let botKeys: Keyring;
+  let logKey: string;
+  let bytes: Buffer;
+  let previous: Buffer | null = null;
+  try {
+    botKeys = await Keyring.fromArmored(await botKeyText(o));
+    logKey = await resolveLogKey({ logKey: o.logKey, config: o.config });
+    bytes = await readFile(file);
+    if (o.previous !== undefined) previous = await readFile(o.previous);
+  } catch (err) {
+    return cmd.error(`verify-digest: ${describeError(err)} (see ztrust-bot verify-digest --help)`, { exitCode: 2, code: USAGE });
+  }
+  const r = await verifyDigest({ file: bytes, previous, botKeys, logKey });
+  if (o.json) {
+    write(`${JSON.stringify({ ok: r.ok, reason: r.reason, digest: r.digest?.number ?? null, treeSize: r.digest?.treeSize ?? null,
+      checked: r.checked, notes: r.notes })}\n`);
+  } else {
+    for (const line of r.checked) write(`ok: ${line}\n`);
+    for (const line of r.notes) write(`note: ${line}\n`);
+  }
+  if (!r.ok) return cmd.error(`verify-digest: ${file}: ${r.reason}`, { exitCode: 1, code: FAILED });
+  if (!o.json) write(`${file}: digest ${r.digest!.number} verified\n`);
 }

@@ -57,35 +57,26 @@ export async function resolveLogKey(opts: { logKey?: string; config?: string }):
   return resolveLogKey({ logKey: file });
 }
 
-export function registerVerifyProof(program: Command): void {
-  const cmd = program
-    .command('verify-proof')
-    .description("check a saved VERIFY reply, or a proof or consistency block, offline with the log's verifier key")
-    .argument('<file>', 'a raw message (.eml), its text, or a bare c2sp.org/tlog-proof or consistency block')
-    .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
-    .option('--config <file>', 'config file, for the default log key (default: $ZTRUST_CONFIG)')
-    .option('--entry <file>', 'the exact log entry bytes, for a bare proof block shown without its entry')
-    .option('--json', 'print the results as one JSON object')
-    .action(async (file: string, opts: Options) => {
-      const out = cmd.configureOutput();
-      const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
-      let vkey: string;
-      let bytes: Buffer;
-      let entry: Buffer | undefined;
-      try {
-        vkey = await resolveLogKey(opts);
-      } catch (err) {
-        return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: 2, code: USAGE });
-      }
-      try {
-        bytes = await readFile(file);
-        if (opts.entry !== undefined) entry = await readFile(opts.entry);
-      } catch (err) {
-        return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: 2, code: USAGE });
-      }
-      const result = checkLogText(await textOf(bytes), vkey, entry ? { entry } : {});
-      if (opts.json) write(`${JSON.stringify(result)}\n`);
-      else for (const r of result.results) write(`${describeResult(r)}\n`);
-      if (!result.ok) cmd.error(`verify-proof: ${file}: ${result.reason}`, { exitCode: 1, code: FAILED });
-    });
+/** The action of `verify-proof` (its options are defined in cli/main.ts). */
+export async function verifyProof(file: string, opts: Options, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  let vkey: string;
+  let bytes: Buffer;
+  let entry: Buffer | undefined;
+  try {
+    vkey = await resolveLogKey(opts);
+  } catch (err) {
+    return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: 2, code: USAGE });
+  }
+  try {
+    bytes = await readFile(file);
+    if (opts.entry !== undefined) entry = await readFile(opts.entry);
+  } catch (err) {
+    return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: 2, code: USAGE });
+  }
+  const result = checkLogText(await textOf(bytes), vkey, entry ? { entry } : {});
+  if (opts.json) write(`${JSON.stringify(result)}\n`);
+  else for (const r of result.results) write(`${describeResult(r)}\n`);
+  if (!result.ok) cmd.error(`verify-proof: ${file}: ${result.reason}`, { exitCode: 1, code: FAILED });
 }

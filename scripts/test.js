@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // `npm test`: check the system programs the integration tests run for real,
-// check the layering (scripts/depcheck.js), typecheck, lint (ESLint, zero
-// warnings), then run unit and integration tests with node's test runner.
+// build dist/ (scripts/build.js: the tests that spawn bin/ztrust-bot.js run
+// the compiled code, as users do, never a stale build), check the layering
+// (scripts/depcheck.js), typecheck, lint (ESLint, zero warnings), then run
+// unit and integration tests with node's test runner.
 //
 //   npm test                          all tests
 //   npm test -- test/unit/x.test.ts   only these files (still checks layers and types)
 //   npm test -- --no-typecheck ...    skip the typecheck and the lint (which type-checks too; not the layer check)
 //
 // Exit status: 2 when a system program is missing; otherwise non-zero when
-// the layer check, the typecheck, the lint or any test failed.
+// the build, the layer check, the typecheck, the lint or any test failed.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, dirname, join, relative } from 'node:path';
@@ -78,6 +80,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// Always rebuilt: a dist/ left from before a `git pull` or an edit would
+// otherwise be what the CLI tests run. When the build fails, dist/ stays as it
+// was and bin/ztrust-bot.js refuses it (older than the sources), so those tests fail.
+console.log('> node scripts/build.js');
+const build = spawnSync(process.execPath, [join(root, 'scripts/build.js')], { cwd: root, stdio: 'inherit' });
+const buildStatus = build.status ?? 1;
+console.log(buildStatus === 0 ? 'build: ok' : `build: FAILED (exit ${buildStatus})`);
+
 // Layers that point one way: a src/ -> queue/ import or a folder cycle fails the run.
 console.log('> node scripts/depcheck.js');
 const depcheck = spawnSync(process.execPath, [join(root, 'scripts/depcheck.js')], { cwd: root, stdio: 'inherit' });
@@ -122,7 +132,7 @@ console.log(`> node ${args.join(' ')}`);
 const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 const testStatus = run.status ?? (run.signal ? 128 : 1);
 
-// Tests still run when the layer check, the typecheck or the lint fails, so CI shows every result.
+// Tests still run when the build, the layer check, the typecheck or the lint fails, so CI shows every result.
 const skipped = (status) => (skipTypecheck ? 'skipped' : status === 0 ? 'ok' : 'FAILED');
-console.log(`result: layers ${depcheckStatus === 0 ? 'ok' : 'FAILED'}, typecheck ${skipped(typecheckStatus)}, lint ${skipped(lintStatus)}, tests ${testStatus === 0 ? 'ok' : `FAILED (exit ${testStatus})`}`);
-process.exit([testStatus, typecheckStatus, lintStatus, depcheckStatus].find((s) => s !== 0) ?? 0);
+console.log(`result: build ${buildStatus === 0 ? 'ok' : 'FAILED'}, layers ${depcheckStatus === 0 ? 'ok' : 'FAILED'}, typecheck ${skipped(typecheckStatus)}, lint ${skipped(lintStatus)}, tests ${testStatus === 0 ? 'ok' : `FAILED (exit ${testStatus})`}`);
+process.exit([testStatus, buildStatus, typecheckStatus, lintStatus, depcheckStatus].find((s) => s !== 0) ?? 0);

@@ -1,19 +1,19 @@
 /**
  * check-mail over real gpg-signed messages on disk: single files, a Maildir
  * (cur/ and new/, never tmp/), a directory of .eml files; and the command
- * registered on an in-process commander program (exitOverride, captured
- * output) for its output formats and exit statuses.
+ * run in-process on the CLI's own program (exitOverride, captured output)
+ * for its output formats and exit statuses.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { makeGpgHome, type GpgHome, type MessageHeaders } from '../harness/gpg.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { checkMailPaths, type CheckMailResult } from '../../src/mail/checkmail.js';
-import { registerCheckMail } from '../../cli/check-mail.js';
+import { buildProgram } from '../../cli/main.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import { mailmanWrap, pgpMimeAt, replaceOnce } from './verify-gpg-mail.js';
 
@@ -115,10 +115,9 @@ describe('checkMailPaths', () => {
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const program = new Command('ztrust-bot');
-  program.exitOverride();
-  program.configureOutput({ writeOut: (s) => out.push(s), writeErr: (s) => err.push(s) });
-  registerCheckMail(program);
+  const program = buildProgram();
+  // Subcommands copy the output settings when they are created: configure each.
+  for (const c of [program, ...program.commands]) c.configureOutput({ writeOut: (s) => out.push(s), writeErr: (s) => err.push(s) });
   let code = 0;
   try {
     await program.parseAsync(['check-mail', ...args], { from: 'user' });
