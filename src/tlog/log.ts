@@ -468,7 +468,7 @@ function tileFileReader(dir: string): (level: number | 'entries', index: number,
     // async readFile took 0.3-0.5 ms on a busy 2-core machine, most of a
     // proof's 1 ms budget (bench/tlog-scale.ts). Entry bundles (up to 16 MiB)
     // stay asynchronous.
-    const readBytes = level === 'entries' ? readFile : async (p: string): Promise<Buffer> => readFileSync(p);
+    const readBytes = level === 'entries' ? readFile : (p: string): Promise<Buffer> => Promise.resolve(readFileSync(p));
     try {
       return await readBytes(join(dir, rel(width)));
     } catch (err) {
