@@ -23,7 +23,9 @@ const tscBin = join(root, 'node_modules/typescript/bin/tsc');
 if (!existsSync(tscBin)) {
   // An install without the devDependencies (npm ci --omit=dev) has no compiler.
   console.error('build: typescript is not installed (a devDependency): run `npm ci` without --omit=dev');
-  process.exit(1);
+  // As npm ci's prepare step, do not fail the whole install over it: the
+  // command then says dist/ is missing and how to build it.
+  process.exit(process.env.npm_lifecycle_event === 'prepare' ? 0 : 1);
 }
 rmSync(next, { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, [tscBin, '-p', 'tsconfig.build.json', '--outDir', next], {
