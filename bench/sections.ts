@@ -60,7 +60,8 @@ export interface BotRun {
   peakRssKb: number;
   exitCode: number | null;
   exitMs: number;
-  profile: string | null;
+  /** CPU profiles of the worker (main thread first), when profiled. */
+  profiles: string[];
 }
 
 /** `run --once` on N signed requests in Dovecot; timed until every reply is at the SMTP listener. */
@@ -96,12 +97,13 @@ export async function signedRun(corpus: SignedCorpus, n: number, o: Options, pro
     await w.exited;
     const r: BotRun = {
       n, totalMs: lastAt - w.startedAt, startupMs: (stack.proxy.fetches[0] ?? NaN) - w.startedAt, peakRssKb: w.peakRssKb(),
-      exitCode: exit.code, exitMs: exitAt - w.startedAt, profile: null,
+      exitCode: exit.code, exitMs: exitAt - w.startedAt, profiles: [],
     };
     if (exit.code !== 0) throw new Error(`run --once exited ${exit.code} although every request was answered:\n${w.stderrTail()}`);
     if (profileDir) {
-      const profs = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(profileDir, f));
-      r.profile = profs.sort().pop() ?? null;
+      // node names them CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: this worker's, main thread (0) first.
+      r.profiles = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[3] === String(w.pid))
+        .sort((a, b) => Number(a.split('.')[4]) - Number(b.split('.')[4])).map((f) => path.join(profileDir, f));
     }
     return r;
   });
@@ -142,10 +144,14 @@ export async function throughput(o: Options): Promise<{ rows: Row[]; run: BotRun
     { section: S, figure: 'peak RSS of the worker (VmHWM)', value: mb(run.peakRssKb), goal: '<= 300 MB', met: run.peakRssKb <= 300 * 1024 },
     { section: S, figure: 'run --once exit after the last reply', value: `${fmt(run.exitMs - run.totalMs)} ms`, goal: '(information)', met: null },
   );
-  if (run.profile) {
-    const top = topSelfTime(run.profile);
-    o.log(`  CPU profile of the worker: ${run.profile} (${fmt(top.total)} ms sampled); top self time:`);
+  for (const [i, file] of run.profiles.entries()) {
+    const top = topSelfTime(file, i === 0 ? 25 : 8);
+    o.log(`  CPU profile of the worker, ${i === 0 ? 'main thread' : `thread ${file.split('.')[4]}`}: ${file} (${fmt(top.total)} ms sampled); top self time:`);
     for (const l of top.lines) o.log(`    ${l}`);
+    if (i === 0) {
+      o.log('  main thread, self time by module:');
+      for (const l of top.modules) o.log(`    ${l}`);
+    }
   }
   return { rows, run };
 }
