@@ -178,7 +178,7 @@ export function spawnWorker(stack: Stack, args: string[], opts: { cpuProfDir?: s
   const pid = child.pid!;
   let tail = '';
   const chunks: Buffer[] = [];
-  child.stderr!.on('data', (d: Buffer) => { chunks.push(d); tail = (tail + d.toString('utf8')).slice(-8000); });
+  child.stderr.on('data', (d: Buffer) => { chunks.push(d); tail = (tail + d.toString('utf8')).slice(-8000); });
   let peak = 0;
   const sample = () => {
     try {
