@@ -14,6 +14,7 @@ import { startDovecot, type DovecotHandle } from '../test/harness/dovecot.js';
 import { startRedis, type RedisHandle } from '../test/harness/redis.js';
 import { startSmtp, type SmtpHandle, type CapturedMail } from '../test/harness/smtp.js';
 import { findBinary } from '../test/harness/procs.js';
+import { atExit } from '../test/harness/cleanup.js';
 import { makeBot, CLI, type BotSetup } from '../test/integration/bot.js';
 import { BOT } from './corpus.js';
 
@@ -176,6 +177,8 @@ export function spawnWorker(stack: Stack, args: string[], opts: { cpuProfDir?: s
   const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', stack.bot.configPath],
     { env: stack.bot.env, stdio: ['ignore', 'ignore', 'pipe'] });
   const pid = child.pid!;
+  // Not left running if the bench dies (an error, ^C): the harness's exit hooks end it with the servers.
+  const forget = atExit(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } });
   let tail = '';
   const chunks: Buffer[] = [];
   child.stderr.on('data', (d: Buffer) => { chunks.push(d); tail = (tail + d.toString('utf8')).slice(-8000); });
@@ -190,6 +193,7 @@ export function spawnWorker(stack: Stack, args: string[], opts: { cpuProfDir?: s
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
       clearInterval(timer);
+      forget();
       writeFileSync(opts.logFile, Buffer.concat(chunks));
       resolve({ code, signal });
     });
