@@ -77,6 +77,11 @@ export async function startImapWatch(target: number): Promise<ImapWatch> {
   };
 }
 
+function concurrency(): Record<string, number> {
+  const n = Number(process.env.ZTRUST_BENCH_CONCURRENCY);
+  return Number.isInteger(n) && n > 0 ? { inboundConcurrency: n, outboundConcurrency: n } : {};
+}
+
 export async function startStack(o: { prefix: string; config?: Record<string, unknown>; publicKeys?: string[] }): Promise<Stack> {
   const [dovecot, redis, smtp] = await Promise.all([startDovecot(), startRedis(), startSmtp()]);
   const proxy = await startImapWatch(dovecot.imapPort);
@@ -85,7 +90,8 @@ export async function startStack(o: { prefix: string; config?: Record<string, un
     const bot = await makeBot({
       mailboxUrl: imapUrl, mailboxPassword: dovecot.password, outboxUrl: smtp.url, redisUrl: redis.url, address: BOT,
       config: {
-        queue: { redisUrl: redis.url, prefix: o.prefix },
+        // ZTRUST_BENCH_CONCURRENCY=N sets both worker pools (queue.inboundConcurrency, outboundConcurrency) to N.
+        queue: { redisUrl: redis.url, prefix: o.prefix, ...concurrency() },
         // The benchmark measures the pipeline, not the flood limits: every request must be answered.
         limits: { maxRepliesPerHour: 10_000_000, maxRepliesPerSenderPerHour: 10_000_000 },
         ...(o.config ?? {}),
