@@ -4,57 +4,38 @@
 // a start does not pay for compiling TypeScript, and cli/main.ts imports a
 // command's code only when that command runs.
 //
-// A dist/ that is missing or older than the sources (src/, queue/, cli/:
-// after a `git pull` or an edit, or a build that failed) is refused with
-// one line saying to run `npm run build`, exit 2, rather than run
-// through tsx: stale code must not run silently as if it were the current
-// one (a fix in the sources would not be in effect), and a fallback would
-// let the tests that spawn this command pass against something other than
-// what users run (scripts/test.js builds first). The check stats the
-// sources (a millisecond or two); a package without them skips it.
-import { readdirSync, statSync } from 'node:fs';
+// A dist/ that is missing or was built from other sources than the ones
+// here (src/, queue/, cli/, the tsconfig files: after a `git pull`, an edit,
+// a deleted file, sources copied in with their old times, or a build that
+// failed) is refused with one line saying to run `npm run build`, exit 2,
+// rather than run through tsx: stale code must not run silently as if it
+// were the current one (a fix in the sources would not be in effect), and a
+// fallback would let the tests that spawn this command pass against
+// something other than what users run (scripts/test.js builds first). The
+// check compares dist/.sources with the files' sizes and times
+// (scripts/source-manifest.js, a few milliseconds); a package without the
+// sources skips it.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { firstDifference, sourceManifest } from '../scripts/source-manifest.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-/** The newest .ts file under the source folders, or null when there are none. */
-function newestSource() {
-  let newest = null;
-  const walk = (dir) => {
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const file = `${dir}/${e.name}`;
-      if (e.isDirectory()) walk(file);
-      else if (e.name.endsWith('.ts')) {
-        const mtimeMs = statSync(file).mtimeMs;
-        if (!newest || mtimeMs > newest.mtimeMs) newest = { file, mtimeMs };
-      }
-    }
-  };
-  for (const dir of ['src', 'queue', 'cli']) walk(`${root}${dir}`);
-  return newest;
-}
+const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 
 function staleness() {
-  const source = newestSource();
-  if (!source) return null;
+  const now = sourceManifest(root);
+  if (now === null) return null;
   let built;
   try {
-    built = statSync(`${root}dist/.build-started`).mtimeMs;
+    built = readFileSync(`${root}/dist/.sources`, 'utf8');
   } catch {
     return 'dist/ is missing';
   }
-  return source.mtimeMs > built ? `dist/ is older than ${source.file.slice(root.length)}` : null;
+  return built === now ? null : `dist/ is out of date (${firstDifference(built, now)} is not what it was built from)`;
 }
 
 const stale = staleness();
 if (stale) {
-  process.stderr.write(`ztrust-bot: ${stale}; run \`npm run build\` in ${root.replace(/\/$/, '')}\n`);
+  process.stderr.write(`ztrust-bot: ${stale}; run \`npm run build\` in ${root}\n`);
   process.exit(2);
 }
 const { main } = await import('../dist/cli/main.js');

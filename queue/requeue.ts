@@ -68,11 +68,13 @@ export async function requeue<T extends object>(queue: Queue, jobs: JobSpec<T>[]
 
 /**
  * Add jobs for store rows created just now (a new spool row, the outbox rows
- * of the transaction that just committed): no job can have run under their
- * ids yet, so there is nothing to revive, and the two Redis round trips per
- * job that `requeue` spends looking (getJob, getState) are saved. Anything
- * else (work found in the store at start or on the retry round) goes through
- * `requeue`, which is also the backstop if a fresh add ever met an old job.
+ * of the transaction that just committed): normally no job has run under
+ * their ids, so there is nothing to revive, and the two Redis round trips
+ * per job that `requeue` spends looking (getJob, getState) are saved. If an
+ * old failed job does hold the id (a Redis that outlived a state.db
+ * restored from a backup), the add is a no-op and the work waits for the
+ * retry round (`queue.retryFailedSeconds`; `run --once` reports it as
+ * stuck), which goes through `requeue` like all work found in the store.
  */
 export async function enqueueFresh<T extends object>(queue: Queue, jobs: JobSpec<T>[]): Promise<void> {
   if (jobs.length) await queue.addBulk(jobs);

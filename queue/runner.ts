@@ -79,11 +79,12 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
           again.push(key);
           continue;
         }
-        await store.spool({
+        const added = await store.spool({
           key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw),
           raw: msg.raw, receivedAt: new Date().toISOString(), declaredSize: msg.declaredSize ?? null,
         });
-        fresh.push(key);
+        // Spooled meanwhile by another fetch of the same message: revive, not fresh.
+        (added ? fresh : again).push(key);
       }
       // One queue write for the batch.
       await inbound.enqueueNew(fresh);

@@ -7,17 +7,18 @@
 // deleted source stays behind, and a failed build (a type error) leaves the
 // previous dist/ as it was, which bin/ztrust-bot.js then refuses as older
 // than the sources, so code that did not typecheck is never run.
-// dist/.build-started carries the time the build started: a source saved
-// while tsc ran is newer than it, so the command asks for another build.
+// dist/.sources records what the build was made from (scripts/source-manifest.js),
+// taken before tsc starts: the command compares it with the sources as they
+// are now and asks for another build on any difference.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { sourceManifest } from './source-manifest.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const next = join(root, 'dist.next');
-const started = new Date();
 
 const tscBin = join(root, 'node_modules/typescript/bin/tsc');
 if (!existsSync(tscBin)) {
@@ -27,6 +28,7 @@ if (!existsSync(tscBin)) {
   // command then says dist/ is missing and how to build it.
   process.exit(process.env.npm_lifecycle_event === 'prepare' ? 0 : 1);
 }
+const manifest = sourceManifest(root);
 rmSync(next, { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, [tscBin, '-p', 'tsconfig.build.json', '--outDir', next], {
   cwd: root,
@@ -37,8 +39,6 @@ if (tsc.status !== 0) {
   console.error(`build: tsc failed (exit ${tsc.status ?? tsc.signal}); dist/ is unchanged`);
   process.exit(tsc.status || 1);
 }
-const stamp = join(next, '.build-started');
-closeSync(openSync(stamp, 'w'));
-utimesSync(stamp, started, started);
+writeFileSync(join(next, '.sources'), manifest ?? '');
 rmSync(dist, { recursive: true, force: true });
 renameSync(next, dist);

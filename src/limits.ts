@@ -244,7 +244,7 @@ export const REPLY_BOUNDS = Object.freeze({
   reminderAddresses: 3,
 });
 
-/** Bounds on transparency-log data read from disk or fetched from a mirror (the log client trusts neither). */
+/** Bounds on transparency-log data read from disk or fetched from a mirror (the log client trusts neither), and on one append. */
 export const TLOG_BOUNDS = Object.freeze({
   /** Bytes of a fetched checkpoint: a real one is a few hundred; 1 MiB leaves room for many witness cosignatures. */
   checkpointBytes: 1024 * 1024,
@@ -254,6 +254,13 @@ export const TLOG_BOUNDS = Object.freeze({
   proofHashes: 63,
   /** Tile levels the tlog-tiles spec allows: 0..63. */
   tileLevel: 63,
+  /**
+   * Bounds of one group commit in the log service's writer (the first
+   * request is always taken whole): enough to amortise the fsyncs, small
+   * enough that one append's tiles and bundles stay a few MiB in memory.
+   */
+  groupMaxEntries: 10_000,
+  groupMaxBytes: 8 * 2 ** 20,
 });
 
 /** Bounds on mailbox intake. */

@@ -1,8 +1,10 @@
 /**
  * IMAP intake with imapflow (NOTES.md, "IMAP with imapflow"):
  * - raw bytes with `source: true` (never `binary`, which decodes);
- * - UIDs and sizes are collected first, then each message is fetched on its
- *   own: running a command inside a `for await (client.fetch())` loop
+ * - UIDs and sizes are collected first, then the messages are fetched in
+ *   batches (runs of messages within the size limit, up to
+ *   INTAKE_BOUNDS.fetchBatchMessages / fetchBatchBytes, one UID FETCH each),
+ *   never by a command inside a `for await (client.fetch())` loop, which
  *   deadlocks;
  * - size first: a message over `limits.maxMessageBytes` is never downloaded,
  *   only its header section (bounded by MAX_HEADER_SECTION_BYTES) is, and it
@@ -12,8 +14,11 @@
  * - `n:*` always returns the highest UID even when it is below n, so UIDs are
  *   filtered against the cursor here;
  * - the cursor (UIDVALIDITY, last UID) lives in the state store and advances
- *   only after each message is durably queued; a new UIDVALIDITY rescans the
- *   mailbox, and the store's Message-ID de-duplication stops second replies.
+ *   past a batch only after every message of it is durably spooled and
+ *   queued (a message missing from a batch's answer was expunged meanwhile
+ *   and is passed over); a crash re-fetches the batch, and the spool keys
+ *   make that one job each. A new UIDVALIDITY rescans the mailbox, and the
+ *   store's Message-ID de-duplication stops second replies.
  *
  * Watching (`start()`): we run IDLE ourselves (imapflow's auto-IDLE is off).
  * Its auto-IDLE only starts after 15 s without a command and every mailbox

@@ -52,6 +52,7 @@ import {
 } from '../tlog/index.js';
 import { LogServiceError } from './errors.js';
 import { dataLayout } from '../datadir.js';
+import { TLOG_BOUNDS } from '../limits.js';
 
 export interface LogServiceOptions {
   /** The log directory (<data>/log). */
@@ -108,14 +109,6 @@ interface Queued {
   resolve: (out: AppendOutcome) => void;
   reject: (err: unknown) => void;
 }
-
-/**
- * Bounds of one group commit (the first request is always taken whole):
- * enough to amortise the fsyncs, small enough that one append's tiles and
- * bundles stay a few MiB in memory.
- */
-const GROUP_MAX_ENTRIES = 10_000;
-const GROUP_MAX_BYTES = 8 * 2 ** 20;
 
 export class LogService {
   #log: TransparencyLog;
@@ -253,7 +246,7 @@ export class LogService {
     for (let i = 0; i < this.#queue.length; ) {
       const q = this.#queue[i];
       const size = q.bytes.reduce((n, b) => n + b.length, 0);
-      const fits = group.length === 0 || (count + q.bytes.length <= GROUP_MAX_ENTRIES && bytes + size <= GROUP_MAX_BYTES);
+      const fits = group.length === 0 || (count + q.bytes.length <= TLOG_BOUNDS.groupMaxEntries && bytes + size <= TLOG_BOUNDS.groupMaxBytes);
       if (!fits) break;
       if (keys.has(q.key)) {
         i++;
@@ -384,8 +377,10 @@ export class LogService {
       const size = this.#log.size();
       const end = rec.fromIndex + rec.count;
       if (size < end) {
-        // The checkpoint never committed to these entries.
-        if (size !== rec.fromIndex) {
+        // The checkpoint never committed to these entries. A request later
+        // in an interrupted group starts past the log's end: that is the
+        // normal case, not a misfit.
+        if (size > rec.fromIndex) {
           this.opts.logger?.warn({ key: rec.key, from: rec.fromIndex, count: rec.count, size }, 'pending log append does not fit the log; dropping it');
         }
         await store.abandonLogAppend(rec.key);
@@ -459,7 +454,14 @@ export class LogService {
   /** Waits for appends in flight, then releases the directory lock. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#tail;
+    // Requests a group left for later (over its bounds, or a key repeated
+    // in the burst) are scheduled behind the tail we wait on: wait until
+    // the queue is empty, so an accepted request is appended, not refused.
+    for (;;) {
+      await this.#tail;
+      if (!this.#queue.length && !this.#scheduled) break;
+      if (!this.#scheduled) this.#schedule();
+    }
     this.#closed = true;
     await this.#log.close();
   }

@@ -81,7 +81,7 @@ export function signerFromKey(key: openpgp.PrivateKey): BotSigner {
     publicArmored,
     async signDetached(data: Uint8Array) {
       const f = await fastSigner();
-      if (f) return { armored: f.signDetached(data), hash: 'sha512' };
+      if (f && Date.now() < f.expires) return { armored: f.signDetached(data), hash: 'sha512' };
       const message = await openpgp.createMessage({ binary: data });
       // openpgp's .d.ts names @openpgp/web-stream-tools, which is not installed: its stream types are unresolved, so say what a non-stream message gives.
       const armored = (await openpgp.sign({ message, signingKeys: key, detached: true, format: 'armored', config })) as string;
@@ -92,7 +92,7 @@ export function signerFromKey(key: openpgp.PrivateKey): BotSigner {
     },
     async signCleartext(text: string) {
       const f = await fastSigner();
-      if (f) return f.signCleartext(text);
+      if (f && Date.now() < f.expires) return f.signCleartext(text);
       const message = await openpgp.createCleartextMessage({ text });
       return openpgp.sign({ message, signingKeys: key, format: 'armored', config });
     },

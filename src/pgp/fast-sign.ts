@@ -29,6 +29,13 @@ const SIG_BINARY = 0x00;
 const SIG_TEXT = 0x01;
 
 export interface FastSigner {
+  /**
+   * When the signing key expires (ms since the epoch; Infinity: never).
+   * openpgp.js checks the key at every signature and refuses an expired
+   * one; this signer checks nothing per call, so the caller goes back to
+   * openpgp.js from then on.
+   */
+  expires: number;
   signDetached(data: Uint8Array, at?: Date, salt?: Buffer | null): string;
   signCleartext(text: string, at?: Date, salt?: Buffer | null): string;
 }
@@ -118,8 +125,9 @@ function normaliseCleartext(text: string): string {
   }).join('\r\n');
 }
 
-function fastSigner(k: SigningKey): FastSigner {
+function fastSigner(k: SigningKey, expires: number): FastSigner {
   return {
+    expires,
     signDetached(data, at = new Date(), salt = randomBytes(SALT_BYTES)) {
       return armourSignature(signaturePacket(k, SIG_BINARY, data, at, salt));
     },
@@ -155,7 +163,9 @@ export async function fastSignerFor(key: openpgp.PrivateKey, config: openpgp.Par
       keyId: Buffer.from(signing.getKeyID().toHex(), 'hex'),
       fingerprint: Buffer.from(signing.getFingerprint(), 'hex'),
     };
-    const fast = fastSigner(k);
+    const expiry = (t: Date | number | null): number => (t instanceof Date ? t.getTime() : t === null ? 0 : Infinity);
+    const expires = Math.min(expiry(await key.getExpirationTime()), signing === key ? Infinity : expiry(await signing.getExpirationTime()));
+    const fast = fastSigner(k, expires);
     // The probe: deterministic on both sides (no salt, one time).
     const probeConfig = { ...config, nonDeterministicSignaturesViaNotation: false };
     const at = new Date(Math.floor(Date.now() / 1000) * 1000);

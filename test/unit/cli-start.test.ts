@@ -66,7 +66,7 @@ const LIGHT = [
 ];
 
 for (const c of LIGHT) {
-  test(`ztrust-bot ${c.args.join(' ')}: exit ${c.status}, loads only cli/main.js, src/errors.js and commander`, () => {
+  test(`ztrust-bot ${c.args.join(' ')}: exit ${c.status}, loads only its build check, cli/main.js, src/errors.js and commander`, () => {
     const r = runRecorded(c.args);
     assert.equal(r.status, c.status, r.stderr);
     if (c.out) assert.match(r.stdout, c.out);
@@ -74,7 +74,7 @@ for (const c of LIGHT) {
     const { packages, ours } = loaded(r.urls);
     assert.deepEqual([...packages].filter((p) => HEAVY.includes(p)), [], `heavy packages loaded: ${[...packages].join(' ')}`);
     assert.deepEqual([...packages], ['commander']);
-    assert.deepEqual([...ours].sort(), ['bin/ztrust-bot.js', 'dist/cli/main.js', 'dist/src/errors.js']);
+    assert.deepEqual([...ours].sort(), ['bin/ztrust-bot.js', 'dist/cli/main.js', 'dist/src/errors.js', 'scripts/source-manifest.js']);
   });
 }
 

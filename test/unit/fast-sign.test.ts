@@ -94,3 +94,16 @@ test('a key still locked by its passphrase gets no fast signer (nothing to sign 
     format: 'object', config: { v6Keys: false } });
   assert.equal(await fastSignerFor(privateKey, config), null);
 });
+
+test('past the key\'s expiry the bot signs through openpgp.js again, which refuses an expired key', async () => {
+  const { privateKey } = await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ email: 'bot@example.org' }],
+    keyExpirationTime: 2, format: 'object', config: { v6Keys: false } });
+  const fast = await fastSignerFor(privateKey, config);
+  assert.ok(fast);
+  assert.equal(fast.expires, privateKey.getCreationTime().getTime() + 2000);
+  const signer = signerFromKey(privateKey);
+  await signer.signCleartext('Status: found\n'); // still valid
+  await new Promise((r) => setTimeout(r, Math.max(0, fast.expires - Date.now()) + 200));
+  await assert.rejects(signer.signCleartext('Status: found\n'), /expired|no valid signing key|Could not find/i);
+  await assert.rejects(signer.signDetached(Buffer.from('x')), /expired|no valid signing key|Could not find/i);
+});
