@@ -6,7 +6,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { Collection } from '../src/collection/collection.js';
 import { readKeysAny } from '../src/pgp/inspect.js';
@@ -15,6 +15,7 @@ import { startRedis, type RedisHandle } from '../test/harness/redis.js';
 import { startSmtp, type SmtpHandle, type CapturedMail } from '../test/harness/smtp.js';
 import { findBinary } from '../test/harness/procs.js';
 import { atExit } from '../test/harness/cleanup.js';
+import { startTcpProxy } from '../test/harness/tcpproxy.js';
 import { makeBot, CLI, type BotSetup } from '../test/integration/bot.js';
 import { BOT } from './corpus.js';
 
@@ -46,35 +47,19 @@ const BODY_FETCH = /UID FETCH [0-9:,*]+ \([^)\r\n]*BODY\.PEEK\[\]/i;
 export async function startImapWatch(target: number): Promise<ImapWatch> {
   const fetches: number[] = [];
   const idles: number[] = [];
-  const socks = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const up = connect({ host: '127.0.0.1', port: target });
-    socks.add(client);
-    socks.add(up);
-    up.pipe(client);
-    let tail = '';
-    client.on('data', (d: Buffer) => {
-      up.write(d);
+  const tails = new WeakMap<Socket, string>();
+  const proxy = await startTcpProxy({ host: '127.0.0.1', port: target }, {
+    onClientData(d, client) {
       // Scan whole lines only; an incomplete last line waits for the next read (bounded: commands are short).
-      const lines = (tail + d.toString('latin1')).split('\r\n');
-      tail = (lines.pop() ?? '').slice(-400);
+      const lines = ((tails.get(client) ?? '') + d.toString('latin1')).split('\r\n');
+      tails.set(client, (lines.pop() ?? '').slice(-400));
       for (const line of lines) {
         if (BODY_FETCH.test(line)) fetches.push(Date.now());
         else if (/^\S+ IDLE$/i.test(line)) idles.push(Date.now());
       }
-    });
-    const end = () => { client.destroy(); up.destroy(); socks.delete(client); socks.delete(up); };
-    client.on('close', end);
-    up.on('close', end);
-    client.on('error', end);
-    up.on('error', end);
+    },
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return {
-    port, fetches, idles,
-    stop: () => new Promise<void>((r) => { for (const s of socks) s.destroy(); server.close(() => r()); }),
-  };
+  return { port: proxy.port, fetches, idles, stop: () => proxy.stop() };
 }
 
 function concurrency(): Record<string, number> {

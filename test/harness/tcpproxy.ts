@@ -23,7 +23,12 @@ export interface TcpProxyHandle {
 
 interface Pair { client: Socket; upstream: Socket; dead: boolean }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxyHandle> {
+export interface TcpProxyOptions {
+  /** Sees every chunk the client sends, before it is forwarded (a wire tap, e.g. for timing commands). */
+  onClientData?: (chunk: Buffer, client: Socket) => void;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }, opts: TcpProxyOptions = {}): Promise<TcpProxyHandle> {
   const pairs = new Set<Pair>();
   let accepted = 0;
   const server: Server = createServer((client) => {
@@ -33,7 +38,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     pairs.add(pair);
     // Data is dropped, never buffered, once the pair is blackholed: the
     // sockets keep reading so neither peer sees back-pressure either.
-    client.on('data', (d) => { if (!pair.dead) upstream.write(d); });
+    client.on('data', (d: Buffer) => {
+      if (pair.dead) return;
+      opts.onClientData?.(d, client);
+      upstream.write(d);
+    });
     upstream.on('data', (d) => { if (!pair.dead) client.write(d); });
     const end = (): void => {
       // A blackholed pair never passes on a close: a firewall that dropped
