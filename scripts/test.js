@@ -82,7 +82,7 @@ if (files.length === 0) {
 
 // Always rebuilt: a dist/ left from before a `git pull` or an edit would
 // otherwise be what the CLI tests run. When the build fails, dist/ stays as it
-// was and bin/ztrust-bot.js refuses it (older than the sources), so those tests fail.
+// was and bin/ztrust-bot.js refuses it (built from other sources), so those tests fail.
 console.log('> node scripts/build.js');
 const build = spawnSync(process.execPath, [join(root, 'scripts/build.js')], { cwd: root, stdio: 'inherit' });
 const buildStatus = build.status ?? 1;
