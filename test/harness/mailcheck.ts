@@ -121,16 +121,28 @@ export function headerValues(r: PythonReading, name: string): string[] {
   return r.headers.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
 }
 
-let sharedHome: { home: GpgHome; keys: Set<string> } | null = null;
+// One GnuPG home for every check in a process, made once. Imports into it
+// run one at a time: two gpg processes importing into a fresh home race to
+// create its keyring ("no writable keyring found"), which tests that check
+// several mails with Promise.all met now and then.
+let sharedHome: Promise<{ home: GpgHome; keys: Map<string, Promise<void>>; imports: Promise<unknown> }> | null = null;
 
 /** `gpg --verify` of a bot mail in a keyring holding only the given public key(s). */
 export async function gpgVerifyMail(raw: Buffer, publicKey: string): Promise<VerifyResult> {
-  if (!sharedHome) sharedHome = { home: await makeGpgHome(), keys: new Set() };
-  if (!sharedHome.keys.has(publicKey)) {
-    await sharedHome.home.importKeys(publicKey);
-    sharedHome.keys.add(publicKey);
+  sharedHome ??= makeGpgHome().then((home) => ({ home, keys: new Map<string, Promise<void>>(), imports: Promise.resolve() }));
+  const shared = await sharedHome;
+  let imported = shared.keys.get(publicKey);
+  if (!imported) {
+    // A failed import is not remembered: the next check tries again.
+    imported = shared.imports.then(() => shared.home.importKeys(publicKey)).catch((err: unknown) => {
+      shared.keys.delete(publicKey);
+      throw err;
+    });
+    shared.imports = imported.catch(() => undefined);
+    shared.keys.set(publicKey, imported);
   }
-  return sharedHome.home.verifyMail(raw);
+  await imported;
+  return shared.home.verifyMail(raw);
 }
 
 export interface BotMailExpectation {
