@@ -364,7 +364,8 @@ describe('verify-digest refuses', () => {
   });
 
   test('a tampered previous-hash, even when signed by the bot key', async () => {
-    const bad = await resign(d2text.replace(/(Previous-SHA256:\n {2})[0-9a-f]/, (_m, p: string) => `${p}f`).replace(/(Previous-SHA256:\n {2})ff/, (_m, p: string) => `${p}fe`));
+    // The first hex digit changed, whatever it was (a hash starting with 'f' but not 'ff' used to stay unchanged).
+    const bad = await resign(d2text.replace(/(Previous-SHA256:\n {2})([0-9a-f])/, (_m, p: string, d: string) => `${p}${d === '0' ? '1' : '0'}`));
     const r = await verifyDigest({ file: bad, previous: f1, botKeys: b.ring, logKey: b.vkey });
     assert.equal(r.ok, false);
     assert.match(r.reason, /^hash chain broken/);
