@@ -220,6 +220,10 @@ export const NAME_BOUNDS = Object.freeze({
   certNameChars: 64,
   /** RFC 5321's longest path (254 characters): a longer "address" is not one a mail server takes. */
   addressChars: 254,
+  /** Characters of a release name (`openssh-9.8p1`, `SUBMIT SOURCE KEY <release>`): upstream tarball names are far shorter. */
+  releaseChars: 100,
+  /** Releases one SUBMIT SOURCE KEY or ADD SOURCE may name: a key signs a handful of releases at a time. */
+  releasesPerRequest: 50,
 });
 
 /** Bounds on what one reply or digest lists, so a flood of matching data cannot make a mail huge. */

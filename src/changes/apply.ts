@@ -29,13 +29,14 @@
 import * as openpgp from 'openpgp';
 import type { LoadedConfig } from '../config/load.js';
 import { Collection, primaryIdentity, type StoredKey } from '../collection/collection.js';
-import { parseKeyFileName } from '../collection/naming.js';
+import { parseKeyFileName, sourceKeyFileName } from '../collection/naming.js';
+import { sourceRows } from '../collection/source-list.js';
 import { StoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { admitNewKey, checkRevocation, planUpdate } from '../pgp/admission.js';
+import { admitNewKey, admitSourceKey, checkRevocation, planUpdate } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import type { BotSigner } from '../pgp/botkey.js';
-import { fingerprintOf, keyIdOf, readKeysAny } from '../pgp/inspect.js';
+import { fingerprintOf, inspectKey, keyIdOf, readKeysAny } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
 import { sameKeyContent } from '../pgp/merge.js';
 import type { CryptoPolicy } from '../policy/index.js';
@@ -44,7 +45,7 @@ import { approvalCheck } from '../ledger/standing.js';
 import { composeNotice } from '../outbound/notice.js';
 import { maintainerContacts } from '../outbound/recipients.js';
 import { line } from '../outbound/wording.js';
-import type { ChangeRow, StateStore, StoreEffect } from '../store/types.js';
+import type { ChangeRow, StateStore, StoreEffect, TicketRow } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
 import { clause, render } from '../templates.js';
@@ -206,10 +207,67 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
         },
       };
     }
+    case 'add-source-key': {
+      const key = await oneKey(p.armored);
+      const fpr = fingerprintOf(key);
+      const entry = { type: 'source-key-added' as const, subject: fpr, name: p.releases.join(' ') };
+      const stored = (await col.sourceKeys()).find((k) => k.fingerprint === fpr);
+      if (stored && !sameKeyContent(stored.key, key)) {
+        return { ok: false, reason: line('reason-apply-source-key-other', { fingerprint: fpr, file: stored.file }) };
+      }
+      const adm = await admitSourceKey(key, ctx);
+      if (!adm.ok) return { ok: false, reason: line('reason-apply-not-admissible', { rule: adm.rule, reason: adm.reason }) };
+      const file = stored?.file ?? null;
+      const identity = await primaryIdentity(key);
+      const fileName = file ? file.split('/').pop()! : sourceKeyFileName(keyIdOf(key), identity);
+      if (stored && await sourceRowsHeld(col, stored.keyId, p.releases)) return { ok: true, plan: { noop: true, message: '', entry, write: () => Promise.resolve() } };
+      return {
+        ok: true,
+        plan: {
+          noop: false,
+          message: `Add source-signing key 0x${keyIdOf(key)} (${identity}) for ${p.releases.join(', ')}`,
+          entry,
+          write: async (c) => {
+            // The exact armour the maintainers approved, byte for byte; a copy already there is left as the group named it.
+            if (!stored) await c.putSourceKey(key, { fileName, armored: p.armored });
+            await c.addSourceRows(p.releases.map((release) => ({ key: fileName, release })));
+          },
+        },
+      };
+    }
+    case 'add-source-release': {
+      const stored = (await col.sourceKeys()).find((k) => k.fingerprint === p.fingerprint);
+      if (!stored) return { ok: false, reason: line('reason-apply-source-key-gone', { fingerprint: p.fingerprint }) };
+      // A revoked or expired key signs no new release: the vouch would point people at it.
+      const report = await inspectKey(stored.key, { collection: ring, policy: deps.policy, now });
+      if (report.revoked || report.expired) {
+        return { ok: false, reason: line('reason-apply-source-key-unusable', { fingerprint: p.fingerprint, state: report.revoked ? 'revoked' : 'expired' }) };
+      }
+      const list = sourceRows(await col.sourceList());
+      const fresh = p.releases.filter((r) => !list.some((row) => row.keyId === stored.keyId && row.release.toLowerCase() === r.toLowerCase()));
+      const entry = { type: 'source-release-added' as const, subject: p.fingerprint, name: (fresh.length ? fresh : p.releases).join(' ') };
+      if (fresh.length === 0) return { ok: true, plan: { noop: true, message: '', entry, write: () => Promise.resolve() } };
+      const fileName = stored.file.split('/').pop()!;
+      return {
+        ok: true,
+        plan: {
+          noop: false,
+          message: `Add ${fresh.join(', ')} to source-signing key 0x${stored.keyId}`,
+          entry,
+          write: (c) => c.addSourceRows(fresh.map((release) => ({ key: fileName, release }))),
+        },
+      };
+    }
   }
 }
 
-function whatOf(row: ChangeRow, ticket: { kind: 'add-key' | 'update-key' | 'add-cert'; subject: string; content: string } | undefined): string {
+/** key-and-source.md already names every one of `releases` for this key id. */
+async function sourceRowsHeld(col: Collection, keyId: string, releases: readonly string[]): Promise<boolean> {
+  const rows = sourceRows(await col.sourceList());
+  return releases.every((r) => rows.some((row) => row.keyId === keyId && row.release.toLowerCase() === r.toLowerCase()));
+}
+
+function whatOf(row: ChangeRow, ticket: Pick<TicketRow, 'kind' | 'subject' | 'content'> | undefined): string {
   if (ticket) return describeTicket(ticket);
   switch (row.kind) {
     case 'add-key': return clause('what-new-key', { key: row.subject });
@@ -217,6 +275,8 @@ function whatOf(row: ChangeRow, ticket: { kind: 'add-key' | 'update-key' | 'add-
     case 'revoke-key': return clause('what-revocation-of-key', { key: row.subject });
     case 'add-cert': return clause('what-certificate', { name: row.subject });
     case 'attest': return clause('what-attestation', { subject: row.subject });
+    case 'add-source-key': return clause('what-source-key', { key: row.subject, releases: '' });
+    case 'add-source-release': return clause('what-source-release', { key: row.subject, releases: '' });
   }
 }
 

@@ -15,7 +15,7 @@ export type { ChangePayload };
 
 export function parsePayload(json: string): ChangePayload {
   const p = JSON.parse(json) as ChangePayload;
-  if (!p || typeof p !== 'object' || !['add-key', 'update-key', 'revoke-key', 'add-cert'].includes(p.kind)) {
+  if (!p || typeof p !== 'object' || !['add-key', 'update-key', 'revoke-key', 'add-cert', 'add-source-key', 'add-source-release'].includes(p.kind)) {
     throw new Error(`not a change payload: ${json.slice(0, 80)}`);
   }
   return p;

@@ -30,12 +30,15 @@ import { collectionLockFile, withCollectionLock, type LockOptions } from './lock
 import { removeFileDurable, writeFileAtomic } from '../fsync/atomic.js';
 import { lockIsStale } from '../fsync/lock.js';
 import { CollectionError } from './errors.js';
+import { formatSourceList, parseSourceList, sourceRows, withRows, type SourceList } from './source-list.js';
 import {
   identityFromUserId,
   isSafeKeyFileName,
   keyFileName,
   parseKeyFileName,
+  parseSourceKeyName,
   roleFolder,
+  sourceKeyFileName,
   validateCertName,
   type KeyRole,
   type ParsedKeyFileName,
@@ -51,6 +54,9 @@ export const PATHS = {
   pgpSigning: 'pgp/signing',
   pgpEmail: 'pgp/email',
   pgpBundle: 'pgp/pgp-bundle.asc',
+  /** Upstream release-signing keys (not members: never in pgp-bundle.asc) and their list. */
+  forSource: 'pgp/for-source',
+  sourceList: 'pgp/for-source/key-and-source.md',
   pkiAll: 'pki/all',
   pkiBundle: 'pki/pki-bundle.pem',
   sums: 'SHA256SUMS',
@@ -74,6 +80,18 @@ export interface ScannedKeyFile {
   bytes: Buffer;
   keys: openpgp.PublicKey[];
   error: string | null;
+}
+
+/** A key file of pgp/for-source/ holding exactly one readable key. */
+export interface SourceKey {
+  keyId: string;
+  fingerprint: string;
+  /** Relative path, e.g. pgp/for-source/0x...-signing.asc */
+  file: string;
+  /** The file name follows the rule `0x<keyid>-<identity>-signing.asc`. */
+  nameRule: boolean;
+  key: openpgp.PublicKey;
+  bytes: Buffer;
 }
 
 export interface StoredCert {
@@ -181,6 +199,93 @@ export class Collection {
       out.push({ file, name: parseKeyFileName(name), bytes, keys, error });
     }
     return out;
+  }
+
+  /**
+   * Every file of pgp/for-source/ but the list, with what could be read from
+   * it. Unlike pgp/all, names need not end in .asc: the group keeps some
+   * keys under a bare `0x<keyid>`.
+   */
+  async scanSourceFolder(): Promise<ScannedKeyFile[]> {
+    const out: ScannedKeyFile[] = [];
+    for (const name of await this.list(PATHS.forSource)) {
+      if (`${PATHS.forSource}/${name}` === PATHS.sourceList || name.endsWith('.md')) continue;
+      const file = `${PATHS.forSource}/${name}`;
+      const bytes = await fs.readFile(this.abs(file));
+      let keys: openpgp.PublicKey[] = [];
+      let error: string | null = null;
+      try {
+        keys = (await readKeysAny(bytes)).map((k) => (k.isPrivate() ? k.toPublic() : k));
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      out.push({ file, name: null, bytes, keys, error });
+    }
+    return out;
+  }
+
+  /** The source-signing keys (files of pgp/for-source/ holding exactly one readable key), in file-name order. */
+  async sourceKeys(): Promise<SourceKey[]> {
+    const out: SourceKey[] = [];
+    for (const s of await this.scanSourceFolder()) {
+      if (s.keys.length !== 1) continue;
+      const key = s.keys[0];
+      const base = s.file.split('/').pop()!;
+      const parsed = parseSourceKeyName(base);
+      out.push({
+        keyId: keyIdOf(key), fingerprint: fingerprintOf(key), file: s.file, key, bytes: s.bytes,
+        nameRule: parsed !== null && parsed.rule && parsed.keyId === keyIdOf(key),
+      });
+    }
+    return out;
+  }
+
+  /** pgp/for-source/key-and-source.md as read (an empty list when there is none). */
+  async sourceList(): Promise<SourceList> {
+    const text = await fs.readFile(this.abs(PATHS.sourceList), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    });
+    return parseSourceList(text);
+  }
+
+  /**
+   * Store a source-signing key as `pgp/for-source/0x<keyid>-<identity>-signing.asc`
+   * (or `fileName`, the name the group gave it, on import). A file the key
+   * already has there under another name is left alone: the group named it.
+   * Returns the relative path.
+   */
+  async putSourceKey(key: openpgp.Key, opts: { identity?: string; fileName?: string; armored?: string | Buffer } = {}): Promise<string> {
+    this.assertLocked();
+    const pub = key.isPrivate() ? key.toPublic() : key;
+    const keyId = keyIdOf(pub);
+    let name: string;
+    if (opts.fileName !== undefined) {
+      const p = parseSourceKeyName(opts.fileName);
+      if (!p || p.keyId !== keyId) throw new CollectionError('COLLECTION_BAD_NAME', `file name ${JSON.stringify(opts.fileName)} does not fit key ${keyId}`);
+      name = opts.fileName;
+    } else {
+      name = sourceKeyFileName(keyId, opts.identity ?? (await primaryIdentity(pub)));
+    }
+    const bytes = opts.armored !== undefined ? Buffer.from(opts.armored) : Buffer.from(pub.armor(ARMOR_CONFIG), 'utf8');
+    const rel = `${PATHS.forSource}/${name}`;
+    await writeFileAtomic(this.abs(rel), bytes);
+    return rel;
+  }
+
+  /**
+   * Add rows to key-and-source.md (src/collection/source-list.ts withRows:
+   * spliced in, the group's text kept). Returns how many rows were new; the
+   * file is not touched when none is.
+   */
+  async addSourceRows(rows: readonly { key: string; release: string }[]): Promise<number> {
+    this.assertLocked();
+    const list = await this.sourceList();
+    const next = withRows(list, rows);
+    if (next === list) return 0;
+    await fs.mkdir(this.abs(PATHS.forSource), { recursive: true });
+    await writeFileAtomic(this.abs(PATHS.sourceList), formatSourceList(next));
+    return sourceRows(next).length - sourceRows(list).length;
   }
 
   /** The keys of pgp/all (files holding exactly one readable key), in file-name order. */

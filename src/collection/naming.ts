@@ -97,3 +97,51 @@ export function validateCertName(name: string): string {
   }
   return n;
 }
+
+/**
+ * A release as the group writes it in pgp/for-source/key-and-source.md:
+ * `<package>-<version>`, the version starting at the last `-` followed by a
+ * digit (`openssh-9.8p1`, `gnupg-2.4.3`, `util-linux-2.40.1`). A name without
+ * such a dash is kept whole as the package with an empty version (the group
+ * may name a package, not a release). Letters, digits and `. _ + -` only, at
+ * most NAME_BOUNDS.releaseChars: the name comes from mail and goes into a
+ * file the group reads and into log entries.
+ */
+export interface ReleaseName {
+  /** As written. */
+  release: string;
+  package: string;
+  version: string;
+}
+
+const RELEASE = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,${NAME_BOUNDS.releaseChars - 1}}$`);
+
+export function parseRelease(name: string): ReleaseName | null {
+  if (!RELEASE.test(name) || name.includes('..')) return null;
+  // The last dash followed by a digit: util-linux-2.40.1 is util-linux, 2.40.1.
+  const cut = name.search(/-\d(?!.*-\d)/);
+  if (cut <= 0) return { release: name, package: name, version: '' };
+  return { release: name, package: name.slice(0, cut), version: name.slice(cut + 1) };
+}
+
+const SOURCE_KEY_NAME = /^0x([0-9a-fA-F]{16})([A-Za-z0-9._@+-]*)$/;
+const SOURCE_RULE = /^-(.+)-signing\.asc$/;
+
+/**
+ * A key file name in pgp/for-source/ as found: `0x<keyid>` and then anything
+ * of the safe alphabet. `rule`: it follows the group's naming rule
+ * `0x<keyid>-<identity>-signing.asc` (lower-case key id, safe identity).
+ * Rows may name a bare `0x<keyid>` whose file is not in the folder yet, and
+ * some files carry only that name: both are read, and the audit reports them.
+ */
+export function parseSourceKeyName(name: string): { keyId: string; identity: string | null; rule: boolean } | null {
+  const m = SOURCE_KEY_NAME.exec(name);
+  if (!m || m[2].includes('..')) return null;
+  const r = SOURCE_RULE.exec(m[2]);
+  const identity = r ? r[1] : null;
+  return { keyId: m[1].toLowerCase(), identity, rule: identity !== null && isSafeIdentity(identity) && m[1] === m[1].toLowerCase() };
+}
+
+export function sourceKeyFileName(keyId: string, identity: string): string {
+  return keyFileName(keyId, identity, 'signing');
+}

@@ -72,7 +72,9 @@ export function parseVote(cmd: ParsedCommand, prefix: string): ParsedVote {
   return { ticket, digestText, digest: normaliseDigest(digestText ?? undefined), reason: lines.slice(1).join(' ').slice(0, COMMAND_BOUNDS.rejectReasonChars) };
 }
 
-const CHANGE_KIND: Record<TicketRow['kind'], ChangeKind> = { 'add-key': 'add-key', 'update-key': 'update-key', 'add-cert': 'add-cert' };
+const CHANGE_KIND: Record<TicketRow['kind'], ChangeKind> = {
+  'add-key': 'add-key', 'update-key': 'update-key', 'add-cert': 'add-cert', 'add-source-key': 'add-source-key', 'add-source-release': 'add-source-release',
+};
 
 function submitterNotice(t: TicketRow, tag: string, status: 'approved' | 'rejected', subject: string, body: string): ExtraMail {
   return { tag: `${tag}-${t.id}`, to: [t.requester], subject, status, fields: { Ticket: t.id, 'Ticket-Digest': t.digest }, body, about: t.parentMessageId };

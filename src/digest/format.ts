@@ -98,6 +98,8 @@ const TYPE_LABEL: Record<string, string> = {
   'cert-added': 'certificate added',
   'cert-removed': 'certificate removed',
   attestation: 'attestation',
+  'source-key-added': 'source-signing key added',
+  'source-release-added': 'releases added to a source-signing key',
 };
 
 const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -119,7 +121,7 @@ function changeLines(d: DigestEntry): string[] {
   const lines = [`#${d.index} ${TYPE_LABEL[e.type] ?? asciiValue(e.type)}, ${e.time}`];
   const subjectLabel = e.type.startsWith('cert-') ? 'Cert-SHA256: ' : e.type === 'attestation' ? 'Digest: ' : 'Key: ';
   lines.push(...field(2, subjectLabel, asciiValue(e.subject), W));
-  if (e.name !== undefined) lines.push(...field(2, 'Name: ', asciiValue(e.name), W));
+  if (e.name !== undefined) lines.push(...field(2, e.type.startsWith('source-') ? 'Releases: ' : 'Name: ', asciiValue(e.name), W));
   if (e.ticket !== undefined) lines.push(...field(2, 'Ticket: ', asciiValue(e.ticket), W));
   lines.push(...listField(2, 'Approved-By: ', e.approvers ?? []));
   lines.push(...listField(2, 'Signed-By: ', e.signers));

@@ -38,7 +38,8 @@ import { readFile } from 'node:fs/promises';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { AttestationRecord, StateStore } from '../store/types.js';
+import type { AttestationRecord, LogIndexRows, SourceVouchRecord, StateStore } from '../store/types.js';
+import { parseRelease } from '../collection/naming.js';
 import {
   formatEntry,
   leafHash,
@@ -92,13 +93,31 @@ export function entriesDigest(entries: readonly Uint8Array[]): string {
 }
 
 /** The attestation index rows for entries appended from `firstIndex` on (other entry types are not indexed). */
-export function attestationRows(firstIndex: number, entries: readonly LogEntry[]): AttestationRecord[] {
-  const rows: AttestationRecord[] = [];
+/**
+ * What the store indexes beside a finished append: attestations (VERIFY
+ * <digest>) and the releases source-signing keys are vouched for (VERIFY
+ * <release>, the structured index of key-and-source.md). Built from the
+ * entries themselves, in the same transaction that marks the append done,
+ * so the index never names an entry the log does not hold.
+ */
+export function indexRows(firstIndex: number, entries: readonly LogEntry[]): Required<LogIndexRows> {
+  const attestations: AttestationRecord[] = [];
+  const sourceVouches: SourceVouchRecord[] = [];
   entries.forEach((e, i) => {
-    if (e.type !== 'attestation') return;
-    rows.push({ logIndex: firstIndex + i, digest: e.subject, name: e.name ?? '', signer: e.signers[0] ?? '', source: e.source, time: e.time });
+    const logIndex = firstIndex + i;
+    if (e.type === 'attestation') {
+      attestations.push({ logIndex, digest: e.subject, name: e.name ?? '', signer: e.signers[0] ?? '', source: e.source, time: e.time });
+    } else if (e.type === 'source-key-added' || e.type === 'source-release-added') {
+      for (const release of (e.name ?? '').split(' ')) {
+        const r = parseRelease(release);
+        if (!r) continue;
+        sourceVouches.push({
+          logIndex, release, package: r.package, fingerprint: e.subject, voucher: e.signers[0] ?? '', ticket: e.ticket ?? '', time: e.time, type: e.type,
+        });
+      }
+    }
   });
-  return rows;
+  return { attestations, sourceVouches };
 }
 
 /** An appendEntries call waiting for the writer. */
@@ -353,7 +372,7 @@ export class LogService {
     for (const { q, fromIndex } of rows) {
       try {
         await store.finishLogAppend(q.key, {
-          attestations: attestationRows(fromIndex, q.entries),
+          ...indexRows(fromIndex, q.entries),
           checkpoint: { size: to, note: checkpoint },
         });
         q.resolve(this.#outcome(fromIndex, q.bytes.length, checkpoint, false));
@@ -396,7 +415,7 @@ export class LogService {
       }
       const entries = stored.map((b) => parseEntry(b));
       // The exact checkpoint of that append may be lost; the current one commits to it as well.
-      await store.finishLogAppend(rec.key, { attestations: attestationRows(rec.fromIndex, entries), checkpoint: { size, note: this.#log.checkpoint() } });
+      await store.finishLogAppend(rec.key, { ...indexRows(rec.fromIndex, entries), checkpoint: { size, note: this.#log.checkpoint() } });
       this.opts.logger?.info({ key: rec.key, from: rec.fromIndex, count: rec.count }, 'recovered a log append interrupted by a crash');
     }
     this.#unsettled = false;

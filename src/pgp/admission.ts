@@ -243,11 +243,31 @@ function certProblem(c: CertInfo): string | null {
  * checked that the mail is signed by the submitted key (see isSignedByKey).
  */
 export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
-  const { ring, policy, limits, now, min, reserved } = settings(ctx);
+  return admit(submitted, ctx, 'member');
+}
+
+/**
+ * SUBMIT SOURCE KEY: may this upstream release-signing key enter
+ * pgp/for-source/? The same crypto policy and the same stripping of
+ * certifications by keys outside the collection (a flooded key must not
+ * flood the collection), but it is not a member: it needs no community
+ * certification (a member's vouch and the maintainers' approval stand
+ * instead), it may be a member key too (an upstream maintainer who is a
+ * member), and an address another key holds is no one's concern here. The
+ * bot's and the lists' addresses stay refused: no key in the collection may
+ * claim them.
+ */
+export async function admitSourceKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
+  return admit(submitted, ctx, 'source');
+}
+
+async function admit(submitted: openpgp.Key, ctx: AdmissionContext, purpose: 'member' | 'source'): Promise<AdmissionResult> {
+  const { ring, policy, limits, now, reserved } = settings(ctx);
+  const min = purpose === 'member' ? settings(ctx).min : 0;
   const gate = intakeGates(submitted, limits, { certificationsFix: line('fix-limit-certifications-submit-key', {}) });
   if (gate) return gate;
   const fpr = fingerprintOf(submitted);
-  if (ring.findByFingerprint(fpr)) {
+  if (purpose === 'member' && ring.findByFingerprint(fpr)) {
     return refuse('already-in-collection', line('reason-already-in-collection', { fingerprint: fpr }), line('fix-already-in-collection', {}));
   }
 
@@ -286,8 +306,8 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
   // signing and mail keys apart): the maintainers decide, warned.
   const clashes = await addressClashes(report, () => true, ring, reserved, policy, now);
   const reservedClash = clashes.find((c) => c.reserved);
-  if (reservedClash) return addressRefusal(reservedClash, 'SUBMIT KEY', fpr);
-  const sharedAddresses = clashes.filter((c) => !c.reserved);
+  if (reservedClash) return addressRefusal(reservedClash, purpose === 'member' ? 'SUBMIT KEY' : 'SUBMIT SOURCE KEY', fpr);
+  const sharedAddresses = purpose === 'member' ? clashes.filter((c) => !c.reserved) : [];
 
   // --- certifications: keep those by collection keys, strip the rest
   const issuerCache = new Map<string, KeyReport>();

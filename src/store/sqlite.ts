@@ -13,7 +13,7 @@ import type {
   ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, ReplyBudget, SpoolRecord, SpoolRow,
   StateStore, SubscriberRow, SubscriptionTokenRow, StoreEffect, TicketRow, TicketState, VoteRecord,
 } from './types.js';
-import type { AttestationRecord, LogAppendRecord } from './types.js';
+import type { AttestationRecord, LogAppendRecord, LogIndexRows, SourceVouchRecord } from './types.js';
 
 // 2: tickets, votes, change requests, counters (additive: version 1 stores are upgraded in place).
 // 3: digest subscribers and subscription tokens (additive as well).
@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS attestations (
   log_index INTEGER PRIMARY KEY, digest TEXT NOT NULL, name TEXT NOT NULL, signer TEXT NOT NULL, source TEXT NOT NULL,
   time TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS attestations_digest ON attestations(digest, log_index);
+CREATE TABLE IF NOT EXISTS source_vouches (
+  log_index INTEGER NOT NULL, release TEXT NOT NULL, release_lc TEXT NOT NULL, package TEXT NOT NULL, fingerprint TEXT NOT NULL,
+  voucher TEXT NOT NULL, ticket TEXT NOT NULL, time TEXT NOT NULL, type TEXT NOT NULL, PRIMARY KEY (log_index, release_lc));
+CREATE INDEX IF NOT EXISTS source_vouches_release ON source_vouches(release_lc, log_index);
+CREATE INDEX IF NOT EXISTS source_vouches_key ON source_vouches(fingerprint, log_index);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, recorded_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscribers (address TEXT PRIMARY KEY, subscribed_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscription_tokens (
@@ -91,6 +96,10 @@ interface ChangeDbRow {
   id: string; kind: ChangeRow['kind']; ticket_id: string | null; subject: string; payload: string; state: ChangeState;
   requester: string | null; parent_message_id: string | null; source_digest: string; signers: string; approvers: string;
   created_at: string; updated_at: string; commit_id: string | null; log_index: number | null; error: string | null;
+}
+interface SourceVouchDbRow {
+  log_index: number; release: string; package: string; fingerprint: string; voucher: string; ticket: string; time: string;
+  type: SourceVouchRecord['type'];
 }
 interface OutboxDbRow {
   id: string; spool_key: string | null; kind: OutboxRecord['kind']; envelope_from: string; recipients: string;
@@ -516,7 +525,7 @@ export class SqliteStore implements StateStore {
     if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `log append ${rec.key} is already recorded`);
   }
 
-  async finishLogAppend(key: string, done: { attestations: AttestationRecord[]; checkpoint: { size: number; note: string } }): Promise<void> {
+  async finishLogAppend(key: string, done: LogIndexRows & { checkpoint: { size: number; note: string } }): Promise<void> {
     const tx = this.db.transaction(() => {
       const at = now();
       const r = this.sql(`UPDATE log_appends SET state = 'done', done_at = ? WHERE key = ? AND state = 'pending'`).run(at, key);
@@ -524,6 +533,11 @@ export class SqliteStore implements StateStore {
       const ins = this.sql(`INSERT INTO attestations (log_index, digest, name, signer, source, time) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (log_index) DO NOTHING`);
       for (const a of done.attestations) ins.run(a.logIndex, a.digest, a.name, a.signer, a.source, a.time);
+      const vouch = this.sql(`INSERT INTO source_vouches (log_index, release, release_lc, package, fingerprint, voucher, ticket, time, type)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (log_index, release_lc) DO NOTHING`);
+      for (const v of done.sourceVouches ?? []) {
+        vouch.run(v.logIndex, v.release, v.release.toLowerCase(), v.package, v.fingerprint, v.voucher, v.ticket, v.time, v.type);
+      }
       this.sql('INSERT INTO checkpoints (size, note, recorded_at) VALUES (?, ?, ?) ON CONFLICT (size) DO NOTHING')
         .run(done.checkpoint.size, done.checkpoint.note, at);
     });
@@ -547,6 +561,18 @@ export class SqliteStore implements StateStore {
   async findAttestations(digest: string): Promise<AttestationRecord[]> {
     return (this.sql('SELECT * FROM attestations WHERE digest = ? ORDER BY log_index').all(digest) as AttestationDbRow[]).map((r) => ({
       logIndex: r.log_index, digest: r.digest, name: r.name, signer: r.signer, source: r.source, time: r.time,
+    }));
+  }
+
+  async findSourceVouches(q: { release?: string; fingerprint?: string }): Promise<SourceVouchRecord[]> {
+    const rows = (q.release !== undefined
+      ? this.sql('SELECT * FROM source_vouches WHERE release_lc = ? ORDER BY log_index').all(q.release.toLowerCase())
+      : q.fingerprint !== undefined
+        ? this.sql('SELECT * FROM source_vouches WHERE fingerprint = ? ORDER BY log_index').all(q.fingerprint.toUpperCase())
+        : this.sql('SELECT * FROM source_vouches ORDER BY log_index, release_lc').all()) as SourceVouchDbRow[];
+    return rows.map((r) => ({
+      logIndex: r.log_index, release: r.release, package: r.package, fingerprint: r.fingerprint, voucher: r.voucher,
+      ticket: r.ticket, time: r.time, type: r.type,
     }));
   }
 

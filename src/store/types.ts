@@ -82,7 +82,8 @@ export interface SignatureUse {
 
 // ---------------------------------------------------------------- tickets
 
-export type TicketKind = 'add-key' | 'update-key' | 'add-cert';
+/** `add-source-key`, `add-source-release`: an upstream release-signing key, or more releases for one (pgp/for-source/). */
+export type TicketKind = 'add-key' | 'update-key' | 'add-cert' | 'add-source-key' | 'add-source-release';
 /**
  * pending -> approved -> applied | failed, or pending -> rejected | expired.
  * `failed`: approved, but the apply step found the change no longer fits the
@@ -136,7 +137,7 @@ export interface VoteRecord {
 // ---------------------------------------------------------------- change requests
 
 /** `attest`: ATTEST lines to log (no collection write; src/changes/attest-apply.ts). */
-export type ChangeKind = 'add-key' | 'update-key' | 'revoke-key' | 'add-cert' | 'attest';
+export type ChangeKind = 'add-key' | 'update-key' | 'revoke-key' | 'add-cert' | 'attest' | 'add-source-key' | 'add-source-release';
 export type ChangeState = 'queued' | 'applied' | 'failed';
 
 export interface NewChange {
@@ -309,6 +310,34 @@ export interface AttestationRecord {
   time: string;
 }
 
+/**
+ * One release a source-signing key is vouched for (the structured index of
+ * pgp/for-source/key-and-source.md, built from the log's `source-key-added`
+ * and `source-release-added` entries: one record per release named).
+ */
+export interface SourceVouchRecord {
+  logIndex: number;
+  /** `<package>-<release>` as vouched, e.g. `openssh-9.8p1`. */
+  release: string;
+  /** The package part (src/collection/source-list.ts splitRelease), for lookups by package. */
+  package: string;
+  /** Fingerprint of the source-signing key. */
+  fingerprint: string;
+  /** Fingerprint of the member who vouched; '' for rows that came in by import. */
+  voucher: string;
+  /** The ticket that approved it ('import' for imported rows). */
+  ticket: string;
+  /** The entry's time (RFC 3339). */
+  time: string;
+  type: 'source-key-added' | 'source-release-added';
+}
+
+/** What a finished log append indexes beside its checkpoint. */
+export interface LogIndexRows {
+  attestations: AttestationRecord[];
+  sourceVouches?: SourceVouchRecord[];
+}
+
 export interface Cursor {
   uidValidity: number;
   lastUid: number;
@@ -378,7 +407,7 @@ export interface StateStore {
    * attestations and keep the signed checkpoint, in one transaction.
    * STORE_CONFLICT when the key is not pending.
    */
-  finishLogAppend(key: string, done: { attestations: AttestationRecord[]; checkpoint: { size: number; note: string } }): Promise<void>;
+  finishLogAppend(key: string, done: LogIndexRows & { checkpoint: { size: number; note: string } }): Promise<void>;
   /** The append never reached the log (its checkpoint was not written): forget it. */
   abandonLogAppend(key: string): Promise<void>;
   getLogAppend(key: string): Promise<LogAppendRecord | undefined>;
@@ -386,6 +415,11 @@ export interface StateStore {
   pendingLogAppends(): Promise<LogAppendRecord[]>;
   /** Attestations of a digest (`sha256:<hex>`), in log order. */
   findAttestations(digest: string): Promise<AttestationRecord[]>;
+  /**
+   * Source vouches, in log order: for one release (`{ release }`, exact,
+   * case-insensitive), one key (`{ fingerprint }`), or every one (`{}`).
+   */
+  findSourceVouches(q: { release?: string; fingerprint?: string }): Promise<SourceVouchRecord[]>;
   /** Keep a signed checkpoint (one per tree size; the first one recorded stays). */
   recordCheckpoint(size: number, note: string): Promise<void>;
   getCheckpoint(size: number): Promise<string | undefined>;

@@ -14,4 +14,12 @@ export type ChangePayload =
   /** A key revocation certificate (gpg --gen-revoke output) or a revoked copy of the key. */
   | { kind: 'revoke-key'; fingerprint: string; revocation: string }
   /** The certificate bytes as submitted (base64) and its detached signature (null: it chains to a collection certificate). */
-  | { kind: 'add-cert'; name: string; pemBase64: string; signature: string | null };
+  | { kind: 'add-cert'; name: string; pemBase64: string; signature: string | null }
+  /**
+   * An upstream release-signing key for pgp/for-source/, stripped as shown in
+   * the ticket, the releases it is vouched for, and where the voucher checked
+   * its fingerprint (their words, or null).
+   */
+  | { kind: 'add-source-key'; fingerprint: string; armored: string; releases: string[]; checked: string | null }
+  /** More releases for a key already in pgp/for-source/. */
+  | { kind: 'add-source-release'; fingerprint: string; releases: string[] };

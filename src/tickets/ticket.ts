@@ -268,5 +268,9 @@ export function describeTicket(t: Pick<TicketRow, 'kind' | 'subject' | 'content'
       const subj = field('Certificate-Subject');
       return clause('what-certificate', { name: t.subject, subject: subj });
     }
+    case 'add-source-key':
+      return clause('what-source-key', { key: t.subject, releases: field('Releases') ?? '' });
+    case 'add-source-release':
+      return clause('what-source-release', { key: t.subject, releases: field('Releases') ?? '' });
   }
 }

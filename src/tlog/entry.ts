@@ -33,6 +33,12 @@ export const ENTRY_TYPES = [
   'cert-added',
   'cert-removed',
   'attestation',
+  // Upstream release-signing keys (pgp/for-source/): `subject` is the key's
+  // fingerprint, `name` the releases vouched for, one space between them
+  // (`openssh-9.8p1 openssh-9.9p1`; a release name never holds a space),
+  // `signers` the member who vouched (empty for an import).
+  'source-key-added',
+  'source-release-added',
 ] as const;
 export type LogEntryType = (typeof ENTRY_TYPES)[number];
 
