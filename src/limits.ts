@@ -224,6 +224,12 @@ export const NAME_BOUNDS = Object.freeze({
   releaseChars: 100,
   /** Releases one SUBMIT SOURCE KEY or ADD SOURCE may name: a key signs a handful of releases at a time. */
   releasesPerRequest: 50,
+  /**
+   * Bytes of a pgp/for-source/ file name import keeps as the group gave it:
+   * the atomic write's temp name (`.<name>.tmp-<pid>-<12 hex>`) must still
+   * fit the file systems' 255.
+   */
+  sourceFileNameBytes: 200,
 });
 
 /** Bounds on what one reply or digest lists, so a flood of matching data cannot make a mail huge. */

@@ -124,7 +124,9 @@ export function parseRelease(name: string): ReleaseName | null {
   return { release: name, package: name.slice(0, cut), version: name.slice(cut + 1) };
 }
 
-const SOURCE_KEY_NAME = /^0x([0-9a-fA-F]{16})([A-Za-z0-9._@+-]*)$/;
+// Exactly 16 hex digits: `0x<40 hex>` (a fingerprint) is not read as a key id,
+// whose digits are the fingerprint's last 16, not its first.
+const SOURCE_KEY_NAME = /^0x([0-9a-fA-F]{16})(?![0-9a-fA-F])([A-Za-z0-9._@+-]*)$/;
 const SOURCE_RULE = /^-(.+)-signing\.asc$/;
 
 /**
@@ -144,4 +146,14 @@ export function parseSourceKeyName(name: string): { keyId: string; identity: str
 
 export function sourceKeyFileName(keyId: string, identity: string): string {
   return keyFileName(keyId, identity, 'signing');
+}
+
+/**
+ * A name a file of pgp/for-source/ can be kept under as found (import): one
+ * path component of printable characters, not hidden, short enough for any
+ * file system, and none of the characters SHA256SUMS would have to escape.
+ */
+export function isKeepableSourceFileName(name: string): boolean {
+  return name.length > 0 && Buffer.byteLength(name, 'utf8') <= NAME_BOUNDS.sourceFileNameBytes && !name.startsWith('.')
+    && !/[/\\]/.test(name) && ![...name].some((c) => c < ' ' || c === '\u007f');
 }

@@ -158,13 +158,36 @@ export function formatRow(row: Pick<SourceRow, 'key' | 'release'>, layout: { ind
 }
 
 /**
+ * The list uses CRLF line ends: most lines followed by a line feed end in
+ * CR. A row the bot adds then ends in CR as well, so the file does not mix.
+ */
+function usesCrlf(lines: readonly Line[], finalNewline: boolean): boolean {
+  const ended = finalNewline ? lines : lines.slice(0, -1);
+  return ended.length > 0 && ended.filter((l) => l.raw.endsWith('\r')).length * 2 > ended.length;
+}
+
+/**
  * The list with `add` spliced in (rows it already holds are skipped). Returns
- * the same object when nothing is added, so the file is not rewritten.
+ * the same object when nothing is added, so the file is not rewritten. Every
+ * line that was there stays as it was, line end and final newline included.
  */
 export function withRows(list: SourceList, add: readonly Pick<SourceRow, 'key' | 'release'>[]): SourceList {
   const layout = layoutOf(list);
+  const crlf = usesCrlf(list.lines, list.finalNewline);
   let lines = list.lines.slice();
   let changed = false;
+  /** Put `block` in at `at`, each line with the list's line end (the file's last line has none of its own when the file has no final newline). */
+  const insert = (at: number, block: Line[]): void => {
+    const atEnd = at === lines.length;
+    if (crlf) {
+      block.forEach((l, k) => {
+        if (!atEnd || k < block.length - 1 || list.finalNewline) l.raw += '\r';
+      });
+      // The old last line gains a line feed after it: it gets the CR that goes with it.
+      if (atEnd && !list.finalNewline && at > 0 && !lines[at - 1].raw.endsWith('\r')) lines[at - 1] = { ...lines[at - 1], raw: `${lines[at - 1].raw}\r` };
+    }
+    lines = [...lines.slice(0, at), ...block, ...lines.slice(at)];
+  };
   for (const a of add) {
     const keyName = parseSourceKeyName(a.key);
     if (!keyName || !parseRelease(a.release)) throw new Error(`not a source list row: ${JSON.stringify(a)}`);
@@ -175,7 +198,7 @@ export function withRows(list: SourceList, add: readonly Pick<SourceRow, 'key' |
     if (rowIdx.length === 0) {
       // The first row: a block of its own at the end, after a blank line.
       const tail = lines.length === 0 ? SOURCE_LIST_HEADER : lines[lines.length - 1].raw.trim() === '' ? [] : [''];
-      lines = [...lines, ...tail.map((raw): Line => ({ kind: 'text', raw })), line];
+      insert(lines.length, [...tail.map((raw): Line => ({ kind: 'text', raw })), line]);
     } else {
       const rowAt = (i: number): SourceRow => (lines[i] as { row: SourceRow }).row;
       const sorted = rowIdx.every((i, k) => k === 0 || compareRows(rowAt(rowIdx[k - 1]), rowAt(i)) <= 0);
@@ -189,10 +212,43 @@ export function withRows(list: SourceList, add: readonly Pick<SourceRow, 'key' |
         const same = rowIdx.filter((i) => (parseRelease(rowAt(i).release)?.package ?? '').toLowerCase() === pkg);
         at = (same.length ? same[same.length - 1] : rowIdx[rowIdx.length - 1]) + 1;
       }
-      lines = [...lines.slice(0, at), line, ...lines.slice(at)];
+      insert(at, [line]);
     }
     changed = true;
   }
   if (!changed) return list;
-  return { lines, finalNewline: true, problems: list.problems };
+  // Read back, so the problems' line numbers are those of the new text.
+  return parseSourceList(formatSourceList({ lines, finalNewline: list.finalNewline, problems: [] }));
+}
+
+/** The row names a bare `0x<keyid>`, not a file name. */
+export function isBareKeyId(key: string): boolean {
+  return /^0x[0-9a-fA-F]{16}$/.test(key);
+}
+
+/**
+ * Which key each row points at, given the folder's keys (files holding one
+ * readable key). A row names a file: that file's key. A row naming a bare
+ * `0x<keyid>` with no file of that name means the key with that id, when
+ * exactly one file of the folder holds it (the group names rows that way
+ * before, and sometimes after, the key's file is added). A row naming a
+ * file that is absent points at nothing, even when the key is in the folder
+ * under another name: the row and the folder disagree, and the audit says so.
+ * `fileExists`: some file of the folder has the row's name (it may hold no
+ * single key, or none that can be read).
+ */
+export function resolveRows<K extends { file: string; keyId: string }>(
+  rows: readonly SourceRow[], keys: readonly K[], fileNames: ReadonlySet<string>,
+): { row: SourceRow; key: K | null; fileExists: boolean }[] {
+  const base = (f: string) => f.slice(f.lastIndexOf('/') + 1);
+  const byName = new Map(keys.map((k) => [base(k.file), k] as const));
+  return rows.map((row) => {
+    const fileExists = fileNames.has(row.key);
+    let key = byName.get(row.key) ?? null;
+    if (!key && !fileExists && isBareKeyId(row.key)) {
+      const holders = keys.filter((k) => k.keyId === row.keyId);
+      if (holders.length === 1) key = holders[0];
+    }
+    return { row, key, fileExists };
+  });
 }
