@@ -1,7 +1,8 @@
 /**
  * `ztrust-bot audit [--config FILE] [--json]`: check the live collection
  * against today's policy and against itself (bundles, SHA256SUMS and its
- * signature by the bot). Exit 1 when there are errors or warnings; notes
+ * signature by the bot; pgp/for-source/ against key-and-source.md, and
+ * those keys against the crypto policy). Exit 1 when there are errors or warnings; notes
  * (info) are printed but do not fail it.
  */
 import { existsSync } from 'node:fs';

@@ -8,7 +8,7 @@
  * The import writes the collection under its lock, so it is safe beside a
  * running bot; it is the one writer besides the apply step, meant for the
  * seed of a new deployment. What it added is logged in the transparency
- * log (key-added / cert-added entries, ticket "import"). The log is opened
+ * log (key-added / cert-added / source-key-added entries, ticket "import"). The log is opened
  * (and its lock taken) BEFORE the collection is touched, so a running worker
  * that holds the log makes the import refuse cleanly instead of leaving an
  * unlogged change.
@@ -64,9 +64,13 @@ export async function importCommand(dir: string, o: { config?: string; json?: bo
   }
   const n = countFindings(r.findings);
   if (o.json) {
-    x.out(`${JSON.stringify({ collection: col.dir, layout: r.layout, imported: r.imported, commit: r.commit, logged, counts: n, findings: r.findings })}\n`);
+    x.out(`${JSON.stringify({ collection: col.dir, layout: r.layout, imported: r.imported, sourceKeys: r.added.sourceKeys, commit: r.commit, logged, counts: n, findings: r.findings })}\n`);
   } else {
     x.out(`imported ${r.imported.keys.length} key(s) and ${r.imported.certs.length} certificate(s) from ${dir} (${r.layout} layout)\n`);
+    if (r.imported.sourceFiles.length || r.imported.sourceList) {
+      x.out(`and ${r.imported.sourceFiles.length} file(s) of pgp/for-source/${r.imported.sourceList ? ' and its key-and-source.md' : ''}`
+        + ` (${r.added.sourceKeys.length} source-signing key(s) with new rows)\n`);
+    }
     x.out(`into ${col.dir}${r.commit ? `, commit ${r.commit}` : ' (nothing changed)'}\n`);
     if (logged) x.out(`logged as entries ${logged.firstIndex}-${logged.firstIndex + logged.count - 1} of the transparency log\n`);
     if (r.findings.length) x.out(`\n${formatFindings(r.findings)}\n`);

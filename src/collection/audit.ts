@@ -21,8 +21,9 @@ import { Keyring } from '../pgp/keyring.js';
 import { addressConflicts, addressIndex } from '../pgp/addresses.js';
 import { fingerprintOf, inspectKey, keyIdOf, readKeysAny, toKeyring, type KeyLookup, type KeyReport } from '../pgp/inspect.js';
 import { checkCaCert, chainsTo, parseCertificate, verifyDetachedSignature } from '../pki/x509.js';
-import { Collection, PATHS, type ScannedKeyFile } from './collection.js';
-import { identityFromUserId, roleFolder } from './naming.js';
+import { Collection, PATHS, primaryIdentity, type ScannedKeyFile } from './collection.js';
+import { identityFromUserId, parseSourceKeyName, roleFolder, sourceKeyFileName } from './naming.js';
+import { parseSourceList, resolveRows, sourceRows } from './source-list.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -75,6 +76,18 @@ export const FINDINGS = {
   IMPORT_ONLY_IN_ROLE_FOLDER: { severity: 'warning', text: 'a key was only in a role folder, not in pgp/all; it was added to pgp/all' },
   IMPORT_ONLY_IN_BUNDLE: { severity: 'warning', text: 'a key was only in the bundle, not in any folder; it was added to pgp/all' },
   IMPORT_RENAMED: { severity: 'warning', text: 'a file name of the imported collection was unsafe or named another key; the file was stored under a derived name' },
+  IMPORT_SOURCE_CONFLICT: { severity: 'error', text: 'a file of the imported pgp/for-source/ differs from the collection\'s file of that name; the collection\'s is kept' },
+  // pgp/for-source/: upstream release-signing keys and key-and-source.md (policy checks reuse the KEY_* / SELFSIG_* codes, data.folder 'for-source')
+  SOURCE_KEY_UNREADABLE: { severity: 'error', text: 'a file of pgp/for-source/ cannot be read as an OpenPGP public key' },
+  SOURCE_KEY_FILE_MULTIPLE: { severity: 'warning', text: 'a file of pgp/for-source/ holds more than one key; rows naming it find none' },
+  SOURCE_FILENAME_INVALID: { severity: 'warning', text: 'a key file name in pgp/for-source/ does not follow 0x<keyid>-<identity>-signing.asc' },
+  SOURCE_FILENAME_MISMATCH: { severity: 'error', text: 'the key id in a pgp/for-source/ file name is not the key in the file' },
+  SOURCE_KEY_DUPLICATE: { severity: 'warning', text: 'the same source-signing key is stored in more than one file' },
+  SOURCE_KEY_UNLISTED: { severity: 'warning', text: 'no row of key-and-source.md names this key file' },
+  SOURCE_ROW_KEY_MISSING: { severity: 'warning', text: 'a row of key-and-source.md names a key file that is not in pgp/for-source/' },
+  SOURCE_ROW_UNREADABLE: { severity: 'warning', text: 'a line of key-and-source.md looks like a row but cannot be read as "<key file> <release>"' },
+  SOURCE_KEY_EXPIRED: { severity: 'warning', text: 'a source-signing key has expired while rows of key-and-source.md still point at it' },
+  SOURCE_KEY_REVOKED: { severity: 'warning', text: 'a source-signing key is revoked while rows of key-and-source.md still point at it' },
 } as const satisfies Record<string, { severity: Severity; text: string }>;
 
 export type FindingCode = keyof typeof FINDINGS;
@@ -214,6 +227,9 @@ export async function auditCollection(target: string | Collection, opts: AuditOp
   }
   out.push(...(await pkiBundleFindings(col, certs.map((c) => c.pem))));
 
+  // ---- upstream release-signing keys and their list
+  out.push(...(await sourceFindings(col, policy, now)));
+
   // ---- manifest
   out.push(...(await manifestFindings(col, opts.manifestKeys, policy, now)));
 
@@ -233,26 +249,10 @@ function keyFindings(s: ScannedKeyFile, r: KeyReport, min: number): Finding[] {
       out.push(finding('FILENAME_IDENTITY', s.file, `${s.file}: identity "${s.name.identity}" matches none of ${[...ids].join(', ')}`, base));
     }
   }
-  // algorithms
-  const alg = (a: string, bits: number | undefined, curve: string | undefined, judgement: KeyReport['judgement'], what: string, subkeyId?: string) => {
-    const d = { ...base, ...(subkeyId ? { subkey: subkeyId } : {}), algorithm: a, ...(bits ? { bits: String(bits) } : {}) };
-    if (a === 'dsa') out.push(finding(subkeyId ? 'SUBKEY_DSA' : 'KEY_DSA', id, `${what} is DSA ${bits ?? ''}`.trim(), d));
-    else if (a === 'elgamal') out.push(finding('KEY_ELGAMAL', id, `${what} is ElGamal ${bits ?? ''}`.trim(), d));
-    else if (a.startsWith('rsa') && !judgement.ok) out.push(finding('KEY_RSA_WEAK', id, `${what} is RSA ${bits}: ${judgement.reason}`, d));
-    else if (a.startsWith('rsa') && judgement.ok && judgement.warning) out.push(finding('KEY_RSA_SHORT', id, `${what}: ${judgement.warning}`, d));
-    else if (!judgement.ok) out.push(finding('KEY_ALGORITHM', id, `${what} is ${a}${curve ? ` (${curve})` : ''}: ${judgement.reason}`, d));
-  };
-  alg(r.algorithm, r.bits, r.curve, r.judgement, `key ${id}`);
-  for (const sk of r.subkeys) alg(sk.algorithm, sk.bits, sk.curve, sk.judgement, `subkey ${sk.keyId} of ${id}`, sk.keyId);
-
+  out.push(...algorithmFindings(r, base));
   if (r.expired) out.push(finding('KEY_EXPIRED', id, `key ${id} expired on ${r.expires!.toISOString().slice(0, 10)}`, base));
   if (r.revoked) out.push(finding('KEY_REVOKED', id, `key ${id} is revoked${r.revocationReason ? ` (${r.revocationReason})` : ''}`, base));
-  if (!r.userIds.some((u) => u.selfSigned)) out.push(finding('KEY_NO_VALID_UID', id, `key ${id}: no user ID carries a valid self-signature`, base));
-  for (const u of r.userIds) {
-    if (u.selfSigned && u.selfSignatureWeak) {
-      out.push(finding('SELFSIG_WEAK', id, `key ${id}: user ID "${u.userId}" is self-signed only with ${u.selfSignatureHash?.toUpperCase()}`, { ...base, userId: u.userId }));
-    }
-  }
+  out.push(...selfSignatureFindings(r, base));
 
   // certifications by collection keys
   const supporters = new Set<string>();
@@ -282,6 +282,112 @@ function keyFindings(s: ScannedKeyFile, r: KeyReport, min: number): Finding[] {
     out.push(finding('KEY_FEW_COLLECTION_CERTS', id, `key ${id} is certified by ${supporters.size} collection key(s); ${min} required`, base));
   }
   if (outside > 0) out.push(finding('KEY_OUTSIDE_CERTS', id, `key ${id} carries ${outside} certification(s) by keys outside the collection`, { ...base, count: String(outside) }));
+  return out;
+}
+
+/**
+ * The crypto policy's verdict on a key's algorithms (primary and subkeys),
+ * for member and source-signing keys alike: one set of checks, one set of codes.
+ */
+function algorithmFindings(r: KeyReport, base: Record<string, string>): Finding[] {
+  const out: Finding[] = [];
+  const id = r.keyId;
+  const alg = (a: string, bits: number | undefined, curve: string | undefined, judgement: KeyReport['judgement'], what: string, subkeyId?: string) => {
+    const d = { ...base, ...(subkeyId ? { subkey: subkeyId } : {}), algorithm: a, ...(bits ? { bits: String(bits) } : {}) };
+    if (a === 'dsa') out.push(finding(subkeyId ? 'SUBKEY_DSA' : 'KEY_DSA', id, `${what} is DSA ${bits ?? ''}`.trim(), d));
+    else if (a === 'elgamal') out.push(finding('KEY_ELGAMAL', id, `${what} is ElGamal ${bits ?? ''}`.trim(), d));
+    else if (a.startsWith('rsa') && !judgement.ok) out.push(finding('KEY_RSA_WEAK', id, `${what} is RSA ${bits}: ${judgement.reason}`, d));
+    else if (a.startsWith('rsa') && judgement.ok && judgement.warning) out.push(finding('KEY_RSA_SHORT', id, `${what}: ${judgement.warning}`, d));
+    else if (!judgement.ok) out.push(finding('KEY_ALGORITHM', id, `${what} is ${a}${curve ? ` (${curve})` : ''}: ${judgement.reason}`, d));
+  };
+  alg(r.algorithm, r.bits, r.curve, r.judgement, `key ${id}`);
+  for (const sk of r.subkeys) alg(sk.algorithm, sk.bits, sk.curve, sk.judgement, `subkey ${sk.keyId} of ${id}`, sk.keyId);
+  return out;
+}
+
+/** User IDs without a valid self-signature, or bound only by a weak hash (member and source-signing keys alike). */
+function selfSignatureFindings(r: KeyReport, base: Record<string, string>): Finding[] {
+  const out: Finding[] = [];
+  const id = r.keyId;
+  if (!r.userIds.some((u) => u.selfSigned)) out.push(finding('KEY_NO_VALID_UID', id, `key ${id}: no user ID carries a valid self-signature`, base));
+  for (const u of r.userIds) {
+    if (u.selfSigned && u.selfSignatureWeak) {
+      out.push(finding('SELFSIG_WEAK', id, `key ${id}: user ID "${u.userId}" is self-signed only with ${u.selfSignatureHash?.toUpperCase()}`, { ...base, userId: u.userId }));
+    }
+  }
+  return out;
+}
+
+/**
+ * pgp/for-source/ and key-and-source.md. These keys are not members: they
+ * need no community certification and are never counted as support, so only
+ * the policy's checks on the key itself apply (the member codes, data.folder
+ * 'for-source'), plus what the list and the folder say of each other. Expiry
+ * and revocation matter while a row points at the key: that row tells people
+ * to trust it for a release. Nothing at all when there is neither folder nor list.
+ */
+async function sourceFindings(col: Collection, policy: CryptoPolicy, now: Date): Promise<Finding[]> {
+  const scanned = await col.scanSourceFolder();
+  const listBytes = await col.sourceListBytes();
+  if (scanned.length === 0 && listBytes === null) return [];
+  const out: Finding[] = [];
+  const list = parseSourceList(listBytes?.toString('latin1') ?? '');
+  for (const p of list.problems) {
+    out.push(finding('SOURCE_ROW_UNREADABLE', PATHS.sourceList, `${PATHS.sourceList} line ${p.line}: ${p.why}`,
+      { file: PATHS.sourceList, line: String(p.line), text: p.text.replace(/\r$/, '') }));
+  }
+  const baseName = (f: string) => f.slice(f.lastIndexOf('/') + 1);
+  const keys = (await col.sourceKeys());
+  const resolved = resolveRows(sourceRows(list), keys, new Set(scanned.map((s) => baseName(s.file))));
+  const rowsOf = (file: string) => resolved.filter((r) => r.key?.file === file || (r.key === null && r.fileExists && r.row.key === baseName(file)));
+
+  for (const r of resolved) {
+    if (r.key || r.fileExists) continue;
+    const elsewhere = keys.filter((k) => k.keyId === r.row.keyId).map((k) => k.file);
+    const file = `${PATHS.forSource}/${r.row.key}`;
+    out.push(finding('SOURCE_ROW_KEY_MISSING', file,
+      `${PATHS.sourceList}: the row for ${r.row.release} names ${r.row.key}, which is not in ${PATHS.forSource}${elsewhere.length ? ` (key ${r.row.keyId} is, as ${elsewhere.join(', ')})` : ''}`,
+      { file, release: r.row.release, keyId: r.row.keyId, ...(elsewhere.length ? { foundIn: elsewhere.join(' ') } : {}) }));
+  }
+
+  const byFpr = new Map<string, string[]>();
+  for (const s of scanned) {
+    if (s.error !== null || s.keys.length === 0) {
+      out.push(finding('SOURCE_KEY_UNREADABLE', s.file, `${s.file}: ${s.error ?? 'no key found'}`, { file: s.file }));
+      continue;
+    }
+    const rows = rowsOf(s.file);
+    if (rows.length === 0) out.push(finding('SOURCE_KEY_UNLISTED', s.file, `${s.file}: no row of ${PATHS.sourceList} names it`, { file: s.file }));
+    if (s.keys.length > 1) {
+      out.push(finding('SOURCE_KEY_FILE_MULTIPLE', s.file, `${s.file} holds ${s.keys.length} keys; a source-signing key file holds one`, { file: s.file }));
+      continue;
+    }
+    const key = s.keys[0];
+    const fpr = fingerprintOf(key);
+    byFpr.set(fpr, [...(byFpr.get(fpr) ?? []), s.file]);
+    const r = await inspectKey(key, { collection: [], policy, now });
+    const base = { file: s.file, fingerprint: r.fingerprint, folder: 'for-source' };
+    const name = parseSourceKeyName(baseName(s.file));
+    if (name && name.keyId !== r.keyId) {
+      out.push(finding('SOURCE_FILENAME_MISMATCH', s.file, `${s.file} is named for key ${name.keyId} but holds key ${r.keyId}`, base));
+    } else if (!name?.rule) {
+      out.push(finding('SOURCE_FILENAME_INVALID', s.file, `${s.file} does not follow 0x<keyid>-<identity>-signing.asc (e.g. ${sourceKeyFileName(r.keyId, await primaryIdentity(key))})`, base));
+    }
+    out.push(...algorithmFindings(r, base));
+    out.push(...selfSignatureFindings(r, base));
+    if (rows.length > 0 && (r.expired || r.revoked)) {
+      const releases = rows.map((x) => x.row.release).join(' ');
+      if (r.expired) {
+        out.push(finding('SOURCE_KEY_EXPIRED', r.keyId, `key ${r.keyId} (${s.file}) expired on ${r.expires!.toISOString().slice(0, 10)}; rows still name it for ${releases}`, { ...base, releases }));
+      }
+      if (r.revoked) {
+        out.push(finding('SOURCE_KEY_REVOKED', r.keyId, `key ${r.keyId} (${s.file}) is revoked${r.revocationReason ? ` (${r.revocationReason})` : ''}; rows still name it for ${releases}`, { ...base, releases }));
+      }
+    }
+  }
+  for (const [fpr, files] of byFpr) {
+    if (files.length > 1) out.push(finding('SOURCE_KEY_DUPLICATE', fpr.slice(-16).toLowerCase(), `key ${fpr} is stored in ${files.join(', ')}`, { fingerprint: fpr, files: files.join(' ') }));
+  }
   return out;
 }
 

@@ -33,6 +33,7 @@ import { CollectionError } from './errors.js';
 import { formatSourceList, parseSourceList, sourceRows, withRows, type SourceList } from './source-list.js';
 import {
   identityFromUserId,
+  isKeepableSourceFileName,
   isSafeKeyFileName,
   keyFileName,
   parseKeyFileName,
@@ -240,13 +241,48 @@ export class Collection {
     return out;
   }
 
-  /** pgp/for-source/key-and-source.md as read (an empty list when there is none). */
+  /**
+   * pgp/for-source/key-and-source.md as read (an empty list when there is
+   * none). Read as latin1, one character a byte, and written back the same
+   * way: whatever the group's bytes are (UTF-8 prose, or not), a list the bot
+   * adds rows to keeps every other byte. Rows themselves are ASCII.
+   */
   async sourceList(): Promise<SourceList> {
-    const text = await fs.readFile(this.abs(PATHS.sourceList), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return '';
+    return parseSourceList((await this.sourceListBytes())?.toString('latin1') ?? '');
+  }
+
+  /** The bytes of key-and-source.md; null when there is none. */
+  async sourceListBytes(): Promise<Buffer | null> {
+    return fs.readFile(this.abs(PATHS.sourceList)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
       throw err;
     });
-    return parseSourceList(text);
+  }
+
+  /**
+   * Write key-and-source.md as given, byte for byte: import keeps the group's
+   * list as the group wrote it (rows that cannot be read included; the audit
+   * reports them).
+   */
+  async putSourceListBytes(bytes: Uint8Array): Promise<string> {
+    this.assertLocked();
+    await fs.mkdir(this.abs(PATHS.forSource), { recursive: true });
+    await writeFileAtomic(this.abs(PATHS.sourceList), bytes);
+    return PATHS.sourceList;
+  }
+
+  /**
+   * Write a file of pgp/for-source/ as found, under the name it had: import
+   * keeps files whose name breaks the naming rule, or that hold no single
+   * key, so nothing the group kept is lost (the audit reports them). Only
+   * names that are no plain file name of the folder are refused.
+   */
+  async putSourceFile(fileName: string, bytes: Uint8Array): Promise<string> {
+    this.assertLocked();
+    if (!isKeepableSourceFileName(fileName) || `${PATHS.forSource}/${fileName}` === PATHS.sourceList) throw new CollectionError('COLLECTION_BAD_NAME', `file name ${JSON.stringify(fileName)} cannot be kept in ${PATHS.forSource}`);
+    const rel = `${PATHS.forSource}/${fileName}`;
+    await writeFileAtomic(this.abs(rel), bytes);
+    return rel;
   }
 
   /**
@@ -284,7 +320,7 @@ export class Collection {
     const next = withRows(list, rows);
     if (next === list) return 0;
     await fs.mkdir(this.abs(PATHS.forSource), { recursive: true });
-    await writeFileAtomic(this.abs(PATHS.sourceList), formatSourceList(next));
+    await writeFileAtomic(this.abs(PATHS.sourceList), Buffer.from(formatSourceList(next), 'latin1'));
     return sourceRows(next).length - sourceRows(list).length;
   }
 

@@ -6,6 +6,9 @@
  *   wg:    pgp/all/, pgp/signing/, pgp/email/, pgp/pgp-bundle.asc,
  *          pki/all/, pki/pki-bundle.pem                        (the working group's repository)
  * A directory holding `ztrust/` with one of these inside is accepted too.
+ * Either may hold pgp/for-source/ (upstream release-signing keys) and its
+ * list key-and-source.md: every file there is kept byte for byte under its
+ * own name, the list as the group wrote it (see importSourceFolder).
  *
  * Nothing is dropped for breaking today's policy: DSA keys, SHA-1
  * certifications, uncertified keys all enter the collection and are reported
@@ -22,9 +25,10 @@ import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../policy/index.js';
 import { fingerprintOf, keyIdOf, readKeysAny, type KeyLookup } from '../pgp/inspect.js';
 import { sameKeyContent, unionKeys } from '../pgp/merge.js';
 import { auditCollection, compareKeySets, finding, type Finding } from './audit.js';
-import { Collection, primaryIdentity, type Signer, type Trailers } from './collection.js';
+import { ARMOR_CONFIG, Collection, PATHS, primaryIdentity, type Signer, type Trailers } from './collection.js';
 import { CollectionError } from './errors.js';
-import { isSafeKeyFileName, keyFileName, parseKeyFileName, validateCertName, type KeyRole } from './naming.js';
+import { isKeepableSourceFileName, isSafeKeyFileName, keyFileName, parseKeyFileName, sourceKeyFileName, validateCertName, type KeyRole } from './naming.js';
+import { formatSourceList, parseSourceList, resolveRows, sourceRows, withRows } from './source-list.js';
 
 export interface ImportOptions {
   policy?: CryptoPolicy;
@@ -38,16 +42,31 @@ export interface ImportOptions {
 
 export interface ImportResult {
   layout: 'flat' | 'wg';
-  imported: { keys: string[]; certs: string[] };
+  /** `sourceFiles`: names written to pgp/for-source/; `sourceList`: key-and-source.md was written. */
+  imported: { keys: string[]; certs: string[]; sourceFiles: string[]; sourceList: boolean };
   /**
    * What the import changed, for the transparency log: keys whose file is new
    * (`added: true`) or changed, and certificates that are new or changed.
    * Files that were already there byte for byte are not listed.
+   * `sourceKeys`: source-signing keys (by fingerprint) and the releases the
+   * import made rows point at them for, in list order; `added` when the
+   * collection had no file of the key before. Keys no row points at, and rows
+   * pointing at no key (a bare key id with no file), are not listed.
    */
-  added: { keys: { fingerprint: string; identity: string; added: boolean }[]; certs: { name: string; sha256: string; added: boolean }[] };
+  added: {
+    keys: { fingerprint: string; identity: string; added: boolean }[];
+    certs: { name: string; sha256: string; added: boolean }[];
+    sourceKeys: SourceVouches[];
+  };
   /** Notes about the source (subject = path relative to it), then the audit of the result. */
   findings: Finding[];
   commit: string | null;
+}
+
+export interface SourceVouches {
+  fingerprint: string;
+  releases: string[];
+  added: boolean;
 }
 
 type Source = 'all' | 'flat' | 'signing' | 'email' | 'bundle';
@@ -197,6 +216,10 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
     });
   }
 
+  // ---- upstream release-signing keys
+  const sourcePlan = await planSourceFolder(root, dest, notes);
+  const vouchedBefore = await sourceVouches(dest);
+
   const message = opts.message ?? `Import collection from ${path.basename(path.dirname(root)) || root}/${path.basename(root)}`;
   const { commit } = await dest.apply(async (c) => {
     for (const p of plans) {
@@ -205,6 +228,8 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
       await c.putKey(p.key, p.role, o);
     }
     for (const cp of certPlans) await c.putCert(cp.name, cp.pem, cp.sig, { text: cp.text });
+    for (const f of sourcePlan.files) await c.putSourceFile(f.name, f.bytes);
+    if (sourcePlan.list) await c.putSourceListBytes(sourcePlan.list);
   }, { message, trailers: opts.trailers ?? {}, signer: opts.signer ?? null, date: now });
 
   const auditOpts: Parameters<typeof auditCollection>[1] = { policy, now };
@@ -212,18 +237,124 @@ export async function importCollection(srcDir: string, dest: Collection, opts: I
   const audit = await auditCollection(dest, auditOpts);
   return {
     layout,
-    imported: { keys: plans.map((p) => keyIdOf(p.key)).sort(), certs: certPlans.map((c) => c.name).sort() },
-    added: await changedByCommit(dest, commit, plans, certPlans),
+    imported: {
+      keys: plans.map((p) => keyIdOf(p.key)).sort(),
+      certs: certPlans.map((c) => c.name).sort(),
+      sourceFiles: sourcePlan.files.map((f) => f.name),
+      sourceList: sourcePlan.list !== null,
+    },
+    added: { ...(await changedByCommit(dest, commit, plans, certPlans)), sourceKeys: commit ? newVouches(vouchedBefore, await sourceVouches(dest)) : [] },
     findings: [...notes, ...audit],
     commit,
   };
+}
+
+/**
+ * What pgp/for-source/ of the source brings: every file, byte for byte,
+ * under its own name (one the folder can hold: a name with a path or
+ * control character, or a hidden one, is replaced by the rule's name for
+ * the key inside, and reported). A file that cannot be read as a key is
+ * kept too and reported by the audit: the group's folder is copied, not
+ * judged. Files the collection already holds byte for byte are not written
+ * again. A file the collection holds under the same name with other bytes:
+ * the same key is merged (no signature lost); anything else keeps the
+ * collection's file and is reported.
+ *
+ * The list: the group's bytes as they are. Rows the collection's list has
+ * and the group's does not (added by the bot since an earlier import) are
+ * spliced into the group's text, so no vouch is dropped either way.
+ */
+async function planSourceFolder(root: string, dest: Collection, notes: Finding[]): Promise<{ files: { name: string; bytes: Buffer }[]; list: Buffer | null }> {
+  const dir = path.join(root, 'pgp', 'for-source');
+  const out: { files: { name: string; bytes: Buffer }[]; list: Buffer | null } = { files: [], list: null };
+  const listName = PATHS.sourceList.slice(PATHS.forSource.length + 1);
+  const rel = (n: string) => `pgp/for-source/${n}`;
+  for (const n of await listFiles(dir, '')) {
+    if (n === listName) continue;
+    const bytes = await fs.readFile(path.join(dir, n));
+    let keys: openpgp.PublicKey[] = [];
+    try {
+      if (!n.endsWith('.md')) keys = (await readKeysAny(bytes)).map((k) => (k.isPrivate() ? k.toPublic() : k));
+    } catch {
+      // kept as found; the audit reports it (SOURCE_KEY_UNREADABLE)
+    }
+    let name = n;
+    if (!isKeepableSourceFileName(n)) {
+      if (keys.length === 0) {
+        notes.push(finding('IMPORT_UNREADABLE', rel(n), `${rel(n)}: no file of the collection can have this name, and it holds no key to name it by; not imported`, { source: 'import' }));
+        continue;
+      }
+      name = sourceKeyFileName(keyIdOf(keys[0]), await primaryIdentity(keys[0]));
+      notes.push(finding('IMPORT_RENAMED', rel(n), `${rel(n)} is not a name a file of the collection can have; stored as ${rel(name)}`, { source: 'import', keyId: keyIdOf(keys[0]) }));
+    }
+    const have = await fs.readFile(path.join(dest.dir, ...rel(name).split('/'))).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (have === null) {
+      out.files.push({ name, bytes });
+      continue;
+    }
+    if (have.equals(bytes)) continue;
+    const held = await readKeysAny(have).catch(() => [] as openpgp.Key[]);
+    if (keys.length === 1 && held.length === 1 && fingerprintOf(held[0]) === fingerprintOf(keys[0])) {
+      if (sameKeyContent(held[0], keys[0])) continue;
+      const merged = await unionKeys([held[0], keys[0]]);
+      if (sameKeyContent(merged, held[0])) continue;
+      out.files.push({ name, bytes: sameKeyContent(merged, keys[0]) ? bytes : Buffer.from(merged.armor(ARMOR_CONFIG), 'utf8') });
+      notes.push(finding('IMPORT_MERGED', keyIdOf(keys[0]), `key ${keyIdOf(keys[0])}: ${rel(n)} and the collection's ${rel(name)} differed; they were merged`, { source: 'import', keyId: keyIdOf(keys[0]) }));
+      continue;
+    }
+    notes.push(finding('IMPORT_SOURCE_CONFLICT', rel(name), `${rel(n)} holds other data than the collection's ${rel(name)}; the collection's file is kept`, { source: 'import', file: rel(name) }));
+  }
+
+  const group = await fs.readFile(path.join(dir, listName)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (group !== null) {
+    const have = await dest.sourceListBytes();
+    if (have === null) out.list = group;
+    else if (!have.equals(group)) {
+      const theirs = parseSourceList(group.toString('latin1'));
+      const ours = sourceRows(parseSourceList(have.toString('latin1')));
+      const merged = withRows(theirs, ours);
+      out.list = merged === theirs ? group : Buffer.from(formatSourceList(merged), 'latin1');
+    }
+  }
+  return out;
+}
+
+/** Each source-signing key (by fingerprint) and the releases rows point at it for, in list order (one per release, case-insensitive). */
+async function sourceVouches(col: Collection): Promise<Map<string, string[]>> {
+  const keys = await col.sourceKeys();
+  const names = new Set((await col.scanSourceFolder()).map((s) => s.file.slice(s.file.lastIndexOf('/') + 1)));
+  const out = new Map<string, string[]>();
+  for (const { row, key } of resolveRows(sourceRows(await col.sourceList()), keys, names)) {
+    if (!key) continue;
+    const releases = out.get(key.fingerprint) ?? [];
+    if (!releases.some((r) => r.toLowerCase() === row.release.toLowerCase())) releases.push(row.release);
+    out.set(key.fingerprint, releases);
+  }
+  return out;
+}
+
+/** The vouches `after` holds that `before` did not: what the import brought, for the log. */
+function newVouches(before: Map<string, string[]>, after: Map<string, string[]>): SourceVouches[] {
+  const out: SourceVouches[] = [];
+  for (const [fingerprint, releases] of after) {
+    const had = (before.get(fingerprint) ?? []).map((r) => r.toLowerCase());
+    const fresh = releases.filter((r) => !had.includes(r.toLowerCase()));
+    if (fresh.length) out.push({ fingerprint, releases: fresh, added: !before.has(fingerprint) });
+  }
+  return out.sort((a, b) => a.fingerprint.localeCompare(b.fingerprint));
 }
 
 /** Which planned keys and certificates the import commit added (A) or changed (M). */
 async function changedByCommit(
   dest: Collection, commit: string | null,
   plans: { key: openpgp.PublicKey; fileName: string }[], certPlans: { name: string; pem: Buffer }[],
-): Promise<ImportResult['added']> {
+): Promise<Pick<ImportResult['added'], 'keys' | 'certs'>> {
   if (!commit) return { keys: [], certs: [] };
   // --root: the first commit of a new collection lists every file as added.
   const out = await dest.git(['diff-tree', '--root', '--no-commit-id', '--name-status', '-r', commit]);

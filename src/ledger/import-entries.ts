@@ -1,8 +1,12 @@
 /**
  * Seeding the collection with `import` is a collection change like any
  * other, so it is logged: one `key-added` (or `key-updated`) entry per key
- * file the import added (or changed) and one `cert-added` per certificate;
- * files already there byte for byte are not logged again. The entries come after the import's git
+ * file the import added (or changed), one `cert-added` per certificate, and
+ * one `source-key-added` per source-signing key rows of key-and-source.md
+ * point at (`source-release-added` when the key was there before and the
+ * import brought new rows for it), naming the releases, with no signer:
+ * the import, not a member, vouched (the store's index of vouches then
+ * shows voucher ''). Files already there byte for byte are not logged again. The entries come after the import's git
  * commit (the log records what was applied) and are keyed by that commit,
  * so running the logging twice for one import appends nothing new.
  */
@@ -11,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImportResult } from '../collection/import.js';
 import type { LogEntry } from '../tlog/index.js';
+import { NAME_BOUNDS } from '../limits.js';
 
 /** RFC 3339, whole seconds, UTC. */
 function rfc3339(d: Date): string {
@@ -22,7 +27,22 @@ export function importEntries(r: ImportResult, source: string, now: Date): LogEn
   return [
     ...r.added.keys.map((k): LogEntry => ({ type: k.added ? 'key-added' : 'key-updated', subject: k.fingerprint, name: k.identity, signers: [], ticket: 'import', time, source })),
     ...r.added.certs.map((c): LogEntry => ({ type: 'cert-added', subject: `sha256:${c.sha256}`, name: c.name, signers: [], ticket: 'import', time, source })),
+    ...r.added.sourceKeys.flatMap((k) => chunks(k.releases, NAME_BOUNDS.releasesPerRequest).map((releases, i): LogEntry => ({
+      type: k.added && i === 0 ? 'source-key-added' : 'source-release-added',
+      subject: k.fingerprint, name: releases.join(' '), signers: [], ticket: 'import', time, source,
+    }))),
   ];
+}
+
+/**
+ * A key the group lists for very many releases is logged in entries of at
+ * most as many releases as one request may name, so no entry outgrows the
+ * log's entry limit (the first is the key's, the rest add releases to it).
+ */
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
 }
 
 /**
