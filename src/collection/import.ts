@@ -319,7 +319,8 @@ async function planSourceFolder(root: string, dest: Collection, notes: Finding[]
       const theirs = parseSourceList(group.toString('latin1'));
       const ours = sourceRows(parseSourceList(have.toString('latin1')));
       const merged = withRows(theirs, ours);
-      out.list = merged === theirs ? group : Buffer.from(formatSourceList(merged), 'latin1');
+      const bytes = merged === theirs ? group : Buffer.from(formatSourceList(merged), 'latin1');
+      if (!bytes.equals(have)) out.list = bytes;
     }
   }
   return out;
