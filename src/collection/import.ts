@@ -8,7 +8,7 @@
  * A directory holding `ztrust/` with one of these inside is accepted too.
  * Either may hold pgp/for-source/ (upstream release-signing keys) and its
  * list key-and-source.md: every file there is kept byte for byte under its
- * own name, the list as the group wrote it (see importSourceFolder).
+ * own name, the list as the group wrote it (see planSourceFolder).
  *
  * Nothing is dropped for breaking today's policy: DSA keys, SHA-1
  * certifications, uncertified keys all enter the collection and are reported
@@ -49,8 +49,9 @@ export interface ImportResult {
    * (`added: true`) or changed, and certificates that are new or changed.
    * Files that were already there byte for byte are not listed.
    * `sourceKeys`: source-signing keys (by fingerprint) and the releases the
-   * import made rows point at them for, in list order; `added` when the
-   * collection had no file of the key before. Keys no row points at, and rows
+   * import made rows point at them for, in list order; `added` when no row
+   * pointed at the key before (so the log has not named it yet: a key
+   * enters the log with its first vouch). Keys no row points at, and rows
    * pointing at no key (a bare key id with no file), are not listed.
    */
   added: {

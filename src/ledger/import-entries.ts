@@ -3,12 +3,13 @@
  * other, so it is logged: one `key-added` (or `key-updated`) entry per key
  * file the import added (or changed), one `cert-added` per certificate, and
  * one `source-key-added` per source-signing key rows of key-and-source.md
- * point at (`source-release-added` when the key was there before and the
- * import brought new rows for it), naming the releases, with no signer:
- * the import, not a member, vouched (the store's index of vouches then
- * shows voucher ''). Files already there byte for byte are not logged again. The entries come after the import's git
- * commit (the log records what was applied) and are keyed by that commit,
- * so running the logging twice for one import appends nothing new.
+ * point at (`source-release-added` when rows pointed at it before and the
+ * import brought new ones), naming the releases, with no signer: the
+ * import, not a member, vouched (the store's index of vouches then shows
+ * voucher ''). Files already there byte for byte are not logged again. The
+ * entries come after the import's git commit (the log records what was
+ * applied) and are keyed by that commit, so running the logging twice for
+ * one import appends nothing new.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
