@@ -181,6 +181,22 @@ describe('importing into a collection that already has the folder', () => {
   });
 });
 
+describe('the list\'s bytes', () => {
+  test('rows the bot adds leave every other byte, whatever the encoding (UTF-8 prose, a stray Latin-1 byte, CRLF)', async () => {
+    const group = Buffer.concat([
+      Buffer.from('# Schlüssel\r\n\r\n', 'utf8'), Buffer.from([0x47, 0x72, 0xf6, 0xdf, 0x65, 0x0d, 0x0a]), // "Größe" in Latin-1
+      Buffer.from(`${row(K.a.file, 'alpha-1.0')}\r\n\r\nFragen? \u2014 die Liste.\r\n`, 'utf8'),
+    ]);
+    const c = await newCollection();
+    await importCollection(sourceDir({ [K.a.file]: K.a.armored, 'key-and-source.md': group }), c);
+    assert.ok((await c.sourceListBytes())!.equals(group));
+    await c.apply((x) => x.addSourceRows([{ key: K.a.file, release: 'alpha-1.1' }]), { message: 'add', signer: null });
+    const added = Buffer.from(`${row(K.a.file, 'alpha-1.1')}\r\n`, 'latin1');
+    const at = group.indexOf(Buffer.from(`${row(K.a.file, 'alpha-1.0')}\r\n`)) + Buffer.byteLength(`${row(K.a.file, 'alpha-1.0')}\r\n`);
+    assert.ok((await c.sourceListBytes())!.equals(Buffer.concat([group.subarray(0, at), added, group.subarray(at)])));
+  });
+});
+
 describe('log entries', () => {
   test('a key listed for more releases than one request may name gets its releases over several entries', () => {
     const releases = Array.from({ length: 120 }, (_, i) => `pkg-1.${i}`);
