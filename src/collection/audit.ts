@@ -337,7 +337,7 @@ async function sourceFindings(col: Collection, policy: CryptoPolicy, now: Date):
       { file: PATHS.sourceList, line: String(p.line), text: p.text.replace(/\r$/, '') }));
   }
   const baseName = (f: string) => f.slice(f.lastIndexOf('/') + 1);
-  const keys = (await col.sourceKeys());
+  const keys = scanned.filter((s) => s.keys.length === 1).map((s) => ({ file: s.file, keyId: keyIdOf(s.keys[0]) }));
   const resolved = resolveRows(sourceRows(list), keys, new Set(scanned.map((s) => baseName(s.file))));
   const rowsOf = (file: string) => resolved.filter((r) => r.key?.file === file || (r.key === null && r.fileExists && r.row.key === baseName(file)));
 

@@ -74,22 +74,27 @@ describe('where the folder is found', () => {
 });
 
 describe('files that are not one well-named key', () => {
-  test('a file of two keys and a file named for another key are kept as they are and reported; a row naming the misnamed file logs the key in it', async () => {
+  test('a file of two keys, a file named for another key and a second copy of a key are kept as they are and reported; a row naming the misnamed file logs the key in it', async () => {
     const two = `${K.a.armored}${K.b.armored}`;
     const wrong = `0x${K.b.id}-beta@up.example-signing.asc`;
     const src = sourceDir({
       'both.asc': two,
       [wrong]: K.c.armored,
+      'copy-of-gamma.asc': K.c.armored,
       'key-and-source.md': list(row('0x0000000000000000-both.asc', 'x-1'), row(wrong, 'gamma-1.0')),
     });
     const c = await newCollection();
     const r = await importCollection(src, c);
     assert.equal(read(c, 'both.asc').toString(), two);
     assert.equal(read(c, wrong).toString(), K.c.armored);
+    assert.equal(read(c, 'copy-of-gamma.asc').toString(), K.c.armored);
     assert.deepEqual(codes(r.findings), [
+      'SOURCE_FILENAME_INVALID pgp/for-source/copy-of-gamma.asc',
       `SOURCE_FILENAME_MISMATCH pgp/for-source/${wrong}`,
+      `SOURCE_KEY_DUPLICATE ${K.c.id}`,
       'SOURCE_KEY_FILE_MULTIPLE pgp/for-source/both.asc',
       'SOURCE_KEY_UNLISTED pgp/for-source/both.asc',
+      'SOURCE_KEY_UNLISTED pgp/for-source/copy-of-gamma.asc',
       'SOURCE_ROW_KEY_MISSING pgp/for-source/0x0000000000000000-both.asc',
     ]);
     // The row names the file, and the file holds key c: the log says what the list says, the audit says the name is wrong.
