@@ -24,6 +24,8 @@ export interface SignatureFile {
   content: Buffer;
   /** Inside the part a good signature by the sender covers. */
   signed: boolean;
+  /** The content looks like OpenPGP signature data (armour or a signature packet). */
+  readable: boolean;
 }
 
 const NAMED = /\.(sig|asc|sign)$/i;
@@ -50,9 +52,9 @@ function leaves(node: MimeNode, out: MimeNode[]): void {
 }
 
 /**
- * The attachments named *.sig, *.asc or *.sign whose content is OpenPGP
- * signature data (a key block named .asc is not one), at most
- * MESSAGE_BOUNDS.signatureAttachments looked at; signed ones first.
+ * The attachments named *.sig, *.asc or *.sign that are not key blocks, at
+ * most MESSAGE_BOUNDS.signatureAttachments of them; those that look like
+ * signature data first, and among them those the sender's signature covers.
  */
 export function signatureFiles(req: Pick<CommandRequest, 'raw' | 'signer' | 'verification'>, limits: Limits): SignatureFile[] {
   let root: MimeNode;
@@ -69,9 +71,14 @@ export function signatureFiles(req: Pick<CommandRequest, 'raw' | 'signer' | 'ver
     const filename = filenameOf(node);
     if (!filename || !NAMED.test(filename)) continue;
     const content = decodedBody(node);
-    if (!looksLikeSignature(content)) continue;
+    // A key published as .asc is not a signature; anything else so named is
+    // answered about, and a file that is no signature gets the reason.
+    const head = content.subarray(0, MESSAGE_BOUNDS.keySniffBytes).toString('latin1');
+    if (/-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----/.test(head)) continue;
     const signed = req.signer !== null && req.verification.signedAttachments.some((a) => a.content.equals(content));
-    found.push({ filename, content, signed });
+    found.push({ filename, content, signed, readable: looksLikeSignature(content) });
   }
-  return [...found.filter((f) => f.signed), ...found.filter((f) => !f.signed)];
+  // Signature data first, and among it what the sender's signature covers.
+  const rank = (f: SignatureFile): number => (f.readable ? 0 : 2) + (f.signed ? 0 : 1);
+  return found.sort((a, b) => rank(a) - rank(b));
 }
