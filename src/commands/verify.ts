@@ -111,6 +111,8 @@ export const verifyHandler: Handler = async (req, ctx) => {
   const key = digestKey(arg);
   if (req.command.args.length !== 1 || arg === undefined) return usage(req);
   if (key) return verifyDigest(req, ctx, key);
+  // A long run of hex is a digest of the wrong length (a SHA-1, a cut digest), never a release name.
+  if (/^(sha\d+:)?[0-9a-f]{32,}$/i.test(arg)) return usage(req);
   // An artifact's file name asks about the release it is; a bare release name is itself.
   const release = releaseOfArtifact(arg) ?? parseRelease(arg);
   return release ? verifyRelease(req, ctx, release, arg) : usage(req);

@@ -193,7 +193,7 @@ export async function verifySource(input: VerifySourceInput): Promise<VerifySour
   } catch (err) {
     return fail('log', `the log in ${input.log.dir} cannot be read with this log key: ${describeError(err)}`);
   }
-  let proven: ProvenVouch | null = null;
+  let proven: ProvenVouch | null;
   try {
     const found = await scanVouches(reader.client, reader.size, fpr, row.release);
     if (found.length === 0) {

@@ -81,8 +81,8 @@ describe('detached signatures made by GnuPG', () => {
     gpg = await makeGpgHome();
     fpr = await gpg.genKey('Upstream Release <release@upstream.example>', { algo: 'ed25519' });
     otherFpr = await gpg.genKey('Other Project <release@other.example>', { algo: 'ed25519' });
-    key = (await readKeysAny(await gpg.exportPublic(fpr)))[0] as openpgp.PublicKey;
-    other = (await readKeysAny(await gpg.exportPublic(otherFpr)))[0] as openpgp.PublicKey;
+    key = (await readKeysAny(await gpg.exportPublic(fpr)))[0];
+    other = (await readKeysAny(await gpg.exportPublic(otherFpr)))[0];
     sig = await gpg.detachSign(fpr, tarball);
     asc = await gpg.detachSign(fpr, tarball, { armor: true });
   });
