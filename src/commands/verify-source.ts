@@ -115,7 +115,11 @@ async function openLog(ctx: HandlerContext): Promise<LogReader | CommandResult> 
 export async function verifyRelease(req: CommandRequest, ctx: HandlerContext, release: ReleaseName, asked: string): Promise<CommandResult> {
   const reader = await openLog(ctx);
   if (!(reader instanceof LogReader)) return reader;
-  const rows = (await ctx.store.findSourceVouches({ release: release.release })).filter((r) => r.logIndex < reader.size);
+  // One row a key: its oldest vouch for this release (a second vouch for the same pair adds no key).
+  const rows: SourceVouchRecord[] = [];
+  for (const r of await ctx.store.findSourceVouches({ release: release.release })) {
+    if (r.logIndex < reader.size && !rows.some((x) => x.fingerprint === r.fingerprint)) rows.push(r);
+  }
   const via = asked.toLowerCase() === release.release.toLowerCase() ? null : shown(asked, 80);
   if (rows.length === 0) {
     const pkg = release.package.toLowerCase();
