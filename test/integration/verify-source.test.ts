@@ -181,6 +181,14 @@ after(async () => {
   await Promise.allSettled([dovecot?.stop(), redis?.stop(), smtp?.stop(), gpg?.cleanup()]);
 });
 
+/** The tar key revoked by its upstream (gpg's own revocation certificate imported), exported. */
+async function revokedTarKey(): Promise<string> {
+  const cert = readFileSync(path.join(gpg.home, 'openpgp-revocs.d', `${fpr.tar}.rev`), 'latin1');
+  const imp = await gpg.run(['--import'], cert.replace(/^:-----BEGIN/m, '-----BEGIN'));
+  assert.equal(imp.code, 0, imp.stderr);
+  return gpg.exportPublic(fpr.tar);
+}
+
 const bashKeyFile = () => `pgp/for-source/0x${fpr.bash.slice(-16).toLowerCase()}-bash-release@upstream.example-signing.asc`;
 
 describe('VERIFY <release> by mail', () => {
@@ -346,6 +354,17 @@ describe('VERIFY with a detached signature attached', () => {
     assert.match(info.text, /THE BOT DID NOT CHECK THIS SIGNATURE/);
   });
 
+  test('a signature by a member key: in the collection as a member key, vouched for no release, no match', async () => {
+    const raw = await mailWithAttachments('sig-6', 'VERIFY bash-5.3.tar.gz\n', [{ filename: 'bash-5.3.tar.gz.sig', content: await gpg.detachSign(fpr.ada, tarballBytes), contentType: 'application/pgp-signature' }]);
+    const { info } = await ask(raw);
+    assert.equal(info.status, 'found', info.text);
+    assert.match(info.text, /In the collection as: a community member key/);
+    assert.match(info.text, /Vouched for: no release \(no vouch for this key is in the log\)/);
+    assert.match(info.text, /Matches: {5}NO: /);
+    assert.doesNotMatch(info.text, /^Release: /m);
+    assert.match(info.text, /-----BEGIN PGP PUBLIC KEY BLOCK-----/, 'the member key as the collection holds it');
+  });
+
   test('an attachment named .sig that is no signature: refused with the rule and the fix', async () => {
     const raw = await mailWithAttachments('sig-5', 'VERIFY\n', [{ filename: 'bash-5.3.tar.gz.sig', content: Buffer.from([0x88, 0x01, 0x02]), contentType: 'application/octet-stream' }]);
     const { info } = await ask(raw);
@@ -402,14 +421,20 @@ describe('ztrust-bot verify-source', () => {
     assert.equal(named.code, 0, named.stdout + named.stderr);
   });
 
+  test('a good signature by a member key: the kind is said, and exit 1: no row vouches it for bash-5.3', async () => {
+    const sigFile = path.join(work, 'bash-5.3.tar.gz.by-ada.sig');
+    writeFileSync(sigFile, await gpg.detachSign(fpr.ada, tarballBytes));
+    const r = await runCli(['verify-source', files.tarball, sigFile, '--collection', collection(), '--log', logDir(), '--log-key', vkey], bot.env);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`^ok: signature: .* by ${fpr.ada} \\(Ada Member <ada@example\\.org>\\), community member key \\(not a source-signing key\\) pgp/all/`, 'm'));
+    assert.match(r.stdout, /^FAILED: release: .*the key is listed for no release at all$/m);
+  });
+
   test('a revoked source key: exit 1, the key is revoked', async () => {
     // The published collection after the upstream revoked its key: the key file carries the revocation.
     const published = mkdtempSync(path.join(tmpdir(), 'zt-published-'));
     cpSync(collection(), published, { recursive: true });
-    const cert = readFileSync(path.join(gpg.home, 'openpgp-revocs.d', `${fpr.tar}.rev`), 'latin1');
-    const imp = await gpg.run(['--import'], cert.replace(/^:-----BEGIN/m, '-----BEGIN'));
-    assert.equal(imp.code, 0, imp.stderr);
-    const revoked = await gpg.exportPublic(fpr.tar);
+    const revoked = await revokedTarKey();
     const file = `0x${fpr.tar.slice(-16).toLowerCase()}-tar-release@upstream.example-signing.asc`;
     writeFileSync(path.join(published, 'pgp', 'for-source', file), revoked);
     const before = await runCli(['verify-source', files.tarTarball, '--collection', collection(), '--log', logDir(), '--log-key', vkey], bot.env);
@@ -443,5 +468,25 @@ describe('ztrust-bot verify-source', () => {
     assert.match(r.stderr, /neither .*bash-5\.3\.tar\.gz\.sig nor .*bash-5\.3\.tar\.gz\.asc exists/);
     const noKey = await runCli(['verify-source', files.tarball, '--collection', collection(), '--log', logDir()], { ...bot.env, ZTRUST_CONFIG: '' });
     assert.equal(noKey.code, 2, noKey.stderr);
+  });
+});
+
+describe('a source key revoked in the collection, by mail', () => {
+  test('VERIFY tar-1.35 and VERIFY with its .sig say REVOKED', async () => {
+    // The upstream revoked its key and the collection carries the revoked copy.
+    const col = await Collection.open(path.join(bot.dataDir, 'collection'));
+    const file = `0x${fpr.tar.slice(-16).toLowerCase()}-tar-release@upstream.example-signing.asc`;
+    const revoked = await revokedTarKey();
+    await col.apply(async (c) => {
+      await c.putSourceKey((await readKeysAny(revoked))[0], { fileName: file, armored: revoked });
+    }, { message: 'the upstream revoked its key', signer: null });
+    const byRelease = await ask(gpg.plainMessage(hdr('revoked-1'), 'VERIFY tar-1.35\n'));
+    assert.equal(byRelease.info.status, 'found', byRelease.info.text);
+    assert.match(byRelease.info.text, /Key today: {3}REVOKED since \d{4}-\d\d-\d\d/);
+    const raw = await mailWithAttachments('revoked-2', 'VERIFY\n', [{ filename: 'tar-1.35.tar.xz.sig', content: readFileSync(files.tarSig), contentType: 'application/pgp-signature' }]);
+    const bySig = await ask(raw);
+    assert.equal(bySig.info.status, 'found', bySig.info.text);
+    assert.match(bySig.info.text, /Key today: {3}REVOKED since \d{4}-\d\d-\d\d/);
+    assert.match(bySig.info.text, /Matches: {5}yes, the key is vouched for release tar-1\.35/);
   });
 });
