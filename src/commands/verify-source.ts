@@ -56,7 +56,8 @@ interface Held {
   memberFiles: StoredKey[];
 }
 
-async function held(ctx: HandlerContext): Promise<Held> {
+/** `members`: read pgp/all's files too (only a signature reply hands out a member key). */
+async function held(ctx: HandlerContext, members: boolean): Promise<Held> {
   const col = await readCollection(ctx.config);
   const sourceKeys = col ? await col.sourceKeys() : [];
   const rows = col ? sourceRows(await col.sourceList()) : [];
@@ -64,7 +65,7 @@ async function held(ctx: HandlerContext): Promise<Held> {
     sourceKeys,
     sourceRing: Keyring.fromKeys(sourceKeys.map((k) => k.key)),
     listed: new Set(rows.map((r) => `${r.keyId} ${r.release.toLowerCase()}`)),
-    memberFiles: col ? await col.keys() : [],
+    memberFiles: col && members ? await col.keys() : [],
   };
 }
 
@@ -136,7 +137,7 @@ export async function verifyRelease(req: CommandRequest, ctx: HandlerContext, re
       outcome: 'VERIFY:release-not-found',
     };
   }
-  const h = await held(ctx);
+  const h = await held(ctx, false);
   const shownRows = rows.slice(0, REPLY_BOUNDS.sourceVouchesShown);
   let proven: ProvenVouch[];
   try {
@@ -217,7 +218,7 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
   }
   const reader = await openLog(ctx);
   if (!(reader instanceof LogReader)) return reader;
-  const h = await held(ctx);
+  const h = await held(ctx, true);
   // The artifact the signature is for: as the command names it, else the signature file's own name less .sig/.asc.
   const artifact = q.artifact !== null ? baseName(q.artifact) : signedFileName(q.file.filename);
   const artifactFrom = q.artifact !== null ? 'command' : 'signature';
@@ -229,7 +230,9 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
   const fingerprints: string[] = [];
   let matched: string | null = null;
   let inCollection = false;
-  for (const [i, issuer] of read.issuers.entries()) {
+  // A file that repeats one issuer's packet is answered about once per key.
+  const issuers = read.issuers.filter((x, i) => read.issuers.findIndex((y) => y.keyId === x.keyId && y.fingerprint === x.fingerprint) === i);
+  for (const [i, issuer] of issuers.entries()) {
     const k = issuerKey(issuer, h, ctx);
     let s: KeyStanding | null = null;
     let vouches: SourceVouchRecord[] = [];
@@ -256,7 +259,7 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
     const vouchViews = [];
     for (const v of proven) vouchViews.push(await vouchView(v, req, ctx));
     parts.push(render('verify-signature-issuer', {
-      n: i + 1, count: read.issuers.length,
+      n: i + 1, count: issuers.length,
       issuerFingerprint: issuer.fingerprint, issuerKeyId: issuer.keyId ? `0x${issuer.keyId.toLowerCase()}` : '?',
       created: issuer.created ? isoSeconds(issuer.created) : null,
       algorithms: `${issuer.publicKeyAlgorithm}, ${issuer.hash}`, refused: issuer.refused,
@@ -278,7 +281,7 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
     status: inCollection ? 'found' : 'not-found',
     fields,
     body: render('verify-signature-found', {
-      filename, format: read.armoured ? 'armoured' : 'binary', count: read.issuers.length, one: read.issuers.length === 1,
+      filename, format: read.armoured ? 'armoured' : 'binary', count: issuers.length, one: issuers.length === 1,
       morePackets: read.more || null, signedPart: q.file.signed, mailSigned: req.signer !== null && !q.file.signed,
       others: q.others || null, sha256: q.sha256 ? chunked(q.sha256, '  ').join('\n') : null,
       proofs: indexes.length > 0, inCollection, origin: reader.checkpoint.origin, vkey: reader.vkey, issuers: parts.join('\n\n'),
