@@ -128,6 +128,20 @@ export function buildProgram(): Command {
     .option('--json', 'print the results as one JSON object')
     .action(lazy(async () => (await import('./verify-proof.js')).verifyProof));
 
+  program.command('verify-source')
+    .description('check a downloaded release file and its detached signature offline against the published collection and log')
+    .argument('<artifact>', 'the downloaded file, e.g. bash-5.3.tar.gz')
+    .argument('[signature]', 'its detached signature, binary or armoured (default: ARTIFACT.sig, then ARTIFACT.asc)')
+    .option('--collection <dir>', "the published collection: a clone or a download of the group's repository (holding pgp/)")
+    .option('--release <name>', 'the release to check against (default: the file name less .tar.gz, .tar.xz, .zip...)')
+    .option('--log <dir>', "the bot's published log directory (checkpoint, tile/), to check the vouching entry's inclusion proof")
+    .option('--no-log', 'no log at hand: leave the vouch unchecked (reported as UNCHECKED) instead of failing')
+    .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
+    .option('--config <file>', 'config file, for the default log key and the crypto policy')
+    .option('--json', 'print the result as one JSON object')
+    .showHelpAfterError(false) // a failed check is not a usage error: no usage text after it
+    .action(lazy(async () => (await import('./verify-source.js')).verifySourceCommand));
+
   const log = program.command('log').description('the transparency log: latest checkpoint, consistency proofs, integrity check');
   log.command('checkpoint')
     .description('print the latest signed checkpoint (verified with log.vkey)')

@@ -190,6 +190,16 @@ export const MESSAGE_BOUNDS = Object.freeze({
    * section of an oversize message.
    */
   mailSniffBytes: 64 * 1024,
+  /**
+   * Bytes of a detached signature file read (VERIFY with a .sig/.asc
+   * attached, verify-source): one signature is a few hundred bytes, a file
+   * signed by several maintainers a few KiB; 64 KiB is far beyond any real one.
+   */
+  detachedSignatureBytes: 64 * 1024,
+  /** Signature packets read from one detached signature file: upstream files carry one, rarely two or three. */
+  detachedSignaturePackets: 8,
+  /** Attachments of one VERIFY mail looked at for a detached signature (by name, then content). */
+  signatureAttachments: 8,
 });
 
 /** Bounds on reading a command and its arguments from mail text. */
@@ -252,6 +262,12 @@ export const REPLY_BOUNDS = Object.freeze({
   quotedErrorChars: 300,
   /** Addresses of one key that get its expiry reminder (its user IDs' addresses, deduplicated). */
   reminderAddresses: 3,
+  /** Keys (with their vouching entries and proofs) shown in a VERIFY <release> reply, the oldest vouch first. */
+  sourceVouchesShown: 10,
+  /** Other vouched releases of the same package suggested when VERIFY <release> finds none. */
+  otherReleasesShown: 20,
+  /** Vouching entries (with proofs) shown per issuer key in a VERIFY reply to a detached signature. */
+  signatureVouchesShown: 10,
 });
 
 /** Bounds on transparency-log data read from disk or fetched from a mirror (the log client trusts neither), and on one append. */

@@ -69,7 +69,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'APPROVE', unsignedOk: false, stateChanging: true, continuation: digestOnNextLine, usage: 'APPROVE <ticket> <ticket digest>' },
   { name: 'REJECT', unsignedOk: false, stateChanging: true, continuation: digestOnNextLine, usage: 'REJECT <ticket> <ticket digest> <reason>' },
   { name: 'ATTEST', unsignedOk: false, stateChanging: true, usage: 'ATTEST' },
-  { name: 'VERIFY', unsignedOk: true, stateChanging: false, usage: 'VERIFY <sha256 or sha512 hex digest>' },
+  { name: 'VERIFY', unsignedOk: true, stateChanging: false, usage: 'VERIFY <sha256 or sha512 hex digest> | <package-release> | [<file name>] [<sha256>] with a .sig attached' },
   { name: 'STATUS', unsignedOk: true, stateChanging: false, usage: 'STATUS <ticket>' },
   { name: 'HELP', unsignedOk: true, stateChanging: false, usage: 'HELP' },
 ];

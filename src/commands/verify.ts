@@ -1,4 +1,12 @@
 /**
+ * VERIFY has three forms, told apart in this order:
+ *   - a detached signature attached (.sig/.asc): which key made it and what
+ *     the collection says about it (src/commands/verify-source.ts); the
+ *     words after VERIFY may name the artifact and give its SHA-256;
+ *   - VERIFY <sha256 or sha512 hex>: attestations of that digest (below);
+ *   - VERIFY <package-release> (or an artifact's file name, `bash-5.3.tar.gz`):
+ *     the keys vouched for that release (src/commands/verify-source.ts).
+ *
  * VERIFY <sha256 or sha512 hex>: every attestation of that digest, each
  * with what the collection says about its signer today and everything
  * needed to check it offline with only the log's verifier key: the entry's
@@ -12,39 +20,28 @@
  * mailed. The lookup itself (digest -> log index) is the bot's index and is
  * not verifiable: "not found" says so plainly.
  */
-import type { LoadedConfig } from '../config/load.js';
+import { releaseOfArtifact } from '../collection/artifact-name.js';
+import { parseRelease } from '../collection/naming.js';
 import { describeError } from '../errors.js';
 import { digestKey } from '../ledger/attest.js';
 import { LogReader } from '../ledger/reader.js';
-import { chunked, FRAME_ENTRY, FRAME_PROOF, framed, hanging, isoDay, shown } from '../ledger/replies.js';
+import { chunked, FRAME_ENTRY, FRAME_PROOF, framed, hanging, shown } from '../ledger/replies.js';
 import { keyStanding, type KeyStanding } from '../ledger/standing.js';
 import { parseEntry } from '../tlog/index.js';
 import { render } from '../templates.js';
-import type { CommandResult, Handler } from './types.js';
-import { REPLY_BOUNDS } from '../limits.js';
-import { dataLayout } from '../datadir.js';
+import type { CommandRequest, CommandResult, Handler, HandlerContext } from './types.js';
+import { COMMAND_BOUNDS, REPLY_BOUNDS } from '../limits.js';
+import { signatureFiles } from './verify-attachments.js';
+import { logDir, statusText, unavailable } from './verify-common.js';
+import { verifyRelease, verifySignature } from './verify-source.js';
 
-export function logDir(cfg: LoadedConfig): string {
-  return dataLayout(cfg.dataDir).log;
-}
-
-export function unavailable(command: string, err: unknown): CommandResult {
-  return { status: 'error', body: render('log-unavailable', { command, reason: describeError(err) }), outcome: `${command}:log-unavailable` };
-}
+// CHECKPOINT reads the log the same way.
+export { logDir, unavailable };
 
 /** `sha256:` and the hex on the next lines, 64 digits a line. */
 export function digestLines(key: string): string {
   const [alg, hex] = key.split(':') as [string, string];
   return [`  ${alg}:`, ...chunked(hex, '    ')].join('\n');
-}
-
-function statusText(s: KeyStanding): string {
-  switch (s.status) {
-    case 'valid': return `valid${s.expires ? `, expires ${isoDay(s.expires)}` : ', no expiry date'}`;
-    case 'expired': return `expired since ${isoDay(s.since)}`;
-    case 'revoked': return `REVOKED since ${isoDay(s.since)}${s.revocationReason ? ` (${shown(s.revocationReason, 80)})` : ''}`;
-    case 'absent': return 'no longer in the collection';
-  }
 }
 
 function pathText(s: KeyStanding, maintainersKnown: boolean): string {
@@ -74,20 +71,55 @@ function pathText(s: KeyStanding, maintainersKnown: boolean): string {
   return out.join('\n');
 }
 
-export const verifyHandler: Handler = async (req, ctx) => {
-  const cfg = ctx.config;
-  const key = digestKey(req.command.args[0]);
-  if (!key || req.command.args.length > 1) {
-    return {
-      status: 'error',
-      body: render('verify-usage', {
-        example: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-        got: req.command.rest ? shown(req.command.rest, 60) : null,
-      }),
-      outcome: 'VERIFY:usage',
-    };
-  }
+function usage(req: CommandRequest): CommandResult {
+  return {
+    status: 'error',
+    body: render('verify-usage', {
+      example: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      got: req.command.rest ? shown(req.command.rest, 60) : null,
+    }),
+    outcome: 'VERIFY:usage',
+  };
+}
 
+/** The words after VERIFY beside an attached signature: the artifact's name and/or its digest, each at most once. */
+function signatureArgs(args: readonly string[]): { artifact: string | null; digest: string | null } | null {
+  let artifact: string | null = null;
+  let digest: string | null = null;
+  if (args.length > 2) return null;
+  for (const a of args) {
+    const d = digestKey(a);
+    if (d) {
+      if (digest !== null) return null;
+      digest = d.split(':')[1];
+    } else {
+      if (artifact !== null || a.length > COMMAND_BOUNDS.artifactNameChars) return null;
+      artifact = a;
+    }
+  }
+  return { artifact, digest };
+}
+
+export const verifyHandler: Handler = async (req, ctx) => {
+  const files = signatureFiles(req, ctx.config.limits);
+  if (files.length > 0) {
+    const q = signatureArgs(req.command.args);
+    if (!q) return usage(req);
+    return verifySignature(req, ctx, { file: files[0], others: files.length - 1, artifact: q.artifact, sha256: q.digest });
+  }
+  const arg = req.command.args[0];
+  const key = digestKey(arg);
+  if (req.command.args.length !== 1 || arg === undefined) return usage(req);
+  if (key) return verifyDigest(req, ctx, key);
+  // A long run of hex is a digest of the wrong length (a SHA-1, a cut digest), never a release name.
+  if (/^(sha\d+:)?[0-9a-f]{32,}$/i.test(arg)) return usage(req);
+  // An artifact's file name asks about the release it is; a bare release name is itself.
+  const release = releaseOfArtifact(arg) ?? parseRelease(arg);
+  return release ? verifyRelease(req, ctx, release, arg) : usage(req);
+};
+
+async function verifyDigest(req: CommandRequest, ctx: HandlerContext, key: string): Promise<CommandResult> {
+  const cfg = ctx.config;
   let reader: LogReader;
   try {
     reader = await LogReader.open(logDir(cfg));
@@ -146,4 +178,4 @@ export const verifyHandler: Handler = async (req, ctx) => {
     }),
     outcome: `VERIFY:found:${indexes.length}`,
   };
-};
+}

@@ -281,11 +281,17 @@ describe('VERIFY', () => {
     assert.equal(s.outcome, 'VERIFY:not-found');
     assert.match(flat(r.text), /This is not a proof that the log holds no such attestation/);
     assert.match(flat(r.text), /not verifiable/);
-    for (const bad of ['VERIFY', 'VERIFY abc', `VERIFY ${'c'.repeat(40)}`, `VERIFY ${sha256('a')} extra`]) {
+    // A hex string of a digest's kind but the wrong length (a SHA-1, a cut digest) is no release name.
+    for (const bad of ['VERIFY', `VERIFY ${'c'.repeat(40)}`, `VERIFY ${sha256('a')} extra`, 'VERIFY bash-5.3 extra', 'VERIFY -5.3', 'VERIFY bash..5.3', 'VERIFY bash/']) {
       const u = (await send(w, await w.mail(null, `${bad}\n`))).replies[0];
       assert.equal(u.status, 'error', bad);
-      assert.match(flat(u.text), /VERIFY needs the SHA-256 \(64 hex digits\) or SHA-512 \(128 hex digits\)/);
+      assert.match(flat(u.text), /VERIFY answers three questions/);
+      assert.match(flat(u.text), /the SHA-256 \(64 hex digits\) or SHA-512 \(128 hex digits\) digest of an artifact/);
     }
+    // Anything else that is a release name asks about that release.
+    const release = (await send(w, await w.mail(null, 'VERIFY abc\n'))).replies[0];
+    assert.equal(release.status, 'not-found');
+    assert.match(flat(release.text), /No key in the collection is vouched for the release abc/);
     await svc.close();
   });
 

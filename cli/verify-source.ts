@@ -1,0 +1,95 @@
+/**
+ * `ztrust-bot verify-source ARTIFACT [SIGNATURE] --collection DIR
+ *    [--release NAME] [--log DIR --log-key KEY | --config FILE] [--no-log] [--json]`
+ *
+ * Checks a downloaded release file offline against the published
+ * collection and log (src/ledger/verify-source.ts): the detached signature
+ * over the file's bytes, the key (kind, not revoked, not expired when it
+ * signed), the key-and-source.md row for the file's release, and the
+ * vouching log entry's inclusion proof under a checkpoint signed by the log
+ * key. SIGNATURE defaults to ARTIFACT.sig, then ARTIFACT.asc.
+ *
+ * The log is the bot's published log directory (checkpoint, tile/); its key
+ * is --log-key (the verifier key text or a file holding it) or, with
+ * --config, <data>/log/log.vkey, never the log.vkey beside a downloaded log:
+ * a key that travels with the data it checks proves nothing. Without --log
+ * the vouch cannot be checked: exit 1, unless --no-log says to leave it.
+ *
+ * Exit status: 0 every check holds; 1 a check failed (each reason printed);
+ * 2 usage (a file that cannot be read, no collection, no key for the log).
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { describeError } from '../src/errors.js';
+import { cryptoPolicyOf, loadConfig } from '../src/config/load.js';
+import { MESSAGE_BOUNDS } from '../src/limits.js';
+import { collectionRoot, verifySource, type SourceCheck } from '../src/ledger/verify-source.js';
+import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../src/policy/index.js';
+import { resolveLogKey } from './verify-proof.js';
+
+const USAGE = 'ztrust.verify-source.usage';
+const FAILED = 'ztrust.verify-source.failed';
+
+interface Options {
+  collection?: string;
+  release?: string;
+  /** --log DIR gives the directory; --no-log sets it to false (commander joins the two). */
+  log?: string | false;
+  logKey?: string;
+  config?: string;
+  json?: boolean;
+}
+
+function describeCheck(c: SourceCheck): string {
+  const head = c.state === 'ok' ? 'ok' : c.state === 'skipped' ? 'UNCHECKED' : 'FAILED';
+  return `${head}: ${c.name}: ${c.detail}`;
+}
+
+/** The action of `verify-source` (its options are defined in cli/main.ts). */
+export async function verifySourceCommand(artifact: string, signatureArg: string | undefined, opts: Options, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  const usage = (msg: string): never => cmd.error(`verify-source: ${msg}`, { exitCode: 2, code: USAGE });
+
+  if (!opts.collection) usage('give --collection DIR, the published collection (a clone or a download of the group\'s repository)');
+  if (!collectionRoot(opts.collection!)) usage(`${opts.collection}: no pgp/ folder (nor ztrust/pgp/) in it`);
+  const signaturePath = signatureArg ?? [`${artifact}.sig`, `${artifact}.asc`].find((f) => existsSync(f));
+  if (!signaturePath) usage(`no signature given and neither ${artifact}.sig nor ${artifact}.asc exists`);
+  if (!existsSync(artifact)) usage(`${artifact}: no such file`);
+  let signature: Buffer;
+  try {
+    signature = await readFile(signaturePath!);
+  } catch (err) {
+    return usage(`${signaturePath}: ${describeError(err)}`);
+  }
+  if (signature.length > MESSAGE_BOUNDS.detachedSignatureBytes) {
+    usage(`${signaturePath}: ${signature.length} bytes; a detached signature file is read up to ${MESSAGE_BOUNDS.detachedSignatureBytes} bytes`);
+  }
+
+  // commander turns --log DIR and --no-log into one option: a string, or false.
+  const noLog = opts.log === false;
+  const logDir = typeof opts.log === 'string' ? opts.log : null;
+  let log: { dir: string; vkey: string } | null = null;
+  if (logDir !== null) {
+    try {
+      log = { dir: logDir, vkey: await resolveLogKey({ logKey: opts.logKey, config: opts.config }) };
+    } catch (err) {
+      return usage(describeError(err));
+    }
+  }
+  let policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY;
+  // The operator's policy when a config is named; else the built-in one (an outsider has no config).
+  if (opts.config !== undefined) policy = cryptoPolicyOf(loadConfig(opts.config));
+
+  const result = await verifySource({
+    artifactPath: artifact, signature, signatureName: signaturePath!, collectionDir: opts.collection!,
+    release: opts.release ?? null, log, noLog, policy, now: new Date(),
+  });
+  if (opts.json) write(`${JSON.stringify(result)}\n`);
+  else for (const c of result.checks) write(`${describeCheck(c)}\n`);
+  if (!result.ok) {
+    const failed = result.checks.find((c) => c.state === 'failed');
+    cmd.error(`verify-source: ${artifact}: ${failed ? `${failed.name}: ${failed.detail}` : 'not verified'}`, { exitCode: 1, code: FAILED });
+  }
+}
