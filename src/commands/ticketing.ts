@@ -25,6 +25,8 @@ export interface TicketDraft {
   /** The exact data to be stored (armour, PEM and signature), ASCII. */
   data: string;
   payload: ChangePayload;
+  /** A paragraph for the maintainers' notice on what this kind of ticket asks of them (rendered from templates/), or none. */
+  why?: string;
 }
 
 export interface OpenedTicket {
@@ -72,6 +74,7 @@ export async function openTicket(req: CommandRequest, ctx: HandlerContext, d: Ti
       body: render('ticket-notify', {
         ticket: id, digest, what: d.what, submitter, sender: req.sender, expires: isoSeconds(expires),
         threshold: cfg.threshold, maintainers: cfg.maintainers.length, framed: framedContent(content), botAddress: cfg.bot.address,
+        why: d.why ?? null,
       }),
     });
   }
