@@ -47,6 +47,18 @@ async function approveAll(w: World, ticket: string, digest: string, by: { key: u
   }
 }
 
+test('the command lines: keyword in any case, the releases (and the key) as words; the To: line is no release', () => {
+  const s = findCommand(`submit source key openssh-9.8p1\topenssh-9.9p1\n${TO_BOT}\nChecked: x`, { boundTo: ['bot@ztrust.test'] })!;
+  assert.equal(s.spec.name, 'SUBMIT SOURCE KEY');
+  assert.deepEqual(s.args, ['openssh-9.8p1', 'openssh-9.9p1']);
+  assert.equal(s.bound, true);
+  assert.equal(s.spec.carriesSigningKey, undefined, 'the carried key never counts as the signer');
+  const a = findCommand(`ADD SOURCE 0x2A3F414E736060BA musl-1.2.5\n${TO_BOT}`, { boundTo: ['bot@ztrust.test'] })!;
+  assert.equal(a.spec.name, 'ADD SOURCE');
+  assert.deepEqual(a.args, ['0x2A3F414E736060BA', 'musl-1.2.5']);
+  assert.equal(findCommand('SUBMIT KEY')!.spec.name, 'SUBMIT KEY');
+});
+
 describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
   test('a member vouches, two maintainers approve: the key file and two rows; the same vouch again is refused; ADD SOURCE adds a row', async () => {
     const { w, alice, bob, carol, djm, keyId, file } = await world();

@@ -56,7 +56,7 @@ test('source-key-added and source-release-added entries: releases, ticket, appro
       `                 ${FPR('9abc')}`,
       `    Vouched-By: ${FPR('a11c')}`,
     ].join('\n')), text);
-    const second = /  #1 releases added to a source-signing key, 2026-01-02T03:04:05Z\n([\s\S]*?)\n\n/.exec(text)![1];
+    const second = / {2}#1 releases added to a source-signing key, 2026-01-02T03:04:05Z\n([\s\S]*?)\n\n/.exec(text)![1];
     assert.equal(/Releases: ([\s\S]*?)\n {4}Ticket:/.exec(second)![1].split(/\s+/).join(' '), many, 'every release, wrapped');
     assert.match(second, new RegExp(`Vouched-By: ${FPR('b0b0')}$`));
     assert.doesNotMatch(text, /Signed-By/, 'a vouch is not a signature over an artifact');
