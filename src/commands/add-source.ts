@@ -13,10 +13,9 @@
 import { formatRow } from '../collection/source-list.js';
 import { inspectKey } from '../pgp/inspect.js';
 import { clause, render } from '../templates.js';
-import { isoSeconds } from '../tickets/ticket.js';
 import { describeKey, readCollection, refused } from './common.js';
 import { notAMember, pendingSourceTicket, readReleases, sourceFolder, unlisted } from './source-common.js';
-import { openTicket } from './ticketing.js';
+import { openTicket, ticketOpenedReply } from './ticketing.js';
 import type { Handler } from './types.js';
 import { line } from '../outbound/wording.js';
 
@@ -91,15 +90,5 @@ export const addSourceHandler: Handler = async (req, ctx) => {
     why: line('ticket-notify-source', { checked: null }),
   });
   const details = [`Fingerprint: ${stored.fingerprint}`, line('detail-source-vouch', { releases: fresh.join(' ') })];
-  return {
-    status: 'pending',
-    fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
-    body: render('ticket-opened', {
-      command: CMD, ticket: t.id, what, threshold: ctx.config.threshold, expires: isoSeconds(t.expires),
-      details, stripped: [], warnings: [], notes: t.notes,
-    }),
-    extra: t.notices,
-    effects: [t.effect],
-    outcome: `${CMD}:pending:${t.id}`,
-  };
+  return ticketOpenedReply(CMD, t, ctx, { what, details, stripped: [], warnings: [] });
 };

@@ -19,18 +19,17 @@
  * result is a ticket; the apply step writes the key file, the list rows,
  * one commit and one `source-key-added` log entry naming the member.
  */
-import { describeCert, admitSourceKey } from '../pgp/admission.js';
+import { admitSourceKey } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
 import { sameKeyContent } from '../pgp/merge.js';
 import { COMMAND_BOUNDS } from '../limits.js';
-import { clause, render } from '../templates.js';
+import { clause } from '../templates.js';
 import { contentValue } from '../text/value.js';
-import { isoSeconds } from '../tickets/ticket.js';
-import { readSubmittedKeys, signedKeyData } from './carried.js';
+import { admittedKeySummary, oneSubmittedKey, strippedLines } from './submitted-key.js';
 import { ARMOR_CONFIG, describeKey, readCollection, refused } from './common.js';
 import { notAMember, pendingSourceTicket, readReleases, sourceFolder, unlisted } from './source-common.js';
-import { openTicket } from './ticketing.js';
+import { openTicket, ticketOpenedReply } from './ticketing.js';
 import type { CommandResult, Handler } from './types.js';
 import { line } from '../outbound/wording.js';
 
@@ -69,13 +68,9 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
   const checked = checkedNote(req.command.following);
   if (!checked.ok) return checked.result;
 
-  const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
-  if (!read.ok) return refused(CMD, read.rule, read.reason, line('fix-submit-source-key-export', {}));
-  if (read.keys.length !== 1) {
-    return refused(CMD, 'one-key', line('reason-one-key', { count: read.keys.length, keyIds: read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ') }),
-      line('fix-one-key-submit-source-key', {}));
-  }
-  const key = read.keys[0];
+  const read = await oneSubmittedKey(CMD, req, ctx, { exportFix: 'fix-submit-source-key-export', oneKeyFix: 'fix-one-key-submit-source-key' });
+  if (!read.ok) return read.result;
+  const key = read.key;
   const fpr = fingerprintOf(key);
   const keyId = keyIdOf(key);
 
@@ -105,12 +100,7 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
   const signer = req.signer!;
   const armored = adm.key.armor(ARMOR_CONFIG);
   const who = await describeKey(adm.key, ctx.policy, req.now);
-  const summary: [string, string][] = [];
-  for (const u of adm.report.userIds.filter((x) => x.selfSigned && !x.attribute && !adm.strippedUserIds.includes(x.userId))) {
-    summary.push(['User-ID', u.userId]);
-  }
-  summary.push(['Algorithm', `${adm.report.algorithm}${adm.report.bits ? ` ${adm.report.bits}` : ''}${adm.report.curve ? ` ${adm.report.curve}` : ''}`]);
-  summary.push(['Key-Expires', adm.report.expires ? isoSeconds(adm.report.expires) : 'never']);
+  const summary = admittedKeySummary(adm);
   summary.push(['Releases', releases.join(' ')]);
   summary.push(['Vouched-By', signer]);
   if (checked.note !== null) summary.push(['Checked', checked.note]);
@@ -128,17 +118,5 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
   });
   const details = [`Fingerprint: ${fpr}`, line('detail-source-vouch', { releases: releases.join(' ') })];
   if (checked.note !== null) details.push(line('detail-source-checked', { checked: contentValue(checked.note, COMMAND_BOUNDS.checkedNoteChars) }));
-  const stripped = adm.stripped.map((s) => contentValue(`${describeCert(s)}: ${s.why}`, 300));
-  stripped.push(...adm.strippedUserIds.map((u) => clause('stripped-user-id', { userId: contentValue(u) })));
-  return {
-    status: 'pending',
-    fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
-    body: render('ticket-opened', {
-      command: CMD, ticket: t.id, what, threshold: cfg.threshold, expires: isoSeconds(t.expires),
-      details, stripped, warnings: adm.warnings, notes: t.notes,
-    }),
-    extra: t.notices,
-    effects: [t.effect],
-    outcome: `${CMD}:pending:${t.id}`,
-  };
+  return ticketOpenedReply(CMD, t, ctx, { what, details, stripped: strippedLines(adm), warnings: adm.warnings });
 };

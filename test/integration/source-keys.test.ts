@@ -34,7 +34,7 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp.js';
 import { assertBotMail } from '../harness/mailcheck.js';
-import { makeBot, readReply, runCli, type BotSetup } from './bot.js';
+import { mailFields, makeBot, runCli, type BotSetup, type MailFields } from './bot.js';
 import { dataLayout } from '../../src/datadir.js';
 import { openLogView } from '../../src/digest/logview.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -79,18 +79,8 @@ async function run(): Promise<CapturedMail[]> {
   return mails;
 }
 
-interface Info { to: string; status: string; text: string; fields: Record<string, string>; inReplyTo: string | null }
-async function info(m: CapturedMail): Promise<Info> {
-  const r = await readReply(m);
-  const text = r.text.replace(/\r\n/g, '\n');
-  const fields: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    if (!line) break;
-    const x = /^([A-Za-z-]+): (.*)$/.exec(line);
-    if (x) fields[x[1]] = x[2]!;
-  }
-  return { to: r.to.join(','), status: r.status ?? '', text, fields, inReplyTo: r.inReplyTo };
-}
+const info = mailFields;
+type Info = MailFields;
 
 async function logEntries(): Promise<LogEntry[]> {
   const view = await openLogView(dataLayout(bot.dataDir).log);
