@@ -280,4 +280,24 @@ describe('vouching for source-signing keys by mail, end to end', () => {
       await g.inlineMessage(fpr.alice, hdr('alice', 'add-unknown'), `ADD SOURCE ${keyId('old')} oldtool-1.0\nTo: ${BOT}\n`),
       'add-unknown', 'alice', 'not-in-source-folder', [new RegExp(`no key in pgp/for-source/ has the key id 0x${keyId('old')}`)]);
   });
+
+  test('the digest lists both vouches (releases, ticket, approvers, the member who vouched) and verify-digest accepts it', async () => {
+    const r = await runCli(['digest', '--now', '--config', bot.configPath], bot.env);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const file = path.join(bot.dataDir, 'digests', '000001.txt');
+    const signed = readFileSync(file, 'utf8');
+    const text = signed.replace(/\r\n/g, '\n');
+    for (const l of text.split('\n')) assert.ok(l.length <= 72 && /^[\x20-\x7e]*$/.test(l), `not 72 columns of ASCII: ${JSON.stringify(l)}`);
+    const block = (label: string) => new RegExp(`#\\d+ ${label}, \\S+\\n\\s+Key: ${fpr.djm}\\n\\s+Releases: ([^\\n]+)\\n\\s+Ticket: ZT-\\d+\\n\\s+Approved-By: [0-9A-F]{40}\\n\\s+[0-9A-F]{40}\\n\\s+Vouched-By: ([0-9A-F]{40})\\n`);
+    const added = block('source-signing key added').exec(text);
+    assert.ok(added, text);
+    assert.deepEqual([added[1], added[2]], ['openssh-9.8p1 openssh-9.9p1', fpr.alice]);
+    const more = block('releases added to a source-signing key').exec(text);
+    assert.ok(more, text);
+    assert.deepEqual([more[1], more[2]], ['openssh-9.9p2', fpr.bob]);
+    const botKey = path.join(work, 'bot.asc');
+    writeFileSync(botKey, bot.botPublicKey);
+    const v = await runCli(['verify-digest', file, '--bot-key', botKey, '--log-key', path.join(bot.dataDir, 'log', 'log.vkey')], bot.env);
+    assert.equal(v.code, 0, `${v.stdout}\n${v.stderr}`);
+  });
 });
