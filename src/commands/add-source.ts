@@ -10,11 +10,10 @@
  * revoked nor expired, writes the rows, one commit and one
  * `source-release-added` log entry naming the member.
  */
-import { formatRow } from '../collection/source-list.js';
 import { inspectKey } from '../pgp/inspect.js';
 import { clause, render } from '../templates.js';
 import { describeKey, readCollection, refused } from './common.js';
-import { notAMember, pendingSourceTicket, readReleases, sourceFolder, unlisted } from './source-common.js';
+import { notAMember, packWords, pendingSourceTicket, readReleases, rowLines, sourceFolder, unlisted } from './source-common.js';
 import { openTicket, ticketOpenedReply } from './ticketing.js';
 import type { Handler } from './types.js';
 import { line } from '../outbound/wording.js';
@@ -76,7 +75,7 @@ export const addSourceHandler: Handler = async (req, ctx) => {
   const summary: [string, string][] = [];
   for (const u of report.userIds.filter((x) => x.selfSigned && !x.attribute)) summary.push(['User-ID', u.userId]);
   summary.push(['Key-File', stored.file]);
-  summary.push(['Releases', fresh.join(' ')]);
+  for (const v of packWords('Releases', fresh.join(' '))) summary.push(['Releases', v]);
   summary.push(['Vouched-By', req.signer!]);
   const what = clause('what-source-release', { key: who, releases: fresh.join(' ') });
   const t = await openTicket(req, ctx, {
@@ -84,10 +83,9 @@ export const addSourceHandler: Handler = async (req, ctx) => {
     subject: stored.fingerprint,
     what,
     summary,
-    // The rows the list will gain (key file, release), one a line, for the maintainers to read.
-    data: fresh.map((release) => formatRow({ key: fileName, release }, { indent: '    ', column: 4 + fileName.length + 2 })).join('\n'),
+    data: rowLines(fileName, fresh),
     payload: { kind: 'add-source-release', fingerprint: stored.fingerprint, releases: fresh },
-    why: line('ticket-notify-source', { checked: null }),
+    why: line('ticket-notify-source', { checked: false }),
   });
   const details = [`Fingerprint: ${stored.fingerprint}`, line('detail-source-vouch', { releases: fresh.join(' ') })];
   return ticketOpenedReply(CMD, t, ctx, { what, details, stripped: [], warnings: [] });

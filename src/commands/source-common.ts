@@ -12,12 +12,13 @@
  */
 import type { Collection, SourceKey } from '../collection/collection.js';
 import { parseRelease } from '../collection/naming.js';
-import { sourceRows, type SourceRow } from '../collection/source-list.js';
+import { formatRow, sourceRows, type SourceRow } from '../collection/source-list.js';
 import { attestRefusal } from '../ledger/standing.js';
 import { NAME_BOUNDS } from '../limits.js';
 import { line } from '../outbound/wording.js';
 import type { TicketRow } from '../store/types.js';
-import { contentValue } from '../text/value.js';
+import { MAX_LINE } from '../tickets/ticket.js';
+import { contentValue, MAX_VALUE_COLUMNS } from '../text/value.js';
 import { refused } from './common.js';
 import type { CommandRequest, CommandResult, HandlerContext } from './types.js';
 
@@ -84,4 +85,41 @@ export async function pendingSourceTicket(cmd: string, fingerprint: string, ctx:
   if (open.length === 0) return null;
   return refused(cmd, 'already-pending', line('reason-already-pending-source', { fingerprint, ticket: open[0].id, state: open[0].state }),
     line('fix-already-pending-source', { ticket: open[0].id }));
+}
+
+/**
+ * Words packed into values of the ticket content field `field`, each of
+ * which fits on the field's own line (src/tickets/ticket.ts canonicalContent;
+ * made safe by contentValue, which would shorten a longer one): the
+ * Releases list and the Checked note are shown whole, over as many lines
+ * as they need. A word too long for one line is cut.
+ */
+export function packWords(field: string, text: string): string[] {
+  const width = Math.min(MAX_VALUE_COLUMNS, MAX_LINE - field.length - 2);
+  const fits = (s: string): boolean => contentValue(s, Infinity).length <= width;
+  const out: string[] = [];
+  let cur = '';
+  for (let word of text.split(/\s+/).filter((w) => w !== '')) {
+    while (!fits(word)) {
+      let n = word.length;
+      while (n > 1 && !fits(word.slice(0, n))) n--;
+      if (cur) out.push(cur);
+      out.push(word.slice(0, n));
+      cur = '';
+      word = word.slice(n);
+    }
+    if (!cur) cur = word;
+    else if (fits(`${cur} ${word}`)) cur = `${cur} ${word}`;
+    else {
+      out.push(cur);
+      cur = word;
+    }
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** The rows key-and-source.md will gain (key file, release), one a line as the group's file shows them: the start of a source ticket's data. */
+export function rowLines(fileName: string, releases: readonly string[]): string {
+  return releases.map((release) => formatRow({ key: fileName, release }, { indent: '    ', column: 4 + fileName.length + 2 })).join('\n');
 }

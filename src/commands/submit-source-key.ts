@@ -19,16 +19,17 @@
  * result is a ticket; the apply step writes the key file, the list rows,
  * one commit and one `source-key-added` log entry naming the member.
  */
+import { primaryIdentity } from '../collection/collection.js';
+import { sourceKeyFileName } from '../collection/naming.js';
 import { admitSourceKey } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
 import { sameKeyContent } from '../pgp/merge.js';
 import { COMMAND_BOUNDS } from '../limits.js';
 import { clause } from '../templates.js';
-import { contentValue } from '../text/value.js';
 import { admittedKeySummary, oneSubmittedKey, strippedLines } from './submitted-key.js';
 import { ARMOR_CONFIG, describeKey, readCollection, refused } from './common.js';
-import { notAMember, pendingSourceTicket, readReleases, sourceFolder, unlisted } from './source-common.js';
+import { notAMember, packWords, pendingSourceTicket, readReleases, rowLines, sourceFolder, unlisted } from './source-common.js';
 import { openTicket, ticketOpenedReply } from './ticketing.js';
 import type { CommandResult, Handler } from './types.js';
 import { line } from '../outbound/wording.js';
@@ -99,11 +100,13 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
 
   const signer = req.signer!;
   const armored = adm.key.armor(ARMOR_CONFIG);
+  // The file the apply step will write (src/changes/apply.ts: the same name from the same key).
+  const fileName = stored ? stored.file.split('/').pop()! : sourceKeyFileName(keyId, await primaryIdentity(adm.key));
   const who = await describeKey(adm.key, ctx.policy, req.now);
   const summary = admittedKeySummary(adm);
-  summary.push(['Releases', releases.join(' ')]);
+  for (const v of packWords('Releases', releases.join(' '))) summary.push(['Releases', v]);
   summary.push(['Vouched-By', signer]);
-  if (checked.note !== null) summary.push(['Checked', checked.note]);
+  for (const v of packWords('Checked', checked.note ?? '')) summary.push(['Checked', v]);
   for (const s of adm.stripped) summary.push(['Stripped', `${s.issuerKeyId} (${s.why})`]);
 
   const what = clause('what-source-key', { key: who, releases: releases.join(' ') });
@@ -112,11 +115,12 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
     subject: fpr,
     what,
     summary,
-    data: armored,
+    // The rows the list will gain, then the exact armour the key file will hold.
+    data: fresh.length ? `${rowLines(fileName, fresh)}\n\n${armored}` : armored,
     payload: { kind: 'add-source-key', fingerprint: fpr, armored, releases, checked: checked.note },
-    why: line('ticket-notify-source', { checked: checked.note === null ? null : contentValue(checked.note, COMMAND_BOUNDS.checkedNoteChars) }),
+    why: line('ticket-notify-source', { checked: checked.note !== null }),
   });
   const details = [`Fingerprint: ${fpr}`, line('detail-source-vouch', { releases: releases.join(' ') })];
-  if (checked.note !== null) details.push(line('detail-source-checked', { checked: contentValue(checked.note, COMMAND_BOUNDS.checkedNoteChars) }));
+  if (checked.note !== null) details.push(line('detail-source-checked', { checked: packWords('Checked', checked.note).join(' ') }));
   return ticketOpenedReply(CMD, t, ctx, { what, details, stripped: strippedLines(adm), warnings: adm.warnings });
 };

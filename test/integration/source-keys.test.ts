@@ -182,14 +182,17 @@ describe('vouching for source-signing keys by mail, end to end', () => {
     for (const n of notices) {
       assert.equal(n.fields.Ticket, ticket.id);
       assert.match(flat(n.text), /This is not a member key and needs no community certification\./);
-      assert.match(flat(n.text), /the member says: https:\/\/www\.openssh\.com\/pgp\.html and the 9\.8 release notes/);
+      assert.match(flat(n.text), /the Checked: lines of the ticket say where the member checked it/);
       const content = unframeContent(n.text)!;
       assert.equal(createHash('sha256').update(content).digest('hex'), ticket.digest, 'the digest is the SHA-256 of the content shown');
       for (const l of ['Kind: add-source-key', `Subject: ${fpr.djm}`, `Submitter: ${fpr.alice}`, `User-ID: ${UIDS.djm}`,
         'Releases: openssh-9.8p1 openssh-9.9p1', `Vouched-By: ${fpr.alice}`, 'Checked: https://www.openssh.com/pgp.html and the 9.8 release notes']) {
         assert.ok(content.split('\n').includes(l), `${l} in\n${content}`);
       }
-      approved = content.slice(content.indexOf('\n\n') + 2);
+      // The data: the rows the list gains, then the armour of the key file.
+      const data = content.slice(content.indexOf('\n\n') + 2);
+      assert.ok(data.startsWith(`    ${djmFile()}  openssh-9.8p1\n    ${djmFile()}  openssh-9.9p1\n\n`), data);
+      approved = data.slice(data.indexOf('-----BEGIN PGP PUBLIC KEY BLOCK-----'));
     }
     assert.match(approved, /^-----BEGIN PGP PUBLIC KEY BLOCK-----\n[\s\S]*-----END PGP PUBLIC KEY BLOCK-----\n$/);
 

@@ -15,7 +15,7 @@ import { findCommand } from '../../src/commands/parse.js';
 import type { CommandRequest } from '../../src/commands/types.js';
 import { silentLogger } from '../../src/logger.js';
 import { NAME_BOUNDS, COMMAND_BOUNDS } from '../../src/limits.js';
-import { unframeContent } from '../../src/tickets/ticket.js';
+import { describeTicket, releasesOf, unframeContent } from '../../src/tickets/ticket.js';
 import { community, flat, person, stateOf, TO_BOT, type World } from './commands-world.js';
 
 async function world() {
@@ -72,7 +72,7 @@ describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
     assert.match(flat(reply.text), /where you checked the fingerprint: https:\/\/www\.openssh\.com\/ release notes/);
     const notice = sent.replies[1];
     assert.match(flat(notice.text), /This is not a member key and needs no community certification\./);
-    assert.match(flat(notice.text), /\(the member says: https:\/\/www\.openssh\.com\/ release notes\)/);
+    assert.match(flat(notice.text), /\(the Checked: lines of the ticket say where the member checked it\)/);
     const content = unframeContent(notice.text)!;
     for (const l of ['Kind: add-source-key', `Subject: ${djm.fpr}`, 'User-ID: Damien Miller <djm@mindrot.org>', 'Releases: openssh-9.8p1 openssh-9.9p1',
       `Vouched-By: ${alice.fpr}`, 'Checked: https://www.openssh.com/ release notes', 'Key-Expires: never']) {
@@ -84,7 +84,10 @@ describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
     assert.equal(notices.find((n) => n.to[0] === alice.email)?.status, 'applied');
     const col = await w.collection();
     const dir = path.join(col.dir, 'pgp', 'for-source');
-    assert.equal(readFileSync(path.join(dir, file), 'utf8'), (await w.store.getTicket(reply.fields.Ticket))!.content.split('\n\n').slice(1).join('\n\n'));
+    // The ticket's data: the rows the list gains, then the exact armour of the key file.
+    const [, rows, ...armour] = (await w.store.getTicket(reply.fields.Ticket))!.content.split('\n\n');
+    assert.equal(rows, `    ${file}  openssh-9.8p1\n    ${file}  openssh-9.9p1`);
+    assert.equal(readFileSync(path.join(dir, file), 'utf8'), armour.join('\n\n'));
     const list = readFileSync(path.join(dir, 'key-and-source.md'), 'utf8');
     assert.match(list, new RegExp(`^    ${file.replace(/\./g, '\\.')} +openssh-9\\.8p1\\n    ${file.replace(/\./g, '\\.')} +openssh-9\\.9p1\\n`, 'm'));
     assert.match((await col.git(['log', '-1', '--format=%B'])), new RegExp(`^Add source-signing key 0x${keyId} \\(djm@mindrot\\.org\\) for openssh-9\\.8p1, openssh-9\\.9p1`));
@@ -113,6 +116,28 @@ describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
     await approveAll(w, t.Ticket, t['Ticket-Digest'], [alice, carol]);
     assert.deepEqual((await w.applyAll()).outcomes.map((o) => o.state), ['applied']);
     assert.match(readFileSync(path.join(dir, 'key-and-source.md'), 'utf8'), /openssh-9\.9p1\n {4}0x[0-9a-f]{16}-djm@mindrot\.org-signing\.asc +openssh-9\.9p2\n/);
+  });
+
+  test('a long Checked: note and many releases are shown whole in the ticket, over lines of at most 72 columns', async () => {
+    const { w, alice, djm } = await world();
+    const note = `https://keys.openpgp.example/search?q=${'0123456789ABCDEF'.repeat(5)} compared with the fingerprint on the release announcement`;
+    const releases = Array.from({ length: 12 }, (_, i) => `openssh-portable-9.${i}p1`);
+    const s = await w.send(await w.mail(alice, `SUBMIT SOURCE KEY ${releases.join(' ')}\n${TO_BOT}\nChecked: ${note}\n\n${djm.pub.armor()}`));
+    assert.equal(s.replies[0].status, 'pending', s.replies[0].text);
+    const t = (await w.store.getTicket(s.replies[0].fields.Ticket))!;
+    const head = t.content.split('\n\n')[0].split('\n');
+    for (const l of head) assert.ok(l.length <= 72 && !l.endsWith('...'), `shortened or too long: ${l}`);
+    const values = (k: string) => head.flatMap((l) => (l.startsWith(`${k}: `) ? [l.slice(k.length + 2)] : []));
+    assert.ok(values('Releases').length > 1);
+    assert.equal(releasesOf(t.content), releases.join(' '));
+    assert.deepEqual(JSON.parse(t.payload).releases, releases);
+    // Words go whole from line to line; the one word longer than a line is cut, never shortened.
+    const checked = values('Checked');
+    assert.ok(checked.length >= 3);
+    assert.equal(checked.join('').replace(/ /g, ''), note.replace(/ /g, ''));
+    assert.ok(note.endsWith(` ${checked.at(-1)!}`), 'the last words, as written');
+    assert.equal(JSON.parse(t.payload).checked, note);
+    assert.equal(describeTicket(t), `source-signing key ${djm.fpr} for ${releases.join(' ')}`);
   });
 
   test('refusals: each names its rule and changes nothing', async () => {
