@@ -130,13 +130,14 @@ describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
     const values = (k: string) => head.flatMap((l) => (l.startsWith(`${k}: `) ? [l.slice(k.length + 2)] : []));
     assert.ok(values('Releases').length > 1);
     assert.equal(releasesOf(t.content), releases.join(' '));
-    assert.deepEqual(JSON.parse(t.payload).releases, releases);
+    const payload = JSON.parse(t.payload) as { releases: string[]; checked: string | null };
+    assert.deepEqual(payload.releases, releases);
     // Words go whole from line to line; the one word longer than a line is cut, never shortened.
     const checked = values('Checked');
     assert.ok(checked.length >= 3);
     assert.equal(checked.join('').replace(/ /g, ''), note.replace(/ /g, ''));
     assert.ok(note.endsWith(` ${checked.at(-1)!}`), 'the last words, as written');
-    assert.equal(JSON.parse(t.payload).checked, note);
+    assert.equal(payload.checked, note);
     assert.equal(describeTicket(t), `source-signing key ${djm.fpr} for ${releases.join(' ')}`);
   });
 
