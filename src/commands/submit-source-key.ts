@@ -115,7 +115,7 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
     subject: fpr,
     what,
     summary,
-    // The rows the list will gain, then the exact armour the key file will hold.
+    // The rows the list will gain, then the exact armour of the key file (written unless the folder holds this very copy already).
     data: fresh.length ? `${rowLines(fileName, fresh)}\n\n${armored}` : armored,
     payload: { kind: 'add-source-key', fingerprint: fpr, armored, releases, checked: checked.note },
     why: line('ticket-notify-source', { checked: checked.note !== null }),

@@ -17,6 +17,7 @@ import { silentLogger } from '../../src/logger.js';
 import { NAME_BOUNDS, COMMAND_BOUNDS } from '../../src/limits.js';
 import { describeTicket, releasesOf, unframeContent } from '../../src/tickets/ticket.js';
 import { community, flat, person, stateOf, TO_BOT, type World } from './commands-world.js';
+import { revokeInCollection } from '../security/world.js';
 
 async function world() {
   const c = await community();
@@ -174,6 +175,22 @@ describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
     // A member's own key is in pgp/all/, not pgp/for-source/.
     await assertRefusedRule(w, await w.mail(alice, `${A} ${alice.fpr} openssh-9.8p1\n${TO_BOT}`), A, 'not-in-source-folder',
       [new RegExp(`has the fingerprint ${alice.fpr}`)]);
+  });
+
+  test('the member who vouched is revoked while the ticket waits: the approved change fails, nothing is written', async () => {
+    const { w, alice, bob, carol, djm } = await world();
+    const s = await w.send(await w.mail(alice, `SUBMIT SOURCE KEY openssh-9.8p1\n${TO_BOT}\n\n${djm.pub.armor()}`));
+    const f = s.replies[0].fields;
+    await approveAll(w, f.Ticket, f['Ticket-Digest'], [bob, carol]);
+    await revokeInCollection(w, alice);
+    const col = await w.collection();
+    const head = (await col.git(['rev-parse', 'HEAD'])).trim();
+    const { outcomes, notices } = await w.applyAll();
+    assert.deepEqual(outcomes.map((o) => o.state), ['failed']);
+    assert.match(flat(outcomes[0].detail!), new RegExp(`the member who vouched can no longer vouch \\(the signing key ${alice.fpr} is revoked`));
+    assert.equal(notices.find((n) => n.to[0] === alice.email)?.status, 'error');
+    assert.equal((await col.git(['rev-parse', 'HEAD'])).trim(), head, 'no commit');
+    assert.equal((await w.store.getTicket(f.Ticket))!.state, 'failed');
   });
 
   test('the handler itself refuses a signer that is no member key today (the dispatcher lets only collection keys through)', async () => {
