@@ -220,6 +220,12 @@ export const COMMAND_BOUNDS = Object.freeze({
   keyBlocks: 4,
   /** Characters of a GET KEY query quoted back in the reply. */
   queryShownChars: 100,
+  /**
+   * Characters of the `Checked:` note of SUBMIT SOURCE KEY (where the member
+   * checked the upstream fingerprint: a URL or a few words). It goes into the
+   * ticket and the maintainers' notice; a long URL fits, an essay does not.
+   */
+  checkedNoteChars: 300,
 });
 
 /** Bounds on names derived from submitted data that become file names in the collection. */

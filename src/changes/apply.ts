@@ -41,7 +41,7 @@ import type { Keyring } from '../pgp/keyring.js';
 import { sameKeyContent } from '../pgp/merge.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import { checkSubmittedCert } from '../pki/x509.js';
-import { approvalCheck } from '../ledger/standing.js';
+import { approvalCheck, attestRefusal } from '../ledger/standing.js';
 import { composeNotice } from '../outbound/notice.js';
 import { maintainerContacts } from '../outbound/recipients.js';
 import { line } from '../outbound/wording.js';
@@ -208,6 +208,8 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       };
     }
     case 'add-source-key': {
+      const lapsed = await voucherLapsed(row, ring, deps, now);
+      if (lapsed) return { ok: false, reason: lapsed };
       const key = await oneKey(p.armored);
       const fpr = fingerprintOf(key);
       const entry = { type: 'source-key-added' as const, subject: fpr, name: p.releases.join(' ') };
@@ -236,6 +238,8 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       };
     }
     case 'add-source-release': {
+      const lapsed = await voucherLapsed(row, ring, deps, now);
+      if (lapsed) return { ok: false, reason: lapsed };
       const stored = (await col.sourceKeys()).find((k) => k.fingerprint === p.fingerprint);
       if (!stored) return { ok: false, reason: line('reason-apply-source-key-gone', { fingerprint: p.fingerprint }) };
       // A revoked or expired key signs no new release: the vouch would point people at it.
@@ -259,6 +263,17 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       };
     }
   }
+}
+
+/**
+ * Why the member who vouched (the change's signer) can no longer vouch, or
+ * null: checked again when the change is applied, as ATTEST checks its
+ * signer, so a member key revoked, expired or removed while the ticket
+ * waited puts no key into pgp/for-source/.
+ */
+async function voucherLapsed(row: ChangeRow, ring: Keyring, deps: ApplyDeps, now: Date): Promise<string | null> {
+  const why = await attestRefusal(row.signers[0] ?? null, ring, { policy: deps.policy, now });
+  return why === null ? null : line('reason-apply-voucher-lapsed', { why });
 }
 
 /** key-and-source.md already names every one of `releases` for this key id. */

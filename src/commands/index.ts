@@ -9,6 +9,8 @@ import { revokeKeyHandler } from './revoke-key.js';
 import { statusHandler } from './status.js';
 import { submitCertHandler } from './submit-cert.js';
 import { submitKeyHandler } from './submit-key.js';
+import { submitSourceKeyHandler } from './submit-source-key.js';
+import { addSourceHandler } from './add-source.js';
 import { updateKeyHandler } from './update-key.js';
 import { approveHandler, rejectHandler } from './vote.js';
 import { subscribeHandler, unsubscribeHandler } from './subscribe.js';
@@ -22,6 +24,8 @@ export function defaultHandlers(): HandlerTable {
   return {
     HELP: helpHandler,
     'SUBMIT KEY': submitKeyHandler,
+    'SUBMIT SOURCE KEY': submitSourceKeyHandler,
+    'ADD SOURCE': addSourceHandler,
     'UPDATE KEY': updateKeyHandler,
     'REVOKE KEY': revokeKeyHandler,
     'SUBMIT CERT': submitCertHandler,

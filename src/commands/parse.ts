@@ -26,7 +26,8 @@ import { clause } from '../templates.js';
 
 export type CommandName =
   | 'HELP' | 'SUBMIT KEY' | 'UPDATE KEY' | 'REVOKE KEY' | 'SUBMIT CERT' | 'ATTEST' | 'VERIFY' | 'STATUS'
-  | 'GET KEY' | 'CHECKPOINT' | 'APPROVE' | 'REJECT' | 'SUBSCRIBE' | 'UNSUBSCRIBE' | 'CONFIRM';
+  | 'GET KEY' | 'CHECKPOINT' | 'APPROVE' | 'REJECT' | 'SUBSCRIBE' | 'UNSUBSCRIBE' | 'CONFIRM'
+  | 'SUBMIT SOURCE KEY' | 'ADD SOURCE';
 
 export interface CommandSpec {
   name: CommandName;
@@ -54,9 +55,14 @@ const digestOnNextLine = (args: readonly string[]): number => (args.length < 2 ?
 
 /** Longest keywords first, so `SUBMIT KEY` is not read as something shorter. */
 export const COMMANDS: readonly CommandSpec[] = [
+  // A member vouches for an upstream release-signing key (pgp/for-source/):
+  // signed by the member's collection key, not by the key carried, so the
+  // carried key never widens who may sign (no carriesSigningKey).
+  { name: 'SUBMIT SOURCE KEY', unsignedOk: false, stateChanging: true, usage: 'SUBMIT SOURCE KEY <package-release> [<package-release>...]' },
   { name: 'SUBMIT KEY', unsignedOk: false, stateChanging: true, carriesSigningKey: true, usage: 'SUBMIT KEY' },
   { name: 'SUBMIT CERT', unsignedOk: false, stateChanging: true, usage: 'SUBMIT CERT <name>' },
   { name: 'UPDATE KEY', unsignedOk: false, stateChanging: true, carriesSigningKey: true, usage: 'UPDATE KEY' },
+  { name: 'ADD SOURCE', unsignedOk: false, stateChanging: true, usage: 'ADD SOURCE <keyid|fingerprint> <package-release> [<package-release>...]' },
   // The revocation signature is its own authority (DESIGN.md): the mail may
   // be unsigned. The handler checks the revocation against the collection
   // copy and records its signature for replay protection.

@@ -11,15 +11,13 @@
  * the submitter's reply a warning, and the maintainers decide. GET KEY and
  * the WKD export then name both keys for that address instead of choosing.
  */
-import { admitNewKey, describeCert, isSignedByKey } from '../pgp/admission.js';
+import { admitNewKey, isSignedByKey } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
-import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
-import { clause, render } from '../templates.js';
-import { contentValue } from '../text/value.js';
-import { isoSeconds } from '../tickets/ticket.js';
-import { readSubmittedKeys, signedKeyData } from './carried.js';
+import { fingerprintOf } from '../pgp/inspect.js';
+import { clause } from '../templates.js';
+import { admittedKeySummary, oneSubmittedKey, strippedLines } from './submitted-key.js';
 import { ARMOR_CONFIG, describeKey, refused } from './common.js';
-import { openTicket } from './ticketing.js';
+import { openTicket, ticketOpenedReply } from './ticketing.js';
 import type { Handler } from './types.js';
 import { line } from '../outbound/wording.js';
 
@@ -27,13 +25,9 @@ const CMD = 'SUBMIT KEY';
 
 export const submitKeyHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
-  const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
-  if (!read.ok) return refused(CMD, read.rule, read.reason, line('fix-submit-key-export', {}));
-  if (read.keys.length !== 1) {
-    return refused(CMD, 'one-key', line('reason-one-key', { count: read.keys.length, keyIds: read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ') }),
-      line('fix-one-key-submit-key', {}));
-  }
-  const key = read.keys[0];
+  const read = await oneSubmittedKey(CMD, req, ctx, { exportFix: 'fix-submit-key-export', oneKeyFix: 'fix-one-key-submit-key' });
+  if (!read.ok) return read.result;
+  const key = read.key;
   const fpr = fingerprintOf(key);
 
   // Proof of possession: only the holder of the key may submit it, so
@@ -61,12 +55,7 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
     const k = fp ? ctx.keyring.findByFingerprint(fp) : undefined;
     return k ? describeKey(k, ctx.policy, req.now) : fp ?? 'unknown';
   };
-  const summary: [string, string][] = [];
-  for (const u of adm.report.userIds.filter((x) => x.selfSigned && !x.attribute && !adm.strippedUserIds.includes(x.userId))) {
-    summary.push(['User-ID', u.userId]);
-  }
-  summary.push(['Algorithm', `${adm.report.algorithm}${adm.report.bits ? ` ${adm.report.bits}` : ''}${adm.report.curve ? ` ${adm.report.curve}` : ''}`]);
-  summary.push(['Key-Expires', adm.report.expires ? isoSeconds(adm.report.expires) : 'never']);
+  const summary = admittedKeySummary(adm);
   for (const f of adm.counted) summary.push(['Certified-By', await issuerName(f)]);
   for (const s of adm.stripped) summary.push(['Stripped', `${s.issuerKeyId} (${s.why})`]);
   // The warning line in every maintainer's notice: this address already
@@ -83,17 +72,5 @@ export const submitKeyHandler: Handler = async (req, ctx) => {
   });
   const details = [`Fingerprint: ${fpr}`];
   for (const f of adm.counted) details.push(clause('detail-certified-by', { issuer: await issuerName(f), min: cfg.policy.minCertifications }));
-  const stripped = adm.stripped.map((s) => contentValue(`${describeCert(s)}: ${s.why}`, 300));
-  stripped.push(...adm.strippedUserIds.map((u) => clause('stripped-user-id', { userId: contentValue(u) })));
-  return {
-    status: 'pending',
-    fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
-    body: render('ticket-opened', {
-      command: CMD, ticket: t.id, what: `new key ${who}`, threshold: cfg.threshold, expires: isoSeconds(t.expires),
-      details, stripped, warnings: adm.warnings, notes: t.notes,
-    }),
-    extra: t.notices,
-    effects: [t.effect],
-    outcome: `${CMD}:pending:${t.id}`,
-  };
+  return ticketOpenedReply(CMD, t, ctx, { what: `new key ${who}`, details, stripped: strippedLines(adm), warnings: adm.warnings });
 };

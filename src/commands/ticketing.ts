@@ -13,7 +13,7 @@ import { render } from '../templates.js';
 import {
   canonicalContent, expiryFor, formatTicketId, framedContent, isoSeconds, ticketDigest,
 } from '../tickets/ticket.js';
-import type { CommandRequest, ExtraMail, HandlerContext } from './types.js';
+import type { CommandRequest, CommandResult, ExtraMail, HandlerContext } from './types.js';
 
 export interface TicketDraft {
   kind: TicketKind;
@@ -25,6 +25,8 @@ export interface TicketDraft {
   /** The exact data to be stored (armour, PEM and signature), ASCII. */
   data: string;
   payload: ChangePayload;
+  /** A paragraph for the maintainers' notice on what this kind of ticket asks of them (rendered from templates/), or none. */
+  why?: string;
 }
 
 export interface OpenedTicket {
@@ -72,8 +74,24 @@ export async function openTicket(req: CommandRequest, ctx: HandlerContext, d: Ti
       body: render('ticket-notify', {
         ticket: id, digest, what: d.what, submitter, sender: req.sender, expires: isoSeconds(expires),
         threshold: cfg.threshold, maintainers: cfg.maintainers.length, framed: framedContent(content), botAddress: cfg.bot.address,
+        why: d.why ?? null,
       }),
     });
   }
   return { id, digest, content, expires, effect: { kind: 'ticket-create', ticket }, notices, notes };
+}
+
+/** The submitter's reply to a request that opened ticket `t` (templates/ticket-opened.txt), with the notices and the store effect. */
+export function ticketOpenedReply(cmd: string, t: OpenedTicket, ctx: HandlerContext, r: { what: string; details: string[]; stripped: string[]; warnings: string[] }): CommandResult {
+  return {
+    status: 'pending',
+    fields: { Ticket: t.id, 'Ticket-Digest': t.digest },
+    body: render('ticket-opened', {
+      command: cmd, ticket: t.id, what: r.what, threshold: ctx.config.threshold, expires: isoSeconds(t.expires),
+      details: r.details, stripped: r.stripped, warnings: r.warnings, notes: t.notes,
+    }),
+    extra: t.notices,
+    effects: [t.effect],
+    outcome: `${cmd}:pending:${t.id}`,
+  };
 }

@@ -11,11 +11,11 @@
  */
 import { describeCert, planUpdate } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
-import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
+import { fingerprintOf } from '../pgp/inspect.js';
 import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
-import { readSubmittedKeys, signedKeyData } from './carried.js';
+import { oneSubmittedKey } from './submitted-key.js';
 import { ARMOR_CONFIG, describeKey, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import type { Handler } from './types.js';
@@ -25,15 +25,9 @@ const CMD = 'UPDATE KEY';
 
 export const updateKeyHandler: Handler = async (req, ctx) => {
   const cfg = ctx.config;
-  const read = await readSubmittedKeys(signedKeyData(req), cfg.limits);
-  if (!read.ok) {
-    return refused(CMD, read.rule, read.reason, line('fix-update-key-export', {}));
-  }
-  if (read.keys.length !== 1) {
-    return refused(CMD, 'one-key', line('reason-one-key', { count: read.keys.length, keyIds: read.keys.map((k) => `0x${keyIdOf(k)}`).join(', ') }),
-      line('fix-one-key-update-key', {}));
-  }
-  const incoming = read.keys[0];
+  const read = await oneSubmittedKey(CMD, req, ctx, { exportFix: 'fix-update-key-export', oneKeyFix: 'fix-one-key-update-key' });
+  if (!read.ok) return read.result;
+  const incoming = read.key;
   const fpr = fingerprintOf(incoming);
   const existing = ctx.keyring.findByFingerprint(fpr);
   if (!existing || fingerprintOf(existing) !== fpr) {

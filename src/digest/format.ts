@@ -124,7 +124,8 @@ function changeLines(d: DigestEntry): string[] {
   if (e.name !== undefined) lines.push(...field(2, e.type.startsWith('source-') ? 'Releases: ' : 'Name: ', asciiValue(e.name), W));
   if (e.ticket !== undefined) lines.push(...field(2, 'Ticket: ', asciiValue(e.ticket), W));
   lines.push(...listField(2, 'Approved-By: ', e.approvers ?? []));
-  lines.push(...listField(2, 'Signed-By: ', e.signers));
+  // A source-signing key is there because a member vouched for it: the entry's signer is that member.
+  lines.push(...listField(2, e.type.startsWith('source-') ? 'Vouched-By: ' : 'Signed-By: ', e.signers));
   return lines;
 }
 

@@ -568,7 +568,7 @@ export class SqliteStore implements StateStore {
     const rows = (q.release !== undefined
       ? this.sql('SELECT * FROM source_vouches WHERE release_lc = ? ORDER BY log_index').all(q.release.toLowerCase())
       : q.fingerprint !== undefined
-        ? this.sql('SELECT * FROM source_vouches WHERE fingerprint = ? ORDER BY log_index').all(q.fingerprint.toUpperCase())
+        ? this.sql('SELECT * FROM source_vouches WHERE fingerprint = ? ORDER BY log_index, release_lc').all(q.fingerprint.toUpperCase())
         : this.sql('SELECT * FROM source_vouches ORDER BY log_index, release_lc').all()) as SourceVouchDbRow[];
     return rows.map((r) => ({
       logIndex: r.log_index, release: r.release, package: r.package, fingerprint: r.fingerprint, voucher: r.voucher,

@@ -29,7 +29,8 @@ export const CONTENT_HEADER = 'ztrust-ticket v1';
 export const CONTENT_BEGIN = '-----BEGIN ZTRUST TICKET-----';
 export const CONTENT_END = '-----END ZTRUST TICKET-----';
 
-const MAX_LINE = 72;
+/** Columns of a content line (a field and its value), as of every line the bot mails. */
+export const MAX_LINE = 72;
 
 /** `ZT-` + 6 digits (more digits once past 999999). */
 export function formatTicketId(prefix: string, n: number): string {
@@ -269,8 +270,18 @@ export function describeTicket(t: Pick<TicketRow, 'kind' | 'subject' | 'content'
       return clause('what-certificate', { name: t.subject, subject: subj });
     }
     case 'add-source-key':
-      return clause('what-source-key', { key: t.subject, releases: field('Releases') ?? '' });
+      return clause('what-source-key', { key: t.subject, releases: releasesOf(t.content) });
     case 'add-source-release':
-      return clause('what-source-release', { key: t.subject, releases: field('Releases') ?? '' });
+      return clause('what-source-release', { key: t.subject, releases: releasesOf(t.content) });
   }
+}
+
+/**
+ * The releases a source ticket names: its `Releases:` lines (the list is
+ * split over several lines to stay within a content line), joined with one
+ * space. Read from the summary only, never from the data below it.
+ */
+export function releasesOf(content: string): string {
+  const summary = content.split('\n\n')[0];
+  return summary.split('\n').flatMap((l) => (l.startsWith('Releases: ') ? [l.slice('Releases: '.length)] : [])).join(' ');
 }

@@ -92,6 +92,22 @@ export interface ReplyInfo {
   text: string;
 }
 
+/** A bot mail as a test reads it: recipients, Status, the text (LF), its machine-readable lines, In-Reply-To and the raw Subject. */
+export interface MailFields { to: string; status: string; text: string; fields: Record<string, string>; inReplyTo: string | null; subject: string }
+
+export async function mailFields(m: CapturedMail): Promise<MailFields> {
+  const r = await readReply(m);
+  const text = r.text.replace(/\r\n/g, '\n');
+  const fields: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    if (!line) break;
+    const x = /^([A-Za-z-]+): (.*)$/.exec(line);
+    if (x) fields[x[1]] = x[2]!;
+  }
+  const subject = /^Subject: (.*)$/m.exec(m.raw.toString('latin1'))?.[1] ?? '';
+  return { to: r.to.join(','), status: r.status ?? '', text, fields, inReplyTo: r.inReplyTo, subject };
+}
+
 export async function readReply(m: CapturedMail): Promise<ReplyInfo> {
   const p = await simpleParser(m.raw);
   return {

@@ -30,7 +30,7 @@ import { startDovecot, type DovecotHandle } from '../harness/dovecot.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp.js';
-import { makeBot, readReply, runCli, type BotSetup } from './bot.js';
+import { mailFields, makeBot, runCli, type BotSetup } from './bot.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import * as openpgp from 'openpgp';
 import { openApp } from '../../src/app/app.js';
@@ -111,19 +111,7 @@ async function run(): Promise<CapturedMail[]> {
   return mails;
 }
 
-interface Info { to: string; status: string; text: string; fields: Record<string, string>; inReplyTo: string | null; subject: string }
-async function info(m: CapturedMail): Promise<Info> {
-  const r = await readReply(m);
-  const text = r.text.replace(/\r\n/g, '\n');
-  const fields: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    if (!line) break;
-    const x = /^([A-Za-z-]+): (.*)$/.exec(line);
-    if (x) fields[x[1]] = x[2]!;
-  }
-  const subject = /^Subject: (.*)$/m.exec(m.raw.toString('latin1'))?.[1] ?? '';
-  return { to: r.to.join(','), status: r.status ?? '', text, fields, inReplyTo: r.inReplyTo, subject };
-}
+const info = mailFields;
 const flat = (s: string) => s.replace(/\s+/g, ' ');
 
 before(async () => {

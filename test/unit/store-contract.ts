@@ -456,6 +456,45 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    test('source vouches: indexed with the log append, found by release (any case), by key, or all, in log order', async () => {
+      const s = await factory.open();
+      const key = 'A'.repeat(40);
+      const other = 'B'.repeat(40);
+      const v = (logIndex: number, release: string, fingerprint: string, type: 'source-key-added' | 'source-release-added') => ({
+        logIndex, release, package: release.replace(/-\d.*$/, ''), fingerprint, voucher: 'C'.repeat(40), ticket: `ZT-00000${logIndex}`,
+        time: '2026-01-01T00:00:00Z', type,
+      });
+      await s.beginLogAppend({ key: 'src:1', fromIndex: 2, count: 2, entriesDigest: '3'.repeat(64) });
+      await s.beginLogAppend({ key: 'src:0', fromIndex: 0, count: 1, entriesDigest: '4'.repeat(64) });
+      // Appended out of order: the index still answers in log order.
+      await s.finishLogAppend('src:1', {
+        attestations: [],
+        sourceVouches: [v(2, 'openssh-9.9p2', key, 'source-release-added'), v(3, 'musl-1.2.5', other, 'source-key-added')],
+        checkpoint: { size: 4, note: 'cp4\n' },
+      });
+      await s.finishLogAppend('src:0', {
+        attestations: [],
+        sourceVouches: [v(0, 'OpenSSH-9.9p1', key, 'source-key-added'), v(0, 'openssh-9.8p1', key, 'source-key-added')],
+        checkpoint: { size: 1, note: 'cp1\n' },
+      });
+      assert.deepEqual(await s.findSourceVouches({ release: 'OPENSSH-9.8P1' }), [v(0, 'openssh-9.8p1', key, 'source-key-added')]);
+      assert.deepEqual(await s.findSourceVouches({ release: 'openssh-9.9p1' }), [v(0, 'OpenSSH-9.9p1', key, 'source-key-added')], 'kept as written');
+      assert.deepEqual(await s.findSourceVouches({ release: 'openssh-9.9' }), [], 'a release is matched whole, not as a prefix');
+      // Within one entry, by release (lower-cased): the order does not depend on how the rows were inserted.
+      assert.deepEqual((await s.findSourceVouches({ fingerprint: key })).map((x) => [x.logIndex, x.release]),
+        [[0, 'openssh-9.8p1'], [0, 'OpenSSH-9.9p1'], [2, 'openssh-9.9p2']]);
+      assert.deepEqual(await s.findSourceVouches({ fingerprint: key.toLowerCase() }), await s.findSourceVouches({ fingerprint: key }), 'a fingerprint in any case');
+      assert.deepEqual((await s.findSourceVouches({ fingerprint: key })).map((x) => x.logIndex), [0, 0, 2]);
+      assert.deepEqual((await s.findSourceVouches({ fingerprint: other })).map((x) => x.release), ['musl-1.2.5']);
+      assert.deepEqual((await s.findSourceVouches({})).map((x) => x.logIndex), [0, 0, 2, 3]);
+      assert.deepEqual(await s.findSourceVouches({ fingerprint: 'D'.repeat(40) }), []);
+      // A conflict (finished twice) indexes nothing more.
+      await assert.rejects(s.finishLogAppend('src:0', { attestations: [], sourceVouches: [v(9, 'zlib-1.3.1', key, 'source-release-added')], checkpoint: { size: 10, note: 'x\n' } }),
+        (e: unknown) => e instanceof StoreError && e.code === 'STORE_CONFLICT');
+      assert.deepEqual(await s.findSourceVouches({ release: 'zlib-1.3.1' }), []);
+      await s.close();
+    });
+
     test('subscription tokens: recorded with the reply, used once, never after expiry; confirm applies the action', async () => {
       const s = await factory.open();
       const tok = (hash: string, address: string, action: 'subscribe' | 'unsubscribe', expiresAt = '2030-01-01T00:00:00.000Z') =>
