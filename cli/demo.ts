@@ -4,9 +4,15 @@
  * the collection, so the bot can check their signatures), writes sample mail
  * into a Maildir, runs the real pipeline (Maildir intake, BullMQ on an
  * embedded redis-server, SQLite, signed replies written as .eml files) and
- * prints what happened to each message. In a second round two maintainers
- * approve the newcomer's key submission with the digest from their notices,
- * and the apply step writes the key into the collection.
+ * prints what happened to each message. It shows the three things people
+ * use the bot for, each with the command that checks it offline:
+ *   - a key submission approved by the maintainers (round 2), applied to the
+ *     collection by the apply step;
+ *   - an ATTEST of a release file's SHA-256, then a VERIFY by hash whose
+ *     proof verify-proof accepts;
+ *   - an upstream release-signing key vouched for a release by a member and
+ *     approved, then a VERIFY by release name and a verify-source of the file;
+ * and a signed digest of every change that verify-digest accepts.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,6 +31,14 @@ import { dataLayout } from '../src/datadir.js';
 import { LogService } from '../src/ledger/service.js';
 import { logImport } from '../src/ledger/import-entries.js';
 import { runOnce } from '../queue/runner.js';
+import { createHash } from 'node:crypto';
+import { runDigestCycle } from '../src/digest/run.js';
+import { verifyDigest } from '../src/digest/verify-digest.js';
+import { checkLogText, textOf } from '../src/ledger/proofmail.js';
+import { verifySource } from '../src/ledger/verify-source.js';
+import { Keyring } from '../src/pgp/keyring.js';
+import { DEFAULT_CRYPTO_POLICY } from '../src/policy/index.js';
+import { sendOutboxNow } from './digest.js';
 
 export interface DemoOptions {
   dir?: string;
@@ -92,6 +106,19 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   }
   out(`seed collection: ${seeded.imported.keys.length} cross-signed keys imported and logged (${seeded.findings.filter((f) => f.severity !== 'info').length} audit findings)\n`);
   const erinKey = await erin.key.toPublic().signAllUsers([alice.key, bob.key, dave.key]);
+  // An upstream project's release-signing key and a release it signed: the
+  // file and its detached signature, as a user downloads them.
+  const upstream = await person('Demo Tool Releases', 'releases@demo-tool.example');
+  const release = 'demo-tool-1.0';
+  const downloads = path.join(root, 'downloads');
+  mkdirSync(downloads, { recursive: true });
+  const artifact = path.join(downloads, `${release}.tar.gz`);
+  const artifactBytes = Buffer.from(`${release}: the bytes of a release tarball, made for the demo\n`.repeat(64));
+  writeFileSync(artifact, artifactBytes);
+  const artifactSha256 = createHash('sha256').update(artifactBytes).digest('hex');
+  writeFileSync(`${artifact}.sig`, (await openpgp.sign({
+    message: await openpgp.createMessage({ binary: artifactBytes }), signingKeys: upstream.key, detached: true, format: 'binary',
+  })) as Uint8Array);
 
   const inbox = layout.inbox;
   for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(inbox, sub), { recursive: true });
@@ -123,6 +150,11 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   put('APPROVE with a tampered inline signature', Buffer.from(good.replace('APPROVE ZT-000001', 'APPROVE ZT-000002')), '<m7@demo.example>');
   put('list traffic without a command (ignored)', plainMail({ From: 'frank@demo.example', To: 'linux-390@lists.demo.example', Subject: '[LINUX-390] z/VM question',
     'List-Id': 'LINUX-390 <linux-390.lists.demo.example>', Precedence: 'list', 'Message-ID': '<m8@demo.example>' }, 'Has anyone seen this IPL error?\n'), '<m8@demo.example>');
+  put(`ATTEST of ${release}.tar.gz's SHA-256 by maintainer Alice`,
+    await signed(alice, 'pgpmime', 'attest', `ATTEST\nTo: ${botAddress}\n\n${artifactSha256}  ${release}.tar.gz\n`, 'm14'), '<m14@demo.example>');
+  put(`SUBMIT SOURCE KEY ${release} by maintainer Alice: the upstream key that signs it`,
+    await signed(alice, 'pgpmime', 'source key', `SUBMIT SOURCE KEY ${release}\nTo: ${botAddress}\nChecked: https://demo-tool.example/releases (the project's page)\n\n${upstream.key.toPublic().armor()}`, 'm15'),
+    '<m15@demo.example>');
   put('a bounce (never answered)', plainMail({ From: 'MAILER-DAEMON@demo.example', To: botAddress, Subject: 'Undelivered Mail', 'Return-Path': '<>',
     'Message-ID': '<m9@demo.example>' }, 'This is the mail system.\n'), '<m9@demo.example>');
   put('an out-of-office auto-reply (never answered)', plainMail({ From: 'gina@demo.example', To: botAddress, Subject: 'Out of office',
@@ -174,22 +206,26 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   // digest it shows; the second approval reaches the threshold and the apply
   // step writes the key into the collection (git commit) and tells Erin.
   // A ticket notice is known by its Ticket: field (the reply contract), not by the wording of its Subject.
-  const notice = notices1.find((m) => m.to.includes(alice.email) && /^Ticket: \S+$/m.test(m.text));
-  if (notice) {
+  const ticketNotices = notices1.filter((m) => m.to.includes(alice.email) && /^Ticket: \S+$/m.test(m.text));
+  if (ticketNotices.length) {
     round = 2;
-    const ticket = /^Ticket: (\S+)$/m.exec(notice.text)?.[1] ?? '';
-    const digest = /^Ticket-Digest: ([0-9a-f]{64})$/m.exec(notice.text)?.[1] ?? '';
-    put(`APPROVE ${ticket} by maintainer Alice (PGP/MIME), with the digest from her notice`,
-      await signed(alice, 'pgpmime', `Re: ${notice.subject}`, `APPROVE ${ticket}\n${digest}\nTo: ${botAddress}\n`, 'm11'), '<m11@demo.example>');
-    put(`APPROVE ${ticket} by maintainer Bob (inline)`, await signed(bob, 'inline', 'approve', `APPROVE ${ticket} ${digest}\nTo: ${botAddress}\n`, 'm12'), '<m12@demo.example>');
+    let k = 0;
+    for (const notice of ticketNotices) {
+      const ticket = /^Ticket: (\S+)$/m.exec(notice.text)?.[1] ?? '';
+      const digest = /^Ticket-Digest: ([0-9a-f]{64})$/m.exec(notice.text)?.[1] ?? '';
+      const what = notice.subject.replace(/^.*?: /, '');
+      put(`APPROVE ${ticket} (${what}) by maintainer Alice (PGP/MIME), with the digest from her notice`,
+        await signed(alice, 'pgpmime', `Re: ${notice.subject}`, `APPROVE ${ticket}\n${digest}\nTo: ${botAddress}\n`, `a${++k}`), `<a${k}@demo.example>`);
+      put(`APPROVE ${ticket} by maintainer Bob (inline)`, await signed(bob, 'inline', 'approve', `APPROVE ${ticket} ${digest}\nTo: ${botAddress}\n`, `a${++k}`), `<a${k}@demo.example>`);
+    }
     // Carol objects in a signed reply that quotes her notice without ">"
     // (Outlook style): the notice's APPROVE lines are in her signed text,
     // but the command is only ever the first line, so this is no vote.
     const carolNotice = notices1.find((m) => m.to.includes(carol.email) && /^Ticket: \S+$/m.test(m.text));
     put(`a signed objection by Carol quoting her notice without ">" (no command, so no vote)`,
-      await signed(carol, 'pgpmime', `RE: ${notice.subject}`, `I object: I have not met Erin.\n\n-----Original Message-----\n${carolNotice?.text ?? notice.text}`, 'm13'),
+      await signed(carol, 'pgpmime', `RE: ${ticketNotices[0].subject}`, `I object: I have not met Erin.\n\n-----Original Message-----\n${carolNotice?.text ?? ticketNotices[0].text}`, 'm13'),
       '<m13@demo.example>');
-    out(`\nround 2: the maintainers approve ticket ${ticket}\n\n`);
+    out(`\nround 2: the maintainers approve ${ticketNotices.length} ticket(s)\n\n`);
     ms += await runRound();
     const before = new Set(mails.map((m) => m.file));
     mails = await sent();
@@ -198,7 +234,58 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     out(`- notices: ${notices2.map((m) => `${m.to} (Status: ${m.status})`).join(', ') || 'none'}\n`);
     const stored = readdirSync(path.join(layout.collection, 'pgp', 'all')).find((f) => f.startsWith(`0x${erin.key.getKeyID().toHex()}-`));
     out(`\ncollection: ${stored ? `pgp/all/${stored} (certified by Alice and Bob; the outsider's certification stripped)` : 'the key was not added'}\n`);
+    const sourceFile = readdirSync(path.join(layout.collection, 'pgp', 'for-source')).find((f) => f.startsWith(`0x${upstream.key.getKeyID().toHex()}-`));
+    out(`            ${sourceFile ? `pgp/for-source/${sourceFile}, listed for ${release} in pgp/for-source/key-and-source.md` : 'the source key was not added'}\n`);
   }
+
+  // Round 3: anyone (unsigned) asks about the release, by hash and by name.
+  round = 3;
+  put(`VERIFY ${release}.tar.gz's SHA-256 (unsigned)`, plainMail({ From: 'Hank <hank@demo.example>', To: botAddress, Subject: 'is this file ok?', 'Message-ID': '<m16@demo.example>' },
+    `VERIFY ${artifactSha256}\n`), '<m16@demo.example>');
+  put(`VERIFY ${release} by release name (unsigned)`, plainMail({ From: 'Hank <hank@demo.example>', To: botAddress, Subject: 'which key?', 'Message-ID': '<m17@demo.example>' },
+    `VERIFY ${release}\n`), '<m17@demo.example>');
+  out('\nround 3: anyone asks about the release\n\n');
+  ms += await runRound();
+  mails = await sent();
+  report(mails, 3);
+
+  // A digest of every change so far, as the scheduler in `run` makes them.
+  {
+    const app = await openApp(init.config, logger);
+    try {
+      const d = await runDigestCycle(app);
+      await sendOutboxNow(app, d.outboxIds);
+      out(`\ndigest: ${d.digest ? `number ${d.digest.number}, ${d.digest.changes} change(s) and ${d.digest.attestations} attestation(s), in ${d.digest.file}` : `none (${d.skipped})`}\n`);
+    } finally {
+      await app.close();
+    }
+  }
+
+  // Each thing checked offline, the way a user would, with only the public keys.
+  const vkey = readFileSync(layout.logVerifierKey, 'utf8').trim();
+  const checks: { what: string; ok: boolean; how: string }[] = [];
+  const hashReply = readdirSync(outbox).filter((f) => f.endsWith('.eml')).map((f) => path.join(outbox, f))
+    .find((f) => { const t = readFileSync(f, 'latin1'); return /In-Reply-To: <m16@demo\.example>/i.test(t); });
+  if (hashReply) {
+    const r = checkLogText(await textOf(readFileSync(hashReply)), vkey);
+    checks.push({ what: `the VERIFY-by-hash reply's log proof (${path.basename(hashReply)})`, ok: r.ok,
+      how: `ztrust-bot verify-proof ${hashReply} --log-key ${layout.logVerifierKey}` });
+  }
+  const vs = await verifySource({
+    artifactPath: artifact, signature: readFileSync(`${artifact}.sig`), signatureName: `${release}.tar.gz.sig`, collectionDir: layout.collection,
+    log: { dir: layout.log, vkey }, policy: DEFAULT_CRYPTO_POLICY, now: new Date(),
+  });
+  checks.push({ what: `${release}.tar.gz against the collection: signature, key, release row and the vouch's log proof`, ok: vs.ok,
+    how: `ztrust-bot verify-source ${artifact} --collection ${layout.collection} --log ${layout.log} --log-key ${layout.logVerifierKey}` });
+  const digestFile = readdirSync(path.join(dataDir, 'digests')).filter((f) => f.endsWith('.txt')).sort().pop();
+  if (digestFile) {
+    const file = path.join(dataDir, 'digests', digestFile);
+    const r = await verifyDigest({ file: readFileSync(file), previous: null, botKeys: await Keyring.fromArmored(readFileSync(layout.botPublicKey, 'utf8')), logKey: vkey });
+    checks.push({ what: `digest ${digestFile}: the bot's signature and the log's consistency proof`, ok: r.ok,
+      how: `ztrust-bot verify-digest ${file} --bot-key ${layout.botPublicKey} --log-key ${layout.logVerifierKey}` });
+  }
+  out('\nchecked offline, as a user would (and the command that does it):\n');
+  for (const c of checks) out(`- ${c.ok ? 'ok' : 'FAILED'}: ${c.what}\n    ${c.how}\n`);
 
   out(`\n${mails.length} signed replies and notices in ${ms} ms, written to ${outbox}\n`);
   out(`data directory: ${dataDir} (state.db, collection/, log/, keys/)\n`);

@@ -24,6 +24,20 @@ test('the demo runs the real pipeline on embedded defaults and every reply verif
   assert.match(r.stdout, /a signed objection by Carol quoting her notice without ">" \(no command, so no vote\)\n\s+reply to carol@demo\.example: Status: error/);
   // The two bound approvals counted: the key is in the collection.
   assert.match(r.stdout, /\ncollection: pgp\/all\/0x[0-9a-f]{16}-/);
+  // Issue 11, item 5: the three things people use the bot for, and a digest, each checked offline.
+  assert.match(r.stdout, /ATTEST of demo-tool-1\.0\.tar\.gz's SHA-256 by maintainer Alice\n\s+reply to alice@demo\.example: Status: accepted/);
+  assert.match(r.stdout, /SUBMIT SOURCE KEY demo-tool-1\.0 by maintainer Alice: the upstream key that signs it\n\s+reply to alice@demo\.example: Status: pending/);
+  assert.match(r.stdout, /pgp\/for-source\/0x[0-9a-f]{16}-releases@demo-tool\.example-signing\.asc, listed for demo-tool-1\.0/);
+  assert.match(r.stdout, /VERIFY demo-tool-1\.0\.tar\.gz's SHA-256 \(unsigned\)\n\s+reply to hank@demo\.example: Status: found/);
+  assert.match(r.stdout, /VERIFY demo-tool-1\.0 by release name \(unsigned\)\n\s+reply to hank@demo\.example: Status: found/);
+  assert.match(r.stdout, /\ndigest: number 1, /);
+  const offline = [...r.stdout.matchAll(/^- (ok|FAILED): (.*)\n {4}ztrust-bot (.*)$/gm)];
+  assert.deepEqual(offline.map((m) => [m[1], m[3].split(' ')[0]]), [['ok', 'verify-proof'], ['ok', 'verify-source'], ['ok', 'verify-digest']]);
+  // The commands the summary prints work as printed, in a process of their own.
+  for (const m of offline) {
+    const c = await runCli(m[3].split(' '), { ...process.env, ZTRUST_LOG_LEVEL: 'warn' });
+    assert.equal(c.code, 0, `ztrust-bot ${m[3]}: ${c.stderr}`);
+  }
   const outbox = path.join(dir, 'data', 'outbox');
   const replies = readdirSync(outbox).filter((f) => f.endsWith('.eml'));
   assert.ok(replies.length >= 7, `replies: ${replies.length}`);
