@@ -25,6 +25,7 @@
  */
 import { createHash } from 'node:crypto';
 import { RootError } from './errors.js';
+import { parseVerifierKey } from '../tlog/note.js';
 
 export const ROOT_HEADER = 'ztrust-root v1';
 const MAX_LINE = 72;
@@ -76,7 +77,13 @@ export function normaliseRoot(d: RootDocument): RootDocument {
   if (!FPR.test(botKey)) bad(`bot key ${JSON.stringify(d.botKey)} is not a fingerprint`);
   checkValue('Log-Origin', d.logOrigin);
   checkValue('Log-Key', d.logKey);
-  if (!d.logKey.startsWith(`${d.logOrigin}+`)) bad('the log key must be named for the log origin');
+  let logKeyName: string;
+  try {
+    logKeyName = parseVerifierKey(d.logKey).name;
+  } catch (err) {
+    return bad(`Log-Key is not a C2SP verifier key (${(err as Error).message})`);
+  }
+  if (logKeyName !== d.logOrigin) bad('the log key must be named for the log origin');
   if (d.version === 1 ? d.previous !== null : !(d.previous && /^[0-9a-f]{64}$/.test(d.previous))) {
     bad(d.version === 1 ? 'version 1 has no previous version' : 'a later version names the SHA-256 of the previous one');
   }

@@ -14,13 +14,14 @@ import { formatRoot, parseRoot, rootDigest, type RootDocument } from '../../src/
 import { readRootApproval, type ApprovalFile } from '../../src/root/approval.js';
 import { walkRootChain, type RootVersionFiles } from '../../src/root/chain.js';
 import { RootError } from '../../src/root/errors.js';
+import { generateLogKey } from '../../src/tlog/note.js';
 
 const policy = DEFAULT_CRYPTO_POLICY;
 const DAY = 86_400_000;
 const T0 = new Date('2026-12-01T00:00:00Z');
 const BOT = 'AB'.repeat(20);
 const ORIGIN = 'ztrust.example.org/log';
-const VKEY = `${ORIGIN}+1a2b3c4d+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=`;
+const VKEY = generateLogKey(ORIGIN).vkey;
 
 let gpg: GpgHome;
 let A: string; let B: string; let C: string; let D: string; let X: string;
@@ -74,7 +75,7 @@ describe('root document', () => {
     assert.ok(lines.every((l) => l.length <= 72), text);
     assert.deepEqual(lines.filter((l) => l.startsWith('Maintainer: ')).map((l) => l.slice(12)), [A, B, C].sort());
     assert.match(text, /^Previous: none$/m);
-    assert.match(text, /^Log-Key:\n {2}ztrust\.example\.org\/log\+1a2b3c4d\+\S{38}\n {2}\S{6}\n/m);
+    assert.match(text, /^Log-Key:\n {2}ztrust\.example\.org\/log\+[0-9a-f]{8}\+\S{38}\n {2}\S{6}\n/m);
     const doc = parseRoot(text);
     assert.equal(formatRoot(doc), text);
     assert.equal(doc.threshold, 2);
@@ -96,7 +97,8 @@ describe('root document', () => {
   test('threshold above the maintainers, a later version without previous, a log key for another origin: refused', () => {
     assert.throws(() => root(1, [A], 2, null), /threshold 2/);
     assert.throws(() => root(2, [A], 1, null), /SHA-256 of the previous/);
-    assert.throws(() => formatRoot({ ...parseRoot(root(1, [A], 1, null)), logKey: `other.org/log+1a2b3c4d+AQID` }), /named for the log origin/);
+    assert.throws(() => formatRoot({ ...parseRoot(root(1, [A], 1, null)), logKey: generateLogKey('other.org/log').vkey }), /named for the log origin/);
+    assert.throws(() => formatRoot({ ...parseRoot(root(1, [A], 1, null)), logKey: `${ORIGIN}+1a2b3c4d+AQID` }), /not a C2SP verifier key/);
   });
 
   test('an approval line: APPROVE ROOT-n and the digest, on one line or two', () => {
