@@ -87,6 +87,20 @@ export async function checkVersionApprovals(
     }
     approvedBy.add(r.signer);
   }
+  const problems = approvalProblems(prev, next, approvedBy);
+  if (problems.length) {
+    throw new RootError('ROOT_THRESHOLD', `root version ${next.version} is not approved: ${problems.join('; ')}${notCounted.length ? ` (not counted: ${notCounted.join('; ')})` : ''}`);
+  }
+  return { version: next.version, digest, approvedBy: [...approvedBy].sort(), notCounted };
+}
+
+/**
+ * What keeps `approvedBy` from making `next` current after `prev` (TUF's
+ * rule, see the module comment); empty when nothing does. The one statement
+ * of the rule: the chain walk and the bot's own count of approvals by mail
+ * (src/root/draft.ts) both come here.
+ */
+export function approvalProblems(prev: RootDocument | null, next: RootDocument, approvedBy: ReadonlySet<string>): string[] {
   const by = (list: readonly string[]): number => list.filter((f) => approvedBy.has(f)).length;
   const problems: string[] = [];
   const deciders = prev ?? next;
@@ -98,10 +112,12 @@ export async function checkVersionApprovals(
     const added = next.maintainers.filter((f) => !prev.maintainers.includes(f) && !approvedBy.has(f));
     if (added.length) problems.push(`the new maintainer key${added.length === 1 ? '' : 's'} ${added.join(', ')} did not approve it`);
   }
-  if (problems.length) {
-    throw new RootError('ROOT_THRESHOLD', `root version ${next.version} is not approved: ${problems.join('; ')}${notCounted.length ? ` (not counted: ${notCounted.join('; ')})` : ''}`);
-  }
-  return { version: next.version, digest, approvedBy: [...approvedBy].sort(), notCounted };
+  return problems;
+}
+
+/** Whose approvals can count for `next`: the previous version's maintainers and its own. */
+export function rootDeciders(prev: RootDocument | null, next: RootDocument): string[] {
+  return [...new Set([...(prev?.maintainers ?? []), ...next.maintainers])].sort();
 }
 
 export async function walkRootChain(o: WalkOptions): Promise<ChainResult> {
