@@ -156,6 +156,26 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as one JSON object')
     .showHelpAfterError(false)
     .action(lazy(async () => (await import('./root.js')).rootVerify));
+  root.command('init')
+    .description("draft root version 1 from the config (maintainers, threshold, the bot's and the log's keys) and mail it to the maintainers for approval")
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./root.js')).rootInit));
+  root.command('propose')
+    .description('draft the next root version (the current one with the changes given) and mail it to the maintainers who must approve it')
+    .option('--add-maintainer <fingerprint>', 'add a maintainer (repeatable; the new key must approve too)', collect, [] as string[])
+    .option('--remove-maintainer <fingerprint>', 'remove a maintainer (repeatable)', collect, [] as string[])
+    .option('--threshold <n>', 'the new threshold')
+    .option('--bot-key <fingerprint>', "rotate the bot's OpenPGP key")
+    .option('--log-key <vkey>', "rotate the log's verifier key")
+    .option('--renew', 'only extend the validity (a new expiry date)')
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./root.js')).rootPropose));
+  root.command('status')
+    .description('unrooted, or the current root and its expiry; drafts waiting for approval; where the config disagrees with the root')
+    .option('--json', 'print the result as one JSON object')
+    .option(...CONFIG_OPTION)
+    .showHelpAfterError(false)
+    .action(lazy(async () => (await import('./root.js')).rootStatus));
 
   program.command('config-schema')
     .description('print the JSON Schema of the config file')

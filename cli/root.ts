@@ -5,9 +5,11 @@
  * collection's keys, and print who approved each version and what the
  * current root says.
  *
- * Also the `--root FILE --collection DIR` pin the verifying tools share
- * (verify-digest, verify-proof): the bot key fingerprint and the log key
- * they check against are the current root's, reached from the pinned one.
+ * (The `--root FILE` pin of verify-digest and verify-proof is cli/root-pin.ts.)
+ *
+ * `root init`, `root propose`, `root status`: the operator's side of the
+ * ceremony (drafts are mailed to the maintainers, who approve by signed
+ * mail: src/commands/root-approve.ts).
  *
  * Exit status: 0 the chain holds (and the current root has not expired);
  * 1 it does not (the reason on stderr); 2 usage (unreadable files).
@@ -16,42 +18,20 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { DEFAULT_CRYPTO_POLICY } from '../src/policy/index.js';
-import { isoSeconds } from '../src/root/document.js';
 import { RootError } from '../src/root/errors.js';
 import { verifyPublishedRoot } from '../src/root/verify.js';
 import type { ChainResult } from '../src/root/chain.js';
-
-export interface RootPinOptions {
-  /** A root file the user saved earlier. */
-  root?: string;
-  /** The collection checkout whose root/ is walked. */
-  collection?: string;
-}
-
-export interface RootPin {
-  version: number;
-  botKey: string;
-  logKey: string;
-  maintainers: string[];
-}
-
-/**
- * The current root reached from the pinned one, or null without --root.
- * Throws Error (usage: exit 2) for unreadable input, RootError (exit 1)
- * when the chain does not hold.
- */
-export async function resolveRootPin(o: RootPinOptions, now = new Date()): Promise<RootPin | null> {
-  if (o.root === undefined) return null;
-  if (o.collection === undefined) throw new Error('--root needs --collection DIR (the collection checkout whose root/ leads from it to the current root)');
-  let trusted: string;
-  try {
-    trusted = (await readFile(o.root)).toString('latin1');
-  } catch (err) {
-    throw new Error(`--root ${o.root}: ${describeError(err)}`, { cause: err });
-  }
-  const r = await verifyPublishedRoot(o.collection, { trusted, policy: DEFAULT_CRYPTO_POLICY, now });
-  return { version: r.current.version, botKey: r.current.botKey, logKey: r.current.logKey, maintainers: r.current.maintainers };
-}
+import { defaultConfigPath, loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/logger.js';
+import { openApp, type App } from '../src/app/app.js';
+import { collectionOf } from '../src/changes/commits.js';
+import { dataLayout } from '../src/datadir.js';
+import { Keyring } from '../src/pgp/keyring.js';
+import { openRootDraft } from '../src/root/ceremony.js';
+import { formatRoot, isoSeconds, type RootDocument } from '../src/root/document.js';
+import { currentRootOf, firstRoot, nextRoot } from '../src/root/draft.js';
+import { ownKeys, rootStanding } from '../src/root/start.js';
+import { sendOutboxNow } from './digest.js';
 
 function report(r: ChainResult): string[] {
   const out: string[] = [];
@@ -97,4 +77,114 @@ export async function rootVerify(dir: string, o: { root?: string; json?: boolean
   }
   if (r.expired) return cmd.error(`root verify: ${dir}: the current root (version ${r.current.version}) has expired`, { exitCode: 1, code: 'ztrust.root.failed' });
   if (!o.json) write(`${dir}: root version ${r.current.version} verified${trusted === null ? ' (from version 1, trusted on first use: pin a root with --root FILE)' : ''}\n`);
+}
+
+// ----------------------------------------------------------------- the operator's side of the ceremony
+
+interface OperatorOptions { config?: string; json?: boolean }
+
+async function withApp<T>(o: OperatorOptions, fn: (app: App) => Promise<T>): Promise<T> {
+  const cfg = loadConfig(o.config ?? defaultConfigPath());
+  const app = await openApp(cfg, createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level));
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/** Record a draft and its notices in one transaction, send the notices now, and say what happened. */
+async function openAndSend(app: App, prev: RootDocument | null, doc: RootDocument, write: (s: string) => void): Promise<string[]> {
+  const keyring = Keyring.fromKeys((await (await collectionOf(app.config)).keyring()).all());
+  const d = await openRootDraft({ config: app.config, signer: app.signer, keyring, policy: app.policy, logger: app.logger, now: new Date() }, prev, doc, 'operator');
+  await app.store.commitEffects([d.effect], d.notices);
+  const s = await sendOutboxNow(app, d.notices.map((n) => n.id));
+  write(`root version ${d.version} drafted, SHA-256 ${d.digest}\n`);
+  write(d.text.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n'));
+  write(`approval requests: ${s.sent} sent${s.failed.length ? `, ${s.failed.length} failed (kept queued for "ztrust-bot run")` : ''}\n`);
+  for (const n of d.notTold) write(`not told: ${n}\n`);
+  write(`each maintainer approves with a signed mail: APPROVE ROOT-${d.version} ${d.digest}\n`);
+  return d.notTold;
+}
+
+/** `root init`: draft version 1 from the config and ask its maintainers to approve it. */
+export async function rootInit(o: OperatorOptions, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  await withApp(o, async (app) => {
+    const cfg = app.config;
+    if (currentRootOf(dataLayout(cfg.dataDir).collection)) {
+      return cmd.error('root init: the collection already has a root; change it with ztrust-bot root propose', { exitCode: 2, code: 'ztrust.root.usage' });
+    }
+    if (cfg.maintainers.length === 0 || cfg.threshold > cfg.maintainers.length) {
+      return cmd.error(`root init: the config names ${cfg.maintainers.length} maintainer(s) and threshold ${cfg.threshold}: a root needs at least as many maintainers as its threshold`,
+        { exitCode: 2, code: 'ztrust.root.usage' });
+    }
+    const own = ownKeys(cfg, app.signer.fingerprint);
+    await openAndSend(app, null, firstRoot(cfg, own.botFingerprint, own.logKey, new Date()), write);
+    write('until then the bot runs unrooted: the config alone says who the maintainers are\n');
+  });
+}
+
+interface ProposeOptions extends OperatorOptions {
+  addMaintainer: string[];
+  removeMaintainer: string[];
+  threshold?: string;
+  botKey?: string;
+  logKey?: string;
+  renew?: boolean;
+}
+
+/** `root propose`: draft the next version (the current root with the changes given) and ask for approvals. */
+export async function rootPropose(o: ProposeOptions, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  await withApp(o, async (app) => {
+    const current = currentRootOf(dataLayout(app.config.dataDir).collection);
+    if (!current) return cmd.error('root propose: the collection has no root yet; start with ztrust-bot root init', { exitCode: 2, code: 'ztrust.root.usage' });
+    const change = {
+      addMaintainers: o.addMaintainer, removeMaintainers: o.removeMaintainer,
+      ...(o.threshold !== undefined ? { threshold: Number(o.threshold) } : {}),
+      ...(o.botKey !== undefined ? { botKey: o.botKey } : {}),
+      ...(o.logKey !== undefined ? { logKey: o.logKey.trim() } : {}),
+    };
+    const nothing = !o.addMaintainer.length && !o.removeMaintainer.length && o.threshold === undefined && o.botKey === undefined && o.logKey === undefined && !o.renew;
+    if (nothing) return cmd.error('root propose: say what changes (--add-maintainer, --remove-maintainer, --threshold, --bot-key, --log-key, or --renew)', { exitCode: 2, code: 'ztrust.root.usage' });
+    let doc: RootDocument;
+    try {
+      doc = nextRoot(current.doc, current.text, change, app.config.root.validityDays, new Date());
+      formatRoot(doc);
+    } catch (err) {
+      return cmd.error(`root propose: ${describeError(err)}`, { exitCode: 2, code: 'ztrust.root.usage' });
+    }
+    await openAndSend(app, current.doc, doc, write);
+  });
+}
+
+/** `root status`: unrooted, or the current root; drafts waiting and their approvals; what the config disagrees with. */
+export async function rootStatus(o: OperatorOptions, cmd: Command): Promise<void> {
+  const out = cmd.configureOutput();
+  const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  await withApp(o, async (app) => {
+    const standing = rootStanding(app.config, app.signer.fingerprint, new Date());
+    const drafts = await app.store.listRootDrafts(['pending', 'approved']);
+    const draftInfo = await Promise.all(drafts.map(async (d) => ({ ...d, approvals: (await app.store.getRootApprovals(d.version, d.digest)).map((a) => a.fingerprint) })));
+    if (o.json) {
+      write(`${JSON.stringify({
+        state: standing.state,
+        current: standing.state === 'unrooted' ? null : { version: standing.current.doc.version, digest: standing.current.digest, expires: isoSeconds(standing.current.doc.expires) },
+        problems: standing.state === 'mismatch' ? standing.problems : [],
+        drafts: draftInfo.map((d) => ({ version: d.version, digest: d.digest, state: d.state, proposer: d.proposer, approvals: d.approvals })),
+      })}\n`);
+    } else {
+      if (standing.state === 'unrooted') write('unrooted: no trust root yet; the config alone says who the maintainers are (ztrust-bot root init)\n');
+      else {
+        const c = standing.current;
+        write(`root version ${c.doc.version} (SHA-256 ${c.digest}), expires ${isoSeconds(c.doc.expires)}${standing.state === 'expired' ? ' (EXPIRED: state-changing commands are refused until it is renewed)' : ''}\n`);
+        if (standing.state === 'mismatch') for (const p of standing.problems) write(`MISMATCH: ${p}\n`);
+      }
+      for (const d of draftInfo) write(`draft version ${d.version} (${d.state}, by ${d.proposer}), SHA-256 ${d.digest}: approved by ${d.approvals.join(', ') || 'nobody yet'}\n`);
+    }
+    if (standing.state === 'mismatch' || standing.state === 'expired') cmd.error(`root status: ${standing.state}`, { exitCode: 1, code: 'ztrust.root.failed' });
+  });
 }

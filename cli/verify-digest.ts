@@ -22,7 +22,7 @@ import { verifyDigest } from '../src/digest/verify-digest.js';
 import { resolveLogKey } from './verify-proof.js';
 import { dataLayout } from '../src/datadir.js';
 import { RootError } from '../src/root/errors.js';
-import { resolveRootPin, type RootPin } from './root.js';
+import { resolveRootPin, type RootPin } from './root-pin.js';
 
 const USAGE = 'ztrust.verify-digest.usage';
 const FAILED = 'ztrust.verify-digest.failed';

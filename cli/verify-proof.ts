@@ -21,7 +21,7 @@ import { checkLogText, describeResult, textOf } from '../src/ledger/proofmail.js
 import { parseVerifierKey } from '../src/tlog/index.js';
 import { dataLayout } from '../src/datadir.js';
 import { RootError } from '../src/root/errors.js';
-import { resolveRootPin, type RootPinOptions } from './root.js';
+import { resolveRootPin, type RootPinOptions } from './root-pin.js';
 
 const USAGE = 'ztrust.verify-proof.usage';
 const FAILED = 'ztrust.verify-proof.failed';

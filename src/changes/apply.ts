@@ -188,7 +188,7 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
     }
     case 'root':
       // Published by src/changes/root-apply.ts before planning (applyChange); never planned here.
-      return { ok: false, reason: 'a root change is not a collection key change' };
+      throw new Error(`change ${row.id}: root changes are applied by src/changes/root-apply.ts`);
     case 'add-source-release': {
       const stored = (await col.sourceKeys()).find((k) => k.fingerprint === p.fingerprint);
       if (!stored) return { ok: false, reason: line('reason-apply-source-key-gone', { fingerprint: p.fingerprint }) };

@@ -23,7 +23,7 @@ import { parseRoot } from '../root/document.js';
 import { currentRootOf } from '../root/draft.js';
 import { RootError } from '../root/errors.js';
 import { rootVersionFiles, type KeptApproval } from '../root/files.js';
-import type { ChangeRow, OutboxRecord, StoreEffect } from '../store/types.js';
+import type { ChangeRow, StoreEffect } from '../store/types.js';
 import { render } from '../templates.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import type { ApplyDeps, ApplyOutcome } from './types.js';
@@ -42,7 +42,7 @@ export async function applyRootChange(row: ChangeRow, deps: ApplyDeps): Promise<
     if (draft?.state === 'approved') {
       effects.push({ kind: 'root-draft-state', version: p.version, digest: p.digest, from: 'approved', to: state === 'applied' ? 'published' : 'superseded' });
     }
-    const outbox: OutboxRecord[] = [];
+    const outbox = [];
     const doc = draft ? parseRoot(draft.text) : null;
     if (doc) {
       const prev = currentRootOf(col.dir);

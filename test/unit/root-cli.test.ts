@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runMain } from './cli-capture.js';
-import { resolveRootPin } from '../../cli/root.js';
+import { resolveRootPin } from '../../cli/root-pin.js';
 import { keyFileName } from '../../src/collection/naming.js';
 import { formatRoot, rootDigest } from '../../src/root/document.js';
 import { RootError } from '../../src/root/errors.js';
