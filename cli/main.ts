@@ -84,6 +84,8 @@ export function buildProgram(): Command {
     .option('--bot-key <file>', "the bot's armoured OpenPGP public key (default: <data>/keys/bot.pub.asc of --config)")
     .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
     .option('--config <file>', 'config file, for the default keys (default: $ZTRUST_CONFIG)')
+    .option('--root <file>', 'a trust root you saved (root/<version>.txt): the bot and log keys are checked against the current root reached from it')
+    .option('--collection <dir>', 'the collection checkout whose root/ leads from --root to the current root')
     .option('--json', 'print the result as one JSON object')
     .showHelpAfterError(false) // a failed check is not a usage error: no usage text after it
     .action(lazy(async () => (await import('./verify-digest.js')).verifyDigestCommand));
@@ -125,6 +127,8 @@ export function buildProgram(): Command {
     .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
     .option('--config <file>', 'config file, for the default log key (default: $ZTRUST_CONFIG)')
     .option('--entry <file>', 'the exact log entry bytes, for a bare proof block shown without its entry')
+    .option('--root <file>', 'a trust root you saved (root/<version>.txt): the bot and log keys are checked against the current root reached from it')
+    .option('--collection <dir>', 'the collection checkout whose root/ leads from --root to the current root')
     .option('--json', 'print the results as one JSON object')
     .action(lazy(async () => (await import('./verify-proof.js')).verifyProof));
 
@@ -157,6 +161,35 @@ export function buildProgram(): Command {
     .description('check every entry bundle and tile against the signed checkpoint')
     .option(...CONFIG_OPTION)
     .action(lazy(async () => (await import('./log-command.js')).fsck));
+
+  const root = program.command('root').description('the signed trust root: who may act for the collection, approved k of n');
+  root.command('verify')
+    .description('walk the root chain of a collection checkout (DIR/root/) from a saved root (--root) or from version 1')
+    .argument('<dir>', 'a collection checkout (git clone or download) holding root/ and pgp/all/')
+    .option('--root <file>', 'a root you saved earlier (root/<version>.txt): the walk starts there')
+    .option('--json', 'print the result as one JSON object')
+    .showHelpAfterError(false)
+    .action(lazy(async () => (await import('./root.js')).rootVerify));
+  root.command('init')
+    .description("draft root version 1 from the config (maintainers, threshold, the bot's and the log's keys) and mail it to the maintainers for approval")
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./root.js')).rootInit));
+  root.command('propose')
+    .description('draft the next root version (the current one with the changes given) and mail it to the maintainers who must approve it')
+    .option('--add-maintainer <fingerprint>', 'add a maintainer (repeatable; the new key must approve too)', collect, [] as string[])
+    .option('--remove-maintainer <fingerprint>', 'remove a maintainer (repeatable)', collect, [] as string[])
+    .option('--threshold <n>', 'the new threshold')
+    .option('--bot-key <fingerprint>', "rotate the bot's OpenPGP key")
+    .option('--log-key <vkey>', "rotate the log's verifier key")
+    .option('--renew', 'only extend the validity (a new expiry date)')
+    .option(...CONFIG_OPTION)
+    .action(lazy(async () => (await import('./root.js')).rootPropose));
+  root.command('status')
+    .description('unrooted, or the current root and its expiry; drafts waiting for approval; where the config disagrees with the root')
+    .option('--json', 'print the result as one JSON object')
+    .option(...CONFIG_OPTION)
+    .showHelpAfterError(false)
+    .action(lazy(async () => (await import('./root.js')).rootStatus));
 
   program.command('config-schema')
     .description('print the JSON Schema of the config file')

@@ -7,10 +7,26 @@ import { CommanderError } from 'commander';
 import { ConfigError, describeError } from '../src/errors.js';
 import { defaultConfigPath, loadConfig } from '../src/config/load.js';
 import { createLogger, routeProcessDiagnostics } from '../src/logger.js';
-import { openApp } from '../src/app/app.js';
+import { openApp, type App } from '../src/app/app.js';
+import { rootStanding } from '../src/root/start.js';
 import { startCheck } from '../src/state/consistency.js';
 import { runForever, runOnce } from '../queue/runner.js';
 import { describeStuck } from '../queue/settle.js';
+
+/**
+ * The trust root decides who may act (src/root/start.ts): on a mismatch the
+ * worker does not start and says which way to fix it; unrooted and expired
+ * are logged at start (the replies say so too).
+ */
+function checkRoot(app: App): void {
+  const standing = rootStanding(app.config, app.signer.fingerprint, new Date());
+  if (standing.state === 'mismatch') {
+    for (const p of standing.problems) process.stderr.write(`ztrust-bot: ${p}\n`);
+    throw new CommanderError(2, 'ztrust.root', 'the config does not match the trust root');
+  }
+  if (standing.state === 'unrooted') app.logger.warn({ root: 'unrooted' }, 'unrooted: no trust root yet, the config alone names the maintainers (ztrust-bot root init)');
+  else app.logger.info({ root: standing.state, version: standing.current.doc.version, expires: standing.current.doc.expires.toISOString() }, `trust root version ${standing.current.doc.version}${standing.state === 'expired' ? ' has EXPIRED' : ''}`);
+}
 
 export async function run(o: { config?: string; once?: boolean }): Promise<void> {
   const cfg = loadConfig(o.config ?? defaultConfigPath());
@@ -22,12 +38,15 @@ export async function run(o: { config?: string; once?: boolean }): Promise<void>
     routeProcessDiagnostics(logger);
     try {
       const app = await openApp(cfg, logger);
-      try { await runForever(app); } finally { await app.close(); }
+      try {
+        checkRoot(app);
+        await runForever(app);
+      } finally { await app.close(); }
     } catch (err) {
       // A configuration error (exit 2) is reported like one found while
       // loading the file, before any logger exists: plain, for the
       // operator who started it. Everything else ends as one JSON line.
-      if (err instanceof ConfigError) throw err;
+      if (err instanceof ConfigError || err instanceof CommanderError) throw err;
       logger.fatal({ err: describeError(err), code: (err as { code?: unknown }).code }, 'ztrust-bot stopped on an error');
       throw new CommanderError(1, 'ztrust.run', describeError(err));
     }
@@ -36,6 +55,7 @@ export async function run(o: { config?: string; once?: boolean }): Promise<void>
   const app = await openApp(cfg, logger);
   let stuck: number;
   try {
+    checkRoot(app);
     const report = await runOnce(app);
     stuck = report.stuck.length;
     // The JSON line is logged by runOnce; this is for the operator at the terminal.

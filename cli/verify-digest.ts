@@ -21,11 +21,13 @@ import { Keyring } from '../src/pgp/keyring.js';
 import { verifyDigest } from '../src/digest/verify-digest.js';
 import { resolveLogKey } from './verify-proof.js';
 import { dataLayout } from '../src/datadir.js';
+import { RootError } from '../src/root/errors.js';
+import { resolveRootPin, type RootPin } from './root-pin.js';
 
 const USAGE = 'ztrust.verify-digest.usage';
 const FAILED = 'ztrust.verify-digest.failed';
 
-interface Options { previous?: string; config?: string; botKey?: string; logKey?: string; json?: boolean }
+interface Options { previous?: string; config?: string; botKey?: string; logKey?: string; json?: boolean; root?: string; collection?: string }
 
 async function botKeyText(o: Options): Promise<string> {
   let file = o.botKey;
@@ -49,13 +51,28 @@ export async function verifyDigestCommand(file: string, o: Options, cmd: Command
   let logKey: string;
   let bytes: Buffer;
   let previous: Buffer | null = null;
+  let pin: RootPin | null;
+  try {
+    pin = await resolveRootPin(o);
+  } catch (err) {
+    const failed = err instanceof RootError;
+    return cmd.error(`verify-digest: ${describeError(err)}`, { exitCode: failed ? 1 : 2, code: failed ? FAILED : USAGE });
+  }
   try {
     botKeys = await Keyring.fromArmored(await botKeyText(o));
-    logKey = await resolveLogKey({ logKey: o.logKey, config: o.config });
+    logKey = pin && o.logKey === undefined ? pin.logKey : await resolveLogKey({ logKey: o.logKey, config: o.config });
     bytes = await readFile(file);
     if (o.previous !== undefined) previous = await readFile(o.previous);
   } catch (err) {
     return cmd.error(`verify-digest: ${describeError(err)} (see ztrust-bot verify-digest --help)`, { exitCode: 2, code: USAGE });
+  }
+  if (pin) {
+    // The keys given must be the ones the current root names: a digest signed by another key, or
+    // checked against another log, says nothing about this collection.
+    if (logKey !== pin.logKey) return cmd.error(`verify-digest: the log key ${logKey} is not the current root's (version ${pin.version}): ${pin.logKey}`, { exitCode: 1, code: FAILED });
+    const named = botKeys.findByFingerprint(pin.botKey);
+    if (!named) return cmd.error(`verify-digest: the bot key given is not ${pin.botKey}, the bot key of the current root (version ${pin.version})`, { exitCode: 1, code: FAILED });
+    botKeys = Keyring.fromKeys([named]);
   }
   const r = await verifyDigest({ file: bytes, previous, botKeys, logKey });
   if (o.json) {

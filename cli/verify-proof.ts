@@ -20,11 +20,13 @@ import { loadConfig } from '../src/config/load.js';
 import { checkLogText, describeResult, textOf } from '../src/ledger/proofmail.js';
 import { parseVerifierKey } from '../src/tlog/index.js';
 import { dataLayout } from '../src/datadir.js';
+import { RootError } from '../src/root/errors.js';
+import { resolveRootPin, type RootPinOptions } from './root-pin.js';
 
 const USAGE = 'ztrust.verify-proof.usage';
 const FAILED = 'ztrust.verify-proof.failed';
 
-interface Options { logKey?: string; config?: string; entry?: string; json?: boolean }
+interface Options { logKey?: string; config?: string; entry?: string; json?: boolean; root?: string; collection?: string }
 
 /** A verifier key from its text or from a file holding it (the first non-empty line). */
 export async function resolveLogKey(opts: { logKey?: string; config?: string }): Promise<string> {
@@ -57,6 +59,20 @@ export async function resolveLogKey(opts: { logKey?: string; config?: string }):
   return resolveLogKey({ logKey: file });
 }
 
+/**
+ * With --root: the current root's log key (reached from the pinned root).
+ * A --log-key given too must be that key: a mismatch is a failure, not a choice.
+ */
+export async function pinnedLogKey(opts: RootPinOptions & { logKey?: string }): Promise<string | null> {
+  const pin = await resolveRootPin(opts);
+  if (!pin) return null;
+  if (opts.logKey !== undefined) {
+    const given = await resolveLogKey({ logKey: opts.logKey });
+    if (given !== pin.logKey) throw new RootError('ROOT_CHAIN', `--log-key ${given} is not the log key of the current root (version ${pin.version}): ${pin.logKey}`);
+  }
+  return pin.logKey;
+}
+
 /** The action of `verify-proof` (its options are defined in cli/main.ts). */
 export async function verifyProof(file: string, opts: Options, cmd: Command): Promise<void> {
   const out = cmd.configureOutput();
@@ -65,9 +81,10 @@ export async function verifyProof(file: string, opts: Options, cmd: Command): Pr
   let bytes: Buffer;
   let entry: Buffer | undefined;
   try {
-    vkey = await resolveLogKey(opts);
+    const pin = await pinnedLogKey(opts);
+    vkey = pin ?? await resolveLogKey(opts);
   } catch (err) {
-    return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: 2, code: USAGE });
+    return cmd.error(`verify-proof: ${describeError(err)}`, { exitCode: err instanceof RootError ? 1 : 2, code: err instanceof RootError ? FAILED : USAGE });
   }
   try {
     bytes = await readFile(file);

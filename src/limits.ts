@@ -313,3 +313,11 @@ export const INTAKE_BOUNDS = Object.freeze({
   /** ... and the declared bytes of one batch (message sizes as the server reports them). */
   fetchBatchBytes: 8 * 1024 * 1024,
 });
+
+/** Bounds on the published trust root (root/ in a collection someone hands a verifier). */
+export const ROOT_BOUNDS = Object.freeze({
+  /** Bytes of one root file (a document, an approval, its signature): a root is under 2 KiB, an approval a few. */
+  fileBytes: 256 * 1024,
+  /** Files in one root/<version>.sig/ folder: one or two per maintainer. */
+  approvalFiles: 200,
+});

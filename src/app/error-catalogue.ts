@@ -13,6 +13,7 @@ import { CONFIG_ERRORS, PGP_ERRORS, QUEUE_ERRORS, STORE_ERRORS, TICKET_ERRORS, T
 import { FS_ERRORS } from '../fsync/errors.js';
 import { LIMIT_ERRORS } from '../limits.js';
 import { LOG_SERVICE_ERRORS } from '../ledger/errors.js';
+import { ROOT_ERRORS } from '../root/errors.js';
 import { STATE_ERRORS } from '../state/errors.js';
 import { TLOG_ERRORS } from '../tlog/errors.js';
 
@@ -31,6 +32,7 @@ export const DOMAIN_CATALOGUES: Readonly<Record<string, ErrorCatalogue>> = Objec
   state: STATE_ERRORS,
   tlog: TLOG_ERRORS,
   fs: FS_ERRORS,
+  root: ROOT_ERRORS,
 });
 
 /** Every code, with its description. */

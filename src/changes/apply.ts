@@ -27,60 +27,32 @@
  * makes the retry safe.
  */
 import * as openpgp from 'openpgp';
-import type { LoadedConfig } from '../config/load.js';
 import { Collection, primaryIdentity, type StoredKey } from '../collection/collection.js';
 import { parseKeyFileName, sourceKeyFileName } from '../collection/naming.js';
 import { sourceRows } from '../collection/source-list.js';
 import { StoreError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import { admitNewKey, admitSourceKey, checkRevocation, planUpdate } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
-import type { BotSigner } from '../pgp/botkey.js';
 import { fingerprintOf, inspectKey, keyIdOf, readKeysAny } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
 import { sameKeyContent } from '../pgp/merge.js';
-import type { CryptoPolicy } from '../policy/index.js';
 import { checkSubmittedCert } from '../pki/x509.js';
 import { approvalCheck, attestRefusal } from '../ledger/standing.js';
 import { composeNotice } from '../outbound/notice.js';
 import { maintainerContacts } from '../outbound/recipients.js';
 import { line } from '../outbound/wording.js';
-import type { ChangeRow, StateStore, StoreEffect, TicketRow } from '../store/types.js';
+import type { ChangeRow, StoreEffect, TicketRow } from '../store/types.js';
 import { assertConsistent } from '../state/consistency.js';
 import { StateError } from '../state/errors.js';
 import { clause, render } from '../templates.js';
 import { countApprovals } from '../tickets/approvals.js';
 import { describeTicket, isoSeconds, nextState, transition } from '../tickets/ticket.js';
 import type { LogEntry, LogEntryType } from '../tlog/entry.js';
-import { parsePayload, type ChangePayload, type LogAppend } from './types.js';
-import { dataLayout } from '../datadir.js';
+import { parsePayload, type ApplyDeps, type ApplyOutcome, type ChangePayload } from './types.js';
+import { collectionOf, findAppliedCommit } from './commits.js';
+import { applyRootChange } from './root-apply.js';
 
-export interface ApplyDeps {
-  config: LoadedConfig;
-  store: StateStore;
-  signer: BotSigner;
-  policy: CryptoPolicy;
-  logger: Logger;
-  /** The transparency log seam; null or absent: no log configured. */
-  logAppend?: LogAppend | null;
-  /**
-   * ATTEST requests (change kind `attest`): they write no collection file,
-   * only log entries, so the log service applies them
-   * (src/changes/attest-apply.ts). Absent: such a change fails.
-   */
-  applyAttestation?: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;
-  now?: () => Date;
-}
-
-export interface ApplyOutcome {
-  state: 'applied' | 'failed' | 'skipped';
-  /** Notices recorded in the outbox (to enqueue for sending). */
-  outboxIds: string[];
-  commit: string | null;
-  logIndex: number | null;
-  /** Why the change failed, or why it was skipped. */
-  detail?: string;
-}
+export type { ApplyDeps, ApplyOutcome } from './types.js';
 
 interface Plan {
   /** The collection already holds it: nothing to write, nothing to log. */
@@ -91,28 +63,7 @@ interface Plan {
 }
 type Planned = { ok: true; plan: Plan } | { ok: false; reason: string };
 
-export function collectionOf(cfg: LoadedConfig): Promise<Collection> {
-  return Collection.open(dataLayout(cfg.dataDir).collection, { committer: { name: cfg.bot.name, email: cfg.bot.address } });
-}
-
-/** The commit that applied change `id`, found by its trailer, with its log index. */
-export async function findAppliedCommit(col: Collection, id: string): Promise<{ commit: string; logIndex: number | null } | null> {
-  let out: string;
-  try {
-    out = await col.git(['log', '--format=%H%x00%B%x01', '-F', `--grep=Ztrust-Change: ${id}`]);
-  } catch {
-    return null; // no commit yet
-  }
-  for (const rec of out.split('\x01')) {
-    const [hash, body] = rec.replace(/^\n/, '').split('\x00');
-    if (!hash || body === undefined) continue;
-    const lines = body.split('\n');
-    if (!lines.includes(`Ztrust-Change: ${id}`)) continue;
-    const idx = lines.map((l) => /^Ztrust-Log-Index: (\d+)$/.exec(l)?.[1]).find((x) => x !== undefined);
-    return { commit: hash.trim(), logIndex: idx !== undefined ? Number(idx) : null };
-  }
-  return null;
-}
+export { collectionOf, findAppliedCommit } from './commits.js';
 
 /** Where a stored key stays: its current file name when that is one the bot could have written. */
 function keepName(stored: StoredKey): { fileName?: string; identity?: string } {
@@ -237,6 +188,9 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
         },
       };
     }
+    case 'root':
+      // Published by src/changes/root-apply.ts before planning (applyChange); never planned here.
+      throw new Error(`change ${row.id}: root changes are applied by src/changes/root-apply.ts`);
     case 'add-source-release': {
       const lapsed = await voucherLapsed(row, ring, deps, now);
       if (lapsed) return { ok: false, reason: lapsed };
@@ -292,6 +246,7 @@ function whatOf(row: ChangeRow, ticket: Pick<TicketRow, 'kind' | 'subject' | 'co
     case 'attest': return clause('what-attestation', { subject: row.subject });
     case 'add-source-key': return clause('what-source-key', { key: row.subject, releases: '' });
     case 'add-source-release': return clause('what-source-release', { key: row.subject, releases: '' });
+    case 'root': return clause('what-root', { digest: row.subject });
   }
 }
 
@@ -341,6 +296,8 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
     await store.commitEffects([{ kind: 'change-finish', changeId: id, state: 'failed', commit: null, logIndex: null, error }], []);
     return { state: 'failed', outboxIds: [], commit: null, logIndex: null, detail: error };
   }
+  // A trust-root version: its own steps (approvals re-checked from the signed bytes), same single writer.
+  if (row.kind === 'root') return applyRootChange(row, deps);
   const log = logger.child({ change: id });
   const col = await collectionOf(deps.config);
   const ticket = row.ticketId ? await store.getTicket(row.ticketId) : undefined;

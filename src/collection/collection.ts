@@ -483,6 +483,25 @@ export class Collection {
   }
 
   /**
+   * Write the files that publish a trust-root version (src/root/files.ts
+   * rootVersionFiles: root/<n>.txt, root/<n>.sig/*, root/current). Names are
+   * checked here again: only root/ and names made of digits, hex and dots.
+   */
+  async putRootFiles(files: ReadonlyMap<string, Buffer>): Promise<string[]> {
+    this.assertLocked();
+    const out: string[] = [];
+    for (const [rel, bytes] of files) {
+      if (!/^root\/(?:current|[1-9][0-9]*\.txt|[1-9][0-9]*\.sig\/[0-9A-F]{40,64}\.(?:asc|txt|txt\.sig|key))$/.test(rel)) {
+        throw new CollectionError('COLLECTION_BAD_NAME', `not a root file name: ${JSON.stringify(rel)}`);
+      }
+      await fs.mkdir(path.dirname(this.abs(rel)), { recursive: true });
+      await writeFileAtomic(this.abs(rel), bytes);
+      out.push(rel);
+    }
+    return out;
+  }
+
+  /**
    * Store a certificate byte-exact, with its detached signature (or none when
    * it chains to a collection certificate: a stale .asc is then removed).
    */

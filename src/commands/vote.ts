@@ -40,6 +40,7 @@ import { countApprovals } from '../tickets/approvals.js';
 import { isMaintainer, refused } from './common.js';
 import type { CommandRequest, CommandResult, ExtraMail, Handler, HandlerContext } from './types.js';
 import { COMMAND_BOUNDS } from '../limits.js';
+import { rootApproveHandler, rootVersionArg } from './root-approve.js';
 
 export interface ParsedVote {
   ticket: string | null;
@@ -177,5 +178,6 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
   };
 }
 
-export const approveHandler: Handler = (req, ctx) => vote('approve', req, ctx);
+// APPROVE ROOT-<n>: an approval of a trust-root draft, not of a ticket (src/commands/root-approve.ts).
+export const approveHandler: Handler = (req, ctx) => (rootVersionArg(req.command.args[0]) !== null ? rootApproveHandler(req, ctx) : vote('approve', req, ctx));
 export const rejectHandler: Handler = (req, ctx) => vote('reject', req, ctx);

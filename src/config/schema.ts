@@ -121,6 +121,11 @@ export const configSchema = z.strictObject({
     origin: z.string().min(1).default('ztrust.example.org/log').describe('C2SP checkpoint origin line'),
     keyFile: z.string().default(DATA_NAMES.logKey),
   }).prefault({}),
+  root: z.strictObject({
+    validityDays: z.number().int().min(7).max(3660).default(365).describe('how long a new trust root version is valid'),
+    reminderDays: z.array(z.number().int().min(1).max(365)).default([30, 14, 3])
+      .describe('days before the root expires when maintainers get a signed reminder'),
+  }).prefault({}),
   logging: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).prefault({}),

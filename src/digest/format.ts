@@ -100,6 +100,7 @@ const TYPE_LABEL: Record<string, string> = {
   attestation: 'attestation',
   'source-key-added': 'source-signing key added',
   'source-release-added': 'releases added to a source-signing key',
+  root: '*** NEW TRUST ROOT ***',
 };
 
 const isoSeconds = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -119,7 +120,7 @@ function changeLines(d: DigestEntry): string[] {
   const e = d.entry;
   if (!e) return field(0, `#${d.index} `, `(an entry this version cannot read: ${asciiValue(d.error ?? 'unknown format').slice(0, 120)})`, W);
   const lines = [`#${d.index} ${TYPE_LABEL[e.type] ?? asciiValue(e.type)}, ${e.time}`];
-  const subjectLabel = e.type.startsWith('cert-') ? 'Cert-SHA256: ' : e.type === 'attestation' ? 'Digest: ' : 'Key: ';
+  const subjectLabel = e.type.startsWith('cert-') ? 'Cert-SHA256: ' : e.type === 'attestation' ? 'Digest: ' : e.type === 'root' ? 'Root-SHA256: ' : 'Key: ';
   lines.push(...field(2, subjectLabel, asciiValue(e.subject), W));
   if (e.name !== undefined) lines.push(...field(2, e.type.startsWith('source-') ? 'Releases: ' : 'Name: ', asciiValue(e.name), W));
   if (e.ticket !== undefined) lines.push(...field(2, 'Ticket: ', asciiValue(e.ticket), W));

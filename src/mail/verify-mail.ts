@@ -106,6 +106,16 @@ export interface MailVerification {
    * returned. Null otherwise.
    */
   signedText: string | null;
+  /**
+   * The signed content and its signature exactly as the signer made them,
+   * set with signedText when the signature is cryptographically valid: for
+   * keeping a signed statement (a maintainer's root approval) where anyone
+   * can check it with GnuPG alone. Inline -> the cleartext-signed block
+   * (`gpg --verify` it); PGP/MIME -> the signed entity's bytes and the
+   * signature part (`gpg --verify sig data`). Null for inline text in a
+   * charset other than UTF-8/ASCII (its block is not valid on its own).
+   */
+  signedEvidence: { cleartext: string } | { data: Buffer; signature: Buffer } | null;
   /** Attachments inside the signed part (PGP/MIME only), e.g. an attached .asc key. */
   signedAttachments: SignedAttachment[];
   signatureCreated: Date | null;
@@ -153,7 +163,7 @@ interface Ctx {
 function emptyResult(kind: SigKind, verdict: Verdict, detail: string): MailVerification {
   return {
     kind, verdict, signer: null, signingKeyId: null, detail, hint: null, unsupported: null, policyCode: null, authorises: false,
-    signedText: null, signedAttachments: [], signatureCreated: null, signatureId: null,
+    signedText: null, signedEvidence: null, signedAttachments: [], signatureCreated: null, signatureId: null,
     hashAlgorithm: null, publicKeyAlgorithm: null, signatureVersion: null, signedPartPath: '', protectedHeaders: null, warnings: [],
   };
 }
@@ -270,6 +280,7 @@ async function verifyPgpMime(node: MimeNode, ctx: Ctx): Promise<MailVerification
 
   if (outcome.cryptoValid) {
     await fillSignedContent(r, signedPart, signedBytes);
+    r.signedEvidence = { data: signedBytes, signature: sigBytes };
   }
   return r;
 }
@@ -409,7 +420,10 @@ async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<Mai
         return res;
       });
     applyOutcome(r, outcome, listy);
-    if (outcome.cryptoValid) r.signedText = verifiedText;
+    if (outcome.cryptoValid) {
+      r.signedText = verifiedText;
+      r.signedEvidence = { cleartext: slice.toString('utf8') };
+    }
     return r;
   }
 

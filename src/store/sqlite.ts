@@ -13,7 +13,7 @@ import type {
   ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, ReplyBudget, SpoolRecord, SpoolRow,
   StateStore, SubscriberRow, SubscriptionTokenRow, StoreEffect, TicketRow, TicketState, VoteRecord,
 } from './types.js';
-import type { AttestationRecord, LogAppendRecord, LogIndexRows, SourceVouchRecord } from './types.js';
+import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalRecord, RootDraftRow, RootDraftState, SourceVouchRecord } from './types.js';
 
 // 2: tickets, votes, change requests, counters (additive: version 1 stores are upgraded in place).
 // 3: digest subscribers and subscription tokens (additive as well).
@@ -72,6 +72,12 @@ CREATE TABLE IF NOT EXISTS source_vouches (
   voucher TEXT NOT NULL, ticket TEXT NOT NULL, time TEXT NOT NULL, type TEXT NOT NULL, PRIMARY KEY (log_index, release_lc));
 CREATE INDEX IF NOT EXISTS source_vouches_release ON source_vouches(release_lc, log_index);
 CREATE INDEX IF NOT EXISTS source_vouches_key ON source_vouches(fingerprint, log_index);
+CREATE TABLE IF NOT EXISTS root_drafts (
+  version INTEGER NOT NULL, digest TEXT NOT NULL, text TEXT NOT NULL, proposer TEXT NOT NULL, state TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (version, digest));
+CREATE TABLE IF NOT EXISTS root_approvals (
+  version INTEGER NOT NULL, digest TEXT NOT NULL, fingerprint TEXT NOT NULL, cleartext TEXT, data BLOB, signature BLOB,
+  key TEXT NOT NULL, spool_key TEXT, at TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (version, digest, fingerprint));
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, recorded_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscribers (address TEXT PRIMARY KEY, subscribed_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscription_tokens (
@@ -101,6 +107,16 @@ interface SourceVouchDbRow {
   log_index: number; release: string; package: string; fingerprint: string; voucher: string; ticket: string; time: string;
   type: SourceVouchRecord['type'];
 }
+interface RootDraftDbRow {
+  version: number; digest: string; text: string; proposer: string; state: RootDraftState; created_at: string; updated_at: string;
+}
+interface RootApprovalDbRow {
+  version: number; digest: string; fingerprint: string; cleartext: string | null; data: Buffer | null; signature: Buffer | null;
+  key: string; spool_key: string | null; at: string;
+}
+const toRootDraft = (r: RootDraftDbRow): RootDraftRow => ({
+  version: r.version, digest: r.digest, text: r.text, proposer: r.proposer, state: r.state, createdAt: r.created_at, updatedAt: r.updated_at,
+});
 interface OutboxDbRow {
   id: string; spool_key: string | null; kind: OutboxRecord['kind']; envelope_from: string; recipients: string;
   message_id: string; raw: Buffer; status: OutboxRow['status']; attempts: number; last_error: string | null;
@@ -428,6 +444,34 @@ export class SqliteStore implements StateStore {
           if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `change ${e.changeId} is not queued`);
           break;
         }
+        case 'root-draft': {
+          const d = e.draft;
+          // One pending draft per version: a new one (another proposal) supersedes it, and its approvals no longer count.
+          this.sql(`UPDATE root_drafts SET state = 'superseded', updated_at = ? WHERE version = ? AND state = 'pending' AND digest <> ?`)
+            .run(at, d.version, d.digest);
+          const r = this.sql(`INSERT INTO root_drafts (version, digest, text, proposer, state, created_at, updated_at)
+            VALUES (?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (version, digest) DO NOTHING`)
+            .run(d.version, d.digest, d.text, d.proposer, d.createdAt, at);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `root draft ${d.version} ${d.digest} already exists`);
+          break;
+        }
+        case 'root-approval': {
+          const a = e.approval;
+          const pending = this.sql(`SELECT 1 FROM root_drafts WHERE version = ? AND digest = ? AND state = 'pending'`).get(a.version, a.digest);
+          if (!pending) throw new StoreError('STORE_CONFLICT', `root draft ${a.version} ${a.digest} is not pending`);
+          this.sql(`INSERT INTO root_approvals (version, digest, fingerprint, cleartext, data, signature, key, spool_key, at, seq)
+              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM root_approvals))
+            ON CONFLICT (version, digest, fingerprint) DO UPDATE SET cleartext = excluded.cleartext, data = excluded.data,
+              signature = excluded.signature, key = excluded.key, spool_key = excluded.spool_key, at = excluded.at, seq = excluded.seq`)
+            .run(a.version, a.digest, a.fingerprint, a.cleartext, a.data, a.signature, a.key, a.spoolKey, a.at);
+          break;
+        }
+        case 'root-draft-state': {
+          const r = this.sql(`UPDATE root_drafts SET state = ?, updated_at = ? WHERE version = ? AND digest = ? AND state = ?`)
+            .run(e.to, at, e.version, e.digest, e.from);
+          if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `root draft ${e.version} is not ${e.from}`);
+          break;
+        }
         case 'subscription-token': {
           const t = e.token;
           const r = this.sql(`INSERT INTO subscription_tokens (token_hash, address, action, created_at, expires_at, used_at, spool_key)
@@ -574,6 +618,26 @@ export class SqliteStore implements StateStore {
       logIndex: r.log_index, release: r.release, package: r.package, fingerprint: r.fingerprint, voucher: r.voucher,
       ticket: r.ticket, time: r.time, type: r.type,
     }));
+  }
+
+  async getRootDraft(version: number, digest?: string): Promise<RootDraftRow | undefined> {
+    const r = (digest === undefined
+      ? this.sql('SELECT * FROM root_drafts WHERE version = ? ORDER BY created_at DESC, updated_at DESC LIMIT 1').get(version)
+      : this.sql('SELECT * FROM root_drafts WHERE version = ? AND digest = ?').get(version, digest)) as RootDraftDbRow | undefined;
+    return r ? toRootDraft(r) : undefined;
+  }
+
+  async listRootDrafts(states?: RootDraftState[]): Promise<RootDraftRow[]> {
+    const rows = this.sql('SELECT * FROM root_drafts ORDER BY version DESC, created_at DESC').all() as RootDraftDbRow[];
+    return rows.map(toRootDraft).filter((d) => !states || states.includes(d.state));
+  }
+
+  async getRootApprovals(version: number, digest: string): Promise<RootApprovalRecord[]> {
+    return (this.sql('SELECT * FROM root_approvals WHERE version = ? AND digest = ? ORDER BY seq').all(version, digest) as RootApprovalDbRow[])
+      .map((r) => ({
+        version: r.version, digest: r.digest, fingerprint: r.fingerprint, cleartext: r.cleartext, data: r.data, signature: r.signature,
+        key: r.key, spoolKey: r.spool_key, at: r.at,
+      }));
   }
 
   async recordCheckpoint(size: number, note: string): Promise<void> {

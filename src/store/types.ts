@@ -137,7 +137,8 @@ export interface VoteRecord {
 // ---------------------------------------------------------------- change requests
 
 /** `attest`: ATTEST lines to log (no collection write; src/changes/attest-apply.ts). */
-export type ChangeKind = 'add-key' | 'update-key' | 'revoke-key' | 'add-cert' | 'attest' | 'add-source-key' | 'add-source-release';
+/** `root`: an approved trust-root draft to publish (src/changes/root-apply.ts). */
+export type ChangeKind = 'add-key' | 'update-key' | 'revoke-key' | 'add-cert' | 'attest' | 'add-source-key' | 'add-source-release' | 'root';
 export type ChangeState = 'queued' | 'applied' | 'failed';
 
 export interface NewChange {
@@ -200,7 +201,49 @@ export type StoreEffect =
    * pending token for that address is used up with it (the newest
    * confirmation settles the address's state).
    */
-  | { kind: 'subscription-confirm'; tokenHash: string; at: string };
+  | { kind: 'subscription-confirm'; tokenHash: string; at: string }
+  /** A root draft (src/root/): a new version awaiting approval; a pending draft of the same version is superseded. */
+  | { kind: 'root-draft'; draft: NewRootDraft }
+  /** A maintainer's approval of a pending draft (one per key and draft; a second replaces the first). */
+  | { kind: 'root-approval'; approval: RootApprovalRecord }
+  /** The draft reached its threshold and was handed to the apply step, or was published. */
+  | { kind: 'root-draft-state'; version: number; digest: string; from: RootDraftState; to: RootDraftState };
+
+// ---------------------------------------------------------------- trust root
+
+/** pending: awaiting approvals; approved: handed to the apply step; published: in the collection; superseded: replaced by another draft. */
+export type RootDraftState = 'pending' | 'approved' | 'published' | 'superseded';
+
+export interface NewRootDraft {
+  version: number;
+  /** The canonical root document (src/root/document.ts). */
+  text: string;
+  /** Its SHA-256: what approvals name. */
+  digest: string;
+  /** 'operator' (the CLI) or the fingerprint of the maintainer who proposed it. */
+  proposer: string;
+  createdAt: string;
+}
+
+export interface RootDraftRow extends NewRootDraft {
+  state: RootDraftState;
+  updatedAt: string;
+}
+
+export interface RootApprovalRecord {
+  version: number;
+  digest: string;
+  /** The approving key's primary fingerprint. */
+  fingerprint: string;
+  /** The approval as signed (src/root/files.ts KeptApproval): cleartext, or signed bytes and signature. */
+  cleartext: string | null;
+  data: Buffer | null;
+  signature: Buffer | null;
+  /** The approver's armoured public key at the time. */
+  key: string;
+  spoolKey: string | null;
+  at: string;
+}
 
 // ---------------------------------------------------------------- subscriptions
 
@@ -431,6 +474,14 @@ export interface StateStore {
   getSubscriber(address: string): Promise<SubscriberRow | undefined>;
   /** Confirmed subscribers, by address. */
   listSubscribers(): Promise<SubscriberRow[]>;
+
+  // ---- the trust root (src/root/)
+  /** The draft of `version` with this digest, or the newest draft of that version when digest is omitted. */
+  getRootDraft(version: number, digest?: string): Promise<RootDraftRow | undefined>;
+  /** Drafts in a state, newest version first. */
+  listRootDrafts(states?: RootDraftState[]): Promise<RootDraftRow[]>;
+  /** Approvals recorded for a draft, in the order they came. */
+  getRootApprovals(version: number, digest: string): Promise<RootApprovalRecord[]>;
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;

@@ -22,4 +22,6 @@ export type ChangePayload =
    */
   | { kind: 'add-source-key'; fingerprint: string; armored: string; releases: string[]; checked: string | null }
   /** More releases for a key already in pgp/for-source/. */
-  | { kind: 'add-source-release'; fingerprint: string; releases: string[] };
+  | { kind: 'add-source-release'; fingerprint: string; releases: string[] }
+  /** An approved trust-root draft (the draft and its approvals are in the store). */
+  | { kind: 'root'; version: number; digest: string };

@@ -39,6 +39,9 @@ export const ENTRY_TYPES = [
   // `signers` the member who vouched (empty for an import).
   'source-key-added',
   'source-release-added',
+  // A trust-root version made current: `subject` is its SHA-256, `name`
+  // `ROOT-<version>`, `signers` the maintainers whose approvals made it.
+  'root',
 ] as const;
 export type LogEntryType = (typeof ENTRY_TYPES)[number];
 

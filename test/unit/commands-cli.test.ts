@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../cli/main.js';
+import { runMain } from './cli-capture.js';
 import { initDataDir } from '../../src/app/init.js';
 import { keyFileName } from '../../src/collection/naming.js';
 import { certify, person } from './commands-world.js';
@@ -29,21 +29,7 @@ function runBin(args: string[]): { code: number; out: string; err: string } {
 }
 
 /** The same CLI entry point in-process, output captured (tests in this file run one at a time). */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array) => { out += c.toString(); return true; });
-  process.stderr.write = ((c: string | Uint8Array) => { err += c.toString(); return true; });
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
+const run = runMain;
 
 async function deployment(): Promise<{ dir: string; config: string }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'zt-cli-'));

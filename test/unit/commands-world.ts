@@ -200,7 +200,7 @@ export class World {
       const m = /^([A-Za-z-]+): (.*)$/.exec(line);
       if (m) fields[m[1]] = m[2]!;
     }
-    for (const line of text.split('\n')) assert.ok(line.length <= 72 || /^(Ticket-Digest: | {2}|-----|[A-Za-z0-9+/=]+$)/.test(line), `line over 72 columns in ${row.id}: ${line}`);
+    for (const line of text.split('\n')) assert.ok(line.length <= 72 || /^((?:Ticket|Root)-Digest: | {2}|-----|[A-Za-z0-9+/=]+$)/.test(line), `line over 72 columns in ${row.id}: ${line}`);
     return { row, to: row.recipients, subject: parsed.subject ?? '', status: fields.Status ?? '', text, fields };
   }
 

@@ -1,0 +1,155 @@
+/**
+ * The root ceremony by mail, through the real Dispatcher, store, apply step
+ * and log: version 1 drafted from the config (as `root init` does), its
+ * notices to the maintainers, APPROVE ROOT-1 by signed mail (PGP/MIME and
+ * inline), refusals that change nothing (an outsider, a wrong digest, an
+ * unbound approval), publication at the threshold (root files, one commit,
+ * one `root` log entry) that `root verify` and GnuPG accept, then version 2
+ * adding a maintainer, which needs the new key's approval too.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { applyChange } from '../../src/changes/apply.js';
+import { LogService } from '../../src/ledger/service.js';
+import { silentLogger } from '../../src/logger.js';
+import { openRootDraft } from '../../src/root/ceremony.js';
+import { firstRoot, nextRoot, currentRootOf } from '../../src/root/draft.js';
+import { verifyPublishedRoot } from '../../src/root/verify.js';
+import { rootStanding } from '../../src/root/start.js';
+import { generateLogKey, parseEntry } from '../../src/tlog/index.js';
+import { LogReader } from '../../src/ledger/reader.js';
+import { assertRefused, assertUnchanged, sendChecked } from '../security/world.js';
+import { community, flat, person, stateOf, TO_BOT, type World } from './commands-world.js';
+import { assertBotMail } from '../harness/mailcheck.js';
+
+const gpgOk = spawnSync('gpg', ['--version']).status === 0;
+
+async function world() {
+  const c = await community({ threshold: 2 });
+  const k = generateLogKey(c.w.cfg.log.origin);
+  mkdirSync(path.join(c.w.cfg.dataDir, 'keys'), { recursive: true });
+  writeFileSync(path.join(c.w.cfg.dataDir, 'keys', 'log.key'), `${k.skey}\n`, { mode: 0o600 });
+  mkdirSync(path.join(c.w.cfg.dataDir, 'log'), { recursive: true });
+  writeFileSync(path.join(c.w.cfg.dataDir, 'log', 'log.vkey'), `${k.vkey}\n`);
+  const svc = await LogService.fromConfig(c.w.cfg, c.w.store, silentLogger);
+  return { ...c, svc, vkey: k.vkey };
+}
+
+async function draft(w: World, prev: Parameters<typeof openRootDraft>[1], doc: Parameters<typeof openRootDraft>[2]) {
+  const d = await openRootDraft({ config: w.cfg, signer: w.bot, keyring: await w.known.get(), policy: w.policy, now: new Date() }, prev, doc, 'operator');
+  await w.store.commitEffects([d.effect], d.notices);
+  return d;
+}
+
+async function applyAll(w: World, svc: LogService) {
+  const out = [];
+  for (const id of await w.store.pendingChanges()) {
+    out.push(await applyChange(id, {
+      config: w.cfg, store: w.store, signer: w.bot, policy: w.policy, logger: silentLogger, now: w.now,
+      logAppend: (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`),
+    }));
+  }
+  return out;
+}
+
+const approve = (version: number, digest: string): string => `APPROVE ROOT-${version}\n${digest}\n${TO_BOT}\n\nI checked the fingerprints.\n`;
+
+describe('the root ceremony by mail', () => {
+  test('version 1: notices, approvals by mail, refusals that change nothing, publication that root verify and GnuPG accept', async () => {
+    const { w, alice, bob, carol, stranger, svc, vkey } = await world();
+    assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'unrooted');
+    const d = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
+    assert.equal(d.notices.length, 3);
+    for (const n of d.notices) {
+      const r = await assertBotMail(n.raw, w.bot.publicArmored, { status: 'pending' });
+      void r;
+      const text = (await w.parse((await w.store.getOutbox(n.id))!)).text;
+      assert.match(text, new RegExp(`^ {2}APPROVE ROOT-1\\n {2}${d.digest}\\n {2}To: bot@ztrust\\.test$`, 'm'));
+      assert.ok(text.includes(`-----BEGIN ZTRUST ROOT-----\n${d.text}-----END ZTRUST ROOT-----`), 'the exact root bytes are framed in the notice');
+    }
+
+    await w.seed([stranger.pub]); // a member, but not a maintainer
+    const before = await stateOf(w);
+    const outsider = await sendChecked(w, await w.mail(stranger, approve(1, d.digest)));
+    assert.equal(outsider.outcome, 'APPROVE:refused:not-a-decider');
+    const wrong = await sendChecked(w, await w.mail(alice, approve(1, 'ab'.repeat(32))));
+    assertRefused(wrong, { outcome: 'APPROVE:refused:wrong-digest', to: alice.email, says: [/is not the one of root draft 1/] });
+    const unbound = await sendChecked(w, await w.mail(alice, `APPROVE ROOT-1\n${d.digest}\n\nfine\n`));
+    assert.match(unbound.outcome, /unbound|binding/);
+    await assertUnchanged(w, before);
+    assert.deepEqual(await w.store.getRootApprovals(1, d.digest), []);
+
+    const first = await sendChecked(w, await w.mail(alice, approve(1, d.digest)));
+    assert.equal(first.outcome, 'APPROVE:root-recorded:1');
+    assert.equal(first.replies[0].status, 'pending');
+    assert.deepEqual(await w.store.pendingChanges(), []);
+    const second = await sendChecked(w, await w.mail(bob, approve(1, d.digest), { signing: 'inline' }));
+    assert.equal(second.outcome, 'APPROVE:root-approved:1');
+    const [o] = await applyAll(w, svc);
+    assert.equal(o.state, 'applied', o.detail);
+    assert.notEqual(o.commit, null);
+
+    const col = await w.collection();
+    const current = currentRootOf(col.dir)!;
+    assert.equal(current.doc.version, 1);
+    assert.equal(current.text, d.text);
+    const sigs = readdirSync(path.join(col.dir, 'root', '1.sig')).sort();
+    assert.deepEqual(sigs, [`${alice.fpr}.key`, `${alice.fpr}.txt`, `${alice.fpr}.txt.sig`, `${bob.fpr}.asc`, `${bob.fpr}.key`].sort());
+    assert.match(await col.git(['log', '-1', '--format=%B']), /^Root version 1\n[\s\S]*Ztrust-Log-Index: \d+/m);
+    const reader = await LogReader.open(path.join(w.cfg.dataDir, 'log'));
+    const entry = parseEntry((await reader.client.proveEntry(o.logIndex!, reader.vkey)).entry);
+    assert.deepEqual([entry.type, entry.subject, entry.name, [...entry.signers].sort()], ['root', d.digest, 'ROOT-1', [alice.fpr, bob.fpr].sort()]);
+    const walked = await verifyPublishedRoot(col.dir, { trusted: null, policy: w.policy, now: new Date() });
+    assert.equal(walked.current.version, 1);
+    assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'rooted');
+    void carol;
+
+    if (gpgOk) {
+      // GnuPG alone, as anyone with a clone would check the approvals.
+      const home = mkdtempSync(path.join(tmpdir(), 'zt-root-gpg-'));
+      try {
+        const g = (args: string[]) => spawnSync('gpg', ['--homedir', home, '--batch', '--status-fd', '1', ...args], { encoding: 'utf8' });
+        const dir = path.join(col.dir, 'root', '1.sig');
+        assert.equal(g(['--import', path.join(dir, `${alice.fpr}.key`), path.join(dir, `${bob.fpr}.key`)]).status, 0);
+        const inline = g(['--verify', path.join(dir, `${bob.fpr}.asc`)]);
+        assert.match(inline.stdout, new RegExp(`VALIDSIG ${bob.fpr}`), inline.stderr);
+        const mime = g(['--verify', path.join(dir, `${alice.fpr}.txt.sig`), path.join(dir, `${alice.fpr}.txt`)]);
+        assert.match(mime.stdout, new RegExp(`VALIDSIG ${alice.fpr}`), mime.stderr);
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
+    }
+  });
+
+  test('version 2 adds a maintainer: the old threshold is not enough without the new key; a config that disagrees is a mismatch', async () => {
+    const { w, alice, bob, svc, vkey } = await world();
+    const d1 = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
+    await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
+    await sendChecked(w, await w.mail(bob, approve(1, d1.digest)));
+    await applyAll(w, svc);
+    const dave = await person('Dave Newcomer', 'dave@people.test');
+    await w.seed([dave.pub]);
+    const col = await w.collection();
+    const cur = currentRootOf(col.dir)!;
+    const d2 = await draft(w, cur.doc, nextRoot(cur.doc, cur.text, { addMaintainers: [dave.fpr] }, 365, new Date()));
+    assert.equal(d2.notices.length, 4, 'the three maintainers and the new one are asked');
+    await sendChecked(w, await w.mail(alice, approve(2, d2.digest)));
+    const two = await sendChecked(w, await w.mail(bob, approve(2, d2.digest)));
+    assert.equal(two.outcome, 'APPROVE:root-recorded:2');
+    assert.match(flat(two.replies[0].text), new RegExp(`the new maintainer key ${dave.fpr} did not approve it`));
+    const last = await sendChecked(w, await w.mail(dave, approve(2, d2.digest)));
+    assert.equal(last.outcome, 'APPROVE:root-approved:2');
+    const [o] = await applyAll(w, svc);
+    assert.equal(o.state, 'applied', o.detail);
+    const walked = await verifyPublishedRoot(col.dir, { trusted: readFileSync(path.join(col.dir, 'root', '1.txt'), 'latin1'), policy: w.policy, now: new Date() });
+    assert.equal(walked.current.version, 2);
+    // The config still names three maintainers: the bot must refuse to run until it follows the root.
+    const s = rootStanding(w.cfg, w.bot.fingerprint, new Date());
+    assert.equal(s.state, 'mismatch');
+    assert.match(s.state === 'mismatch' ? s.problems.join('\n') : '', new RegExp(`root version 2 names maintainer ${dave.fpr}, which the config does not`));
+  });
+});
