@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
-import type { ReplyStatus } from '../mail/compose.js';
+import type { MailAttachment, ReplyStatus } from '../mail/compose.js';
 import { headerSection } from '../mail/classify.js';
 import { verifyMail, type MailVerification } from '../mail/verify-mail.js';
 import { judgeSignatureTime, verifyConfig } from '../policy/index.js';
@@ -237,7 +237,7 @@ export class Dispatcher {
     }
     const c1 = { ...c0, command: name, signatures: [...signatures, ...(result.signatures ?? [])], effects: result.effects ?? [] };
     return this.reply(row, mail, sender, c1, result.outcome ?? `${name}:${result.status}`,
-      result.status, result.fields, result.body, result.extra);
+      result.status, result.fields, result.body, result.extra, result.attachments);
   }
 
   /**
@@ -327,10 +327,10 @@ export class Dispatcher {
    */
   private async reply(
     row: SpoolRow, mail: ParsedMail, sender: string, c: Omit<Completion, 'outcome'>, outcome: string,
-    status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, notices?: CausedNotice[],
+    status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, notices?: CausedNotice[], attachments?: MailAttachment[],
   ): Promise<ProcessOutcome> {
     const budget = c.replyBudget ?? replyBudget(budgetKey(sender, null, this.ctx.keyring), this.config.limits, new Date());
-    const { outbox, spent } = await replyMails(this.ctx, { spoolKey: row.key, mail, sender, budget, status, fields, prose, notices });
+    const { outbox, spent } = await replyMails(this.ctx, { spoolKey: row.key, mail, sender, budget, status, fields, prose, notices, attachments });
     if (spent) {
       // Only the direct reply is suppressed: the command's effects (a vote,
       // a ticket) stand, and the notices it causes go to other people.

@@ -5,7 +5,7 @@
  */
 import type { ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
-import type { ReplyStatus } from '../mail/compose.js';
+import type { MailAttachment, ReplyStatus } from '../mail/compose.js';
 import type { MailVerification } from '../mail/verify-mail.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
@@ -40,6 +40,8 @@ export interface CommandResult {
   body: string;
   /** Further mails (e.g. notices to maintainers). */
   extra?: ExtraMail[];
+  /** Files signed with the direct reply (PGP/MIME replies only: the text must carry what an inline reply needs). */
+  attachments?: MailAttachment[];
   /** Outcome recorded in the store (defaults to `command:<status>`). */
   outcome?: string;
   /** State changes (tickets, votes, change requests), recorded with the outcome and the replies in one transaction. */

@@ -40,10 +40,11 @@ import { Keyring } from '../pgp/keyring.js';
 import type { SourceVouchRecord } from '../store/types.js';
 import { line, render } from '../templates.js';
 import { isoSeconds } from '../tickets/ticket.js';
-import { readCollection, refused } from './common.js';
+import { ARMOR_CONFIG, readCollection, refused } from './common.js';
 import type { SignatureFile } from './verify-attachments.js';
 import { logDir, statusText, unavailable } from './verify-common.js';
 import type { CommandRequest, CommandResult, HandlerContext } from './types.js';
+import type { MailAttachment } from '../mail/compose.js';
 
 const CMD = 'VERIFY';
 
@@ -230,6 +231,7 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
   const fingerprints: string[] = [];
   let matched: string | null = null;
   let inCollection = false;
+  const attachments: MailAttachment[] = [];
   // A file that repeats one issuer's packet is answered about once per key.
   const issuers = read.issuers.filter((x, i) => read.issuers.findIndex((y) => y.keyId === x.keyId && y.fingerprint === x.fingerprint) === i);
   for (const [i, issuer] of issuers.entries()) {
@@ -258,6 +260,11 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
     const keyId = k.key ? keyIdOf(k.key) : issuer.keyId.toLowerCase();
     const vouchViews = [];
     for (const v of proven) vouchViews.push(await vouchView(v, req, ctx));
+    // The key as the collection holds it; a binary file is armoured for mail.
+    const keyText = k.bytes ? k.bytes.toString('latin1') : null;
+    const armored = keyText === null ? null
+      : (/^-----BEGIN PGP PUBLIC KEY BLOCK-----/m.test(keyText) && !/[^\t\n\r\x20-\x7e]/.test(keyText) ? keyText : k.key ? k.key.armor(ARMOR_CONFIG) : null)?.replace(/\r\n?/g, '\n').trimEnd() ?? null;
+    if (armored) attachments.push({ filename: `0x${keyId}.asc`, contentType: 'application/pgp-keys', content: `${armored}\n` });
     parts.push(render('verify-signature-issuer', {
       n: i + 1, count: issuers.length,
       issuerFingerprint: issuer.fingerprint, issuerKeyId: issuer.keyId ? `0x${issuer.keyId.toLowerCase()}` : '?',
@@ -270,7 +277,7 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
       matches: matching.length ? matching[0].release : null, mismatch: artifact !== null && k.fingerprint !== null && matching.length === 0,
       keyId, sigWord, artifactWord, gpg: k.bytes !== null,
       vouches: vouchViews.length ? vouchViews : null,
-      armored: k.bytes ? k.bytes.toString('utf8').replace(/\r\n?/g, '\n').trimEnd() : null,
+      armored,
     }).trimEnd());
   }
   const fields: Record<string, string> = {};
@@ -287,6 +294,7 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
       proofs: indexes.length > 0, inCollection, origin: reader.checkpoint.origin, vkey: reader.vkey, issuers: parts.join('\n\n'),
       today: isoDay(req.now),
     }),
+    ...(attachments.length ? { attachments } : {}),
     outcome: `VERIFY:signature-${inCollection ? 'found' : 'not-found'}`,
   };
 }

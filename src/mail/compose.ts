@@ -40,6 +40,21 @@ export interface OutgoingMail {
   /** The full text body (status lines first); already reflowed to 72 columns. */
   body: string;
   signing: SigningStyle;
+  /**
+   * Files sent with the text (a key a VERIFY reply hands out). PGP/MIME
+   * only: they go inside the signed entity (multipart/mixed), so the
+   * signature covers them. An inline-signed mail cannot sign an attachment,
+   * so there they are left out: what the reader needs must also be in the
+   * signed text.
+   */
+  attachments?: readonly MailAttachment[];
+}
+
+/** A text file attached to a reply: ASCII only (armour), a plain file name, a known type. */
+export interface MailAttachment {
+  filename: string;
+  contentType: 'application/pgp-keys';
+  content: string;
 }
 
 const CRLF = '\r\n';
@@ -223,6 +238,23 @@ function textPart(body: string): { headers: string; content: string } {
   };
 }
 
+const ATTACHMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** One attachment part (headers, blank line, content), CRLF; the name and content were checked. */
+function attachmentPart(a: MailAttachment): string {
+  if (!ATTACHMENT_NAME.test(a.filename)) throw new Error(`attachment file name not allowed: ${JSON.stringify(a.filename)}`);
+  if (a.contentType !== 'application/pgp-keys') throw new Error(`attachment type not allowed: ${String(a.contentType)}`);
+  const text = a.content.replace(/\r?\n/g, '\n');
+  if (!isAscii(text) || text.split('\n').some((l) => l.length > 998)) throw new Error(`attachment ${a.filename} is not 7-bit text`);
+  return [
+    `Content-Type: ${a.contentType}; name="${a.filename}"`,
+    `Content-Disposition: attachment; filename="${a.filename}"`,
+    'Content-Transfer-Encoding: 7bit',
+    '',
+    toCrlf(text.endsWith('\n') ? text : `${text}\n`),
+  ].join(CRLF);
+}
+
 function commonHeaders(m: OutgoingMail): string[] {
   const h: string[] = [];
   h.push(headerLine('From', formatAddress(m.from)));
@@ -264,7 +296,18 @@ export async function composeSigned(m: OutgoingMail, signer: BotSigner): Promise
   }
   // PGP/MIME (RFC 3156): sign the first part's exact CRLF bytes, headers included.
   const part = textPart(m.body);
-  const signedBytes = Buffer.from(part.headers + CRLF + part.content, 'utf8');
+  let entity = part.headers + CRLF + part.content;
+  if (m.attachments?.length) {
+    // The text and the files in one multipart/mixed, all inside the signed part.
+    const mixed = `ztrust-mixed-${randomBytes(12).toString('hex')}`;
+    entity = [
+      `Content-Type: multipart/mixed; boundary="${mixed}"`, '',
+      `--${mixed}`, entity,
+      ...m.attachments.flatMap((a) => [`--${mixed}`, attachmentPart(a)]),
+      `--${mixed}--`, '',
+    ].join(CRLF);
+  }
+  const signedBytes = Buffer.from(entity, 'utf8');
   // RFC 3156: the CRLF before the boundary belongs to the boundary, so the
   // signed bytes end with the part's last CRLF stripped.
   const toSign = signedBytes.subarray(0, signedBytes.length - 2);

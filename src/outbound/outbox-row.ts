@@ -8,7 +8,7 @@
  * notice.ts, digest.ts).
  */
 import type { LoadedConfig } from '../config/load.js';
-import { composeSigned, messageIdFor, type ReplyStatus, type SigningStyle } from '../mail/compose.js';
+import { composeSigned, messageIdFor, type MailAttachment, type ReplyStatus, type SigningStyle } from '../mail/compose.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { OutboxRecord } from '../store/types.js';
 import type { Threading } from './frame.js';
@@ -32,6 +32,8 @@ export interface MailSpec {
   budget?: string;
   /** The received message the row answers or was caused by. */
   spoolKey?: string | null;
+  /** Files signed with the text (PGP/MIME only; see OutgoingMail.attachments). */
+  attachments?: readonly MailAttachment[];
 }
 
 function domainOf(address: string): string {
@@ -54,6 +56,7 @@ export async function outboxRow(cfg: LoadedConfig, signer: BotSigner, m: MailSpe
     ...(m.headers ? { headers: m.headers } : {}),
     body: m.body,
     signing: m.signing,
+    ...(m.attachments?.length ? { attachments: m.attachments } : {}),
   }, signer);
   return {
     id: m.id, spoolKey: m.spoolKey ?? null, kind: m.kind, envelopeFrom: cfg.outbox.envelopeFrom ?? cfg.bot.address,

@@ -20,7 +20,7 @@
 import type { ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
 import type { BudgetSpent } from '../limits.js';
-import { replySubject, type ReplyStatus } from '../mail/compose.js';
+import { replySubject, type MailAttachment, type ReplyStatus } from '../mail/compose.js';
 import { sanitizeHeaderText } from '../mail/text.js';
 import type { BotSigner } from '../pgp/botkey.js';
 import type { OutboxRecord, ReplyBudget, StateStore } from '../store/types.js';
@@ -58,6 +58,8 @@ export interface ReplyRequest {
   fields: Record<string, string> | undefined;
   prose: string;
   notices?: readonly CausedNotice[];
+  /** Files for the direct reply (PGP/MIME only; see OutgoingMail.attachments). */
+  attachments?: readonly MailAttachment[];
 }
 
 export interface ReplyMails {
@@ -88,7 +90,7 @@ export async function replyMails(deps: ReplyDeps, q: ReplyRequest): Promise<Repl
       outbox.push(await outboxRow(cfg, deps.signer, {
         id: `reply:${q.spoolKey}`, kind: 'reply', to: g.to, subject: replySubject(q.mail.subject), body: bodyWithStatus(q.status, q.fields, q.prose),
         status: q.status, threading: replyThreading(q.mail), autoSubmitted: 'auto-replied', signing: cfg.replies.signing, date,
-        spoolKey: q.spoolKey, budget: q.budget.key,
+        spoolKey: q.spoolKey, budget: q.budget.key, ...(q.attachments?.length ? { attachments: q.attachments } : {}),
       }));
     }
   }

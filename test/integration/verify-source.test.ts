@@ -26,6 +26,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { simpleParser } from 'mailparser';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -254,14 +255,20 @@ function gpgCommands(text: string): string[][] {
 }
 
 /** Runs the reply's gpg commands in a fresh GnuPG home, in a directory holding the key from the reply, the signature and `artifact`. */
-async function runGpgLines(text: string, sigFile: string, sigName: string, artifact: Buffer): Promise<{ code: number | null; out: string }> {
+/**
+ * The reply's gpg lines run in a fresh GnuPG home, as a user would. The key
+ * is the one attached to the reply (`attached`: its bytes, from a MIME
+ * parser) or, without one, the copy printed in the signed text.
+ */
+async function runGpgLines(text: string, sigFile: string, sigName: string, artifact: Buffer, attached?: { filename: string; content: Buffer }): Promise<{ code: number | null; out: string }> {
   const home = await makeGpgHome();
   try {
     const dir = mkdtempSync(path.join(tmpdir(), 'zt-user-'));
-    const armored = /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----\n?/.exec(text)?.[0];
+    const armored = attached?.content ?? /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----\n?/.exec(text)?.[0];
     assert.ok(armored, 'the key is in the reply');
-    const keyName = /save the key at the end of this\s+mail as (0x[0-9a-f]{16}\.asc)/.exec(text)?.[1];
+    const keyName = /save the key as (0x[0-9a-f]{16}\.asc)/.exec(text)?.[1];
     assert.ok(keyName, 'the reply says what to save the key as');
+    if (attached) assert.equal(attached.filename, keyName, 'the attachment has the name the reply tells the user to save it as');
     writeFileSync(path.join(dir, keyName), armored);
     writeFileSync(path.join(dir, sigName), await readFile(sigFile));
     writeFileSync(path.join(dir, 'bash-5.3.tar.gz'), artifact);
@@ -300,7 +307,12 @@ describe('VERIFY with a detached signature attached', () => {
     assert.match(info.text, /^c2sp\.org\/tlog-proof@v1\nindex 0\n/m);
     assert.match(info.text, /ztrust-bot verify-source bash-5\.3\.tar\.gz bash-5\.3\.tar\.gz\.sig \\\n {6}--collection DIR --log LOGDIR --log-key log\.vkey/);
 
-    const good = await runGpgLines(info.text, files.sig, 'bash-5.3.tar.gz.sig', tarballBytes);
+    // The key is attached inside the signed part (PGP/MIME reply), byte for byte the copy printed in the text.
+    const parsed = await simpleParser(mail.raw);
+    const keys = parsed.attachments.filter((a) => a.contentType === 'application/pgp-keys');
+    assert.equal(keys.length, 1, `one key attached: ${parsed.attachments.map((a) => `${a.filename} ${a.contentType}`).join(', ')}`);
+    assert.ok(info.text.includes(keys[0].content.toString('utf8').trimEnd()), 'the attached key is the one printed in the signed text');
+    const good = await runGpgLines(info.text, files.sig, 'bash-5.3.tar.gz.sig', tarballBytes, { filename: keys[0].filename ?? '', content: keys[0].content });
     assert.equal(good.code, 0, good.out);
     assert.match(good.out, /Good signature from "Bash Release Signing <bash-release@upstream\.example>"/);
     const tampered = Buffer.from(tarballBytes);

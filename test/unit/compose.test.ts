@@ -239,3 +239,29 @@ describe('through the dispatcher: every mail it sends reads cleanly in Python', 
     for (const r of await botMails(w, notices.map((n) => n.row))) assert.match(headerValues(r, 'Subject')[0], /^Applied: new key /);
   });
 });
+
+test('an attached key is signed with the text in PGP/MIME (multipart/mixed inside multipart/signed); inline mail leaves it out; odd names and bytes are refused', async () => {
+  const { publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'Upstream', email: 'rel@up.example' }], format: 'armored' });
+  const attachments = [{ filename: '0x1234567890abcdef.asc', contentType: 'application/pgp-keys' as const, content: publicKey }];
+  const raw = await composeSigned(base({ attachments }), bot);
+  const r = await assertBotMail(raw, bot.publicArmored, { signing: 'pgpmime', status: 'found' });
+  assert.deepEqual(r.parts.map((p) => p.contentType), ['multipart/signed', 'multipart/mixed', 'text/plain', 'application/pgp-keys', 'application/pgp-signature']);
+  const v = await gpg.verifyMail(raw);
+  assert.equal(v.ok, true, v.status);
+  const parsed = await simpleParser(raw);
+  const key = parsed.attachments.find((a) => a.contentType === 'application/pgp-keys');
+  assert.equal(key?.filename, '0x1234567890abcdef.asc');
+  assert.equal(key?.content.toString('utf8').replace(/\r\n/g, '\n'), publicKey.endsWith('\n') ? publicKey : `${publicKey}\n`);
+  // A changed byte in the attachment breaks the signature: it is inside the signed part.
+  const tampered = Buffer.from(raw.toString('latin1').replace(/(mQ|xj)(.)/, (_m, a: string, c: string) => `${a}${c === 'A' ? 'B' : 'A'}`), 'latin1');
+  assert.equal((await gpg.verifyMail(tampered)).ok, false);
+
+  const inline = await composeSigned(base({ signing: 'inline', attachments }), bot);
+  assert.doesNotMatch(inline.toString('latin1'), /application\/pgp-keys/);
+  assert.equal((await gpg.verifyMail(inline)).ok, true);
+
+  for (const bad of [{ ...attachments[0], filename: '../x.asc' }, { ...attachments[0], filename: 'a"b.asc' }, { ...attachments[0], content: 'caf\u00e9' },
+    { ...attachments[0], contentType: 'text/html' as unknown as 'application/pgp-keys' }]) {
+    await assert.rejects(composeSigned(base({ attachments: [bad] }), bot), /attachment/);
+  }
+});
