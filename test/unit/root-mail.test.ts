@@ -62,6 +62,8 @@ describe('the root ceremony by mail', () => {
   test('version 1: notices, approvals by mail, refusals that change nothing, publication that root verify and GnuPG accept', async () => {
     const { w, alice, bob, carol, stranger, svc, vkey } = await world();
     assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'unrooted');
+    const help0 = await sendChecked(w, await w.mail(null, 'HELP\n'));
+    assert.match(flat(help0.replies[0].text), /Trust root: none yet \(unrooted\)\. Until the maintainers approve the first root, the operator's config alone says who the maintainers are\./);
     const d = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
     assert.equal(d.notices.length, 3);
     for (const n of d.notices) {
@@ -106,6 +108,8 @@ describe('the root ceremony by mail', () => {
     const walked = await verifyPublishedRoot(col.dir, { trusted: null, policy: w.policy, now: new Date() });
     assert.equal(walked.current.version, 1);
     assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'rooted');
+    const help1 = await sendChecked(w, await w.mail(null, 'HELP\n'));
+    assert.match(flat(help1.replies[0].text), new RegExp(`Trust root: version 1, SHA-256 ${d.digest}, expires \\S+: 2 of its 3 maintainers must approve any change`));
     void carol;
 
     if (gpgOk) {
