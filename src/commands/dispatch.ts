@@ -22,6 +22,9 @@ import { createHash } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import type { LoadedConfig } from '../config/load.js';
 import type { MailAttachment, ReplyStatus } from '../mail/compose.js';
+import { isoSeconds } from '../root/document.js';
+import { rootStanding } from '../root/start.js';
+import { rootVersionArg } from './root-approve.js';
 import { headerSection } from '../mail/classify.js';
 import { verifyMail, type MailVerification } from '../mail/verify-mail.js';
 import { judgeSignatureTime, verifyConfig } from '../policy/index.js';
@@ -207,6 +210,21 @@ export class Dispatcher {
       }
       if (verification.signatureId) {
         signatures.push({ signatureId: verification.signatureId, signer: verification.signer ?? '', command: name, spoolKey: row.key });
+      }
+    }
+
+    // An expired trust root stops every change but its own renewal (APPROVE
+    // ROOT-<n>): who may act is no longer vouched for by the maintainers.
+    // (A root whose config disagrees never gets here: `run` refuses to start.)
+    if (command.spec.stateChanging && !(name === 'APPROVE' && rootVersionArg(command.args[0]) !== null)) {
+      const standing = rootStanding(cfg, this.ctx.signer.fingerprint, new Date());
+      if (standing.state === 'expired') {
+        return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:root-expired', 'error', undefined,
+          render('refused', {
+            command: name, rule: 'root-expired',
+            reason: line('reason-root-expired', { version: standing.current.doc.version, expires: isoSeconds(standing.current.doc.expires) }),
+            fix: line('fix-root-expired', {}), notes: [],
+          }));
       }
     }
 

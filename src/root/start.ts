@@ -19,7 +19,13 @@ export type RootStanding =
 
 /** The bot's own key fingerprint and log key, as the data directory holds them. */
 export function ownKeys(cfg: LoadedConfig, botFingerprint: string): { botFingerprint: string; logKey: string } {
-  const vkey = readFileSync(dataLayout(cfg.dataDir).logVerifierKey, 'utf8').split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '') ?? '';
+  let text = '';
+  try {
+    text = readFileSync(dataLayout(cfg.dataDir).logVerifierKey, 'utf8');
+  } catch {
+    // No log key file: the root's log key cannot match, and that mismatch is reported.
+  }
+  const vkey = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '') ?? '';
   return { botFingerprint: botFingerprint.toUpperCase(), logKey: vkey };
 }
 

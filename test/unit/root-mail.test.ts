@@ -156,4 +156,29 @@ describe('the root ceremony by mail', () => {
     assert.equal(s.state, 'mismatch');
     assert.match(s.state === 'mismatch' ? s.problems.join('\n') : '', new RegExp(`root version 2 names maintainer ${dave.fpr}, which the config does not`));
   });
+
+  test('an expired root stops changes with a clear reply, but not the approval of its renewal', async () => {
+    const { w, alice, bob, svc, vkey } = await world();
+    const now = Date.now();
+    const old = { ...firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date(now - 20 * 86_400_000)), expires: new Date(now - 86_400_000) };
+    const d1 = await draft(w, null, old);
+    await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
+    await sendChecked(w, await w.mail(bob, approve(1, d1.digest)));
+    assert.equal((await applyAll(w, svc))[0].state, 'applied');
+    assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'expired');
+    const dave = await person('Dave Newcomer', 'dave@people.test');
+    const before = await stateOf(w);
+    const refused = await sendChecked(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n\n${'ab'.repeat(32)}  x.tar.gz\n`));
+    assertRefused(refused, { outcome: 'refused:root-expired', to: alice.email, says: [/the trust root \(version 1\) expired at \S+: until the maintainers renew it, the bot makes no change/] });
+    await assertUnchanged(w, before);
+    void dave;
+    const cur = currentRootOf((await w.collection()).dir)!;
+    const d2 = await draft(w, cur.doc, nextRoot(cur.doc, cur.text, { renew: true }, 365, new Date()));
+    const renew1 = await sendChecked(w, await w.mail(alice, approve(2, d2.digest)));
+    assert.equal(renew1.outcome, 'APPROVE:root-recorded:2');
+    const renew2 = await sendChecked(w, await w.mail(bob, approve(2, d2.digest)));
+    assert.equal(renew2.outcome, 'APPROVE:root-approved:2');
+    assert.equal((await applyAll(w, svc))[0].state, 'applied');
+    assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'rooted');
+  });
 });
