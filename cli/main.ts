@@ -142,6 +142,7 @@ export function buildProgram(): Command {
     .option('--no-log', 'no log at hand: leave the vouch unchecked (reported as UNCHECKED) instead of failing')
     .option('--log-key <key>', 'the log verifier key, or a file holding it (default: <data>/log/log.vkey of --config)')
     .option('--config <file>', 'config file, for the default log key and the crypto policy')
+    .option('--root <file>', "a trust root you saved (root/<version>.txt): the log key is the current root's, reached from it through the collection's root/")
     .option('--json', 'print the result as one JSON object')
     .showHelpAfterError(false) // a failed check is not a usage error: no usage text after it
     .action(lazy(async () => (await import('./verify-source.js')).verifySourceCommand));

@@ -1,6 +1,9 @@
 /**
  * `ztrust-bot verify-source ARTIFACT [SIGNATURE] --collection DIR
- *    [--release NAME] [--log DIR --log-key KEY | --config FILE] [--no-log] [--json]`
+ *    [--release NAME] [--log DIR --log-key KEY | --config FILE] [--no-log] [--root FILE] [--json]`
+ *
+ * --root FILE: a trust root the user saved; the chain in the collection's
+ * root/ is walked from it (src/root/) and the log key is the current root's.
  *
  * Checks a downloaded release file offline against the published
  * collection and log (src/ledger/verify-source.ts): the detached signature
@@ -26,7 +29,8 @@ import { cryptoPolicyOf, loadConfig } from '../src/config/load.js';
 import { MESSAGE_BOUNDS } from '../src/limits.js';
 import { collectionRoot, verifySource, type SourceCheck } from '../src/ledger/verify-source.js';
 import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../src/policy/index.js';
-import { resolveLogKey } from './verify-proof.js';
+import { pinnedLogKey, resolveLogKey } from './verify-proof.js';
+import { RootError } from '../src/root/errors.js';
 
 const USAGE = 'ztrust.verify-source.usage';
 const FAILED = 'ztrust.verify-source.failed';
@@ -39,6 +43,8 @@ interface Options {
   logKey?: string;
   config?: string;
   json?: boolean;
+  /** A trust root the user saved: the log key is then the current root's, reached from it through the collection's root/. */
+  root?: string;
 }
 
 function describeCheck(c: SourceCheck): string {
@@ -73,10 +79,15 @@ export async function verifySourceCommand(artifact: string, signatureArg: string
   let log: { dir: string; vkey: string } | null = null;
   if (logDir !== null) {
     try {
-      log = { dir: logDir, vkey: await resolveLogKey({ logKey: opts.logKey, config: opts.config }) };
+      const pinned = await pinnedLogKey({ root: opts.root, collection: opts.collection, logKey: opts.logKey });
+      log = { dir: logDir, vkey: pinned ?? await resolveLogKey({ logKey: opts.logKey, config: opts.config }) };
     } catch (err) {
+      // A chain that does not hold, or a log key the root does not name, is a failed check, not a usage error.
+      if (err instanceof RootError) return cmd.error(`verify-source: ${describeError(err)}`, { exitCode: 1, code: FAILED });
       return usage(describeError(err));
     }
+  } else if (opts.root !== undefined) {
+    usage('--root checks the log key the vouch is proven with: give --log DIR too');
   }
   let policy: CryptoPolicy = DEFAULT_CRYPTO_POLICY;
   // The operator's policy when a config is named; else the built-in one (an outsider has no config).

@@ -29,7 +29,7 @@ import assert from 'node:assert/strict';
 import { simpleParser } from 'mailparser';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,6 +37,9 @@ import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { openApp } from '../../src/app/app.js';
 import { canonicalContent, expiryFor, formatTicketId, ticketDigest } from '../../src/tickets/ticket.js';
 import { Collection } from '../../src/collection/collection.js';
+import { formatRoot, rootDigest } from '../../src/root/document.js';
+import { rootVersionFiles } from '../../src/root/files.js';
+import { generateLogKey } from '../../src/tlog/note.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/logger.js';
 import { readKeysAny } from '../../src/pgp/inspect.js';
@@ -468,6 +471,39 @@ describe('ztrust-bot verify-source', () => {
     const wrong = await runCli(['verify-source', files.tarball, '--collection', collection(), '--log', logDir(), '--log-key', other.stdout.trim()], bot.env);
     assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
     assert.match(wrong.stdout, /^FAILED: log: the log in .* cannot be read with this log key/m);
+  });
+
+  test('--root: the log key is the one the trust root names (reached from a saved root); a root naming another log key fails', async () => {
+    // A checkout of the published collection with a root approved by the maintainer (gpg clearsign), as the bot publishes it.
+    const publishRoot = async (name: string, logKey: string): Promise<{ dir: string; saved: string }> => {
+      const dir = path.join(work, name);
+      cpSync(collection(), dir, { recursive: true });
+      const issued = new Date(Date.now() - 86_400_000);
+      const text = formatRoot({ version: 1, issued, expires: new Date(issued.getTime() + 365 * 86_400_000), threshold: 1, maintainers: [fpr.max],
+        botKey: bot.botFingerprint, logOrigin: 'test.ztrust.example/log', logKey, previous: null });
+      const approval = { fingerprint: fpr.max, cleartext: await gpg.clearsign(fpr.max, `APPROVE ROOT-1 ${rootDigest(text)}\n`), key: await gpg.exportPublic(fpr.max) };
+      for (const [rel, bytes] of rootVersionFiles(1, text, rootDigest(text), [approval])) {
+        mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+        writeFileSync(path.join(dir, rel), bytes);
+      }
+      const saved = path.join(work, `${name}-root-1.txt`);
+      writeFileSync(saved, text);
+      return { dir, saved };
+    };
+    const good = await publishRoot('rooted', vkey);
+    const r = await runCli(['verify-source', files.tarball, '--collection', good.dir, '--log', logDir(), '--root', good.saved], bot.env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^ok: log: entry 0 /m);
+    const otherKey = generateLogKey('test.ztrust.example/log').vkey;
+    const mismatch = await runCli(['verify-source', files.tarball, '--collection', good.dir, '--log', logDir(), '--root', good.saved, '--log-key', otherKey], bot.env);
+    assert.equal(mismatch.code, 1, mismatch.stdout + mismatch.stderr);
+    assert.match(mismatch.stderr, /is not the log key of the current root \(version 1\)/);
+    const lying = await publishRoot('rooted-other-log', otherKey);
+    const l = await runCli(['verify-source', files.tarball, '--collection', lying.dir, '--log', logDir(), '--root', lying.saved], bot.env);
+    assert.equal(l.code, 1, l.stdout + l.stderr);
+    assert.match(l.stdout, /^FAILED: log: the log in .* cannot be read with this log key/m);
+    const noLog = await runCli(['verify-source', files.tarball, '--collection', good.dir, '--root', good.saved], bot.env);
+    assert.equal(noLog.code, 2, noLog.stdout + noLog.stderr);
   });
 
   test('usage errors: exit 2', async () => {
