@@ -32,6 +32,7 @@ import { formatRoot, isoSeconds, type RootDocument } from '../src/root/document.
 import { currentRootOf, firstRoot, nextRoot } from '../src/root/draft.js';
 import { ownKeys, rootStanding } from '../src/root/start.js';
 import { sendOutboxNow } from './digest.js';
+import { composeNotice } from '../src/outbound/notice.js';
 
 function report(r: ChainResult): string[] {
   const out: string[] = [];
@@ -96,9 +97,13 @@ async function withApp<T>(o: OperatorOptions, fn: (app: App) => Promise<T>): Pro
 /** Record a draft and its notices in one transaction, send the notices now, and say what happened. */
 async function openAndSend(app: App, prev: RootDocument | null, doc: RootDocument, write: (s: string) => void): Promise<string[]> {
   const keyring = Keyring.fromKeys((await (await collectionOf(app.config)).keyring()).all());
-  const d = await openRootDraft({ config: app.config, signer: app.signer, keyring, policy: app.policy, logger: app.logger, now: new Date() }, prev, doc, 'operator');
-  await app.store.commitEffects([d.effect], d.notices);
-  const s = await sendOutboxNow(app, d.notices.map((n) => n.id));
+  const d = await openRootDraft({ config: app.config, keyring, policy: app.policy, now: new Date() }, prev, doc, 'operator');
+  const rows = [];
+  for (const n of d.notices) {
+    rows.push(...(await composeNotice(app.config, app.signer, { id: n.tag, to: n.to, subject: n.subject, status: n.status, fields: n.fields, prose: n.body }, app.logger)).rows);
+  }
+  await app.store.commitEffects([d.effect], rows);
+  const s = await sendOutboxNow(app, rows.map((n) => n.id));
   write(`root version ${d.version} drafted, SHA-256 ${d.digest}\n`);
   write(d.text.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n'));
   write(`approval requests: ${s.sent} sent${s.failed.length ? `, ${s.failed.length} failed (kept queued for "ztrust-bot run")` : ''}\n`);

@@ -226,6 +226,8 @@ export const COMMAND_BOUNDS = Object.freeze({
    * ticket and the maintainers' notice; a long URL fits, an essay does not.
    */
   checkedNoteChars: 300,
+  /** Change lines one ROOT PROPOSE may carry: a root change is a few lines. */
+  rootChangeLines: 20,
 });
 
 /** Bounds on names derived from submitted data that become file names in the collection. */

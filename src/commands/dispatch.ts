@@ -213,10 +213,11 @@ export class Dispatcher {
       }
     }
 
-    // An expired trust root stops every change but its own renewal (APPROVE
-    // ROOT-<n>): who may act is no longer vouched for by the maintainers.
-    // (A root whose config disagrees never gets here: `run` refuses to start.)
-    if (command.spec.stateChanging && !(name === 'APPROVE' && rootVersionArg(command.args[0]) !== null)) {
+    // An expired trust root stops every change but its own renewal (ROOT
+    // PROPOSE, APPROVE ROOT-<n>): who may act is no longer vouched for by
+    // the maintainers. (A root whose config disagrees never gets here: `run`
+    // refuses to start.)
+    if (command.spec.stateChanging && name !== 'ROOT PROPOSE' && !(name === 'APPROVE' && rootVersionArg(command.args[0]) !== null)) {
       const standing = rootStanding(cfg, this.ctx.signer.fingerprint, new Date());
       if (standing.state === 'expired') {
         return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:root-expired', 'error', undefined,

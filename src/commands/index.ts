@@ -19,6 +19,7 @@ import { attestHandler } from './attest.js';
 import { verifyHandler } from './verify.js';
 import { checkpointHandler } from './checkpoint.js';
 import type { HandlerTable } from './types.js';
+import { rootProposeHandler } from './root-propose.js';
 
 export function defaultHandlers(): HandlerTable {
   return {
@@ -39,5 +40,6 @@ export function defaultHandlers(): HandlerTable {
     ATTEST: attestHandler,
     VERIFY: verifyHandler,
     CHECKPOINT: checkpointHandler,
+    'ROOT PROPOSE': rootProposeHandler,
   };
 }

@@ -27,7 +27,7 @@ import { clause } from '../templates.js';
 export type CommandName =
   | 'HELP' | 'SUBMIT KEY' | 'UPDATE KEY' | 'REVOKE KEY' | 'SUBMIT CERT' | 'ATTEST' | 'VERIFY' | 'STATUS'
   | 'GET KEY' | 'CHECKPOINT' | 'APPROVE' | 'REJECT' | 'SUBSCRIBE' | 'UNSUBSCRIBE' | 'CONFIRM'
-  | 'SUBMIT SOURCE KEY' | 'ADD SOURCE';
+  | 'SUBMIT SOURCE KEY' | 'ADD SOURCE' | 'ROOT PROPOSE';
 
 export interface CommandSpec {
   name: CommandName;
@@ -62,6 +62,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'SUBMIT KEY', unsignedOk: false, stateChanging: true, carriesSigningKey: true, usage: 'SUBMIT KEY' },
   { name: 'SUBMIT CERT', unsignedOk: false, stateChanging: true, usage: 'SUBMIT CERT <name>' },
   { name: 'UPDATE KEY', unsignedOk: false, stateChanging: true, carriesSigningKey: true, usage: 'UPDATE KEY' },
+  // A maintainer of the current trust root drafts its next version; the change lines follow the To: line.
+  { name: 'ROOT PROPOSE', unsignedOk: false, stateChanging: true, usage: 'ROOT PROPOSE' },
   { name: 'ADD SOURCE', unsignedOk: false, stateChanging: true, usage: 'ADD SOURCE <keyid|fingerprint> <package-release> [<package-release>...]' },
   // The revocation signature is its own authority (DESIGN.md): the mail may
   // be unsigned. The handler checks the revocation against the collection

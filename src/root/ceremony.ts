@@ -1,15 +1,13 @@
 /**
  * Opening a root draft: the store records it (superseding a pending draft
- * of the same version) together with the signed notices that ask each
- * maintainer who may approve it, in one transaction. Used by `root init`,
- * `root propose` and ROOT PROPOSE by mail.
+ * of the same version) together with the notices that ask each maintainer
+ * who may approve it, in one transaction. Used by `root init`, `root
+ * propose` (the CLI signs the notices through src/outbound/notice.ts) and
+ * ROOT PROPOSE by mail (the dispatcher sends them as the command's notices).
  */
 import type { LoadedConfig } from '../config/load.js';
-import type { Logger } from '../logger.js';
-import { composeNotice } from '../outbound/notice.js';
 import { maintainerContacts } from '../outbound/recipients.js';
 import { line } from '../outbound/wording.js';
-import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import type { StoreEffect } from '../store/types.js';
@@ -19,11 +17,20 @@ import { formatRoot, isoSeconds, rootDigest, type RootDocument } from './documen
 
 export interface DraftContext {
   config: LoadedConfig;
-  signer: BotSigner;
   keyring: Keyring;
   policy: CryptoPolicy;
-  logger?: Logger;
   now: Date;
+}
+
+/** One maintainer's notice, before it is signed (the fields of src/outbound/notice.ts's Notice and of a command's notices alike). */
+export interface RootNotice {
+  /** Distinguishes the notices of one draft: `root-<version>-<digest prefix>-<key id>`. */
+  tag: string;
+  to: string[];
+  subject: string;
+  status: 'pending';
+  fields: Record<string, string>;
+  body: string;
 }
 
 export interface OpenedDraft {
@@ -31,8 +38,7 @@ export interface OpenedDraft {
   text: string;
   digest: string;
   effect: StoreEffect;
-  /** The signed notices (outbox rows made by src/outbound/), recorded with the draft. */
-  notices: Awaited<ReturnType<typeof composeNotice>>['rows'];
+  notices: RootNotice[];
   /** Deciders who could not be told (no key in the collection, no address). */
   notTold: string[];
 }
@@ -55,7 +61,7 @@ export async function openRootDraft(ctx: DraftContext, prev: RootDocument | null
   const digest = rootDigest(text);
   const deciders = rootDeciders(prev, doc);
   const contacts = await maintainerContacts({ ...ctx.config, maintainers: deciders }, ctx.keyring, ctx.policy, ctx.now);
-  const notices: OpenedDraft['notices'] = [];
+  const notices: RootNotice[] = [];
   const notTold: string[] = [];
   const added = prev ? doc.maintainers.filter((f) => !prev.maintainers.includes(f)) : [];
   for (const c of contacts) {
@@ -63,16 +69,16 @@ export async function openRootDraft(ctx: DraftContext, prev: RootDocument | null
       notTold.push(`${c.fingerprint}: ${c.problem ?? line('maintainer-no-address', {})}`);
       continue;
     }
-    notices.push(...(await composeNotice(ctx.config, ctx.signer, {
-      id: `root-${doc.version}-${digest.slice(0, 16)}-${c.keyId}`, to: [c.address], status: 'pending',
+    notices.push({
+      tag: `root-${doc.version}-${digest.slice(0, 16)}-${c.keyId}`, to: [c.address], status: 'pending',
       subject: line('subject-root-notify', { version: doc.version }),
       fields: { Root: `ROOT-${doc.version}`, 'Root-Digest': digest },
-      prose: render('root-notify', {
+      body: render('root-notify', {
         version: doc.version, digest, proposer, first: prev === null, threshold: doc.threshold, count: doc.maintainers.length,
         previous: prev?.version ?? null, previousThreshold: prev?.threshold ?? null, added: added.length > 0,
         changes: describeChanges(prev, doc), botAddress: ctx.config.bot.address, root: text,
       }),
-    }, ctx.logger)).rows);
+    });
   }
   return {
     version: doc.version, text, digest, notices, notTold,

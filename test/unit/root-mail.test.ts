@@ -17,8 +17,10 @@ import { applyChange } from '../../src/changes/apply.js';
 import { LogService } from '../../src/ledger/service.js';
 import { silentLogger } from '../../src/logger.js';
 import { openRootDraft } from '../../src/root/ceremony.js';
+import { composeNotice } from '../../src/outbound/notice.js';
 import { firstRoot, nextRoot, currentRootOf } from '../../src/root/draft.js';
 import { verifyPublishedRoot } from '../../src/root/verify.js';
+import { formatRoot, parseRoot } from '../../src/root/document.js';
 import { rootStanding } from '../../src/root/start.js';
 import { generateLogKey, parseEntry } from '../../src/tlog/index.js';
 import { LogReader } from '../../src/ledger/reader.js';
@@ -40,9 +42,11 @@ async function world() {
 }
 
 async function draft(w: World, prev: Parameters<typeof openRootDraft>[1], doc: Parameters<typeof openRootDraft>[2]) {
-  const d = await openRootDraft({ config: w.cfg, signer: w.bot, keyring: await w.known.get(), policy: w.policy, now: new Date() }, prev, doc, 'operator');
-  await w.store.commitEffects([d.effect], d.notices);
-  return d;
+  const d = await openRootDraft({ config: w.cfg, keyring: await w.known.get(), policy: w.policy, now: new Date() }, prev, doc, 'operator');
+  const rows = [];
+  for (const n of d.notices) rows.push(...(await composeNotice(w.cfg, w.bot, { id: n.tag, to: n.to, subject: n.subject, status: n.status, fields: n.fields, prose: n.body })).rows);
+  await w.store.commitEffects([d.effect], rows);
+  return { ...d, rows };
 }
 
 async function applyAll(w: World, svc: LogService) {
@@ -65,8 +69,8 @@ describe('the root ceremony by mail', () => {
     const help0 = await sendChecked(w, await w.mail(null, 'HELP\n'));
     assert.match(flat(help0.replies[0].text), /Trust root: none yet \(unrooted\)\. Until the maintainers approve the first root, the operator's config alone says who the maintainers are\./);
     const d = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
-    assert.equal(d.notices.length, 3);
-    for (const n of d.notices) {
+    assert.equal(d.rows.length, 3);
+    for (const n of d.rows) {
       const r = await assertBotMail(n.raw, w.bot.publicArmored, { status: 'pending' });
       void r;
       const text = (await w.parse((await w.store.getOutbox(n.id))!)).text;
@@ -138,9 +142,24 @@ describe('the root ceremony by mail', () => {
     const dave = await person('Dave Newcomer', 'dave@people.test');
     await w.seed([dave.pub]);
     const col = await w.collection();
+    // Alice (a maintainer of version 1) proposes it by signed mail.
+    const erin = await person('Eve Notmaintainer', 'eve@people.test');
+    await w.seed([erin.pub]); // a member, not a maintainer
+    const before = await stateOf(w);
+    const notMaintainer = await sendChecked(w, await w.mail(erin, `ROOT PROPOSE\n${TO_BOT}\nadd-maintainer ${erin.fpr}\n`));
+    assertRefused(notMaintainer, { outcome: 'ROOT PROPOSE:refused:not-a-maintainer', to: erin.email, says: [/is not a maintainer in root version 1/] });
+    const badLine = await sendChecked(w, await w.mail(alice, `ROOT PROPOSE\n${TO_BOT}\nmake-me-king now\n`));
+    assertRefused(badLine, { outcome: 'ROOT PROPOSE:refused:usage', to: alice.email, says: [/the line "make-me-king now" is not a change/] });
+    await assertUnchanged(w, before);
+    assert.deepEqual(await w.store.listRootDrafts(['pending']), []);
+    const proposed = await sendChecked(w, await w.mail(alice, `ROOT PROPOSE\n${TO_BOT}\nadd-maintainer ${dave.fpr}\n\nDave runs the z/VM builds now.\n`));
+    assert.equal(proposed.outcome, 'ROOT PROPOSE:pending:2');
+    const notices = proposed.replies.filter((r) => r.fields.Root === 'ROOT-2' && r.status === 'pending' && r.subject.startsWith('Approve trust root version 2'));
+    assert.deepEqual(notices.map((n) => n.to[0]).sort(), [alice.email, bob.email, 'carol@people.test', dave.email].sort(), 'the three maintainers and the new one are asked');
+    const d2 = { digest: proposed.replies[0].fields['Root-Digest'] };
     const cur = currentRootOf(col.dir)!;
-    const d2 = await draft(w, cur.doc, nextRoot(cur.doc, cur.text, { addMaintainers: [dave.fpr] }, 365, new Date()));
-    assert.equal(d2.notices.length, 4, 'the three maintainers and the new one are asked');
+    assert.equal((await w.store.getRootDraft(2, d2.digest))?.text, formatRoot(nextRoot(cur.doc, cur.text, { addMaintainers: [dave.fpr] }, 365,
+      new Date(parseRoot((await w.store.getRootDraft(2, d2.digest))!.text).issued))));
     await sendChecked(w, await w.mail(alice, approve(2, d2.digest)));
     const two = await sendChecked(w, await w.mail(bob, approve(2, d2.digest)));
     assert.equal(two.outcome, 'APPROVE:root-recorded:2');
