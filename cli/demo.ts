@@ -152,8 +152,9 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     'List-Id': 'LINUX-390 <linux-390.lists.demo.example>', Precedence: 'list', 'Message-ID': '<m8@demo.example>' }, 'Has anyone seen this IPL error?\n'), '<m8@demo.example>');
   put(`ATTEST of ${release}.tar.gz's SHA-256 by maintainer Alice`,
     await signed(alice, 'pgpmime', 'attest', `ATTEST\nTo: ${botAddress}\n\n${artifactSha256}  ${release}.tar.gz\n`, 'm14'), '<m14@demo.example>');
-  put(`SUBMIT SOURCE KEY ${release} by maintainer Alice: the upstream key that signs it`,
-    await signed(alice, 'pgpmime', 'source key', `SUBMIT SOURCE KEY ${release}\nTo: ${botAddress}\nChecked: https://demo-tool.example/releases (the project's page)\n\n${upstream.key.toPublic().armor()}`, 'm15'),
+  // Carol vouches; Alice and Bob approve (a voucher's own approval does not count toward the threshold).
+  put(`SUBMIT SOURCE KEY ${release} by maintainer Carol: the upstream key that signs it`,
+    await signed(carol, 'pgpmime', 'source key', `SUBMIT SOURCE KEY ${release}\nTo: ${botAddress}\nChecked: https://demo-tool.example/releases (the project's page)\n\n${upstream.key.toPublic().armor()}`, 'm15'),
     '<m15@demo.example>');
   put('a bounce (never answered)', plainMail({ From: 'MAILER-DAEMON@demo.example', To: botAddress, Subject: 'Undelivered Mail', 'Return-Path': '<>',
     'Message-ID': '<m9@demo.example>' }, 'This is the mail system.\n'), '<m9@demo.example>');
@@ -269,22 +270,24 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   if (hashReply) {
     const r = checkLogText(await textOf(readFileSync(hashReply)), vkey);
     checks.push({ what: `the VERIFY-by-hash reply's log proof (${path.basename(hashReply)})`, ok: r.ok,
-      how: `ztrust-bot verify-proof ${hashReply} --log-key ${layout.logVerifierKey}` });
+      how: `ztrust-bot verify-proof ${hashReply} --log-key ${vkey}` });
   }
   const vs = await verifySource({
     artifactPath: artifact, signature: readFileSync(`${artifact}.sig`), signatureName: `${release}.tar.gz.sig`, collectionDir: layout.collection,
     log: { dir: layout.log, vkey }, policy: DEFAULT_CRYPTO_POLICY, now: new Date(),
   });
   checks.push({ what: `${release}.tar.gz against the collection: signature, key, release row and the vouch's log proof`, ok: vs.ok,
-    how: `ztrust-bot verify-source ${artifact} --collection ${layout.collection} --log ${layout.log} --log-key ${layout.logVerifierKey}` });
+    how: `ztrust-bot verify-source ${artifact} --collection ${layout.collection} --log ${layout.log} --log-key ${vkey}` });
   const digestFile = readdirSync(path.join(dataDir, 'digests')).filter((f) => f.endsWith('.txt')).sort().pop();
   if (digestFile) {
     const file = path.join(dataDir, 'digests', digestFile);
     const r = await verifyDigest({ file: readFileSync(file), previous: null, botKeys: await Keyring.fromArmored(readFileSync(layout.botPublicKey, 'utf8')), logKey: vkey });
     checks.push({ what: `digest ${digestFile}: the bot's signature and the log's consistency proof`, ok: r.ok,
-      how: `ztrust-bot verify-digest ${file} --bot-key ${layout.botPublicKey} --log-key ${layout.logVerifierKey}` });
+      how: `ztrust-bot verify-digest ${file} --bot-key ${layout.botPublicKey} --log-key ${vkey}` });
   }
-  out('\nchecked offline, as a user would (and the command that does it):\n');
+  // The log key is given as text, as a user gets it from the bot's announcement
+  // (`ztrust-bot key --log`): never the log.vkey shipped inside the log copy being checked.
+  out(`\nchecked offline, as a user would (and the command that does it; the log key is the one \`ztrust-bot key --log --config ${init.configPath}\` prints):\n`);
   for (const c of checks) out(`- ${c.ok ? 'ok' : 'FAILED'}: ${c.what}\n    ${c.how}\n`);
 
   out(`\n${mails.length} signed replies and notices in ${ms} ms, written to ${outbox}\n`);

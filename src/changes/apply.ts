@@ -27,7 +27,7 @@
  * makes the retry safe.
  */
 import * as openpgp from 'openpgp';
-import { Collection, primaryIdentity, type StoredKey } from '../collection/collection.js';
+import { Collection, PATHS, primaryIdentity, type StoredKey } from '../collection/collection.js';
 import { parseKeyFileName, sourceKeyFileName } from '../collection/naming.js';
 import { sourceRows } from '../collection/source-list.js';
 import { StoreError } from '../errors.js';
@@ -163,7 +163,7 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       if (lapsed) return { ok: false, reason: lapsed };
       const key = await oneKey(p.armored);
       const fpr = fingerprintOf(key);
-      const entry = { type: 'source-key-added' as const, subject: fpr, name: p.releases.join(' ') };
+      const entry: { type: 'source-key-added'; subject: string; name: string } = { type: 'source-key-added', subject: fpr, name: p.releases.join(' ') };
       const stored = (await col.sourceKeys()).find((k) => k.fingerprint === fpr);
       if (stored && !sameKeyContent(stored.key, key)) {
         return { ok: false, reason: line('reason-apply-source-key-other', { fingerprint: fpr, file: stored.file }) };
@@ -173,7 +173,18 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
       const file = stored?.file ?? null;
       const identity = await primaryIdentity(key);
       const fileName = file ? file.split('/').pop()! : sourceKeyFileName(keyIdOf(key), identity);
+      // A file of that name the group keeps (several keys in one file, or
+      // another key under a misleading name) is never overwritten: nothing
+      // found in the folder is dropped, and its rows keep pointing at it.
+      if (!stored && (await col.scanSourceFolder()).some((f) => f.file === `${PATHS.forSource}/${fileName}`)) {
+        return { ok: false, reason: line('reason-apply-source-file-taken', { file: `${PATHS.forSource}/${fileName}`, fingerprint: fpr }) };
+      }
       if (stored && await sourceRowsHeld(col, stored.keyId, p.releases)) return { ok: true, plan: { noop: true, message: '', entry, write: () => Promise.resolve() } };
+      // The log names the releases this change vouches for: with the key already in the folder, only those not listed yet.
+      if (stored) {
+        const rows = sourceRows(await col.sourceList());
+        entry.name = p.releases.filter((r) => !rows.some((x) => x.keyId === stored.keyId && x.release.toLowerCase() === r.toLowerCase())).join(' ');
+      }
       return {
         ok: true,
         plan: {

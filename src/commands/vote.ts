@@ -124,6 +124,12 @@ async function vote(kind: 'approve' | 'reject', req: CommandRequest, ctx: Handle
   if (v.digest !== t.digest) {
     return refused(CMD, 'wrong-digest', line('reason-wrong-digest', { ticket: t.id }), line('fix-wrong-digest', { ticket: t.id }));
   }
+  // A source key needs a member's vouch AND k maintainers: the member who
+  // vouched is one voice, so their own approval does not count toward k
+  // (issue 11: otherwise one maintainer and one other admit an upstream key).
+  if (kind === 'approve' && (t.kind === 'add-source-key' || t.kind === 'add-source-release') && t.submitter.toUpperCase() === voter) {
+    return refused(CMD, 'own-vouch', line('reason-own-vouch', { ticket: t.id }), line('fix-own-vouch', { threshold: cfg.threshold }));
+  }
   const votes = await ctx.store.getVotes(t.id);
   const mine = votes.find((x) => x.voter.toUpperCase() === voter);
   if (mine && mine.vote === kind) {

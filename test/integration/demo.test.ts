@@ -26,7 +26,7 @@ test('the demo runs the real pipeline on embedded defaults and every reply verif
   assert.match(r.stdout, /\ncollection: pgp\/all\/0x[0-9a-f]{16}-/);
   // Issue 11, item 5: the three things people use the bot for, and a digest, each checked offline.
   assert.match(r.stdout, /ATTEST of demo-tool-1\.0\.tar\.gz's SHA-256 by maintainer Alice\n\s+reply to alice@demo\.example: Status: accepted/);
-  assert.match(r.stdout, /SUBMIT SOURCE KEY demo-tool-1\.0 by maintainer Alice: the upstream key that signs it\n\s+reply to alice@demo\.example: Status: pending/);
+  assert.match(r.stdout, /SUBMIT SOURCE KEY demo-tool-1\.0 by maintainer Carol: the upstream key that signs it\n\s+reply to carol@demo\.example: Status: pending/);
   assert.match(r.stdout, /pgp\/for-source\/0x[0-9a-f]{16}-releases@demo-tool\.example-signing\.asc, listed for demo-tool-1\.0/);
   assert.match(r.stdout, /VERIFY demo-tool-1\.0\.tar\.gz's SHA-256 \(unsigned\)\n\s+reply to hank@demo\.example: Status: found/);
   assert.match(r.stdout, /VERIFY demo-tool-1\.0 by release name \(unsigned\)\n\s+reply to hank@demo\.example: Status: found/);

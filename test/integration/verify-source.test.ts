@@ -269,7 +269,7 @@ async function runGpgLines(text: string, sigFile: string, sigName: string, artif
     const dir = mkdtempSync(path.join(tmpdir(), 'zt-user-'));
     const armored = attached?.content ?? /-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----\n?/.exec(text)?.[0];
     assert.ok(armored, 'the key is in the reply');
-    const keyName = /save the key as (0x[0-9a-f]{16}\.asc)/.exec(text)?.[1];
+    const keyName = /save the key as\s+(0x[0-9a-f]{16}\.asc)/.exec(text)?.[1];
     assert.ok(keyName, 'the reply says what to save the key as');
     if (attached) assert.equal(attached.filename, keyName, 'the attachment has the name the reply tells the user to save it as');
     writeFileSync(path.join(dir, keyName), armored);
@@ -314,7 +314,7 @@ describe('VERIFY with a detached signature attached', () => {
     const parsed = await simpleParser(mail.raw);
     const keys = parsed.attachments.filter((a) => a.contentType === 'application/pgp-keys');
     assert.equal(keys.length, 1, `one key attached: ${parsed.attachments.map((a) => `${a.filename} ${a.contentType}`).join(', ')}`);
-    assert.ok(info.text.includes(keys[0].content.toString('utf8').trimEnd()), 'the attached key is the one printed in the signed text');
+    assert.ok(info.text.includes(keys[0].content.toString('utf8').replace(/\r\n/g, '\n').trimEnd()), 'the attached key is the one printed in the signed text');
     const good = await runGpgLines(info.text, files.sig, 'bash-5.3.tar.gz.sig', tarballBytes, { filename: keys[0].filename ?? '', content: keys[0].content });
     assert.equal(good.code, 0, good.out);
     assert.match(good.out, /Good signature from "Bash Release Signing <bash-release@upstream\.example>"/);
