@@ -10,6 +10,7 @@ import { describeError } from '../src/errors.js';
 import { logRateLimited } from '../src/logger.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';
 import { expireTickets } from '../src/tickets/sweep.js';
+import { rootReminders } from '../src/root/reminders.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
 import { InboundProducer, startInboundWorker } from './inbound.js';
 import { OutboundProducer, startOutboundWorker } from './outbound.js';
@@ -139,7 +140,14 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       return { messages, replies, changes };
     },
     async sweep() {
-      const ids = await expireTickets({ config: cfg, store, signer: app.signer, logger });
+      const ids = [
+        ...await expireTickets({ config: cfg, store, signer: app.signer, logger }),
+        // Trust-root expiry reminders ride on the same periodic sweep (src/root/reminders.ts).
+        ...await rootReminders({ config: cfg, store, signer: app.signer, policy: app.policy, logger }).catch((err: unknown) => {
+          logger.error({ err: describeError(err) }, 'trust root expiry reminders failed');
+          return [];
+        }),
+      ];
       await outbound.enqueue(ids);
       return ids.length;
     },

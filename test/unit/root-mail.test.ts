@@ -22,6 +22,7 @@ import { firstRoot, nextRoot, currentRootOf } from '../../src/root/draft.js';
 import { verifyPublishedRoot } from '../../src/root/verify.js';
 import { formatRoot, parseRoot } from '../../src/root/document.js';
 import { rootStanding } from '../../src/root/start.js';
+import { reminderStep, rootReminders } from '../../src/root/reminders.js';
 import { generateLogKey, parseEntry } from '../../src/tlog/index.js';
 import { LogReader } from '../../src/ledger/reader.js';
 import { assertRefused, assertUnchanged, sendChecked } from '../security/world.js';
@@ -199,5 +200,31 @@ describe('the root ceremony by mail', () => {
     assert.equal(renew2.outcome, 'APPROVE:root-approved:2');
     assert.equal((await applyAll(w, svc))[0].state, 'applied');
     assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'rooted');
+  });
+
+  test('expiry reminders: each step (30, 14, 3 days) once per maintainer, signed; a late sweep sends only the nearest step', async () => {
+    const { w, alice, bob, svc, vkey } = await world();
+    const issued = new Date(Date.now() - 355 * 86_400_000);
+    const d1 = await draft(w, null, { ...firstRoot(w.cfg, w.bot.fingerprint, vkey, issued), expires: new Date(Date.now() + 10 * 86_400_000) });
+    await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
+    await sendChecked(w, await w.mail(bob, approve(1, d1.digest)));
+    assert.equal((await applyAll(w, svc))[0].state, 'applied');
+    assert.equal(reminderStep(new Date(Date.now() + 10 * 86_400_000), new Date(), [30, 14, 3]), 14);
+    assert.equal(reminderStep(new Date(Date.now() + 40 * 86_400_000), new Date(), [30, 14, 3]), null);
+    const deps = { config: w.cfg, store: w.store, signer: w.bot, policy: w.policy };
+    const first = await rootReminders(deps);
+    assert.equal(first.length, 3, 'one per maintainer');
+    for (const id of first) {
+      const row = (await w.store.getOutbox(id))!;
+      await assertBotMail(row.raw, w.bot.publicArmored, { status: 'pending' });
+      const r = await w.parse(row);
+      assert.match(r.subject, /^The trust root \(version 1\) expires in 10 day\(s\)$/);
+      assert.match(flat(r.text), /send a signed ROOT PROPOSE with the line "renew"/);
+    }
+    assert.deepEqual(await rootReminders(deps), [], 'each step once');
+    const late = await rootReminders(deps, new Date(Date.now() + 8 * 86_400_000));
+    assert.equal(late.length, 3);
+    assert.ok(late.every((id) => id.startsWith('root-expiry:1:3:')), late.join(' '));
+    assert.deepEqual(await rootReminders(deps, new Date(Date.now() + 11 * 86_400_000)), [], 'none once it has expired (the expired state is reported instead)');
   });
 });
