@@ -78,7 +78,8 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   ]);
   const maintainers = [alice, bob, carol].map((p) => p.key.getFingerprint().toUpperCase());
   const init = await initDataDir({ dataDir, address: botAddress, name: 'ztrust-bot', origin: 'demo.ztrust.example/log',
-    extra: { maintainers, threshold: 2 } });
+    // One message at a time, in Maildir order, so the story reads in the order it happened (the first approval, then the second).
+    extra: { maintainers, threshold: 2, queue: { inboundConcurrency: 1 } } });
   out(`bot key ${init.botFingerprint}\n`);
   out(`maintainers (2 of 3 approve): ${[alice, bob, carol].map((p) => p.name).join(', ')}\n`);
   // The seed: the three maintainers' keys, cross-signed, imported the way an
