@@ -11,6 +11,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { ConnectionOptions } from 'bullmq';
 import { applyChange, type ApplyDeps } from '../src/changes/apply.js';
+import { watchAlerts } from '../src/watch/alerts.js';
 import type { LoadedConfig } from '../src/config/load.js';
 import { describeError } from '../src/errors.js';
 import { logErrors, silentLogger, type Logger } from '../src/logger.js';
@@ -64,6 +65,15 @@ export function startApplyWorker(deps: ApplyWorkerDeps): Worker<ApplyJob> {
   const worker = new Worker<ApplyJob>(APPLY_QUEUE, async (job: Job<ApplyJob>) => {
     const r = await applyChange(job.data.changeId, applyDeps);
     await outbound.enqueue(r.outboxIds);
+    // Owners watching a key hear of a change to it at once (src/watch/alerts.ts);
+    // a failure here leaves the cursor, and the hourly sweep tries again.
+    if (r.logIndex !== null) {
+      try {
+        await outbound.enqueue(await watchAlerts(applyDeps));
+      } catch (err) {
+        deps.logger.error({ err: describeError(err) }, 'watch alerts failed');
+      }
+    }
     return r.state;
   }, { connection, prefix: deps.config.queue.prefix, concurrency: 1 });
   logErrors(worker, deps.logger, 'apply worker');

@@ -11,6 +11,7 @@ import { logRateLimited } from '../src/logger.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';
 import { expireTickets } from '../src/tickets/sweep.js';
 import { rootReminders } from '../src/root/reminders.js';
+import { watchAlerts } from '../src/watch/alerts.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
 import { InboundProducer, startInboundWorker } from './inbound.js';
 import { OutboundProducer, startOutboundWorker } from './outbound.js';
@@ -145,6 +146,11 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
         // Trust-root expiry reminders ride on the same periodic sweep (src/root/reminders.ts).
         ...await rootReminders({ config: cfg, store, signer: app.signer, policy: app.policy, logger }).catch((err: unknown) => {
           logger.error({ err: describeError(err) }, 'trust root expiry reminders failed');
+          return [];
+        }),
+        // Watch alerts the apply worker could not send (src/watch/alerts.ts).
+        ...await watchAlerts({ config: cfg, store, signer: app.signer, logger }).catch((err: unknown) => {
+          logger.error({ err: describeError(err) }, 'watch alerts failed');
           return [];
         }),
       ];

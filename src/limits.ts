@@ -323,3 +323,9 @@ export const ROOT_BOUNDS = Object.freeze({
   /** Files in one root/<version>.sig/ folder: one or two per maintainer. */
   approvalFiles: 200,
 });
+
+/** Bounds on the watch alerts (src/watch/alerts.ts). */
+export const WATCH_BOUNDS = Object.freeze({
+  /** Log entries one scan reads: a first scan after a large import is spread over several runs. */
+  entriesPerScan: 5000,
+});

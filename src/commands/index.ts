@@ -20,6 +20,7 @@ import { verifyHandler } from './verify.js';
 import { checkpointHandler } from './checkpoint.js';
 import type { HandlerTable } from './types.js';
 import { rootProposeHandler } from './root-propose.js';
+import { unwatchHandler, watchHandler } from './watch.js';
 
 export function defaultHandlers(): HandlerTable {
   return {
@@ -41,5 +42,7 @@ export function defaultHandlers(): HandlerTable {
     VERIFY: verifyHandler,
     CHECKPOINT: checkpointHandler,
     'ROOT PROPOSE': rootProposeHandler,
+    WATCH: watchHandler,
+    UNWATCH: unwatchHandler,
   };
 }

@@ -27,7 +27,7 @@ import { clause } from '../templates.js';
 export type CommandName =
   | 'HELP' | 'SUBMIT KEY' | 'UPDATE KEY' | 'REVOKE KEY' | 'SUBMIT CERT' | 'ATTEST' | 'VERIFY' | 'STATUS'
   | 'GET KEY' | 'CHECKPOINT' | 'APPROVE' | 'REJECT' | 'SUBSCRIBE' | 'UNSUBSCRIBE' | 'CONFIRM'
-  | 'SUBMIT SOURCE KEY' | 'ADD SOURCE' | 'ROOT PROPOSE';
+  | 'SUBMIT SOURCE KEY' | 'ADD SOURCE' | 'ROOT PROPOSE' | 'WATCH' | 'UNWATCH';
 
 export interface CommandSpec {
   name: CommandName;
@@ -69,6 +69,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   // be unsigned. The handler checks the revocation against the collection
   // copy and records its signature for replay protection.
   { name: 'REVOKE KEY', unsignedOk: true, stateChanging: true, usage: 'REVOKE KEY' },
+  // Signed by the watched key itself (its owner), bound to the bot like every signed change.
+  { name: 'UNWATCH', unsignedOk: false, stateChanging: true, usage: 'UNWATCH <fingerprint>' },
+  { name: 'WATCH', unsignedOk: false, stateChanging: true, usage: 'WATCH <fingerprint>' },
   { name: 'GET KEY', unsignedOk: true, stateChanging: false, usage: 'GET KEY <fingerprint or email>' },
   { name: 'UNSUBSCRIBE', unsignedOk: true, stateChanging: false, usage: 'UNSUBSCRIBE' },
   { name: 'SUBSCRIBE', unsignedOk: true, stateChanging: false, usage: 'SUBSCRIBE' },

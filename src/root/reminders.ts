@@ -64,7 +64,7 @@ export async function rootReminders(deps: ReminderDeps, now: Date = new Date()):
     }, deps.logger)).rows);
   }
   if (!rows.length) return [];
-  await deps.store.addOutbox(rows);
+  await deps.store.commitEffects([], rows);
   deps.logger?.info({ version: current.doc.version, step, reminders: rows.length }, 'trust root expiry reminders queued');
   return rows.map((r) => r.id);
 }

@@ -13,7 +13,7 @@ import type {
   ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, ReplyBudget, SpoolRecord, SpoolRow,
   StateStore, SubscriberRow, SubscriptionTokenRow, StoreEffect, TicketRow, TicketState, VoteRecord,
 } from './types.js';
-import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalRecord, RootDraftRow, RootDraftState, SourceVouchRecord } from './types.js';
+import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalRecord, RootDraftRow, RootDraftState, SourceVouchRecord, WatcherRow } from './types.js';
 
 // 2: tickets, votes, change requests, counters (additive: version 1 stores are upgraded in place).
 // 3: digest subscribers and subscription tokens (additive as well).
@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS root_drafts (
 CREATE TABLE IF NOT EXISTS root_approvals (
   version INTEGER NOT NULL, digest TEXT NOT NULL, fingerprint TEXT NOT NULL, cleartext TEXT, data BLOB, signature BLOB,
   key TEXT NOT NULL, spool_key TEXT, at TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (version, digest, fingerprint));
+CREATE TABLE IF NOT EXISTS watchers (
+  fingerprint TEXT NOT NULL, address TEXT NOT NULL, since INTEGER NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (fingerprint, address));
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, recorded_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscribers (address TEXT PRIMARY KEY, subscribed_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subscription_tokens (
@@ -472,6 +474,15 @@ export class SqliteStore implements StateStore {
           if (r.changes !== 1) throw new StoreError('STORE_CONFLICT', `root draft ${e.version} is not ${e.from}`);
           break;
         }
+        case 'watch': {
+          const x = e.watcher;
+          this.sql(`INSERT INTO watchers (fingerprint, address, since, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (fingerprint, address) DO NOTHING`)
+            .run(x.fingerprint.toUpperCase(), x.address.toLowerCase(), x.since, x.createdAt);
+          break;
+        }
+        case 'unwatch':
+          this.sql('DELETE FROM watchers WHERE fingerprint = ? AND address = ?').run(e.fingerprint.toUpperCase(), e.address.toLowerCase());
+          break;
         case 'subscription-token': {
           const t = e.token;
           const r = this.sql(`INSERT INTO subscription_tokens (token_hash, address, action, created_at, expires_at, used_at, spool_key)
@@ -638,6 +649,11 @@ export class SqliteStore implements StateStore {
         version: r.version, digest: r.digest, fingerprint: r.fingerprint, cleartext: r.cleartext, data: r.data, signature: r.signature,
         key: r.key, spoolKey: r.spool_key, at: r.at,
       }));
+  }
+
+  async listWatchers(): Promise<WatcherRow[]> {
+    return (this.sql('SELECT * FROM watchers ORDER BY fingerprint, address').all() as { fingerprint: string; address: string; since: number; created_at: string }[])
+      .map((r) => ({ fingerprint: r.fingerprint, address: r.address, since: r.since, createdAt: r.created_at }));
   }
 
   async recordCheckpoint(size: number, note: string): Promise<void> {

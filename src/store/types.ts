@@ -207,7 +207,22 @@ export type StoreEffect =
   /** A maintainer's approval of a pending draft (one per key and draft; a second replaces the first). */
   | { kind: 'root-approval'; approval: RootApprovalRecord }
   /** The draft reached its threshold and was handed to the apply step, or was published. */
-  | { kind: 'root-draft-state'; version: number; digest: string; from: RootDraftState; to: RootDraftState };
+  | { kind: 'root-draft-state'; version: number; digest: string; from: RootDraftState; to: RootDraftState }
+  /** WATCH: alert `address` about every log entry from `since` on that touches the key (src/watch/). Idempotent. */
+  | { kind: 'watch'; watcher: WatcherRow }
+  /** UNWATCH: no more alerts to `address` about the key. */
+  | { kind: 'unwatch'; fingerprint: string; address: string };
+
+/** An owner watching their key (WATCH, signed by that key). */
+export interface WatcherRow {
+  /** The watched key's primary fingerprint (upper case). */
+  fingerprint: string;
+  /** Where alerts go (lower case): the address the signed WATCH came from. */
+  address: string;
+  /** The log size when the watch began: older entries are not alerted. */
+  since: number;
+  createdAt: string;
+}
 
 // ---------------------------------------------------------------- trust root
 
@@ -482,6 +497,9 @@ export interface StateStore {
   listRootDrafts(states?: RootDraftState[]): Promise<RootDraftRow[]>;
   /** Approvals recorded for a draft, in the order they came. */
   getRootApprovals(version: number, digest: string): Promise<RootApprovalRecord[]>;
+
+  // ---- key watchers (src/commands/watch.ts, src/watch/alerts.ts)
+  listWatchers(): Promise<WatcherRow[]>;
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;

@@ -56,7 +56,7 @@ test('binding: the To: line directly under the command (or under the digest line
 
 test('which commands must be bound: signed state-changing ones; REVOKE KEY and read-only ones not', () => {
   assert.deepEqual(COMMANDS.filter(mustBeBound).map((c) => c.name).sort(),
-    ['ADD SOURCE', 'APPROVE', 'ATTEST', 'REJECT', 'ROOT PROPOSE', 'SUBMIT CERT', 'SUBMIT KEY', 'SUBMIT SOURCE KEY', 'UPDATE KEY']);
+    ['ADD SOURCE', 'APPROVE', 'ATTEST', 'REJECT', 'ROOT PROPOSE', 'SUBMIT CERT', 'SUBMIT KEY', 'SUBMIT SOURCE KEY', 'UNWATCH', 'UPDATE KEY', 'WATCH']);
 });
 
 test('the text after the command line is kept for payloads (armoured keys)', () => {
