@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { applyChange } from '../../src/changes/apply.js';
+import type { LogAppend } from '../../src/changes/types.js';
 import { LogService } from '../../src/ledger/service.js';
 import { MESSAGE_BOUNDS } from '../../src/limits.js';
 import { silentLogger } from '../../src/logger.js';
@@ -42,11 +43,12 @@ async function vouched() {
   const s = await c.w.send(await c.w.mail(c.alice, `SUBMIT SOURCE KEY openssh-9.8p1\n${TO_BOT}\n\n${djm.pub.armor()}`));
   const f = s.replies[0].fields;
   for (const m of [c.bob, c.carol]) await c.w.send(await c.w.mail(m, `APPROVE ${f.Ticket}\n${f['Ticket-Digest']}\n${TO_BOT}`));
+  const logAppend: LogAppend = (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`);
   for (const id of await c.w.store.pendingChanges()) {
     const o = await applyChange(id, {
       config: c.w.cfg, store: c.w.store, signer: c.w.bot, policy: c.w.policy, logger: silentLogger, now: c.w.now,
-      logAppend: (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`),
-    } as never);
+      logAppend,
+    });
     assert.equal(o.state, 'applied', JSON.stringify(o));
   }
   return { ...c, djm };
@@ -60,7 +62,7 @@ async function revokeCompromised(w: World, p: Person): Promise<void> {
   const col = await w.collection();
   const stored = (await col.findKeys(p.fpr))[0];
   await col.apply(async (x) => { await x.putKey(await stored.key.update(publicKey), 'public'); },
-    { message: `revoke ${p.email}`, signer: async (d) => (await w.bot.signDetached(d as Buffer)).armored });
+    { message: `revoke ${p.email}`, signer: async (d) => (await w.bot.signDetached(d)).armored });
 }
 
 async function detached(key: openpgp.PrivateKey, bytes: string): Promise<Buffer> {
@@ -97,7 +99,7 @@ describe('VERIFY about source keys: the member who vouched, today', () => {
   test('a vouch by a key that left the collection says so, with no revocation warning', async () => {
     const c = await vouched();
     const col = await c.w.collection();
-    await col.apply(async (x) => { await x.removeKey(c.alice.fpr); }, { message: 'alice leaves', signer: async (d) => (await c.w.bot.signDetached(d as Buffer)).armored });
+    await col.apply(async (x) => { await x.removeKey(c.alice.fpr); }, { message: 'alice leaves', signer: async (d) => (await c.w.bot.signDetached(d)).armored });
     const txt = await send(c.w, await c.w.mail(null, 'VERIFY openssh-9.8p1'));
     assert.match(txt, new RegExp(`Vouched by: {2}${c.alice.fpr}\\n {15}\\(this key is no longer in the collection\\)\\n {15}key today: no longer in the collection\\n`));
     assert.doesNotMatch(txt, /WARNING/);
