@@ -55,3 +55,13 @@ export function artifactMatchesRelease(artifact: string, release: string): boole
   const r = releaseOfArtifact(artifact);
   return r !== null && r.release.toLowerCase() === release.toLowerCase();
 }
+
+/**
+ * The archive or signature suffix a name ends with (`bash-5.3.tar.gz` ->
+ * `.tar.gz`), else null: a release named so is a file's name, and no
+ * downloaded file would ever match it (releaseOfArtifact cuts the suffix).
+ */
+export function fileSuffixOf(name: string): string | null {
+  const lower = name.toLowerCase();
+  return [...SIGNATURE_SUFFIXES, ...ARCHIVE_SUFFIXES].find((x) => lower.endsWith(x) && lower.length > x.length) ?? null;
+}

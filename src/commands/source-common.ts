@@ -10,6 +10,7 @@
  * member keys only, never pgp/for-source/); this check also covers a member
  * key that lapsed since.
  */
+import { fileSuffixOf } from '../collection/artifact-name.js';
 import type { Collection, SourceKey } from '../collection/collection.js';
 import { parseRelease } from '../collection/naming.js';
 import { formatRow, sourceRows, type SourceRow } from '../collection/source-list.js';
@@ -49,6 +50,15 @@ export function readReleases(cmd: string, words: readonly string[]): Releases {
   for (const w of words) {
     if (!parseRelease(w)) {
       return { ok: false, result: refused(cmd, 'release-name', line('reason-release-name', { release: `"${contentValue(w, 60)}"` }), fix) };
+    }
+    const suffix = fileSuffixOf(w);
+    if (suffix !== null) {
+      const release = w.slice(0, w.length - suffix.length);
+      return {
+        ok: false,
+        result: refused(cmd, 'release-file-name', line('reason-release-file-name', { release: `"${contentValue(w, 60)}"`, suffix }),
+          line('fix-release-file-name', { example: `${cmd} ${contentValue(release, 60)}` })),
+      };
     }
     if (!out.has(w.toLowerCase())) out.set(w.toLowerCase(), w);
   }

@@ -108,6 +108,13 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
   summary.push(['Vouched-By', signer]);
   for (const v of packWords('Checked', checked.note ?? '')) summary.push(['Checked', v]);
   for (const s of adm.stripped) summary.push(['Stripped', `${s.issuerKeyId} (${s.why})`]);
+  // A member's key vouched as an upstream key is allowed (an upstream
+  // maintainer may be a member), and so is an address a member key holds;
+  // the maintainers see both, as SUBMIT KEY shows a shared address.
+  const asMember = ctx.keyring.findByFingerprint(fpr);
+  const alsoMember = asMember !== undefined && fingerprintOf(asMember) === fpr;
+  if (alsoMember) summary.push(['Also-Member-Key', 'yes']);
+  for (const a of adm.sharedAddresses) summary.push(['Address-Already-On', `${a.address} 0x${a.holderKeyId}`]);
 
   const what = clause('what-source-key', { key: who, releases: releases.join(' ') });
   const t = await openTicket(req, ctx, {
@@ -118,7 +125,7 @@ export const submitSourceKeyHandler: Handler = async (req, ctx) => {
     // The rows the list will gain, then the exact armour of the key file (written unless the folder holds this very copy already).
     data: fresh.length ? `${rowLines(fileName, fresh)}\n\n${armored}` : armored,
     payload: { kind: 'add-source-key', fingerprint: fpr, armored, releases, checked: checked.note },
-    why: line('ticket-notify-source', { checked: checked.note !== null }),
+    why: line('ticket-notify-source', { checked: checked.note !== null, member: alsoMember, shared: adm.sharedAddresses.length > 0 }),
   });
   const details = [`Fingerprint: ${fpr}`, line('detail-source-vouch', { releases: releases.join(' ') })];
   if (checked.note !== null) details.push(line('detail-source-checked', { checked: packWords('Checked', checked.note).join(' ') }));

@@ -32,8 +32,8 @@ import { describeError } from '../errors.js';
 import { LogReader } from '../ledger/reader.js';
 import { chunked, FRAME_ENTRY, FRAME_PROOF, framed, isoDay, shown } from '../ledger/replies.js';
 import { proveVouch, type ProvenVouch } from '../ledger/source-vouch.js';
-import { identityOfKey, keyStanding, type KeyStanding } from '../ledger/standing.js';
-import { REPLY_BOUNDS } from '../limits.js';
+import { keyStanding, type KeyStanding } from '../ledger/standing.js';
+import { MESSAGE_BOUNDS, REPLY_BOUNDS } from '../limits.js';
 import { findIssuer, readDetachedSignature, type SignatureIssuer } from '../pgp/detached.js';
 import { fingerprintOf, keyIdOf } from '../pgp/inspect.js';
 import { Keyring } from '../pgp/keyring.js';
@@ -75,12 +75,26 @@ function keyIdOfFingerprint(fpr: string): string {
   return (fpr.length === 64 ? fpr.slice(0, 16) : fpr.slice(-16)).toLowerCase();
 }
 
-/** The member who vouched, as people recognise them. */
-async function voucherText(voucher: string, req: CommandRequest, ctx: HandlerContext): Promise<{ fingerprint: string | null; identity: string }> {
-  if (!voucher) return { fingerprint: null, identity: line('verify-source-imported', {}) };
-  const key = ctx.keyring.findByFingerprint(voucher);
-  const identity = key && fingerprintOf(key) === voucher.toUpperCase() ? await identityOfKey(key, ctx.policy, req.now) : null;
-  return { fingerprint: voucher, identity: identity ?? line('verify-source-voucher-gone', {}) };
+interface Voucher {
+  fingerprint: string | null;
+  identity: string;
+  /** The voucher's key today (null for a key imported with the collection, which no member vouched for). */
+  status: string | null;
+  /**
+   * The key was revoked after (or before) the vouch: a compromised key could
+   * have vouched for an attacker's key, so the reply says to ask whether
+   * the vouch still holds instead of showing it as good as any other.
+   */
+  revoked: boolean;
+}
+
+/** The member who vouched, as people recognise them, and what their key is today. */
+async function voucherText(voucher: string, req: CommandRequest, ctx: HandlerContext): Promise<Voucher> {
+  if (!voucher) return { fingerprint: null, identity: line('verify-source-imported', {}), status: null, revoked: false };
+  const s = await keyStanding(voucher, ctx.keyring, { policy: ctx.policy, now: req.now });
+  return {
+    fingerprint: voucher, identity: s.identity ?? line('verify-source-voucher-gone', {}), status: statusText(s), revoked: s.status === 'revoked',
+  };
 }
 
 /** One vouching entry shown: who, when, which ticket, the entry and its proof. */
@@ -88,7 +102,7 @@ async function vouchView(v: ProvenVouch, req: CommandRequest, ctx: HandlerContex
   const by = await voucherText(v.entry.signers[0] ?? '', req, ctx);
   return {
     index: v.index, type: v.entry.type, releases: shown(v.entry.name ?? ''), time: v.entry.time, ticket: v.entry.ticket ?? null,
-    voucher: by.fingerprint, voucherIdentity: by.identity,
+    voucher: by.fingerprint, voucherIdentity: by.identity, voucherStatus: by.status, voucherRevoked: by.revoked,
     entry: framed(FRAME_ENTRY, v.bytes.toString('utf8')).trimEnd(), proof: framed(FRAME_PROOF, v.block).trimEnd(),
   };
 }
@@ -290,7 +304,8 @@ export async function verifySignature(req: CommandRequest, ctx: HandlerContext, 
     body: render('verify-signature-found', {
       filename, format: read.armoured ? 'armoured' : 'binary', count: issuers.length, one: issuers.length === 1,
       morePackets: read.more || null, signedPart: q.file.signed, mailSigned: req.signer !== null && !q.file.signed,
-      others: q.others || null, sha256: q.sha256 ? chunked(q.sha256, '  ').join('\n') : null,
+      // Only MESSAGE_BOUNDS.signatureAttachments files are read: at the cap there may be more than were counted.
+      others: q.others || null, orMore: q.others + 1 >= MESSAGE_BOUNDS.signatureAttachments, sha256: q.sha256 ? chunked(q.sha256, '  ').join('\n') : null,
       proofs: indexes.length > 0, inCollection, origin: reader.checkpoint.origin, vkey: reader.vkey, issuers: parts.join('\n\n'),
       today: isoDay(req.now),
     }),

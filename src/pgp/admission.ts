@@ -252,10 +252,12 @@ export async function admitNewKey(submitted: openpgp.Key, ctx: AdmissionContext)
  * certifications by keys outside the collection (a flooded key must not
  * flood the collection), but it is not a member: it needs no community
  * certification (a member's vouch and the maintainers' approval stand
- * instead), it may be a member key too (an upstream maintainer who is a
- * member), and an address another key holds is no one's concern here. The
- * bot's and the lists' addresses stay refused: no key in the collection may
- * claim them.
+ * instead), and it may be a member key too (an upstream maintainer who is a
+ * member). An address a member key holds is not refused (an upstream
+ * maintainer may be a member), but it is returned in sharedAddresses, with
+ * a warning: a key that claims a member's address while it is not hers
+ * would borrow her name in every VERIFY reply. The bot's and the lists'
+ * addresses stay refused: no key in the collection may claim them.
  */
 export async function admitSourceKey(submitted: openpgp.Key, ctx: AdmissionContext): Promise<AdmissionResult> {
   return admit(submitted, ctx, 'source');
@@ -264,7 +266,10 @@ export async function admitSourceKey(submitted: openpgp.Key, ctx: AdmissionConte
 async function admit(submitted: openpgp.Key, ctx: AdmissionContext, purpose: 'member' | 'source'): Promise<AdmissionResult> {
   const { ring, policy, limits, now, reserved } = settings(ctx);
   const min = purpose === 'member' ? settings(ctx).min : 0;
-  const gate = intakeGates(submitted, limits, { certificationsFix: line('fix-limit-certifications-submit-key', {}) });
+  // An upstream key is certified by its own project's people, not by members: asking members to certify it again is no fix.
+  const gate = intakeGates(submitted, limits, {
+    certificationsFix: line(purpose === 'member' ? 'fix-limit-certifications-submit-key' : 'fix-limit-certifications-submit-source-key', { fingerprint: fingerprintOf(submitted) }),
+  });
   if (gate) return gate;
   const fpr = fingerprintOf(submitted);
   if (purpose === 'member' && ring.findByFingerprint(fpr)) {
@@ -307,7 +312,7 @@ async function admit(submitted: openpgp.Key, ctx: AdmissionContext, purpose: 'me
   const clashes = await addressClashes(report, () => true, ring, reserved, policy, now);
   const reservedClash = clashes.find((c) => c.reserved);
   if (reservedClash) return addressRefusal(reservedClash, purpose === 'member' ? 'SUBMIT KEY' : 'SUBMIT SOURCE KEY', fpr);
-  const sharedAddresses = purpose === 'member' ? clashes.filter((c) => !c.reserved) : [];
+  const sharedAddresses = clashes.filter((c) => !c.reserved);
 
   // --- certifications: keep those by collection keys, strip the rest
   const issuerCache = new Map<string, KeyReport>();
@@ -332,7 +337,7 @@ async function admit(submitted: openpgp.Key, ctx: AdmissionContext, purpose: 'me
     else warnings.push(line('warning-cert-not-counted', { keyId: c.issuerKeyId, why: st.why }));
   }
   if (report.judgement.warning) warnings.push(report.judgement.warning);
-  for (const c of sharedAddresses) warnings.push(render('address-shared-warning', { ...c }).trim());
+  for (const c of sharedAddresses) warnings.push(render(purpose === 'member' ? 'address-shared-warning' : 'address-shared-source-warning', { ...c }).trim());
   for (const s of report.subkeys) if (s.judgement.ok && s.judgement.warning) warnings.push(`subkey ${s.keyId}: ${s.judgement.warning}`);
 
   if (counted.size < min) {

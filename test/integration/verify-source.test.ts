@@ -214,7 +214,7 @@ describe('VERIFY <release> by mail', () => {
     assert.match(info.text, new RegExp(`  Key file:\\s+${bashKeyFile().replace(/\./g, '\\.')}\n`));
     assert.match(info.text, /Key today: {3}valid, no expiry date/);
     assert.match(info.text, /Listed: {6}yes, in pgp\/for-source\/key-and-source\.md/);
-    assert.match(info.text, new RegExp(`Vouched by:  ${fpr.ada}\\n {15}Ada Member <ada@example\\.org>`));
+    assert.match(info.text, new RegExp(`Vouched by:  ${fpr.ada}\\n {15}Ada Member <ada@example\\.org>\\n {15}key today: valid`));
     assert.match(info.text, /Vouched: {5}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
     assert.match(info.text, new RegExp(`Ticket: {6}${TICKET.bash}`));
     assert.match(info.text, /Log index: {3}0 \(source-key-added: bash-5\.2 bash-5\.3\)/);
@@ -299,14 +299,14 @@ describe('VERIFY with a detached signature attached', () => {
     assert.match(info.text, /You sent the detached signature file bash-5\.3\.tar\.gz\.sig \(binary, 1\s+signature\)\./);
     assert.match(info.text, /THE BOT DID NOT CHECK THIS SIGNATURE AGAINST ANY FILE\./);
     assert.match(info.text, /a detached signature cannot be checked against\s+a file name or a hash alone/);
-    assert.match(info.text, new RegExp(`Made by: {5}${fpr.bash}`));
-    assert.match(info.text, /In the collection as: an upstream source-signing key/);
+    assert.match(info.text, new RegExp(`Names as signer \\(not checked\\):\\n {15}${fpr.bash}\\n`));
+    assert.match(info.text, /That key is in the collection as: an upstream source-signing key/);
     assert.match(info.text, new RegExp(`  Key file:\\s+${bashKeyFile().replace(/\./g, '\\.')}\n`));
     assert.match(info.text, /Key today: {3}valid, no expiry date/);
     assert.match(info.text, /Vouched for: bash-5\.2, bash-5\.3/);
     assert.match(info.text, /Artifact: {4}bash-5\.3\.tar\.gz \(from the signature's name\)/);
-    assert.match(info.text, /Matches: {5}yes, the key is vouched for release bash-5\.3/);
-    assert.match(info.text, new RegExp(`Vouched by:  ${fpr.ada}\\n {15}Ada Member <ada@example\\.org>`));
+    assert.match(info.text, /Would match: yes, if the signature checks out over your file:\n {15}the key is vouched for release bash-5\.3/);
+    assert.match(info.text, new RegExp(`Vouched by:  ${fpr.ada}\\n {15}Ada Member <ada@example\\.org>\\n {15}key today: valid`));
     assert.match(info.text, /^c2sp\.org\/tlog-proof@v1\nindex 0\n/m);
     assert.match(info.text, /ztrust-bot verify-source bash-5\.3\.tar\.gz bash-5\.3\.tar\.gz\.sig \\\n {6}--collection DIR --log LOGDIR --log-key log\.vkey/);
 
@@ -342,7 +342,7 @@ describe('VERIFY with a detached signature attached', () => {
     assert.doesNotMatch(info.text, /OpenPGP_signature\.asc/);
     assert.match(info.text, new RegExp(`The SHA-256 you gave was not used to check anything:\\n\\n  ${sha}`));
     assert.match(info.text, /Artifact: {4}bash-5\.3\.tar\.gz \(as you named it\)/);
-    assert.match(info.text, /Matches: {5}yes, the key is vouched for release bash-5\.3/);
+    assert.match(info.text, /Would match: yes, if the signature checks out over your file:\n {15}the key is vouched for release bash-5\.3/);
     const good = await runGpgLines(info.text, files.asc, 'bash-5.3.tar.gz.asc', tarballBytes);
     assert.equal(good.code, 0, good.out);
   });
@@ -354,7 +354,7 @@ describe('VERIFY with a detached signature attached', () => {
     assert.match(info.text, new RegExp(`^Issuer: ${fpr.zlib}$`, 'm'));
     assert.doesNotMatch(info.text, /^Release: /m);
     assert.match(info.text, /Vouched for: zlib-1\.3/);
-    assert.match(info.text, /Matches: {5}NO: the key is not vouched for the release this file\n {15}name names\./);
+    assert.match(info.text, /Would match: NO: the key it names is not vouched for the release\n {15}this file name names\./);
     assert.match(info.text, /^c2sp\.org\/tlog-proof@v1\nindex 1\n/m, 'the proof of the key\'s own vouch');
   });
 
@@ -363,7 +363,7 @@ describe('VERIFY with a detached signature attached', () => {
     const raw = await mailWithAttachments('sig-4', 'VERIFY\n', [{ filename: 'bash-5.3.tar.gz.sig', content: await gpg.detachSign(strangerFpr, tarballBytes), contentType: 'application/pgp-signature' }]);
     const { info } = await ask(raw);
     assert.equal(info.status, 'not-found', info.text);
-    assert.match(info.text, new RegExp(`Made by: {5}${strangerFpr}`));
+    assert.match(info.text, new RegExp(`Names as signer \\(not checked\\):\\n {15}${strangerFpr}\\n`));
     assert.match(info.text, /In the collection: NO\./);
     assert.doesNotMatch(info.text, /BEGIN PGP PUBLIC KEY BLOCK|gpg --verify|tlog-proof|verify-proof/);
     assert.match(info.text, /THE BOT DID NOT CHECK THIS SIGNATURE/);
@@ -373,9 +373,9 @@ describe('VERIFY with a detached signature attached', () => {
     const raw = await mailWithAttachments('sig-6', 'VERIFY bash-5.3.tar.gz\n', [{ filename: 'bash-5.3.tar.gz.sig', content: await gpg.detachSign(fpr.ada, tarballBytes), contentType: 'application/pgp-signature' }]);
     const { info } = await ask(raw);
     assert.equal(info.status, 'found', info.text);
-    assert.match(info.text, /In the collection as: a community member key/);
+    assert.match(info.text, /That key is in the collection as: a community member key/);
     assert.match(info.text, /Vouched for: no release \(no vouch for this key is in the log\)/);
-    assert.match(info.text, /Matches: {5}NO: /);
+    assert.match(info.text, /Would match: NO: /);
     assert.doesNotMatch(info.text, /^Release: /m);
     assert.match(info.text, /-----BEGIN PGP PUBLIC KEY BLOCK-----/, 'the member key as the collection holds it');
   });
@@ -535,6 +535,6 @@ describe('a source key revoked in the collection, by mail', () => {
     const bySig = await ask(raw);
     assert.equal(bySig.info.status, 'found', bySig.info.text);
     assert.match(bySig.info.text, /Key today: {3}REVOKED since \d{4}-\d\d-\d\d/);
-    assert.match(bySig.info.text, /Matches: {5}yes, the key is vouched for release tar-1\.35/);
+    assert.match(bySig.info.text, /Would match: yes, if the signature checks out over your file:\n {15}the key is vouched for release tar-1\.35/);
   });
 });

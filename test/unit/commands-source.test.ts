@@ -16,7 +16,7 @@ import type { CommandRequest } from '../../src/commands/types.js';
 import { silentLogger } from '../../src/logger.js';
 import { NAME_BOUNDS, COMMAND_BOUNDS } from '../../src/limits.js';
 import { describeTicket, releasesOf, unframeContent } from '../../src/tickets/ticket.js';
-import { community, flat, person, stateOf, TO_BOT, type World } from './commands-world.js';
+import { certify, community, flat, person, stateOf, TO_BOT, type World } from './commands-world.js';
 import { revokeInCollection } from '../security/world.js';
 
 async function world() {
@@ -172,6 +172,15 @@ describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
     await assertRefusedRule(w, await w.mail(alice, `${A} 0x${djm.fpr.slice(-16)}\n${TO_BOT}`), A, 'no-release');
     await assertRefusedRule(w, await w.mail(alice, `${A} 0x${djm.fpr.slice(-16)} openssh-9.8p1\n${TO_BOT}`), A, 'not-in-source-folder',
       [new RegExp(`no key in pgp/for-source/ has the key id 0x${djm.fpr.slice(-16).toLowerCase()}`)]);
+    // A file's name is no release: no downloaded file would ever match it (VERIFY cuts the suffix).
+    for (const [name, release] of [['bash-5.3.tar.gz', 'bash-5.3'], ['openssh-9.8p1.TGZ', 'openssh-9.8p1'], ['zlib-1.3.1.zip', 'zlib-1.3.1'],
+      ['tar-1.35.tar.xz.sig', 'tar-1.35.tar.xz']]) {
+      const esc = (x: string) => x.replace(/[.+]/g, '\\$&');
+      await assertRefusedRule(w, await w.mail(alice, `${S} openssh-9.8p1 ${name}\n${TO_BOT}\n\n${armored}`), S, 'release-file-name',
+        [new RegExp(`the release "${esc(name)}" is the name of a file: it ends in \\.`),
+          new RegExp(`name the release without the file suffix, as in: ${S} ${esc(release)}`)]);
+      await assertRefusedRule(w, await w.mail(alice, `ADD SOURCE 0x${djm.fpr.slice(-16)} ${name}\n${TO_BOT}`), 'ADD SOURCE', 'release-file-name');
+    }
     // A member's own key is in pgp/all/, not pgp/for-source/.
     await assertRefusedRule(w, await w.mail(alice, `${A} ${alice.fpr} openssh-9.8p1\n${TO_BOT}`), A, 'not-in-source-folder',
       [new RegExp(`has the fingerprint ${alice.fpr}`)]);
@@ -191,6 +200,39 @@ describe('SUBMIT SOURCE KEY and ADD SOURCE, end to end in one process', () => {
     assert.equal(notices.find((n) => n.to[0] === alice.email)?.status, 'error');
     assert.equal((await col.git(['rev-parse', 'HEAD'])).trim(), head, 'no commit');
     assert.equal((await w.store.getTicket(f.Ticket))!.state, 'failed');
+  });
+
+  test('an upstream key with too many certifications: the fix is a minimal export, not certification by members', async () => {
+    const c = await community({ config: { limits: { maxCertifications: 2 } } });
+    const djm = await person('Damien Miller', 'djm@mindrot.org');
+    const fans = await Promise.all([1, 2, 3].map((i) => person(`Fan ${i}`, `fan${i}@elsewhere.test`)));
+    const flooded = await certify(djm.pub, fans);
+    const text = await assertRefusedRule(c.w, await c.w.mail(c.alice, `SUBMIT SOURCE KEY openssh-9.8p1\n${TO_BOT}\n\n${flooded.armor()}`),
+      'SUBMIT SOURCE KEY', 'limit-certifications', [new RegExp(`gpg --armor --export-options export-minimal --export ${djm.fpr}\\)`)]);
+    assert.doesNotMatch(text, /certify it again/);
+  });
+
+  test('a member key vouched as an upstream key, and an upstream key claiming a member address: both shown to the maintainers', async () => {
+    const { w, alice, bob } = await world();
+    const asUpstream = await w.send(await w.mail(alice, `SUBMIT SOURCE KEY bash-5.3\n${TO_BOT}\n\n${bob.pub.armor()}`));
+    assert.equal(asUpstream.replies[0].status, 'pending', asUpstream.replies[0].text);
+    const n1 = asUpstream.replies[1];
+    assert.match(flat(n1.text), /This key is ALSO A MEMBER KEY \(pgp\/all\/ holds it\): a member vouches that this member key also signs upstream releases\./);
+    assert.doesNotMatch(flat(n1.text), /not a member key/);
+    assert.ok(unframeContent(n1.text)!.split('\n').includes('Also-Member-Key: yes'), n1.text);
+    assert.ok(!unframeContent(n1.text)!.split('\n').some((l) => l.startsWith('Address-Already-On:')), 'its own address is no clash');
+
+    const fake = await person('Bob Volunteer', 'bob@people.test');
+    const claim = await w.send(await w.mail(alice, `SUBMIT SOURCE KEY coreutils-9.5\n${TO_BOT}\n\n${fake.pub.armor()}`));
+    assert.equal(claim.replies[0].status, 'pending', claim.replies[0].text);
+    const bobId = bob.fpr.slice(-16).toLowerCase();
+    assert.match(flat(claim.replies[0].text), new RegExp(`the user ID "Bob Volunteer <bob@people\\.test>" names bob@people\\.test, which the member key 0x${bobId} \\("Bob Volunteer <bob@people\\.test>"\\) holds\\.`));
+    const n2 = claim.replies[1];
+    const content = unframeContent(n2.text)!.split('\n');
+    assert.ok(content.includes(`Address-Already-On: bob@people.test 0x${bobId}`), n2.text);
+    assert.ok(!content.includes('Also-Member-Key: yes'));
+    assert.match(flat(n2.text), /This is not a member key and needs no community certification\./);
+    assert.match(flat(n2.text), /A user ID of this key names an address a member key holds \(the Address-Already-On: lines\): approve only if the upstream project really uses it\./);
   });
 
   test('the handler itself refuses a signer that is no member key today (the dispatcher lets only collection keys through)', async () => {
