@@ -165,9 +165,9 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
           message: `${p.kind === 'update-key' ? 'Update' : 'Revoke'} ${what} 0x${keyId} (${identity})${where}`,
           entry,
           write: async (c) => {
-            if (memberChanged) await c.putKey(merged!, stored!.role, keepName(stored!));
+            if (memberChanged) await c.putKey(merged!, stored.role, keepName(stored));
             // Back under the name the file has: the group's name, whatever it is, and the list's rows point at it.
-            if (sourceChanged) await c.putSourceFile(source!.file.split('/').pop()!, Buffer.from(sourceMerged!.armor(ARMOR_CONFIG), 'utf8'));
+            if (sourceChanged) await c.putSourceFile(source.file.split('/').pop()!, Buffer.from(sourceMerged!.armor(ARMOR_CONFIG), 'utf8'));
           },
         },
       };
