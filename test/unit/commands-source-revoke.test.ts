@@ -143,6 +143,37 @@ describe('UPDATE KEY of a source-signing key', () => {
     }
   });
 
+  test('a key in both folders: a new expiry reaches both copies in one commit; a new user ID goes to the maintainers for the member copy only', async () => {
+    const { w, svc, gpg, fpr, file, bob, alice, carol } = await sourceKeyWorld({ alsoMember: true });
+    try {
+      assert.equal((await gpg.run(['--quick-set-expire', fpr, '3y'])).code, 0);
+      const before = await commits(w);
+      const s = await w.send(await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${await gpg.exportPublic(fpr)}`));
+      assert.equal(s.outcome, 'UPDATE KEY:accepted', s.replies[0].text);
+      assert.deepEqual((await applyWithLog(w, svc)).outcomes.map((o) => o.state), ['applied']);
+      assert.equal(await commits(w), before + 1);
+      const col = await w.collection();
+      const expiry = async (k: openpgp.PublicKey) => (await inspectKey(k, { collection: [] })).expires?.getTime();
+      const memberExpiry = await expiry((await col.findKeys(fpr))[0].key);
+      assert.equal(await expiry(await readFileKey(w, file)), memberExpiry);
+      assert.ok(memberExpiry! > Date.now() + 2 * 365 * 86400_000);
+
+      // A new user ID: the member rules (a ticket); approved, only the member copy takes it.
+      assert.equal((await gpg.run(['--quick-add-uid', fpr, 'Upstream Release Team <team@upstream.example>'])).code, 0);
+      const sourceBefore = await fileOf(w, file);
+      const t = await w.send(await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${await gpg.exportPublic(fpr)}`));
+      assert.equal(t.replies[0].status, 'pending', t.replies[0].text);
+      for (const m of [alice, carol]) await w.send(await w.mail(m, `APPROVE ${t.replies[0].fields.Ticket}\n${t.replies[0].fields['Ticket-Digest']}\n${TO_BOT}`));
+      assert.deepEqual((await applyWithLog(w, svc)).outcomes.map((o) => o.state), ['applied']);
+      assert.ok((await col.findKeys(fpr))[0].key.users.some((u) => u.userID?.email === 'team@upstream.example'));
+      assert.equal(await fileOf(w, file), sourceBefore, 'the source copy keeps what a member vouched for');
+      assert.deepEqual(await checkState({ dataDir: w.cfg.dataDir, deep: true, store: w.store }), []);
+    } finally {
+      await svc.close();
+      await gpg.cleanup();
+    }
+  });
+
   test('a copy with a new user ID is refused with the reason; nothing changes', async () => {
     const { w, svc, gpg, fpr, file, bob } = await sourceKeyWorld();
     try {
