@@ -27,7 +27,7 @@
  * makes the retry safe.
  */
 import * as openpgp from 'openpgp';
-import { Collection, PATHS, primaryIdentity, type StoredKey } from '../collection/collection.js';
+import { ARMOR_CONFIG, Collection, PATHS, primaryIdentity, type StoredKey } from '../collection/collection.js';
 import { parseKeyFileName, sourceKeyFileName } from '../collection/naming.js';
 import { sourceRows } from '../collection/source-list.js';
 import { StoreError } from '../errors.js';
@@ -110,29 +110,65 @@ async function planChange(col: Collection, ring: Keyring, p: ChangePayload, row:
     }
     case 'update-key':
     case 'revoke-key': {
+      // The payload names the key, not the folder: the key may be a member's
+      // (pgp/all), an upstream source-signing key (pgp/for-source/) or both
+      // (a member who also signs releases upstream), and it is re-checked
+      // against the collection as it is now (a copy may have come or gone
+      // while the change waited). Every copy held gets the change, in one
+      // commit; a key held in neither folder has gone.
       const stored = await findStored(col, p.fingerprint);
-      if (!stored) return { ok: false, reason: line('reason-apply-key-gone', { fingerprint: p.fingerprint }) };
-      let merged: openpgp.PublicKey;
+      const source = (await col.sourceKeys()).find((k) => k.fingerprint === p.fingerprint) ?? null;
+      if (!stored && !source) return { ok: false, reason: line('reason-apply-key-gone', { fingerprint: p.fingerprint }) };
+      let merged: openpgp.PublicKey | null = null;
+      let sourceMerged: openpgp.PublicKey | null = null;
       if (p.kind === 'update-key') {
-        const plan = await planUpdate(stored.key, await oneKey(p.armored), ctx);
-        if (!plan.ok) return { ok: false, reason: `${plan.rule}: ${plan.reason}` };
-        if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: line('reason-apply-needs-approval', {}) };
-        merged = plan.merged;
+        const incoming = await oneKey(p.armored);
+        if (stored) {
+          const plan = await planUpdate(stored.key, incoming, ctx);
+          if (!plan.ok) return { ok: false, reason: `${plan.rule}: ${plan.reason}` };
+          if (!plan.onlyAdditive && row.ticketId === null) return { ok: false, reason: line('reason-apply-needs-approval', {}) };
+          merged = plan.merged;
+        }
+        if (source) {
+          const plan = await planUpdate(source.key, incoming, ctx);
+          if (!plan.ok) return { ok: false, reason: `${plan.rule}: ${plan.reason}` };
+          // A source key takes only what restates or narrows what a member
+          // vouched for (expiry, revocations, collection certifications): new
+          // key material or a new user ID needs a new vouch. Beside a member
+          // copy, the maintainers' ticket approves the member key only, so
+          // the source copy keeps what it had.
+          if (plan.onlyAdditive) sourceMerged = plan.merged;
+          else if (!stored) return { ok: false, reason: line('reason-apply-source-update-not-additive', { fingerprint: p.fingerprint }) };
+        }
       } else {
-        const r = await checkRevocation(stored.key, p.revocation, { policy: deps.policy, now });
-        if (!r.ok) return { ok: false, reason: `${r.rule}: ${r.reason}` };
-        merged = r.revokedKey;
+        for (const copy of [stored, source]) {
+          if (!copy) continue;
+          const r = await checkRevocation(copy.key, p.revocation, { policy: deps.policy, now });
+          if (!r.ok) return { ok: false, reason: `${r.rule}: ${r.reason}` };
+          if (copy === stored) merged = r.revokedKey;
+          else sourceMerged = r.revokedKey;
+        }
       }
+      const keyId = (stored ?? source)!.keyId;
+      const identity = stored?.identity || (source ? await primaryIdentity(source.key) : '') || keyId;
       const type: LogEntryType = p.kind === 'update-key' ? 'key-updated' : 'key-revoked';
-      const entry = { type, subject: p.fingerprint, name: stored.identity || stored.keyId };
-      if (sameKeyContent(stored.key, merged)) return { ok: true, plan: { noop: true, message: '', entry, write: () => Promise.resolve() } };
+      const entry = { type, subject: p.fingerprint, name: identity };
+      const memberChanged = stored !== null && merged !== null && !sameKeyContent(stored.key, merged);
+      const sourceChanged = source !== null && sourceMerged !== null && !sameKeyContent(source.key, sourceMerged);
+      if (!memberChanged && !sourceChanged) return { ok: true, plan: { noop: true, message: '', entry, write: () => Promise.resolve() } };
+      const what = source && !stored ? 'source-signing key' : 'key';
+      const where = memberChanged && sourceChanged ? ` in ${PATHS.pgpAll} and ${PATHS.forSource}` : '';
       return {
         ok: true,
         plan: {
           noop: false,
-          message: `${p.kind === 'update-key' ? 'Update' : 'Revoke'} key 0x${stored.keyId} (${stored.identity || stored.keyId})`,
+          message: `${p.kind === 'update-key' ? 'Update' : 'Revoke'} ${what} 0x${keyId} (${identity})${where}`,
           entry,
-          write: (c) => c.putKey(merged, stored.role, keepName(stored)),
+          write: async (c) => {
+            if (memberChanged) await c.putKey(merged!, stored.role, keepName(stored));
+            // Back under the name the file has: the group's name, whatever it is, and the list's rows point at it.
+            if (sourceChanged) await c.putSourceFile(source.file.split('/').pop()!, Buffer.from(sourceMerged!.armor(ARMOR_CONFIG), 'utf8'));
+          },
         },
       };
     }

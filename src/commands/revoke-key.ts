@@ -7,6 +7,13 @@
  *
  * Replay: the revocation's signature id is recorded like a mail signature,
  * so the same certificate sent again is answered, not applied twice.
+ *
+ * The key may be a member key (pgp/all), an upstream source-signing key
+ * (pgp/for-source/), or both (a member who also signs releases upstream):
+ * a compromised upstream key must be revocable by its holder as fast as a
+ * member's, or VERIFY and verify-source keep vouching for it. The
+ * certificate is checked against every copy the collection holds and the
+ * apply step revokes them all in one commit.
  */
 import * as openpgp from 'openpgp';
 import { checkRevocation, readRevocationPackets, type Refusal } from '../pgp/admission.js';
@@ -15,7 +22,7 @@ import { verifyConfig } from '../policy/index.js';
 import { signatureId } from '../pgp/merge.js';
 import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
-import { describeKey, refused } from './common.js';
+import { describeKey, readCollection, refused } from './common.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import type { Handler } from './types.js';
 import { line } from '../outbound/wording.js';
@@ -54,14 +61,22 @@ export const revokeKeyHandler: Handler = async (req, ctx) => {
     return refused(CMD, 'revocation-unreadable', line('reason-revocation-unreadable', { error: contentValue((err as Error).message, 200) }), fix);
   }
   // Only primary keys can be revoked this way (the revocation names the primary key).
-  const found = new Map<string, openpgp.PublicKey>();
+  const isNamed = (k: openpgp.PublicKey): boolean =>
+    issuers.fingerprints.includes(fingerprintOf(k)) || issuers.keyIds.includes(k.getKeyID().toHex().toLowerCase());
+  // Every copy by fingerprint: the member copy, the source copy, or both.
+  const found = new Map<string, openpgp.PublicKey[]>();
+  const add = (k: openpgp.PublicKey): void => {
+    if (isNamed(k)) found.set(fingerprintOf(k), [...(found.get(fingerprintOf(k)) ?? []), k]);
+  };
   for (const f of issuers.fingerprints) {
     const k = ctx.keyring.findByFingerprint(f);
-    if (k && fingerprintOf(k) === f) found.set(f, k);
+    if (k && fingerprintOf(k) === f) add(k);
   }
   for (const id of issuers.keyIds) {
-    for (const k of ctx.keyring.findAllByKeyId(id)) if (k.getKeyID().toHex().toLowerCase() === id) found.set(fingerprintOf(k), k);
+    for (const k of ctx.keyring.findAllByKeyId(id)) if (!found.has(fingerprintOf(k))) add(k);
   }
+  const col = await readCollection(ctx.config);
+  for (const s of col ? await col.sourceKeys() : []) add(s.key);
   const candidates = [...found.values()];
   if (candidates.length === 0) {
     const named = [...issuers.fingerprints, ...issuers.keyIds.map((k) => `0x${k}`)].join(', ') || 'no key';
@@ -69,14 +84,17 @@ export const revokeKeyHandler: Handler = async (req, ctx) => {
       line('fix-not-in-collection-revoke-key', {}));
   }
   let last: Refusal | null = null;
-  for (const existing of candidates) {
+  for (const copies of candidates) {
+    // The copies share the primary key, so the check is the same against each;
+    // what is new is what any copy lacks (one folder may hold it already).
+    const existing = copies[0];
     const r = await checkRevocation(existing, block, { policy: ctx.policy, now: req.now });
     if (!r.ok) {
       last = r;
       continue;
     }
-    const have = new Set(existing.revocationSignatures.map(signatureId));
-    const added = r.revokedKey.revocationSignatures.filter((s) => !have.has(signatureId(s)));
+    const held = (s: openpgp.SignaturePacket): boolean => copies.every((c) => c.revocationSignatures.some((h) => signatureId(h) === signatureId(s)));
+    const added = r.revokedKey.revocationSignatures.filter((s) => !held(s));
     const who = await describeKey(existing, ctx.policy, req.now);
     if (added.length === 0) {
       return refused(CMD, 'already-revoked', line('reason-already-revoked', { fingerprint: r.fingerprint }), line('fix-already-revoked', {}));

@@ -8,6 +8,13 @@
  * once; a new subkey (new key material) or a new user ID (a new claim to an
  * address) becomes a ticket for the maintainers. A new user ID naming the
  * bot's, a list's or another collection key's address is refused outright.
+ *
+ * An upstream source-signing key (pgp/for-source/) is updated the same way,
+ * by anyone, but takes only what restates or narrows what a member vouched
+ * for: a new expiry, revocations, certifications by collection keys. A new
+ * user ID or subkey is refused: the vouch was for the key as it was, so new
+ * material needs a member to vouch again. A key in both folders follows the
+ * member rules; its source copy takes the additive part (src/changes/apply.ts).
  */
 import { describeCert, planUpdate } from '../pgp/admission.js';
 import { reservedAddresses } from '../pgp/addresses.js';
@@ -16,7 +23,7 @@ import { clause, render } from '../templates.js';
 import { contentValue } from '../text/value.js';
 import { isoSeconds } from '../tickets/ticket.js';
 import { oneSubmittedKey } from './submitted-key.js';
-import { ARMOR_CONFIG, describeKey, refused } from './common.js';
+import { ARMOR_CONFIG, describeKey, readCollection, refused } from './common.js';
 import { openTicket } from './ticketing.js';
 import type { Handler } from './types.js';
 import { line } from '../outbound/wording.js';
@@ -29,8 +36,12 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
   if (!read.ok) return read.result;
   const incoming = read.key;
   const fpr = fingerprintOf(incoming);
-  const existing = ctx.keyring.findByFingerprint(fpr);
-  if (!existing || fingerprintOf(existing) !== fpr) {
+  const member = ctx.keyring.findByFingerprint(fpr);
+  const memberCopy = member && fingerprintOf(member) === fpr ? member : undefined;
+  const col = memberCopy ? null : await readCollection(cfg);
+  const sourceCopy = col ? (await col.sourceKeys()).find((k) => k.fingerprint === fpr) : undefined;
+  const existing = memberCopy ?? sourceCopy?.key;
+  if (!existing) {
     return refused(CMD, 'not-in-collection', line('reason-not-in-collection-update-key', { fingerprint: fpr }),
       line('fix-not-in-collection-update-key', {}));
   }
@@ -39,6 +50,12 @@ export const updateKeyHandler: Handler = async (req, ctx) => {
     reservedAddresses: reservedAddresses(cfg),
   });
   if (!plan.ok) return refused(CMD, plan.rule, plan.reason, plan.fix);
+  if (!memberCopy && !plan.onlyAdditive) {
+    const what = [...plan.changes.newUserIds, ...plan.changes.restoredUserIds].map((u) => contentValue(u, 100));
+    return refused(CMD, 'source-key-new-material', line('reason-source-key-new-material', {
+      fingerprint: fpr, file: sourceCopy!.file, userIds: what.join(', '), subkeys: plan.changes.newSubkeys.join(', '),
+    }), line('fix-source-key-new-material', { file: sourceCopy!.file }));
+  }
 
   const stripped = plan.droppedOutsideCerts.map((s) => contentValue(`${describeCert(s)}: ${s.why}`, 300));
   const dropped = plan.dropped.map((d) => contentValue(`${d.what}: ${d.why}`, 300));

@@ -23,6 +23,8 @@ export interface CollectionView {
   commits: Set<string>;
   /** Null when the work tree is not the last commit (reported instead). */
   keys: (StoredKey & { revoked: boolean })[] | null;
+  /** The source-signing keys of pgp/for-source/ (REVOKE KEY reaches them too); null with `keys`. */
+  sourceKeys: { fingerprint: string; file: string; revoked: boolean }[] | null;
   certNames: Set<string> | null;
 }
 
@@ -105,10 +107,13 @@ export async function readCollection(dir: string, deep: boolean): Promise<Collec
   }
   let keys: CollectionView['keys'] = null;
   let certNames: Set<string> | null = null;
+  let sourceKeys: CollectionView['sourceKeys'] = null;
   if (dirty.length === 0) {
     keys = [];
     for (const k of await col.keys()) keys.push({ ...k, revoked: await k.key.isRevoked().catch(() => false) });
+    sourceKeys = [];
+    for (const k of await col.sourceKeys()) sourceKeys.push({ fingerprint: k.fingerprint, file: k.file, revoked: await k.key.isRevoked().catch(() => false) });
     certNames = new Set((await col.certs()).map((c) => c.name));
   }
-  return { ok: true, view: { col, head, logIndexes, commits, keys, certNames }, findings };
+  return { ok: true, view: { col, head, logIndexes, commits, keys, sourceKeys, certNames }, findings };
 }

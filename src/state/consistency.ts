@@ -193,21 +193,38 @@ function crossContent(c: CollectionView, entries: LogEntry[], pending: Set<numbe
   const dir = c.col.dir;
   const keys = new Map<string, { present: boolean; revoked: boolean; index: number }>();
   const certs = new Map<string, { present: boolean; index: number }>();
+  // Upstream source-signing keys: REVOKE KEY and UPDATE KEY reach
+  // pgp/for-source/ too (src/changes/apply.ts), with the same entry types.
+  // An entry is the member key's when the log added it as one or pgp/all
+  // holds it, the source key's when the log vouched for it or the folder
+  // holds it (both, for a member who signs releases upstream).
+  const sources = new Map<string, { revoked: boolean; index: number }>();
+  const byFpr = new Map(c.keys!.map((k) => [k.fingerprint.toUpperCase(), k]));
+  const sourceByFpr = new Map((c.sourceKeys ?? []).map((k) => [k.fingerprint.toUpperCase(), k]));
   entries.forEach((e, index) => {
     if (pending.has(index)) return; // its apply is queued: the files follow when it commits
     const fpr = e.subject.toUpperCase();
     const was = keys.get(fpr);
+    const src = sources.get(fpr);
+    const isSource = src !== undefined || sourceByFpr.has(fpr);
+    const isMember = was !== undefined || byFpr.has(fpr) || !isSource;
     switch (e.type) {
       case 'key-added': keys.set(fpr, { present: true, revoked: was?.revoked ?? false, index }); break;
-      case 'key-updated': keys.set(fpr, { present: true, revoked: was?.revoked ?? false, index: was?.revoked ? was.index : index }); break;
-      case 'key-revoked': keys.set(fpr, { present: true, revoked: true, index }); break;
+      case 'source-key-added': if (!src) sources.set(fpr, { revoked: false, index }); break;
+      case 'key-updated':
+        if (isMember) keys.set(fpr, { present: true, revoked: was?.revoked ?? false, index: was?.revoked ? was.index : index });
+        if (isSource) sources.set(fpr, { revoked: src?.revoked ?? false, index: src?.revoked ? src.index : index });
+        break;
+      case 'key-revoked':
+        if (isMember) keys.set(fpr, { present: true, revoked: true, index });
+        if (isSource) sources.set(fpr, { revoked: true, index });
+        break;
       case 'key-removed': keys.set(fpr, { present: false, revoked: false, index }); break;
       case 'cert-added': if (e.name) certs.set(e.name, { present: true, index }); break;
       case 'cert-removed': if (e.name) certs.set(e.name, { present: false, index }); break;
       default: break;
     }
   });
-  const byFpr = new Map(c.keys!.map((k) => [k.fingerprint.toUpperCase(), k]));
   const restoreFrom = (index: number, file: string): string =>
     `put back the copy the log recorded: the commit is \`git -C ${dir} log -1 --format=%H --grep="Ztrust-Log-Index: ${index}"\`; `
     + `\`git -C ${dir} checkout <that commit> -- ${file}\`, review, and commit it; find out who changed the file`;
@@ -221,6 +238,16 @@ function crossContent(c: CollectionView, entries: LogEntry[], pending: Set<numbe
       out.push({
         code: 'STATE_COLLECTION_DIVERGED', file: path.join(dir, have.file),
         message: `log entry ${want.index} revoked key ${fpr}, but ${have.file} is not revoked (an older copy was put back)`,
+        repair: restoreFrom(want.index, have.file),
+      });
+    }
+  }
+  for (const [fpr, want] of sources) {
+    const have = sourceByFpr.get(fpr);
+    if (want.revoked && have && !have.revoked) {
+      out.push({
+        code: 'STATE_COLLECTION_DIVERGED', file: path.join(dir, have.file),
+        message: `log entry ${want.index} revoked source-signing key ${fpr}, but ${have.file} is not revoked (an older copy was put back)`,
         repair: restoreFrom(want.index, have.file),
       });
     }
