@@ -73,6 +73,7 @@ function logKeyInsideLog(logKey: string | undefined, logDir: string): boolean {
 export async function verifySourceCommand(artifact: string, signatureArg: string | undefined, opts: Options, cmd: Command): Promise<void> {
   const out = cmd.configureOutput();
   const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  const writeErr = (s: string) => (out.writeErr ? out.writeErr(s) : process.stderr.write(s));
   const usage = (msg: string): never => cmd.error(`verify-source: ${msg}`, { exitCode: 2, code: USAGE });
 
   if (!opts.collection) usage('give --collection DIR, the published collection (a clone or a download of the group\'s repository)');
@@ -135,7 +136,7 @@ export async function verifySourceCommand(artifact: string, signatureArg: string
     release: opts.release ?? null, log, noLog, policy, now: new Date(),
   });
   // The warning goes to stderr; --json carries it among the notes too.
-  for (const n of notes) process.stderr.write(`verify-source: warning: ${n}\n`);
+  for (const n of notes) writeErr(`verify-source: warning: ${n}\n`);
   if (opts.json) write(`${JSON.stringify({ ...result, notes: [...notes, ...result.notes] })}\n`);
   else {
     for (const c of result.checks) write(`${describeCheck(c)}\n`);

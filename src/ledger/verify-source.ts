@@ -10,7 +10,11 @@
  *      (openpgp.js, with the policy's strict configuration and its judgement
  *      of the signature's algorithms) with a key of the collection: an
  *      upstream key of pgp/for-source/ first, else a member key of pgp/all/
- *      (the result says which kind);
+ *      (the result says which kind). A .sig file may hold several packets
+ *      (two keys, or one key with two hashes): each is checked on its own,
+ *      packets by upstream keys first, and the result is the first packet
+ *      that passes all four checks (it names that packet); when none does,
+ *      the one that got furthest, the others' reasons in its notes;
  *   2. key: that key is not revoked, was not expired when it made the
  *      signature, and its algorithm passes the policy (inspectKey);
  *   3. release: pgp/for-source/key-and-source.md has a row for that key and
@@ -25,6 +29,11 @@
  *      come from the caller, not from that directory. Without a log the
  *      vouch is unchecked and the result is not ok, unless the caller says
  *      so (`noLog`): then the check is reported as skipped.
+ *
+ * What a pass does not prove: the release is read from the file name (or
+ * --release), which the signature does not cover, so a file renamed to
+ * another release the same key is vouched for passes. The result says so in
+ * its notes and gives the file's SHA-256 to compare with the announcement.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -123,13 +132,9 @@ export async function verifySource(input: VerifySourceInput): Promise<VerifySour
   const root = collectionRoot(input.collectionDir);
   if (!root) return failed('key', `${input.collectionDir} holds no pgp/ folder (nor ztrust/pgp/): not a published collection`);
   // The release is named before any key is tried: --release must be a release name, not a path.
-  let release: string | null = null;
-  if (input.release !== undefined && input.release !== null) {
-    release = parseRelease(input.release)?.release ?? null;
-    if (!release) return failed('release', `--release ${JSON.stringify(input.release)} is not a release name (like bash-5.3)`);
-  } else {
-    release = releaseOfArtifact(artifact)?.release ?? null;
-  }
+  const named = input.release ?? null;
+  const release = named !== null ? parseRelease(named)?.release ?? null : releaseOfArtifact(artifact)?.release ?? null;
+  if (named !== null && !release) return failed('release', `--release ${JSON.stringify(named)} is not a release name (like bash-5.3)`);
   const col = await Collection.open(root, { readOnly: true });
   const sourceKeys = await col.sourceKeys();
   const memberKeys = await col.keys();
@@ -194,9 +199,9 @@ function bestFailure(attempts: VerifySourceResult[], signatureName: string, arti
     best.key = null;
     return best;
   }
-  const others = attempts.filter((r) => r !== best && r.packet && r.key);
-  if (others.length) {
-    best.notes.push(...others.map((r) => `signature packet ${r.packet!.number} (by ${r.key!.fingerprint}) fails too: ${r.checks.at(-1)!.name}: ${r.checks.at(-1)!.detail}`));
+  for (const r of attempts) {
+    const last = r.checks.at(-1);
+    if (r !== best && r.packet && last) best.notes.push(`signature packet ${r.packet.number} fails too: ${last.name}: ${last.detail}`);
   }
   return best;
 }
