@@ -254,7 +254,8 @@ async function checkCandidate(ctx: Context, c: Candidate, result: VerifySourceRe
   const row = forKey.find((x) => x.release.toLowerCase() === release.toLowerCase());
   if (!row) {
     const listed = [...new Set(forKey.map((x) => x.release))];
-    const named = input.release ? `release ${release} (named by --release; the file is ${artifact})` : `release ${release}`;
+    // From the file name the sentence is about the file; with --release, about the release it names (the file may be vouched for its own).
+    const named = input.release ? `release ${release} (named by --release; the file is ${artifact})` : artifact;
     return fail('release', `pgp/for-source/key-and-source.md has no row for this key and ${release}: ${listed.length
       ? `the key is listed for ${listed.join(', ')} only, so it is NOT vouched to sign ${named}`
       : 'the key is listed for no release at all'}`);
