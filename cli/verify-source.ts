@@ -21,11 +21,13 @@
  * Exit status: 0 every check holds; 1 a check failed (each reason printed);
  * 2 usage (a file that cannot be read, no collection, no key for the log).
  */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, realpathSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { describeError } from '../src/errors.js';
 import { cryptoPolicyOf, loadConfig } from '../src/config/load.js';
+import { parseRelease } from '../src/collection/naming.js';
 import { MESSAGE_BOUNDS } from '../src/limits.js';
 import { collectionRoot, verifySource, type SourceCheck } from '../src/ledger/verify-source.js';
 import { DEFAULT_CRYPTO_POLICY, type CryptoPolicy } from '../src/policy/index.js';
@@ -52,10 +54,26 @@ function describeCheck(c: SourceCheck): string {
   return `${head}: ${c.name}: ${c.detail}`;
 }
 
+/**
+ * The --log-key file lies inside the --log directory (symlinks resolved): a
+ * key that travels with the log it checks proves nothing. False when
+ * --log-key is key text, not a file.
+ */
+function logKeyInsideLog(logKey: string | undefined, logDir: string): boolean {
+  if (logKey === undefined || !existsSync(logKey)) return false;
+  try {
+    const rel = path.relative(realpathSync(logDir), realpathSync(logKey));
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  } catch {
+    return false;
+  }
+}
+
 /** The action of `verify-source` (its options are defined in cli/main.ts). */
 export async function verifySourceCommand(artifact: string, signatureArg: string | undefined, opts: Options, cmd: Command): Promise<void> {
   const out = cmd.configureOutput();
   const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
+  const writeErr = (s: string) => (out.writeErr ? out.writeErr(s) : process.stderr.write(s));
   const usage = (msg: string): never => cmd.error(`verify-source: ${msg}`, { exitCode: 2, code: USAGE });
 
   if (!opts.collection) usage('give --collection DIR, the published collection (a clone or a download of the group\'s repository)');
@@ -63,6 +81,21 @@ export async function verifySourceCommand(artifact: string, signatureArg: string
   const signaturePath = signatureArg ?? [`${artifact}.sig`, `${artifact}.asc`].find((f) => existsSync(f));
   if (!signaturePath) usage(`no signature given and neither ${artifact}.sig nor ${artifact}.asc exists`);
   if (!existsSync(artifact)) usage(`${artifact}: no such file`);
+  // A file that cannot be read (a directory, no permission) is the caller's mistake, never "a bad signature": it must not look like tampering.
+  try {
+    const fh = await open(artifact, 'r');
+    try {
+      if (!(await fh.stat()).isFile()) usage(`${artifact}: not a regular file`);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === USAGE) throw err;
+    usage(`${artifact}: cannot be read (${describeError(err)})`);
+  }
+  if (opts.release !== undefined && !parseRelease(opts.release)) {
+    usage(`--release ${JSON.stringify(opts.release)}: not a release name (a package name, a dash and a version, like bash-5.3)`);
+  }
   let signature: Buffer;
   try {
     signature = await readFile(signaturePath!);
@@ -77,10 +110,15 @@ export async function verifySourceCommand(artifact: string, signatureArg: string
   const noLog = opts.log === false;
   const logDir = typeof opts.log === 'string' ? opts.log : null;
   let log: { dir: string; vkey: string } | null = null;
+  const notes: string[] = [];
   if (logDir !== null) {
     try {
       const pinned = await pinnedLogKey({ root: opts.root, collection: opts.collection, logKey: opts.logKey });
       log = { dir: logDir, vkey: pinned ?? await resolveLogKey({ logKey: opts.logKey, config: opts.config }) };
+      if (pinned === null) {
+        const inside = logKeyInsideLog(opts.logKey, logDir);
+        if (inside) notes.push(`the --log-key file ${opts.logKey} lies inside the --log directory ${logDir}: a key shipped with the copy being checked proves nothing; take the log key from somewhere else (the bot's own announcement, a saved trust root with --root)`);
+      }
     } catch (err) {
       // A chain that does not hold, or a log key the root does not name, is a failed check, not a usage error.
       if (err instanceof RootError) return cmd.error(`verify-source: ${describeError(err)}`, { exitCode: 1, code: FAILED });
@@ -97,8 +135,13 @@ export async function verifySourceCommand(artifact: string, signatureArg: string
     artifactPath: artifact, signature, signatureName: signaturePath!, collectionDir: opts.collection!,
     release: opts.release ?? null, log, noLog, policy, now: new Date(),
   });
-  if (opts.json) write(`${JSON.stringify(result)}\n`);
-  else for (const c of result.checks) write(`${describeCheck(c)}\n`);
+  // The warning goes to stderr; --json carries it among the notes too.
+  for (const n of notes) writeErr(`verify-source: warning: ${n}\n`);
+  if (opts.json) write(`${JSON.stringify({ ...result, notes: [...notes, ...result.notes] })}\n`);
+  else {
+    for (const c of result.checks) write(`${describeCheck(c)}\n`);
+    for (const n of result.notes) write(`note: ${n}\n`);
+  }
   if (!result.ok) {
     const failed = result.checks.find((c) => c.state === 'failed');
     cmd.error(`verify-source: ${artifact}: ${failed ? `${failed.name}: ${failed.detail}` : 'not verified'}`, { exitCode: 1, code: FAILED });

@@ -10,7 +10,11 @@
  *      (openpgp.js, with the policy's strict configuration and its judgement
  *      of the signature's algorithms) with a key of the collection: an
  *      upstream key of pgp/for-source/ first, else a member key of pgp/all/
- *      (the result says which kind);
+ *      (the result says which kind). A .sig file may hold several packets
+ *      (two keys, or one key with two hashes): each is checked on its own,
+ *      packets by upstream keys first, and the result is the first packet
+ *      that passes all four checks (it names that packet); when none does,
+ *      the one that got furthest, the others' reasons in its notes;
  *   2. key: that key is not revoked, was not expired when it made the
  *      signature, and its algorithm passes the policy (inspectKey);
  *   3. release: pgp/for-source/key-and-source.md has a row for that key and
@@ -25,16 +29,24 @@
  *      come from the caller, not from that directory. Without a log the
  *      vouch is unchecked and the result is not ok, unless the caller says
  *      so (`noLog`): then the check is reported as skipped.
+ *
+ * What a pass does not prove: the release is read from the file name (or
+ * --release), which the signature does not cover, so a file renamed to
+ * another release the same key is vouched for passes. The result says so in
+ * its notes and gives the file's SHA-256 to compare with the announcement.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type * as openpgp from 'openpgp';
 import { releaseOfArtifact } from '../collection/artifact-name.js';
 import { Collection } from '../collection/collection.js';
+import { parseRelease } from '../collection/naming.js';
 import { sourceRows, type SourceRow } from '../collection/source-list.js';
 import { describeError } from '../errors.js';
-import { checkDetached, findIssuer, readDetachedSignature, type SignatureIssuer } from '../pgp/detached.js';
+import { checkDetached, findIssuer, readDetachedSignature, type DetachedSignature, type SignatureIssuer } from '../pgp/detached.js';
 import { fingerprintOf, inspectKey, keyIdOf } from '../pgp/inspect.js';
 import { Keyring } from '../pgp/keyring.js';
 import { judgeKeyAlgorithm, type CryptoPolicy } from '../policy/index.js';
@@ -74,9 +86,15 @@ export interface VerifySourceResult {
   signature: string;
   release: string | null;
   key: { fingerprint: string; keyId: string; kind: 'source' | 'member'; file: string | null; identity: string | null } | null;
+  /** Which signature packet of the file the result is about (1 for the first), and how many the file holds; null before one is read. */
+  packet: { number: number; of: number } | null;
   row: { key: string; release: string } | null;
   entry: { index: number; type: string; time: string; voucher: string | null; ticket: string | null; origin: string; treeSize: number } | null;
+  /** The artifact's SHA-256 (hex), when every check holds: to compare with what the project announces. */
+  sha256: string | null;
   checks: SourceCheck[];
+  /** What a passing result does not prove, and warnings (printed as "note:" lines). */
+  notes: string[];
 }
 
 /** The directory holding pgp/: DIR itself or DIR/ztrust (the group's repository layout). Null when neither. */
@@ -87,21 +105,36 @@ export function collectionRoot(dir: string): string | null {
 
 interface Candidate { issuer: SignatureIssuer; key: openpgp.PublicKey; kind: 'source' | 'member'; file: string | null }
 
+/** What every candidate packet is checked against, read once. */
+interface Context {
+  input: VerifySourceInput;
+  artifact: string;
+  release: string | null;
+  sig: DetachedSignature & { ok: true };
+  packets: number;
+  col: Collection;
+  sourceKeys: readonly { file: string; fingerprint: string }[];
+  /** The log, opened on first use and shared by the candidates (null: it could not be read, `logError` says why). */
+  log?: { reader: LogReader | null; error: string | null };
+}
+
 export async function verifySource(input: VerifySourceInput): Promise<VerifySourceResult> {
   const artifact = path.basename(input.artifactPath);
-  const result: VerifySourceResult = {
-    ok: false, artifact, signature: input.signatureName, release: null, key: null, row: null, entry: null, checks: [],
-  };
-  const fail = (name: CheckName, detail: string): VerifySourceResult => {
-    result.checks.push({ name, state: 'failed', detail });
-    return result;
-  };
-  const pass = (name: CheckName, detail: string): void => {
-    result.checks.push({ name, state: 'ok', detail });
+  const empty = (): VerifySourceResult => ({
+    ok: false, artifact, signature: input.signatureName, release: null, key: null, packet: null, row: null, entry: null, sha256: null, checks: [], notes: [],
+  });
+  const failed = (name: CheckName, detail: string): VerifySourceResult => {
+    const r = empty();
+    r.checks.push({ name, state: 'failed', detail });
+    return r;
   };
 
   const root = collectionRoot(input.collectionDir);
-  if (!root) return fail('key', `${input.collectionDir} holds no pgp/ folder (nor ztrust/pgp/): not a published collection`);
+  if (!root) return failed('key', `${input.collectionDir} holds no pgp/ folder (nor ztrust/pgp/): not a published collection`);
+  // The release is named before any key is tried: --release must be a release name, not a path.
+  const named = input.release ?? null;
+  const release = named !== null ? parseRelease(named)?.release ?? null : releaseOfArtifact(artifact)?.release ?? null;
+  if (named !== null && !release) return failed('release', `--release ${JSON.stringify(named)} is not a release name (like bash-5.3)`);
   const col = await Collection.open(root, { readOnly: true });
   const sourceKeys = await col.sourceKeys();
   const memberKeys = await col.keys();
@@ -110,7 +143,7 @@ export async function verifySource(input: VerifySourceInput): Promise<VerifySour
 
   // 1. The signature, over the artifact's bytes, by a collection key.
   const sig = await readDetachedSignature(input.signature, input.policy);
-  if (!sig.ok) return fail('signature', `${input.signatureName}: ${sig.reason}`);
+  if (!sig.ok) return failed('signature', `${input.signatureName}: ${sig.reason}`);
   const candidates: Candidate[] = [];
   const strangers: string[] = [];
   for (const issuer of sig.issuers) {
@@ -126,36 +159,86 @@ export async function verifySource(input: VerifySourceInput): Promise<VerifySour
     candidates.push({ issuer, key, kind: source ? 'source' : 'member', file });
   }
   if (candidates.length === 0) {
-    return fail('signature', `${input.signatureName} was made by ${strangers.join(', ')}, which is not in the collection (neither pgp/for-source/ nor pgp/all/)`);
+    return failed('signature', `${input.signatureName} was made by ${[...new Set(strangers)].join(', ')}, which is not in the collection (neither pgp/for-source/ nor pgp/all/)`);
   }
-  let good: Candidate | null = null;
-  const bad: string[] = [];
+  // Upstream source-signing keys first (the sort is stable: packet order within a kind).
+  candidates.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'source' ? -1 : 1));
+
+  // Each packet on its own through all four checks; the first that passes them all is the answer.
+  const ctx: Context = { input, artifact, release, sig, packets: sig.issuers.length, col, sourceKeys };
+  const attempts: VerifySourceResult[] = [];
   for (const c of candidates) {
-    // The file is read once per candidate key, as a stream: a release tarball is not held in memory.
-    const data = Readable.toWeb(createReadStream(input.artifactPath)) as ReadableStream<Uint8Array>;
-    const r = await checkDetached(data, sig, c.issuer, c.key, input.policy, input.now);
+    const r = empty();
+    await checkCandidate(ctx, c, r);
     if (r.ok) {
-      good = c;
-      break;
+      r.sha256 = await sha256Of(input.artifactPath);
+      r.notes.push(`the release (${r.release}) is ${input.release ? 'the one --release names' : 'taken from the file name'}, which the signature does not cover: a file renamed to another release this key signed is not detected (compare the SHA-256 ${r.sha256} with the project's announcement, or ATTEST/VERIFY it by hash)`);
+      return r;
     }
+    attempts.push(r);
+  }
+  return bestFailure(attempts, input.signatureName, artifact);
+}
+
+/** How far a failed attempt got: checks passed, and a failure past the signature (a revoked key) counts a little. */
+function progress(r: VerifySourceResult): number {
+  const last = r.checks.at(-1);
+  return r.checks.filter((c) => c.state === 'ok').length + (last?.state === 'failed' && last.name !== 'signature' ? 0.5 : 0);
+}
+
+/**
+ * No packet passed: report the one that got furthest (the first such, source
+ * keys first), naming the other packets' reasons; when none made a good
+ * signature, one signature failure lists them all.
+ */
+function bestFailure(attempts: VerifySourceResult[], signatureName: string, artifact: string): VerifySourceResult {
+  const best = attempts.reduce((a, b) => (progress(b) > progress(a) ? b : a));
+  if (progress(best) === 0) {
+    const reasons = attempts.map((r) => r.checks.at(-1)!.detail);
+    best.checks = [{ name: 'signature', state: 'failed', detail: `${signatureName} is not a good signature over ${artifact} (${reasons.join('; ')})` }];
+    best.key = null;
+    return best;
+  }
+  for (const r of attempts) {
+    const last = r.checks.at(-1);
+    if (r !== best && r.packet && last) best.notes.push(`signature packet ${r.packet.number} fails too: ${last.name}: ${last.detail}`);
+  }
+  return best;
+}
+
+/** The four checks for one candidate packet, written into `result` (ok only when all hold). */
+async function checkCandidate(ctx: Context, c: Candidate, result: VerifySourceResult): Promise<void> {
+  const { input, artifact } = ctx;
+  const fail = (name: CheckName, detail: string): void => {
+    result.checks.push({ name, state: 'failed', detail });
+  };
+  const pass = (name: CheckName, detail: string): void => {
+    result.checks.push({ name, state: 'ok', detail });
+  };
+  const fpr = fingerprintOf(c.key);
+  result.packet = { number: c.issuer.index + 1, of: ctx.packets };
+  const which = ctx.packets > 1 ? `signature packet ${c.issuer.index + 1} of ${ctx.packets}` : null;
+
+  // The file is read once per candidate packet, as a stream: a release tarball is not held in memory.
+  const data = Readable.toWeb(createReadStream(input.artifactPath)) as ReadableStream<Uint8Array>;
+  const r = await checkDetached(data, ctx.sig, c.issuer, c.key, input.policy, input.now);
+  if (!r.ok) {
     // openpgp.js refuses a signature by a revoked key outright: say it is the key, not the file.
     const rep = await inspectKey(c.key, { collection: [], policy: input.policy, now: input.now });
-    if (rep.revoked) return fail('key', revokedText(fingerprintOf(c.key), rep.revocationReason));
-    bad.push(`by 0x${keyIdOf(c.key)}: ${r.reason}`);
+    if (rep.revoked) return fail('key', revokedText(fpr, rep.revocationReason));
+    return fail('signature', `${which ? `${which}, ` : ''}by 0x${keyIdOf(c.key)}: ${r.reason}`);
   }
-  if (!good) return fail('signature', `${input.signatureName} is not a good signature over ${artifact} (${bad.join('; ')})`);
-  const fpr = fingerprintOf(good.key);
-  const identity = await identityOfKey(good.key, input.policy, input.now);
-  result.key = { fingerprint: fpr, keyId: keyIdOf(good.key), kind: good.kind, file: good.file, identity };
-  const kindText = good.kind === 'source' ? 'upstream source-signing key' : 'community member key (not a source-signing key)';
-  const made = good.issuer.created ? `, made ${good.issuer.created.toISOString()}` : '';
-  pass('signature', `${input.signatureName} is a good signature over ${artifact} by ${fpr}${identity ? ` (${identity})` : ''}, ${kindText} ${good.file ?? ''}${made}`.replace(/ ,/, ','));
+  const identity = await identityOfKey(c.key, input.policy, input.now);
+  result.key = { fingerprint: fpr, keyId: keyIdOf(c.key), kind: c.kind, file: c.file, identity };
+  const kindText = c.kind === 'source' ? 'upstream source-signing key' : 'community member key (not a source-signing key)';
+  const made = c.issuer.created ? `, made ${c.issuer.created.toISOString()}` : '';
+  pass('signature', `${input.signatureName}${which ? ` (${which})` : ''} is a good signature over ${artifact} by ${fpr}${identity ? ` (${identity})` : ''}, ${kindText} ${c.file ?? ''}${made}`.replace(/ ,/, ','));
 
   // 2. The key: not revoked, not expired when it signed, an algorithm the policy accepts.
-  const report = await inspectKey(good.key, { collection: [], policy: input.policy, now: input.now });
+  const report = await inspectKey(c.key, { collection: [], policy: input.policy, now: input.now });
   const strength = judgeKeyAlgorithm(input.policy, report);
   if (report.revoked) return fail('key', revokedText(fpr, report.revocationReason));
-  const signedAt = good.issuer.created ?? input.now;
+  const signedAt = c.issuer.created ?? input.now;
   if (report.expires && report.expires.getTime() < signedAt.getTime()) {
     return fail('key', `the key ${fpr} had expired (${report.expires.toISOString()}) when it made this signature (${signedAt.toISOString()})`);
   }
@@ -163,16 +246,18 @@ export async function verifySource(input: VerifySourceInput): Promise<VerifySour
   pass('key', `not revoked; ${report.expires ? `${report.expired ? 'expired' : 'expires'} ${report.expires.toISOString().slice(0, 10)}${report.expired ? ', after it made this signature' : ''}` : 'no expiry date'}`);
 
   // 3. The release row of key-and-source.md.
-  const release = input.release ?? releaseOfArtifact(artifact)?.release ?? null;
+  const release = ctx.release;
   result.release = release;
   if (!release) return fail('release', `no release name can be read from the file name ${artifact}: name it with --release NAME`);
-  const rows = sourceRows(await col.sourceList());
-  const forKey = rows.filter((r) => r.keyId === result.key!.keyId && rowHoldsKey(r, sourceKeys, fpr));
-  const row = forKey.find((r) => r.release.toLowerCase() === release.toLowerCase());
+  const rows = sourceRows(await ctx.col.sourceList());
+  const forKey = rows.filter((row) => row.keyId === result.key!.keyId && rowHoldsKey(row, ctx.sourceKeys, fpr));
+  const row = forKey.find((x) => x.release.toLowerCase() === release.toLowerCase());
   if (!row) {
-    const listed = [...new Set(forKey.map((r) => r.release))];
+    const listed = [...new Set(forKey.map((x) => x.release))];
+    // From the file name the sentence is about the file; with --release, about the release it names (the file may be vouched for its own).
+    const named = input.release ? `release ${release} (named by --release; the file is ${artifact})` : artifact;
     return fail('release', `pgp/for-source/key-and-source.md has no row for this key and ${release}: ${listed.length
-      ? `the key is listed for ${listed.join(', ')} only, so it is NOT vouched to sign ${artifact}`
+      ? `the key is listed for ${listed.join(', ')} only, so it is NOT vouched to sign ${named}`
       : 'the key is listed for no release at all'}`);
   }
   result.row = { key: row.key, release: row.release };
@@ -183,16 +268,19 @@ export async function verifySource(input: VerifySourceInput): Promise<VerifySour
     if (input.noLog) {
       result.checks.push({ name: 'log', state: 'skipped', detail: 'no log given (--no-log): the vouch for this row is UNCHECKED; the list alone says nothing of who vouched or when' });
       result.ok = true;
-      return result;
+      return;
     }
     return fail('log', 'no log given: the vouch behind the row cannot be checked (give --log DIR with the published log, or --no-log to leave it unchecked)');
   }
-  let reader: LogReader;
-  try {
-    reader = await LogReader.open(input.log.dir, input.log.vkey);
-  } catch (err) {
-    return fail('log', `the log in ${input.log.dir} cannot be read with this log key: ${describeError(err)}`);
+  if (!ctx.log) {
+    try {
+      ctx.log = { reader: await LogReader.open(input.log.dir, input.log.vkey), error: null };
+    } catch (err) {
+      ctx.log = { reader: null, error: `the log in ${input.log.dir} cannot be read with this log key: ${describeError(err)}` };
+    }
   }
+  const reader = ctx.log.reader;
+  if (!reader) return fail('log', ctx.log.error ?? '');
   let proven: ProvenVouch | null;
   try {
     const found = await scanVouches(reader.client, reader.size, fpr, row.release);
@@ -210,7 +298,6 @@ export async function verifySource(input: VerifySourceInput): Promise<VerifySour
   };
   pass('log', `entry ${proven.index} (${e.type} ${e.name ?? ''}, ${e.time}, ${e.signers[0] ? `vouched by ${e.signers[0]}` : 'imported with the collection'}${e.ticket ? `, ticket ${e.ticket}` : ''}) is included in log ${reader.checkpoint.origin} at tree size ${proven.size}`);
   result.ok = true;
-  return result;
 }
 
 /** A row names this key: by its file in pgp/for-source/ when that file exists, else by a bare key id. */
@@ -221,4 +308,11 @@ function rowHoldsKey(row: SourceRow, sourceKeys: readonly { file: string; finger
 
 function revokedText(fpr: string, reason: string | null): string {
   return `the key ${fpr} is REVOKED${reason ? ` (${reason})` : ''}: do not trust what it signed`;
+}
+
+/** The file's SHA-256, read as a stream. */
+async function sha256Of(file: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file), h);
+  return h.digest('hex');
 }

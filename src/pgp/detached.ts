@@ -21,12 +21,14 @@ import { hashName, publicKeyName } from '../policy/openpgp.js';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { line } from '../templates.js';
 import type { Keyring } from './keyring.js';
-import { readSignaturePackets } from './sigpacket.js';
+import { readSignaturePackets, signaturePacketsWithOctets } from './sigpacket.js';
 
 // Found by a linear scan (src/text/blocks.ts), never a lazy regex over untrusted text.
 const SIG_BLOCK = blockKind('PGP SIGNATURE');
 
 export interface SignatureIssuer {
+  /** Which signature packet of the file this is: 0 for the first. */
+  index: number;
   /** 16 upper-case hex digits ('' when the packet names no issuer). */
   keyId: string;
   /** Upper-case hex fingerprint from the issuer fingerprint subpacket, or null when the packet only names a key id. */
@@ -47,6 +49,8 @@ export type DetachedSignature =
     /** The signature packets as binary OpenPGP (the armour removed). */
     binary: Uint8Array;
     issuers: SignatureIssuer[];
+    /** The octets of each issuer's own packet (issuers[i] came from packets[i]): checked one by one. */
+    packets: Uint8Array[];
     /** Signature packets beyond MESSAGE_BOUNDS.detachedSignaturePackets, not looked at. */
     more: number;
   }
@@ -84,8 +88,8 @@ export async function readDetachedSignature(bytes: Uint8Array, policy: CryptoPol
   } else {
     return { ok: false, rule: 'not-signature', reason: line('reason-signature-file-not-signature', {}) };
   }
-  const facts = readSignaturePackets(binary);
-  if (facts.length === 0) return { ok: false, rule: 'not-signature', reason: line('reason-signature-file-not-signature', {}) };
+  const read = signaturePacketsWithOctets(binary);
+  if (read.length === 0) return { ok: false, rule: 'not-signature', reason: line('reason-signature-file-not-signature', {}) };
   // Fingerprints come from openpgp.js's reading of the same packets, when it can read them.
   const fingerprints = new Map<string, string>();
   try {
@@ -94,23 +98,26 @@ export async function readDetachedSignature(bytes: Uint8Array, policy: CryptoPol
       if (p.issuerFingerprint) fingerprints.set(p.issuerKeyID.toHex().toUpperCase(), Buffer.from(p.issuerFingerprint).toString('hex').toUpperCase());
     }
   } catch { /* the ids read from the octets still name the issuer; verification reports the damage */ }
-  const shown = facts.slice(0, MESSAGE_BOUNDS.detachedSignaturePackets);
-  const issuers = shown.map((f): SignatureIssuer => {
+  const shown = read.slice(0, MESSAGE_BOUNDS.detachedSignaturePackets);
+  const issuers = shown.map(({ facts: f }, index): SignatureIssuer => {
     const j = judgeSignatureAlgorithms(policy, { version: f.version, hashId: f.hashId, publicKeyId: f.publicKeyId });
     const keyId = f.issuerKeyId ?? '';
     return {
-      keyId, fingerprint: fingerprints.get(keyId) ?? null, created: f.created, hash: hashName(f.hashId), publicKeyAlgorithm: publicKeyName(f.publicKeyId),
+      index, keyId, fingerprint: fingerprints.get(keyId) ?? null, created: f.created, hash: hashName(f.hashId), publicKeyAlgorithm: publicKeyName(f.publicKeyId),
       version: f.version, refused: j.ok ? null : j.reason,
     };
   });
-  return { ok: true, armoured, binary, issuers, more: facts.length - shown.length };
+  return { ok: true, armoured, binary, issuers, packets: shown.map((p) => p.octets), more: read.length - shown.length };
 }
 
 export type DetachedCheck = { ok: true; created: Date | null } | { ok: false; reason: string };
 
 /**
- * Checks the signature packet made by `key` (or one of its subkeys) over the
- * data: the policy's judgement of its algorithms, no creation date in the
+ * Checks one signature packet (`issuer`, of `sig`), made by `key` (or one of
+ * its subkeys), over the data. Only that packet is read and verified: a file
+ * holding several packets by the same key (a SHA-1 one then a SHA-512 one,
+ * or one over other data) is judged packet by packet, never by the first
+ * packet that happens to name the same key id. The checks: the policy's judgement of its algorithms, no creation date in the
  * future, then openpgp.js with the policy's strict configuration at the
  * signature's own date (the key must have been able to sign then).
  * `data` may be a stream (a release tarball is read once, not held in memory).
@@ -129,7 +136,9 @@ export async function checkDetached(
   }
   let signature: openpgp.Signature;
   try {
-    signature = await openpgp.readSignature({ binarySignature: sig.binary, config: verifyConfig() });
+    const own = sig.packets[issuer.index];
+    if (own === undefined) throw new Error(`no signature packet ${issuer.index + 1} in the file`);
+    signature = await openpgp.readSignature({ binarySignature: own, config: verifyConfig() });
   } catch (err) {
     return { ok: false, reason: line('reason-signature-file-unreadable', { error: (err as Error).message }) };
   }
@@ -143,9 +152,9 @@ export async function checkDetached(
       const reader = (r.data as ReadableStream<Uint8Array>).getReader();
       while (!(await reader.read()).done) { /* hashing */ }
     }
-    // Only the packet this check is about: a file signed by two keys is checked key by key.
-    const s = r.signatures.find((x) => x.keyID.toHex().toUpperCase() === issuer.keyId);
-    if (!s) throw new Error(`no signature packet by ${issuer.keyId}`);
+    // The signature holds this one packet only: its verdict is the packet's own.
+    const s = r.signatures[0];
+    if (r.signatures.length !== 1 || !s) throw new Error(`signature packet ${issuer.index + 1} cannot be read on its own`);
     await s.verified;
     return { ok: true, created: issuer.created };
   } catch (err) {

@@ -30,14 +30,23 @@ const SIGNATURE_TAG = 2;
 
 /** Every signature packet in a binary OpenPGP stream that is readable enough to name its algorithms. */
 export function readSignaturePackets(bytes: Uint8Array): SignaturePacketFacts[] {
-  const out: SignaturePacketFacts[] = [];
+  return signaturePacketsWithOctets(bytes).map((p) => p.facts);
+}
+
+/**
+ * The same packets as readSignaturePackets, in the same order, each with its
+ * own octets (header and body): a file holding several signatures is checked
+ * packet by packet, each on its own, not "the first one by this key id".
+ */
+export function signaturePacketsWithOctets(bytes: Uint8Array): { facts: SignaturePacketFacts; octets: Uint8Array }[] {
+  const out: { facts: SignaturePacketFacts; octets: Uint8Array }[] = [];
   let pos = 0;
   while (pos < bytes.length) {
     const head = packetHeader(bytes, pos);
     if (!head) break;
     if (head.tag === SIGNATURE_TAG) {
       const facts = signatureFacts(bytes.subarray(head.bodyStart, head.bodyEnd));
-      if (facts) out.push(facts);
+      if (facts) out.push({ facts, octets: bytes.subarray(pos, head.bodyEnd) });
     }
     pos = head.bodyEnd;
   }

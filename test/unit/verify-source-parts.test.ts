@@ -128,6 +128,33 @@ describe('detached signatures made by GnuPG', () => {
     assert.deepEqual(c, { ok: false, reason: r.issuers[0].refused });
   });
 
+  test('several packets in one file: each is read with its index and checked on its own, not as the first packet by that key id', async () => {
+    const weak = await gpg.detachSign(fpr, tarball, { digest: 'SHA1' });
+    const strong = await gpg.detachSign(fpr, tarball, { digest: 'SHA512' });
+    const elsewhere = await gpg.detachSign(fpr, Buffer.from('other data\n'));
+    const dual = await readDetachedSignature(Buffer.concat([weak, strong]), DEFAULT_CRYPTO_POLICY);
+    assert.ok(dual.ok);
+    assert.deepEqual(dual.issuers.map((i) => [i.index, i.keyId, i.hash]), [[0, fpr.slice(-16), 'sha1'], [1, fpr.slice(-16), 'sha512']]);
+    assert.equal(dual.packets.length, 2);
+    assert.deepEqual(Buffer.from(dual.packets[1]), strong);
+    const now = new Date();
+    assert.deepEqual(await checkDetached(tarball, dual, dual.issuers[0], key, DEFAULT_CRYPTO_POLICY, now), { ok: false, reason: dual.issuers[0].refused });
+    assert.deepEqual(await checkDetached(tarball, dual, dual.issuers[1], key, DEFAULT_CRYPTO_POLICY, now), { ok: true, created: dual.issuers[1].created });
+    // A signature over other data first, then the good one, armoured as one block.
+    const joined = Buffer.concat([elsewhere, strong]);
+    const armoured = Buffer.from(`-----BEGIN PGP SIGNATURE-----\n\n${joined.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PGP SIGNATURE-----\n`);
+    for (const bytes of [joined, armoured]) {
+      const r = await readDetachedSignature(bytes, DEFAULT_CRYPTO_POLICY);
+      assert.ok(r.ok);
+      const first = await checkDetached(tarball, r, r.issuers[0], key, DEFAULT_CRYPTO_POLICY, now);
+      assert.equal(first.ok, false);
+      assert.match((first as { reason: string }).reason, /^the signature does not verify over the file: /);
+      assert.deepEqual(await checkDetached(tarball, r, r.issuers[1], key, DEFAULT_CRYPTO_POLICY, now), { ok: true, created: r.issuers[1].created });
+      // Each packet checked with the other key fails, whatever the order.
+      assert.equal((await checkDetached(tarball, r, r.issuers[1], other, DEFAULT_CRYPTO_POLICY, now)).ok, false);
+    }
+  });
+
   test('not a signature, too large, broken armour: refused with the rule, never thrown', async () => {
     const keyBlock = Buffer.from(await gpg.exportPublic(fpr));
     assert.equal(looksLikeSignature(keyBlock), false);
