@@ -355,7 +355,7 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
       if (f.kind === 'kill') {
         worker.child.kill('SIGKILL');
         const r = await worker.done;
-        if (r.signal !== 'SIGKILL') throw new Error(`faults: the worker ended with ${r.code ?? r.signal} before the kill`);
+        if (r.signal !== 'SIGKILL') throw new Error(`faults: the worker ended with ${r.code ?? r.signal} before the kill\n${r.stderr.slice(-3000)}`);
         killsAt.push(at);
         worker = start();
       } else if (f.kind === 'redis') {
