@@ -200,10 +200,29 @@ export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<OnceR
   return { stuck };
 }
 
+/** How long `run` keeps trying its first re-enqueue when Redis is not there yet. */
+const STARTUP_RETRY_MS = 60_000;
+
 /** `run`: until SIGTERM/SIGINT. Resolves after a clean stop. */
 export async function runForever(app: App, opts: RunnerOptions = {}): Promise<void> {
   const runner = await startRunner(app, opts);
-  await runner.reconcile();
+  // A worker restarted while Redis itself restarts (a host reboot, a
+  // supervisor restarting both) finds it gone for a moment: the first
+  // re-enqueue is tried again for a while, not made fatal. It is idempotent
+  // (job ids are the store's), so a retry duplicates nothing.
+  for (let delay = 250, deadline = Date.now() + STARTUP_RETRY_MS; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      await runner.reconcile();
+      break;
+    } catch (err) {
+      if (Date.now() + delay > deadline) {
+        await runner.stop().catch(() => undefined);
+        throw err;
+      }
+      app.logger.warn({ err: describeError(err), retryInMs: delay }, 'start: re-enqueueing work from the store failed (Redis restarting?); trying again');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
   runner.intake.start();
   // Ticket expiry is checked hourly (and at every start, by reconcile).
   const sweeper = setInterval(() => {
