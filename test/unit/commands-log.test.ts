@@ -9,33 +9,20 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
-import { applyChange, type ApplyOutcome } from '../../src/changes/apply.js';
-import { applyAttestation } from '../../src/changes/attest-apply.js';
+import type { ApplyOutcome } from '../../src/changes/apply.js';
 import { checkLogText, textOf } from '../../src/ledger/proofmail.js';
-import { LogService } from '../../src/ledger/service.js';
 import { attestRefusal, keyStanding } from '../../src/ledger/standing.js';
-import { silentLogger } from '../../src/logger.js';
 import { verifyMail } from '../../src/mail/verify-mail.js';
 import { Keyring } from '../../src/pgp/keyring.js';
-import { generateLogKey, parseEntry, verifyConsistencyBlock } from '../../src/tlog/index.js';
-import { certify, community, flat, person, type Person, type World, TO_BOT } from './commands-world.js';
+import { parseEntry, verifyConsistencyBlock } from '../../src/tlog/index.js';
+import { certify, flat, person, withLog, type Person, type World, TO_BOT } from './commands-world.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 interface Mail { id: string; to: string[]; status: string; fields: Record<string, string>; text: string; raw: Buffer }
-
-/** A world with a log: keys/log.key written as init does, the log opened from the config. */
-async function withLog(opts: Parameters<typeof community>[0] = {}) {
-  const c = await community(opts);
-  const k = generateLogKey(c.w.cfg.log.origin);
-  mkdirSync(path.join(c.w.cfg.dataDir, 'keys'), { recursive: true });
-  writeFileSync(path.join(c.w.cfg.dataDir, 'keys', 'log.key'), `${k.skey}\n`, { mode: 0o600 });
-  const svc = await LogService.fromConfig(c.w.cfg, c.w.store, silentLogger);
-  return { ...c, svc, vkey: k.vkey };
-}
 
 /** Every bot mail: signed by the bot, lines within 72 columns outside framed blocks. */
 async function parse(w: World, id: string, raw: Buffer, to: string[]): Promise<Mail> {
@@ -69,22 +56,13 @@ async function send(w: World, raw: Buffer): Promise<{ outcome: string; replies: 
   return { outcome: out.completion.outcome, replies };
 }
 
-/** The apply step as the worker runs it (app.ts wiring): collection changes and ATTEST, with the log. */
-async function applyAll(w: World, svc: LogService): Promise<{ outcomes: ApplyOutcome[]; notices: Mail[] }> {
-  const outcomes: ApplyOutcome[] = [];
+/** The apply step as the worker runs it (app.ts wiring, withLog): collection changes and ATTEST, with the log; its notices read as mail. */
+async function applyAll(w: World): Promise<{ outcomes: ApplyOutcome[]; notices: Mail[] }> {
+  const { outcomes } = await w.applyAll();
   const notices: Mail[] = [];
-  for (const id of await w.store.pendingChanges()) {
-    const deps = { config: w.cfg, store: w.store, signer: w.bot, policy: w.policy, logger: silentLogger, now: w.now };
-    const o = await applyChange(id, {
-      ...deps,
-      logAppend: (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`),
-      applyAttestation: (row) => applyAttestation(row, { ...deps, log: async () => svc, keyring: () => w.known.get() }),
-    });
-    outcomes.push(o);
-    for (const oid of o.outboxIds) {
-      const row = (await w.store.getOutbox(oid))!;
-      notices.push(await parse(w, oid, row.raw, row.recipients));
-    }
+  for (const oid of outcomes.flatMap((o) => o.outboxIds)) {
+    const row = (await w.store.getOutbox(oid))!;
+    notices.push(await parse(w, oid, row.raw, row.recipients));
   }
   return { outcomes, notices };
 }
@@ -110,7 +88,7 @@ describe('ATTEST', () => {
     assert.match(flat(r.text), /line 5: not a line of the form "<sha256 or sha512 hex> <artifact name>" "not a sum line"/);
     assert.equal(svc.size(), 0, 'the handler does not log: the apply step does');
 
-    const { outcomes, notices } = await applyAll(w, svc);
+    const { outcomes, notices } = await applyAll(w);
     assert.equal(outcomes[0].state, 'applied');
     assert.equal(outcomes[0].logIndex, 0);
     const n = notices[0];
@@ -137,7 +115,7 @@ describe('ATTEST', () => {
     const h = createHash('sha512').update('iso').digest('hex');
     const s = await send(w, await w.mail(bob, `ATTEST\n${TO_BOT}\n${h}  volunteer.iso\n`, { signing: 'inline' }));
     assert.equal(s.replies[0].status, 'accepted', s.replies[0].text);
-    const { notices } = await applyAll(w, svc);
+    const { notices } = await applyAll(w);
     assert.equal(notices[0].fields['Log-Index'], '0');
     assert.equal((await svc.entry(0)).entry.subject, `sha512:${h}`);
     await svc.close();
@@ -166,7 +144,7 @@ describe('ATTEST', () => {
     assert.equal(s.replies[0].status, 'accepted');
     assert.match(flat(s.replies[0].text), /3 of 5 lines will be logged/);
     assert.match(flat(s.replies[0].text), /lines 6 to 7 \(2 lines\): over the limit of 3 lines per ATTEST request/);
-    const { notices } = await applyAll(w, svc);
+    const { notices } = await applyAll(w);
     assert.equal(notices[0].fields['Log-Index'], '0-2');
     await svc.close();
   });
@@ -193,7 +171,7 @@ describe('ATTEST', () => {
     const s = await send(w, await w.mail(carol, `ATTEST\n${TO_BOT}\n${sha256('late')}  late.tar\n`));
     assert.equal(s.replies[0].status, 'accepted');
     await revokeInCollection(w, carol);
-    const { outcomes, notices } = await applyAll(w, svc);
+    const { outcomes, notices } = await applyAll(w);
     assert.equal(outcomes[0].state, 'failed');
     assert.equal(notices[0].status, 'error');
     assert.match(flat(notices[0].text), /could not be logged: the signing key [0-9A-F]{40} is revoked \(compromised: laptop stolen\)/);
@@ -210,7 +188,7 @@ describe('ATTEST', () => {
     const row = (await w.store.getChange(id))!;
     const p = JSON.parse(row.payload) as { lines: { subject: string; name: string }[] };
     await svc.appendEntries(p.lines.map((l) => ({ type: 'attestation', subject: l.subject, name: l.name, signers: [alice.fpr], time: '2025-01-01T00:00:00Z', source: row.sourceDigest })), { key: `change:${id}` });
-    const { notices } = await applyAll(w, svc);
+    const { notices } = await applyAll(w);
     assert.equal(svc.size(), 2);
     assert.equal(notices[0].fields['Log-Index'], '0-1');
     assert.match(flat(notices[0].text), /had been logged before/);
@@ -225,7 +203,7 @@ describe('VERIFY', () => {
     const d = sha256('release-2.4.tar');
     await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${d}  release-2.4.tar\n`));
     await send(w, await w.mail(bob, `ATTEST\n${TO_BOT}\n${sha256('other')}  other\n${d}  mirror/release-2.4.tar\n`, { signing: 'inline' }));
-    await applyAll(w, svc);
+    await applyAll(w);
 
     const s = await send(w, await w.mail(stranger, `VERIFY ${d.toUpperCase()}\n`, { signing: 'none' }));
     const r = s.replies[0];
@@ -256,7 +234,7 @@ describe('VERIFY', () => {
     await col.apply(async (c) => c.putKey(await certify(dave.pub, [bob]), 'public'), { message: 'certify dave', signer: null });
     const d = sha256('dave.tar');
     await send(w, await w.mail(dave, `ATTEST\n${TO_BOT}\n${d}  dave.tar\n`));
-    await applyAll(w, svc);
+    await applyAll(w);
     let r = (await send(w, await w.mail(null, `VERIFY ${d}\n`))).replies[0];
     assert.match(r.text, new RegExp(`Certified by 1 collection key:\\n    ${bob.fpr}\\n      Bob Volunteer <bob@people\\.test>`));
     assert.match(r.text, new RegExp(`Path from a maintainer key, each certifying the next:\\n    ${alice.fpr}\\n      Alice Mainframe <alice@people\\.test>\\n    ${bob.fpr}\\n      Bob Volunteer <bob@people\\.test>\\n    \\(the signer\\)`));
@@ -320,9 +298,9 @@ describe('CHECKPOINT', () => {
   test('the latest signed checkpoint, and a consistency proof from a size the log signed', async () => {
     const { w, alice, svc, vkey } = await withLog();
     await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${sha256('1')}  one\n`));
-    await applyAll(w, svc);
+    await applyAll(w);
     await send(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${sha256('2')}  two\n${sha256('3')}  three\n`));
-    await applyAll(w, svc);
+    await applyAll(w);
     const r = (await send(w, await w.mail(null, 'CHECKPOINT\n'))).replies[0];
     assert.equal(r.status, 'found');
     assert.equal(r.fields['Tree-Size'], '3');
@@ -352,7 +330,7 @@ describe('collection changes are logged', () => {
     const s = await send(w, await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${newer.armor()}`));
     assert.equal(s.replies[0].status, 'accepted', s.replies[0].text);
     const id = (await w.store.pendingChanges())[0];
-    const { outcomes, notices } = await applyAll(w, svc);
+    const { outcomes, notices } = await applyAll(w);
     assert.equal(outcomes[0].state, 'applied');
     assert.equal(outcomes[0].logIndex, 0);
     assert.equal(notices[0].fields['Log-Index'], '0');

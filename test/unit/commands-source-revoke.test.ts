@@ -13,7 +13,7 @@ import * as openpgp from 'openpgp';
 import { checkState } from '../../src/state/consistency.js';
 import { inspectKey } from '../../src/pgp/inspect.js';
 import { flat, stateOf, TO_BOT } from './commands-world.js';
-import { applyWithLog, fileOf, gpgPerson, gpgRevocation, RELEASE, sendForText, sourceKeyWorld } from './source-keys-world.js';
+import { fileOf, gpgPerson, gpgRevocation, RELEASE, sendForText, sourceKeyWorld } from './source-keys-world.js';
 
 async function readFileKey(w: Parameters<typeof fileOf>[0], rel: string): Promise<openpgp.PublicKey> {
   return openpgp.readKey({ armoredKey: await fileOf(w, rel) });
@@ -40,7 +40,7 @@ describe('REVOKE KEY of a source-signing key', () => {
       assert.equal(again.outcome, 'REVOKE KEY:refused:replay', again.replies[0].text);
       assert.equal((await w.store.pendingChanges()).length, 1);
 
-      const { outcomes, notices } = await applyWithLog(w, svc);
+      const { outcomes, notices } = await w.applyAll();
       assert.deepEqual(outcomes.map((o) => o.state), ['applied'], outcomes[0]?.detail);
       assert.equal(notices[0].status, 'applied');
       assert.equal(await commits(w), before.commits + 1, 'one commit');
@@ -84,7 +84,7 @@ describe('REVOKE KEY of a source-signing key', () => {
       const before = await commits(w);
       const s = await w.send(await w.mail(null, `REVOKE KEY\n\n${gpgRevocation(gpg, fpr)}`));
       assert.equal(s.outcome, 'REVOKE KEY:accepted', s.replies[0].text);
-      assert.deepEqual((await applyWithLog(w, svc)).outcomes.map((o) => o.state), ['applied']);
+      assert.deepEqual((await w.applyAll()).outcomes.map((o) => o.state), ['applied']);
       assert.equal(await commits(w), before + 1);
       const col = await w.collection();
       assert.match(await col.git(['log', '-1', '--format=%B']), new RegExp(`^Revoke key 0x${keyId} .* in pgp/all and pgp/for-source\\n`));
@@ -128,7 +128,7 @@ describe('UPDATE KEY of a source-signing key', () => {
       const s = await w.send(await w.mail(upstream, `UPDATE KEY\n${TO_BOT}\n\n${await gpg.exportPublic(fpr)}`));
       assert.equal(s.outcome, 'UPDATE KEY:accepted', s.replies[0].text);
       assert.match(flat(s.replies[0].text), /expiry changes from \S+ to \S+/);
-      const { outcomes } = await applyWithLog(w, svc);
+      const { outcomes } = await w.applyAll();
       assert.deepEqual(outcomes.map((o) => o.state), ['applied'], outcomes[0]?.detail);
       assert.equal(await commits(w), before.commits + 1);
       const now = (await inspectKey(await readFileKey(w, file), { collection: [] })).expires;
@@ -150,7 +150,7 @@ describe('UPDATE KEY of a source-signing key', () => {
       const before = await commits(w);
       const s = await w.send(await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${await gpg.exportPublic(fpr)}`));
       assert.equal(s.outcome, 'UPDATE KEY:accepted', s.replies[0].text);
-      assert.deepEqual((await applyWithLog(w, svc)).outcomes.map((o) => o.state), ['applied']);
+      assert.deepEqual((await w.applyAll()).outcomes.map((o) => o.state), ['applied']);
       assert.equal(await commits(w), before + 1);
       const col = await w.collection();
       const expiry = async (k: openpgp.PublicKey) => (await inspectKey(k, { collection: [] })).expires?.getTime();
@@ -164,7 +164,7 @@ describe('UPDATE KEY of a source-signing key', () => {
       const t = await w.send(await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${await gpg.exportPublic(fpr)}`));
       assert.equal(t.replies[0].status, 'pending', t.replies[0].text);
       for (const m of [alice, carol]) await w.send(await w.mail(m, `APPROVE ${t.replies[0].fields.Ticket}\n${t.replies[0].fields['Ticket-Digest']}\n${TO_BOT}`));
-      assert.deepEqual((await applyWithLog(w, svc)).outcomes.map((o) => o.state), ['applied']);
+      assert.deepEqual((await w.applyAll()).outcomes.map((o) => o.state), ['applied']);
       assert.ok((await col.findKeys(fpr))[0].key.users.some((u) => u.userID?.email === 'team@upstream.example'));
       assert.equal(await fileOf(w, file), sourceBefore, 'the source copy keeps what a member vouched for');
       assert.deepEqual(await checkState({ dataDir: w.cfg.dataDir, deep: true, store: w.store }), []);

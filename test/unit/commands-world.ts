@@ -7,12 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { simpleParser } from 'mailparser';
 import { applyChange, collectionOf, type ApplyOutcome } from '../../src/changes/apply.js';
+import { applyAttestation } from '../../src/changes/attest-apply.js';
+import { LogService } from '../../src/ledger/service.js';
+import { generateLogKey } from '../../src/tlog/index.js';
 import type { LogAppend } from '../../src/changes/types.js';
 import { Collection } from '../../src/collection/collection.js';
 import { Dispatcher } from '../../src/commands/dispatch.js';
@@ -24,7 +27,7 @@ import { signerFromKey, type BotSigner } from '../../src/pgp/botkey.js';
 import { Keyring } from '../../src/pgp/keyring.js';
 import { KnownKeys } from '../../src/pgp/known.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { OutboxRow } from '../../src/store/types.js';
+import type { ChangeRow, OutboxRow } from '../../src/store/types.js';
 
 export interface Person {
   name: string;
@@ -87,6 +90,8 @@ export class World {
   readonly botKeyring: Keyring;
   readonly known: KnownKeys;
   logAppend: LogAppend | null = null;
+  /** The log the apply step appends to (withLog), also for ATTEST requests; null: no log. */
+  log: LogService | null = null;
   now: () => Date = () => new Date();
   private seq = 0;
 
@@ -215,8 +220,11 @@ export class World {
     const outcomes: ApplyOutcome[] = [];
     const notices: Reply[] = [];
     for (const id of await this.store.pendingChanges()) {
+      const deps = { config: this.cfg, store: this.store, signer: this.bot, policy: this.policy, logger: silentLogger, now: this.now };
+      const log = this.log;
       const o = await applyChange(id, {
-        config: this.cfg, store: this.store, signer: this.bot, policy: this.policy, logger: silentLogger, logAppend: this.logAppend, now: this.now,
+        ...deps, logAppend: this.logAppend,
+        ...(log ? { applyAttestation: (row: ChangeRow) => applyAttestation(row, { ...deps, log: async () => log, keyring: () => this.known.get() }) } : {}),
       });
       outcomes.push(o);
       for (const oid of o.outboxIds) notices.push(await this.parse((await this.store.getOutbox(oid))!));
@@ -287,6 +295,22 @@ export async function stateOf(w: World): Promise<unknown> {
     head: (await col.git(['rev-parse', 'HEAD'])).trim(),
     files: (await col.git(['ls-files', '-s'])).trim(),
   };
+}
+
+/**
+ * A community with a log: keys/log.key written as init does, the log opened
+ * from the config (it writes log/log.vkey itself), and the world's apply
+ * step appending to it, ATTEST included, as the worker's wiring does.
+ */
+export async function withLog(opts: Parameters<typeof community>[0] = {}) {
+  const c = await community(opts);
+  const k = generateLogKey(c.w.cfg.log.origin);
+  mkdirSync(path.join(c.w.cfg.dataDir, 'keys'), { recursive: true });
+  writeFileSync(path.join(c.w.cfg.dataDir, 'keys', 'log.key'), `${k.skey}\n`, { mode: 0o600 });
+  const svc = await LogService.fromConfig(c.w.cfg, c.w.store, silentLogger);
+  c.w.log = svc;
+  c.w.logAppend = (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`);
+  return { ...c, svc, vkey: k.vkey };
 }
 
 /** A community with one pending ticket: Dave's key, certified by Alice and Bob, submitted (bound) by Dave. */

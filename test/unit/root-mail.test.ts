@@ -9,13 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { applyChange } from '../../src/changes/apply.js';
-import { LogService } from '../../src/ledger/service.js';
-import { silentLogger } from '../../src/logger.js';
 import { openRootDraft } from '../../src/root/ceremony.js';
 import { composeNotice } from '../../src/outbound/notice.js';
 import { firstRoot, nextRoot, currentRootOf } from '../../src/root/draft.js';
@@ -23,24 +20,13 @@ import { verifyPublishedRoot } from '../../src/root/verify.js';
 import { formatRoot, parseRoot } from '../../src/root/document.js';
 import { rootStanding } from '../../src/root/start.js';
 import { reminderStep, rootReminders } from '../../src/root/reminders.js';
-import { generateLogKey, parseEntry } from '../../src/tlog/index.js';
+import { parseEntry } from '../../src/tlog/index.js';
 import { LogReader } from '../../src/ledger/reader.js';
 import { assertRefused, assertUnchanged, sendChecked } from '../security/world.js';
-import { community, flat, person, stateOf, TO_BOT, type World } from './commands-world.js';
+import { flat, person, stateOf, TO_BOT, withLog, type World } from './commands-world.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 
 const gpgOk = spawnSync('gpg', ['--version']).status === 0;
-
-async function world() {
-  const c = await community({ threshold: 2 });
-  const k = generateLogKey(c.w.cfg.log.origin);
-  mkdirSync(path.join(c.w.cfg.dataDir, 'keys'), { recursive: true });
-  writeFileSync(path.join(c.w.cfg.dataDir, 'keys', 'log.key'), `${k.skey}\n`, { mode: 0o600 });
-  mkdirSync(path.join(c.w.cfg.dataDir, 'log'), { recursive: true });
-  writeFileSync(path.join(c.w.cfg.dataDir, 'log', 'log.vkey'), `${k.vkey}\n`);
-  const svc = await LogService.fromConfig(c.w.cfg, c.w.store, silentLogger);
-  return { ...c, svc, vkey: k.vkey };
-}
 
 async function draft(w: World, prev: Parameters<typeof openRootDraft>[1], doc: Parameters<typeof openRootDraft>[2]) {
   const d = await openRootDraft({ config: w.cfg, keyring: await w.known.get(), policy: w.policy, now: new Date() }, prev, doc, 'operator');
@@ -50,22 +36,11 @@ async function draft(w: World, prev: Parameters<typeof openRootDraft>[1], doc: P
   return { ...d, rows };
 }
 
-async function applyAll(w: World, svc: LogService) {
-  const out = [];
-  for (const id of await w.store.pendingChanges()) {
-    out.push(await applyChange(id, {
-      config: w.cfg, store: w.store, signer: w.bot, policy: w.policy, logger: silentLogger, now: w.now,
-      logAppend: (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`),
-    }));
-  }
-  return out;
-}
-
 const approve = (version: number, digest: string): string => `APPROVE ROOT-${version}\n${digest}\n${TO_BOT}\n\nI checked the fingerprints.\n`;
 
 describe('the root ceremony by mail', () => {
   test('version 1: notices, approvals by mail, refusals that change nothing, publication that root verify and GnuPG accept', async () => {
-    const { w, alice, bob, carol, stranger, svc, vkey } = await world();
+    const { w, alice, bob, carol, stranger, vkey } = await withLog({ threshold: 2 });
     assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'unrooted');
     const help0 = await sendChecked(w, await w.mail(null, 'HELP\n'));
     assert.match(flat(help0.replies[0].text), /Trust root: none yet \(unrooted\)\. Until the maintainers approve the first root, the operator's config alone says who the maintainers are\./);
@@ -96,7 +71,7 @@ describe('the root ceremony by mail', () => {
     assert.deepEqual(await w.store.pendingChanges(), []);
     const second = await sendChecked(w, await w.mail(bob, approve(1, d.digest), { signing: 'inline' }));
     assert.equal(second.outcome, 'APPROVE:root-approved:1');
-    const [o] = await applyAll(w, svc);
+    const [o] = (await w.applyAll()).outcomes;
     assert.equal(o.state, 'applied', o.detail);
     assert.notEqual(o.commit, null);
 
@@ -135,11 +110,11 @@ describe('the root ceremony by mail', () => {
   });
 
   test('version 2 adds a maintainer: the old threshold is not enough without the new key; a config that disagrees is a mismatch', async () => {
-    const { w, alice, bob, svc, vkey } = await world();
+    const { w, alice, bob, vkey } = await withLog({ threshold: 2 });
     const d1 = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
     await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
     await sendChecked(w, await w.mail(bob, approve(1, d1.digest)));
-    await applyAll(w, svc);
+    await w.applyAll();
     const dave = await person('Dave Newcomer', 'dave@people.test');
     await w.seed([dave.pub]);
     const col = await w.collection();
@@ -167,7 +142,7 @@ describe('the root ceremony by mail', () => {
     assert.match(flat(two.replies[0].text), new RegExp(`the new maintainer key ${dave.fpr} did not approve it`));
     const last = await sendChecked(w, await w.mail(dave, approve(2, d2.digest)));
     assert.equal(last.outcome, 'APPROVE:root-approved:2');
-    const [o] = await applyAll(w, svc);
+    const [o] = (await w.applyAll()).outcomes;
     assert.equal(o.state, 'applied', o.detail);
     const walked = await verifyPublishedRoot(col.dir, { trusted: readFileSync(path.join(col.dir, 'root', '1.txt'), 'latin1'), policy: w.policy, now: new Date() });
     assert.equal(walked.current.version, 2);
@@ -178,13 +153,13 @@ describe('the root ceremony by mail', () => {
   });
 
   test('an expired root stops changes with a clear reply, but not the approval of its renewal', async () => {
-    const { w, alice, bob, svc, vkey } = await world();
+    const { w, alice, bob, vkey } = await withLog({ threshold: 2 });
     const now = Date.now();
     const old = { ...firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date(now - 20 * 86_400_000)), expires: new Date(now - 86_400_000) };
     const d1 = await draft(w, null, old);
     await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
     await sendChecked(w, await w.mail(bob, approve(1, d1.digest)));
-    assert.equal((await applyAll(w, svc))[0].state, 'applied');
+    assert.equal((await w.applyAll()).outcomes[0].state, 'applied');
     assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'expired');
     const dave = await person('Dave Newcomer', 'dave@people.test');
     const before = await stateOf(w);
@@ -198,17 +173,17 @@ describe('the root ceremony by mail', () => {
     assert.equal(renew1.outcome, 'APPROVE:root-recorded:2');
     const renew2 = await sendChecked(w, await w.mail(bob, approve(2, d2.digest)));
     assert.equal(renew2.outcome, 'APPROVE:root-approved:2');
-    assert.equal((await applyAll(w, svc))[0].state, 'applied');
+    assert.equal((await w.applyAll()).outcomes[0].state, 'applied');
     assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'rooted');
   });
 
   test('expiry reminders: each step (30, 14, 3 days) once per maintainer, signed; a late sweep sends only the nearest step', async () => {
-    const { w, alice, bob, svc, vkey } = await world();
+    const { w, alice, bob, vkey } = await withLog({ threshold: 2 });
     const issued = new Date(Date.now() - 355 * 86_400_000);
     const d1 = await draft(w, null, { ...firstRoot(w.cfg, w.bot.fingerprint, vkey, issued), expires: new Date(Date.now() + 10 * 86_400_000) });
     await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
     await sendChecked(w, await w.mail(bob, approve(1, d1.digest)));
-    assert.equal((await applyAll(w, svc))[0].state, 'applied');
+    assert.equal((await w.applyAll()).outcomes[0].state, 'applied');
     assert.equal(reminderStep(new Date(Date.now() + 10 * 86_400_000), new Date(), [30, 14, 3]), 14);
     assert.equal(reminderStep(new Date(Date.now() + 40 * 86_400_000), new Date(), [30, 14, 3]), null);
     const deps = { config: w.cfg, store: w.store, signer: w.bot, policy: w.policy };

@@ -7,24 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
-import { type ApplyOutcome } from '../../src/changes/apply.js';
-import { LogService } from '../../src/ledger/service.js';
-import { silentLogger } from '../../src/logger.js';
 import { verifyMail } from '../../src/mail/verify-mail.js';
-import { generateLogKey } from '../../src/tlog/index.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
-import { community, TO_BOT, type Person, type Reply, type World } from './commands-world.js';
+import { TO_BOT, withLog, type Person, type World } from './commands-world.js';
 
 export const RELEASE = 'upstream-tool-2.1';
-
-/** The apply step with the log, as the worker runs it; returns the outcomes and the notices. */
-export async function applyWithLog(w: World, svc: LogService): Promise<{ outcomes: ApplyOutcome[]; notices: Reply[] }> {
-  w.logAppend = (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`);
-  return w.applyAll();
-}
 
 /** The secret key gpg holds for `fpr`, read by openpgp.js (the test homes use an empty passphrase, so it is unencrypted). */
 export async function gpgSecretKey(gpg: GpgHome, fpr: string): Promise<openpgp.PrivateKey> {
@@ -50,12 +40,8 @@ export function gpgRevocation(gpg: GpgHome, fpr: string): string {
  * `alsoMember`: the same key is in pgp/all too (seeded, as import would).
  */
 export async function sourceKeyWorld(opts: { alsoMember?: boolean } = {}) {
-  const c = await community();
+  const c = await withLog();
   const { w, alice, bob, carol } = c;
-  const k = generateLogKey(w.cfg.log.origin);
-  mkdirSync(path.join(w.cfg.dataDir, 'keys'), { recursive: true });
-  writeFileSync(path.join(w.cfg.dataDir, 'keys', 'log.key'), `${k.skey}\n`, { mode: 0o600 });
-  const svc = await LogService.fromConfig(w.cfg, w.store, silentLogger);
   const gpg = await makeGpgHome();
   const fpr = await gpg.genKey('Upstream Release Signing <release@upstream.example>', { algo: 'ed25519', expire: '1y', encryptSubkey: false });
   const armored = await gpg.exportPublic(fpr);
@@ -67,13 +53,13 @@ export async function sourceKeyWorld(opts: { alsoMember?: boolean } = {}) {
     const v = await w.send(await w.mail(m, `APPROVE ${t.Ticket}\n${t['Ticket-Digest']}\n${TO_BOT}`));
     assert.match(v.replies[0].status, /^(pending|approved)$/, v.replies[0].text);
   }
-  const applied = await applyWithLog(w, svc);
+  const applied = await w.applyAll();
   assert.deepEqual(applied.outcomes.map((o) => o.state), ['applied'], applied.outcomes[0]?.detail);
   const keyId = fpr.slice(-16).toLowerCase();
   const file = `pgp/for-source/0x${keyId}-release@upstream.example-signing.asc`;
   const col = await w.collection();
   assert.ok((await col.sourceKeys()).some((s) => s.file === file && s.fingerprint === fpr));
-  return { ...c, svc, gpg, fpr, keyId, file, vkey: k.vkey };
+  return { ...c, gpg, fpr, keyId, file };
 }
 
 /**

@@ -6,18 +6,11 @@
  * of signature files over the cap.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
-import { applyChange } from '../../src/changes/apply.js';
-import type { LogAppend } from '../../src/changes/types.js';
-import { LogService } from '../../src/ledger/service.js';
 import { MESSAGE_BOUNDS } from '../../src/limits.js';
-import { silentLogger } from '../../src/logger.js';
 import { verifyMail } from '../../src/mail/verify-mail.js';
-import { generateLogKey } from '../../src/tlog/index.js';
-import { community, flat, person, TO_BOT, type Person, type World } from './commands-world.js';
+import { flat, person, TO_BOT, withLog, type Person, type World } from './commands-world.js';
 
 let seq = 0;
 /** Sends `raw` and returns the one reply's signed text (framed log entries are exempt from the harness's 72-column check, so not w.send). */
@@ -34,23 +27,12 @@ async function send(w: World, raw: Buffer): Promise<string> {
 
 /** A community with a log; djm's key vouched for openssh-9.8p1 by Alice, approved by Bob and Carol, applied and logged. */
 async function vouched() {
-  const c = await community();
-  const k = generateLogKey(c.w.cfg.log.origin);
-  mkdirSync(path.join(c.w.cfg.dataDir, 'keys'), { recursive: true });
-  writeFileSync(path.join(c.w.cfg.dataDir, 'keys', 'log.key'), `${k.skey}\n`, { mode: 0o600 });
-  const svc = await LogService.fromConfig(c.w.cfg, c.w.store, silentLogger);
+  const c = await withLog();
   const djm = await person('Damien Miller', 'djm@mindrot.org');
   const s = await c.w.send(await c.w.mail(c.alice, `SUBMIT SOURCE KEY openssh-9.8p1\n${TO_BOT}\n\n${djm.pub.armor()}`));
   const f = s.replies[0].fields;
   for (const m of [c.bob, c.carol]) await c.w.send(await c.w.mail(m, `APPROVE ${f.Ticket}\n${f['Ticket-Digest']}\n${TO_BOT}`));
-  const logAppend: LogAppend = (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`);
-  for (const id of await c.w.store.pendingChanges()) {
-    const o = await applyChange(id, {
-      config: c.w.cfg, store: c.w.store, signer: c.w.bot, policy: c.w.policy, logger: silentLogger, now: c.w.now,
-      logAppend,
-    });
-    assert.equal(o.state, 'applied', JSON.stringify(o));
-  }
+  for (const o of (await c.w.applyAll()).outcomes) assert.equal(o.state, 'applied', JSON.stringify(o));
   return { ...c, djm };
 }
 

@@ -5,48 +5,25 @@
  * key's holder may watch it; an alert is sent once; UNWATCH ends them.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, test } from 'node:test';
-import { applyChange } from '../../src/changes/apply.js';
-import { applyAttestation } from '../../src/changes/attest-apply.js';
 import { checkLogText, textOf } from '../../src/ledger/proofmail.js';
-import { LogService } from '../../src/ledger/service.js';
-import { silentLogger } from '../../src/logger.js';
-import { generateLogKey } from '../../src/tlog/index.js';
 import { touchedKeys, watchAlerts } from '../../src/watch/alerts.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { assertRefused, assertUnchanged, sendChecked } from '../security/world.js';
-import { certify, community, flat, stateOf, TO_BOT, type World } from './commands-world.js';
+import { certify, flat, stateOf, TO_BOT, withLog, type World } from './commands-world.js';
 
-async function world() {
-  const c = await community();
-  const k = generateLogKey(c.w.cfg.log.origin);
-  mkdirSync(path.join(c.w.cfg.dataDir, 'keys'), { recursive: true });
-  writeFileSync(path.join(c.w.cfg.dataDir, 'keys', 'log.key'), `${k.skey}\n`, { mode: 0o600 });
-  const svc = await LogService.fromConfig(c.w.cfg, c.w.store, silentLogger);
-  return { ...c, svc, vkey: k.vkey };
-}
-
-async function applyAll(w: World, svc: LogService): Promise<void> {
-  for (const id of await w.store.pendingChanges()) {
-    const deps = { config: w.cfg, store: w.store, signer: w.bot, policy: w.policy, logger: silentLogger, now: w.now };
-    const o = await applyChange(id, {
-      ...deps,
-      logAppend: (entry, changeId) => svc.appendEntry(entry, `change:${changeId}`),
-      applyAttestation: (row) => applyAttestation(row, { ...deps, log: async () => svc, keyring: () => w.known.get() }),
-    });
-    assert.equal(o.state, 'applied', o.detail);
-  }
+/** The apply step for everything queued; every change must apply. */
+async function applyAll(w: World): Promise<void> {
+  for (const o of (await w.applyAll()).outcomes) assert.equal(o.state, 'applied', o.detail);
 }
 
 describe('WATCH and UNWATCH', () => {
   test('the holder watches their key; a change to it and an attestation with it bring one signed alert each, with a proof verify-proof accepts', async () => {
-    const { w, alice, bob, carol, svc, vkey } = await world();
+    const { w, alice, bob, carol, svc, vkey } = await withLog();
     const deps = { config: w.cfg, store: w.store, signer: w.bot };
     // Something in the log before the watch: it is history, never alerted.
     await sendChecked(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${'11'.repeat(32)}  before.tar\n`));
-    await applyAll(w, svc);
+    await applyAll(w);
     assert.deepEqual(await watchAlerts(deps), []);
 
     const before = await stateOf(w);
@@ -65,7 +42,7 @@ describe('WATCH and UNWATCH', () => {
     // Bob sends a copy of Alice's key with Carol's certification: applied at once, logged (key-updated, subject Alice).
     const stored = (await (await w.collection()).findKeys(alice.fpr))[0];
     await sendChecked(w, await w.mail(bob, `UPDATE KEY\n${TO_BOT}\n\n${(await certify(stored.key, [carol])).armor()}`));
-    await applyAll(w, svc);
+    await applyAll(w);
     const alerts = await watchAlerts(deps);
     assert.equal(alerts.length, 1);
     const row = (await w.store.getOutbox(alerts[0]))!;
@@ -82,7 +59,7 @@ describe('WATCH and UNWATCH', () => {
 
     // Alice's own attestation names her key as signer: alerted too.
     await sendChecked(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${'22'.repeat(32)}  mine.tar\n`));
-    await applyAll(w, svc);
+    await applyAll(w);
     const mine = await watchAlerts(deps);
     assert.equal(mine.length, 1);
     assert.match(flat((await w.parse((await w.store.getOutbox(mine[0]))!)).text), /Your key signed what the entry records/);
@@ -91,7 +68,7 @@ describe('WATCH and UNWATCH', () => {
     const un = await sendChecked(w, await w.mail(alice, `UNWATCH ${alice.fpr}\n${TO_BOT}\n`));
     assert.equal(un.outcome, 'UNWATCH:applied');
     await sendChecked(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n${'33'.repeat(32)}  after.tar\n`));
-    await applyAll(w, svc);
+    await applyAll(w);
     assert.deepEqual(await watchAlerts(deps), []);
     const again = await sendChecked(w, await w.mail(alice, `UNWATCH ${alice.fpr}\n${TO_BOT}\n`));
     assert.equal(again.outcome, 'UNWATCH:not-watched');
