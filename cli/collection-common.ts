@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { CommanderError, type Command } from 'commander';
 import * as openpgp from 'openpgp';
-import { dataPath } from '../src/app/app.js';
-import { readSecret, type LoadedConfig } from '../src/config/load.js';
+import { botPassphrase, dataPath } from '../src/app/app.js';
+import type { LoadedConfig } from '../src/config/load.js';
 import type { Finding } from '../src/collection/audit.js';
 import { loadBotSigner, type BotSigner } from '../src/pgp/botkey.js';
 import { dataLayout } from '../src/datadir.js';
@@ -47,9 +47,7 @@ export async function botPublicKey(cfg: LoadedConfig): Promise<openpgp.PublicKey
 }
 
 export async function botSigner(cfg: LoadedConfig): Promise<BotSigner> {
-  const passphrase = readSecret({ env: cfg.bot.keyPassphraseEnv, file: cfg.bot.keyPassphraseFile && dataPath(cfg, cfg.bot.keyPassphraseFile) },
-    'bot key passphrase', cfg.dataDir);
-  return loadBotSigner(dataPath(cfg, cfg.bot.keyFile), passphrase);
+  return loadBotSigner(dataPath(cfg, cfg.bot.keyFile), botPassphrase(cfg));
 }
 
 /** Errors and warnings are findings; info lines are printed but do not fail the command. */

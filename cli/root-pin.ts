@@ -20,6 +20,8 @@ export interface RootPinOptions {
 export interface RootPin {
   version: number;
   botKey: string;
+  /** Every bot key the chain named, oldest first (the current root's last). */
+  botKeys: string[];
   logKey: string;
   maintainers: string[];
 }
@@ -39,6 +41,6 @@ export async function resolveRootPin(o: RootPinOptions, now = new Date()): Promi
     throw new Error(`--root ${o.root}: ${describeError(err)}`, { cause: err });
   }
   const r = await verifyPublishedRoot(o.collection, { trusted, policy: DEFAULT_CRYPTO_POLICY, now });
-  return { version: r.current.version, botKey: r.current.botKey, logKey: r.current.logKey, maintainers: r.current.maintainers };
+  return { version: r.current.version, botKey: r.current.botKey, botKeys: r.botKeys, logKey: r.current.logKey, maintainers: r.current.maintainers };
 }
 

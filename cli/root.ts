@@ -23,7 +23,8 @@ import { verifyPublishedRoot } from '../src/root/verify.js';
 import type { ChainResult } from '../src/root/chain.js';
 import { defaultConfigPath, loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/logger.js';
-import { openApp, type App } from '../src/app/app.js';
+import { botPassphrase, openApp, type App } from '../src/app/app.js';
+import { keyFileFingerprint, nextBotKey } from '../src/root/rotation.js';
 import { collectionOf } from '../src/changes/commits.js';
 import { dataLayout } from '../src/datadir.js';
 import { Keyring } from '../src/pgp/keyring.js';
@@ -136,6 +137,7 @@ interface ProposeOptions extends OperatorOptions {
   removeMaintainer: string[];
   threshold?: string;
   botKey?: string;
+  newBotKey?: boolean;
   logKey?: string;
   renew?: boolean;
 }
@@ -147,14 +149,24 @@ export async function rootPropose(o: ProposeOptions, cmd: Command): Promise<void
   await withApp(o, async (app) => {
     const current = currentRootOf(dataLayout(app.config.dataDir).collection);
     if (!current) return cmd.error('root propose: the collection has no root yet; start with ztrust-bot root init', { exitCode: 2, code: 'ztrust.root.usage' });
+    if (o.newBotKey && o.botKey !== undefined) return cmd.error('root propose: give --new-bot-key or --bot-key, not both', { exitCode: 2, code: 'ztrust.root.usage' });
+    // The new key waits in keys/bot-next.key; the bot switches to it once a root names it (src/root/rotation.ts).
+    let botKey = o.botKey;
+    if (o.newBotKey) {
+      const next = await nextBotKey(app.config, botPassphrase(app.config));
+      botKey = next.fingerprint;
+      write(`${next.made ? 'made a new bot key' : 'the bot key waiting'} in ${dataLayout(app.config.dataDir).botKeyNext}: ${next.fingerprint}\n`);
+    } else if (botKey !== undefined && (await keyFileFingerprint(dataLayout(app.config.dataDir).botKeyNext)) !== botKey.replace(/\s+/g, '').toUpperCase()) {
+      write(`note: ${dataLayout(app.config.dataDir).botKeyNext} does not hold ${botKey}: put its private key there before the root is approved, or the bot will refuse to start\n`);
+    }
     const change = {
       addMaintainers: o.addMaintainer, removeMaintainers: o.removeMaintainer,
       ...(o.threshold !== undefined ? { threshold: Number(o.threshold) } : {}),
-      ...(o.botKey !== undefined ? { botKey: o.botKey } : {}),
+      ...(botKey !== undefined ? { botKey } : {}),
       ...(o.logKey !== undefined ? { logKey: o.logKey.trim() } : {}),
     };
-    const nothing = !o.addMaintainer.length && !o.removeMaintainer.length && o.threshold === undefined && o.botKey === undefined && o.logKey === undefined && !o.renew;
-    if (nothing) return cmd.error('root propose: say what changes (--add-maintainer, --remove-maintainer, --threshold, --bot-key, --log-key, or --renew)', { exitCode: 2, code: 'ztrust.root.usage' });
+    const nothing = !o.addMaintainer.length && !o.removeMaintainer.length && o.threshold === undefined && botKey === undefined && o.logKey === undefined && !o.renew;
+    if (nothing) return cmd.error('root propose: say what changes (--add-maintainer, --remove-maintainer, --threshold, --new-bot-key, --bot-key, --log-key, or --renew)', { exitCode: 2, code: 'ztrust.root.usage' });
     let doc: RootDocument;
     try {
       doc = nextRoot(current.doc, current.text, change, app.config.root.validityDays, new Date());

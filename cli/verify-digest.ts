@@ -48,6 +48,7 @@ export async function verifyDigestCommand(file: string, o: Options, cmd: Command
   const out = cmd.configureOutput();
   const write = (s: string) => (out.writeOut ? out.writeOut(s) : process.stdout.write(s));
   let botKeys: Keyring;
+  let previousBotKeys: Keyring | undefined;
   let logKey: string;
   let bytes: Buffer;
   let previous: Buffer | null = null;
@@ -72,9 +73,11 @@ export async function verifyDigestCommand(file: string, o: Options, cmd: Command
     if (logKey !== pin.logKey) return cmd.error(`verify-digest: the log key ${logKey} is not the current root's (version ${pin.version}): ${pin.logKey}`, { exitCode: 1, code: FAILED });
     const named = botKeys.findByFingerprint(pin.botKey);
     if (!named) return cmd.error(`verify-digest: the bot key given is not ${pin.botKey}, the bot key of the current root (version ${pin.version})`, { exitCode: 1, code: FAILED });
+    // The previous digest may predate a rotation: any bot key the chain named signs it.
+    previousBotKeys = Keyring.fromKeys(pin.botKeys.flatMap((f) => botKeys.findByFingerprint(f) ?? []));
     botKeys = Keyring.fromKeys([named]);
   }
-  const r = await verifyDigest({ file: bytes, previous, botKeys, logKey });
+  const r = await verifyDigest({ file: bytes, previous, botKeys, logKey, ...(previousBotKeys ? { previousBotKeys } : {}) });
   if (o.json) {
     write(`${JSON.stringify({ ok: r.ok, reason: r.reason, digest: r.digest?.number ?? null, treeSize: r.digest?.treeSize ?? null,
       checked: r.checked, notes: r.notes })}\n`);

@@ -58,13 +58,23 @@ export class ApplyProducer {
 export interface ApplyWorkerDeps extends ApplyDeps {
   connection: ConnectionOptions;
   outbound: OutboundProducer;
+  /** After a change was applied (a root may have rotated the bot's key: src/root/rotation.ts). */
+  afterApplied?: () => Promise<void>;
 }
 
 export function startApplyWorker(deps: ApplyWorkerDeps): Worker<ApplyJob> {
-  const { connection, outbound, ...applyDeps } = deps;
+  const { connection, outbound, afterApplied, ...applyDeps } = deps;
   const worker = new Worker<ApplyJob>(APPLY_QUEUE, async (job: Job<ApplyJob>) => {
     const r = await applyChange(job.data.changeId, applyDeps);
     await outbound.enqueue(r.outboxIds);
+    if (r.state === 'applied' && afterApplied) {
+      try {
+        await afterApplied();
+      } catch (err) {
+        // The change is applied; the key is adopted at the next start at the latest.
+        deps.logger.error({ err: describeError(err) }, 'after-apply step failed');
+      }
+    }
     // Owners watching a key hear of a change to it at once (src/watch/alerts.ts);
     // a failure here leaves the cursor, and the hourly sweep tries again.
     if (r.logIndex !== null) {

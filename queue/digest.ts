@@ -20,13 +20,18 @@ import type { OutboundProducer } from './outbound.js';
 export const DIGEST_QUEUE = 'digest';
 export const DIGEST_SCHEDULER_ID = 'ztrust-digest';
 
-export interface DigestJob { reason: 'schedule' }
+export interface DigestJob {
+  /** `rotation`: made at once to announce a new bot key (the cycle sees that itself). */
+  reason: 'schedule' | 'rotation';
+}
 
 export interface DigestScheduler {
   queue: Queue<DigestJob>;
   worker: Worker<DigestJob>;
   /** Re-apply the schedule (idempotent): a Redis restarted without persistence has forgotten it. */
   ensureSchedule(): Promise<void>;
+  /** A digest cycle now, besides the schedule. */
+  runNow(reason: DigestJob['reason']): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +71,9 @@ export async function startDigestScheduler(app: App, connection: ConnectionOptio
     queue, worker,
     async ensureSchedule() {
       await upsert();
+    },
+    async runNow(reason) {
+      await queue.add('digest', { reason }, { attempts: 3, backoff: { type: 'exponential', delay: 60_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
     },
     async stop() {
       await worker.close();

@@ -17,6 +17,7 @@ import { InboundProducer, startInboundWorker } from './inbound.js';
 import { OutboundProducer, startOutboundWorker } from './outbound.js';
 import { bullConnection, connectRedis, type RedisEndpoint } from './redis.js';
 import { startDigestScheduler, type DigestScheduler } from './digest.js';
+import { rotationPending } from '../src/digest/run.js';
 import { createTransport, type Transport } from './transport.js';
 import { describeStuck, settle, type StuckItem } from './settle.js';
 import { ImapIntake } from './intake/imap.js';
@@ -52,6 +53,12 @@ export interface Runner {
 
 export interface RunnerOptions {
   onProcessed?: (key: string, summary: string) => void;
+  /**
+   * Called when a root the apply step published made the waiting next key
+   * the bot's key (src/root/rotation.ts): `run` makes the digest that
+   * announces it at once.
+   */
+  onBotKeyRotated?: () => void;
 }
 
 export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<Runner> {
@@ -117,6 +124,9 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
     startApplyWorker({
       connection, outbound, config: cfg, store, signer: app.signer, policy: app.policy, logger, logAppend: app.logAppend,
       applyAttestation: app.applyAttestation,
+      afterApplied: async () => {
+        if (await app.adoptRootBotKey()) opts.onBotKeyRotated?.();
+      },
     }),
   ];
 
@@ -205,7 +215,12 @@ const STARTUP_RETRY_MS = 60_000;
 
 /** `run`: until SIGTERM/SIGINT. Resolves after a clean stop. */
 export async function runForever(app: App, opts: RunnerOptions = {}): Promise<void> {
-  const runner = await startRunner(app, opts);
+  let digests: DigestScheduler | undefined;
+  // A rotated bot key is announced by a digest made at once, not on the next schedule.
+  const announce = (): void => {
+    digests?.runNow('rotation').catch((err) => app.logger.error({ err: describeError(err) }, 'could not queue the digest announcing the new bot key'));
+  };
+  const runner = await startRunner(app, { ...opts, onBotKeyRotated: () => { opts.onBotKeyRotated?.(); announce(); } });
   // A worker restarted while Redis itself restarts (a host reboot, a
   // supervisor restarting both) finds it gone for a moment: the first
   // re-enqueue is tried again for a while, not made fatal. It is idempotent
@@ -229,7 +244,6 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
     runner.sweep().catch((err) => app.logger.error({ err: describeError(err) }, 'ticket expiry sweep failed'));
   }, 3600_000);
   sweeper.unref();
-  let digests: DigestScheduler | undefined;
   // Work whose jobs ran out of attempts (a fault that outlasted the backoff)
   // is retried from the store on this schedule; one round at a time.
   let round: Promise<void> | null = null;
@@ -248,6 +262,8 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
   // Digests on their schedule: `run` only (`run --once` drains and exits).
   try {
     digests = await startDigestScheduler(app, bullConnection(runner.redis), runner.outbound);
+    // Rotated while the bot was down (or before the digest went out).
+    if (await rotationPending(app)) announce();
   } catch (err) {
     stopTimers();
     await runner.stop();

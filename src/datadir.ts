@@ -27,6 +27,13 @@ export interface DataLayout {
   readonly keys: string;
   readonly botKey: string;
   readonly botPublicKey: string;
+  /**
+   * A new bot key waiting for a root version that names it (`root propose
+   * --new-bot-key` writes it; src/root/rotation.ts promotes it).
+   */
+  readonly botKeyNext: string;
+  /** Bot keys a root rotated away, by fingerprint (kept to co-sign the announcing digest). */
+  readonly retiredKeys: string;
   readonly logKey: string;
   /** The passphrase `init` generates when none is given. */
   readonly passphrase: string;
@@ -49,6 +56,7 @@ export interface DataLayout {
  */
 export const DATA_NAMES = {
   botKey: 'keys/bot.key',
+  botKeyNext: 'keys/bot-next.key',
   logKey: 'keys/log.key',
   passphrase: 'keys/passphrase',
 } as const;
@@ -69,6 +77,8 @@ export function dataLayout(dataDir: string): DataLayout {
     keys: at('keys'),
     botKey: at(DATA_NAMES.botKey),
     botPublicKey: at('keys', 'bot.pub.asc'),
+    botKeyNext: at(DATA_NAMES.botKeyNext),
+    retiredKeys: at('keys', 'retired'),
     logKey: at(DATA_NAMES.logKey),
     passphrase: at(DATA_NAMES.passphrase),
     redis: at('redis'),

@@ -13,17 +13,19 @@ import type { ApplyOutcome } from '../changes/apply.js';
 import { applyAttestation } from '../changes/attest-apply.js';
 import { LazyLog, LogService } from '../ledger/service.js';
 import type { Logger } from '../logger.js';
-import { loadBotSigner, type BotSigner } from '../pgp/botkey.js';
+import { loadBotSigner, SwitchableSigner, type BotSigner } from '../pgp/botkey.js';
 import { KnownKeys } from '../pgp/known.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import { openStore } from '../store/open.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
 import { dataLayout } from '../datadir.js';
+import { promoteBotKey, retiredSigner, type Promotion } from '../root/rotation.js';
 
 export interface App {
   config: LoadedConfig;
   store: StateStore;
-  signer: BotSigner;
+  /** The bot's key; a root that rotates it switches it in place (adoptRootBotKey). */
+  signer: SwitchableSigner;
   knownKeys: KnownKeys;
   policy: CryptoPolicy;
   logger: Logger;
@@ -38,6 +40,14 @@ export interface App {
   /** The apply step for ATTEST requests (src/changes/attest-apply.ts). */
   applyAttestation: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;
   dispatcher(): Promise<Dispatcher>;
+  /**
+   * After the apply step published a root: when it names the waiting next
+   * key, make that the bot's key and sign with it from now on
+   * (src/root/rotation.ts). Null when nothing changed.
+   */
+  adoptRootBotKey(): Promise<Promotion | null>;
+  /** A retired bot key's signer (by fingerprint or key ID), to co-sign the digest announcing a rotation. */
+  retiredSigner(issuer: string): Promise<BotSigner | null>;
   close(): Promise<void>;
 }
 
@@ -45,10 +55,19 @@ export function dataPath(cfg: LoadedConfig, rel: string): string {
   return dataLayout(cfg.dataDir).resolve(rel);
 }
 
-export async function openApp(config: LoadedConfig, logger: Logger): Promise<App> {
-  const passphrase = readSecret({ env: config.bot.keyPassphraseEnv, file: config.bot.keyPassphraseFile && dataPath(config, config.bot.keyPassphraseFile) },
+/** The bot key's passphrase, as the config says where to find it (undefined: none configured). */
+export function botPassphrase(config: LoadedConfig): string | undefined {
+  return readSecret({ env: config.bot.keyPassphraseEnv, file: config.bot.keyPassphraseFile && dataPath(config, config.bot.keyPassphraseFile) },
     'bot key passphrase', config.dataDir);
-  const signer = await loadBotSigner(dataPath(config, config.bot.keyFile), passphrase);
+}
+
+export async function openApp(config: LoadedConfig, logger: Logger): Promise<App> {
+  const passphrase = botPassphrase(config);
+  // A root approved while the bot was down may name the waiting next key.
+  const promoted = await promoteBotKey(config);
+  if (promoted) logger.warn({ from: promoted.from, to: promoted.to, root: promoted.version }, `the bot's key is now ${promoted.to}, as root version ${promoted.version} names it`);
+  const loadSigner = () => loadBotSigner(dataPath(config, config.bot.keyFile), passphrase);
+  const signer = new SwitchableSigner(await loadSigner());
   const store = openStore(config);
   const knownKeys = new KnownKeys(config.dataDir, logger);
   const policy = cryptoPolicyOf(config);
@@ -63,6 +82,15 @@ export async function openApp(config: LoadedConfig, logger: Logger): Promise<App
       const keyring = await knownKeys.get();
       return new Dispatcher({ config, store, signer, keyring, policy, logger }, handlers);
     },
+    async adoptRootBotKey() {
+      const p = await promoteBotKey(config);
+      if (p) {
+        signer.switchTo(await loadSigner());
+        logger.warn({ from: p.from, to: p.to, root: p.version }, `the bot's key is now ${p.to}, as root version ${p.version} names it`);
+      }
+      return p;
+    },
+    retiredSigner: (issuer) => retiredSigner(config, issuer, passphrase),
     async close() {
       await log.close();
       await store.close();

@@ -66,6 +66,12 @@ export interface DigestInput {
   expiring: ExpiringKey[];
   windowDays: number;
   bot: { name: string; address: string; fingerprint: string };
+  /**
+   * Set on the first digest after the bot's key changed (src/digest/run.ts):
+   * the keys that signed the previous digest, the root version naming the
+   * new key, and whether the old key co-signs this one.
+   */
+  rotation?: { from: string[]; rootVersion: number | null; cosigned: boolean } | null;
 }
 
 export interface ParsedDigest {
@@ -207,6 +213,11 @@ export function formatDigest(input: DigestInput): string {
     botName: input.bot.name,
     botAddress: input.bot.address,
     botFingerprint: input.bot.fingerprint,
+    rotation: input.rotation ? {
+      from: input.rotation.from.join(', '),
+      rootVersion: input.rotation.rootVersion ?? 'none',
+      cosigned: input.rotation.cosigned,
+    } : null,
     since: input.previous ? `digest ${input.previous.number} of ${input.previous.date}` : 'the log began',
     range: now.size - oldSize > 1 ? `log entries ${oldSize} to ${now.size - 1}` : now.size > oldSize ? `log entry ${oldSize}` : 'no new log entries',
     revocationCount: revoked.length,

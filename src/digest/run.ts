@@ -29,7 +29,9 @@ import { Collection } from '../collection/collection.js';
 import { removeStaleTemps, writeFileAtomic } from '../fsync/atomic.js';
 import { withLock } from '../fsync/lock.js';
 import type { Logger } from '../logger.js';
-import type { BotSigner } from '../pgp/botkey.js';
+import * as openpgp from 'openpgp';
+import { coSigner, type BotSigner } from '../pgp/botkey.js';
+import { currentRootOf } from '../root/draft.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import { queueDigestCopies, queueReminders, type ReminderMail } from '../outbound/digest.js';
 import type { StateStore } from '../store/types.js';
@@ -50,6 +52,12 @@ export interface DigestDeps {
   signer: BotSigner;
   policy: CryptoPolicy;
   logger: Logger;
+  /**
+   * A retired bot key's signer, by fingerprint or key ID (src/root/rotation.ts):
+   * the first digest after a rotation is co-signed by the key that signed
+   * the one before. Absent or null: that digest is signed by the new key alone.
+   */
+  retiredSigner?: (issuer: string) => Promise<BotSigner | null>;
 }
 
 export interface DigestOptions {
@@ -91,6 +99,42 @@ async function openCollection(cfg: LoadedConfig, readOnly: boolean): Promise<Col
   const dir = dataLayout(cfg.dataDir).collection;
   if (readOnly && !existsSync(dir)) return null;
   return Collection.open(dir, readOnly ? { readOnly: true } : { committer: { name: cfg.bot.name, email: cfg.bot.address } });
+}
+
+/** The keys that signed a stored digest: fingerprints, or key IDs where a signature names only that. */
+export async function digestSigners(signed: string): Promise<string[]> {
+  const msg = await openpgp.readCleartextMessage({ cleartextMessage: signed });
+  return [...new Set(msg.getSigningKeyIDs().map((id) => id.toHex().toUpperCase()))];
+}
+
+const sameKey = (issuer: string, fingerprint: string): boolean => fingerprint.toUpperCase().endsWith(issuer.toUpperCase());
+
+/**
+ * The signer for a digest whose earlier copy was signed by `before`: the
+ * bot's key, plus each of those keys that is no longer the bot's and is
+ * kept retired (the hand-over from an old key to a new one).
+ */
+async function handOverSigner(deps: DigestDeps, before: readonly string[]): Promise<{ signer: BotSigner; from: string[]; cosigned: boolean }> {
+  const old = before.filter((i) => !sameKey(i, deps.signer.fingerprint));
+  const olds: BotSigner[] = [];
+  for (const i of old) {
+    const s = await deps.retiredSigner?.(i);
+    if (s) olds.push(s);
+    else deps.logger.error({ key: i }, 'the bot key that signed the previous digest is not kept in keys/retired: the digest announcing the new key is signed by the new key alone');
+  }
+  return { signer: coSigner(deps.signer, olds), from: olds.length ? olds.map((s) => s.fingerprint) : old, cosigned: olds.length > 0 && olds.length === old.length };
+}
+
+/**
+ * True when the latest digest was not signed by the bot's key: the key was
+ * rotated since, and the next digest (made at once by a running worker)
+ * announces it.
+ */
+export async function rotationPending(deps: Pick<DigestDeps, 'config' | 'signer'>): Promise<boolean> {
+  const latest = await new DigestArchive(digestsDir(deps.config)).latest().catch(() => null);
+  if (!latest) return false;
+  const before = await digestSigners(latest.signed).catch(() => []);
+  return before.length > 0 && !before.some((i) => sameKey(i, deps.signer.fingerprint));
 }
 
 /** Commit the stored digest into the collection's digests/ folder (once: an identical file is left alone). */
@@ -143,7 +187,9 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
     const distributed = Number((await store.getMeta(DISTRIBUTED_META)) ?? '0');
     if (latest && latest.number > distributed) {
       logger.warn({ digest: latest.number }, 'finishing the distribution of a digest an earlier run left unfinished');
-      result.outboxIds.push(...(await distribute(deps, latest, now)).ids);
+      // Its remaining copies are signed by the keys that signed it (both, for a hand-over digest).
+      const { signer: same } = await handOverSigner(deps, await digestSigners(latest.signed));
+      result.outboxIds.push(...(await distribute({ ...deps, signer: same }, latest, now)).ids);
       result.resumed = latest.number;
     }
 
@@ -157,7 +203,11 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
     let expiring: ExpiringKeyInfo[] | null = null;
     const getExpiring = async () => (expiring ??= await expiringKeys(collection, deps.policy, now, cfg.digest.expiryWindowDays));
 
-    if (size === prevSize && !(cfg.digest.sendEmpty || opts.allowEmpty)) {
+    // The bot's key changed since the latest digest (a root rotated it):
+    // the next digest announces that, signed by the old key and the new.
+    const before = latest ? await digestSigners(latest.signed) : [];
+    const rotated = before.length > 0 && !before.some((i) => sameKey(i, signer.fingerprint));
+    if (size === prevSize && !(cfg.digest.sendEmpty || opts.allowEmpty || rotated)) {
       result.skipped = latest ? `nothing changed since digest ${latest.number}` : 'the log has no entries yet';
     } else if (!log) {
       result.skipped = 'the transparency log has no checkpoint yet (the worker creates it when it first runs)';
@@ -174,18 +224,21 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
         }
       }
       const number = (latest?.number ?? 0) + 1;
+      const handOver = rotated ? await handOverSigner(deps, before) : null;
       const text = formatDigest({
         number, date: now, consistency, entries, expiring: await getExpiring(), windowDays: cfg.digest.expiryWindowDays,
         previous: latest ? { number: latest.number, sha256: digestSha256(latest.parsed.text), date: latest.parsed.date } : null,
         bot: { name: cfg.bot.name, address: cfg.bot.address, fingerprint: signer.fingerprint },
+        rotation: handOver ? { from: handOver.from, rootVersion: currentRootOf(dataLayout(cfg.dataDir).collection)?.doc.version ?? null, cosigned: handOver.cosigned } : null,
       });
+      const digestSigner = handOver?.signer ?? signer;
       // openpgp.js writes the signed text with CRLF and the armour with LF;
       // the file is kept in LF throughout (a cleartext signature does not
       // depend on line ends), as git and web servers expect.
-      const signed = (await signer.signCleartext(text)).replace(/\r\n/g, '\n');
+      const signed = (await digestSigner.signCleartext(text)).replace(/\r\n/g, '\n');
       const file = await archive.write(number, signed);
       const stored = await archive.read(number);
-      const sent = await distribute(deps, stored, now);
+      const sent = await distribute({ ...deps, signer: digestSigner }, stored, now);
       result.outboxIds.push(...sent.ids);
       result.digest = {
         number, file, changes: stored.parsed.changes, revocations: stored.parsed.revocations, attestations: stored.parsed.attestations,

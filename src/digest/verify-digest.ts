@@ -72,7 +72,15 @@ function fail(reason: string, digest: ParsedDigest | null, checked: string[]): V
   return { ok: false, reason, digest, checked, notes: [] };
 }
 
-export async function verifyDigest(input: { file: Buffer; previous?: Buffer | null; botKeys: Keyring; logKey: string }): Promise<VerifyDigestResult> {
+export async function verifyDigest(input: {
+  file: Buffer; previous?: Buffer | null; botKeys: Keyring; logKey: string;
+  /**
+   * The keys the previous digest may be signed by (default botKeys): across
+   * a rotation of the bot's key it was signed by the old key, which the
+   * digest announcing the new one co-signs.
+   */
+  previousBotKeys?: Keyring;
+}): Promise<VerifyDigestResult> {
   const checked: string[] = [];
   const cur = await readSignedDigest(input.file, input.botKeys);
   if (!cur.ok || !cur.digest) return fail(cur.reason, null, checked);
@@ -106,7 +114,7 @@ export async function verifyDigest(input: { file: Buffer; previous?: Buffer | nu
     const notes = d.number > 1 ? [`hash chain not checked: give the previous digest (${d.number - 1}) with --previous`] : [];
     return { ok: true, reason: '', digest: d, checked, notes };
   }
-  const prev = await readSignedDigest(input.previous, input.botKeys);
+  const prev = await readSignedDigest(input.previous, input.previousBotKeys ?? input.botKeys);
   if (!prev.ok || !prev.digest) return fail(`previous digest: ${prev.reason}`, d, checked);
   const p = prev.digest;
   if (p.number !== d.number - 1) return fail(`the previous file is digest ${p.number}, not ${d.number - 1}`, d, checked);

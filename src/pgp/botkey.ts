@@ -98,3 +98,52 @@ export function signerFromKey(key: openpgp.PrivateKey): BotSigner {
     },
   };
 }
+
+/**
+ * The bot's signer as the running process holds it: the key a trust-root
+ * version rotates to replaces the old one in place (src/root/rotation.ts),
+ * so every part of a running worker that was handed the signer signs with
+ * the new key from then on, without a restart.
+ */
+export class SwitchableSigner implements BotSigner {
+  constructor(private inner: BotSigner) {}
+  get fingerprint(): string { return this.inner.fingerprint; }
+  get publicArmored(): string { return this.inner.publicArmored; }
+  signDetached(data: Uint8Array): Promise<{ armored: string; hash: string }> { return this.inner.signDetached(data); }
+  signCleartext(text: string): Promise<string> { return this.inner.signCleartext(text); }
+  switchTo(next: BotSigner): void { this.inner = next; }
+}
+
+/**
+ * One signer that signs with several keys: every signature it makes holds
+ * one signature packet per key (the primary's first), which `gpg --verify`
+ * checks one by one. Used for the digest that announces a rotated bot key:
+ * a reader who knows only the old key and one who knows only the new key
+ * can both check it, and the two together show the old key handing over.
+ * Identity (fingerprint, public key) is the primary's.
+ */
+export function coSigner(primary: BotSigner, others: readonly BotSigner[]): BotSigner {
+  if (others.length === 0) return primary;
+  const all = [primary, ...others];
+  return {
+    fingerprint: primary.fingerprint,
+    publicArmored: primary.publicArmored,
+    async signDetached(data: Uint8Array) {
+      const made = await Promise.all(all.map((s) => s.signDetached(data)));
+      const packets = new openpgp.PacketList<openpgp.SignaturePacket>();
+      for (const m of made) packets.push(...(await openpgp.readSignature({ armoredSignature: m.armored })).packets);
+      return { armored: new openpgp.Signature(packets).armor(), hash: made[0].hash };
+    },
+    async signCleartext(text: string) {
+      const made = await Promise.all(all.map((s) => s.signCleartext(text)));
+      // openpgp.js's .d.ts leaves out CleartextMessage's `signature` field
+      // and its (text, signature) constructor, both public at run time.
+      type Cleartext = { signature: openpgp.Signature; getText(): string };
+      type CleartextCtor = new (text: string, signature: openpgp.Signature) => openpgp.CleartextMessage;
+      const read = (await Promise.all(made.map((m) => openpgp.readCleartextMessage({ cleartextMessage: m })))) as unknown as Cleartext[];
+      const packets = new openpgp.PacketList<openpgp.SignaturePacket>();
+      for (const r of read) packets.push(...r.signature.packets);
+      return new (openpgp.CleartextMessage as unknown as CleartextCtor)(read[0].getText(), new openpgp.Signature(packets)).armor();
+    },
+  };
+}

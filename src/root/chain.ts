@@ -46,6 +46,11 @@ export interface ChainResult {
   steps: ChainStep[];
   /** The newest root has expired (only when `allowExpired`; otherwise that throws ROOT_EXPIRED). */
   expired: boolean;
+  /**
+   * Every bot key the walked versions named, oldest first, without
+   * repeats: a digest made before a rotation is signed by an earlier one.
+   */
+  botKeys: string[];
 }
 
 export interface WalkOptions {
@@ -129,6 +134,7 @@ export async function walkRootChain(o: WalkOptions): Promise<ChainResult> {
   const newest = Math.max(0, ...byVersion.keys());
   if (newest === 0) throw new RootError('ROOT_CHAIN', 'no root version is published');
   const steps: ChainStep[] = [];
+  const botKeys: string[] = [];
 
   let prevText: string;
   let prev: RootDocument;
@@ -164,6 +170,7 @@ export async function walkRootChain(o: WalkOptions): Promise<ChainResult> {
       throw new RootError('ROOT_CHAIN', `root version ${v} is issued (${isoSeconds(doc.issued)}) before version ${prev.version} (${isoSeconds(prev.issued)})`);
     }
     steps.push(await checkVersionApprovals(prev, doc, rootDigest(files.text), files.approvals, o.keys, o.policy));
+    botKeys.push(prev.botKey);
     prev = doc;
     prevText = files.text;
   }
@@ -172,5 +179,6 @@ export async function walkRootChain(o: WalkOptions): Promise<ChainResult> {
   if (expired && !o.allowExpired) {
     throw new RootError('ROOT_EXPIRED', `the current root (version ${prev.version}) expired at ${isoSeconds(prev.expires)}; the maintainers must approve a renewed one`);
   }
-  return { current: prev, currentText: prevText, currentDigest: rootDigest(prevText), steps, expired };
+  botKeys.push(prev.botKey);
+  return { current: prev, currentText: prevText, currentDigest: rootDigest(prevText), steps, expired, botKeys: [...new Set(botKeys)] };
 }

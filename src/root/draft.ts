@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { DATA_NAMES } from '../datadir.js';
 import type { LoadedConfig } from '../config/load.js';
 import { parseRoot, rootDigest, type RootDocument } from './document.js';
 import { RootError } from './errors.js';
@@ -42,7 +43,7 @@ export function nextRoot(current: RootDocument, currentText: string, change: Roo
   return {
     version: current.version + 1, issued: now, expires: new Date(now.getTime() + validityDays * DAY),
     threshold: change.threshold ?? Math.min(current.threshold, maintainers.length), maintainers,
-    botKey: change.botKey ?? current.botKey, logOrigin: current.logOrigin, logKey: change.logKey ?? current.logKey, previous: rootDigest(currentText),
+    botKey: change.botKey !== undefined ? norm(change.botKey) : current.botKey, logOrigin: current.logOrigin, logKey: change.logKey ?? current.logKey, previous: rootDigest(currentText),
   };
 }
 
@@ -81,7 +82,9 @@ export function configMismatch(cfg: LoadedConfig, root: RootDocument, botFingerp
   if (extra.length) out.push(`the config names maintainer${extra.length === 1 ? '' : 's'} ${extra.join(', ')}, which root version ${root.version} does not: ${fix}`);
   if (missing.length) out.push(`root version ${root.version} names maintainer${missing.length === 1 ? '' : 's'} ${missing.join(', ')}, which the config does not: ${fix}`);
   if (cfg.threshold !== root.threshold) out.push(`the config's threshold is ${cfg.threshold}, root version ${root.version} says ${root.threshold}: ${fix}`);
-  if (botFingerprint.toUpperCase() !== root.botKey) out.push(`the bot's key is ${botFingerprint.toUpperCase()}, root version ${root.version} names ${root.botKey}: ${fix}`);
+  if (botFingerprint.toUpperCase() !== root.botKey) {
+    out.push(`the bot's key is ${botFingerprint.toUpperCase()}, root version ${root.version} names ${root.botKey}: put that key's private key at ${DATA_NAMES.botKeyNext} in the data directory (the bot switches to it when it starts), or ${fix}`);
+  }
   if (logVerifierKey !== root.logKey) out.push(`the log's key is ${logVerifierKey}, root version ${root.version} names ${root.logKey}: ${fix}`);
   return out;
 }

@@ -149,7 +149,7 @@ describe('--root on the verifying tools', () => {
     const saved = path.join(work, 'pin-1.txt');
     writeFileSync(saved, texts[0]);
     const pin = await resolveRootPin({ root: saved, collection: dir });
-    assert.deepEqual(pin, { version: 3, botKey: BOT, logKey: VKEY2, maintainers: [B, C].sort() });
+    assert.deepEqual(pin, { version: 3, botKey: BOT, botKeys: [BOT], logKey: VKEY2, maintainers: [B, C].sort() });
     const newer = path.join(work, 'pin-3.txt');
     writeFileSync(newer, texts[2]);
     await assert.rejects(resolveRootPin({ root: newer, collection: await checkout('pin-old', 1) }), (e: unknown) => e instanceof RootError && e.code === 'ROOT_ROLLBACK');

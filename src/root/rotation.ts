@@ -1,0 +1,115 @@
+/**
+ * Rotating the bot's OpenPGP key through the trust root (issue 12, item 3).
+ *
+ * The operator makes the new key beside the old one (`root propose
+ * --new-bot-key` writes keys/bot-next.key and drafts a root naming it); the
+ * key is used only once the maintainers have approved a root version whose
+ * Bot-Key is its fingerprint. From then on `promoteBotKey` (at every start,
+ * and in a running worker right after the apply step publishes a root)
+ * makes it the bot's key: the old key moves to keys/retired/<FPR>.key, where
+ * the digest cycle finds it to co-sign the digest that announces the change
+ * (src/digest/run.ts), and the new key takes the old one's file.
+ *
+ * Why the root decides and not the operator: a key the maintainers did not
+ * name would make every reply fail `verify-digest --root` and the start-up
+ * check, so the waiting key is used only once k of n maintainers named it.
+ *
+ * Every step is idempotent and ordered so that a crash between two of them
+ * leaves a state the next call finishes: the retired copy is written before
+ * the key file is replaced, and the leftover next-key file is removed last.
+ */
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import * as openpgp from 'openpgp';
+import type { LoadedConfig } from '../config/load.js';
+import { dataLayout } from '../datadir.js';
+import { fsyncDir, writeFileAtomic } from '../fsync/atomic.js';
+import { generateBotKey, loadBotSigner, writePrivateFile, type BotSigner } from '../pgp/botkey.js';
+import { currentRootOf } from './draft.js';
+import { PgpError } from '../errors.js';
+
+export interface Promotion {
+  /** The key the bot signed with until now (kept in keys/retired/). */
+  from: string;
+  /** The key the current root names, now the bot's key. */
+  to: string;
+  /** The root version that named it. */
+  version: number;
+}
+
+/** The fingerprint of the (first) key in an armoured key file, or null when there is none or it cannot be read. */
+export async function keyFileFingerprint(file: string): Promise<string | null> {
+  if (!existsSync(file)) return null;
+  try {
+    const key = await openpgp.readKey({ armoredKey: readFileSync(file, 'utf8') });
+    return key.getFingerprint().toUpperCase();
+  } catch {
+    return null;
+  }
+}
+
+/** Where a retired bot key is kept. */
+export function retiredKeyFile(cfg: LoadedConfig, fingerprint: string): string {
+  return path.join(dataLayout(cfg.dataDir).retiredKeys, `${fingerprint.toUpperCase()}.key`);
+}
+
+/**
+ * Make the waiting next key the bot's key when the current root names it
+ * (and the bot's key file holds another). Returns what changed, or null
+ * when nothing had to (no root, the root names the key in use, or no
+ * waiting key matches: the start-up check then reports the mismatch).
+ */
+export async function promoteBotKey(cfg: LoadedConfig): Promise<Promotion | null> {
+  const layout = dataLayout(cfg.dataDir);
+  const current = currentRootOf(layout.collection);
+  if (!current) return null;
+  const keyFile = layout.resolve(cfg.bot.keyFile);
+  const inUse = await keyFileFingerprint(keyFile);
+  const next = await keyFileFingerprint(layout.botKeyNext);
+  if (inUse === current.doc.botKey) {
+    // A crash after the swap left the next-key file behind: it is the key in use now.
+    if (next === inUse) rmSync(layout.botKeyNext, { force: true });
+    return null;
+  }
+  if (inUse === null || next !== current.doc.botKey) return null;
+
+  const nextText = readFileSync(layout.botKeyNext, 'utf8');
+  await writePrivateFile(retiredKeyFile(cfg, inUse), readFileSync(keyFile, 'utf8'));
+  await writePrivateFile(keyFile, nextText);
+  const pub = (await openpgp.readKey({ armoredKey: nextText })).toPublic().armor();
+  await writeFileAtomic(layout.botPublicKey, pub);
+  rmSync(layout.botKeyNext, { force: true });
+  await fsyncDir(path.dirname(layout.botKeyNext));
+  return { from: inUse, to: current.doc.botKey, version: current.doc.version };
+}
+
+/**
+ * The signer of a retired bot key, named by fingerprint or by key ID (a
+ * signature may carry only the 16-digit ID), or null when none is kept.
+ * Retired keys are unlocked with the bot's passphrase: `root propose
+ * --new-bot-key` makes the new key with the same one.
+ */
+export async function retiredSigner(cfg: LoadedConfig, issuer: string, passphrase: string | undefined): Promise<BotSigner | null> {
+  const dir = dataLayout(cfg.dataDir).retiredKeys;
+  if (!existsSync(dir)) return null;
+  const id = issuer.toUpperCase();
+  const name = readdirSync(dir).find((f) => /^[0-9A-F]{40,64}\.key$/.test(f) && f.slice(0, -4).endsWith(id));
+  return name ? loadBotSigner(path.join(dir, name), passphrase) : null;
+}
+
+/**
+ * The key a root proposal rotates to: the one already waiting in
+ * keys/bot-next.key (a proposal made again), or a new one made now with
+ * the bot's name, address and passphrase. It stays unused until a root
+ * names it.
+ */
+export async function nextBotKey(cfg: LoadedConfig, passphrase: string | undefined): Promise<{ fingerprint: string; made: boolean }> {
+  const file = dataLayout(cfg.dataDir).botKeyNext;
+  const waiting = await keyFileFingerprint(file);
+  if (waiting) return { fingerprint: waiting, made: false };
+  // Never overwrite a private key file, even one that cannot be read.
+  if (existsSync(file)) throw new PgpError('PGP_KEY_GEN', `${file} is there but holds no readable key: move it away first`);
+  const key = await generateBotKey(cfg.bot.name, cfg.bot.address, passphrase ?? '');
+  await writePrivateFile(file, key.privateArmored);
+  return { fingerprint: key.fingerprint, made: true };
+}
