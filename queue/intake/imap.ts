@@ -255,6 +255,8 @@ export class ImapIntake implements Intake {
    */
   private idle(): void {
     const c = this.client;
+    // With mailbox.checkMs the connection is asked on a short timer instead (start()).
+    if (this.cfg.mailbox.checkMs !== undefined) return;
     if (!this.watching || this.stopped || this.busy || !c || !c.usable || c.idling) return;
     const since = Date.now();
     c.idle().then(() => {
@@ -369,7 +371,12 @@ export class ImapIntake implements Intake {
     this.stopped = false;
     this.watching = true;
     this.kick();
-    const every = this.cfg.mailbox.pollSeconds * 1000;
+    // mailbox.checkMs: a NOOP and a UID FETCH every few tens of
+    // milliseconds instead of IDLE. Dovecot pushes EXISTS to an IDLE client
+    // only 500 ms after delivery (NOTIFY_DELAY_MSECS in its mailbox-watch.c,
+    // fixed), while a NOOP sees the mail at once: the price of fast answers
+    // is two small commands per interval, fine on a local server.
+    const every = this.cfg.mailbox.checkMs ?? this.cfg.mailbox.pollSeconds * 1000;
     this.pollTimer = setInterval(() => this.kick(), every);
   }
 

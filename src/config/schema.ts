@@ -52,6 +52,8 @@ export const configSchema = z.strictObject({
     ...secretRef,
     tls,
     pollSeconds: z.number().int().min(5).default(60).describe('safety poll interval beside IMAP IDLE'),
+    checkMs: z.number().int().min(20).max(60_000).optional()
+      .describe('ask the server for new mail (NOOP) every this many milliseconds instead of waiting in IMAP IDLE: for answers within 100 ms from a local server (Dovecot reports new mail to IDLE only 500 ms after it arrives)'),
     processedKeyword: z.string().default('$ZtrustProcessed').describe('IMAP keyword set on processed mail when the server allows it'),
   }),
   outbox: z.strictObject({
