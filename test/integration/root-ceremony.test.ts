@@ -317,6 +317,7 @@ describe('the trust-root ceremony by mail, end to end', () => {
     const second = await replyTo('bob-approves-1', published);
     assert.equal(second.reply.to, addr('bob'));
     assert.equal(second.reply.status, 'approved', second.reply.text);
+    assert.match(flat(second.reply.text), new RegExp(`Root version 1 has the approvals it needs: SHA-256 ${digest} approved by ${[fpr.alice, fpr.bob].sort().join(', ')} It is being published`));
     const notices = second.all.filter((m) => m !== second.reply);
     assert.equal(notices.length, 1, notices.map((m) => `${m.to} ${m.subject}`).join('; '));
     const [notice] = notices;
@@ -407,10 +408,14 @@ describe('the trust-root ceremony by mail, end to end', () => {
     await send('dave', 'dave-approves-2', `APPROVE ROOT-2 ${digest}\nTo: ${BOT}\n`, 'inline');
     const dave = await replyTo('dave-approves-2', (ms) => ms.some((m) => m.subject === 'Trust root version 2 is published'));
     assert.equal(dave.reply.status, 'approved', dave.reply.text);
+    const v2By = [fpr.bob, fpr.carol, fpr.dave].sort().join(', ');
+    assert.match(flat(dave.reply.text), new RegExp(`Root version 2 has the approvals it needs: SHA-256 ${digest} approved by ${v2By} It is being published`));
     const notices = dave.all.filter((m) => m !== dave.reply);
     assert.equal(notices.length, 1);
     assert.deepEqual(notices[0].to.split(',').sort(), [addr('alice'), addr('bob'), addr('carol'), addr('dave')]);
     assert.equal(notices[0].status, 'applied');
+    assert.deepEqual([notices[0].fields.Root, notices[0].fields['Root-Digest']], ['ROOT-2', digest]);
+    assert.match(flat(notices[0].text), new RegExp(`Trust root version 2 is now current: SHA-256 ${digest} approved by ${v2By} `));
     const after = await snapshot();
     assert.equal(after.commits, before0.commits + 1);
     assert.equal(after.current, `2 ${digest}\n`);
