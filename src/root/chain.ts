@@ -110,7 +110,7 @@ export function approvalProblems(prev: RootDocument | null, next: RootDocument, 
   const problems: string[] = [];
   const deciders = prev ?? next;
   if (by(deciders.maintainers) < deciders.threshold) {
-    problems.push(`${by(deciders.maintainers)} of the ${prev ? `previous version's (${prev.version})` : 'its own'} maintainers approved it, ${deciders.threshold} must`);
+    problems.push(`${by(deciders.maintainers)} of ${prev ? `the previous version's (${prev.version})` : 'its own'} maintainers approved it, ${deciders.threshold} must`);
   }
   if (prev) {
     if (by(next.maintainers) < next.threshold) problems.push(`${by(next.maintainers)} of its own maintainers approved it, ${next.threshold} must`);

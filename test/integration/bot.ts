@@ -4,12 +4,16 @@
  * operator would run it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { simpleParser } from 'mailparser';
 import { initDataDir } from '../../src/app/init.js';
+import { dataLayout } from '../../src/datadir.js';
+import { openLogView } from '../../src/digest/logview.js';
+import { parseEntry, type LogEntry } from '../../src/tlog/index.js';
+import type { GpgHome } from '../harness/gpg.js';
 import type { CapturedMail } from '../harness/smtp.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -114,4 +118,28 @@ export async function readReply(m: CapturedMail): Promise<ReplyInfo> {
     raw: m.raw, to: m.recipients, inReplyTo: p.inReplyTo ?? null, messageId: p.messageId ?? null,
     status: (p.headers.get('x-ztrust-status') as string | undefined) ?? null, text: p.text ?? '',
   };
+}
+
+/** Every entry of the bot's transparency log, read from its files as a mirror would ([] before the first). */
+export async function logEntries(dataDir: string): Promise<LogEntry[]> {
+  const view = await openLogView(dataLayout(dataDir).log);
+  if (!view) return [];
+  const out: LogEntry[] = [];
+  for (let i = 0; i < view.size; i++) out.push(parseEntry(await view.entry(i)));
+  return out;
+}
+
+/**
+ * The seed of a deployment: the given gpg-made keys certify one another
+ * (gpg --quick-sign-key) and are imported with `ztrust-bot import` from the
+ * working group's layout (pgp/all/0x<key id>-<address>-public.asc).
+ */
+export async function importCommunity(g: GpgHome, bot: BotSetup, members: { fpr: string; address: string }[], workDir: string): Promise<CliResult> {
+  for (const a of members) for (const b of members) if (a !== b) await g.signKey(a.fpr, b.fpr);
+  const seed = path.join(workDir, 'seed', 'ztrust');
+  mkdirSync(path.join(seed, 'pgp', 'all'), { recursive: true });
+  for (const m of members) {
+    writeFileSync(path.join(seed, 'pgp', 'all', `0x${m.fpr.slice(-16).toLowerCase()}-${m.address}-public.asc`), await g.exportPublic(m.fpr));
+  }
+  return runCli(['import', path.dirname(seed), '--config', bot.configPath], bot.env);
 }
