@@ -215,10 +215,21 @@ export class Dispatcher {
 
     // An expired trust root stops every change but its own renewal (ROOT
     // PROPOSE, APPROVE ROOT-<n>): who may act is no longer vouched for by
-    // the maintainers. (A root whose config disagrees never gets here: `run`
-    // refuses to start.)
+    // the maintainers. So does a root the running bot's config no longer
+    // matches (`run` refuses to start on one, but a root published while it
+    // runs, say one adding a maintainer, takes effect only once the operator
+    // updates the config): the bot must not act on a maintainer list or
+    // threshold the current root no longer names.
     if (command.spec.stateChanging && name !== 'ROOT PROPOSE' && !(name === 'APPROVE' && rootVersionArg(command.args[0]) !== null)) {
       const standing = rootStanding(cfg, this.ctx.signer.fingerprint, new Date());
+      if (standing.state === 'mismatch') {
+        return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:root-mismatch', 'error', undefined,
+          render('refused', {
+            command: name, rule: 'root-mismatch',
+            reason: line('reason-root-mismatch', { version: standing.current.doc.version, problem: standing.problems[0].split(':')[0] }),
+            fix: line('fix-root-mismatch', {}), notes: [],
+          }));
+      }
       if (standing.state === 'expired') {
         return this.reply(row, mail, sender, { ...c0, command: name }, 'refused:root-expired', 'error', undefined,
           render('refused', {

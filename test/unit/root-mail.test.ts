@@ -150,6 +150,14 @@ describe('the root ceremony by mail', () => {
     const s = rootStanding(w.cfg, w.bot.fingerprint, new Date());
     assert.equal(s.state, 'mismatch');
     assert.match(s.state === 'mismatch' ? s.problems.join('\n') : '', new RegExp(`root version 2 names maintainer ${dave.fpr}, which the config does not`));
+    // A worker still running with the old config makes no change meanwhile; questions are still answered.
+    const frozen = await stateOf(w);
+    const change = await sendChecked(w, await w.mail(alice, `ATTEST\n${TO_BOT}\n\n${'cd'.repeat(32)}  y.tar.gz\n`));
+    assertRefused(change, { outcome: 'refused:root-mismatch', to: alice.email,
+      says: [new RegExp(`does not match trust root version 2 \\(root version 2 names maintainer ${dave.fpr}, which the config does not\\): until its operator`)] });
+    await assertUnchanged(w, frozen);
+    const help = await sendChecked(w, await w.mail(alice, 'HELP\n'));
+    assert.equal(help.replies[0].status, 'found');
   });
 
   test('an expired root stops changes with a clear reply, but not the approval of its renewal', async () => {
