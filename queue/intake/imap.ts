@@ -377,7 +377,9 @@ export class ImapIntake implements Intake {
     // fixed), while a NOOP sees the mail at once: the price of fast answers
     // is two small commands per interval, fine on a local server.
     const every = this.cfg.mailbox.checkMs ?? this.cfg.mailbox.pollSeconds * 1000;
-    this.pollTimer = setInterval(() => this.kick(), every);
+    // Not while a reconnect waits out its backoff: a server refusing the
+    // login must not be asked again every few milliseconds.
+    this.pollTimer = setInterval(() => { if (!this.reconnectTimer) this.kick(); }, every);
   }
 
   async stop(): Promise<void> {

@@ -53,12 +53,12 @@ export async function makeBot(o: BotOptions): Promise<BotSetup> {
   const init = await initDataDir({ dataDir: path.join(dir, 'data'), address, name: 'ztrust-bot', origin: 'test.ztrust.example/log',
     mailboxUrl: o.mailboxUrl, outboxUrl: o.outboxUrl, configPath: path.join(dir, 'ztrust.yaml') });
   const doc = YAML.parse(readFileSync(init.configPath, 'utf8')) as Record<string, unknown>;
-  const patched = merge(doc, {
+  // o.config is merged key by key (a test's `mailbox: { checkMs }` keeps the password setting).
+  const patched = merge(merge(doc, {
     mailbox: { ...(o.mailboxPassword !== undefined ? { passwordEnv: 'ZTRUST_TEST_IMAP_PASSWORD' } : {}), pollSeconds: 5 },
     outbox: { attempts: 5, backoffSeconds: 0.2 },
     queue: { redisUrl: o.redisUrl ?? null },
-    ...(o.config ?? {}),
-  });
+  }), o.config ?? {});
   writeFileSync(init.configPath, YAML.stringify(patched));
   return {
     dir, dataDir: init.config.dataDir, configPath: init.configPath, botFingerprint: init.botFingerprint, address,
