@@ -9,6 +9,7 @@ import type { App } from '../src/app/app.js';
 import { describeError } from '../src/errors.js';
 import { logRateLimited } from '../src/logger.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';
+import type { SpoolRecord } from '../src/store/types.js';
 import { expireTickets } from '../src/tickets/sweep.js';
 import { rootReminders } from '../src/root/reminders.js';
 import { watchAlerts } from '../src/watch/alerts.js';
@@ -18,6 +19,7 @@ import { OutboundProducer, startOutboundWorker } from './outbound.js';
 import { bullConnection, connectRedis, type RedisEndpoint } from './redis.js';
 import { startDigestScheduler, type DigestScheduler } from './digest.js';
 import { rotationPending } from '../src/digest/run.js';
+import { quietListPost, TRIAGED_OUTCOME } from '../src/commands/triage.js';
 import { createTransport, type Transport } from './transport.js';
 import { describeStuck, settle, type StuckItem } from './settle.js';
 import { ImapIntake } from './intake/imap.js';
@@ -79,6 +81,9 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
     async accept(msgs) {
       const fresh: string[] = [];
       const again: string[] = [];
+      // List posts the dispatcher would certainly ignore (src/commands/triage.ts):
+      // recorded as done in one transaction, never spooled, queued or parsed.
+      const quiet: Omit<SpoolRecord, 'raw' | 'declaredSize'>[] = [];
       for (const msg of msgs) {
         const key = spoolKey(msg.mailbox, msg.uidValidity, msg.uid);
         const existing = await store.getSpooled(key);
@@ -86,6 +91,10 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
         if (existing) {
           // Spooled by an earlier fetch: its job may have run out of attempts.
           again.push(key);
+          continue;
+        }
+        if (msg.declaredSize === undefined && quietListPost(msg.raw, cfg.limits) !== null) {
+          quiet.push({ key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw), receivedAt: new Date().toISOString() });
           continue;
         }
         const added = await store.spool({
@@ -98,6 +107,11 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       // One queue write for the batch.
       await inbound.enqueueNew(fresh);
       await inbound.enqueue(again);
+      if (quiet.length) {
+        const recorded = await store.spoolIgnored(quiet, TRIAGED_OUTCOME);
+        logger.info({ ignored: recorded.length }, 'list posts without a command ignored at intake');
+        for (const key of recorded) opts.onProcessed?.(key, 'ignored (list traffic without a command)');
+      }
     },
   };
 

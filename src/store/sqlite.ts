@@ -223,6 +223,16 @@ export class SqliteStore implements StateStore {
     return r.changes === 1;
   }
 
+  async spoolIgnored(recs: readonly Omit<SpoolRecord, 'raw' | 'declaredSize'>[], outcome: string): Promise<string[]> {
+    const ins = this.sql(`INSERT INTO spool (key, mailbox, uid_validity, uid, message_id, raw, received_at, state, outcome, done_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, 'done', ?, ?) ON CONFLICT (key) DO NOTHING`);
+    const empty = Buffer.alloc(0);
+    return this.db.transaction((): string[] => {
+      const at = now();
+      return recs.filter((r) => ins.run(r.key, r.mailbox, r.uidValidity, r.uid, r.messageId, empty, r.receivedAt, outcome, at).changes === 1).map((r) => r.key);
+    }).immediate();
+  }
+
   async getSpooled(key: string): Promise<SpoolRow | undefined> {
     const r = this.sql('SELECT * FROM spool WHERE key = ?').get(key) as SpoolDbRow | undefined;
     if (!r) return undefined;

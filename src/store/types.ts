@@ -405,6 +405,13 @@ export interface StateStore {
   /** Insert a received message; returns false if the key was already spooled. */
   spool(rec: SpoolRecord): Promise<boolean>;
   getSpooled(key: string): Promise<SpoolRow | undefined>;
+  /**
+   * Record messages the intake triage found certain to be ignored
+   * (src/commands/triage.ts) as done with `outcome`, in ONE transaction,
+   * without their bytes (the mailbox keeps them; nothing will read them).
+   * A key already spooled is left as it is. Returns the keys recorded now.
+   */
+  spoolIgnored(recs: readonly Omit<SpoolRecord, 'raw' | 'declaredSize'>[], outcome: string): Promise<string[]>;
   /** Keys of spooled messages not yet done (to re-enqueue after a restart). */
   pendingSpool(): Promise<string[]>;
   isProcessed(messageKey: string): Promise<boolean>;

@@ -113,6 +113,27 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    test('spoolIgnored records triaged messages as done, without bytes, once; a spooled key is left alone', async () => {
+      const s = await factory.open();
+      const queued = spoolRec();
+      await s.spool(queued);
+      const a = spoolRec();
+      const b = spoolRec();
+      const strip = ({ raw: _raw, declaredSize: _d, ...rest }: ReturnType<typeof spoolRec>) => rest;
+      assert.deepEqual(await s.spoolIgnored([a, b, queued].map(strip), 'ignored:list-no-command'), [a.key, b.key]);
+      for (const k of [a.key, b.key]) {
+        const got = await s.getSpooled(k);
+        assert.equal(got?.state, 'done');
+        assert.equal(got?.outcome, 'ignored:list-no-command');
+        assert.equal(got?.raw.length, 0);
+      }
+      assert.equal((await s.getSpooled(queued.key))?.state, 'queued');
+      assert.deepEqual(await s.pendingSpool(), [queued.key]);
+      assert.deepEqual(await s.spoolIgnored([a].map(strip), 'ignored:list-no-command'), [], 'a second time records nothing');
+      assert.deepEqual(await s.pendingOutbox(), []);
+      await s.close();
+    });
+
     test('complete records the outcome and the replies in one step, once', async () => {
       const s = await factory.open();
       const r = spoolRec();
