@@ -251,7 +251,7 @@ export async function listTraffic(o: Options): Promise<Row[]> {
     const t = Date.now();
     const bytes = await fillMaildir(stack, o.listN, listMessage);
     o.log(`  ${o.listN} list posts (${fmt(bytes / 1048576)} MB) in Dovecot's Maildir (indexed) in ${Date.now() - t} ms; run --once ...`);
-    const w = spawnWorker(stack, ['run', '--once'], { logFile: path.join(stack.bot.dir, 'worker.log') });
+    const w = spawnWorker(stack, ['run', '--once'], { cpuProfDir: o.profileDir ?? undefined, logFile: path.join(stack.bot.dir, 'worker.log') });
     let reported = Date.now();
     const progress = setInterval(() => {
       if (Date.now() - reported < 10_000) return;
@@ -266,6 +266,16 @@ export async function listTraffic(o: Options): Promise<Row[]> {
     await sleep(500);
     const replies = stack.smtp.messages.length;
     const startupMs = (stack.proxy.fetches[0] ?? NaN) - w.startedAt;
+    if (o.profileDir) {
+      const main = readdirSync(o.profileDir).find((f) => f.endsWith('.cpuprofile') && f.split('.')[3] === String(w.pid) && f.split('.')[4] === '0');
+      if (main) {
+        const top = topSelfTime(path.join(o.profileDir, main), 15);
+        o.log(`  CPU profile of the worker, main thread: ${path.join(o.profileDir, main)} (${fmt(top.total)} ms sampled); top self time:`);
+        for (const l of top.lines) o.log(`    ${l}`);
+        o.log('  main thread, self time by module:');
+        for (const l of top.modules) o.log(`    ${l}`);
+      }
+    }
     const rate = o.listN / (endMs / 1000);
     const backlog = o.listN / ((endMs - startupMs) / 1000);
     const L = 'list';
