@@ -62,9 +62,10 @@ export async function startImapWatch(target: number): Promise<ImapWatch> {
   return { port: proxy.port, fetches, idles, stop: () => proxy.stop() };
 }
 
+/** ZTRUST_BENCH_CONCURRENCY=N, or N,M: queue.inboundConcurrency N and outboundConcurrency N (or M). */
 function concurrency(): Record<string, number> {
-  const n = Number(process.env.ZTRUST_BENCH_CONCURRENCY);
-  return Number.isInteger(n) && n > 0 ? { inboundConcurrency: n, outboundConcurrency: n } : {};
+  const [n, m = n] = (process.env.ZTRUST_BENCH_CONCURRENCY ?? '').split(',').map(Number);
+  return Number.isInteger(n) && n > 0 && Number.isInteger(m) && m > 0 ? { inboundConcurrency: n, outboundConcurrency: m } : {};
 }
 
 export async function startStack(o: { prefix: string; config?: Record<string, unknown>; publicKeys?: string[] }): Promise<Stack> {

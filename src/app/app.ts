@@ -20,6 +20,7 @@ import { openStore } from '../store/open.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
 import { dataLayout } from '../datadir.js';
 import { promoteBotKey, retiredSigner, type Promotion } from '../root/rotation.js';
+import { currentRootOf } from '../root/draft.js';
 
 export interface App {
   config: LoadedConfig;
@@ -83,11 +84,17 @@ export async function openApp(config: LoadedConfig, logger: Logger): Promise<App
       return new Dispatcher({ config, store, signer, keyring, policy, logger }, handlers);
     },
     async adoptRootBotKey() {
-      const p = await promoteBotKey(config);
-      if (p) {
-        signer.switchTo(await loadSigner());
-        logger.warn({ from: p.from, to: p.to, root: p.version }, `the bot's key is now ${p.to}, as root version ${p.version} names it`);
-      }
+      await promoteBotKey(config);
+      // Compared with the key in memory, not only with the files: another
+      // process (a CLI command opening the app) may have promoted the key
+      // files already, and this worker must still switch.
+      const current = currentRootOf(dataLayout(config.dataDir).collection);
+      if (!current || signer.fingerprint === current.doc.botKey) return null;
+      const fresh = await loadSigner();
+      if (fresh.fingerprint !== current.doc.botKey) return null; // no key for it: the root standing reports the mismatch
+      const p: Promotion = { from: signer.fingerprint, to: fresh.fingerprint, version: current.doc.version };
+      signer.switchTo(fresh);
+      logger.warn({ from: p.from, to: p.to, root: p.version }, `the bot's key is now ${p.to}, as root version ${p.version} names it`);
       return p;
     },
     retiredSigner: (issuer) => retiredSigner(config, issuer, passphrase),

@@ -127,6 +127,19 @@ describe('the waiting bot key and the root', () => {
     assert.equal(rootStanding(cfg, next.fingerprint, new Date()).state, 'rooted');
   });
 
+  test('a running app switches keys even when another process promoted the key files first', async () => {
+    const { cfg, vkey, botFpr } = await setup();
+    const app = await open(cfg);
+    const next = await nextBotKey(cfg, PASS);
+    await publishRoot(cfg, vkey, 1, botFpr);
+    await publishRoot(cfg, vkey, 2, next.fingerprint);
+    assert.deepEqual(await promoteBotKey(cfg), { from: botFpr, to: next.fingerprint, version: 2 }); // say, `ztrust-bot root status`
+    assert.equal(app.signer.fingerprint, botFpr);
+    assert.deepEqual(await app.adoptRootBotKey(), { from: botFpr, to: next.fingerprint, version: 2 });
+    assert.equal(app.signer.fingerprint, next.fingerprint);
+    assert.equal(await app.adoptRootBotKey(), null);
+  });
+
   test('a crash after the key file was replaced but before the waiting file was removed is finished by the next start', async () => {
     const { cfg, vkey, botFpr } = await setup();
     const layout = dataLayout(cfg.dataDir);
