@@ -17,10 +17,15 @@
  *   - no OpenPGP armour anywhere in the bytes (no inline signature, no key):
  *     nothing for verifyMail to find, so the command could only come from
  *     the plain text;
+ *     A List-Id counts only with a value: one that is only (folded)
+ *     whitespace is no List-Id to classify.ts, which would then answer;
  *   - one text/plain part (no Content-Type, or text/plain with at most a
  *     charset that reads ASCII as ASCII, no format=flowed, which joins
  *     lines) in 7bit, 8bit or binary: the text mailparser gives is these
- *     bytes;
+ *     bytes. Without a Content-Type there is no Content-Disposition either:
+ *     mailparser (mailsplit) then takes the type from its file name, and
+ *     "fwd.eml" makes the body an embedded message whose own text, even
+ *     base64-encoded with a revocation in it, is what the dispatcher reads;
  *   - every byte up to and including the first non-blank body line is ASCII,
  *     so any charset decodes it alike, and `findCommand` (the dispatcher's
  *     own function, which reads only that line) finds no command in it;
@@ -83,11 +88,12 @@ export function quietListPost(raw: Buffer, limits: Pick<Limits, 'maxMessageBytes
   const precedence = one('precedence');
   if (listId === undefined || precedence === undefined) return null;
   const bulk = precedence !== null && ['bulk', 'junk', 'list'].includes(precedence.toLowerCase());
-  if (!(listId !== null && listId !== '') && !bulk) return null;
+  if (!(listId !== null && listId.trim() !== '') && !bulk) return null;
   const ct = one('content-type');
   const cte = one('content-transfer-encoding');
   if (ct === undefined || cte === undefined) return null;
   if (ct !== null && !TEXT_PLAIN.test(ct)) return null;
+  if (ct === null && h.fields.has('content-disposition')) return null;
   if (cte !== null && !PLAIN_ENCODINGS.has(cte.toLowerCase())) return null;
 
   // The first non-blank line, and every byte before it, must be ASCII.

@@ -10,8 +10,9 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import * as openpgp from 'openpgp';
 import { quietListPost, TRIAGED_OUTCOME } from '../../src/commands/triage.js';
-import { World } from './commands-world.js';
+import { community, flat, World } from './commands-world.js';
 import { listMessage } from '../../bench/corpus.js';
 
 const LIMITS = { maxMessageBytes: 1024 * 1024 };
@@ -69,6 +70,53 @@ describe('intake triage', () => {
     assert.equal(quietListPost(message([...LIST, ...PLAIN], 'x'.repeat(200)), { maxMessageBytes: 100 }), null);
   });
 
+  // Review findings (attack16): each a message the triage once ignored while
+  // the dispatcher, given the same bytes, answered it or acted on it.
+  test('attack: no Content-Type and a Content-Disposition file name ending in .eml make the body a forwarded message to mailparser; the command in it is answered', async () => {
+    // mailsplit takes the type from the file name when Content-Type is
+    // missing (message/rfc822 here, inline: parsed as an embedded message),
+    // so mail.text is the inner message's text, not the first body line.
+    const raw = message([...LIST, 'Content-Disposition: inline; filename="fwd.eml"'], 'X-Inner: yes\r\n\r\nHELP\r\n');
+    assert.equal(quietListPost(raw, LIMITS), null);
+    const sent = await w.send(raw);
+    assert.equal(sent.outcome, 'help');
+    assert.equal(sent.replies.length, 1);
+    // The file name is all it takes: an .html name makes it text/html, a .txt name keeps text/plain; none is triaged.
+    assert.equal(quietListPost(message([...LIST, 'Content-Disposition: inline; filename=a.txt'], 'hello\r\n'), LIMITS), null);
+    // With a Content-Type, the disposition cannot change the type: still triaged (mutt writes "Content-Disposition: inline").
+    assert.equal(await triaged(message([...LIST, ...PLAIN, 'Content-Disposition: inline'], 'hello\r\n')), true);
+    assert.equal(await triaged(message([...LIST, ...PLAIN, 'Content-Disposition: inline; filename="fwd.eml"'], 'X-Inner: yes\r\n\r\nHELP\r\n')), true);
+  });
+
+  test('attack: a REVOKE KEY inside such a forwarded message, its certificate base64-encoded (no armour in the raw bytes), is applied by the dispatcher: never triaged', async () => {
+    const { w: cw, carol } = await community();
+    const { privateKey } = await openpgp.revokeKey({ key: carol.key, reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyCompromised, string: 'stolen' }, format: 'object' });
+    const list = new openpgp.PacketList<openpgp.SignaturePacket>();
+    list.push(privateKey.revocationSignatures[0]);
+    const cert = openpgp.armor(openpgp.enums.armor.publicKey, list.write());
+    const inner = `Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: base64\r\n\r\n${
+      (Buffer.from(`REVOKE KEY\r\n\r\n${cert.replace(/\r?\n/g, '\r\n')}`).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n')}\r\n`;
+    const raw = message([...LIST, 'Content-Disposition: inline; filename=revocation.eml'], inner);
+    assert.equal(raw.includes('-----BEGIN PGP'), false);
+    assert.equal(quietListPost(raw, LIMITS), null);
+    const sent = await cw.send(raw);
+    assert.equal(sent.replies[0]?.status, 'accepted', sent.outcome);
+    assert.match(flat(sent.replies[0].text), /revocation of key 0x[0-9a-f]{16} Carol Sysprog/);
+    assert.equal((await cw.store.pendingChanges()).length, 1);
+  });
+
+  test('attack: a List-Id whose value is only folding whitespace is no List-Id to classify.ts: the dispatcher answers "no command", so it is not triaged', async () => {
+    for (const folded of ['List-Id:\r\n ', 'List-Id: \r\n\t', 'List-Id:\r\n \r\n \t']) {
+      const raw = message([folded, ...PLAIN], 'hello\r\n');
+      assert.equal(quietListPost(raw, LIMITS), null, JSON.stringify(folded));
+      const sent = await w.send(raw);
+      assert.equal(sent.outcome, 'no-command');
+      assert.equal(sent.replies.length, 1);
+    }
+    // Folded with a value after the fold it is a List-Id to both.
+    assert.equal(await triaged(message(['List-Id:\r\n <linux-390.lists.example.net>', ...PLAIN], 'hello\r\n')), true);
+  });
+
   test('property: whatever the headers and first lines, a triaged message is one the dispatcher ignores', async () => {
     const pick = (...xs: (string | null)[]) => fc.constantFrom(...xs);
     const headerSets = fc.tuple(
@@ -77,7 +125,7 @@ describe('intake triage', () => {
         'Content-Type: text/plain; charset=utf-16', 'Content-Type: text/html', 'Content-Type: text/plain; format=flowed'),
       pick(null, null, 'Content-Transfer-Encoding: 7bit', 'Content-Transfer-Encoding: 8bit', 'Content-Transfer-Encoding: quoted-printable',
         'Content-Transfer-Encoding: base64'),
-      pick(null, 'Auto-Submitted: auto-generated', 'MIME-Version: 1.0'),
+      pick(null, 'Auto-Submitted: auto-generated', 'MIME-Version: 1.0', 'Content-Disposition: inline; filename=fwd.eml', 'Content-Disposition: inline'),
     ).map((hs) => hs.filter((h): h is string => h !== null));
     const firstLine = fc.oneof(
       fc.constantFrom('HELP', 'help me', 'VERIFY abc', 'verify\tx', 'GET KEY 0x1', 'SUBSCRIBE', 'APPROVE ZT-1 ab', 'Hello all', '> VERIFY x',
@@ -91,7 +139,7 @@ describe('intake triage', () => {
         const body = Buffer.from(`${[...blanks, first, 'the rest of the post'].join('\r\n')}\r\n`, 'utf8');
         if (await triaged(message(headers, body))) yes++;
         else no++;
-      }), { numRuns: 300, seed: 20261204 });
+      }), { numRuns: 400, seed: 20261204 });
     // Not vacuous: both verdicts occur often.
     assert.ok(yes >= 20 && no >= 20, `triaged ${yes}, full path ${no}`);
   });
