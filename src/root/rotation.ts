@@ -67,8 +67,15 @@ export async function promoteBotKey(cfg: LoadedConfig): Promise<Promotion | null
   const inUse = await keyFileFingerprint(keyFile);
   const next = await keyFileFingerprint(layout.botKeyNext);
   if (inUse === current.doc.botKey) {
-    // A crash after the swap left the next-key file behind: it is the key in use now.
-    if (next === inUse) rmSync(layout.botKeyNext, { force: true });
+    // A crash after the swap left the public file or the next-key file
+    // behind: the public file is written again from the key in use (verify-digest
+    // and import read it), then the next-key file, the key in use now, goes.
+    if (next === inUse) {
+      if (await keyFileFingerprint(layout.botPublicKey) !== inUse) {
+        await writeFileAtomic(layout.botPublicKey, (await openpgp.readKey({ armoredKey: readFileSync(keyFile, 'utf8') })).toPublic().armor());
+      }
+      rmSync(layout.botKeyNext, { force: true });
+    }
     return null;
   }
   if (inUse === null || next !== current.doc.botKey) return null;

@@ -23,7 +23,7 @@ import { reminderStep, rootReminders } from '../../src/root/reminders.js';
 import { parseEntry } from '../../src/tlog/index.js';
 import { LogReader } from '../../src/ledger/reader.js';
 import { assertRefused, assertUnchanged, sendChecked } from '../security/world.js';
-import { flat, person, stateOf, TO_BOT, withLog, type World } from './commands-world.js';
+import { flat, newcomer, person, stateOf, TO_BOT, withLog, type World } from './commands-world.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 
 const gpgOk = spawnSync('gpg', ['--version']).status === 0;
@@ -209,5 +209,32 @@ describe('the root ceremony by mail', () => {
     assert.equal(late.length, 3);
     assert.ok(late.every((id) => id.startsWith('root-expiry:1:3:')), late.join(' '));
     assert.deepEqual(await rootReminders(deps, new Date(Date.now() + 11 * 86_400_000)), [], 'none once it has expired (the expired state is reported instead)');
+  });
+  test('attack: a ticket approved by a maintainer the new root removes is not applied while the config still names them (apply step, rule root-mismatch)', async () => {
+    const { w, alice, bob, carol, vkey } = await withLog({ threshold: 2 });
+    const d1 = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
+    await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
+    await sendChecked(w, await w.mail(bob, approve(1, d1.digest)));
+    assert.equal((await w.applyAll()).outcomes[0].state, 'applied');
+    // Version 2 removes Carol (say her key is suspected), approved by Alice and Bob; its publication is queued.
+    const cur = currentRootOf((await w.collection()).dir)!;
+    const d2 = await draft(w, cur.doc, nextRoot(cur.doc, cur.text, { removeMaintainers: [carol.fpr] }, 365, new Date()));
+    await sendChecked(w, await w.mail(alice, approve(2, d2.digest)));
+    assert.equal((await sendChecked(w, await w.mail(bob, approve(2, d2.digest)))).outcome, 'APPROVE:root-approved:2');
+    // Meanwhile Carol and Alice approve a ticket (Carol still a maintainer of version 1 and of the config).
+    const dave = await newcomer('Dave Newcomer', 'dave@people.test', [alice, bob]);
+    const opened = await sendChecked(w, await w.mail(dave, `SUBMIT KEY\n${TO_BOT}\n\n${dave.certified.armor()}`));
+    const t = (await w.store.getTicket(opened.replies[0].fields.Ticket))!;
+    await sendChecked(w, await w.mail(carol, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    await sendChecked(w, await w.mail(alice, `APPROVE ${t.id} ${t.digest}\n${TO_BOT}`));
+    const pending = await w.store.pendingChanges();
+    assert.equal(pending.length, 2, 'the root publication, then the ticket');
+    // The apply queue publishes version 2 first; the ticket's change comes next, with the config still naming Carol.
+    const { outcomes } = await w.applyAll();
+    assert.equal(outcomes[0].state, 'applied', outcomes[0].detail);
+    assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'mismatch');
+    const col = await w.collection();
+    assert.deepEqual(await col.findKeys(dave.fpr), [], `Carol's approval counted under a root that removed her: ${outcomes[1]?.state} ${outcomes[1]?.detail ?? ''}`);
+    assert.notEqual(outcomes[1].state, 'applied');
   });
 });

@@ -154,6 +154,23 @@ describe('the waiting bot key and the root', () => {
     assert.equal(existsSync(layout.botKeyNext), false);
     assert.deepEqual(readdirSync(layout.retiredKeys), [`${botFpr}.key`]);
   });
+  test('attack: a crash after the key file was replaced but before keys/bot.pub.asc was rewritten is finished by the next start (else verify-digest and import read the old key for good)', async () => {
+    const { cfg, vkey, botFpr } = await setup();
+    const layout = dataLayout(cfg.dataDir);
+    const oldPublic = readFileSync(layout.botPublicKey, 'utf8');
+    const next = await nextBotKey(cfg, PASS);
+    const nextText = readFileSync(layout.botKeyNext, 'utf8');
+    await publishRoot(cfg, vkey, 1, botFpr);
+    await publishRoot(cfg, vkey, 2, next.fingerprint);
+    await promoteBotKey(cfg);
+    // As if the process died right after writing the key file: the public file and the waiting file are as before.
+    writeFileSync(layout.botPublicKey, oldPublic);
+    writeFileSync(layout.botKeyNext, nextText);
+    assert.equal(await promoteBotKey(cfg), null);
+    assert.equal(await keyFileFingerprint(layout.botKey), next.fingerprint);
+    assert.equal(existsSync(layout.botKeyNext), false);
+    assert.equal(await keyFileFingerprint(layout.botPublicKey), next.fingerprint, 'keys/bot.pub.asc still holds the retired key');
+  });
 });
 
 describe('the digest that announces a new bot key', () => {
