@@ -107,7 +107,18 @@ export async function digestSigners(signed: string): Promise<string[]> {
   return [...new Set(msg.getSigningKeyIDs().map((id) => id.toHex().toUpperCase()))];
 }
 
-const sameKey = (issuer: string, fingerprint: string): boolean => fingerprint.toUpperCase().endsWith(issuer.toUpperCase());
+/**
+ * Which of a digest's issuers are keys of `signer`: the primary or any
+ * subkey. A key with a signing subkey signs with the subkey, whose key ID
+ * is no suffix of the primary's fingerprint; read as another key, every
+ * digest would announce a rotation that never happened.
+ */
+async function ownIssuers(signer: BotSigner, issuers: readonly string[]): Promise<Set<string>> {
+  const key = await openpgp.readKey({ armoredKey: signer.publicArmored });
+  const ids = new Set(key.getKeyIDs().map((id) => id.toHex().toUpperCase()));
+  const fpr = signer.fingerprint.toUpperCase();
+  return new Set(issuers.filter((i) => ids.has(i.toUpperCase()) || fpr.endsWith(i.toUpperCase())));
+}
 
 /**
  * The signer for a digest whose earlier copy was signed by `before`: the
@@ -115,7 +126,8 @@ const sameKey = (issuer: string, fingerprint: string): boolean => fingerprint.to
  * kept retired (the hand-over from an old key to a new one).
  */
 async function handOverSigner(deps: DigestDeps, before: readonly string[]): Promise<{ signer: BotSigner; from: string[]; cosigned: boolean }> {
-  const old = before.filter((i) => !sameKey(i, deps.signer.fingerprint));
+  const own = await ownIssuers(deps.signer, before);
+  const old = before.filter((i) => !own.has(i));
   const olds: BotSigner[] = [];
   for (const i of old) {
     const s = await deps.retiredSigner?.(i);
@@ -134,7 +146,7 @@ export async function rotationPending(deps: Pick<DigestDeps, 'config' | 'signer'
   const latest = await new DigestArchive(digestsDir(deps.config)).latest().catch(() => null);
   if (!latest) return false;
   const before = await digestSigners(latest.signed).catch(() => []);
-  return before.length > 0 && !before.some((i) => sameKey(i, deps.signer.fingerprint));
+  return before.length > 0 && (await ownIssuers(deps.signer, before)).size === 0;
 }
 
 /** Commit the stored digest into the collection's digests/ folder (once: an identical file is left alone). */
@@ -206,7 +218,7 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
     // The bot's key changed since the latest digest (a root rotated it):
     // the next digest announces that, signed by the old key and the new.
     const before = latest ? await digestSigners(latest.signed) : [];
-    const rotated = before.length > 0 && !before.some((i) => sameKey(i, signer.fingerprint));
+    const rotated = before.length > 0 && (await ownIssuers(signer, before)).size === 0;
     if (size === prevSize && !(cfg.digest.sendEmpty || opts.allowEmpty || rotated)) {
       result.skipped = latest ? `nothing changed since digest ${latest.number}` : 'the log has no entries yet';
     } else if (!log) {

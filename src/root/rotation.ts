@@ -92,7 +92,8 @@ export async function promoteBotKey(cfg: LoadedConfig): Promise<Promotion | null
 
 /**
  * The signer of a retired bot key, named by fingerprint or by key ID (a
- * signature may carry only the 16-digit ID), or null when none is kept.
+ * signature may carry only the 16-digit ID, a signing subkey's), or null
+ * when none is kept.
  * Retired keys are unlocked with the bot's passphrase: `root propose
  * --new-bot-key` makes the new key with the same one.
  */
@@ -100,7 +101,16 @@ export async function retiredSigner(cfg: LoadedConfig, issuer: string, passphras
   const dir = dataLayout(cfg.dataDir).retiredKeys;
   if (!existsSync(dir)) return null;
   const id = issuer.toUpperCase();
-  const name = readdirSync(dir).find((f) => /^[0-9A-F]{40,64}\.key$/.test(f) && f.slice(0, -4).endsWith(id));
+  const names = readdirSync(dir).filter((f) => /^[0-9A-F]{40,64}\.key$/.test(f));
+  let name = names.find((f) => f.slice(0, -4).endsWith(id));
+  // A key with a signing subkey signs with the subkey: its key ID names no file.
+  for (const f of name ? [] : names) {
+    const key = await openpgp.readKey({ armoredKey: readFileSync(path.join(dir, f), 'utf8') }).catch(() => null);
+    if (key?.getKeyIDs().some((k) => k.toHex().toUpperCase() === id)) {
+      name = f;
+      break;
+    }
+  }
   return name ? loadBotSigner(path.join(dir, name), passphrase) : null;
 }
 

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as openpgp from 'openpgp';
 import { initDataDir } from '../../src/app/init.js';
 import { openApp, type App } from '../../src/app/app.js';
 import { silentLogger } from '../../src/logger.js';
@@ -256,6 +257,49 @@ describe('the digest that announces a new bot key', () => {
     assert.equal(withOld.ok, false);
     const withNew = await verifyDigest({ file: readFileSync(d3.file), previous: readFileSync(d2.file), botKeys: await Keyring.fromArmored(newPublic), logKey: vkey });
     assert.equal(withNew.ok, true, withNew.reason);
+  });
+
+  test('attack: a bot key that signs with a signing subkey (an operator-made key at keys/bot-next.key or keys/bot.key) is no rotation: no digest each cycle announcing a key change', async () => {
+    const { cfg } = await setup();
+    const layout = dataLayout(cfg.dataDir);
+    const { privateKey } = await openpgp.generateKey({
+      type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: PASS,
+      subkeys: [{}, { sign: true }], format: 'armored', config: { v6Keys: false },
+    });
+    writeFileSync(layout.botKey, privateKey);
+    const app = await open(cfg);
+    await (await app.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    const r1 = await runDigestCycle(app, { now: new Date('2026-01-05T08:00:00Z') });
+    assert.equal(r1.digest?.number, 1);
+    assert.equal(await rotationPending(app), false, `digest 1 is signed by ${(await digestSigners((await new DigestArchive(layout.digests).read(1)).signed)).join(', ')}, a key of ${app.signer.fingerprint}`);
+    const r2 = await runDigestCycle(app, { now: new Date('2026-01-06T08:00:00Z') });
+    assert.equal(r2.digest, null, 'nothing changed: no digest');
+    assert.match(r2.skipped ?? '', /nothing changed since digest 1/);
+  });
+
+  test('attack: an old bot key that signed with a signing subkey is still found in keys/retired to co-sign the digest announcing its successor', async () => {
+    const { cfg, vkey } = await setup();
+    const layout = dataLayout(cfg.dataDir);
+    const { privateKey } = await openpgp.generateKey({
+      type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: PASS,
+      subkeys: [{}, { sign: true }], format: 'armored', config: { v6Keys: false },
+    });
+    writeFileSync(layout.botKey, privateKey);
+    const app = await open(cfg);
+    const oldFpr = app.signer.fingerprint;
+    await (await app.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    await runDigestCycle(app, { now: new Date('2026-01-05T08:00:00Z') });
+    const archive = new DigestArchive(layout.digests);
+    const [oldIssuer] = await digestSigners((await archive.read(1)).signed);
+    assert.ok(!oldFpr.endsWith(oldIssuer), 'digest 1 is signed by the subkey');
+    const next = await nextBotKey(cfg, PASS);
+    await publishRoot(cfg, vkey, 1, oldFpr);
+    await publishRoot(cfg, vkey, 2, next.fingerprint);
+    assert.deepEqual(await app.adoptRootBotKey(), { from: oldFpr, to: next.fingerprint, version: 2 });
+    const r2 = await runDigestCycle(app, { now: new Date('2026-01-06T08:00:00Z') });
+    const d2 = await archive.read(r2.digest!.number);
+    assert.deepEqual((await digestSigners(d2.signed)).sort(), [oldIssuer, next.fingerprint.slice(-16)].sort(), 'signed by the old key (its subkey) and the new');
+    assert.doesNotMatch(d2.parsed.text.replace(/\s+/g, ' '), /The old key was not at hand/);
   });
 
   test('without the retired key, the announcing digest is signed by the new key alone and says to check the root', async () => {
