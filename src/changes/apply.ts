@@ -51,6 +51,7 @@ import type { LogEntry, LogEntryType } from '../tlog/entry.js';
 import { parsePayload, type ApplyDeps, type ApplyOutcome, type ChangePayload } from './types.js';
 import { collectionOf, findAppliedCommit } from './commits.js';
 import { applyRootChange } from './root-apply.js';
+import { currentRootOf } from '../root/draft.js';
 
 export type { ApplyDeps, ApplyOutcome } from './types.js';
 
@@ -302,6 +303,8 @@ interface LapsedApprovals {
   error: string;
   /** How many still count. */
   approvals: number;
+  /** How many must (the config's threshold, or the current root's if higher). */
+  threshold: number;
   /** One sentence per approval that lapsed. */
   notCounted: string[];
   /** The maintainers' addresses (from their collection keys). */
@@ -312,16 +315,28 @@ interface LapsedApprovals {
  * The ticket's approvals counted with the votes' own rule at `now`: null
  * while they still reach the threshold, else why not and whom to tell.
  */
-async function approvalsLapsed(ticketId: string, ring: Keyring, deps: ApplyDeps, now: Date): Promise<LapsedApprovals | null> {
+async function approvalsLapsed(ticketId: string, col: Collection, ring: Keyring, deps: ApplyDeps, now: Date): Promise<LapsedApprovals | null> {
   const cfg = deps.config;
-  const counted = await countApprovals(await deps.store.getVotes(ticketId), approvalCheck({ keyring: ring, policy: deps.policy, maintainers: cfg.maintainers, now }));
-  if (counted.approvals.length >= cfg.threshold) return null;
+  // A root published since the votes (the running worker's config may not
+  // follow it yet: rule root-mismatch) decides too: only maintainers both
+  // name count, and its threshold if higher. A maintainer the root removed
+  // must not complete a ticket the apply queue had not written yet.
+  const root = currentRootOf(col.dir)?.doc;
+  const maintainers = root ? cfg.maintainers.filter((m) => root.maintainers.includes(m.toUpperCase())) : cfg.maintainers;
+  const threshold = Math.max(cfg.threshold, root?.threshold ?? 0);
+  const votes = await deps.store.getVotes(ticketId);
+  const counted = await countApprovals(votes, approvalCheck({ keyring: ring, policy: deps.policy, maintainers, now }));
+  if (counted.approvals.length >= threshold) return null;
+  const unrooted = root ? [...new Set(votes.filter((v) => v.vote === 'approve').map((v) => v.voter.toUpperCase()))]
+    .filter((v) => cfg.maintainers.some((m) => m.toUpperCase() === v) && !root.maintainers.includes(v)) : [];
+  counted.notCounted.push(...unrooted.map((voter) => `${line('lapse-who', { voter })}: ${line('lapse-not-in-root', { version: root!.version })}`));
   const contacts = await maintainerContacts(cfg, ring, deps.policy, now);
   return {
     error: line('reason-approvals-lapsed', {
-      ticket: ticketId, approvals: counted.approvals.length, threshold: cfg.threshold, notCounted: counted.notCounted.join('; '),
+      ticket: ticketId, approvals: counted.approvals.length, threshold, notCounted: counted.notCounted.join('; '),
     }),
     approvals: counted.approvals.length,
+    threshold,
     notCounted: counted.notCounted,
     maintainers: [...new Set(contacts.map((c) => c.address).filter((a): a is string => a !== null))],
   };
@@ -359,7 +374,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
     if (ticket && nextState(ticket.state, event.kind) !== null) effects.push(transition(ticket, event));
     const outbox = [];
     const lapsedProse = lapsed && render('notice-approvals-lapsed', {
-      ticket: ticket?.id ?? row.ticketId, what, approvals: lapsed.approvals, threshold: deps.config.threshold, notCounted: lapsed.notCounted,
+      ticket: ticket?.id ?? row.ticketId, what, approvals: lapsed.approvals, threshold: lapsed.threshold, notCounted: lapsed.notCounted,
     });
     if (lapsed && lapsedProse && lapsed.maintainers.length) {
       outbox.push(...(await composeNotice(deps.config, deps.signer, {
@@ -408,7 +423,7 @@ export async function applyChange(id: string, deps: ApplyDeps): Promise<ApplyOut
   // The approvals, counted again now. Not once the log holds the change:
   // the log is the authority and the collection must follow it.
   if (ticket && row.logIndex === null) {
-    const lapsed = await approvalsLapsed(ticket.id, ring, deps, now);
+    const lapsed = await approvalsLapsed(ticket.id, col, ring, deps, now);
     if (lapsed) return finish('failed', null, null, lapsed.error, false, lapsed);
   }
   const planned = await planChange(col, ring, payload, row, deps, now);

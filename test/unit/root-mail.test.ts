@@ -210,7 +210,7 @@ describe('the root ceremony by mail', () => {
     assert.ok(late.every((id) => id.startsWith('root-expiry:1:3:')), late.join(' '));
     assert.deepEqual(await rootReminders(deps, new Date(Date.now() + 11 * 86_400_000)), [], 'none once it has expired (the expired state is reported instead)');
   });
-  test('attack: a ticket approved by a maintainer the new root removes is not applied while the config still names them (apply step, rule root-mismatch)', async () => {
+  test('attack: a ticket approved by a maintainer the new root removes is not applied while the config still names them: the apply step counts only maintainers the current root names', async () => {
     const { w, alice, bob, carol, vkey } = await withLog({ threshold: 2 });
     const d1 = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
     await sendChecked(w, await w.mail(alice, approve(1, d1.digest)));
@@ -235,6 +235,8 @@ describe('the root ceremony by mail', () => {
     assert.equal(rootStanding(w.cfg, w.bot.fingerprint, new Date()).state, 'mismatch');
     const col = await w.collection();
     assert.deepEqual(await col.findKeys(dave.fpr), [], `Carol's approval counted under a root that removed her: ${outcomes[1]?.state} ${outcomes[1]?.detail ?? ''}`);
-    assert.notEqual(outcomes[1].state, 'applied');
+    assert.equal(outcomes[1].state, 'failed');
+    assert.match(flat(outcomes[1].detail ?? ''), new RegExp(`had 1 of the 2 valid approvals it needs \\(not counted: the approval by key ${carol.fpr}: trust root version 2 no longer names that key as a maintainer\\)`));
+    assert.equal((await w.store.getTicket(t.id))?.state, 'failed');
   });
 });
