@@ -120,7 +120,8 @@ describe('intake triage', () => {
   test('property: whatever the headers and first lines, a triaged message is one the dispatcher ignores', async () => {
     const pick = (...xs: (string | null)[]) => fc.constantFrom(...xs);
     const headerSets = fc.tuple(
-      pick(null, 'List-Id: <linux-390.lists.example.net>', 'List-Id: <linux-390.lists.example.net>', 'Precedence: list', 'Precedence: bulk', 'Precedence: first-class'),
+      pick(null, 'List-Id: <linux-390.lists.example.net>', 'List-Id: <linux-390.lists.example.net>', 'Precedence: list', 'Precedence: bulk', 'Precedence: first-class',
+        'List-Id:\r\n ', 'List-Id:\r\n <linux-390.lists.example.net>'),
       pick(null, null, 'Content-Type: text/plain', 'Content-Type: text/plain; charset=utf-8', 'Content-Type: text/plain; charset="iso-8859-1"',
         'Content-Type: text/plain; charset=utf-16', 'Content-Type: text/html', 'Content-Type: text/plain; format=flowed'),
       pick(null, null, 'Content-Transfer-Encoding: 7bit', 'Content-Transfer-Encoding: 8bit', 'Content-Transfer-Encoding: quoted-printable',
