@@ -65,7 +65,7 @@ export function botPassphrase(config: LoadedConfig): string | undefined {
 export async function openApp(config: LoadedConfig, logger: Logger): Promise<App> {
   const passphrase = botPassphrase(config);
   // A root approved while the bot was down may name the waiting next key.
-  const promoted = await promoteBotKey(config);
+  const promoted = await promoteBotKey(config, passphrase);
   if (promoted) logger.warn({ from: promoted.from, to: promoted.to, root: promoted.version }, `the bot's key is now ${promoted.to}, as root version ${promoted.version} names it`);
   const loadSigner = () => loadBotSigner(dataPath(config, config.bot.keyFile), passphrase);
   const signer = new SwitchableSigner(await loadSigner());
@@ -84,7 +84,7 @@ export async function openApp(config: LoadedConfig, logger: Logger): Promise<App
       return new Dispatcher({ config, store, signer, keyring, policy, logger }, handlers);
     },
     async adoptRootBotKey() {
-      await promoteBotKey(config);
+      await promoteBotKey(config, passphrase);
       // Compared with the key in memory, not only with the files: another
       // process (a CLI command opening the app) may have promoted the key
       // files already, and this worker must still switch.

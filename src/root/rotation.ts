@@ -57,9 +57,10 @@ export function retiredKeyFile(cfg: LoadedConfig, fingerprint: string): string {
  * Make the waiting next key the bot's key when the current root names it
  * (and the bot's key file holds another). Returns what changed, or null
  * when nothing had to (no root, the root names the key in use, or no
- * waiting key matches: the start-up check then reports the mismatch).
+ * waiting key matches, or it is no private key the bot's passphrase
+ * unlocks: the start-up check then reports the mismatch).
  */
-export async function promoteBotKey(cfg: LoadedConfig): Promise<Promotion | null> {
+export async function promoteBotKey(cfg: LoadedConfig, passphrase: string | undefined): Promise<Promotion | null> {
   const layout = dataLayout(cfg.dataDir);
   const current = currentRootOf(layout.collection);
   if (!current) return null;
@@ -79,6 +80,13 @@ export async function promoteBotKey(cfg: LoadedConfig): Promise<Promotion | null
     return null;
   }
   if (inUse === null || next !== current.doc.botKey) return null;
+  // Only a key the bot can sign with replaces the one it has: a public key
+  // or one locked with another passphrase would leave it with none.
+  try {
+    await loadBotSigner(layout.botKeyNext, passphrase);
+  } catch {
+    return null;
+  }
 
   const nextText = readFileSync(layout.botKeyNext, 'utf8');
   await writePrivateFile(retiredKeyFile(cfg, inUse), readFileSync(keyFile, 'utf8'));

@@ -98,13 +98,13 @@ describe('the waiting bot key and the root', () => {
     const layout = dataLayout(cfg.dataDir);
     const next = await nextBotKey(cfg, PASS);
     // Unrooted: nothing moves.
-    assert.equal(await promoteBotKey(cfg), null);
+    assert.equal(await promoteBotKey(cfg, PASS), null);
     await publishRoot(cfg, vkey, 1, botFpr);
-    assert.equal(await promoteBotKey(cfg), null, 'the root names the key in use');
+    assert.equal(await promoteBotKey(cfg, PASS), null, 'the root names the key in use');
     assert.equal(await keyFileFingerprint(layout.botKey), botFpr);
     // A root naming some third key: nothing moves; the start-up check says what to do.
     await publishRoot(cfg, vkey, 2, 'C'.repeat(40));
-    assert.equal(await promoteBotKey(cfg), null);
+    assert.equal(await promoteBotKey(cfg, PASS), null);
     assert.equal(await keyFileFingerprint(layout.botKey), botFpr);
     assert.equal(await keyFileFingerprint(layout.botKeyNext), next.fingerprint);
     const standing = rootStanding(cfg, botFpr, new Date());
@@ -119,12 +119,12 @@ describe('the waiting bot key and the root', () => {
     const next = await nextBotKey(cfg, PASS);
     await publishRoot(cfg, vkey, 1, botFpr);
     await publishRoot(cfg, vkey, 2, next.fingerprint);
-    assert.deepEqual(await promoteBotKey(cfg), { from: botFpr, to: next.fingerprint, version: 2 });
+    assert.deepEqual(await promoteBotKey(cfg, PASS), { from: botFpr, to: next.fingerprint, version: 2 });
     assert.equal(await keyFileFingerprint(layout.botKey), next.fingerprint);
     assert.equal(await keyFileFingerprint(layout.botPublicKey), next.fingerprint);
     assert.equal(readFileSync(retiredKeyFile(cfg, botFpr), 'utf8'), oldPrivate);
     assert.equal(existsSync(layout.botKeyNext), false);
-    assert.equal(await promoteBotKey(cfg), null);
+    assert.equal(await promoteBotKey(cfg, PASS), null);
     assert.equal(rootStanding(cfg, next.fingerprint, new Date()).state, 'rooted');
   });
 
@@ -134,7 +134,7 @@ describe('the waiting bot key and the root', () => {
     const next = await nextBotKey(cfg, PASS);
     await publishRoot(cfg, vkey, 1, botFpr);
     await publishRoot(cfg, vkey, 2, next.fingerprint);
-    assert.deepEqual(await promoteBotKey(cfg), { from: botFpr, to: next.fingerprint, version: 2 }); // say, `ztrust-bot root status`
+    assert.deepEqual(await promoteBotKey(cfg, PASS), { from: botFpr, to: next.fingerprint, version: 2 }); // say, `ztrust-bot root status`
     assert.equal(app.signer.fingerprint, botFpr);
     assert.deepEqual(await app.adoptRootBotKey(), { from: botFpr, to: next.fingerprint, version: 2 });
     assert.equal(app.signer.fingerprint, next.fingerprint);
@@ -148,7 +148,7 @@ describe('the waiting bot key and the root', () => {
     const nextText = readFileSync(layout.botKeyNext, 'utf8');
     await publishRoot(cfg, vkey, 1, botFpr);
     await publishRoot(cfg, vkey, 2, next.fingerprint);
-    await promoteBotKey(cfg);
+    await promoteBotKey(cfg, PASS);
     writeFileSync(layout.botKeyNext, nextText); // as if the process died before removing it
     const app = await open(cfg);
     assert.equal(app.signer.fingerprint, next.fingerprint);
@@ -163,14 +163,35 @@ describe('the waiting bot key and the root', () => {
     const nextText = readFileSync(layout.botKeyNext, 'utf8');
     await publishRoot(cfg, vkey, 1, botFpr);
     await publishRoot(cfg, vkey, 2, next.fingerprint);
-    await promoteBotKey(cfg);
+    await promoteBotKey(cfg, PASS);
     // As if the process died right after writing the key file: the public file and the waiting file are as before.
     writeFileSync(layout.botPublicKey, oldPublic);
     writeFileSync(layout.botKeyNext, nextText);
-    assert.equal(await promoteBotKey(cfg), null);
+    assert.equal(await promoteBotKey(cfg, PASS), null);
     assert.equal(await keyFileFingerprint(layout.botKey), next.fingerprint);
     assert.equal(existsSync(layout.botKeyNext), false);
     assert.equal(await keyFileFingerprint(layout.botPublicKey), next.fingerprint, 'keys/bot.pub.asc still holds the retired key');
+  });
+  test('attack: a waiting file holding only the public key, or a key the bot cannot unlock, is never promoted: the bot keeps a key it can sign with', async () => {
+    const { cfg, vkey, botFpr } = await setup();
+    const layout = dataLayout(cfg.dataDir);
+    const oldPrivate = readFileSync(layout.botKey, 'utf8');
+    const { privateKey, publicKey } = await openpgp.generateKey({
+      type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: 'not the bot passphrase',
+      format: 'armored', config: { v6Keys: false },
+    });
+    const fpr = (await openpgp.readKey({ armoredKey: publicKey })).getFingerprint().toUpperCase();
+    await publishRoot(cfg, vkey, 1, botFpr);
+    await publishRoot(cfg, vkey, 2, fpr);
+    for (const [what, text] of [['the public key', publicKey], ['a key locked with another passphrase', privateKey]]) {
+      writeFileSync(layout.botKeyNext, text);
+      assert.equal(await promoteBotKey(cfg, PASS), null, what);
+      assert.equal(readFileSync(layout.botKey, 'utf8'), oldPrivate, `${what}: keys/bot.key was replaced`);
+      assert.equal(existsSync(layout.retiredKeys) ? readdirSync(layout.retiredKeys).length : 0, 0, what);
+      // The app still opens with the key it has (the start-up check reports the mismatch).
+      const app = await open(cfg);
+      assert.equal(app.signer.fingerprint, botFpr, what);
+    }
   });
 });
 
