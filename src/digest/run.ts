@@ -130,9 +130,15 @@ async function handOverSigner(deps: DigestDeps, before: readonly string[]): Prom
   const old = before.filter((i) => !own.has(i));
   const olds: BotSigner[] = [];
   for (const i of old) {
-    const s = await deps.retiredSigner?.(i);
+    // A retired key that cannot be unlocked (the operator moved to the new
+    // key's passphrase) is as good as gone: failing here would stop every
+    // digest for good, since only a digest by the new key ends the hand-over.
+    const s = await deps.retiredSigner?.(i).catch((err: unknown) => {
+      deps.logger.error({ key: i, err: describeError(err) }, 'the retired bot key cannot be used');
+      return null;
+    });
     if (s) olds.push(s);
-    else deps.logger.error({ key: i }, 'the bot key that signed the previous digest is not kept in keys/retired: the digest announcing the new key is signed by the new key alone');
+    else deps.logger.error({ key: i }, 'the bot key that signed the previous digest is not at hand in keys/retired: the digest announcing the new key is signed by the new key alone');
   }
   return { signer: coSigner(deps.signer, olds), from: olds.length ? olds.map((s) => s.fingerprint) : old, cosigned: olds.length > 0 && olds.length === old.length };
 }

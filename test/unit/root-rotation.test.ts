@@ -323,6 +323,33 @@ describe('the digest that announces a new bot key', () => {
     assert.doesNotMatch(d2.parsed.text.replace(/\s+/g, ' '), /The old key was not at hand/);
   });
 
+  test('attack: a retired key the passphrase no longer unlocks (the operator moved to the new key\'s passphrase) does not stop every digest: the new key signs alone', async () => {
+    const { cfg, vkey, botFpr } = await setup();
+    const layout = dataLayout(cfg.dataDir);
+    const first = await open(cfg);
+    await (await first.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    await runDigestCycle(first, { now: new Date('2026-01-05T08:00:00Z') });
+    const { privateKey, publicKey } = await openpgp.generateKey({
+      type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: 'the new passphrase',
+      format: 'armored', config: { v6Keys: false },
+    });
+    const fpr = (await openpgp.readKey({ armoredKey: publicKey })).getFingerprint().toUpperCase();
+    writeFileSync(layout.botKeyNext, privateKey);
+    await publishRoot(cfg, vkey, 1, botFpr);
+    await publishRoot(cfg, vkey, 2, fpr);
+    process.env.ZTRUST_ROTATION_TEST_PASS = 'the new passphrase';
+    try {
+      const app = await open(cfg);
+      assert.equal(app.signer.fingerprint, fpr);
+      const r2 = await runDigestCycle(app, { now: new Date('2026-01-06T08:00:00Z') });
+      const d2 = await new DigestArchive(layout.digests).read(r2.digest!.number);
+      assert.deepEqual(await digestSigners(d2.signed), [fpr.slice(-16)]);
+      assert.match(d2.parsed.text.replace(/\s+/g, ' '), /The old key was not at hand to co-sign this digest: check the new key against the trust root/);
+    } finally {
+      process.env.ZTRUST_ROTATION_TEST_PASS = PASS;
+    }
+  });
+
   test('without the retired key, the announcing digest is signed by the new key alone and says to check the root', async () => {
     const { cfg, vkey, botFpr } = await setup();
     const app = await open(cfg);
