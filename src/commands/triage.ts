@@ -13,12 +13,12 @@
  * only when the dispatcher's own decision is certain to be "list traffic
  * without a command", and hands everything else to the full path:
  *   - list or bulk traffic by the same headers classify.ts reads (List-Id,
- *     Precedence bulk/junk/list), each present at most once;
+ *     Precedence bulk/junk/list), each present at most once. A List-Id
+ *     counts only with a value: one that is only (folded) whitespace is no
+ *     List-Id to classify.ts, which would then answer;
  *   - no OpenPGP armour anywhere in the bytes (no inline signature, no key):
  *     nothing for verifyMail to find, so the command could only come from
  *     the plain text;
- *     A List-Id counts only with a value: one that is only (folded)
- *     whitespace is no List-Id to classify.ts, which would then answer;
  *   - one text/plain part (no Content-Type, or text/plain with at most a
  *     charset that reads ASCII as ASCII, no format=flowed, which joins
  *     lines) in 7bit, 8bit or binary: the text mailparser gives is these
