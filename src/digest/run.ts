@@ -143,6 +143,11 @@ async function handOverSigner(deps: DigestDeps, before: readonly string[]): Prom
   return { signer: coSigner(deps.signer, olds), from: olds.length ? olds.map((s) => s.fingerprint) : old, cosigned: olds.length > 0 && olds.length === old.length };
 }
 
+/** A digest signed by `before` and by no key of `signer`: the bot's key was rotated since. */
+async function signedByAnother(signer: BotSigner, before: readonly string[]): Promise<boolean> {
+  return before.length > 0 && (await ownIssuers(signer, before)).size === 0;
+}
+
 /**
  * True when the latest digest was not signed by the bot's key: the key was
  * rotated since, and the next digest (made at once by a running worker)
@@ -151,8 +156,7 @@ async function handOverSigner(deps: DigestDeps, before: readonly string[]): Prom
 export async function rotationPending(deps: Pick<DigestDeps, 'config' | 'signer'>): Promise<boolean> {
   const latest = await new DigestArchive(digestsDir(deps.config)).latest().catch(() => null);
   if (!latest) return false;
-  const before = await digestSigners(latest.signed).catch(() => []);
-  return before.length > 0 && (await ownIssuers(deps.signer, before)).size === 0;
+  return signedByAnother(deps.signer, await digestSigners(latest.signed).catch(() => []));
 }
 
 /** Commit the stored digest into the collection's digests/ folder (once: an identical file is left alone). */
@@ -224,7 +228,7 @@ export async function runDigestCycle(deps: DigestDeps, opts: DigestOptions = {})
     // The bot's key changed since the latest digest (a root rotated it):
     // the next digest announces that, signed by the old key and the new.
     const before = latest ? await digestSigners(latest.signed) : [];
-    const rotated = before.length > 0 && (await ownIssuers(signer, before)).size === 0;
+    const rotated = await signedByAnother(signer, before);
     if (size === prevSize && !(cfg.digest.sendEmpty || opts.allowEmpty || rotated)) {
       result.skipped = latest ? `nothing changed since digest ${latest.number}` : 'the log has no entries yet';
     } else if (!log) {

@@ -23,7 +23,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -32,7 +32,7 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type CapturedMail, type SmtpHandle } from '../harness/smtp.js';
 import { assertBotMail, readWithPython } from '../harness/mailcheck.js';
-import { mailFields, makeBot, runCli, startCli, type BotSetup, type CliResult } from './bot.js';
+import { importCommunity, mailFields, makeBot, runCli, startCli, type BotSetup, type CliResult } from './bot.js';
 import { dataLayout } from '../../src/datadir.js';
 
 let dovecot: DovecotHandle;
@@ -50,7 +50,6 @@ const LIST = 'linux-390@example.org';
 const UIDS = { alice: 'Alice Admin <alice@community.test>', bob: 'Bob Builder <bob@community.test>' } as const;
 type Who = keyof typeof UIDS;
 const addr = (w: Who) => /<(.+)>/.exec(UIDS[w])![1];
-const keyId = (w: Who) => fpr[w].slice(-16).toLowerCase();
 const hdr = (w: Who, id: string, subject = 'request') => ({ from: UIDS[w], to: BOT, subject, messageId: `<${id}@rotation.test>` });
 const colDir = () => path.join(bot.dataDir, 'collection');
 const digestFile = (n: number) => path.join(dataLayout(bot.dataDir).digests, `${String(n).padStart(6, '0')}.txt`);
@@ -110,12 +109,7 @@ before(async () => {
     },
   });
   oldPublic = bot.botPublicKey;
-  await g.signKey(fpr.alice, fpr.bob);
-  await g.signKey(fpr.bob, fpr.alice);
-  const seed = path.join(work, 'seed', 'ztrust');
-  mkdirSync(path.join(seed, 'pgp', 'all'), { recursive: true });
-  for (const w of ['alice', 'bob'] as Who[]) writeFileSync(path.join(seed, 'pgp', 'all', `0x${keyId(w)}-${addr(w)}-public.asc`), await g.exportPublic(fpr[w]));
-  const imp = await runCli(['import', path.dirname(seed), '--config', bot.configPath], bot.env);
+  const imp = await importCommunity(g, bot, (['alice', 'bob'] as Who[]).map((w) => ({ fpr: fpr[w], address: addr(w) })), work);
   assert.equal(imp.code, 0, `${imp.stdout}\n${imp.stderr}`);
 });
 

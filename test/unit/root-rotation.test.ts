@@ -78,6 +78,20 @@ async function publishRoot(cfg: LoadedConfig, vkey: string, version: number, bot
   await col.apply((c) => c.putRootFiles(rootVersionFiles(version, text, rootDigest(text), [])), { message: `Root version ${version}`, signer: null });
 }
 
+/** One collection change in the log, so that a digest has something to list. */
+async function logKeyAdded(app: App, c: string, maintainer: number, time: string): Promise<void> {
+  await (await app.log.get()).appendEntries([{ type: 'key-added', subject: c.repeat(40), signers: [MAINT[maintainer]], time, source: (c === 'D' ? 'a' : 'b').repeat(64) }]);
+}
+
+/** A bot key, locked with the bot's passphrase, that signs with a signing subkey (as an operator may make one). */
+async function subkeySigningKey(): Promise<string> {
+  const { privateKey } = await openpgp.generateKey({
+    type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: PASS,
+    subkeys: [{}, { sign: true }], format: 'armored', config: { v6Keys: false },
+  });
+  return privateKey;
+}
+
 const signedCount = (status: string): string[] =>
   status.split('\n').filter((l) => l.startsWith('[GNUPG:] VALIDSIG ')).map((l) => l.split(' ')[l.split(' ').length - 1].trim());
 
@@ -200,7 +214,7 @@ describe('the digest that announces a new bot key', () => {
     const { cfg, vkey, botFpr } = await setup();
     const app = await open(cfg);
     const oldPublic = app.signer.publicArmored;
-    await (await app.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    await logKeyAdded(app, 'D', 0, '2026-01-02T03:04:05Z');
     const r1 = await runDigestCycle(app, { now: new Date('2026-01-05T08:00:00Z') });
     assert.equal(r1.digest?.number, 1);
     assert.equal(await rotationPending(app), false);
@@ -269,7 +283,7 @@ describe('the digest that announces a new bot key', () => {
     assert.equal(r2.outboxIds.length, 2);
 
     // The next digest, after a new entry: the new key alone; the old key no longer checks it.
-    await (await app.log.get()).appendEntries([{ type: 'key-added', subject: 'E'.repeat(40), signers: [MAINT[1]], time: '2026-01-07T03:04:05Z', source: 'b'.repeat(64) }]);
+    await logKeyAdded(app, 'E', 1, '2026-01-07T03:04:05Z');
     const r3 = await runDigestCycle(app, { now: new Date('2026-01-12T08:00:00Z') });
     const d3 = await archive.read(r3.digest!.number);
     assert.deepEqual(await digestSigners(d3.signed), [next.fingerprint.slice(-16)]);
@@ -283,13 +297,9 @@ describe('the digest that announces a new bot key', () => {
   test('attack: a bot key that signs with a signing subkey (an operator-made key at keys/bot-next.key or keys/bot.key) is no rotation: no digest each cycle announcing a key change', async () => {
     const { cfg } = await setup();
     const layout = dataLayout(cfg.dataDir);
-    const { privateKey } = await openpgp.generateKey({
-      type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: PASS,
-      subkeys: [{}, { sign: true }], format: 'armored', config: { v6Keys: false },
-    });
-    writeFileSync(layout.botKey, privateKey);
+    writeFileSync(layout.botKey, await subkeySigningKey());
     const app = await open(cfg);
-    await (await app.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    await logKeyAdded(app, 'D', 0, '2026-01-02T03:04:05Z');
     const r1 = await runDigestCycle(app, { now: new Date('2026-01-05T08:00:00Z') });
     assert.equal(r1.digest?.number, 1);
     assert.equal(await rotationPending(app), false, `digest 1 is signed by ${(await digestSigners((await new DigestArchive(layout.digests).read(1)).signed)).join(', ')}, a key of ${app.signer.fingerprint}`);
@@ -301,14 +311,10 @@ describe('the digest that announces a new bot key', () => {
   test('attack: an old bot key that signed with a signing subkey is still found in keys/retired to co-sign the digest announcing its successor', async () => {
     const { cfg, vkey } = await setup();
     const layout = dataLayout(cfg.dataDir);
-    const { privateKey } = await openpgp.generateKey({
-      type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: PASS,
-      subkeys: [{}, { sign: true }], format: 'armored', config: { v6Keys: false },
-    });
-    writeFileSync(layout.botKey, privateKey);
+    writeFileSync(layout.botKey, await subkeySigningKey());
     const app = await open(cfg);
     const oldFpr = app.signer.fingerprint;
-    await (await app.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    await logKeyAdded(app, 'D', 0, '2026-01-02T03:04:05Z');
     await runDigestCycle(app, { now: new Date('2026-01-05T08:00:00Z') });
     const archive = new DigestArchive(layout.digests);
     const [oldIssuer] = await digestSigners((await archive.read(1)).signed);
@@ -327,7 +333,7 @@ describe('the digest that announces a new bot key', () => {
     const { cfg, vkey, botFpr } = await setup();
     const layout = dataLayout(cfg.dataDir);
     const first = await open(cfg);
-    await (await first.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    await logKeyAdded(first, 'D', 0, '2026-01-02T03:04:05Z');
     await runDigestCycle(first, { now: new Date('2026-01-05T08:00:00Z') });
     const { privateKey, publicKey } = await openpgp.generateKey({
       type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'ztrust-bot', email: 'bot@example.org' }], passphrase: 'the new passphrase',
@@ -353,7 +359,7 @@ describe('the digest that announces a new bot key', () => {
   test('without the retired key, the announcing digest is signed by the new key alone and says to check the root', async () => {
     const { cfg, vkey, botFpr } = await setup();
     const app = await open(cfg);
-    await (await app.log.get()).appendEntries([{ type: 'key-added', subject: 'D'.repeat(40), signers: [MAINT[0]], time: '2026-01-02T03:04:05Z', source: 'a'.repeat(64) }]);
+    await logKeyAdded(app, 'D', 0, '2026-01-02T03:04:05Z');
     await runDigestCycle(app, { now: new Date('2026-01-05T08:00:00Z') });
     const next = await nextBotKey(cfg, PASS);
     await publishRoot(cfg, vkey, 1, botFpr);
