@@ -314,6 +314,14 @@ export const INTAKE_BOUNDS = Object.freeze({
   fetchBatchMessages: 200,
   /** ... and the declared bytes of one batch (message sizes as the server reports them). */
   fetchBatchBytes: 8 * 1024 * 1024,
+  /**
+   * New UIDs whose sizes are asked for by one UID FETCH (RFC822.SIZE), ahead
+   * of fetching them. In windows, not all at once: with years of list
+   * traffic waiting, asking every size first held the first message back
+   * for seconds (imapflow spends a few tenths of a millisecond on each
+   * FETCH response) and kept the whole list in memory.
+   */
+  sizeWindowMessages: 1000,
 });
 
 /** Bounds on the published trust root (root/ in a collection someone hands a verifier). */

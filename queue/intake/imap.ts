@@ -1,11 +1,12 @@
 /**
  * IMAP intake with imapflow (NOTES.md, "IMAP with imapflow"):
  * - raw bytes with `source: true` (never `binary`, which decodes);
- * - UIDs and sizes are collected first, then the messages are fetched in
- *   batches (runs of messages within the size limit, up to
- *   INTAKE_BOUNDS.fetchBatchMessages / fetchBatchBytes, one UID FETCH each),
- *   never by a command inside a `for await (client.fetch())` loop, which
- *   deadlocks;
+ * - the new UIDs are found by one UID SEARCH; then, window by window
+ *   (INTAKE_BOUNDS.sizeWindowMessages), their sizes are asked for and the
+ *   messages fetched in batches (runs of messages within the size limit, up
+ *   to INTAKE_BOUNDS.fetchBatchMessages / fetchBatchBytes, one UID FETCH
+ *   each), never by a command inside a `for await (client.fetch())` loop,
+ *   which deadlocks;
  * - size first: a message over `limits.maxMessageBytes` is never downloaded,
  *   only its header section (bounded by MAX_HEADER_SECTION_BYTES) is, and it
  *   goes to the sink with its declared size; the source fetch of the others
@@ -97,6 +98,21 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
+
+/**
+ * UIDs (ascending) as an IMAP sequence set, runs as ranges: `1:200,205,207:300`.
+ * A window of new mail is mostly one run, so the command stays short.
+ */
+export function uidSet(uids: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < uids.length;) {
+    let j = i;
+    while (j + 1 < uids.length && uids[j + 1] === uids[j] + 1) j++;
+    parts.push(j > i ? `${uids[i]}:${uids[j]}` : String(uids[i]));
+    i = j + 1;
+  }
+  return parts.join(',');
+}
 
 /**
  * Consecutive runs of messages within the size limit, up to the batch bounds
@@ -289,32 +305,39 @@ export class ImapIntake implements Intake {
         if (!cursor) await this.store.setCursor(mailboxKey, { uidValidity, lastUid: 0 });
         return 0;
       }
-      // UIDs and sizes first, nothing else (see header comment).
-      const found: { uid: number; size: number | undefined }[] = [];
-      for (const msg of await this.bounded(client.fetchAll(`${last + 1}:*`, { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
-        if (msg.uid > last) found.push({ uid: msg.uid, size: msg.size });
-      }
-      found.sort((a, b) => a.uid - b.uid);
+      // The new UIDs first, then sizes and sources window by window (see header comment).
+      const searched = await this.bounded(client.search({ uid: `${last + 1}:*` }, { uid: true }), 'UID SEARCH');
+      if (!Array.isArray(searched)) throw new TransportError('INTAKE_CONNECT', `${this.where}: UID SEARCH failed`);
+      const uids = searched.filter((uid) => uid > last).sort((a, b) => a - b);
       const canFlag = mb.permanentFlags?.has('\\*') || mb.permanentFlags?.has(this.cfg.mailbox.processedKeyword);
       const done: number[] = [];
-      for (const batch of fetchBatches(found, this.cfg.limits)) {
-        if (this.stopped) break;
-        const got = batch.length === 1 ? new Map([[batch[0].uid, await this.fetchOne(client, batch[0].uid, batch[0].size)]])
-          : await this.fetchMany(client, batch);
-        const msgs = batch.flatMap((m) => {
-          const msg = got.get(m.uid);
-          return msg ? [{ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg }] : []; // none: expunged meanwhile
-        });
-        await this.sink.accept(msgs);
-        // Past the whole batch: every message in it is queued (or gone).
-        await this.store.setCursor(mailboxKey, { uidValidity, lastUid: batch[batch.length - 1].uid });
-        done.push(...msgs.map((m) => Number(m.uid)));
+      for (let w = 0; w < uids.length && !this.stopped; w += INTAKE_BOUNDS.sizeWindowMessages) {
+        const window = uids.slice(w, w + INTAKE_BOUNDS.sizeWindowMessages);
+        const sizes = new Map<number, number | undefined>();
+        for (const msg of await this.bounded(client.fetchAll(uidSet(window), { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
+          sizes.set(msg.uid, msg.size);
+        }
+        // A UID with no answer was expunged meanwhile.
+        const found = window.filter((uid) => sizes.has(uid)).map((uid) => ({ uid, size: sizes.get(uid) }));
+        for (const batch of fetchBatches(found, this.cfg.limits)) {
+          if (this.stopped) break;
+          const got = batch.length === 1 ? new Map([[batch[0].uid, await this.fetchOne(client, batch[0].uid, batch[0].size)]])
+            : await this.fetchMany(client, batch);
+          const msgs = batch.flatMap((m) => {
+            const msg = got.get(m.uid);
+            return msg ? [{ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg }] : []; // none: expunged meanwhile
+          });
+          await this.sink.accept(msgs);
+          // Past the whole batch: every message in it is queued (or gone).
+          await this.store.setCursor(mailboxKey, { uidValidity, lastUid: batch[batch.length - 1].uid });
+          done.push(...msgs.map((m) => Number(m.uid)));
+        }
       }
       // The keyword is a courtesy for people reading the mailbox (the store
       // is the authority), so it is set only when the drain went through: a
       // drain that failed has a dead connection to replace, not to wait on.
       if (canFlag && done.length) {
-        await this.bounded(client.messageFlagsAdd(done.join(','), [this.cfg.mailbox.processedKeyword], { uid: true }), 'UID STORE')
+        await this.bounded(client.messageFlagsAdd(uidSet(done), [this.cfg.mailbox.processedKeyword], { uid: true }), 'UID STORE')
           .catch((err: Error) => this.logger.debug({ err: err.message }, 'cannot set processed keyword'));
       }
       const n = done.length;
@@ -360,7 +383,7 @@ export class ImapIntake implements Intake {
     const expected = batch.reduce((sum, m) => sum + Math.min(m.size ?? cap, cap), 0);
     const wanted = new Set(batch.map((m) => m.uid));
     const got = new Map<number, { raw: Buffer }>();
-    for (const msg of await this.bounded(client.fetchAll(batch.map((m) => m.uid).join(','), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
+    for (const msg of await this.bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
       'UID FETCH (BODY.PEEK[])', Math.ceil((expected / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000))) {
       if (msg.source && wanted.has(msg.uid)) got.set(msg.uid, { raw: msg.source });
     }

@@ -1,7 +1,7 @@
 /** How the IMAP intake groups messages into one-command fetches (queue/intake/imap.ts, fetchBatches). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchBatches } from '../../queue/intake/imap.js';
+import { fetchBatches, uidSet } from '../../queue/intake/imap.js';
 import { INTAKE_BOUNDS } from '../../src/limits.js';
 
 const limits = { maxMessageBytes: 1_000_000 };
@@ -30,4 +30,13 @@ test('the declared bytes of a batch stay within the byte bound; an unknown size 
 
 test('nothing to fetch is no batch', () => {
   assert.deepEqual(fetchBatches([], limits), []);
+});
+
+test('UIDs go on the wire as a sequence set with runs as ranges', () => {
+  assert.equal(uidSet([]), '');
+  assert.equal(uidSet([7]), '7');
+  assert.equal(uidSet([1, 2, 3]), '1:3');
+  assert.equal(uidSet([1, 2, 3, 5, 7, 8, 10]), '1:3,5,7:8,10');
+  const many = Array.from({ length: 60_000 }, (_, i) => i + 101);
+  assert.equal(uidSet(many), '101:60100');
 });
