@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, normalize, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -133,4 +133,35 @@ test('consistency from a kept checkpoint, old tiles via the full-tile fallback, 
   await assert.rejects(new TileClient(srv.base).proveEntry(1, generateLogKey(ORIGIN).vkey), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_NOTE_SIGNATURE');
   // Nothing is listening.
   await assert.rejects(new TileClient('http://127.0.0.1:9/').fetchCheckpoint(), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_FETCH');
+});
+
+// The client skips the signature check only for the very text it verified
+// with the very key and origin before (TileClient.verifiedCheckpoint): the
+// same client must still refuse a changed checkpoint and another key.
+test('a client that verified the checkpoint once still refuses a tampered one, another key and another origin', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ztrust-tlog-http-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const keys = generateLogKey(ORIGIN);
+  const log = await TransparencyLog.open(dir, { origin: ORIGIN, signer: keys.skey });
+  t.after(() => log.close());
+  await log.append([Buffer.from('e0'), Buffer.from('e1')]);
+  const srv = await serve(t, dir);
+  const client = new TileClient(srv.base);
+  const first = await client.verifiedCheckpoint(keys.vkey);
+  assert.equal(first.checkpoint.size, 2);
+  assert.deepEqual((await client.verifiedCheckpoint(keys.vkey)).checkpoint, first.checkpoint, 'the same checkpoint again');
+
+  // The same signed note claiming another tree size.
+  const good = await readFile(join(dir, 'checkpoint'), 'utf8');
+  const forged = good.replace(/^2$/m, '3');
+  assert.notEqual(forged, good);
+  await writeFile(join(dir, 'checkpoint'), forged);
+  await assert.rejects(client.verifiedCheckpoint(keys.vkey), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_NOTE_SIGNATURE');
+  await writeFile(join(dir, 'checkpoint'), good);
+  await assert.rejects(client.verifiedCheckpoint(generateLogKey(ORIGIN).vkey), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_NOTE_SIGNATURE');
+  await assert.rejects(client.verifiedCheckpoint(keys.vkey, 'another.example/log'), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_ORIGIN');
+
+  // The log moves on: the new checkpoint is fetched and verified, not the remembered one served.
+  await log.append([Buffer.from('e2')]);
+  assert.equal((await client.verifiedCheckpoint(keys.vkey)).checkpoint.size, 3);
 });
