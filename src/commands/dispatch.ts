@@ -19,7 +19,8 @@
  * quadratic, and one hostile megabyte would hold the single thread.
  */
 import { createHash } from 'node:crypto';
-import { simpleParser, type ParsedMail } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
+import { simpleParser } from '../mail/parser.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { MailAttachment, ReplyStatus } from '../mail/compose.js';
 import { isoSeconds } from '../root/document.js';

@@ -15,7 +15,7 @@
  * Consistency blocks (ztrust-bot/tlog-consistency@v1) are checked with the
  * same key. The reply's own OpenPGP signature is `gpg --verify`'s job.
  */
-import { simpleParser } from 'mailparser';
+import { simpleParser } from '../mail/parser.js';
 import {
   CONSISTENCY_HEADER,
   ENTRY_HEADER,

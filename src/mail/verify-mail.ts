@@ -39,7 +39,7 @@
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import * as openpgp from 'openpgp';
-import { simpleParser } from 'mailparser';
+import { simpleParser } from './parser.js';
 import { describeError } from '../errors.js';
 import { DEFAULT_LIMITS, LimitError, messageSizeError, REPLY_BOUNDS, type Limits } from '../limits.js';
 import {

@@ -18,7 +18,7 @@
  * walk (src/root/chain.ts) decides whether enough of the right people approved.
  */
 import * as openpgp from 'openpgp';
-import { simpleParser } from 'mailparser';
+import { simpleParser } from '../mail/parser.js';
 import { fingerprintOf } from '../pgp/inspect.js';
 import type { Keyring } from '../pgp/keyring.js';
 import { judgeSignatureAlgorithms, messageVerifyConfig, type CryptoPolicy } from '../policy/index.js';
