@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The ztrust-bot command. It runs the compiled JavaScript in dist/ (`npm run
 // build`; `npm ci` and `npm install` run it through the prepare script), so
-// a start does not pay for compiling TypeScript, and cli/main.ts imports a
-// command's code only when that command runs.
+// a start does not pay for compiling TypeScript, bundled by esbuild into
+// dist/bundle/ (a few chunks to read, not hundreds of modules to resolve),
+// and cli/main.ts imports a command's code only when that command runs.
 //
 // A dist/ that is missing or was built from other sources than the ones
 // here (src/, queue/, cli/, the tsconfig files: after a `git pull`, an edit,
@@ -38,7 +39,7 @@ if (stale) {
   process.stderr.write(`ztrust-bot: ${stale}; run \`npm run build\` in ${root}\n`);
   process.exit(2);
 }
-const { main } = await import('../dist/cli/main.js');
+const { main } = await import('../dist/bundle/main.js');
 process.exitCode = await main(process.argv.slice(2));
 // BullMQ/ioredis handles are closed by the commands themselves; exit now so a
 // stray timer in a library cannot keep a finished command alive.

@@ -1,7 +1,7 @@
 /**
  * bin/ztrust-bot.js runs dist/ only when dist/ was built from the sources
  * beside it (scripts/source-manifest.js). The real bin and manifest code, in
- * a package copy whose dist/cli/main.js is a stand-in that exits 0.
+ * a package copy whose dist/bundle/main.js is a stand-in that exits 0.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,8 +23,8 @@ function fakePackage(): string {
   writeFileSync(path.join(root, 'src', 'mail', 'a.ts'), 'export const a = 1;\n');
   writeFileSync(path.join(root, 'cli', 'main.ts'), 'export const m = 1;\n');
   writeFileSync(path.join(root, 'tsconfig.json'), '{}');
-  mkdirSync(path.join(root, 'dist', 'cli'), { recursive: true });
-  writeFileSync(path.join(root, 'dist', 'cli', 'main.js'), 'export async function main() { process.stdout.write("ran\\n"); return 0; }\n');
+  mkdirSync(path.join(root, 'dist', 'bundle'), { recursive: true });
+  writeFileSync(path.join(root, 'dist', 'bundle', 'main.js'), 'export async function main() { process.stdout.write("ran\\n"); return 0; }\n');
   writeFileSync(path.join(root, 'dist', '.sources'), sourceManifest(root) ?? '');
   return root;
 }

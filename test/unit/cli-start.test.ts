@@ -4,9 +4,10 @@
  * src/errors.js of ours, and commander; no command's module, and none of
  * the heavy packages (openpgp, BullMQ, ioredis, SQLite, mailparser,
  * imapflow, zod...). Run on the compiled build as a user runs it
- * (bin/ztrust-bot.js -> dist/; `npm test` builds first), with a resolve hook
- * (test/harness/import-recorder.js) recording every module URL the process
- * resolves. Not timed: bench/cli-start.ts measures the start.
+ * (bin/ztrust-bot.js -> dist/bundle/; `npm test` builds first), with a
+ * resolve hook (test/harness/import-recorder.js) recording every module URL
+ * the process resolves, a bundle chunk standing for the sources esbuild put
+ * in it (dist/bundle/meta.json). Not timed: bench/cli-start.ts measures the start.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,16 +43,31 @@ function runRecorded(args: string[]): { status: number | null; stdout: string; s
   }
 }
 
-/** The packages (node_modules/<name>/) and our own files (relative to the package root) among the URLs. */
+/**
+ * What esbuild put in each file of dist/bundle/ (scripts/build.js writes it):
+ * a chunk loaded means every source in it was loaded.
+ */
+const META = JSON.parse(readFileSync(path.join(ROOT, 'dist', 'bundle', 'meta.json'), 'utf8')) as
+  { outputs: Record<string, { inputs: Record<string, unknown> }> };
+
+/**
+ * The packages (node_modules/<name>/) and our own files (relative to the
+ * package root) among the URLs, a bundle chunk counted as the sources in it.
+ */
 function loaded(urls: string[]): { packages: Set<string>; ours: Set<string> } {
   const packages = new Set<string>();
   const ours = new Set<string>();
   const root = `${pathToFileURL(ROOT).href}/`;
-  for (const u of urls) {
-    const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u);
+  const add = (rel: string): void => {
+    const pkg = /^(?:.*\/)?node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(rel);
     if (pkg) packages.add(pkg[1]);
-    else if (u.startsWith(root)) ours.add(u.slice(root.length));
-  }
+    else if (rel.startsWith('dist/bundle/')) {
+      const chunk = META.outputs[rel];
+      assert.ok(chunk, `${rel} is not in dist/bundle/meta.json`);
+      for (const input of Object.keys(chunk.inputs)) add(input);
+    } else ours.add(rel);
+  };
+  for (const u of urls) if (u.startsWith(root)) add(u.slice(root.length));
   return { packages, ours };
 }
 
@@ -75,6 +91,7 @@ for (const c of LIGHT) {
     assert.deepEqual([...packages].filter((p) => HEAVY.includes(p)), [], `heavy packages loaded: ${[...packages].join(' ')}`);
     assert.deepEqual([...packages], ['commander']);
     assert.deepEqual([...ours].sort(), ['bin/ztrust-bot.js', 'dist/cli/main.js', 'dist/src/errors.js', 'scripts/source-manifest.js']);
+    assert.ok(r.urls.some((u) => u.endsWith('/dist/bundle/main.js')), 'the command runs the bundle');
   });
 }
 
