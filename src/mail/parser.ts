@@ -8,9 +8,18 @@
 import type { ParsedMail, SimpleParserOptions } from 'mailparser';
 
 type MailParser = typeof import('mailparser');
-let loading: Promise<MailParser> | null = null;
+let loading: Promise<MailParser['simpleParser']> | null = null;
+
+async function load(): Promise<MailParser['simpleParser']> {
+  // mailparser is CommonJS: Node hands its exports over as named exports,
+  // the command's bundle (dist/bundle/, esbuild) as `default` only.
+  const m = await import('mailparser') as MailParser & { default?: MailParser };
+  const fn = m.simpleParser ?? m.default?.simpleParser;
+  if (typeof fn !== 'function') throw new Error('mailparser has no simpleParser');
+  return fn;
+}
 
 export async function simpleParser(input: Buffer | string, options: SimpleParserOptions): Promise<ParsedMail> {
-  loading ??= import('mailparser');
-  return (await loading).simpleParser(input, options);
+  loading ??= load();
+  return (await loading)(input, options);
 }
