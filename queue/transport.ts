@@ -5,6 +5,7 @@
  * signed; nothing re-encodes them.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { TransportError } from '../src/errors.js';
@@ -26,6 +27,39 @@ export function isPermanentSmtpError(err: unknown): boolean {
   return typeof code === 'number' && code >= 500 && code < 600;
 }
 
+/** Bound on opening the TCP connection to the SMTP server (nodemailer's own timeouts take over after). */
+const SMTP_CONNECT_TIMEOUT_MS = 30_000;
+
+type SocketCallback = (err: Error | null, socket?: { connection: net.Socket }) => void;
+
+/**
+ * A TCP connection to the SMTP server with Nagle's algorithm off, handed to
+ * nodemailer (its `getSocket` hook), which then speaks SMTP over it and does
+ * the TLS of smtps:// or STARTTLS on top. Why: nodemailer writes the end of
+ * a message (CRLF.CRLF) as a small write of its own, which Nagle holds
+ * until the server acknowledges the body, and servers delay that ACK by up
+ * to 40 ms: every reply took 45 ms on loopback (measured against
+ * smtp-server, one connection), 1.9 ms with TCP_NODELAY. nodemailer has no
+ * setting for it.
+ */
+function connectNoDelay(host: string, port: number, cb: SocketCallback): void {
+  let done = false;
+  const socket = net.connect({ host, port, noDelay: true });
+  const finish = (err: Error | null): void => {
+    if (done) return;
+    done = true;
+    socket.setTimeout(0);
+    if (err) {
+      socket.destroy();
+      cb(err);
+    } else cb(null, { connection: socket });
+  };
+  socket.setTimeout(SMTP_CONNECT_TIMEOUT_MS, () => finish(new Error(`connection to ${host}:${port} timed out`)));
+  socket.once('connect', () => finish(null));
+  // After the hand-over nodemailer listens for errors itself; this one only reports a failed connect.
+  socket.on('error', (err) => finish(err));
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 }
@@ -39,9 +73,10 @@ export function createTransport(cfg: LoadedConfig): Transport {
     const pass = readSecret({ env: cfg.outbox.passwordEnv, file: cfg.outbox.passwordFile }, 'outbox password', path.dirname(cfg.configPath || '.'));
     const user = cfg.outbox.user ?? (u.username ? decodeURIComponent(u.username) : undefined);
     const ca = cfg.outbox.tls.caFile ? readFileSync(cfg.outbox.tls.caFile) : undefined;
+    const port = u.port ? Number(u.port) : secure ? 465 : 25;
     const transporter = nodemailer.createTransport({
       host: u.hostname,
-      port: u.port ? Number(u.port) : secure ? 465 : 25,
+      port,
       secure,
       // Off loopback, never send credentials or replies in clear text.
       requireTLS: !secure && cfg.outbox.tls.starttls && !isLoopback(u.hostname),
@@ -58,6 +93,7 @@ export function createTransport(cfg: LoadedConfig): Transport {
       pool: true,
       maxConnections: cfg.queue.outboundConcurrency,
       maxMessages: 1000,
+      getSocket: (_opts, cb) => connectNoDelay(u.hostname.replace(/^\[(.*)\]$/, '$1'), port, cb),
     });
     return {
       where: `${u.protocol}//${u.hostname}:${u.port || (secure ? 465 : 25)}`,

@@ -16,7 +16,8 @@
 // 700 ms worker start, `npm run bench:cli`). Only better-sqlite3 (a native
 // addon) and BullMQ (which loads its Lua scripts from its own folder) stay
 // in node_modules. dist/bundle/meta.json says which sources each chunk
-// holds (test/unit/cli-start.test.ts reads it).
+// holds (test/unit/cli-start.test.ts reads it), and each chunk's .map where
+// its code came from (bench/profile.ts reads them).
 // dist/.sources records what the build was made from (scripts/source-manifest.js),
 // taken before tsc starts: the command compares it with the sources as they
 // are now and asks for another build on any difference.
@@ -77,6 +78,10 @@ async function bundle(entry, outdir) {
       banner: { js: "import { createRequire as __ztrustRequire } from 'node:module'; const require = __ztrustRequire(import.meta.url);" },
       metafile: true,
       absWorkingDir: root,
+      // Maps back to dist/'s modules, for profiles (bench/profile.ts) and
+      // `node --enable-source-maps`; nothing reads them at an ordinary start.
+      sourcemap: 'linked',
+      sourcesContent: false,
       logLevel: 'warning',
     });
     // Paths relative to the package root (absWorkingDir), as they will be once dist.next/ is dist/.
