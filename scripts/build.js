@@ -12,12 +12,13 @@
 // module it imports on demand) into dist/bundle/, which bin/ztrust-bot.js
 // runs: one file per command's code (code splitting), so `--help` still
 // loads only main and commander, while `run` reads a few chunks instead of
-// resolving and reading some 900 module files one by one (140 ms of a
-// 700 ms worker start, `npm run bench:cli`). Only better-sqlite3 (a native
-// addon) and BullMQ (which loads its Lua scripts from its own folder) stay
-// in node_modules. dist/bundle/meta.json says which sources each chunk
-// holds (test/unit/cli-start.test.ts reads it), and each chunk's .map where
-// its code came from (bench/profile.ts reads them).
+// resolving and reading some 900 module files one by one (the worker's
+// start to its first fetch went from 583 to 519 ms, `npm run bench:cli`).
+// Only better-sqlite3 (a native addon), BullMQ (which loads its Lua scripts
+// from its own folder) and ioredis (BullMQ's own) stay in node_modules.
+// dist/bundle/meta.json says which sources each chunk holds
+// (test/unit/cli-start.test.ts reads it), and each chunk's .map where its
+// code came from (bench/profile.ts reads them).
 // dist/.sources records what the build was made from (scripts/source-manifest.js),
 // taken before tsc starts: the command compares it with the sources as they
 // are now and asks for another build on any difference.
@@ -62,8 +63,8 @@ renameSync(next, dist);
 
 /** dist.next/cli/main.js and what it imports, as ESM chunks in `outdir`; false when esbuild failed. */
 async function bundle(entry, outdir) {
-  const esbuild = await import('esbuild');
   try {
+    const esbuild = await import('esbuild');
     const r = await esbuild.build({
       entryPoints: [entry],
       outdir,
@@ -72,7 +73,9 @@ async function bundle(entry, outdir) {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      external: ['better-sqlite3', 'bullmq'],
+      // ioredis too: BullMQ require()s it from node_modules, and one copy of
+      // it in the process leaves no class to be two classes.
+      external: ['better-sqlite3', 'bullmq', 'ioredis'],
       // CommonJS packages in an ES module bundle call require() for node's
       // own modules: give them the real one.
       banner: { js: "import { createRequire as __ztrustRequire } from 'node:module'; const require = __ztrustRequire(import.meta.url);" },

@@ -6,10 +6,19 @@
 // added or deleted source, a `git pull`, or sources copied in with their old
 // times (rsync -a, tar) over a newer dist/ all differ, so stale compiled code
 // is never run as if it were current. About 320 stats: a few milliseconds.
-import { readdirSync, statSync } from 'node:fs';
+//
+// The build bundles the packages' code into dist/bundle/ too, so a changed
+// set of packages (a lock-file bump from `git pull`, `npm install pkg@x`,
+// `npm update`) must also send the user to the build, or the old library
+// code (a security fix not in effect) would keep running: package-lock.json
+// is recorded by its content, not its time, since npm rewrites it unchanged;
+// scripts/build.js (how the bundle is made) by size and time like a source.
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 
 const FOLDERS = ['src', 'queue', 'cli'];
-const FILES = ['tsconfig.json', 'tsconfig.build.json'];
+const FILES = ['tsconfig.json', 'tsconfig.build.json', 'scripts/build.js'];
+const BY_CONTENT = ['package-lock.json'];
 
 /** The manifest text, or null when the package holds no sources (nothing to compare). */
 export function sourceManifest(root) {
@@ -36,6 +45,13 @@ export function sourceManifest(root) {
   for (const f of FILES) {
     try {
       add(f);
+    } catch {
+      /* absent: nothing to record */
+    }
+  }
+  for (const f of BY_CONTENT) {
+    try {
+      lines.push(`${f}\t${createHash('sha256').update(readFileSync(`${root}/${f}`)).digest('hex')}`);
     } catch {
       /* absent: nothing to record */
     }

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ function fakePackage(): string {
   writeFileSync(path.join(root, 'src', 'mail', 'a.ts'), 'export const a = 1;\n');
   writeFileSync(path.join(root, 'cli', 'main.ts'), 'export const m = 1;\n');
   writeFileSync(path.join(root, 'tsconfig.json'), '{}');
+  writeFileSync(path.join(root, 'package-lock.json'), '{"lockfileVersion":3,"packages":{"node_modules/openpgp":{"version":"6.3.2"}}}\n');
   mkdirSync(path.join(root, 'dist', 'bundle'), { recursive: true });
   writeFileSync(path.join(root, 'dist', 'bundle', 'main.js'), 'export async function main() { process.stdout.write("ran\\n"); return 0; }\n');
   writeFileSync(path.join(root, 'dist', '.sources'), sourceManifest(root) ?? '');
@@ -40,6 +41,16 @@ test('a dist/ built from these sources runs', () => {
   rmSync(root, { recursive: true, force: true });
 });
 
+test('package-lock.json rewritten with the same content (npm does) is not a change', () => {
+  const root = fakePackage();
+  const lock = path.join(root, 'package-lock.json');
+  const text = readFileSync(lock);
+  writeFileSync(lock, text);
+  utimesSync(lock, new Date('2030-01-01'), new Date('2030-01-01'));
+  assert.deepEqual(run(root), { status: 0, out: 'ran\n', err: '' });
+  rmSync(root, { recursive: true, force: true });
+});
+
 test('an edited, added or deleted source, a tsconfig change, or a missing dist/ is refused with one line naming the build', () => {
   const cases: [string, (root: string) => void, RegExp][] = [
     ['edited', (r) => writeFileSync(path.join(r, 'src', 'mail', 'a.ts'), 'export const a = 2; // fixed\n'), /src\/mail\/a\.ts/],
@@ -53,6 +64,9 @@ test('an edited, added or deleted source, a tsconfig change, or a missing dist/ 
       utimesSync(f, new Date('2020-01-01'), new Date('2020-01-01'));
     }, /src\/mail\/a\.ts/],
     ['no dist', (r) => rmSync(path.join(r, 'dist', '.sources')), /dist\/ is missing/],
+    // The bundle holds the packages' code: another set of packages needs a build too.
+    ['a lock-file bump', (r) => writeFileSync(path.join(r, 'package-lock.json'),
+      '{"lockfileVersion":3,"packages":{"node_modules/openpgp":{"version":"6.3.3"}}}\n'), /package-lock\.json/],
   ];
   for (const [name, change, names] of cases) {
     const root = fakePackage();

@@ -47,8 +47,11 @@ function runRecorded(args: string[]): { status: number | null; stdout: string; s
  * What esbuild put in each file of dist/bundle/ (scripts/build.js writes it):
  * a chunk loaded means every source in it was loaded.
  */
-const META = JSON.parse(readFileSync(path.join(ROOT, 'dist', 'bundle', 'meta.json'), 'utf8')) as
-  { outputs: Record<string, { inputs: Record<string, unknown> }> };
+let meta: { outputs: Record<string, { inputs: Record<string, unknown> }> } | null = null;
+function bundleMeta(): NonNullable<typeof meta> {
+  meta ??= JSON.parse(readFileSync(path.join(ROOT, 'dist', 'bundle', 'meta.json'), 'utf8')) as NonNullable<typeof meta>;
+  return meta;
+}
 
 /**
  * The packages (node_modules/<name>/) and our own files (relative to the
@@ -62,7 +65,7 @@ function loaded(urls: string[]): { packages: Set<string>; ours: Set<string> } {
     const pkg = /^(?:.*\/)?node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(rel);
     if (pkg) packages.add(pkg[1]);
     else if (rel.startsWith('dist/bundle/')) {
-      const chunk = META.outputs[rel];
+      const chunk = bundleMeta().outputs[rel];
       assert.ok(chunk, `${rel} is not in dist/bundle/meta.json`);
       for (const input of Object.keys(chunk.inputs)) add(input);
     } else ours.add(rel);
