@@ -42,7 +42,7 @@ type SocketCallback = (err: Error | null, socket?: { connection: net.Socket }) =
  * smtp-server, one connection), 1.9 ms with TCP_NODELAY. nodemailer has no
  * setting for it.
  */
-function connectNoDelay(host: string, port: number, cb: SocketCallback): void {
+export function connectNoDelay(host: string, port: number, cb: SocketCallback): void {
   let done = false;
   const socket = net.connect({ host, port, noDelay: true });
   const finish = (err: Error | null): void => {
@@ -55,7 +55,10 @@ function connectNoDelay(host: string, port: number, cb: SocketCallback): void {
     } else cb(null, { connection: socket });
   };
   socket.setTimeout(SMTP_CONNECT_TIMEOUT_MS, () => finish(new Error(`connection to ${host}:${port} timed out`)));
-  socket.once('connect', () => finish(null));
+  socket.once('connect', () => {
+    socket.setKeepAlive(true); // as nodemailer sets on the connections it opens
+    finish(null);
+  });
   // After the hand-over nodemailer listens for errors itself; this one only reports a failed connect.
   socket.on('error', (err) => finish(err));
 }
@@ -74,8 +77,10 @@ export function createTransport(cfg: LoadedConfig): Transport {
     const user = cfg.outbox.user ?? (u.username ? decodeURIComponent(u.username) : undefined);
     const ca = cfg.outbox.tls.caFile ? readFileSync(cfg.outbox.tls.caFile) : undefined;
     const port = u.port ? Number(u.port) : secure ? 465 : 25;
+    // An IPv6 literal without its URL brackets: for the socket, SNI and the certificate check alike.
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     const transporter = nodemailer.createTransport({
-      host: u.hostname,
+      host,
       port,
       secure,
       // Off loopback, never send credentials or replies in clear text.
@@ -93,7 +98,7 @@ export function createTransport(cfg: LoadedConfig): Transport {
       pool: true,
       maxConnections: cfg.queue.outboundConcurrency,
       maxMessages: 1000,
-      getSocket: (_opts, cb) => connectNoDelay(u.hostname.replace(/^\[(.*)\]$/, '$1'), port, cb),
+      getSocket: (_opts, cb) => connectNoDelay(host, port, cb),
     });
     return {
       where: `${u.protocol}//${u.hostname}:${u.port || (secure ? 465 : 25)}`,

@@ -314,7 +314,11 @@ export class ImapIntake implements Intake {
       for (let w = 0; w < uids.length && !this.stopped; w += INTAKE_BOUNDS.sizeWindowMessages) {
         const window = uids.slice(w, w + INTAKE_BOUNDS.sizeWindowMessages);
         const sizes = new Map<number, number | undefined>();
-        for (const msg of await this.bounded(client.fetchAll(uidSet(window), { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
+        // As one range: a UID between two that SEARCH found, and not found
+        // itself, was expunged (UIDs only grow), so the range asks for the
+        // same messages in a short command however sparse the mailbox is.
+        const range = `${window[0]}:${window[window.length - 1]}`;
+        for (const msg of await this.bounded(client.fetchAll(range, { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
           sizes.set(msg.uid, msg.size);
         }
         // A UID with no answer was expunged meanwhile.

@@ -6,6 +6,7 @@ import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileS
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
+import { connectNoDelay } from '../../queue/transport.js';
 import { removeDir, trackDir } from './cleanup.js';
 import { freePort } from './ports.js';
 import { findBinary, spawnService, stopService, waitForGreeting, type Service } from './procs.js';
@@ -259,6 +260,9 @@ export async function startDovecot(): Promise<DovecotHandle> {
         ignoreTLS: true,
         name: 'lmtp-client.harness.test',
         connectionTimeout: 10000,
+        // With Nagle on, each delivery waited about 45 ms for Dovecot's
+        // delayed ACK of the body (queue/transport.ts, connectNoDelay).
+        getSocket: (_opts: unknown, cb: Parameters<typeof connectNoDelay>[2]) => connectNoDelay(host, lmtpPort, cb),
       });
       try {
         const info = await transport.sendMail({
