@@ -323,10 +323,25 @@ export class ImapIntake implements Intake {
         }
         // A UID with no answer was expunged meanwhile.
         const found = window.filter((uid) => sizes.has(uid)).map((uid) => ({ uid, size: sizes.get(uid) }));
-        for (const batch of fetchBatches(found, this.cfg.limits)) {
-          if (this.stopped) break;
-          const got = batch.length === 1 ? new Map([[batch[0].uid, await this.fetchOne(client, batch[0].uid, batch[0].size)]])
-            : await this.fetchMany(client, batch);
+        // The next batch is asked for before this one is spooled, so the
+        // server reads it while the bot spools (one batch ahead at most: its
+        // bytes are bounded by INTAKE_BOUNDS). The cursor still moves batch
+        // by batch, in order, after each is queued; a batch fetched ahead
+        // and never spooled (a stop, a failure, a crash) is fetched again.
+        const batches = fetchBatches(found, this.cfg.limits);
+        const fetchBatch = (batch: { uid: number; size: number | undefined }[]): Promise<Map<number, { raw: Buffer; declaredSize?: number } | undefined>> => {
+          const p = batch.length === 1
+            ? this.fetchOne(client, batch[0].uid, batch[0].size).then((m) => new Map([[batch[0].uid, m]]))
+            : this.fetchMany(client, batch);
+          p.catch(() => undefined); // awaited below, or dropped with the drain
+          return p;
+        };
+        let ahead = batches.length ? fetchBatch(batches[0]) : null;
+        for (let i = 0; i < batches.length; i++) {
+          if (this.stopped || !ahead) break;
+          const batch = batches[i];
+          const got = await ahead;
+          ahead = i + 1 < batches.length && !this.stopped ? fetchBatch(batches[i + 1]) : null;
           const msgs = batch.flatMap((m) => {
             const msg = got.get(m.uid);
             return msg ? [{ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg }] : []; // none: expunged meanwhile
