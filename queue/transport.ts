@@ -64,7 +64,7 @@ export function connectNoDelay(host: string, port: number, cb: SocketCallback): 
 }
 
 function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 export function createTransport(cfg: LoadedConfig): Transport {
@@ -84,7 +84,7 @@ export function createTransport(cfg: LoadedConfig): Transport {
       port,
       secure,
       // Off loopback, never send credentials or replies in clear text.
-      requireTLS: !secure && cfg.outbox.tls.starttls && !isLoopback(u.hostname),
+      requireTLS: !secure && cfg.outbox.tls.starttls && !isLoopback(host),
       ignoreTLS: !secure && !cfg.outbox.tls.starttls,
       auth: user && pass !== undefined ? { user, pass } : undefined,
       tls: { rejectUnauthorized: cfg.outbox.tls.rejectUnauthorized, ca },
@@ -101,7 +101,7 @@ export function createTransport(cfg: LoadedConfig): Transport {
       getSocket: (_opts, cb) => connectNoDelay(host, port, cb),
     });
     return {
-      where: `${u.protocol}//${u.hostname}:${u.port || (secure ? 465 : 25)}`,
+      where: `${u.protocol}//${u.hostname}:${port}`,
       async send(_id, envelope, raw) {
         try {
           await transporter.sendMail({ envelope, raw });

@@ -66,12 +66,18 @@ async function serve(t: { after: (fn: () => Promise<void>) => void }, root: stri
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, ...state };
 }
 
-test('a proof built from fetched tiles alone verifies offline and equals the log own proof', async (t) => {
+/** A fresh log in a temporary directory, closed and removed after the test. */
+async function newLog(t: { after: (fn: () => Promise<void> | void) => void }) {
   const dir = await mkdtemp(join(tmpdir(), 'ztrust-tlog-http-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const keys = generateLogKey(ORIGIN);
   const log = await TransparencyLog.open(dir, { origin: ORIGIN, signer: keys.skey });
   t.after(() => log.close());
+  return { dir, keys, log };
+}
+
+test('a proof built from fetched tiles alone verifies offline and equals the log own proof', async (t) => {
+  const { dir, keys, log } = await newLog(t);
   const entries = Array.from({ length: 70 }, (_, i) => Buffer.from(`entry ${i}\n`));
   for (let i = 0; i < 700; i += 70) await log.append(entries.map((e) => Buffer.concat([e, Buffer.from(String(i))])));
   const all = Array.from({ length: 700 }, (_, i) => Buffer.concat([entries[i % 70], Buffer.from(String(i - (i % 70)))]));
@@ -93,11 +99,7 @@ test('a proof built from fetched tiles alone verifies offline and equals the log
 });
 
 test('consistency from a kept checkpoint, old tiles via the full-tile fallback, and hostile servers', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ztrust-tlog-http-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const keys = generateLogKey(ORIGIN);
-  const log = await TransparencyLog.open(dir, { origin: ORIGIN, signer: keys.skey });
-  t.after(() => log.close());
+  const { dir, keys, log } = await newLog(t);
   const batch = (from: number, n: number) => Array.from({ length: n }, (_, i) => Buffer.from(`e${from + i}`));
   await log.append(batch(0, 250));
   const kept = log.checkpoint();
@@ -139,11 +141,7 @@ test('consistency from a kept checkpoint, old tiles via the full-tile fallback, 
 // with the very key and origin before (TileClient.verifiedCheckpoint): the
 // same client must still refuse a changed checkpoint and another key.
 test('a client that verified the checkpoint once still refuses a tampered one, another key and another origin', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'ztrust-tlog-http-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const keys = generateLogKey(ORIGIN);
-  const log = await TransparencyLog.open(dir, { origin: ORIGIN, signer: keys.skey });
-  t.after(() => log.close());
+  const { dir, keys, log } = await newLog(t);
   await log.append([Buffer.from('e0'), Buffer.from('e1')]);
   const srv = await serve(t, dir);
   const client = new TileClient(srv.base);
