@@ -5,7 +5,7 @@
  * CLI worker spawned as deployed, with its peak RSS sampled from /proc.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { Collection } from '../src/collection/collection.js';
@@ -164,16 +164,22 @@ export interface Worker {
 
 /** The real CLI (`node bin/ztrust-bot.js ...`), with its stderr to a file in the data dir and VmHWM sampled. */
 export function spawnWorker(stack: Stack, args: string[], opts: { cpuProfDir?: string; logFile: string }): Worker {
-  const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
+  // ZTRUST_BENCH_NODE_ARGS: node flags for diagnosis (`--trace-gc`, which
+  // NODE_OPTIONS refuses), with the worker's stdout to ZTRUST_BENCH_STDOUT.
+  const nodeArgs = [
+    ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
+    ...(process.env.ZTRUST_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ];
+  const stdout = process.env.ZTRUST_BENCH_STDOUT ? openSync(process.env.ZTRUST_BENCH_STDOUT, 'a') : 'ignore';
   const startedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', stack.bot.configPath],
-    { env: stack.bot.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    { env: stack.bot.env, stdio: ['ignore', stdout, 'pipe'] });
   const pid = child.pid!;
   // Not left running if the bench dies (an error, ^C): the harness's exit hooks end it with the servers.
   const forget = atExit(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } });
   let tail = '';
   const chunks: Buffer[] = [];
-  child.stderr.on('data', (d: Buffer) => { chunks.push(d); tail = (tail + d.toString('utf8')).slice(-8000); });
+  child.stderr!.on('data', (d: Buffer) => { chunks.push(d); tail = (tail + d.toString('utf8')).slice(-8000); });
   let peak = 0;
   const sample = () => {
     try {

@@ -12,6 +12,7 @@ import { rootStanding } from '../src/root/start.js';
 import { startCheck } from '../src/state/consistency.js';
 import { runForever, runOnce } from '../queue/runner.js';
 import { describeStuck } from '../queue/settle.js';
+import { boundWorkerHeap } from '../src/heap.js';
 
 /**
  * The trust root decides who may act (src/root/start.ts): on a mismatch the
@@ -29,6 +30,8 @@ function checkRoot(app: App): void {
 }
 
 export async function run(o: { config?: string; once?: boolean }): Promise<void> {
+  // The worker's peak memory must not grow with the backlog (src/heap.ts).
+  boundWorkerHeap();
   const cfg = loadConfig(o.config ?? defaultConfigPath());
   const logger = createLogger(process.env.ZTRUST_LOG_LEVEL ?? cfg.logging.level);
   // Before state.db is opened (which would create a deleted one afresh): store, collection and log must agree.

@@ -160,6 +160,19 @@ export const HEADER_LIMITS = Object.freeze({
   references: 20,
 });
 
+/**
+ * How far V8 lets the worker's heap grow past what was live after the last
+ * full collection before it collects again: to (1 + this / 100) times that
+ * size (src/heap.ts). V8's own factor goes up to 4x for a small heap that
+ * allocates fast, and the worker allocates fast (every message, reply and
+ * queue job is short-lived garbage): with it, a 10,000-request backlog took
+ * the heap to ~170 MB around ~42 MB live and the RSS to 315 MB, 1.25x the
+ * figure at 2,500 (`npm run bench -- memory`). At 50: 217 MB, 1.07x, at the
+ * same speed (a full collection about once a second, ~10 ms). A target, not
+ * a cap: a heap that really needs more still gets it.
+ */
+export const WORKER_HEAP_GROWING_PERCENT = 50;
+
 // ---------------------------------------------------------------- fixed bounds on hostile input
 //
 // Not configurable: each bounds the work or memory one piece of input from
