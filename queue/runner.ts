@@ -84,10 +84,12 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       // List posts the dispatcher would certainly ignore (src/commands/triage.ts):
       // recorded as done in one transaction, never spooled, queued or parsed.
       const quiet: Omit<SpoolRecord, 'raw' | 'declaredSize'>[] = [];
-      for (const msg of msgs) {
-        const key = spoolKey(msg.mailbox, msg.uidValidity, msg.uid);
-        const existing = await store.getSpooled(key);
-        if (existing?.state === 'done') continue;
+      const keys = msgs.map((msg) => spoolKey(msg.mailbox, msg.uidValidity, msg.uid));
+      const states = await store.spoolStates(keys);
+      for (const [i, msg] of msgs.entries()) {
+        const key = keys[i];
+        const existing = states.get(key);
+        if (existing === 'done') continue;
         if (existing) {
           // Spooled by an earlier fetch: its job may have run out of attempts.
           again.push(key);

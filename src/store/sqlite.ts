@@ -242,6 +242,15 @@ export class SqliteStore implements StateStore {
     };
   }
 
+  async spoolStates(keys: readonly string[]): Promise<Map<string, SpoolRow['state']>> {
+    if (!keys.length) return new Map();
+    // One statement for the batch; the key list goes in as one JSON
+    // parameter (no statement text built from input, no variable limit).
+    const rows = this.sql('SELECT key, state FROM spool WHERE key IN (SELECT value FROM json_each(?))')
+      .all(JSON.stringify(keys)) as { key: string; state: SpoolRow['state'] }[];
+    return new Map(rows.map((r) => [r.key, r.state]));
+  }
+
   async pendingSpool(): Promise<string[]> {
     return (this.sql("SELECT key FROM spool WHERE state = 'queued' ORDER BY received_at, key").all() as { key: string }[])
       .map((r) => r.key);

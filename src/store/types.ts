@@ -406,6 +406,13 @@ export interface StateStore {
   spool(rec: SpoolRecord): Promise<boolean>;
   getSpooled(key: string): Promise<SpoolRow | undefined>;
   /**
+   * The state of each of `keys` that is spooled (absent keys are left out),
+   * in one read: the intake asks it once for a fetched batch, where a
+   * getSpooled per message (which also copies the bytes) cost 5% of the
+   * worker on list traffic.
+   */
+  spoolStates(keys: readonly string[]): Promise<Map<string, SpoolRow['state']>>;
+  /**
    * Record messages the intake triage found certain to be ignored
    * (src/commands/triage.ts) as done with `outcome`, in ONE transaction,
    * without their bytes (the mailbox keeps them; nothing will read them).
