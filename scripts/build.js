@@ -14,8 +14,12 @@
 // loads only main and commander, while `run` reads a few chunks instead of
 // resolving and reading some 900 module files one by one (the worker's
 // start to its first fetch went from 583 to 519 ms, `npm run bench:cli`).
-// Only better-sqlite3 (a native addon), BullMQ (which loads its Lua scripts
-// from its own folder) and ioredis (BullMQ's own) stay in node_modules.
+// Only better-sqlite3 (a native addon) stays in node_modules. BullMQ is
+// bundled from its ES module build (its package.json names it under
+// "module"; node itself would load the CommonJS one, some 300 files: BullMQ
+// and ioredis took 160-200 ms of the worker's start that way, 60 ms as one
+// bundled file). Its Lua scripts are JavaScript strings in that build, and
+// its require('ioredis') becomes the bundle's one copy of ioredis.
 // dist/bundle/meta.json says which sources each chunk holds
 // (test/unit/cli-start.test.ts reads it), and each chunk's .map where its
 // code came from (bench/profile.ts reads them).
@@ -24,6 +28,7 @@
 // are now and asks for another build on any difference.
 import { spawnSync } from 'node:child_process';
 import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { sourceManifest } from './source-manifest.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +66,21 @@ writeFileSync(join(next, '.sources'), manifest ?? '');
 rmSync(dist, { recursive: true, force: true });
 renameSync(next, dist);
 
+/**
+ * An esbuild plugin that resolves `name` to the ES module build at `entry`
+ * (for a package whose package.json has "module" but no "exports"; the
+ * other packages keep esbuild's default resolution).
+ */
+function esmBuildOf(name, entry) {
+  return {
+    name: `esm-build-of-${name}`,
+    setup(build) {
+      const path = createRequire(join(root, 'package.json')).resolve(entry);
+      build.onResolve({ filter: new RegExp(`^${name}$`) }, () => ({ path }));
+    },
+  };
+}
+
 /** dist.next/cli/main.js and what it imports, as ESM chunks in `outdir`; false when esbuild failed. */
 async function bundle(entry, outdir) {
   try {
@@ -73,9 +93,8 @@ async function bundle(entry, outdir) {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      // ioredis too: BullMQ require()s it from node_modules, and one copy of
-      // it in the process leaves no class to be two classes.
-      external: ['better-sqlite3', 'bullmq', 'ioredis'],
+      external: ['better-sqlite3'],
+      plugins: [esmBuildOf('bullmq', 'bullmq/dist/esm/index.js')],
       // CommonJS packages in an ES module bundle call require() for node's
       // own modules: give them the real one.
       banner: { js: "import { createRequire as __ztrustRequire } from 'node:module'; const require = __ztrustRequire(import.meta.url);" },
