@@ -163,7 +163,8 @@ export const HEADER_LIMITS = Object.freeze({
 /**
  * How far V8 lets the worker's heap grow past what was live after the last
  * full collection before it collects again: to (1 + this / 100) times that
- * size (src/heap.ts). V8's own factor goes up to 4x for a small heap that
+ * size (src/heap.ts). V8's own factor goes up to 4x when its heap limit is
+ * 2 GiB or more (a machine with 8 GB of memory or more) and the heap
  * allocates fast, and the worker allocates fast (every message, reply and
  * queue job is short-lived garbage): with it, a 10,000-request backlog took
  * the heap to ~170 MB around ~42 MB live and the RSS to 315 MB, 1.25x the
