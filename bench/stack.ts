@@ -5,7 +5,7 @@
  * CLI worker spawned as deployed, with its peak RSS sampled from /proc.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { Collection } from '../src/collection/collection.js';
@@ -174,6 +174,7 @@ export function spawnWorker(stack: Stack, args: string[], opts: { cpuProfDir?: s
   const startedAt = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, '--config', stack.bot.configPath],
     { env: stack.bot.env, stdio: ['ignore', stdout, 'pipe'] });
+  if (typeof stdout === 'number') closeSync(stdout); // the child has its own copy
   const pid = child.pid!;
   // Not left running if the bench dies (an error, ^C): the harness's exit hooks end it with the servers.
   const forget = atExit(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } });

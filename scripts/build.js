@@ -18,8 +18,11 @@
 // bundled from its ES module build (its package.json names it under
 // "module"; node itself would load the CommonJS one, some 300 files: BullMQ
 // and ioredis took 160-200 ms of the worker's start that way, 60 ms as one
-// bundled file). Its Lua scripts are JavaScript strings in that build, and
-// its require('ioredis') becomes the bundle's one copy of ioredis.
+// bundled file). Its Lua scripts are JavaScript strings (in both builds), and
+// its require('ioredis') becomes the bundle's one copy of ioredis; the build
+// fails if a second copy of either gets in. msgpackr's optional native
+// decoder is not loaded from the bundle (it finds itself by __dirname):
+// BullMQ only encodes with msgpackr, which is plain JavaScript.
 // dist/bundle/meta.json says which sources each chunk holds
 // (test/unit/cli-start.test.ts reads it), and each chunk's .map where its
 // code came from (bench/profile.ts reads them).
@@ -81,6 +84,19 @@ function esmBuildOf(name, entry) {
   };
 }
 
+/**
+ * Why the bundle would hold two copies of BullMQ or ioredis (BullMQ's
+ * CommonJS build beside its ES module one, say through an import of a
+ * `bullmq/...` path; an ioredis of another version nested under a
+ * package): two queue classes, two Redis classes. Null when it does not.
+ */
+function duplicatePackages(inputs) {
+  if (inputs.some((f) => f.includes('node_modules/bullmq/dist/cjs/'))) return "BullMQ's CommonJS build got into the bundle beside its ES module build";
+  const ioredis = new Set(inputs.map((f) => /^(.*node_modules\/ioredis)\//.exec(f)?.[1]).filter(Boolean));
+  if (ioredis.size > 1) return `more than one copy of ioredis in the bundle: ${[...ioredis].join(', ')}`;
+  return null;
+}
+
 /** dist.next/cli/main.js and what it imports, as ESM chunks in `outdir`; false when esbuild failed. */
 async function bundle(entry, outdir) {
   try {
@@ -106,6 +122,11 @@ async function bundle(entry, outdir) {
       sourcesContent: false,
       logLevel: 'warning',
     });
+    const twice = duplicatePackages(Object.keys(r.metafile.inputs));
+    if (twice) {
+      console.error(`build: ${twice}`);
+      return false;
+    }
     // Paths relative to the package root (absWorkingDir), as they will be once dist.next/ is dist/.
     writeFileSync(join(outdir, 'meta.json'), JSON.stringify(r.metafile).replaceAll('"dist.next/', '"dist/'));
     return true;

@@ -335,7 +335,8 @@ export const INTAKE_BOUNDS = Object.freeze({
    * of fetching them. In windows, not all at once: with years of list
    * traffic waiting, asking every size first held the first message back
    * for seconds (imapflow spends a few tenths of a millisecond on each
-   * FETCH response) and kept the whole list in memory.
+   * FETCH response) and kept the whole list in memory. The first window is
+   * one fetch batch (fetchBatchMessages), so the first message comes sooner.
    */
   sizeWindowMessages: 1000,
 });

@@ -2,7 +2,8 @@
  * IMAP intake with imapflow (NOTES.md, "IMAP with imapflow"):
  * - raw bytes with `source: true` (never `binary`, which decodes);
  * - the new UIDs are found by one UID SEARCH; then, window by window
- *   (INTAKE_BOUNDS.sizeWindowMessages), their sizes are asked for and the
+ *   (the first one fetch batch long, then INTAKE_BOUNDS.sizeWindowMessages),
+ *   their sizes are asked for and the
  *   messages fetched in batches (runs of messages within the size limit, up
  *   to INTAKE_BOUNDS.fetchBatchMessages / fetchBatchBytes, one UID FETCH
  *   each), never by a command inside a `for await (client.fetch())` loop,

@@ -113,14 +113,14 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
-    test('spoolStates reads the state of many keys at once; absent keys are left out', async () => {
+    test('spoolStates reads the state of many keys at once; absent keys are left out, a repeated key counts once', async () => {
       const s = await factory.open();
       // Quotes and brackets in a key: the key list is data, never statement text.
       const queued = spoolRec({ key: 'k "odd", ]\'' });
       const done = spoolRec();
       await s.spool(queued);
       await s.spoolIgnored([done].map(({ raw: _r, declaredSize: _d, ...rest }) => rest), 'ignored:list-no-command');
-      const states = await s.spoolStates([queued.key, done.key, 'nope']);
+      const states = await s.spoolStates([queued.key, done.key, 'nope', queued.key]);
       assert.deepEqual([...states].sort(), [[done.key, 'done'], [queued.key, 'queued']].sort());
       assert.deepEqual(await s.spoolStates([]), new Map());
       await s.close();
