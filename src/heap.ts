@@ -15,15 +15,12 @@
  * churn).
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { WORKER_HEAP_GROWING_PERCENT } from './limits.js';
-
-/** V8's heap limit from which its growing factor may reach 4 (heap-controller.cc, MaxGrowingFactor). */
-const LARGE_HEAP_LIMIT = 2 * 1024 ** 3;
+import { V8_LARGE_HEAP_LIMIT, WORKER_HEAP_GROWING_PERCENT } from './limits.js';
 
 /** Whether the bound was set: not under a small heap limit, nor when the operator chose the flag. */
 export function boundWorkerHeap(percent = WORKER_HEAP_GROWING_PERCENT): boolean {
   if (process.execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return false;
-  if (getHeapStatistics().heap_size_limit < LARGE_HEAP_LIMIT) return false;
+  if (getHeapStatistics().heap_size_limit < V8_LARGE_HEAP_LIMIT) return false;
   setFlagsFromString(`--heap-growing-percent=${percent}`);
   return true;
 }

@@ -176,6 +176,14 @@ export const HEADER_LIMITS = Object.freeze({
  */
 export const WORKER_HEAP_GROWING_PERCENT = 100;
 
+/**
+ * V8's heap limit from which its own growing factor may reach 4
+ * (heap-controller.cc, MaxGrowingFactor; 64-bit). Below it V8's factor is
+ * 1.3 to 2 already, so the bound above is set only at or over this limit
+ * (src/heap.ts): a fixed 2 would raise V8's factor there, not lower it.
+ */
+export const V8_LARGE_HEAP_LIMIT = 2 * 1024 ** 3;
+
 // ---------------------------------------------------------------- fixed bounds on hostile input
 //
 // Not configurable: each bounds the work or memory one piece of input from
