@@ -473,6 +473,10 @@ export async function runFaults(o: FaultOptions): Promise<FaultReport> {
       lastAnswered: answeredAt.slice(-3).map((a) => `${byId.get(a.id)!.kind}@${Math.round(a.ms / 1000)}s`),
       nonJsonStderr: nonJsonStderr.slice(0, 20), wallMs: Date.now() - t0, phaseMs,
     };
+  } catch (err) {
+    // The fault moments of a failed run, to replay it.
+    if (err instanceof Error) err.message += `\n(replay with FAULTS_SEED=${seed})`;
+    throw err;
   } finally {
     if (worker) { worker.child.kill('SIGKILL'); await worker.done; }
     await Promise.allSettled([dovecot?.stop(), redis?.stop(), smtp?.stop(), gpg?.cleanup()]);

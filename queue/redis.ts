@@ -181,13 +181,24 @@ function endpoint(options: RedisOptions, port: number, pid: number, child: Child
   };
 }
 
-export async function connectRedis(url: string | null, dataDir: string, binary: string, logger: Logger): Promise<RedisEndpoint> {
+/**
+ * The queue's Redis. An external one that does not answer is asked again
+ * for up to `waitMs` (a worker restarted while Redis itself restarts, as a
+ * host reboot or a supervisor restarting both does, finds it gone for a
+ * second or two), with one warning per try; then QUEUE_CONNECT, so a wrong
+ * URL still ends the start with a clear error.
+ */
+export async function connectRedis(url: string | null, dataDir: string, binary: string, logger: Logger, waitMs = 0): Promise<RedisEndpoint> {
   if (!url) return startEmbeddedRedis(dataDir, binary, logger);
   const options = redisOptionsFromUrl(url);
-  if (!(await ping(options, 3000))) {
-    throw new QueueError('QUEUE_CONNECT', `cannot reach Redis at ${options.host}:${options.port} (queue.redisUrl)`);
+  const where = `${options.host}:${options.port}`;
+  const until = Date.now() + waitMs;
+  for (let delay = 250; !(await ping(options, 3000)); delay = Math.min(delay * 2, 2000)) {
+    if (Date.now() + delay > until) throw new QueueError('QUEUE_CONNECT', `cannot reach Redis at ${where} (queue.redisUrl)`);
+    logger.warn({ queue: where, retryInMs: delay }, 'start: Redis does not answer (restarting?); trying again');
+    await new Promise((r) => setTimeout(r, delay));
   }
-  return { options, where: `${options.host}:${options.port}`, embedded: false, async stop() { /* not ours */ } };
+  return { options, where, embedded: false, async stop() { /* not ours */ } };
 }
 
 /**

@@ -63,9 +63,16 @@ export interface RunnerOptions {
   onBotKeyRotated?: () => void;
 }
 
+/**
+ * How long a start waits for an external Redis that does not answer yet
+ * (queue/redis.ts, connectRedis): longer than a restart takes, short
+ * enough that a wrong queue.redisUrl is reported while someone watches.
+ */
+const REDIS_START_WAIT_MS = 10_000;
+
 export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<Runner> {
   const { config: cfg, store, logger } = app;
-  const redis = await connectRedis(cfg.queue.redisUrl, cfg.dataDir, cfg.queue.redisServer, logger);
+  const redis = await connectRedis(cfg.queue.redisUrl, cfg.dataDir, cfg.queue.redisServer, logger, REDIS_START_WAIT_MS);
   const connection = bullConnection(redis);
   const transport = createTransport(cfg);
   const outbound = new OutboundProducer(connection, cfg, logger);

@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { chownSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { startDovecot, type DovecotHandle } from '../harness/dovecot.js';
@@ -16,7 +17,8 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { findBinary } from '../harness/procs.js';
 import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
 import { assertBotMail } from '../harness/mailcheck.js';
-import { DEFAULT_LIMITS } from '../../src/limits.js';
+import { DEFAULT_LIMITS, INTAKE_BOUNDS } from '../../src/limits.js';
+import { TRIAGED_OUTCOME } from '../../src/commands/triage.js';
 
 let dovecot: DovecotHandle;
 let redis: RedisHandle;
@@ -119,4 +121,62 @@ test('a 3 MB message is not downloaded: its header section and declared size are
   assert.equal(out.length, 1, `one session, logged out:\n${dovecot.log().slice(logBefore)}`);
   console.log(`Dovecot sent the bot ${out[0]} bytes for a ${bigSize}-byte and a small message`);
   assert.ok(out[0] < 256 * 1024, `Dovecot sent the bot ${out[0]} bytes`);
+});
+
+// The intake asks for sizes window by window (the first window one fetch
+// batch long, later ones INTAKE_BOUNDS.sizeWindowMessages) and fetches each
+// window in batches, one batch ahead. A backlog across three windows: every
+// message is taken once (Dovecot's own count of the bytes it sent stays
+// near one copy of the mailbox), the list posts are recorded as ignored and
+// the requests among them, wherever they fall, are answered once each.
+test('a backlog across three size windows: every message taken once, each request answered once', async () => {
+  const n = INTAKE_BOUNDS.fetchBatchMessages + INTAKE_BOUNDS.sizeWindowMessages + 7;
+  const requests = new Set([0, 1, INTAKE_BOUNDS.fetchBatchMessages - 1, INTAKE_BOUNDS.fetchBatchMessages, n - 8, n - 7, n - 1]);
+  // A quoted earlier post (about 2 KB), so the bytes are mostly mail, not IMAP framing.
+  const quoted = '> We IPL the guest from the reader after the kernel update and it comes up fine.\n'.repeat(26);
+  const md = dovecot.maildir();
+  const { uid, gid } = statSync(path.dirname(md));
+  const now = Math.floor(Date.now() / 1000);
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const messageId = `<window-${i}@example.org>`;
+    const raw = requests.has(i)
+      ? gpg.plainMessage({ from: `window-${i}@example.org`, to: bot.address, subject: `request ${i}`, messageId }, 'HELP\n')
+      : gpg.plainMessage({ from: `poster-${i % 17}@example.org`, to: 'linux-390@vm.example.edu', subject: `Re: z/VM ${i}`, messageId,
+        extra: { 'List-Id': 'LINUX-390 <linux-390.vm.example.edu>', Precedence: 'list' } }, `Thanks, that worked on our LPAR (${i}).\n\n${quoted}`);
+    bytes += raw.length;
+    // Zero-padded names: Dovecot gives UIDs in name order, so the requests keep their places.
+    const file = path.join(md, 'new', `${now}.M${String(i).padStart(5, '0')}P${process.pid}.window,S=${raw.length}`);
+    writeFileSync(file, raw);
+    chownSync(file, uid, gid);
+  }
+  assert.match(doveadm(['mailbox', 'status', '-u', dovecot.user, 'messages', 'INBOX']), /messages=\d+/);
+
+  const logBefore = dovecot.log().length;
+  const sentBefore = smtp.messages.length;
+  const r = await runCli(['run', '--once', '--config', bot.configPath], bot.env);
+  assert.equal(r.code, 0, r.stderr);
+
+  const db = new Database(path.join(bot.dataDir, 'state.db'), { readonly: true });
+  const rows = db.prepare("SELECT message_id, state, outcome, uid FROM spool WHERE message_id LIKE '<window-%'").all() as
+    { message_id: string; state: string; outcome: string | null; uid: number }[];
+  db.close();
+  assert.equal(rows.length, n, 'one spool row per message');
+  assert.ok(rows.every((x) => x.state === 'done'), 'every message finished');
+  const answered = rows.filter((x) => x.outcome !== TRIAGED_OUTCOME).map((x) => x.message_id).sort();
+  assert.deepEqual(answered, [...requests].map((i) => `<window-${i}@example.org>`).sort(), 'only the requests are more than list traffic');
+  // The requests sit where they were put: the first window's last and the second's first among them.
+  const uidOf = new Map(rows.map((x) => [x.message_id, Number(x.uid)]));
+  const first = uidOf.get('<window-0@example.org>')!;
+  for (const i of requests) assert.equal(uidOf.get(`<window-${i}@example.org>`), first + i, `request ${i} has UID first+${i}`);
+
+  const replies = await Promise.all(smtp.messages.slice(sentBefore).map(readReply));
+  assert.deepEqual(replies.map((x) => x.inReplyTo).sort(), [...requests].map((i) => `<window-${i}@example.org>`).sort(), 'one reply per request');
+  for (const reply of replies) await assertBotMail(reply.raw, bot.botPublicKey);
+
+  const out = [...dovecot.log().slice(logBefore).matchAll(/imap\(bot\).*Logged out in=\d+ out=(\d+)/g)].map((m) => Number(m[1]));
+  assert.equal(out.length, 1, `one session, logged out:\n${dovecot.log().slice(logBefore)}`);
+  console.log(`Dovecot sent the bot ${out[0]} bytes for ${n} messages of ${bytes} bytes (${(out[0] / bytes).toFixed(3)}x)`);
+  // One batch (200 messages) fetched twice would be 1.17x on its own.
+  assert.ok(out[0] > bytes && out[0] < bytes * 1.12, `Dovecot sent ${out[0]} bytes for ${bytes} bytes of mail: each message once`);
 });

@@ -106,6 +106,24 @@ test('run while its Redis restarts: every stdout and stderr line is JSON, and ma
   }
 });
 
+test('run started while its Redis restarts waits for it, then works (the waits are JSON warnings)', { timeout: 60_000 }, async () => {
+  const id = 'redis-late';
+  deliver(id);
+  const restarted = redis.restart(3000);
+  // Redis is stopped at once and stays down 3 s; the worker reaches it in well under that.
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await runCli(['run', '--once', '--config', bot.configPath], { ...bot.env, ZTRUST_LOG_LEVEL: 'info' }, 45_000);
+  await restarted;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual([...nonJson(r.stdout), ...nonJson(r.stderr)], [], 'every line is a JSON object');
+  const lines = r.stderr.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const waits = lines.filter((l) => l.level === 40 && /Redis does not answer/.test(String(l.msg)));
+  assert.ok(waits.length >= 1, `the worker says it waits for Redis:\n${r.stderr}`);
+  assert.equal(waits[0].queue, new URL(redis.url).host);
+  assert.deepEqual(lines.filter((l) => (l.level as number) >= 60), [], 'no fatal line');
+  await assertBotMail(await waitReply(id, 5_000, () => r.stderr), bot.botPublicKey, { status: 'found' });
+});
+
 test('run that cannot reach its Redis at start ends with a JSON fatal line, exit 1', { timeout: 60_000 }, async () => {
   const port = await freePort();
   const b = await makeBot({ mailboxUrl: `maildir:${maildir}`, outboxUrl: smtp.url, config: { queue: { redisUrl: `redis://127.0.0.1:${port}` } } });
