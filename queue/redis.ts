@@ -192,13 +192,29 @@ export async function connectRedis(url: string | null, dataDir: string, binary: 
   if (!url) return startEmbeddedRedis(dataDir, binary, logger);
   const options = redisOptionsFromUrl(url);
   const where = `${options.host}:${options.port}`;
-  const until = Date.now() + waitMs;
-  for (let delay = 250; !(await ping(options, 3000)); delay = Math.min(delay * 2, 2000)) {
-    if (Date.now() + delay > until) throw new QueueError('QUEUE_CONNECT', `cannot reach Redis at ${where} (queue.redisUrl)`);
-    logger.warn({ queue: where, retryInMs: delay }, 'start: Redis does not answer (restarting?); trying again');
-    await new Promise((r) => setTimeout(r, delay));
-  }
+  await retryForAWhile(async () => {
+    if (!(await ping(options, 3000))) throw new QueueError('QUEUE_CONNECT', `cannot reach Redis at ${where} (queue.redisUrl)`);
+  }, waitMs, 2000, (_err, delay) => logger.warn({ queue: where, retryInMs: delay }, 'start: Redis does not answer (restarting?); trying again'));
   return { options, where, embedded: false, async stop() { /* not ours */ } };
+}
+
+/**
+ * `attempt` until it succeeds, for start-up steps that meet a Redis that
+ * is restarting: after a failure, `onRetry` and a wait of 250 ms, doubling
+ * up to `capMs`; when the next wait would pass `waitMs`, the last error.
+ */
+export async function retryForAWhile<T>(attempt: () => Promise<T>, waitMs: number, capMs: number,
+  onRetry: (err: unknown, delayMs: number) => void): Promise<T> {
+  const until = Date.now() + waitMs;
+  for (let delay = 250; ; delay = Math.min(delay * 2, capMs)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (Date.now() + delay > until) throw err;
+      onRetry(err, delay);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /**

@@ -16,7 +16,7 @@ import { watchAlerts } from '../src/watch/alerts.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
 import { InboundProducer, startInboundWorker } from './inbound.js';
 import { OutboundProducer, startOutboundWorker } from './outbound.js';
-import { bullConnection, connectRedis, type RedisEndpoint } from './redis.js';
+import { bullConnection, connectRedis, retryForAWhile, type RedisEndpoint } from './redis.js';
 import { startDigestScheduler, type DigestScheduler } from './digest.js';
 import { rotationPending } from '../src/digest/run.js';
 import { quietListPost, TRIAGED_OUTCOME } from '../src/commands/triage.js';
@@ -248,18 +248,12 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
   // supervisor restarting both) finds it gone for a moment: the first
   // re-enqueue is tried again for a while, not made fatal. It is idempotent
   // (job ids are the store's), so a retry duplicates nothing.
-  for (let delay = 250, deadline = Date.now() + STARTUP_RETRY_MS; ; delay = Math.min(delay * 2, 5000)) {
-    try {
-      await runner.reconcile();
-      break;
-    } catch (err) {
-      if (Date.now() + delay > deadline) {
-        await runner.stop().catch(() => undefined);
-        throw err;
-      }
-      app.logger.warn({ err: describeError(err), retryInMs: delay }, 'start: re-enqueueing work from the store failed (Redis restarting?); trying again');
-      await new Promise((r) => setTimeout(r, delay));
-    }
+  try {
+    await retryForAWhile(() => runner.reconcile(), STARTUP_RETRY_MS, 5000, (err, delay) => app.logger.warn(
+      { err: describeError(err), retryInMs: delay }, 'start: re-enqueueing work from the store failed (Redis restarting?); trying again'));
+  } catch (err) {
+    await runner.stop().catch(() => undefined);
+    throw err;
   }
   runner.intake.start();
   // Ticket expiry is checked hourly (and at every start, by reconcile).
