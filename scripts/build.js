@@ -30,7 +30,7 @@
 // taken before tsc starts: the command compares it with the sources as they
 // are now and asks for another build on any difference.
 import { spawnSync } from 'node:child_process';
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { sourceManifest } from './source-manifest.js';
 import { dirname, join } from 'node:path';
@@ -85,6 +85,45 @@ function esmBuildOf(name, entry) {
 }
 
 /**
+ * imapflow 2.1.2 (the newest this registry resolves; upstream is the same)
+ * compiles every server response back into a log line before it asks
+ * whether anyone wants it (ImapFlow#handleResponse), and with `logger:
+ * false` nobody does: that is a tenth of the worker's time on list traffic
+ * (a response per message fetched). The bundle asks first. Same behaviour
+ * with a logger or `emitLogs` (the compile and the log call are unchanged),
+ * and nothing else of imapflow is touched. The build fails if the code is
+ * not there exactly once (another imapflow version: look again).
+ */
+function imapflowLogOnDemand() {
+  // Verbatim from node_modules/imapflow/dist/esm/imap-flow.js, indentation included.
+  const IMAPFLOW_RESPONSE_LOG = `        let logCompiled = await compiler(parsed, {
+            isLogging: true
+        });
+        if (/^\\d+$/.test(parsed.command || '') && parsed.attributes && parsed.attributes[0] && parsed.attributes[0].value === 'FETCH') {
+            // too many FETCH responses, might want to filter these out
+            this.log.trace({ src: 's', msg: logCompiled.toString(), cid: this.id, nullBytesRemoved: parsed.nullBytesRemoved });
+        }
+        else {
+            this.log.debug({ src: 's', msg: logCompiled.toString(), cid: this.id, nullBytesRemoved: parsed.nullBytesRemoved });
+        }
+`;
+  return {
+    name: 'imapflow-log-on-demand',
+    setup(build) {
+      build.onLoad({ filter: /[/\\]imapflow[/\\]dist[/\\]esm[/\\]imap-flow\.js$/ }, (args) => {
+        const code = readFileSync(args.path, 'utf8');
+        const at = code.indexOf(IMAPFLOW_RESPONSE_LOG);
+        if (at < 0 || code.indexOf(IMAPFLOW_RESPONSE_LOG, at + 1) >= 0) {
+          return { errors: [{ text: `imapflow's response logging in ${args.path} is not the code scripts/build.js expects (another imapflow version?)` }] };
+        }
+        const patched = `        if (this.options.logger !== false || this.emitLogs) {\n${IMAPFLOW_RESPONSE_LOG}        }\n`;
+        return { contents: code.slice(0, at) + patched + code.slice(at + IMAPFLOW_RESPONSE_LOG.length), loader: 'js' };
+      });
+    },
+  };
+}
+
+/**
  * Why the bundle would hold two copies of BullMQ or ioredis (BullMQ's
  * CommonJS build beside its ES module one, say through an import of a
  * `bullmq/...` path; an ioredis of another version nested under a
@@ -110,7 +149,7 @@ async function bundle(entry, outdir) {
       platform: 'node',
       target: 'node20',
       external: ['better-sqlite3'],
-      plugins: [esmBuildOf('bullmq', 'bullmq/dist/esm/index.js')],
+      plugins: [esmBuildOf('bullmq', 'bullmq/dist/esm/index.js'), imapflowLogOnDemand()],
       // CommonJS packages in an ES module bundle call require() for node's
       // own modules: give them the real one.
       banner: { js: "import { createRequire as __ztrustRequire } from 'node:module'; const require = __ztrustRequire(import.meta.url);" },
