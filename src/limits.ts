@@ -339,12 +339,13 @@ export const INTAKE_BOUNDS = Object.freeze({
   /** ... and the declared bytes of one batch (message sizes as the server reports them). */
   fetchBatchBytes: 8 * 1024 * 1024,
   /**
-   * New UIDs whose sizes are asked for by one UID FETCH (RFC822.SIZE), ahead
-   * of fetching them. In windows, not all at once: with years of list
-   * traffic waiting, asking every size first held the first message back
-   * for seconds (imapflow spends a few tenths of a millisecond on each
-   * FETCH response) and kept the whole list in memory. The first window is
-   * one fetch batch (fetchBatchMessages), so the first message comes sooner.
+   * New UIDs whose sizes are bounded together, ahead of fetching them (one
+   * UID SEARCH LARGER for the window, RFC822.SIZE only for the messages it
+   * finds: queue/intake/imap.ts, fetchAhead). In windows, not all at once:
+   * with years of list traffic waiting, asking every size first held the
+   * first message back for seconds and kept the whole list in memory. The
+   * first window is one fetch batch (fetchBatchMessages), so the first
+   * message comes sooner.
    */
   sizeWindowMessages: 1000,
 });

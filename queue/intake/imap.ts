@@ -3,11 +3,11 @@
  * - raw bytes with `source: true` (never `binary`, which decodes);
  * - the new UIDs are found by one UID SEARCH; then, window by window
  *   (the first one fetch batch long, then INTAKE_BOUNDS.sizeWindowMessages),
- *   their sizes are asked for and the
- *   messages fetched in batches (runs of messages within the size limit, up
- *   to INTAKE_BOUNDS.fetchBatchMessages / fetchBatchBytes, one UID FETCH
- *   each), never by a command inside a `for await (client.fetch())` loop,
- *   which deadlocks;
+ *   their sizes are bounded (a UID SEARCH LARGER, and RFC822.SIZE for the
+ *   few it finds: `fetchAhead`) and the messages fetched in batches (runs
+ *   of messages within the size limit, up to INTAKE_BOUNDS.fetchBatchMessages
+ *   / fetchBatchBytes, one UID FETCH each), never by a command inside a
+ *   `for await (client.fetch())` loop, which deadlocks;
  * - size first: a message over `limits.maxMessageBytes` is never downloaded,
  *   only its header section (bounded by MAX_HEADER_SECTION_BYTES) is, and it
  *   goes to the sink with its declared size; the source fetch of the others
@@ -143,6 +143,11 @@ export function fetchBatches<T extends { uid: number; size: number | undefined }
   flush();
   return out;
 }
+
+/** A new message's UID and its size: RFC822.SIZE, or an upper bound (see fetchAhead). */
+interface Sized { uid: number; size: number | undefined }
+/** A fetched message: its bytes, or for one over the size limit only its header section and declared size. */
+interface Fetched { raw: Buffer; declaredSize?: number }
 
 export class ImapIntake implements Intake {
   readonly where: string;
@@ -312,55 +317,21 @@ export class ImapIntake implements Intake {
       const uids = searched.filter((uid) => uid > last).sort((a, b) => a - b);
       const canFlag = mb.permanentFlags?.has('\\*') || mb.permanentFlags?.has(this.cfg.mailbox.processedKeyword);
       const done: number[] = [];
-      // The first window is one fetch batch, so the first message is fetched
-      // after 200 sizes, not 1,000 (start-up: ~50 ms of imapflow's FETCH
-      // handling on a long backlog); later ones are sizeWindowMessages.
-      for (let w = 0, size: number = INTAKE_BOUNDS.fetchBatchMessages; w < uids.length && !this.stopped; w += size, size = INTAKE_BOUNDS.sizeWindowMessages) {
-        const window = uids.slice(w, w + size);
-        const sizes = new Map<number, number | undefined>();
-        // As one range: a UID between two that SEARCH found, and not found
-        // itself, was expunged (UIDs only grow), so the range asks for the
-        // same messages in a short command however sparse the mailbox is.
-        const range = `${window[0]}:${window[window.length - 1]}`;
-        for (const msg of await this.bounded(client.fetchAll(range, { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
-          sizes.set(msg.uid, msg.size);
-        }
-        // A UID with no answer was expunged meanwhile.
-        const found = window.filter((uid) => sizes.has(uid)).map((uid) => ({ uid, size: sizes.get(uid) }));
-        // The next batch is asked for before this one is spooled, so the
-        // server reads it while the bot spools (one batch ahead at most: its
-        // bytes are bounded by INTAKE_BOUNDS). The cursor still moves batch
-        // by batch, in order, after each is queued; a batch fetched ahead
-        // and never spooled (a stop, a failure, a crash) is fetched again.
-        const batches = fetchBatches(found, this.cfg.limits);
-        const fetchBatch = (batch: { uid: number; size: number | undefined }[]): Promise<Map<number, { raw: Buffer; declaredSize?: number } | undefined>> => {
-          const p = batch.length === 1
-            ? this.fetchOne(client, batch[0].uid, batch[0].size).then((m) => new Map([[batch[0].uid, m]]))
-            : this.fetchMany(client, batch);
-          p.catch(() => undefined); // awaited below, or dropped with the drain
-          return p;
-        };
-        let ahead = batches.length ? fetchBatch(batches[0]) : null;
-        for (let i = 0; i < batches.length; i++) {
-          if (this.stopped || !ahead) break;
-          const batch = batches[i];
-          const got = await ahead;
-          ahead = i + 1 < batches.length && !this.stopped ? fetchBatch(batches[i + 1]) : null;
-          const msgs = batch.flatMap((m) => {
-            const msg = got.get(m.uid);
-            return msg ? [{ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg }] : []; // none: expunged meanwhile
-          });
-          await this.sink.accept(msgs);
-          // Past the whole batch: every message in it is queued (or gone).
-          await this.store.setCursor(mailboxKey, { uidValidity, lastUid: batch[batch.length - 1].uid });
-          done.push(...msgs.map((m) => Number(m.uid)));
-        }
+      for await (const { batch, got } of this.fetchAhead(client, uids)) {
+        const msgs = batch.flatMap((m) => {
+          const msg = got.get(m.uid);
+          return msg ? [{ mailbox: mailboxKey, uidValidity, uid: String(m.uid), ...msg }] : []; // none: expunged meanwhile
+        });
+        await this.sink.accept(msgs);
+        // Past the whole batch: every message in it is queued (or gone).
+        await this.store.setCursor(mailboxKey, { uidValidity, lastUid: batch[batch.length - 1].uid });
+        done.push(...msgs.map((m) => Number(m.uid)));
       }
       // The keyword is a courtesy for people reading the mailbox (the store
       // is the authority), so it is set only when the drain went through: a
       // drain that failed has a dead connection to replace, not to wait on.
       if (canFlag && done.length) {
-        await this.bounded(client.messageFlagsAdd(uidSet(done), [this.cfg.mailbox.processedKeyword], { uid: true }), 'UID STORE')
+        await this.bounded(client.messageFlagsAdd(uidSet(done), [this.cfg.mailbox.processedKeyword], { uid: true, silent: true }), 'UID STORE')
           .catch((err: Error) => this.logger.debug({ err: err.message }, 'cannot set processed keyword'));
       }
       const n = done.length;
@@ -372,11 +343,96 @@ export class ImapIntake implements Intake {
   }
 
   /**
+   * The new UIDs' fetch batches, in UID order, each with its messages,
+   * asked for ahead of the caller so that the server is never left waiting
+   * between commands (imapflow sends one command at a time, in the order
+   * asked):
+   * - window by window (the first window one fetch batch long, so the first
+   *   message comes at once; later ones INTAKE_BOUNDS.sizeWindowMessages),
+   *   the sizes: one UID SEARCH finds the window's messages LARGER than a
+   *   batch's share of bytes (fetchBatchBytes / fetchBatchMessages, or the
+   *   size limit if lower), and only those are asked their RFC822.SIZE.
+   *   Every other message is counted at that share, an upper bound, so a
+   *   batch of them stays within fetchBatchBytes. Why: imapflow spends tens
+   *   of microseconds on each FETCH response, and a size response for every
+   *   message was a fifth of the time on list traffic; a SEARCH is one
+   *   response. The next window's sizes are asked for behind its first
+   *   batch, so at a window's end they are here and the first message of a
+   *   backlog is not held back by them;
+   * - the next batch is asked for before the caller spools this one (one
+   *   batch ahead at most, across windows too: its bytes are bounded by
+   *   INTAKE_BOUNDS). A batch fetched ahead and never spooled (a stop, a
+   *   failure, a crash) is fetched again by the next drain, since the
+   *   cursor moves only after the caller spooled a batch.
+   * A message expunged meanwhile is missing from an answer and passed over.
+   */
+  private async *fetchAhead(client: ImapFlow, uids: readonly number[]): AsyncGenerator<{ batch: Sized[]; got: Map<number, Fetched | undefined> }> {
+    const limits = this.cfg.limits;
+    const share = Math.min(Math.floor(INTAKE_BOUNDS.fetchBatchBytes / INTAKE_BOUNDS.fetchBatchMessages), limits.maxMessageBytes);
+    const windows: number[][] = [];
+    for (let w = 0, size: number = INTAKE_BOUNDS.fetchBatchMessages; w < uids.length; w += size, size = INTAKE_BOUNDS.sizeWindowMessages) {
+      windows.push(uids.slice(w, w + size));
+    }
+    const askSizes = async (window: number[]): Promise<Sized[]> => {
+      // As one range: a UID between two that SEARCH found, and not found
+      // itself, was expunged (UIDs only grow), so the range asks for the
+      // same messages in a short command however sparse the mailbox is.
+      const range = `${window[0]}:${window[window.length - 1]}`;
+      const larger = await this.bounded(client.search({ uid: range, larger: share }, { uid: true }), 'UID SEARCH (LARGER)');
+      if (!Array.isArray(larger)) throw new TransportError('INTAKE_CONNECT', `${this.where}: UID SEARCH LARGER failed`);
+      const inWindow = new Set(window);
+      const big = larger.filter((uid) => inWindow.has(uid)).sort((a, b) => a - b);
+      const sizes = new Map<number, number | undefined>();
+      if (big.length) {
+        for (const msg of await this.bounded(client.fetchAll(uidSet(big), { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
+          sizes.set(msg.uid, msg.size);
+        }
+      }
+      const bigSet = new Set(big);
+      // A large one with no size answer was expunged meanwhile.
+      return window.flatMap((uid) => !bigSet.has(uid) ? [{ uid, size: share }] : sizes.has(uid) ? [{ uid, size: sizes.get(uid) }] : []);
+    };
+    const asked = <T>(p: Promise<T>): Promise<T> => {
+      p.catch(() => undefined); // awaited below, or dropped with the drain
+      return p;
+    };
+    const fetchBatch = (batch: Sized[]): Promise<Map<number, Fetched | undefined>> => asked(batch.length === 1
+      ? this.fetchOne(client, batch[0].uid, batch[0].size).then((m) => new Map([[batch[0].uid, m]]))
+      : this.fetchMany(client, batch));
+    let nextWindow = 0;
+    const askNextSizes = (): Promise<Sized[]> | null => nextWindow < windows.length ? asked(askSizes(windows[nextWindow++])) : null;
+    let sizesAhead = askNextSizes();
+    let pending: Sized[][] = [];
+    // The next batch, asked for now; at a window's first batch, the next window's sizes too.
+    const next = async (): Promise<{ batch: Sized[]; got: Promise<Map<number, Fetched | undefined>> } | null> => {
+      while (!pending.length) {
+        if (!sizesAhead || this.stopped) return null;
+        pending = fetchBatches(await sizesAhead, limits);
+        sizesAhead = pending.length ? null : askNextSizes(); // a window all expunged: on to the next
+      }
+      const batch = pending.shift()!;
+      const got = fetchBatch(batch);
+      // Behind this batch, not before it: the next window's sizes do not hold this batch back.
+      sizesAhead ??= askNextSizes();
+      return { batch, got };
+    };
+    let ahead = await next();
+    while (ahead && !this.stopped) {
+      const got = await ahead.got;
+      const batch = ahead.batch;
+      // Asked for before the caller spools this batch, and not waited for
+      // here (at a window's end it waits for the next window's sizes).
+      const following = this.stopped ? null : asked(next());
+      yield { batch, got };
+      ahead = following && await following;
+    }
+  }
+
+  /**
    * One message by UID: its source when it fits the limit, else only its
    * header section and its declared size. Undefined when it is gone.
    */
-  private async fetchOne(client: ImapFlow, uid: number, size: number | undefined):
-    Promise<{ raw: Buffer; declaredSize?: number } | undefined> {
+  private async fetchOne(client: ImapFlow, uid: number, size: number | undefined): Promise<Fetched | undefined> {
     const limits = this.cfg.limits;
     let msg: FetchMessageObject | undefined;
     if (messageSizeError(size, limits)) {
@@ -401,11 +457,11 @@ export class ImapIntake implements Intake {
    * trip instead of one per message. Each is still bounded to one byte over
    * the limit. A message missing from the answer was expunged meanwhile.
    */
-  private async fetchMany(client: ImapFlow, batch: { uid: number; size: number | undefined }[]): Promise<Map<number, { raw: Buffer }>> {
+  private async fetchMany(client: ImapFlow, batch: Sized[]): Promise<Map<number, Fetched>> {
     const cap = messageReadBytes(this.cfg.limits);
     const expected = batch.reduce((sum, m) => sum + Math.min(m.size ?? cap, cap), 0);
     const wanted = new Set(batch.map((m) => m.uid));
-    const got = new Map<number, { raw: Buffer }>();
+    const got = new Map<number, Fetched>();
     for (const msg of await this.bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
       'UID FETCH (BODY.PEEK[])', Math.ceil((expected / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000))) {
       if (msg.source && wanted.has(msg.uid)) got.set(msg.uid, { raw: msg.source });

@@ -123,17 +123,24 @@ test('a 3 MB message is not downloaded: its header section and declared size are
   assert.ok(out[0] < 256 * 1024, `Dovecot sent the bot ${out[0]} bytes`);
 });
 
-// The intake asks for sizes window by window (the first window one fetch
-// batch long, later ones INTAKE_BOUNDS.sizeWindowMessages) and fetches each
-// window in batches, one batch ahead. A backlog across three windows: every
-// message is taken once (Dovecot's own count of the bytes it sent stays
-// near one copy of the mailbox), the list posts are recorded as ignored and
-// the requests among them, wherever they fall, are answered once each.
+// The intake bounds sizes window by window (the first window one fetch
+// batch long, later ones INTAKE_BOUNDS.sizeWindowMessages: a UID SEARCH
+// LARGER than a batch's share of bytes, then RFC822.SIZE for what it
+// finds) and fetches each window in batches, one batch ahead. A backlog
+// across three windows, with a few posts over that share in two of them:
+// every message is taken once (Dovecot's own count of the bytes it sent
+// stays near one copy of the mailbox), the list posts are recorded as
+// ignored and the requests among them, wherever they fall, are answered
+// once each.
 test('a backlog across three size windows: every message taken once, each request answered once', async () => {
   const n = INTAKE_BOUNDS.fetchBatchMessages + INTAKE_BOUNDS.sizeWindowMessages + 7;
   const requests = new Set([0, 1, INTAKE_BOUNDS.fetchBatchMessages - 1, INTAKE_BOUNDS.fetchBatchMessages, n - 8, n - 7, n - 1]);
   // A quoted earlier post (about 2 KB), so the bytes are mostly mail, not IMAP framing.
   const quoted = '> We IPL the guest from the reader after the kernel update and it comes up fine.\n'.repeat(26);
+  // Over a batch's share of bytes (fetchBatchBytes / fetchBatchMessages): found by the SEARCH, sized by FETCH.
+  const share = INTAKE_BOUNDS.fetchBatchBytes / INTAKE_BOUNDS.fetchBatchMessages;
+  const long = quoted.repeat(Math.ceil((1.5 * share) / quoted.length));
+  const longPosts = new Set([5, INTAKE_BOUNDS.fetchBatchMessages - 2, INTAKE_BOUNDS.fetchBatchMessages + 3, n - 3]);
   const md = dovecot.maildir();
   const { uid, gid } = statSync(path.dirname(md));
   const now = Math.floor(Date.now() / 1000);
@@ -143,7 +150,7 @@ test('a backlog across three size windows: every message taken once, each reques
     const raw = requests.has(i)
       ? gpg.plainMessage({ from: `window-${i}@example.org`, to: bot.address, subject: `request ${i}`, messageId }, 'HELP\n')
       : gpg.plainMessage({ from: `poster-${i % 17}@example.org`, to: 'linux-390@vm.example.edu', subject: `Re: z/VM ${i}`, messageId,
-        extra: { 'List-Id': 'LINUX-390 <linux-390.vm.example.edu>', Precedence: 'list' } }, `Thanks, that worked on our LPAR (${i}).\n\n${quoted}`);
+        extra: { 'List-Id': 'LINUX-390 <linux-390.vm.example.edu>', Precedence: 'list' } }, `Thanks, that worked on our LPAR (${i}).\n\n${longPosts.has(i) ? long : quoted}`);
     bytes += raw.length;
     // Zero-padded names: Dovecot gives UIDs in name order, so the requests keep their places.
     const file = path.join(md, 'new', `${now}.M${String(i).padStart(5, '0')}P${process.pid}.window,S=${raw.length}`);
