@@ -43,33 +43,53 @@ const ASCII_CHARSET = '(?:us-ascii|ascii|utf-?8|iso-8859-[0-9]{1,2}|iso_8859-1|l
 const TEXT_PLAIN = new RegExp(`^text/plain\\s*(?:;\\s*charset\\s*=\\s*(?:"${ASCII_CHARSET}"|${ASCII_CHARSET})\\s*;?\\s*)?$`, 'i');
 const PLAIN_ENCODINGS = new Set(['7bit', '8bit', 'binary']);
 
-/** The header fields of a raw message (unfolded, names lower-case), and where the body starts; null when malformed. */
-function headerFields(raw: Buffer): { fields: Map<string, string[]>; bodyStart: number } | null {
+/** Where a raw message's header section ends (its first CRLF CRLF or LF LF) and its body starts; null when it has no body separator. */
+export function headerSectionEnd(raw: Buffer): { end: number; bodyStart: number } | null {
   const crlf = raw.indexOf('\r\n\r\n');
   const lf = raw.indexOf('\n\n');
-  let end: number;
-  let bodyStart: number;
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) {
-    end = crlf;
-    bodyStart = crlf + 4;
-  } else if (lf >= 0) {
-    end = lf;
-    bodyStart = lf + 2;
-  } else return null;
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { end: crlf, bodyStart: crlf + 4 };
+  if (lf >= 0) return { end: lf, bodyStart: lf + 2 };
+  return null;
+}
+
+/**
+ * The header fields of a raw message (unfolded, names lower-case), and where
+ * the body starts; null when malformed: a line that is neither a field
+ * (a name of printable ASCII but the colon, a colon, a value without CR) nor
+ * a continuation of one. Read line by line with indexOf rather than split
+ * and a pattern per line: this runs on every list post of a backlog.
+ */
+export function headerFields(raw: Buffer): { fields: Map<string, string[]>; bodyStart: number } | null {
+  const section = headerSectionEnd(raw);
+  if (!section) return null;
+  const { end, bodyStart } = section;
+  const text = raw.toString('latin1', 0, end);
   const fields = new Map<string, string[]>();
   let last: string[] | null = null;
-  for (const line of raw.subarray(0, end).toString('latin1').split(/\r?\n/)) {
-    if (/^[ \t]/.test(line)) {
+  for (let pos = 0; pos <= text.length;) {
+    const nl = text.indexOf('\n', pos);
+    // A line ends at LF, or CRLF; a CR with no LF after it stays in the line.
+    const lineEnd = nl < 0 ? text.length : nl > pos && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+    const first = text.charCodeAt(pos);
+    if (first === 0x20 || first === 0x09) {
       if (!last) return null;
-      last[last.length - 1] += ` ${line.trim()}`;
-      continue;
+      last[last.length - 1] += ` ${text.slice(pos, lineEnd).trim()}`;
+    } else {
+      const colon = text.indexOf(':', pos);
+      if (colon <= pos || colon >= lineEnd) return null;
+      for (let i = pos; i < colon; i++) {
+        const c = text.charCodeAt(i);
+        if (c < 0x21 || c > 0x7e) return null;
+      }
+      const cr = text.indexOf('\r', colon);
+      if (cr >= 0 && cr < lineEnd) return null;
+      const name = text.slice(pos, colon).toLowerCase();
+      last = fields.get(name) ?? [];
+      last.push(text.slice(colon + 1, lineEnd).trim());
+      fields.set(name, last);
     }
-    const m = /^([\x21-\x39\x3b-\x7e]+):(.*)$/.exec(line);
-    if (!m) return null;
-    const name = m[1].toLowerCase();
-    last = fields.get(name) ?? [];
-    last.push(m[2].trim());
-    fields.set(name, last);
+    if (nl < 0) break;
+    pos = nl + 1;
   }
   return { fields, bodyStart };
 }

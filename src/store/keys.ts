@@ -15,11 +15,23 @@ export function spoolKey(mailbox: string, uidValidity: number | bigint, uid: str
 
 const MESSAGE_ID = new RegExp(`^message-id:\\s*(<[^>\\r\\n]{1,${MESSAGE_BOUNDS.messageIdChars}}>)`, 'im');
 
-/** The Message-ID header of raw bytes, without parsing the whole message. */
+const LF_LF = Buffer.from('\n\n');
+const LF_CRLF = Buffer.from('\n\r\n');
+
+/**
+ * The Message-ID header of raw bytes, without parsing the whole message.
+ * The header section ends at the first empty line (LF LF or LF CR LF; a CR
+ * left before it changes no match), looked for in the bytes: only the
+ * header section becomes a string.
+ */
 export function rawMessageId(raw: Buffer): string | null {
-  const head = raw.subarray(0, Math.min(raw.length, MAX_HEADER_SECTION_BYTES)).toString('latin1');
-  const end = head.search(/\r?\n\r?\n/);
-  const headers = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
+  const head = raw.subarray(0, Math.min(raw.length, MAX_HEADER_SECTION_BYTES));
+  let end = head.length;
+  for (const blank of [LF_LF, LF_CRLF]) {
+    const at = head.indexOf(blank);
+    if (at >= 0 && at < end) end = at;
+  }
+  const headers = head.toString('latin1', 0, end).replace(/\r?\n[ \t]+/g, ' ');
   const m = MESSAGE_ID.exec(headers);
   return m ? m[1] : null;
 }
