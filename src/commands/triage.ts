@@ -57,7 +57,9 @@ export function headerSectionEnd(raw: Buffer): { end: number; bodyStart: number 
  * the body starts; null when malformed: a line that is neither a field
  * (a name of printable ASCII but the colon, a colon, a value without CR) nor
  * a continuation of one. Read line by line with indexOf rather than split
- * and a pattern per line: this runs on every list post of a backlog.
+ * and a pattern per line (this runs on every list post of a backlog), each
+ * byte a bounded number of times: a megabyte of one-field lines must not
+ * cost the worker seconds.
  */
 export function headerFields(raw: Buffer): { fields: Map<string, string[]>; bodyStart: number } | null {
   const section = headerSectionEnd(raw);
@@ -66,6 +68,9 @@ export function headerFields(raw: Buffer): { fields: Map<string, string[]>; body
   const text = raw.toString('latin1', 0, end);
   const fields = new Map<string, string[]>();
   let last: string[] | null = null;
+  // The next CR at or after the current field's colon (-1: none left), kept
+  // across lines so that LF-only mail is not searched to its end per line.
+  let cr = -2;
   for (let pos = 0; pos <= text.length;) {
     const nl = text.indexOf('\n', pos);
     // A line ends at LF, or CRLF; a CR with no LF after it stays in the line.
@@ -81,7 +86,7 @@ export function headerFields(raw: Buffer): { fields: Map<string, string[]>; body
         const c = text.charCodeAt(i);
         if (c < 0x21 || c > 0x7e) return null;
       }
-      const cr = text.indexOf('\r', colon);
+      if (cr !== -1 && cr < colon) cr = text.indexOf('\r', colon);
       if (cr >= 0 && cr < lineEnd) return null;
       const name = text.slice(pos, colon).toLowerCase();
       last = fields.get(name) ?? [];
