@@ -336,7 +336,11 @@ export const INTAKE_BOUNDS = Object.freeze({
    * a batch's bytes stay small in memory and a crash re-fetches little.
    */
   fetchBatchMessages: 200,
-  /** ... and the declared bytes of one batch (message sizes as the server reports them). */
+  /**
+   * ... and the bytes of one batch, by the server's sizes: RFC822.SIZE for
+   * a message over fetchBatchBytes / fetchBatchMessages (a UID SEARCH
+   * LARGER finds them), that share for every other (an upper bound).
+   */
   fetchBatchBytes: 8 * 1024 * 1024,
   /**
    * New UIDs whose sizes are bounded together, ahead of fetching them (one

@@ -11,8 +11,8 @@
  * - size first: a message over `limits.maxMessageBytes` is never downloaded,
  *   only its header section (bounded by MAX_HEADER_SECTION_BYTES) is, and it
  *   goes to the sink with its declared size; the source fetch of the others
- *   is itself a partial fetch bounded to one byte over the limit, in case a
- *   server's RFC822.SIZE is wrong;
+ *   is itself a partial fetch bounded to one byte over the limit, in case
+ *   the server's sizes (SEARCH LARGER, RFC822.SIZE) are wrong;
  * - `n:*` always returns the highest UID even when it is below n, so UIDs are
  *   filtered against the cursor here;
  * - the cursor (UIDVALIDITY, last UID) lives in the state store and advances
@@ -31,7 +31,7 @@
  * - after each drain the connection goes back into IDLE at once, and the
  *   untagged EXISTS that IDLE delivers starts a drain at once;
  * - every drain, the safety poll's included, asks the server (NOOP, then
- *   UID FETCH of everything past the cursor), never a cached count;
+ *   UID SEARCH of everything past the cursor), never a cached count;
  * - every command is bounded by IMAP_COMMAND_TIMEOUT_MS: a connection that a
  *   firewall or NAT box dropped without telling either end (no FIN, no RST;
  *   kernel keepalive may take many minutes to notice) fails the next poll,
@@ -356,9 +356,10 @@ export class ImapIntake implements Intake {
    *   batch of them stays within fetchBatchBytes. Why: imapflow spends tens
    *   of microseconds on each FETCH response, and a size response for every
    *   message was a fifth of the time on list traffic; a SEARCH is one
-   *   response. The next window's sizes are asked for behind its first
-   *   batch, so at a window's end they are here and the first message of a
-   *   backlog is not held back by them;
+   *   response. The next window's sizes are asked for with this window's
+   *   first batch, so at a window's end they are here (imapflow may send
+   *   that short SEARCH before the batch's FETCH, which it sets up over a
+   *   few ticks; the RFC822.SIZE fetch, if any, comes after);
    * - the next batch is asked for before the caller spools this one (one
    *   batch ahead at most, across windows too: its bytes are bounded by
    *   INTAKE_BOUNDS). A batch fetched ahead and never spooled (a stop, a
@@ -373,81 +374,120 @@ export class ImapIntake implements Intake {
     for (let w = 0, size: number = INTAKE_BOUNDS.fetchBatchMessages; w < uids.length; w += size, size = INTAKE_BOUNDS.sizeWindowMessages) {
       windows.push(uids.slice(w, w + size));
     }
+    // The caller stopped taking batches (it failed, or the drain stopped):
+    // nothing more is asked for.
+    let closed = false;
+    // imapflow sends one command at a time, in the order asked, so a command
+    // asked ahead waits behind the ones before it: its bound is its own
+    // allowance plus theirs (`waitMs`). The command at the head of the queue
+    // still has only its own, so a dead connection is noticed as soon as before.
+    let queuedMs = 0;
+    const inQueue = <T>(ownMs: number, ask: (waitMs: number) => Promise<T>): Promise<T> => {
+      const p = ask(queuedMs);
+      queuedMs += ownMs;
+      const settled = (): void => { queuedMs -= ownMs; };
+      p.then(settled, settled);
+      p.catch(() => undefined); // awaited below, or dropped with the drain
+      return p;
+    };
     const askSizes = async (window: number[]): Promise<Sized[]> => {
       // As one range: a UID between two that SEARCH found, and not found
       // itself, was expunged (UIDs only grow), so the range asks for the
       // same messages in a short command however sparse the mailbox is.
       const range = `${window[0]}:${window[window.length - 1]}`;
-      const larger = await this.bounded(client.search({ uid: range, larger: share }, { uid: true }), 'UID SEARCH (LARGER)');
+      const larger = await inQueue(IMAP_COMMAND_TIMEOUT_MS, (waitMs) =>
+        this.bounded(client.search({ uid: range, larger: share }, { uid: true }), 'UID SEARCH (LARGER)', waitMs));
       if (!Array.isArray(larger)) throw new TransportError('INTAKE_CONNECT', `${this.where}: UID SEARCH LARGER failed`);
       const inWindow = new Set(window);
       const big = larger.filter((uid) => inWindow.has(uid)).sort((a, b) => a - b);
       const sizes = new Map<number, number | undefined>();
-      if (big.length) {
-        for (const msg of await this.bounded(client.fetchAll(uidSet(big), { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)')) {
-          sizes.set(msg.uid, msg.size);
-        }
+      if (big.length && !closed) {
+        const answer = await inQueue(IMAP_COMMAND_TIMEOUT_MS, (waitMs) =>
+          this.bounded(client.fetchAll(uidSet(big), { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)', waitMs));
+        for (const msg of answer) sizes.set(msg.uid, msg.size);
       }
       const bigSet = new Set(big);
       // A large one with no size answer was expunged meanwhile.
       return window.flatMap((uid) => !bigSet.has(uid) ? [{ uid, size: share }] : sizes.has(uid) ? [{ uid, size: sizes.get(uid) }] : []);
     };
-    const asked = <T>(p: Promise<T>): Promise<T> => {
+    const fetchBatch = (batch: Sized[]): Promise<Map<number, Fetched | undefined>> => inQueue(this.fetchAllowanceMs(batch), (waitMs) =>
+      batch.length === 1
+        ? this.fetchOne(client, batch[0], waitMs).then((m) => new Map([[batch[0].uid, m]]))
+        : this.fetchMany(client, batch, waitMs));
+    let nextWindow = 0;
+    const askNextSizes = (): Promise<Sized[]> | null => {
+      if (closed || nextWindow >= windows.length) return null;
+      const p = askSizes(windows[nextWindow++]);
       p.catch(() => undefined); // awaited below, or dropped with the drain
       return p;
     };
-    const fetchBatch = (batch: Sized[]): Promise<Map<number, Fetched | undefined>> => asked(batch.length === 1
-      ? this.fetchOne(client, batch[0].uid, batch[0].size).then((m) => new Map([[batch[0].uid, m]]))
-      : this.fetchMany(client, batch));
-    let nextWindow = 0;
-    const askNextSizes = (): Promise<Sized[]> | null => nextWindow < windows.length ? asked(askSizes(windows[nextWindow++])) : null;
     let sizesAhead = askNextSizes();
     let pending: Sized[][] = [];
     // The next batch, asked for now; at a window's first batch, the next window's sizes too.
     const next = async (): Promise<{ batch: Sized[]; got: Promise<Map<number, Fetched | undefined>> } | null> => {
       while (!pending.length) {
-        if (!sizesAhead || this.stopped) return null;
+        if (!sizesAhead) return null;
         pending = fetchBatches(await sizesAhead, limits);
+        if (closed || this.stopped) return null;
         sizesAhead = pending.length ? null : askNextSizes(); // a window all expunged: on to the next
       }
       const batch = pending.shift()!;
       const got = fetchBatch(batch);
-      // Behind this batch, not before it: the next window's sizes do not hold this batch back.
+      // With this batch, not before it: the first batch of a backlog is not held back by a window's sizes.
       sizesAhead ??= askNextSizes();
       return { batch, got };
     };
-    let ahead = await next();
-    while (ahead && !this.stopped) {
-      const got = await ahead.got;
-      const batch = ahead.batch;
-      // Asked for before the caller spools this batch, and not waited for
-      // here (at a window's end it waits for the next window's sizes).
-      const following = this.stopped ? null : asked(next());
-      yield { batch, got };
-      ahead = following && await following;
+    try {
+      let ahead = await next();
+      while (ahead && !this.stopped) {
+        const got = await ahead.got;
+        const batch = ahead.batch;
+        // Asked for before the caller spools this batch, and not waited for
+        // here (at a window's end it waits for the next window's sizes).
+        const following = this.stopped ? null : next();
+        following?.catch(() => undefined); // awaited below, or dropped with the drain
+        yield { batch, got };
+        ahead = following && await following;
+      }
+    } finally {
+      closed = true;
     }
+  }
+
+  /**
+   * How long fetching a batch's messages may take once its command is on
+   * the wire: the command bound, plus its bytes (each within the size
+   * limit, at most one byte over; none for a header section) at the slowest
+   * rate a fetch is given time for.
+   */
+  private fetchAllowanceMs(batch: readonly Sized[]): number {
+    const limits = this.cfg.limits;
+    const cap = messageReadBytes(limits);
+    const bytes = batch.reduce((sum, m) => sum + (messageSizeError(m.size, limits) ? 0 : Math.min(m.size ?? cap, cap)), 0);
+    return IMAP_COMMAND_TIMEOUT_MS + Math.ceil((bytes / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000);
   }
 
   /**
    * One message by UID: its source when it fits the limit, else only its
    * header section and its declared size. Undefined when it is gone.
+   * `waitMs`: how long it may wait behind commands asked before it.
    */
-  private async fetchOne(client: ImapFlow, uid: number, size: number | undefined): Promise<Fetched | undefined> {
+  private async fetchOne(client: ImapFlow, m: Sized, waitMs: number): Promise<Fetched | undefined> {
     const limits = this.cfg.limits;
+    const boundMs = this.fetchAllowanceMs([m]) + waitMs;
     let msg: FetchMessageObject | undefined;
-    if (messageSizeError(size, limits)) {
-      [msg] = await this.bounded(client.fetchAll(String(uid),
-        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), 'UID FETCH (BODY.PEEK[HEADER])');
+    if (messageSizeError(m.size, limits)) {
+      [msg] = await bounded(client.fetchAll(String(m.uid),
+        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), boundMs, 'UID FETCH (BODY.PEEK[HEADER])', this.where);
       if (!msg) return undefined;
-      this.logger.info({ uid, size, limit: limits.maxMessageBytes }, 'message over the size limit: only its header section is fetched');
-      return { raw: headerSection(msg.headers ?? Buffer.alloc(0)), declaredSize: size };
+      this.logger.info({ uid: m.uid, size: m.size, limit: limits.maxMessageBytes }, 'message over the size limit: only its header section is fetched');
+      return { raw: headerSection(msg.headers ?? Buffer.alloc(0)), declaredSize: m.size };
     }
-    // One byte over the limit at most, whatever RFC822.SIZE said: the
-    // dispatcher then sees raw.length over the limit and says "too large".
-    const cap = messageReadBytes(limits);
-    const expected = Math.min(size ?? cap, cap);
-    [msg] = await this.bounded(client.fetchAll(String(uid), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
-      'UID FETCH (BODY.PEEK[])', Math.ceil((expected / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000));
+    // One byte over the limit at most, whatever the server said of its
+    // size: the dispatcher then sees raw.length over the limit and says
+    // "too large".
+    [msg] = await bounded(client.fetchAll(String(m.uid), { uid: true, source: { start: 0, maxLength: messageReadBytes(limits) } }, { uid: true }),
+      boundMs, 'UID FETCH (BODY.PEEK[])', this.where);
     if (!msg?.source) return undefined;
     return { raw: msg.source };
   }
@@ -456,14 +496,14 @@ export class ImapIntake implements Intake {
    * Several messages, all within the size limit, by one UID FETCH: one round
    * trip instead of one per message. Each is still bounded to one byte over
    * the limit. A message missing from the answer was expunged meanwhile.
+   * `waitMs`: how long it may wait behind commands asked before it.
    */
-  private async fetchMany(client: ImapFlow, batch: Sized[]): Promise<Map<number, Fetched>> {
+  private async fetchMany(client: ImapFlow, batch: Sized[], waitMs: number): Promise<Map<number, Fetched>> {
     const cap = messageReadBytes(this.cfg.limits);
-    const expected = batch.reduce((sum, m) => sum + Math.min(m.size ?? cap, cap), 0);
     const wanted = new Set(batch.map((m) => m.uid));
     const got = new Map<number, Fetched>();
-    for (const msg of await this.bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
-      'UID FETCH (BODY.PEEK[])', Math.ceil((expected / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000))) {
+    for (const msg of await bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
+      this.fetchAllowanceMs(batch) + waitMs, 'UID FETCH (BODY.PEEK[])', this.where)) {
       if (msg.source && wanted.has(msg.uid)) got.set(msg.uid, { raw: msg.source });
     }
     return got;
@@ -473,7 +513,7 @@ export class ImapIntake implements Intake {
     this.stopped = false;
     this.watching = true;
     this.kick();
-    // mailbox.checkMs: a NOOP and a UID FETCH every few tens of
+    // mailbox.checkMs: a NOOP and a UID SEARCH every few tens of
     // milliseconds instead of IDLE. Dovecot pushes EXISTS to an IDLE client
     // only 500 ms after delivery (NOTIFY_DELAY_MSECS in its mailbox-watch.c,
     // fixed), while a NOOP sees the mail at once: the price of fast answers

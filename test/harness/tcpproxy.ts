@@ -26,6 +26,8 @@ interface Pair { client: Socket; upstream: Socket; dead: boolean }
 export interface TcpProxyOptions {
   /** Sees every chunk the client sends, before it is forwarded (a wire tap, e.g. for timing commands). */
   onClientData?: (chunk: Buffer, client: Socket) => void;
+  /** Forward the server's bytes to the client at most this fast (a slow link); unlimited when absent. */
+  downstreamBytesPerSecond?: number;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }, opts: TcpProxyOptions = {}): Promise<TcpProxyHandle> {
@@ -43,7 +45,23 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
       opts.onClientData?.(d, client);
       upstream.write(d);
     });
-    upstream.on('data', (d) => { if (!pair.dead) client.write(d); });
+    const rate = opts.downstreamBytesPerSecond;
+    let sendAt = 0;
+    upstream.on('data', (d: Buffer) => {
+      if (pair.dead) return;
+      if (!rate) {
+        client.write(d);
+        return;
+      }
+      // A slow link: each chunk leaves when the ones before it would have,
+      // and the server is held back meanwhile (TCP back-pressure).
+      sendAt = Math.max(sendAt, Date.now()) + (d.length / rate) * 1000;
+      upstream.pause();
+      setTimeout(() => {
+        if (!pair.dead) client.write(d);
+        upstream.resume();
+      }, sendAt - Date.now());
+    });
     const end = (): void => {
       // A blackholed pair never passes on a close: a firewall that dropped
       // the state would not either.

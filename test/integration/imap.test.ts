@@ -1,8 +1,8 @@
 /**
  * IMAP intake against a real Dovecot: reconnection after the server drops
  * the session, a UIDVALIDITY change (the mailbox was rebuilt), which must
- * rescan without answering anything twice, and the size check before any
- * download.
+ * rescan without answering anything twice, the size check before any
+ * download, a backlog across size windows, and one over a slow link.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,7 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { findBinary } from '../harness/procs.js';
 import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
 import { assertBotMail } from '../harness/mailcheck.js';
+import { startTcpProxy } from '../harness/tcpproxy.js';
 import { DEFAULT_LIMITS, INTAKE_BOUNDS } from '../../src/limits.js';
 import { TRIAGED_OUTCOME } from '../../src/commands/triage.js';
 
@@ -186,4 +187,68 @@ test('a backlog across three size windows: every message taken once, each reques
   console.log(`Dovecot sent the bot ${out[0]} bytes for ${n} messages of ${bytes} bytes (${(out[0] / bytes).toFixed(3)}x)`);
   // One batch (200 messages) fetched twice would be 1.17x on its own.
   assert.ok(out[0] > bytes && out[0] < bytes * 1.12, `Dovecot sent ${out[0]} bytes for ${bytes} bytes of mail: each message once`);
+});
+
+// Found by review: commands the intake asks for ahead (the next window's
+// UID SEARCH LARGER, behind a batch fetch) wait in imapflow's queue, one
+// command on the wire at a time, so their time bound must include the wait.
+// On a slow link a first batch of 200 posts takes longer than the 10 s
+// command bound; a command behind it (the RFC822.SIZE of the next window's
+// large posts) must not be taken for a dead connection. A link of 150 KB/s
+// (a throttling proxy in front of Dovecot), 230 posts of about 10 KB in two
+// windows, two of 60 KB in the second, a request at the end.
+test('a backlog over a slow link: commands asked ahead wait for the batch before them, not time out', async () => {
+  const user = 'slowlink';
+  await dovecot.addUser(user, dovecot.password);
+  const proxy = await startTcpProxy({ host: dovecot.host, port: dovecot.imapPort }, { downstreamBytesPerSecond: 150 * 1024 });
+  const slow = await makeBot({ mailboxUrl: `imap://${user}@127.0.0.1:${proxy.port}/INBOX`, mailboxPassword: dovecot.password,
+    outboxUrl: smtp.url, redisUrl: redis.url, config: { queue: { redisUrl: redis.url, prefix: 'slowlink' } } });
+  try {
+    const n = INTAKE_BOUNDS.fetchBatchMessages + 30;
+    const quoted = '> We IPL the guest from the reader after the kernel update and it comes up fine.\n'.repeat(120);
+    // Two posts of the second window over a batch's share of bytes: their RFC822.SIZE is asked for while the
+    // first batch is still coming in.
+    const long = quoted.repeat(6);
+    const longPosts = new Set([INTAKE_BOUNDS.fetchBatchMessages + 2, INTAKE_BOUNDS.fetchBatchMessages + 20]);
+    const md = dovecot.maildir(user);
+    const now = Math.floor(Date.now() / 1000);
+    let bytes = 0;
+    let owner: { uid: number; gid: number } | undefined;
+    for (let i = 0; i < n; i++) {
+      const messageId = `<slow-${i}@example.org>`;
+      const raw = i === n - 1
+        ? gpg.plainMessage({ from: 'slow-asker@example.org', to: slow.address, subject: 'help', messageId }, 'HELP\n')
+        : gpg.plainMessage({ from: `poster-${i % 17}@example.org`, to: 'linux-390@vm.example.edu', subject: `Re: z/VM ${i}`, messageId,
+          extra: { 'List-Id': 'LINUX-390 <linux-390.vm.example.edu>', Precedence: 'list' } }, `Same here (${i}).\n\n${longPosts.has(i) ? long : quoted}`);
+      bytes += raw.length;
+      // The first by LMTP, which makes the new user's Maildir; the rest straight into it, in order.
+      if (i === 0) {
+        await dovecot.deliver(raw, { user });
+        continue;
+      }
+      const file = path.join(md, 'new', `${now}.M${String(i).padStart(5, '0')}P${process.pid}.slow,S=${raw.length}`);
+      owner ??= statSync(path.dirname(md));
+      writeFileSync(file, raw);
+      chownSync(file, owner.uid, owner.gid);
+    }
+    assert.match(doveadm(['mailbox', 'status', '-u', user, 'messages', 'INBOX']), new RegExp(`messages=${n}\\b`));
+    // The first batch alone takes longer on this link than one command may.
+    assert.ok((INTAKE_BOUNDS.fetchBatchMessages * bytes) / n / (150 * 1024) > 12, 'the first batch outlasts the 10 s command bound');
+
+    const sentBefore = smtp.messages.length;
+    const r = await runCli(['run', '--once', '--config', slow.configPath], slow.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /no answer to/);
+    const db = new Database(path.join(slow.dataDir, 'state.db'), { readonly: true });
+    const rows = db.prepare("SELECT state, outcome FROM spool WHERE message_id LIKE '<slow-%'").all() as { state: string; outcome: string | null }[];
+    db.close();
+    assert.equal(rows.length, n, 'every post is recorded');
+    assert.ok(rows.every((x) => x.state === 'done'));
+    assert.equal(rows.filter((x) => x.outcome === TRIAGED_OUTCOME).length, n - 1);
+    const replies = await Promise.all(smtp.messages.slice(sentBefore).map(readReply));
+    assert.deepEqual(replies.map((x) => x.inReplyTo), [`<slow-${n - 1}@example.org>`]);
+    await assertBotMail(replies[0].raw, slow.botPublicKey);
+  } finally {
+    await proxy.stop();
+  }
 });
