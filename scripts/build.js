@@ -107,7 +107,9 @@ function imapflowLogOnDemand() {
             this.log.debug({ src: 's', msg: logCompiled.toString(), cid: this.id, nullBytesRemoved: parsed.nullBytesRemoved });
         }
 `;
-  return {
+  // Files patched: the build checks it is 1 (not 0, as when imapflow's CommonJS build got in instead).
+  let applied = 0;
+  const plugin = {
     name: 'imapflow-log-on-demand',
     setup(build) {
       build.onLoad({ filter: /[/\\]imapflow[/\\]dist[/\\]esm[/\\]imap-flow\.js$/ }, (args) => {
@@ -117,10 +119,12 @@ function imapflowLogOnDemand() {
           return { errors: [{ text: `imapflow's response logging in ${args.path} is not the code scripts/build.js expects (another imapflow version?)` }] };
         }
         const patched = `        if (this.options.logger !== false || this.emitLogs) {\n${IMAPFLOW_RESPONSE_LOG}        }\n`;
+        applied++;
         return { contents: code.slice(0, at) + patched + code.slice(at + IMAPFLOW_RESPONSE_LOG.length), loader: 'js' };
       });
     },
   };
+  return { plugin, applied: () => applied };
 }
 
 /**
@@ -140,6 +144,7 @@ function duplicatePackages(inputs) {
 async function bundle(entry, outdir) {
   try {
     const esbuild = await import('esbuild');
+    const imapflowPatch = imapflowLogOnDemand();
     const r = await esbuild.build({
       entryPoints: [entry],
       outdir,
@@ -149,7 +154,7 @@ async function bundle(entry, outdir) {
       platform: 'node',
       target: 'node20',
       external: ['better-sqlite3'],
-      plugins: [esmBuildOf('bullmq', 'bullmq/dist/esm/index.js'), imapflowLogOnDemand()],
+      plugins: [esmBuildOf('bullmq', 'bullmq/dist/esm/index.js'), imapflowPatch.plugin],
       // CommonJS packages in an ES module bundle call require() for node's
       // own modules: give them the real one.
       banner: { js: "import { createRequire as __ztrustRequire } from 'node:module'; const require = __ztrustRequire(import.meta.url);" },
@@ -161,6 +166,10 @@ async function bundle(entry, outdir) {
       sourcesContent: false,
       logLevel: 'warning',
     });
+    if (imapflowPatch.applied() !== 1) {
+      console.error(`build: imapflow's response logging was wrapped in ${imapflowPatch.applied()} files, not 1 (is its ES module build still what the bundle loads?)`);
+      return false;
+    }
     const twice = duplicatePackages(Object.keys(r.metafile.inputs));
     if (twice) {
       console.error(`build: ${twice}`);
