@@ -1,7 +1,8 @@
 /** How the IMAP intake groups messages into one-command fetches (queue/intake/imap.ts, fetchBatches). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchBatches, uidSet } from '../../queue/intake/imap.js';
+import fc from 'fast-check';
+import { expandUidSet, fetchBatches, uidSet } from '../../queue/intake/imap.js';
 import { INTAKE_BOUNDS } from '../../src/limits.js';
 
 const limits = { maxMessageBytes: 1_000_000 };
@@ -39,4 +40,22 @@ test('UIDs go on the wire as a sequence set with runs as ranges', () => {
   assert.equal(uidSet([1, 2, 3, 5, 7, 8, 10]), '1:3,5,7:8,10');
   const many = Array.from({ length: 60_000 }, (_, i) => i + 101);
   assert.equal(uidSet(many), '101:60100');
+});
+
+test('an ESEARCH ALL sequence set expands to its UIDs, within a bound', () => {
+  assert.deepEqual(expandUidSet('', 10), []);
+  assert.deepEqual(expandUidSet('7', 10), [7]);
+  assert.deepEqual(expandUidSet('1:3,5,9:8', 10), [1, 2, 3, 5, 8, 9]);
+  // The bound counts UIDs: a server's "1:4294967295" is refused, not expanded.
+  assert.equal(expandUidSet('1:4294967295', 60_000), null);
+  assert.equal(expandUidSet('1:5,7:8', 6), null);
+  assert.deepEqual(expandUidSet('1:5,7', 6), [1, 2, 3, 4, 5, 7]);
+  for (const bad of ['*', '1:*', '0', '0:3', '1,,2', '1:2:3', ' 1', '1;2', '-1', '12345678901']) {
+    assert.equal(expandUidSet(bad, 1_000), null, bad);
+  }
+  // What uidSet writes, expandUidSet reads back.
+  fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 5000 }), { maxLength: 300 }), (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    assert.deepEqual(expandUidSet(uidSet(sorted), sorted.length), sorted);
+  }));
 });
