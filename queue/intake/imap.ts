@@ -64,17 +64,28 @@ const RECONNECT_FIRST_MS = 250;
 const RECONNECT_MAX_MS = 5 * 60_000;
 
 /**
- * Wait at most `ms` for `work`; a late settle is swallowed (the client is
+ * Wait at most `ms` for `work`, counted from when `after` settles: the
+ * command asked before it, since imapflow sends one command at a time, in
+ * order, so a command asked ahead only goes on the wire when the one
+ * before it is answered. If `after` fails (it timed out: the connection is
+ * dead), so does this, at once. A late settle is swallowed (the client is
  * closed by then, which rejects what was in flight).
  */
-function bounded<T>(work: Promise<T>, ms: number, what: string, where: string): Promise<T> {
+function bounded<T>(work: Promise<T>, ms: number, what: string, where: string, after: Promise<unknown> = Promise.resolve()): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TransportError('INTAKE_CONNECT',
-      `${where}: no answer to ${what} within ${ms} ms; the connection is taken for dead and replaced`)), ms);
+    after.then(() => {
+      if (settled) return;
+      timer = setTimeout(() => reject(new TransportError('INTAKE_CONNECT',
+        `${where}: no answer to ${what} within ${ms} ms; the connection is taken for dead and replaced`)), ms);
+    }, reject);
   });
   work.catch(() => undefined);
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([work, timeout]).finally(() => {
+    settled = true;
+    clearTimeout(timer);
+  });
 }
 
 export interface ImapTarget {
@@ -118,8 +129,8 @@ export function uidSet(uids: readonly number[]): string {
 /**
  * The UIDs of an IMAP sequence set as a server's ESEARCH ALL gives them
  * ("1:200,205,207:300"; empty: none), in the server's order; null when the
- * set is malformed (a `*`, a zero, anything but digits, commas and colons)
- * or names more than `max` messages: the mailbox's message count, so a
+ * set is malformed (a `*`, a zero, a number over 2^32-1, anything but
+ * digits, commas and colons) or names more than `max` UIDs, so that a
  * server's "1:4294967295" is refused, not expanded into memory.
  */
 export function expandUidSet(set: string, max: number): number[] | null {
@@ -131,7 +142,7 @@ export function expandUidSet(set: string, max: number): number[] | null {
     const a = Number(m[1]);
     const b = m[2] === undefined ? a : Number(m[2]);
     const [lo, hi] = a <= b ? [a, b] : [b, a];
-    if (out.length + (hi - lo + 1) > max) return null;
+    if (hi > 0xffffffff || out.length + (hi - lo + 1) > max) return null;
     for (let uid = lo; uid <= hi; uid++) out.push(uid);
   }
   return out;
@@ -337,14 +348,24 @@ export class ImapIntake implements Intake {
       // RETURN (ALL) where the server has ESEARCH (RFC 4731): the new UIDs
       // as one sequence set ("1:60000"), not one number each for imapflow to
       // read (a quarter of a second on a mailbox of 60,000).
-      const searched = await this.bounded(client.search({ uid: `${last + 1}:*` }, { uid: true, returnOptions: ['ALL'] }), 'UID SEARCH');
+      const query = { uid: `${last + 1}:*` };
+      const searched = await this.bounded(client.search(query, { uid: true, returnOptions: ['ALL'] }), 'UID SEARCH');
       // At most twice the message count the server reports, with room for
       // mail arriving meanwhile: a bound on memory, not a check of the server.
       const most = 2 * (client.mailbox ? client.mailbox.exists : mb.exists) + 1000;
-      const found = Array.isArray(searched) ? searched
-        : searched ? expandUidSet(searched.all ?? '', most) : null;
-      if (!found) throw new TransportError('INTAKE_CONNECT', `${this.where}: UID SEARCH failed, or named over ${most} messages`);
-      const uids = found.filter((uid) => uid > last).sort((a, b) => a - b);
+      let found = Array.isArray(searched) ? searched
+        : searched && searched.all !== undefined ? expandUidSet(searched.all, most) : null;
+      if (!found) {
+        // An answer that cannot be used (a server refusing RETURN, a
+        // malformed or oversized set, or no UID at all where `n:*` always
+        // names one): the plain SEARCH, as before ESEARCH. Not an error that
+        // every reconnect would meet again.
+        const plain = await this.bounded(client.search(query, { uid: true }), 'UID SEARCH');
+        if (!Array.isArray(plain)) throw new TransportError('INTAKE_CONNECT', `${this.where}: UID SEARCH failed`);
+        found = plain;
+      }
+      // In order, each once (a server may repeat one in a set).
+      const uids = found.filter((uid) => uid > last).sort((a, b) => a - b).filter((uid, i, all) => i === 0 || uid !== all[i - 1]);
       const canFlag = mb.permanentFlags?.has('\\*') || mb.permanentFlags?.has(this.cfg.mailbox.processedKeyword);
       const done: number[] = [];
       for await (const { batch, got } of this.fetchAhead(client, uids)) {
@@ -407,16 +428,19 @@ export class ImapIntake implements Intake {
     // The caller stopped taking batches (it failed, or the drain stopped):
     // nothing more is asked for.
     let closed = false;
-    // imapflow sends one command at a time, in the order asked, so a command
-    // asked ahead waits behind the ones before it: its bound is its own
-    // allowance plus theirs (`waitMs`). The command at the head of the queue
-    // still has only its own, so a dead connection is noticed as soon as before.
-    let queuedMs = 0;
-    const inQueue = <T>(ownMs: number, ask: (waitMs: number) => Promise<T>): Promise<T> => {
-      const p = ask(queuedMs);
-      queuedMs += ownMs;
-      const settled = (): void => { queuedMs -= ownMs; };
-      p.then(settled, settled);
+    // imapflow sends one command at a time, so a command asked ahead waits
+    // behind the ones before it: its time bound starts when every command
+    // asked before it has settled (`after`, see bounded()), and every
+    // command has only its own bound once it is on the wire, so a dead
+    // connection is noticed as soon as when nothing was asked ahead. Every,
+    // not the last: imapflow may send a command before one asked just
+    // before it (a FETCH takes it a few ticks to set up, a SEARCH none).
+    let previous: Promise<unknown> = Promise.resolve();
+    const inQueue = <T>(ask: (after: Promise<unknown>) => Promise<T>): Promise<T> => {
+      const p = ask(previous);
+      // Settled when all so far are, failed as soon as one fails; no values kept.
+      previous = Promise.all([previous, p]).then(() => undefined);
+      previous.catch(() => undefined);
       p.catch(() => undefined); // awaited below, or dropped with the drain
       return p;
     };
@@ -425,25 +449,25 @@ export class ImapIntake implements Intake {
       // itself, was expunged (UIDs only grow), so the range asks for the
       // same messages in a short command however sparse the mailbox is.
       const range = `${window[0]}:${window[window.length - 1]}`;
-      const larger = await inQueue(IMAP_COMMAND_TIMEOUT_MS, (waitMs) =>
-        this.bounded(client.search({ uid: range, larger: share }, { uid: true }), 'UID SEARCH (LARGER)', waitMs));
+      const larger = await inQueue((after) =>
+        bounded(client.search({ uid: range, larger: share }, { uid: true }), IMAP_COMMAND_TIMEOUT_MS, 'UID SEARCH (LARGER)', this.where, after));
       if (!Array.isArray(larger)) throw new TransportError('INTAKE_CONNECT', `${this.where}: UID SEARCH LARGER failed`);
       const inWindow = new Set(window);
       const big = larger.filter((uid) => inWindow.has(uid)).sort((a, b) => a - b);
       const sizes = new Map<number, number | undefined>();
       if (big.length && !closed) {
-        const answer = await inQueue(IMAP_COMMAND_TIMEOUT_MS, (waitMs) =>
-          this.bounded(client.fetchAll(uidSet(big), { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)', waitMs));
+        const answer = await inQueue((after) =>
+          bounded(client.fetchAll(uidSet(big), { uid: true, size: true }, { uid: true }), IMAP_COMMAND_TIMEOUT_MS, 'UID FETCH (RFC822.SIZE)', this.where, after));
         for (const msg of answer) sizes.set(msg.uid, msg.size);
       }
       const bigSet = new Set(big);
       // A large one with no size answer was expunged meanwhile.
       return window.flatMap((uid) => !bigSet.has(uid) ? [{ uid, size: share }] : sizes.has(uid) ? [{ uid, size: sizes.get(uid) }] : []);
     };
-    const fetchBatch = (batch: Sized[]): Promise<Map<number, Fetched | undefined>> => inQueue(this.fetchAllowanceMs(batch), (waitMs) =>
+    const fetchBatch = (batch: Sized[]): Promise<Map<number, Fetched | undefined>> => inQueue((after) =>
       batch.length === 1
-        ? this.fetchOne(client, batch[0], waitMs).then((m) => new Map([[batch[0].uid, m]]))
-        : this.fetchMany(client, batch, waitMs));
+        ? this.fetchOne(client, batch[0], after).then((m) => new Map([[batch[0].uid, m]]))
+        : this.fetchMany(client, batch, after));
     let nextWindow = 0;
     const askNextSizes = (): Promise<Sized[]> | null => {
       if (closed || nextWindow >= windows.length) return null;
@@ -500,15 +524,15 @@ export class ImapIntake implements Intake {
   /**
    * One message by UID: its source when it fits the limit, else only its
    * header section and its declared size. Undefined when it is gone.
-   * `waitMs`: how long it may wait behind commands asked before it.
+   * Its time bound starts when `after` (the command asked before it) settles.
    */
-  private async fetchOne(client: ImapFlow, m: Sized, waitMs: number): Promise<Fetched | undefined> {
+  private async fetchOne(client: ImapFlow, m: Sized, after: Promise<unknown>): Promise<Fetched | undefined> {
     const limits = this.cfg.limits;
-    const boundMs = this.fetchAllowanceMs([m]) + waitMs;
+    const boundMs = this.fetchAllowanceMs([m]);
     let msg: FetchMessageObject | undefined;
     if (messageSizeError(m.size, limits)) {
       [msg] = await bounded(client.fetchAll(String(m.uid),
-        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), boundMs, 'UID FETCH (BODY.PEEK[HEADER])', this.where);
+        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), boundMs, 'UID FETCH (BODY.PEEK[HEADER])', this.where, after);
       if (!msg) return undefined;
       this.logger.info({ uid: m.uid, size: m.size, limit: limits.maxMessageBytes }, 'message over the size limit: only its header section is fetched');
       return { raw: headerSection(msg.headers ?? Buffer.alloc(0)), declaredSize: m.size };
@@ -517,7 +541,7 @@ export class ImapIntake implements Intake {
     // size: the dispatcher then sees raw.length over the limit and says
     // "too large".
     [msg] = await bounded(client.fetchAll(String(m.uid), { uid: true, source: { start: 0, maxLength: messageReadBytes(limits) } }, { uid: true }),
-      boundMs, 'UID FETCH (BODY.PEEK[])', this.where);
+      boundMs, 'UID FETCH (BODY.PEEK[])', this.where, after);
     if (!msg?.source) return undefined;
     return { raw: msg.source };
   }
@@ -526,14 +550,14 @@ export class ImapIntake implements Intake {
    * Several messages, all within the size limit, by one UID FETCH: one round
    * trip instead of one per message. Each is still bounded to one byte over
    * the limit. A message missing from the answer was expunged meanwhile.
-   * `waitMs`: how long it may wait behind commands asked before it.
+   * Its time bound starts when `after` (the command asked before it) settles.
    */
-  private async fetchMany(client: ImapFlow, batch: Sized[], waitMs: number): Promise<Map<number, Fetched>> {
+  private async fetchMany(client: ImapFlow, batch: Sized[], after: Promise<unknown>): Promise<Map<number, Fetched>> {
     const cap = messageReadBytes(this.cfg.limits);
     const wanted = new Set(batch.map((m) => m.uid));
     const got = new Map<number, Fetched>();
     for (const msg of await bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
-      this.fetchAllowanceMs(batch) + waitMs, 'UID FETCH (BODY.PEEK[])', this.where)) {
+      this.fetchAllowanceMs(batch), 'UID FETCH (BODY.PEEK[])', this.where, after)) {
       if (msg.source && wanted.has(msg.uid)) got.set(msg.uid, { raw: msg.source });
     }
     return got;

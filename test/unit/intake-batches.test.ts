@@ -50,7 +50,8 @@ test('an ESEARCH ALL sequence set expands to its UIDs, within a bound', () => {
   assert.equal(expandUidSet('1:4294967295', 60_000), null);
   assert.equal(expandUidSet('1:5,7:8', 6), null);
   assert.deepEqual(expandUidSet('1:5,7', 6), [1, 2, 3, 4, 5, 7]);
-  for (const bad of ['*', '1:*', '0', '0:3', '1,,2', '1:2:3', ' 1', '1;2', '-1', '12345678901']) {
+  assert.deepEqual(expandUidSet('4294967295', 1), [4294967295]);
+  for (const bad of ['*', '1:*', '0', '0:3', '1,,2', '1:2:3', ' 1', '1;2', '-1', '12345678901', '4294967296', '9999999999']) {
     assert.equal(expandUidSet(bad, 1_000), null, bad);
   }
   // What uidSet writes, expandUidSet reads back.
