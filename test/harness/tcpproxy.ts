@@ -47,6 +47,9 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
     });
     const rate = opts.downstreamBytesPerSecond;
     let sendAt = 0;
+    // A chunk waiting for the slow link, and whether the server closed meanwhile.
+    let holding = false;
+    let closeAfter = false;
     upstream.on('data', (d: Buffer) => {
       if (pair.dead) return;
       if (!rate) {
@@ -56,10 +59,18 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
       // A slow link: each chunk leaves when the ones before it would have,
       // and the server is held back meanwhile (TCP back-pressure).
       sendAt = Math.max(sendAt, Date.now()) + (d.length / rate) * 1000;
+      holding = true;
       upstream.pause();
       setTimeout(() => {
+        holding = false;
         if (!pair.dead) client.write(d);
         upstream.resume();
+        // The server's last bytes (an IMAP BYE) are passed on before its close.
+        if (closeAfter) {
+          pairs.delete(pair);
+          client.end();
+          upstream.destroy();
+        }
       }, sendAt - Date.now());
     });
     const end = (): void => {
@@ -71,7 +82,10 @@ export async function startTcpProxy(target: { host: string; port: number }, opts
       upstream.destroy();
     };
     client.on('close', end);
-    upstream.on('close', end);
+    upstream.on('close', () => {
+      if (holding && !pair.dead) closeAfter = true;
+      else end();
+    });
     client.on('error', () => end());
     upstream.on('error', () => end());
   });
