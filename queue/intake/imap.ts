@@ -487,7 +487,8 @@ export class ImapIntake implements Intake {
       }
       const batch = pending.shift()!;
       const got = fetchBatch(batch);
-      // With this batch, not before it: the first batch of a backlog is not held back by a window's sizes.
+      // Asked right after this batch: at most the short SEARCH goes on the
+      // wire before it (see above), never a window's RFC822.SIZE fetch.
       sizesAhead ??= askNextSizes();
       return { batch, got };
     };
