@@ -226,8 +226,9 @@ export class ImapIntake implements Intake {
     });
   }
 
-  private bounded<T>(work: Promise<T>, what: string, extraMs = 0): Promise<T> {
-    return bounded(work, IMAP_COMMAND_TIMEOUT_MS + extraMs, what, this.where);
+  /** A command bounded by IMAP_COMMAND_TIMEOUT_MS plus `extraMs`, counted from when `after` settles (see bounded()). */
+  private bounded<T>(work: Promise<T>, what: string, extraMs = 0, after?: Promise<unknown>): Promise<T> {
+    return bounded(work, IMAP_COMMAND_TIMEOUT_MS + extraMs, what, this.where, after);
   }
 
   private async connect(): Promise<ImapFlow> {
@@ -450,14 +451,14 @@ export class ImapIntake implements Intake {
       // same messages in a short command however sparse the mailbox is.
       const range = `${window[0]}:${window[window.length - 1]}`;
       const larger = await inQueue((after) =>
-        bounded(client.search({ uid: range, larger: share }, { uid: true }), IMAP_COMMAND_TIMEOUT_MS, 'UID SEARCH (LARGER)', this.where, after));
+        this.bounded(client.search({ uid: range, larger: share }, { uid: true }), 'UID SEARCH (LARGER)', 0, after));
       if (!Array.isArray(larger)) throw new TransportError('INTAKE_CONNECT', `${this.where}: UID SEARCH LARGER failed`);
       const inWindow = new Set(window);
       const big = larger.filter((uid) => inWindow.has(uid)).sort((a, b) => a - b);
       const sizes = new Map<number, number | undefined>();
       if (big.length && !closed) {
         const answer = await inQueue((after) =>
-          bounded(client.fetchAll(uidSet(big), { uid: true, size: true }, { uid: true }), IMAP_COMMAND_TIMEOUT_MS, 'UID FETCH (RFC822.SIZE)', this.where, after));
+          this.bounded(client.fetchAll(uidSet(big), { uid: true, size: true }, { uid: true }), 'UID FETCH (RFC822.SIZE)', 0, after));
         for (const msg of answer) sizes.set(msg.uid, msg.size);
       }
       const bigSet = new Set(big);
@@ -510,16 +511,15 @@ export class ImapIntake implements Intake {
   }
 
   /**
-   * How long fetching a batch's messages may take once its command is on
-   * the wire: the command bound, plus its bytes (each within the size
-   * limit, at most one byte over; none for a header section) at the slowest
-   * rate a fetch is given time for.
+   * The time a batch's messages may take on the wire on top of the command
+   * bound: their bytes (each within the size limit, at most one byte over;
+   * none for a header section) at the slowest rate a fetch is given time for.
    */
-  private fetchAllowanceMs(batch: readonly Sized[]): number {
+  private transferMs(batch: readonly Sized[]): number {
     const limits = this.cfg.limits;
     const cap = messageReadBytes(limits);
     const bytes = batch.reduce((sum, m) => sum + (messageSizeError(m.size, limits) ? 0 : Math.min(m.size ?? cap, cap)), 0);
-    return IMAP_COMMAND_TIMEOUT_MS + Math.ceil((bytes / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000);
+    return Math.ceil((bytes / INTAKE_BOUNDS.minFetchBytesPerSecond) * 1000);
   }
 
   /**
@@ -529,11 +529,11 @@ export class ImapIntake implements Intake {
    */
   private async fetchOne(client: ImapFlow, m: Sized, after: Promise<unknown>): Promise<Fetched | undefined> {
     const limits = this.cfg.limits;
-    const boundMs = this.fetchAllowanceMs([m]);
+    const transferMs = this.transferMs([m]);
     let msg: FetchMessageObject | undefined;
     if (messageSizeError(m.size, limits)) {
-      [msg] = await bounded(client.fetchAll(String(m.uid),
-        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), boundMs, 'UID FETCH (BODY.PEEK[HEADER])', this.where, after);
+      [msg] = await this.bounded(client.fetchAll(String(m.uid),
+        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), 'UID FETCH (BODY.PEEK[HEADER])', transferMs, after);
       if (!msg) return undefined;
       this.logger.info({ uid: m.uid, size: m.size, limit: limits.maxMessageBytes }, 'message over the size limit: only its header section is fetched');
       return { raw: headerSection(msg.headers ?? Buffer.alloc(0)), declaredSize: m.size };
@@ -541,8 +541,8 @@ export class ImapIntake implements Intake {
     // One byte over the limit at most, whatever the server said of its
     // size: the dispatcher then sees raw.length over the limit and says
     // "too large".
-    [msg] = await bounded(client.fetchAll(String(m.uid), { uid: true, source: { start: 0, maxLength: messageReadBytes(limits) } }, { uid: true }),
-      boundMs, 'UID FETCH (BODY.PEEK[])', this.where, after);
+    [msg] = await this.bounded(client.fetchAll(String(m.uid), { uid: true, source: { start: 0, maxLength: messageReadBytes(limits) } }, { uid: true }),
+      'UID FETCH (BODY.PEEK[])', transferMs, after);
     if (!msg?.source) return undefined;
     return { raw: msg.source };
   }
@@ -557,8 +557,8 @@ export class ImapIntake implements Intake {
     const cap = messageReadBytes(this.cfg.limits);
     const wanted = new Set(batch.map((m) => m.uid));
     const got = new Map<number, Fetched>();
-    for (const msg of await bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
-      this.fetchAllowanceMs(batch), 'UID FETCH (BODY.PEEK[])', this.where, after)) {
+    for (const msg of await this.bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
+      'UID FETCH (BODY.PEEK[])', this.transferMs(batch), after)) {
       if (msg.source && wanted.has(msg.uid)) got.set(msg.uid, { raw: msg.source });
     }
     return got;
