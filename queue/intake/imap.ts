@@ -57,6 +57,8 @@ import type { Intake, IntakeSink } from './types.js';
  * milliseconds; the bound is generous for slow links and busy servers.
  */
 export const IMAP_COMMAND_TIMEOUT_MS = 10_000;
+/** How often a fetch looks whether bytes still arrive (see bounded()): a silent connection is found within this of IMAP_COMMAND_TIMEOUT_MS. */
+const STALL_CHECK_MS = 1_000;
 /** LOGOUT at stop: a short wait, then the socket is simply closed. */
 const LOGOUT_TIMEOUT_MS = 2_000;
 /** First reconnect delay after a working connection closed; doubles up to RECONNECT_MAX_MS. */
@@ -70,21 +72,49 @@ const RECONNECT_MAX_MS = 5 * 60_000;
  * before it is answered. If `after` fails (it timed out: the connection is
  * dead), so does this, at once. A late settle is swallowed (the client is
  * closed by then, which rejects what was in flight).
+ *
+ * `progress` (a fetch's bytes received on the connection, imapflow's
+ * stats()): the command also fails once no byte has arrived for
+ * IMAP_COMMAND_TIMEOUT_MS. Why: a fetch's `ms` is sized for its messages at
+ * the slowest rate allowed (up to minutes for a full batch, whose small
+ * posts are counted at their share of the batch's bytes), so a connection
+ * that went silent mid-batch (a NAT box forgetting it) would otherwise hold
+ * the intake that long; with this it is replaced after about as long as an
+ * unanswered NOOP is.
  */
-function bounded<T>(work: Promise<T>, ms: number, what: string, where: string, after: Promise<unknown> = Promise.resolve()): Promise<T> {
+function bounded<T>(work: Promise<T>, ms: number, what: string, where: string, after: Promise<unknown> = Promise.resolve(),
+  progress?: () => number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let stall: NodeJS.Timeout | undefined;
   let settled = false;
   const timeout = new Promise<never>((_, reject) => {
     after.then(() => {
       if (settled) return;
       timer = setTimeout(() => reject(new TransportError('INTAKE_CONNECT',
         `${where}: no answer to ${what} within ${ms} ms; the connection is taken for dead and replaced`)), ms);
+      if (!progress) return;
+      let seen = progress();
+      let quietSince = Date.now();
+      const check = (): void => {
+        const now = progress();
+        if (now !== seen) {
+          seen = now;
+          quietSince = Date.now();
+        } else if (Date.now() - quietSince >= IMAP_COMMAND_TIMEOUT_MS) {
+          reject(new TransportError('INTAKE_CONNECT',
+            `${where}: nothing received for ${IMAP_COMMAND_TIMEOUT_MS} ms during ${what}; the connection is taken for dead and replaced`));
+          return;
+        }
+        stall = setTimeout(check, STALL_CHECK_MS);
+      };
+      stall = setTimeout(check, STALL_CHECK_MS);
     }, reject);
   });
   work.catch(() => undefined);
   return Promise.race([work, timeout]).finally(() => {
     settled = true;
     clearTimeout(timer);
+    clearTimeout(stall);
   });
 }
 
@@ -226,9 +256,13 @@ export class ImapIntake implements Intake {
     });
   }
 
-  /** A command bounded by IMAP_COMMAND_TIMEOUT_MS plus `extraMs`, counted from when `after` settles (see bounded()). */
-  private bounded<T>(work: Promise<T>, what: string, extraMs = 0, after?: Promise<unknown>): Promise<T> {
-    return bounded(work, IMAP_COMMAND_TIMEOUT_MS + extraMs, what, this.where, after);
+  /**
+   * A command bounded by IMAP_COMMAND_TIMEOUT_MS plus `extraMs`, counted from
+   * when `after` settles (see bounded()). With `client`, a transfer: it also
+   * fails once the connection has been silent for IMAP_COMMAND_TIMEOUT_MS.
+   */
+  private bounded<T>(work: Promise<T>, what: string, extraMs = 0, after?: Promise<unknown>, client?: ImapFlow): Promise<T> {
+    return bounded(work, IMAP_COMMAND_TIMEOUT_MS + extraMs, what, this.where, after, client && (() => client.stats().received));
   }
 
   private async connect(): Promise<ImapFlow> {
@@ -533,7 +567,7 @@ export class ImapIntake implements Intake {
     let msg: FetchMessageObject | undefined;
     if (messageSizeError(m.size, limits)) {
       [msg] = await this.bounded(client.fetchAll(String(m.uid),
-        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), 'UID FETCH (BODY.PEEK[HEADER])', transferMs, after);
+        { uid: true, bodyParts: [{ key: 'HEADER', maxLength: MAX_HEADER_SECTION_BYTES }] }, { uid: true }), 'UID FETCH (BODY.PEEK[HEADER])', transferMs, after, client);
       if (!msg) return undefined;
       this.logger.info({ uid: m.uid, size: m.size, limit: limits.maxMessageBytes }, 'message over the size limit: only its header section is fetched');
       return { raw: headerSection(msg.headers ?? Buffer.alloc(0)), declaredSize: m.size };
@@ -542,7 +576,7 @@ export class ImapIntake implements Intake {
     // size: the dispatcher then sees raw.length over the limit and says
     // "too large".
     [msg] = await this.bounded(client.fetchAll(String(m.uid), { uid: true, source: { start: 0, maxLength: messageReadBytes(limits) } }, { uid: true }),
-      'UID FETCH (BODY.PEEK[])', transferMs, after);
+      'UID FETCH (BODY.PEEK[])', transferMs, after, client);
     if (!msg?.source) return undefined;
     return { raw: msg.source };
   }
@@ -558,7 +592,7 @@ export class ImapIntake implements Intake {
     const wanted = new Set(batch.map((m) => m.uid));
     const got = new Map<number, Fetched>();
     for (const msg of await this.bounded(client.fetchAll(uidSet(batch.map((m) => m.uid)), { uid: true, source: { start: 0, maxLength: cap } }, { uid: true }),
-      'UID FETCH (BODY.PEEK[])', this.transferMs(batch), after)) {
+      'UID FETCH (BODY.PEEK[])', this.transferMs(batch), after, client)) {
       if (msg.source && wanted.has(msg.uid)) got.set(msg.uid, { raw: msg.source });
     }
     return got;

@@ -7,6 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chownSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -16,6 +17,7 @@ import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { findBinary } from '../harness/procs.js';
 import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
+import { IMAP_COMMAND_TIMEOUT_MS } from '../../queue/intake/imap.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { startTcpProxy } from '../harness/tcpproxy.js';
 import { DEFAULT_LIMITS, INTAKE_BOUNDS } from '../../src/limits.js';
@@ -197,41 +199,87 @@ test('a backlog across three size windows: every message taken once, each reques
 // large posts) must not be taken for a dead connection. A link of 150 KB/s
 // (a throttling proxy in front of Dovecot), 230 posts of about 10 KB in two
 // windows, two of 60 KB in the second, a request at the end.
+/**
+ * n posts of about 10 KB for `user` (a new Dovecot user), the last a signed
+ * HELP request to `to`; posts in `longPosts` six times as long. The first
+ * goes by LMTP, which makes the user's Maildir, the rest straight into it,
+ * in order. Returns the bytes of mail; message ids are <prefix-i@example.org>.
+ */
+async function fillBacklog(user: string, prefix: string, n: number, to: string, longPosts = new Set<number>()): Promise<number> {
+  await dovecot.addUser(user, dovecot.password);
+  const quoted = '> We IPL the guest from the reader after the kernel update and it comes up fine.\n'.repeat(120);
+  const long = quoted.repeat(6);
+  const md = dovecot.maildir(user);
+  const now = Math.floor(Date.now() / 1000);
+  let bytes = 0;
+  let owner: { uid: number; gid: number } | undefined;
+  for (let i = 0; i < n; i++) {
+    const messageId = `<${prefix}-${i}@example.org>`;
+    const raw = i === n - 1
+      ? gpg.plainMessage({ from: `${prefix}-asker@example.org`, to, subject: 'help', messageId }, 'HELP\n')
+      : gpg.plainMessage({ from: `poster-${i % 17}@example.org`, to: 'linux-390@vm.example.edu', subject: `Re: z/VM ${i}`, messageId,
+        extra: { 'List-Id': 'LINUX-390 <linux-390.vm.example.edu>', Precedence: 'list' } }, `Same here (${i}).\n\n${longPosts.has(i) ? long : quoted}`);
+    bytes += raw.length;
+    if (i === 0) {
+      await dovecot.deliver(raw, { user });
+      continue;
+    }
+    const file = path.join(md, 'new', `${now}.M${String(i).padStart(5, '0')}P${process.pid}.${prefix},S=${raw.length}`);
+    owner ??= statSync(path.dirname(md));
+    writeFileSync(file, raw);
+    chownSync(file, owner.uid, owner.gid);
+  }
+  assert.match(doveadm(['mailbox', 'status', '-u', user, 'messages', 'INBOX']), new RegExp(`messages=${n}\\b`));
+  return bytes;
+}
+
+/** Poll until `ok()` holds; fail after `ms`, naming what was awaited. */
+async function waitFor(ok: () => boolean, ms: number, what: string): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+    await sleep(100);
+  }
+}
+
+/** The spool rows of posts whose ids start with `prefix`, from the bot's state.db. */
+function spoolRows(dataDir: string, prefix: string): { state: string; outcome: string | null }[] {
+  const db = new Database(path.join(dataDir, 'state.db'), { readonly: true });
+  try {
+    return db.prepare('SELECT state, outcome FROM spool WHERE message_id LIKE ?').all(`<${prefix}-%`) as { state: string; outcome: string | null }[];
+  } catch {
+    return []; // not created yet
+  } finally {
+    db.close();
+  }
+}
+
+/** The one reply to the backlog's request (its last post), checked by gpg and Python's email parser. */
+async function assertOneReply(sentBefore: number, prefix: string, n: number, key: string): Promise<void> {
+  const replies = await Promise.all(smtp.messages.slice(sentBefore).map(readReply));
+  assert.deepEqual(replies.map((x) => x.inReplyTo), [`<${prefix}-${n - 1}@example.org>`]);
+  await assertBotMail(replies[0].raw, key);
+}
+
+// Found by review: commands the intake asks for ahead (the next window's
+// UID SEARCH LARGER, behind a batch fetch) wait in imapflow's queue, one
+// command on the wire at a time, so their time bound must include the wait.
+// On a slow link a first batch of 200 posts takes longer than the 10 s
+// command bound; a command behind it (the RFC822.SIZE of the next window's
+// large posts) must not be taken for a dead connection. A link of 150 KB/s
+// (a throttling proxy in front of Dovecot), 230 posts of about 10 KB in two
+// windows, two of 60 KB in the second, a request at the end.
 test('a backlog over a slow link: commands asked ahead wait for the batch before them, not time out', async () => {
   const user = 'slowlink';
-  await dovecot.addUser(user, dovecot.password);
+  const n = INTAKE_BOUNDS.fetchBatchMessages + 30;
   const proxy = await startTcpProxy({ host: dovecot.host, port: dovecot.imapPort }, { downstreamBytesPerSecond: 150 * 1024 });
   const slow = await makeBot({ mailboxUrl: `imap://${user}@127.0.0.1:${proxy.port}/INBOX`, mailboxPassword: dovecot.password,
     outboxUrl: smtp.url, redisUrl: redis.url, config: { queue: { redisUrl: redis.url, prefix: 'slowlink' } } });
   try {
-    const n = INTAKE_BOUNDS.fetchBatchMessages + 30;
-    const quoted = '> We IPL the guest from the reader after the kernel update and it comes up fine.\n'.repeat(120);
     // Two posts of the second window over a batch's share of bytes: their RFC822.SIZE is asked for while the
     // first batch is still coming in.
-    const long = quoted.repeat(6);
-    const longPosts = new Set([INTAKE_BOUNDS.fetchBatchMessages + 2, INTAKE_BOUNDS.fetchBatchMessages + 20]);
-    const md = dovecot.maildir(user);
-    const now = Math.floor(Date.now() / 1000);
-    let bytes = 0;
-    let owner: { uid: number; gid: number } | undefined;
-    for (let i = 0; i < n; i++) {
-      const messageId = `<slow-${i}@example.org>`;
-      const raw = i === n - 1
-        ? gpg.plainMessage({ from: 'slow-asker@example.org', to: slow.address, subject: 'help', messageId }, 'HELP\n')
-        : gpg.plainMessage({ from: `poster-${i % 17}@example.org`, to: 'linux-390@vm.example.edu', subject: `Re: z/VM ${i}`, messageId,
-          extra: { 'List-Id': 'LINUX-390 <linux-390.vm.example.edu>', Precedence: 'list' } }, `Same here (${i}).\n\n${longPosts.has(i) ? long : quoted}`);
-      bytes += raw.length;
-      // The first by LMTP, which makes the new user's Maildir; the rest straight into it, in order.
-      if (i === 0) {
-        await dovecot.deliver(raw, { user });
-        continue;
-      }
-      const file = path.join(md, 'new', `${now}.M${String(i).padStart(5, '0')}P${process.pid}.slow,S=${raw.length}`);
-      owner ??= statSync(path.dirname(md));
-      writeFileSync(file, raw);
-      chownSync(file, owner.uid, owner.gid);
-    }
-    assert.match(doveadm(['mailbox', 'status', '-u', user, 'messages', 'INBOX']), new RegExp(`messages=${n}\\b`));
+    const bytes = await fillBacklog(user, 'slow', n, slow.address,
+      new Set([INTAKE_BOUNDS.fetchBatchMessages + 2, INTAKE_BOUNDS.fetchBatchMessages + 20]));
     // The first batch alone takes longer on this link than one command may.
     assert.ok((INTAKE_BOUNDS.fetchBatchMessages * bytes) / n / (150 * 1024) > 12, 'the first batch outlasts the 10 s command bound');
 
@@ -239,16 +287,60 @@ test('a backlog over a slow link: commands asked ahead wait for the batch before
     const r = await runCli(['run', '--once', '--config', slow.configPath], slow.env);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /no answer to/);
-    const db = new Database(path.join(slow.dataDir, 'state.db'), { readonly: true });
-    const rows = db.prepare("SELECT state, outcome FROM spool WHERE message_id LIKE '<slow-%'").all() as { state: string; outcome: string | null }[];
-    db.close();
+    const rows = spoolRows(slow.dataDir, 'slow');
     assert.equal(rows.length, n, 'every post is recorded');
     assert.ok(rows.every((x) => x.state === 'done'));
     assert.equal(rows.filter((x) => x.outcome === TRIAGED_OUTCOME).length, n - 1);
-    const replies = await Promise.all(smtp.messages.slice(sentBefore).map(readReply));
-    assert.deepEqual(replies.map((x) => x.inReplyTo), [`<slow-${n - 1}@example.org>`]);
-    await assertBotMail(replies[0].raw, slow.botPublicKey);
+    await assertOneReply(sentBefore, 'slow', n, slow.botPublicKey);
   } finally {
     await proxy.stop();
+  }
+});
+
+// A batch fetch is given time for its bytes at the slowest rate allowed: for
+// 200 small posts, each counted at a batch's share of bytes, over two
+// minutes. A connection that goes silent in the middle of one (a NAT box
+// forgetting it: no FIN, no RST) must be replaced as soon as an unanswered
+// command's would be, not when that allowance runs out. The live worker
+// (`run`), 230 posts over a 200 KB/s link; the link is cut 4 s in, while the
+// first batch (about 2 MB, 10 s on this link) is coming in.
+test('a connection that goes silent during a batch fetch is replaced within the command bound, and the backlog finishes', { timeout: 120_000 }, async () => {
+  const user = 'stalled';
+  const n = INTAKE_BOUNDS.fetchBatchMessages + 30;
+  const proxy = await startTcpProxy({ host: dovecot.host, port: dovecot.imapPort }, { downstreamBytesPerSecond: 200 * 1024 });
+  const cut = await makeBot({ mailboxUrl: `imap://${user}@127.0.0.1:${proxy.port}/INBOX`, mailboxPassword: dovecot.password,
+    outboxUrl: smtp.url, redisUrl: redis.url, config: { queue: { redisUrl: redis.url, prefix: 'stalled' } } });
+  const bytes = await fillBacklog(user, 'stalled', n, cut.address);
+  const share = INTAKE_BOUNDS.fetchBatchBytes / INTAKE_BOUNDS.fetchBatchMessages;
+  assert.ok(share / (bytes / n) > 3, 'small posts are counted at more than three times their size');
+  const sentBefore = smtp.messages.length;
+  const worker = startCli(['run', '--config', cut.configPath], { ...cut.env, ZTRUST_LOG_LEVEL: 'warn' });
+  try {
+    await waitFor(() => proxy.accepted === 1, 20_000, 'the worker connects');
+    // Login, SELECT and the first SEARCH take well under a second; the first batch then comes in for about 10 s.
+    await sleep(4_000);
+    assert.equal(spoolRows(cut.dataDir, 'stalled').length, 0, 'the first batch is still coming in when the link is cut');
+    assert.equal(proxy.blackhole(), 1);
+    const cutAt = Date.now();
+    await waitFor(() => proxy.accepted === 2, 60_000, 'a new connection');
+    const replacedMs = Date.now() - cutAt;
+    console.log(`the silent connection was replaced ${replacedMs} ms after the link was cut`);
+    assert.ok(replacedMs <= IMAP_COMMAND_TIMEOUT_MS + 5_000, `replaced after ${replacedMs} ms, not within the command bound`);
+    await waitFor(() => spoolRows(cut.dataDir, 'stalled').filter((x) => x.state === 'done').length === n, 60_000, 'the backlog finishes');
+    const rows = spoolRows(cut.dataDir, 'stalled');
+    assert.equal(rows.length, n, 'every post is recorded once');
+    assert.equal(rows.filter((x) => x.outcome === TRIAGED_OUTCOME).length, n - 1);
+    await smtp.waitFor(sentBefore + 1, 30_000);
+    await sleep(500); // no second reply on its way
+    await assertOneReply(sentBefore, 'stalled', n, cut.botPublicKey);
+  } finally {
+    // A worker still stuck on the cut connection would hold the test (and then lose Redis under it): 20 s, then SIGKILL.
+    worker.child.kill('SIGTERM');
+    const killer = setTimeout(() => worker.child.kill('SIGKILL'), 20_000);
+    const r = await worker.done;
+    clearTimeout(killer);
+    await proxy.stop();
+    assert.equal(r.code, 0, `the worker did not stop on SIGTERM (${r.signal ?? r.code}):\n${r.stderr}`);
+    assert.match(r.stderr, /nothing received for 10000 ms during UID FETCH \(BODY\.PEEK\[\]\)/);
   }
 });
