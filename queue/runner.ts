@@ -236,7 +236,14 @@ export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<OnceR
 /** How long `run` keeps trying its first re-enqueue when Redis is not there yet. */
 const STARTUP_RETRY_MS = 60_000;
 
-/** `run`: until SIGTERM/SIGINT. Resolves after a clean stop. */
+/**
+ * How long a stop may take: jobs in flight finish first, and a reply's SMTP
+ * exchange is bounded by nodemailer's timeouts; a stop past this is cut
+ * short (see runForever).
+ */
+export const STOP_TIMEOUT_MS = 30_000;
+
+/** `run`: until SIGTERM/SIGINT. Resolves after a clean stop, or once STOP_TIMEOUT_MS has passed since the signal. */
 export async function runForever(app: App, opts: RunnerOptions = {}): Promise<void> {
   let digests: DigestScheduler | undefined;
   // A rotated bot key is announced by a digest made at once, not on the next schedule.
@@ -303,6 +310,15 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
           app.logger.error({ err: describeError(err) }, 'unclean stop');
           resolve();
         });
+      // BullMQ closes nothing while Redis cannot be reached (measured: a
+      // SIGTERM during a Redis outage never ended): past the bound the
+      // worker stops anyway. What was in flight is still pending in the
+      // store, and the next start takes it up, as after a crash.
+      setTimeout(() => {
+        app.logger.error({ afterMs: STOP_TIMEOUT_MS, queue: runner.redis.where },
+          'stop did not finish in time (is Redis reachable?): stopping anyway; work in flight is taken up at the next start');
+        resolve();
+      }, STOP_TIMEOUT_MS).unref();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

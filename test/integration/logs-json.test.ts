@@ -17,6 +17,7 @@ import { assertBotMail } from '../harness/mailcheck.js';
 import { spoolKey } from '../../src/store/keys.js';
 import { freePort } from '../harness/ports.js';
 import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
+import { STOP_TIMEOUT_MS } from '../../queue/runner.js';
 
 let redis: RedisHandle;
 let smtp: SmtpHandle;
@@ -134,4 +135,49 @@ test('run that cannot reach its Redis at start ends with a JSON fatal line, exit
   assert.equal(fatal.length, 1);
   assert.equal(fatal[0].code, 'QUEUE_CONNECT');
   assert.match(String(fatal[0].err), new RegExp(`cannot reach Redis at 127.0.0.1:${port}`));
+});
+
+// Found by testing a stop during an outage: BullMQ closes nothing while Redis
+// cannot be reached, so a SIGTERM then never ended (the supervisor had to
+// SIGKILL). The stop is bounded: the worker logs why and exits, and the mail
+// it could not queue is answered, once, by the next start.
+test('run stopped while its Redis is down exits within the stop bound; the next start answers what it left', { timeout: 120_000 }, async () => {
+  const own = await startRedis();
+  const b = await makeBot({ mailboxUrl: `maildir:${maildir}`, outboxUrl: smtp.url, redisUrl: own.url, config: { queue: { redisUrl: own.url, prefix: 'stop-down' } } });
+  try {
+    const w = startCli(['run', '--config', b.configPath], b.env);
+    let out = '';
+    w.child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    deliver('stop-down-before');
+    await waitReply('stop-down-before', 20_000, () => out);
+    // Down for longer than the stop may take; back for the next start.
+    const outage = own.restart(STOP_TIMEOUT_MS + 6_000);
+    await new Promise((r) => setTimeout(r, 500));
+    deliver('stop-down-during');
+    await new Promise((r) => setTimeout(r, 2_000));
+    const t0 = Date.now();
+    w.child.kill('SIGTERM');
+    const killer = setTimeout(() => w.child.kill('SIGKILL'), STOP_TIMEOUT_MS + 30_000);
+    const r = await w.done;
+    clearTimeout(killer);
+    const ms = Date.now() - t0;
+    assert.equal(r.code, 0, `exit ${r.signal ?? r.code} after ${ms} ms:\n${r.stderr}`);
+    assert.ok(ms >= STOP_TIMEOUT_MS - 1_000 && ms < STOP_TIMEOUT_MS + 10_000, `stopped after ${ms} ms`);
+    assert.deepEqual([...nonJson(r.stdout), ...nonJson(r.stderr)], [], 'every line is a JSON object');
+    const cut = r.stderr.split('\n').filter((l) => l.includes('stop did not finish in time')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(cut.length, 1, r.stderr);
+    assert.equal(cut[0].level, 50);
+
+    // Redis back: the next start answers the mail that came during the outage, once.
+    await outage;
+    const once = await runCli(['run', '--once', '--config', b.configPath], b.env, 60_000);
+    assert.equal(once.code, 0, once.stderr);
+    const raw = await waitReply('stop-down-during', 10_000, () => once.stderr);
+    await assertBotMail(raw, b.botPublicKey);
+    const replies = await Promise.all(smtp.messages.map(readReply));
+    assert.equal(replies.filter((x) => x.inReplyTo === '<stop-down-during@example.org>').length, 1, 'answered once');
+    assert.equal(replies.filter((x) => x.inReplyTo === '<stop-down-before@example.org>').length, 1, 'the earlier one not again');
+  } finally {
+    await own.stop();
+  }
 });
