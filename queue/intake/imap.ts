@@ -75,7 +75,7 @@ const RECONNECT_MAX_MS = 5 * 60_000;
  *
  * `progress` (a fetch's bytes received on the connection, imapflow's
  * stats()): the command also fails once no byte has arrived for
- * IMAP_COMMAND_TIMEOUT_MS. Why: a fetch's `ms` is sized for its messages at
+ * IMAP_COMMAND_TIMEOUT_MS, the wait for its first byte included. Why: a fetch's `ms` is sized for its messages at
  * the slowest rate allowed (up to minutes for a full batch, whose small
  * posts are counted at their share of the batch's bytes), so a connection
  * that went silent mid-batch (a NAT box forgetting it) would otherwise hold
@@ -93,14 +93,15 @@ function bounded<T>(work: Promise<T>, ms: number, what: string, where: string, a
       timer = setTimeout(() => reject(new TransportError('INTAKE_CONNECT',
         `${where}: no answer to ${what} within ${ms} ms; the connection is taken for dead and replaced`)), ms);
       if (!progress) return;
+      // performance.now(): a wall clock stepped forward (NTP, a resumed VM) must not look like silence.
       let seen = progress();
-      let quietSince = Date.now();
+      let quietSince = performance.now();
       const check = (): void => {
         const now = progress();
         if (now !== seen) {
           seen = now;
-          quietSince = Date.now();
-        } else if (Date.now() - quietSince >= IMAP_COMMAND_TIMEOUT_MS) {
+          quietSince = performance.now();
+        } else if (performance.now() - quietSince >= IMAP_COMMAND_TIMEOUT_MS) {
           reject(new TransportError('INTAKE_CONNECT',
             `${where}: nothing received for ${IMAP_COMMAND_TIMEOUT_MS} ms during ${what}; the connection is taken for dead and replaced`));
           return;

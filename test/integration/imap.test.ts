@@ -191,14 +191,6 @@ test('a backlog across three size windows: every message taken once, each reques
   assert.ok(out[0] > bytes && out[0] < bytes * 1.12, `Dovecot sent ${out[0]} bytes for ${bytes} bytes of mail: each message once`);
 });
 
-// Found by review: commands the intake asks for ahead (the next window's
-// UID SEARCH LARGER, behind a batch fetch) wait in imapflow's queue, one
-// command on the wire at a time, so their time bound must include the wait.
-// On a slow link a first batch of 200 posts takes longer than the 10 s
-// command bound; a command behind it (the RFC822.SIZE of the next window's
-// large posts) must not be taken for a dead connection. A link of 150 KB/s
-// (a throttling proxy in front of Dovecot), 230 posts of about 10 KB in two
-// windows, two of 60 KB in the second, a request at the end.
 /**
  * n posts of about 10 KB for `user` (a new Dovecot user), the last a signed
  * HELP request to `to`; posts in `longPosts` six times as long. The first
@@ -308,14 +300,16 @@ test('a connection that goes silent during a batch fetch is replaced within the 
   const user = 'stalled';
   const n = INTAKE_BOUNDS.fetchBatchMessages + 30;
   const proxy = await startTcpProxy({ host: dovecot.host, port: dovecot.imapPort }, { downstreamBytesPerSecond: 200 * 1024 });
-  const cut = await makeBot({ mailboxUrl: `imap://${user}@127.0.0.1:${proxy.port}/INBOX`, mailboxPassword: dovecot.password,
-    outboxUrl: smtp.url, redisUrl: redis.url, config: { queue: { redisUrl: redis.url, prefix: 'stalled' } } });
-  const bytes = await fillBacklog(user, 'stalled', n, cut.address);
-  const share = INTAKE_BOUNDS.fetchBatchBytes / INTAKE_BOUNDS.fetchBatchMessages;
-  assert.ok(share / (bytes / n) > 3, 'small posts are counted at more than three times their size');
-  const sentBefore = smtp.messages.length;
-  const worker = startCli(['run', '--config', cut.configPath], { ...cut.env, ZTRUST_LOG_LEVEL: 'warn' });
+  let worker: ReturnType<typeof startCli> | undefined;
+  let stderr: string | undefined;
   try {
+    const cut = await makeBot({ mailboxUrl: `imap://${user}@127.0.0.1:${proxy.port}/INBOX`, mailboxPassword: dovecot.password,
+      outboxUrl: smtp.url, redisUrl: redis.url, config: { queue: { redisUrl: redis.url, prefix: 'stalled' } } });
+    const bytes = await fillBacklog(user, 'stalled', n, cut.address);
+    const share = INTAKE_BOUNDS.fetchBatchBytes / INTAKE_BOUNDS.fetchBatchMessages;
+    assert.ok(share / (bytes / n) > 3, 'small posts are counted at more than three times their size');
+    const sentBefore = smtp.messages.length;
+    worker = startCli(['run', '--config', cut.configPath], { ...cut.env, ZTRUST_LOG_LEVEL: 'warn' });
     await waitFor(() => proxy.accepted === 1, 20_000, 'the worker connects');
     // Login, SELECT and the first SEARCH take well under a second; the first batch then comes in for about 10 s.
     await sleep(4_000);
@@ -333,14 +327,24 @@ test('a connection that goes silent during a batch fetch is replaced within the 
     await smtp.waitFor(sentBefore + 1, 30_000);
     await sleep(500); // no second reply on its way
     await assertOneReply(sentBefore, 'stalled', n, cut.botPublicKey);
-  } finally {
-    // A worker still stuck on the cut connection would hold the test (and then lose Redis under it): 20 s, then SIGKILL.
-    worker.child.kill('SIGTERM');
-    const killer = setTimeout(() => worker.child.kill('SIGKILL'), 20_000);
-    const r = await worker.done;
-    clearTimeout(killer);
-    await proxy.stop();
+    // Stopped here, in the test's own steps, so a failure above is the one reported.
+    const r = await stopWithin(worker, 20_000);
+    worker = undefined;
+    stderr = r.stderr;
     assert.equal(r.code, 0, `the worker did not stop on SIGTERM (${r.signal ?? r.code}):\n${r.stderr}`);
-    assert.match(r.stderr, /nothing received for 10000 ms during UID FETCH \(BODY\.PEEK\[\]\)/);
+  } finally {
+    // A worker still stuck on the cut connection would hold the test (and then lose Redis under it).
+    if (worker) await stopWithin(worker, 20_000);
+    await proxy.stop();
   }
+  assert.match(stderr ?? '', /nothing received for 10000 ms during UID FETCH \(BODY\.PEEK\[\]\)/);
 });
+
+/** SIGTERM, then SIGKILL if the worker has not exited within `ms`. */
+async function stopWithin(w: ReturnType<typeof startCli>, ms: number): Promise<Awaited<ReturnType<typeof startCli>['done']>> {
+  w.child.kill('SIGTERM');
+  const killer = setTimeout(() => w.child.kill('SIGKILL'), ms);
+  const r = await w.done;
+  clearTimeout(killer);
+  return r;
+}
