@@ -15,7 +15,29 @@ export type Delivery =
   /** Recorded on the row; `permanent`: the server refused for good (5xx), the row is dead. */
   | { outcome: 'failed'; recipients: string[]; error: unknown; permanent: boolean };
 
-export async function deliverRow(store: StateStore, transport: Transport, id: string): Promise<Delivery> {
+/**
+ * Deliveries under way in this process. A stop that is cut short (Redis
+ * unreachable: queue/runner.ts, runForever) still waits for these: an SMTP
+ * exchange cut between the server's acceptance and markSent would send the
+ * reply again at the next start. Each is bounded by the transport's own
+ * timeouts. (Store transactions need no such wait: they are synchronous.)
+ */
+const underWay = new Set<Promise<Delivery>>();
+
+/** Resolves once every delivery under way now has finished. */
+export async function deliveriesSettled(): Promise<void> {
+  await Promise.allSettled([...underWay]);
+}
+
+export function deliverRow(store: StateStore, transport: Transport, id: string): Promise<Delivery> {
+  const p = deliver(store, transport, id);
+  underWay.add(p);
+  const done = (): void => { underWay.delete(p); };
+  p.then(done, done);
+  return p;
+}
+
+async function deliver(store: StateStore, transport: Transport, id: string): Promise<Delivery> {
   const row = await store.getOutbox(id);
   if (!row) return { outcome: 'missing' };
   if (row.status === 'sent') return { outcome: 'already-sent' };

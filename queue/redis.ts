@@ -55,7 +55,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function ping(options: RedisOptions, timeoutMs = 1000): Promise<boolean> {
+/** Whether Redis answers PING within `timeoutMs`, on a connection of its own (never retried). */
+export async function pingRedis(options: RedisOptions, timeoutMs = 1000): Promise<boolean> {
   const r = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
   r.on('error', () => undefined);
   try {
@@ -106,7 +107,7 @@ export async function startEmbeddedRedis(dataDir: string, binary: string, logger
     const port = Number(readFileSync(portFile, 'utf8'));
     const pid = Number(readFileSync(pidFile, 'utf8'));
     const options: RedisOptions = { host: '127.0.0.1', port, password, maxRetriesPerRequest: null };
-    if (pid > 0 && pidAlive(pid) && await ping(options)) {
+    if (pid > 0 && pidAlive(pid) && await pingRedis(options)) {
       logger.info({ port, pid }, 'adopting the embedded redis-server left by a previous run');
       return endpoint(options, port, pid, null, logger);
     }
@@ -136,7 +137,7 @@ export async function startEmbeddedRedis(dataDir: string, binary: string, logger
     else logRateLimited(logger, 'redis-server', err, 'embedded redis-server error');
   });
   const options: RedisOptions = { host: '127.0.0.1', port, password, maxRetriesPerRequest: null };
-  const ok = await Promise.race([waitFor(() => ping(options, 300), 15000), exited.then(() => false)]);
+  const ok = await Promise.race([waitFor(() => pingRedis(options, 300), 15000), exited.then(() => false)]);
   if (!ok) {
     child.kill('SIGKILL');
     throw new QueueError('QUEUE_REDIS_START', `embedded redis-server did not start: ${stderr.trim() || 'see ' + path.join(dir, 'redis.log')}`);
@@ -193,7 +194,7 @@ export async function connectRedis(url: string | null, dataDir: string, binary: 
   const options = redisOptionsFromUrl(url);
   const where = `${options.host}:${options.port}`;
   await retryForAWhile(async () => {
-    if (!(await ping(options, 3000))) throw new QueueError('QUEUE_CONNECT', `cannot reach Redis at ${where} (queue.redisUrl)`);
+    if (!(await pingRedis(options, 3000))) throw new QueueError('QUEUE_CONNECT', `cannot reach Redis at ${where} (queue.redisUrl)`);
   }, waitMs, 2000, (_err, delay) => logger.warn({ queue: where, retryInMs: delay }, 'start: Redis does not answer (restarting?); trying again'));
   return { options, where, embedded: false, async stop() { /* not ours */ } };
 }

@@ -16,7 +16,8 @@ import { watchAlerts } from '../src/watch/alerts.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
 import { InboundProducer, startInboundWorker } from './inbound.js';
 import { OutboundProducer, startOutboundWorker } from './outbound.js';
-import { bullConnection, connectRedis, retryForAWhile, type RedisEndpoint } from './redis.js';
+import { bullConnection, connectRedis, pingRedis, retryForAWhile, type RedisEndpoint } from './redis.js';
+import { deliveriesSettled } from './deliver.js';
 import { startDigestScheduler, type DigestScheduler } from './digest.js';
 import { rotationPending } from '../src/digest/run.js';
 import { quietListPost, TRIAGED_OUTCOME } from '../src/commands/triage.js';
@@ -237,13 +238,14 @@ export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<OnceR
 const STARTUP_RETRY_MS = 60_000;
 
 /**
- * How long a stop may take: jobs in flight finish first, and a reply's SMTP
- * exchange is bounded by nodemailer's timeouts; a stop past this is cut
- * short (see runForever).
+ * While stopping, how often `run` asks whether Redis still answers (a stop
+ * during a Redis outage is cut short, see runForever), and how long it waits
+ * for the answer.
  */
-export const STOP_TIMEOUT_MS = 30_000;
+export const STOP_CHECK_MS = 30_000;
+const REDIS_PING_MS = 2_000;
 
-/** `run`: until SIGTERM/SIGINT. Resolves after a clean stop, or once STOP_TIMEOUT_MS has passed since the signal. */
+/** `run`: until SIGTERM/SIGINT. Resolves after a clean stop, or one cut short because Redis cannot be reached. */
 export async function runForever(app: App, opts: RunnerOptions = {}): Promise<void> {
   let digests: DigestScheduler | undefined;
   // A rotated bot key is announced by a digest made at once, not on the next schedule.
@@ -296,6 +298,13 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
   app.logger.info({ mailbox: runner.intake.where, outbox: runner.transport.where, queue: runner.redis.where }, 'ztrust-bot running');
   await new Promise<void>((resolve) => {
     let stopping = false;
+    let finished = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      finished = true;
+      clearTimeout(timer);
+      resolve();
+    };
     const stop = (sig: string): void => {
       if (stopping) return;
       stopping = true;
@@ -306,19 +315,33 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
         .then(() => digests.stop())
         .catch((err) => app.logger.warn({ err: describeError(err) }, 'digest scheduler stop failed'))
         .then(() => runner.stop())
-        .then(resolve, (err) => {
+        .then(finish, (err) => {
           app.logger.error({ err: describeError(err) }, 'unclean stop');
-          resolve();
+          finish();
         });
       // BullMQ closes nothing while Redis cannot be reached (measured: a
-      // SIGTERM during a Redis outage never ended): past the bound the
-      // worker stops anyway. What was in flight is still pending in the
-      // store, and the next start takes it up, as after a crash.
-      setTimeout(() => {
-        app.logger.error({ afterMs: STOP_TIMEOUT_MS, queue: runner.redis.where },
-          'stop did not finish in time (is Redis reachable?): stopping anyway; work in flight is taken up at the next start');
-        resolve();
-      }, STOP_TIMEOUT_MS).unref();
+      // SIGTERM during a Redis outage never ended). So every STOP_CHECK_MS
+      // of stopping, Redis is asked: while it answers, the stop goes on
+      // (jobs in flight finish, however long); once it does not, the worker
+      // waits only for the SMTP deliveries under way (a cut one could send
+      // its reply twice) and stops. What was in flight is still pending in
+      // the store, and the next start takes it up, as after a crash.
+      const since = Date.now();
+      const check = (): void => {
+        void pingRedis(runner.redis.options, REDIS_PING_MS).then(async (up) => {
+          if (finished) return;
+          if (up) {
+            app.logger.warn({ afterMs: Date.now() - since }, 'still stopping: jobs in flight are finishing');
+            timer = setTimeout(check, STOP_CHECK_MS).unref();
+            return;
+          }
+          app.logger.error({ afterMs: Date.now() - since, queue: runner.redis.where },
+            'stopping without the queue: Redis cannot be reached, so its jobs cannot be closed; what was in flight is taken up at the next start');
+          await deliveriesSettled();
+          finish();
+        });
+      };
+      timer = setTimeout(check, STOP_CHECK_MS).unref();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
