@@ -57,7 +57,8 @@ async function freePort(): Promise<number> {
 
 /** Whether Redis answers PING within `timeoutMs`, on a connection of its own (never retried). */
 export async function pingRedis(options: RedisOptions, timeoutMs = 1000): Promise<boolean> {
-  const r = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  // commandTimeout too: a Redis that accepts the connection and then never answers (stopped, swapping) is not there either.
+  const r = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, commandTimeout: timeoutMs });
   r.on('error', () => undefined);
   try {
     await r.connect();
