@@ -75,12 +75,12 @@ const RECONNECT_MAX_MS = 5 * 60_000;
  *
  * `progress` (a fetch's bytes received on the connection, imapflow's
  * stats()): the command also fails once no byte has arrived for
- * IMAP_COMMAND_TIMEOUT_MS, the wait for its first byte included. Why: a fetch's `ms` is sized for its messages at
- * the slowest rate allowed (up to minutes for a full batch, whose small
- * posts are counted at their share of the batch's bytes), so a connection
- * that went silent mid-batch (a NAT box forgetting it) would otherwise hold
- * the intake that long; with this it is replaced after about as long as an
- * unanswered NOOP is.
+ * IMAP_COMMAND_TIMEOUT_MS, the wait for its first byte included. Why: a
+ * fetch's `ms` is sized for its messages at the slowest rate allowed (up to
+ * minutes for a full batch, whose small posts are counted at their share of
+ * the batch's bytes), so a connection that went silent mid-batch (a NAT box
+ * forgetting it) would otherwise hold the intake that long; with this it is
+ * replaced after about as long as an unanswered NOOP is.
  */
 function bounded<T>(work: Promise<T>, ms: number, what: string, where: string, after: Promise<unknown> = Promise.resolve(),
   progress?: () => number): Promise<T> {

@@ -79,12 +79,24 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: Child
   return { child, done };
 }
 
-export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<CliResult> {
-  const { child, done } = startCli(args, env);
-  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const r = await done;
+export type RunningCli = ReturnType<typeof startCli>;
+
+/** The command's result; SIGKILLed first if it has not exited within `ms`. */
+export async function doneWithin(cli: RunningCli, ms: number): Promise<CliResult> {
+  const t = setTimeout(() => cli.child.kill('SIGKILL'), ms);
+  const r = await cli.done;
   clearTimeout(t);
   return r;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<CliResult> {
+  return doneWithin(startCli(args, env), timeoutMs);
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `ms`. */
+export function stopCli(cli: RunningCli, ms: number): Promise<CliResult> {
+  cli.child.kill('SIGTERM');
+  return doneWithin(cli, ms);
 }
 
 export interface ReplyInfo {

@@ -16,7 +16,7 @@ import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { findBinary } from '../harness/procs.js';
-import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
+import { makeBot, readReply, runCli, startCli, stopCli, type BotSetup, type RunningCli } from './bot.js';
 import { IMAP_COMMAND_TIMEOUT_MS } from '../../queue/intake/imap.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { startTcpProxy } from '../harness/tcpproxy.js';
@@ -300,7 +300,7 @@ test('a connection that goes silent during a batch fetch is replaced within the 
   const user = 'stalled';
   const n = INTAKE_BOUNDS.fetchBatchMessages + 30;
   const proxy = await startTcpProxy({ host: dovecot.host, port: dovecot.imapPort }, { downstreamBytesPerSecond: 200 * 1024 });
-  let worker: ReturnType<typeof startCli> | undefined;
+  let worker: RunningCli | undefined;
   let stderr: string | undefined;
   try {
     const cut = await makeBot({ mailboxUrl: `imap://${user}@127.0.0.1:${proxy.port}/INBOX`, mailboxPassword: dovecot.password,
@@ -328,23 +328,15 @@ test('a connection that goes silent during a batch fetch is replaced within the 
     await sleep(500); // no second reply on its way
     await assertOneReply(sentBefore, 'stalled', n, cut.botPublicKey);
     // Stopped here, in the test's own steps, so a failure above is the one reported.
-    const r = await stopWithin(worker, 20_000);
+    const r = await stopCli(worker, 20_000);
     worker = undefined;
     stderr = r.stderr;
     assert.equal(r.code, 0, `the worker did not stop on SIGTERM (${r.signal ?? r.code}):\n${r.stderr}`);
   } finally {
     // A worker still stuck on the cut connection would hold the test (and then lose Redis under it).
-    if (worker) await stopWithin(worker, 20_000);
+    if (worker) await stopCli(worker, 20_000);
     await proxy.stop();
   }
   assert.match(stderr ?? '', /nothing received for 10000 ms during UID FETCH \(BODY\.PEEK\[\]\)/);
 });
 
-/** SIGTERM, then SIGKILL if the worker has not exited within `ms`. */
-async function stopWithin(w: ReturnType<typeof startCli>, ms: number): Promise<Awaited<ReturnType<typeof startCli>['done']>> {
-  w.child.kill('SIGTERM');
-  const killer = setTimeout(() => w.child.kill('SIGKILL'), ms);
-  const r = await w.done;
-  clearTimeout(killer);
-  return r;
-}

@@ -16,7 +16,7 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { spoolKey } from '../../src/store/keys.js';
 import { freePort } from '../harness/ports.js';
-import { makeBot, readReply, runCli, startCli, type BotSetup } from './bot.js';
+import { makeBot, readReply, runCli, startCli, stopCli, type BotSetup } from './bot.js';
 import { STOP_CHECK_MS } from '../../queue/runner.js';
 
 let redis: RedisHandle;
@@ -163,10 +163,7 @@ test('run stopped while its Redis is down stops without it; the next start answe
     send('stop-down-during');
     await new Promise((r) => setTimeout(r, 2_000));
     const t0 = Date.now();
-    w.child.kill('SIGTERM');
-    const killer = setTimeout(() => w.child.kill('SIGKILL'), STOP_CHECK_MS + 30_000);
-    const r = await w.done;
-    clearTimeout(killer);
+    const r = await stopCli(w, STOP_CHECK_MS + 30_000);
     const ms = Date.now() - t0;
     assert.equal(r.code, 0, `exit ${r.signal ?? r.code} after ${ms} ms:\n${r.stderr}`);
     assert.ok(ms < STOP_CHECK_MS + 10_000, `stopped after ${ms} ms`);
