@@ -60,6 +60,7 @@ export function startOutboundWorker(
     const log = logger.child({ cid: id, job: job.id });
     const d = await deliverRow(store, transport, id);
     if (d.outcome === 'missing') log.warn('outbox row missing: nothing to send');
+    if (d.outcome === 'held') log.info({ by: d.by }, 'another process is sending this row');
     if (d.outcome === 'failed') {
       // Only a permanent refusal is final. Running out of attempts on
       // temporary failures leaves the row pending for the next retry round.

@@ -362,6 +362,18 @@ export const ROOT_BOUNDS = Object.freeze({
   approvalFiles: 200,
 });
 
+/** Bounds on sending the outbox (src/store/claim.ts). */
+export const OUTBOX_BOUNDS = Object.freeze({
+  /**
+   * How long a claim to send a row holds while its owner still runs: well
+   * past the longest a send can take (nodemailer's connection, greeting
+   * and 60 s inactivity timeouts), short enough that a row claimed by a
+   * process that cannot be seen (another host) or whose pid was reused is
+   * sent again the same hour.
+   */
+  claimHoldsMs: 15 * 60_000,
+});
+
 /** Bounds on the watch alerts (src/watch/alerts.ts). */
 export const WATCH_BOUNDS = Object.freeze({
   /** Log entries one scan reads: a first scan after a large import is spread over several runs. */

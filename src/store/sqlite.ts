@@ -9,8 +9,9 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from '../errors.js';
 import { limitedOutcome, type BudgetSpent } from '../limits.js';
+import { claimHeldByOther } from './claim.js';
 import type {
-  ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, ReplyBudget, SpoolRecord, SpoolRow,
+  ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, ReplyBudget, SendClaim, SpoolRecord, SpoolRow,
   StateStore, SubscriberRow, SubscriptionTokenRow, StoreEffect, TicketRow, TicketState, VoteRecord,
 } from './types.js';
 import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalRecord, RootDraftRow, RootDraftState, SourceVouchRecord, WatcherRow } from './types.js';
@@ -19,7 +20,10 @@ import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalReco
 // 3: digest subscribers and subscription tokens (additive as well).
 // 4: outbox.budget (reply budgets by signer or address); processed keys bound
 //    to the content (see migrate()).
-const SCHEMA_VERSION = 4;
+// 5: outbox.claimed_by/claimed_at (a row is sent only by the sender that
+//    claimed it: src/store/claim.ts). An older version would not honour the
+//    claims, so it refuses a store of this version.
+const SCHEMA_VERSION = 5;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -122,7 +126,7 @@ const toRootDraft = (r: RootDraftDbRow): RootDraftRow => ({
 interface OutboxDbRow {
   id: string; spool_key: string | null; kind: OutboxRecord['kind']; envelope_from: string; recipients: string;
   message_id: string; raw: Buffer; status: OutboxRow['status']; attempts: number; last_error: string | null;
-  created_at: string; sent_at: string | null; budget: string | null;
+  created_at: string; sent_at: string | null; budget: string | null; claimed_by: string | null; claimed_at: string | null;
 }
 
 const now = (): string => new Date().toISOString();
@@ -154,6 +158,9 @@ const ADDED_COLUMNS: { table: string; column: string; type: string; backfill?: s
   { table: 'outbox', column: 'budget', type: 'TEXT',
     backfill: `UPDATE outbox SET budget = 'addr:' || (SELECT address FROM outbox_recipients WHERE outbox_id = outbox.id LIMIT 1)
       WHERE kind = 'reply'` },
+  // Which sender claimed a row being sent, and when (src/store/claim.ts).
+  { table: 'outbox', column: 'claimed_by', type: 'TEXT' },
+  { table: 'outbox', column: 'claimed_at', type: 'TEXT' },
 ];
 
 export class SqliteStore implements StateStore {
@@ -338,8 +345,18 @@ export class SqliteStore implements StateStore {
     return r ? toOutboxRow(r) : undefined;
   }
 
-  async markSending(id: string): Promise<void> {
-    this.sql(`UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ? AND status IN ('pending', 'sending')`).run(id);
+  async claimSending(id: string, sender: string): Promise<SendClaim> {
+    // IMMEDIATE: the write lock is taken before the row is read, so a
+    // second process's claim waits for this one and then sees it.
+    return this.db.transaction((): SendClaim => {
+      const r = this.sql('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxDbRow | undefined;
+      if (!r) return { refused: 'missing' };
+      if (r.status === 'sent' || r.status === 'dead') return { refused: r.status };
+      if (r.status === 'sending' && claimHeldByOther(r.claimed_by, r.claimed_at, sender, Date.now())) return { refused: 'held', by: r.claimed_by! };
+      const at = now();
+      this.sql(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_by = ?, claimed_at = ? WHERE id = ?`).run(sender, at, id);
+      return { row: toOutboxRow({ ...r, status: 'sending', attempts: r.attempts + 1, claimed_by: sender, claimed_at: at }) };
+    }).immediate();
   }
 
   async markSent(id: string): Promise<void> {

@@ -72,6 +72,12 @@ export interface OutboxRow extends OutboxRecord {
   sentAt: string | null;
 }
 
+/** A claimed row, or why it is not this sender's to send. */
+export type SendClaim =
+  | { row: OutboxRow }
+  | { refused: 'missing' | 'sent' | 'dead' }
+  | { refused: 'held'; by: string };
+
 export interface SignatureUse {
   /** SHA-256 of the signature packet. */
   signatureId: string;
@@ -436,8 +442,14 @@ export interface StateStore {
 
   addOutbox(rows: OutboxRecord[]): Promise<void>;
   getOutbox(id: string): Promise<OutboxRow | undefined>;
-  /** Mark a row as being handed to the transport (before the network call). */
-  markSending(id: string): Promise<void>;
+  /**
+   * Claim a row for `sender` (src/store/claim.ts) before handing it to the
+   * transport, in one transaction: the row is marked sending, its attempt
+   * counted and returned, unless it is missing, already sent, dead, or
+   * being sent by another sender whose claim still holds. Two senders that
+   * claim at once get one row between them.
+   */
+  claimSending(id: string, sender: string): Promise<SendClaim>;
   markSent(id: string): Promise<void>;
   markFailed(id: string, error: string, dead: boolean): Promise<void>;
   pendingOutbox(): Promise<string[]>;

@@ -6,6 +6,7 @@
  * for the signal, runs the operation, prints its outcome as one JSON line.
  */
 import { existsSync } from 'node:fs';
+import { THIS_SENDER } from '../../src/store/claim.js';
 import type { Completion, StateStore } from '../../src/store/types.js';
 
 export interface ChildOpener { module: string; fn: string; args: unknown[] }
@@ -13,7 +14,8 @@ export type ChildOp =
   | { kind: 'spool'; rec: Record<string, unknown> }
   | { kind: 'complete'; completion: Completion }
   | { kind: 'completeAll'; completions: Completion[] }
-  | { kind: 'settle'; id: string; how: 'sent' | 'dead' };
+  /** Claim the row as `sender` (this process by default), then settle it. */
+  | { kind: 'settle'; id: string; how: 'sent' | 'dead'; sender?: string };
 export interface ChildSpec { opener: ChildOpener; go: string; op: ChildOp }
 
 /** Buffers survive JSON as { $b64 }. */
@@ -40,11 +42,13 @@ export async function runOp(store: StateStore, op: ChildOp): Promise<unknown> {
         for (const c of op.completions) out.push(await runOp(store, { kind: 'complete', completion: c }));
         return out;
       }
-      case 'settle':
-        await store.markSending(op.id);
+      case 'settle': {
+        const claim = await store.claimSending(op.id, op.sender ?? THIS_SENDER);
+        if ('refused' in claim) return { refused: claim.refused };
         if (op.how === 'sent') await store.markSent(op.id);
         else await store.markFailed(op.id, '550 no such user', true);
         return { settled: op.how };
+      }
     }
   } catch (err) {
     return { error: (err as { code?: string }).code ?? (err as Error).message };

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { StoreError } from '../../src/errors.js';
 import type { Completion, NewChange, NewTicket, OutboxRecord, SpoolRecord, StateStore } from '../../src/store/types.js';
 import { runOp, toWire, type ChildOp, type ChildOpener } from './store-contract-child.js';
+import { THIS_SENDER as ME } from '../../src/store/claim.js';
 
 export interface StoreFactory {
   /** A new, empty store. */
@@ -66,6 +67,13 @@ async function inProcesses(opener: ChildOpener, ops: ChildOp[]): Promise<unknown
   await Promise.all(kids.map((k) => k.isReady));
   writeFileSync(go, '');
   return Promise.all(kids.map((k) => k.done));
+}
+
+/** The pid of a process of this host that has exited (and been reaped). */
+async function exitedPid(): Promise<number> {
+  const p = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => p.on('exit', r));
+  return p.pid!;
 }
 
 /** The outcomes, order-free (which writer wins is not part of the contract; that exactly one does is). */
@@ -214,13 +222,17 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.addOutbox([outboxRec('o1'), outboxRec('o2'), outboxRec('o3')]);
       await s.addOutbox([outboxRec('o1')]);
       assert.deepEqual(await s.pendingOutbox(), ['o1', 'o2', 'o3']);
-      await s.markSending('o1');
+      const c1 = await s.claimSending('o1', ME);
+      assert.ok('row' in c1);
+      assert.equal(c1.row.status, 'sending');
+      assert.equal(c1.row.attempts, 1);
+      assert.deepEqual(c1.row.raw, Buffer.from('mail o1'), 'the claim hands over the row to send');
       assert.equal((await s.getOutbox('o1'))?.status, 'sending');
       assert.deepEqual(await s.pendingOutbox(), ['o1', 'o2', 'o3'], 'a row in flight at a crash is still pending');
       await s.markSent('o1');
-      await s.markSending('o2');
+      await s.claimSending('o2', ME);
       await s.markFailed('o2', '451 try later', false);
-      await s.markSending('o3');
+      await s.claimSending('o3', ME);
       await s.markFailed('o3', '550 no such user', true);
       const o1 = await s.getOutbox('o1');
       const o2 = await s.getOutbox('o2');
@@ -235,6 +247,42 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.markFailed('o1', 'late', false);
       assert.equal((await s.getOutbox('o1'))?.status, 'sent');
       assert.deepEqual((await s.getOutbox('o1'))?.raw, Buffer.from('mail o1'));
+      // Nothing to claim once sent or dead, or without a row.
+      assert.deepEqual(await s.claimSending('o1', ME), { refused: 'sent' });
+      assert.deepEqual(await s.claimSending('o3', ME), { refused: 'dead' });
+      assert.deepEqual(await s.claimSending('nope', ME), { refused: 'missing' });
+      assert.equal((await s.getOutbox('o1'))?.attempts, 1, 'a refused claim counts no attempt');
+      await s.close();
+    });
+
+    test('a claim to send holds against other senders while its owner runs, and is taken up once it does not', async () => {
+      const s = await factory.open();
+      await s.addOutbox([outboxRec('h1'), outboxRec('h2'), outboxRec('h3'), outboxRec('h4')]);
+      // Another host: cannot be seen from here, so its claim holds (until OUTBOX_BOUNDS.claimHoldsMs).
+      const elsewhere = 'other-host.example/4242/abcdef';
+      assert.ok('row' in await s.claimSending('h1', elsewhere));
+      assert.deepEqual(await s.claimSending('h1', ME), { refused: 'held', by: elsewhere });
+      assert.deepEqual(await s.claimSending('h1', 'third-host.example/1/00'), { refused: 'held', by: elsewhere });
+      const h1 = await s.getOutbox('h1');
+      assert.equal(h1?.status, 'sending');
+      assert.equal(h1?.attempts, 1, 'refused claims change nothing');
+      // A process of this host that has exited: its claim (a crash mid-send) is taken up at once.
+      const gone = await exitedPid();
+      const crashed = `${os.hostname()}/${gone}/0badc0ffee00`;
+      assert.ok('row' in await s.claimSending('h2', crashed));
+      const retaken = await s.claimSending('h2', ME);
+      assert.ok('row' in retaken, 'the claim of a process that no longer runs is taken up');
+      assert.equal(retaken.row.attempts, 2);
+      // A running process of this host (this test's parent) holds its claim.
+      const parent = `${os.hostname()}/${process.ppid}/0123456789ab`;
+      assert.ok('row' in await s.claimSending('h3', parent));
+      assert.deepEqual(await s.claimSending('h3', ME), { refused: 'held', by: parent });
+      // An earlier process under this pid (a restart that got the same pid): not held.
+      assert.ok('row' in await s.claimSending('h4', `${os.hostname()}/${process.pid}/ffffffffffff`));
+      assert.ok('row' in await s.claimSending('h4', ME));
+      // Once settled, nobody claims it again.
+      await s.markFailed('h1', '451 later', false);
+      assert.ok('row' in await s.claimSending('h1', ME), 'a failed send is pending again, for any sender');
       await s.close();
     });
 
@@ -600,18 +648,23 @@ export function storeContract(name: string, factory: StoreFactory): void {
           await a.close();
         });
 
-        test('one outbox row settled by two senders at once (sent vs permanent failure): sent wins, in either order', async () => {
-          for (const order of [['sent', 'dead'], ['dead', 'sent']] as const) {
+        test('one outbox row claimed by two senders at once: one sends it, the other is refused and changes nothing', async () => {
+          for (const how of ['sent', 'dead'] as const) {
             const a = await factory.open();
             const b = await factory.connect!(a);
-            const id = `o-race-${order[0]}`;
+            const id = `o-race-${how}`;
             await a.addOutbox([outboxRec(id)]);
-            await Promise.all([runOp(a, { kind: 'settle', id, how: order[0] }), runOp(b, { kind: 'settle', id, how: order[1] })]);
+            // Senders on hosts this process cannot see: each one's claim holds against the other.
+            const out = await Promise.all([runOp(a, { kind: 'settle', id, how, sender: 'host-a.example/1/aa' }),
+              runOp(b, { kind: 'settle', id, how, sender: 'host-b.example/2/bb' })]);
+            const won = out.filter((o) => 'settled' in (o as object));
+            assert.deepEqual(won, [{ settled: how }], JSON.stringify(out));
+            const lost = out.find((o) => !('settled' in (o as object))) as { refused: string };
+            // Refused while the other was sending ('held'), or after it settled.
+            assert.ok(['held', how].includes(lost.refused), JSON.stringify(out));
             const row = await b.getOutbox(id);
-            assert.equal(row?.status, 'sent', `order ${order.join(', ')}`);
-            assert.equal(row?.lastError, null);
-            // Each hand-over before the row was settled counts; which ones happened depends on the interleaving.
-            assert.ok(row?.attempts === 1 || row?.attempts === 2, `attempts ${row?.attempts}`);
+            assert.equal(row?.status, how);
+            assert.equal(row?.attempts, 1, 'one hand-over, not two');
             assert.deepEqual(await a.pendingOutbox(), []);
             await b.close();
             await a.close();
@@ -661,15 +714,22 @@ export function storeContract(name: string, factory: StoreFactory): void {
           await s.close();
         });
 
-        test('one outbox row settled by two processes at once: sent, never dead', async () => {
-          const s = await factory.open();
-          await s.addOutbox([outboxRec('o-proc')]);
-          await inProcesses(factory.childOpener!(s), [{ kind: 'settle', id: 'o-proc', how: 'sent' }, { kind: 'settle', id: 'o-proc', how: 'dead' }]);
-          const row = await s.getOutbox('o-proc');
-          assert.equal(row?.status, 'sent');
-          assert.equal(row?.lastError, null);
-          assert.ok(row?.attempts === 1 || row?.attempts === 2, `attempts ${row?.attempts}`);
-          await s.close();
+        test('one outbox row claimed by two processes at once: handed over once, settled by its claimant alone', async () => {
+          for (let round = 0; round < 5; round++) {
+            const s = await factory.open();
+            const id = `o-proc-${round}`;
+            await s.addOutbox([outboxRec(id)]);
+            const out = await inProcesses(factory.childOpener!(s), [{ kind: 'settle', id, how: 'sent' }, { kind: 'settle', id, how: 'dead' }]);
+            const won = out.filter((o) => 'settled' in (o as object)) as { settled: 'sent' | 'dead' }[];
+            assert.equal(won.length, 1, `exactly one claimant: ${JSON.stringify(out)}`);
+            const lost = out.find((o) => !('settled' in (o as object))) as { refused: string };
+            // Refused while the winner was sending ('held'), or after it settled.
+            assert.ok(['held', won[0].settled].includes(lost.refused), JSON.stringify(out));
+            const row = await s.getOutbox(id);
+            assert.equal(row?.status, won[0].settled);
+            assert.equal(row?.attempts, 1, 'one hand-over, not two');
+            await s.close();
+          }
         });
       });
     }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
+import { THIS_SENDER } from '../../src/store/claim.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { StoreError } from '../../src/errors.js';
 import { storeContract } from './store-contract.js';
@@ -79,10 +80,16 @@ test('an existing version 3 state.db is upgraded: earlier messages stay duplicat
   db.prepare(`INSERT INTO processed VALUES ('mid:<old@x>', 'm1', ?)`).run(at);
   db.prepare(`INSERT INTO outbox (id, spool_key, kind, envelope_from, recipients, message_id, raw, created_at) VALUES ('reply:m1', 'm1', 'reply', 'bot@x', '["a@x"]', '<r@x>', ?, ?)`).run(Buffer.from('r'), at);
   db.prepare(`INSERT INTO outbox_recipients VALUES ('reply:m1', 'a@x', ?)`).run(at);
+  // A reply the old worker was sending when it stopped: no claim recorded.
+  db.prepare(`INSERT INTO outbox (id, spool_key, kind, envelope_from, recipients, message_id, raw, status, attempts, created_at)
+    VALUES ('reply:m2', 'm2', 'reply', 'bot@x', '["b@x"]', '<r2@x>', ?, 'sending', 1, ?)`).run(Buffer.from('r2'), at);
   db.close();
 
   const s = SqliteStore.open(file);
-  assert.equal(await s.getMeta('schema_version'), '4');
+  assert.equal(await s.getMeta('schema_version'), '5');
+  const claim = await s.claimSending('reply:m2', THIS_SENDER);
+  assert.ok('row' in claim, 'a row in flight before claims existed is sent by the next start');
+  assert.equal(claim.row.attempts, 2);
   const digest = createHash('sha256').update(raw).digest('hex');
   assert.equal(await s.isProcessed(`mid:<old@x>#raw:${digest}`), true, 'the same bytes fetched again (new UIDVALIDITY) are a duplicate');
   assert.equal(await s.isProcessed('mid:<old@x>'), false);

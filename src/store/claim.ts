@@ -1,0 +1,51 @@
+/**
+ * Who is sending an outbox row. A row is handed to the transport only by the
+ * sender that claimed it in the store (StateStore.claimSending), so two
+ * senders, in one process or several (`run` and `digest --now`, two workers
+ * on one data directory), never send the same reply twice. Within a process
+ * the delivery step keeps its own map (queue/deliver.ts); this decides
+ * between processes.
+ *
+ * A claim names its process: host, pid and a nonce drawn at start. It holds
+ * while that process runs (a pid on this host that answers signal 0 and is
+ * not this process under an older nonce) and for at most
+ * OUTBOX_BOUNDS.claimHoldsMs: a crashed sender's row is taken up at once by
+ * the next start; one on a host this process cannot see, or whose pid was
+ * reused, after the bound.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { OUTBOX_BOUNDS } from '../limits.js';
+
+/** This process as a sender: `host/pid/nonce`. */
+export const THIS_SENDER = `${hostname()}/${process.pid}/${randomBytes(6).toString('hex')}`;
+
+/** Whether a process of this host with that pid exists (signal 0: EPERM is a process we may not signal, still there). */
+function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether a row in state 'sending', claimed by `owner` at `claimedAt`, is
+ * still someone else's to finish. A claim by `me` is not (the caller keeps
+ * its own sends apart); one without an owner (a row from before claims) or
+ * an unreadable time is not either.
+ */
+export function claimHeldByOther(owner: string | null, claimedAt: string | null, me: string, nowMs: number): boolean {
+  if (!owner || owner === me) return false;
+  const at = claimedAt ? Date.parse(claimedAt) : NaN;
+  if (!Number.isFinite(at) || nowMs - at >= OUTBOX_BOUNDS.claimHoldsMs) return false;
+  const [host, pidText] = owner.split('/');
+  const [myHost, myPid] = me.split('/');
+  if (host !== myHost) return true; // cannot be seen from here: held until the bound
+  const pid = Number(pidText);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  // This pid under another nonce: an earlier process this one replaced.
+  if (String(pid) === myPid) return false;
+  return pidRuns(pid);
+}
