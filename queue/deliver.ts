@@ -34,6 +34,11 @@ export type Delivery =
  */
 const underWay = new Map<string, Promise<Delivery>>();
 
+/** How many deliveries are under way in this process. */
+export function deliveriesUnderWay(): number {
+  return underWay.size;
+}
+
 /** Resolves once every delivery under way now has finished. */
 export async function deliveriesSettled(): Promise<void> {
   await Promise.allSettled([...underWay.values()]);

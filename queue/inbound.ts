@@ -1,10 +1,14 @@
 /**
- * The inbound queue: one job per received message. The job carries only the
+ * Processing a spooled message (handleInbound), and the inbound queue. A
+ * message spooled just now is processed in process (queue/fresh.ts); the
+ * queue has one job per message that failed there, or that a start or the
+ * retry round found unfinished in the store. The job carries only the
  * spool key (the raw bytes are in the state store, which is the authority),
  * and its id IS the spool key, derived from (mailbox, UIDVALIDITY, UID), so a
  * message fetched twice is one job. The worker runs the domain dispatcher,
- * records the outcome and replies in one store transaction, then enqueues the
- * replies; a crash between the two is repaired by `reconcile` at start.
+ * records the outcome and replies in one store transaction, then sends the
+ * replies (fresh) or enqueues them; a crash between the two is repaired by
+ * `reconcile` at start.
  * A job that ran out of attempts is run again from the store's state (a
  * spool row not done) at the next start and on `run`'s retry schedule
  * (queue/requeue.ts).
@@ -57,9 +61,32 @@ export interface InboundDeps {
   outbound: OutboundProducer;
   logger: Logger;
   onProcessed?: (key: string, summary: string) => void;
+  /**
+   * Send the replies a message's transaction created at once, in this
+   * process (queue/outbound.ts, sendFresh); without it they are enqueued.
+   */
+  sendNow?: (outboxIds: readonly string[]) => Promise<void>;
 }
 
-export async function handleInbound(key: string, deps: Omit<InboundDeps, 'connection'>): Promise<string> {
+/**
+ * Messages being processed in this process, by spool key. A second request
+ * for one (a job the retry round or `run --once`'s settle added for a key
+ * the fresh lane holds: queue/fresh.ts) waits for the first and gets its
+ * outcome, rather than running the dispatcher on it again.
+ */
+const inFlight = new Map<string, Promise<string>>();
+
+export function handleInbound(key: string, deps: Omit<InboundDeps, 'connection'>): Promise<string> {
+  const running = inFlight.get(key);
+  if (running) return running;
+  const p = processSpooled(key, deps);
+  inFlight.set(key, p);
+  const done = (): void => { inFlight.delete(key); };
+  p.then(done, done);
+  return p;
+}
+
+async function processSpooled(key: string, deps: Omit<InboundDeps, 'connection'>): Promise<string> {
   const { store, logger, outbound } = deps;
   const log = logger.child({ cid: key });
   const row = await store.getSpooled(key);
@@ -87,7 +114,8 @@ export async function handleInbound(key: string, deps: Omit<InboundDeps, 'connec
     }
     throw err;
   }
-  await outbound.enqueueNew(result.outboxIds);
+  if (deps.sendNow) await deps.sendNow(result.outboxIds);
+  else await outbound.enqueueNew(result.outboxIds);
   log.info({ outcome: outcome.completion.outcome, applied: result.applied, reason: result.reason, command: outcome.completion.command,
     verdict: outcome.completion.verdict, replies: result.outboxIds.length }, outcome.summary);
   deps.onProcessed?.(key, result.applied ? outcome.summary : `duplicate (${result.reason})`);

@@ -17,7 +17,7 @@ import type { LoadedConfig } from '../src/config/load.js';
 import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
 import type { Transport } from './transport.js';
-import { deliverRow } from './deliver.js';
+import { deliverRow, type Delivery } from './deliver.js';
 import { describeError } from '../src/errors.js';
 import { enqueueFresh, jobSpec, requeue, type JobSpec } from './requeue.js';
 
@@ -44,6 +44,18 @@ export class OutboundProducer {
   async enqueueNew(ids: string[]): Promise<void> {
     await enqueueFresh(this.queue as Queue, ids.map((id) => this.spec(id)));
   }
+  /**
+   * A row whose first send (in process: sendFresh) failed for now: the rest
+   * of its outbox.attempts, the first of them after outbox.backoffSeconds,
+   * as the job's second attempt would have come. With one attempt in all,
+   * nothing is added: the row waits, pending, for the retry round.
+   */
+  async enqueueAfterFirstTry(id: string): Promise<void> {
+    const spec = this.spec(id);
+    const left = this.cfg.outbox.attempts - 1;
+    if (left < 1) return;
+    await enqueueFresh(this.queue as Queue, [{ ...spec, opts: { ...spec.opts, attempts: left, delay: Math.round(this.cfg.outbox.backoffSeconds * 1000) } }]);
+  }
   private spec(outboxId: string): JobSpec<OutboundJob> {
     return jobSpec('send', { outboxId }, outboundJobId(outboxId), this.cfg.outbox.attempts, Math.round(this.cfg.outbox.backoffSeconds * 1000));
   }
@@ -52,23 +64,52 @@ export class OutboundProducer {
   }
 }
 
+/**
+ * Send replies a message's transaction just created, here and now rather
+ * than through a job each (queue/fresh.ts says why). After a temporary
+ * failure the outbound queue makes the row's other attempts, with backoff;
+ * a permanent one leaves the row dead, as in the worker. Throws only when
+ * that hand-over fails (Redis down): the rows stay pending in the store.
+ */
+export async function sendFresh(
+  ids: readonly string[], store: StateStore, transport: Transport, outbound: OutboundProducer, logger: Logger,
+): Promise<void> {
+  await Promise.all(ids.map(async (id) => {
+    const log = logger.child({ cid: id });
+    let d: Delivery;
+    try {
+      d = await deliverRow(store, transport, id);
+    } catch (err) {
+      log.warn({ err: describeError(err) }, 'send failed before the transport; handed to the outbound queue');
+      await outbound.enqueue([id]);
+      return;
+    }
+    report(d, log, transport.where, 1);
+    if (d.outcome === 'failed' && !d.permanent) await outbound.enqueueAfterFirstTry(id);
+  }));
+}
+
+/** One log line for a delivery's outcome (the correlation id is the outbox id). */
+function report(d: Delivery, log: Logger, where: string, attempt: number): void {
+  if (d.outcome === 'missing') log.warn('outbox row missing: nothing to send');
+  if (d.outcome === 'held') log.info({ by: d.by }, 'another process is sending this row');
+  if (d.outcome === 'failed') log.warn({ err: describeError(d.error), attempt, permanent: d.permanent }, 'send failed');
+  if (d.outcome === 'sent') log.info({ to: d.recipients, via: where }, 'sent');
+}
+
 export function startOutboundWorker(
   connection: ConnectionOptions, cfg: LoadedConfig, store: StateStore, transport: Transport, logger: Logger,
 ): Worker<OutboundJob> {
   const worker = new Worker<OutboundJob>(OUTBOUND_QUEUE, async (job: Job<OutboundJob>) => {
     const id = job.data.outboxId;
-    const log = logger.child({ cid: id, job: job.id });
     const d = await deliverRow(store, transport, id);
-    if (d.outcome === 'missing') log.warn('outbox row missing: nothing to send');
-    if (d.outcome === 'held') log.info({ by: d.by }, 'another process is sending this row');
+    report(d, logger.child({ cid: id, job: job.id }), transport.where, job.attemptsMade + 1);
     if (d.outcome === 'failed') {
       // Only a permanent refusal is final. Running out of attempts on
       // temporary failures leaves the row pending for the next retry round.
-      log.warn({ err: describeError(d.error), attempt: job.attemptsMade + 1, permanent: d.permanent }, 'send failed');
       if (d.permanent) throw new UnrecoverableError(describeError(d.error));
       throw d.error;
     }
-    if (d.outcome === 'sent') log.info({ to: d.recipients, via: transport.where }, 'sent');
     return d.outcome;
   }, { connection, prefix: cfg.queue.prefix, concurrency: cfg.queue.outboundConcurrency });
   logErrors(worker, logger, 'outbound worker');

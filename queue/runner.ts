@@ -1,6 +1,7 @@
 /**
- * The worker: intake -> inbound queue -> dispatcher -> store -> outbound
- * queue -> transport. `run` keeps going until SIGTERM/SIGINT (stop intake,
+ * The worker: intake -> spool -> dispatcher -> store -> transport, at once
+ * for fresh messages (queue/fresh.ts), through the inbound and outbound
+ * queues for what fails and what the store has left unfinished. `run` keeps going until SIGTERM/SIGINT (stop intake,
  * let in-flight jobs finish, exit 0); `once` drains the mailbox and every
  * queue, then returns.
  */
@@ -14,10 +15,11 @@ import { expireTickets } from '../src/tickets/sweep.js';
 import { rootReminders } from '../src/root/reminders.js';
 import { watchAlerts } from '../src/watch/alerts.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
-import { InboundProducer, startInboundWorker } from './inbound.js';
-import { OutboundProducer, startOutboundWorker } from './outbound.js';
+import { FreshLane } from './fresh.js';
+import { handleInbound, InboundProducer, startInboundWorker } from './inbound.js';
+import { OutboundProducer, sendFresh, startOutboundWorker } from './outbound.js';
 import { bullConnection, connectRedis, pingRedis, retryForAWhile, type RedisEndpoint } from './redis.js';
-import { deliveriesSettled } from './deliver.js';
+import { deliveriesSettled, deliveriesUnderWay } from './deliver.js';
 import { startDigestScheduler, type DigestScheduler } from './digest.js';
 import { rotationPending } from '../src/digest/run.js';
 import { quietListPost, TRIAGED_OUTCOME } from '../src/commands/triage.js';
@@ -84,6 +86,18 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   const enqueueChanges = (): void => {
     apply.enqueuePending(store).catch((err) => logger.error({ err: describeError(err) }, 'could not enqueue change requests'));
   };
+  const inboundDeps = {
+    cfg, store, dispatcher: () => app.dispatcher(), outbound, logger,
+    onProcessed: (key: string, summary: string) => {
+      enqueueChanges();
+      opts.onProcessed?.(key, summary);
+    },
+  };
+  // Messages spooled just now, and their replies, are handled here and now;
+  // what fails, and what the store finds left over, goes through the queues.
+  const freshLane = new FreshLane(cfg.queue.inboundConcurrency,
+    (key) => handleInbound(key, { ...inboundDeps, sendNow: (ids) => sendFresh(ids, store, transport, outbound, logger) }),
+    (key) => inbound.enqueue([key]), logger);
 
   const sink: IntakeSink = {
     async accept(msgs) {
@@ -114,9 +128,8 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
         // Spooled meanwhile by another fetch of the same message: revive, not fresh.
         (added ? fresh : again).push(key);
       }
-      // One queue write for the batch.
-      await inbound.enqueueNew(fresh);
       await inbound.enqueue(again);
+      await freshLane.submit(fresh);
       if (quiet.length) {
         const recorded = await store.spoolIgnored(quiet, TRIAGED_OUTCOME);
         logger.info({ ignored: recorded.length }, 'list posts without a command ignored at intake');
@@ -137,13 +150,7 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   await app.log.get().catch((err) => logger.error({ err: describeError(err) }, 'the transparency log cannot be opened'));
 
   const workers: Worker[] = [
-    startInboundWorker({
-      connection, cfg, store, dispatcher: () => app.dispatcher(), outbound, logger,
-      onProcessed: (key, summary) => {
-        enqueueChanges();
-        opts.onProcessed?.(key, summary);
-      },
-    }),
+    startInboundWorker({ connection, ...inboundDeps }),
     startOutboundWorker(connection, cfg, store, transport, logger),
     startApplyWorker({
       connection, outbound, config: cfg, store, signer: app.signer, policy: app.policy, logger, logAppend: app.logAppend,
@@ -192,10 +199,13 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       return ids.length;
     },
     settle(pollMs = 100) {
-      return settle(store, { inbound, outbound, apply }, pollMs);
+      return settle(store, { inbound, outbound, apply }, () => freshLane.busy + deliveriesUnderWay(), pollMs);
     },
     async stop() {
       await intake.stop().catch((err) => logger.warn({ err: describeError(err) }, 'intake stop failed'));
+      // Messages the fresh lane took finish first: their replies may hand
+      // work to the queues closed below.
+      await freshLane.idle();
       // Worker.close() waits for the jobs in flight to finish.
       await Promise.all(workers.map((w) => w.close()));
       await inbound.close();

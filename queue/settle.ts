@@ -48,8 +48,8 @@ async function pendingWork(store: StateStore, p: Producers): Promise<Pending[]> 
   return out;
 }
 
-async function liveJobs(p: Producers): Promise<number> {
-  let n = 0;
+async function liveJobs(p: Producers, inProcess: () => number): Promise<number> {
+  let n = inProcess();
   for (const q of [p.inbound.queue, p.outbound.queue, p.apply.queue] as Queue[]) {
     n += Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children'))
       .reduce((x, y) => x + y, 0);
@@ -68,14 +68,25 @@ async function lastError(store: StateStore, w: Pending): Promise<string | null> 
 }
 
 /**
- * Wait until the queues are quiet (two polls in a row with no live job),
+ * How often the work was tried: a reply's hand-overs are counted on its
+ * outbox row (the first of a fresh reply is made in process, without a
+ * job); other work's by its job.
+ */
+async function attemptsOf(store: StateStore, w: Pending): Promise<number | null> {
+  if (w.queue === 'outbound') return (await store.getOutbox(w.id))?.attempts ?? w.status.attempts;
+  return w.status.attempts;
+}
+
+/**
+ * Wait until the queues are quiet (two polls in a row with no live job, and
+ * no work under way in this process: `inProcess`, queue/fresh.ts),
  * give pending work without a job one more enqueue, and return what is stuck.
  */
-export async function settle(store: StateStore, p: Producers, pollMs = 100): Promise<StuckItem[]> {
+export async function settle(store: StateStore, p: Producers, inProcess: () => number, pollMs = 100): Promise<StuckItem[]> {
   const enqueuedHere = new Set<string>();
   for (;;) {
     for (let quiet = 0; quiet < 2;) {
-      quiet = (await liveJobs(p)) === 0 ? quiet + 1 : 0;
+      quiet = (await liveJobs(p, inProcess)) === 0 ? quiet + 1 : 0;
       if (quiet < 2) await new Promise((r) => setTimeout(r, pollMs));
     }
     const left = await pendingWork(store, p);
@@ -85,7 +96,7 @@ export async function settle(store: StateStore, p: Producers, pollMs = 100): Pro
     for (const w of left) {
       const key = `${w.queue}:${w.id}`;
       if (w.status.state === 'failed' || enqueuedHere.has(key)) {
-        stuck.push({ queue: w.queue, id: w.id, error: await lastError(store, w), attempts: w.status.attempts });
+        stuck.push({ queue: w.queue, id: w.id, error: await lastError(store, w), attempts: await attemptsOf(store, w) });
       } else {
         again.push(w);
         enqueuedHere.add(key);

@@ -132,6 +132,8 @@ describe('failed work is retried from the store', () => {
     assert.equal(stuck[0].queue, 'outbound');
     assert.match(stuck[0].id, /^reply:/);
     assert.match(stuck[0].error ?? '', /451/);
+    // outbox.attempts (5) in all: the first in process, four by the queue.
+    assert.equal(stuck[0].attempts, 5);
     assert.equal(smtp.messages.length, before);
 
     const r2 = await runCli(['run', '--once', '--config', bot.configPath], bot.env, 60_000);
