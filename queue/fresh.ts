@@ -17,7 +17,10 @@ import type { Logger } from '../src/logger.js';
 
 export class FreshLane {
   private running = 0;
+  private closed = false;
   private readonly waiting: string[] = [];
+  /** Keys waiting or running. */
+  private readonly held = new Set<string>();
   private readonly roomWaiters: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -29,6 +32,11 @@ export class FreshLane {
     private readonly logger: Logger,
   ) {}
 
+  /** Whether this message is taken and not finished (the retry round leaves it alone). */
+  holds(key: string): boolean {
+    return this.held.has(key);
+  }
+
   /** Messages taken and not finished. */
   get busy(): number {
     return this.running + this.waiting.length;
@@ -36,9 +44,22 @@ export class FreshLane {
 
   /** Takes the keys; resolves once no more than `concurrency` wait to start (backpressure on intake). */
   async submit(keys: readonly string[]): Promise<void> {
+    if (this.closed) return;
     this.waiting.push(...keys);
+    for (const k of keys) this.held.add(k);
     this.pump();
     while (this.waiting.length > this.concurrency) await new Promise<void>((r) => this.roomWaiters.push(r));
+  }
+
+  /**
+   * Starts nothing more (a stop cut short): messages waiting to start are
+   * let go, still queued in the store for the next start.
+   */
+  close(): void {
+    this.closed = true;
+    for (const k of this.waiting.splice(0)) this.held.delete(k);
+    for (const r of this.roomWaiters.splice(0)) r();
+    if (this.busy === 0) for (const r of this.idleWaiters.splice(0)) r();
   }
 
   /** Resolves once every message taken has finished. */
@@ -53,7 +74,7 @@ export class FreshLane {
       this.running++;
       this.process(key)
         .catch((err: unknown) => {
-          this.logger.warn({ cid: key, err: describeError(err) }, 'processing failed; handed to the inbound queue to retry');
+          this.logger.warn({ cid: key, err: describeError(err) }, 'processing failed, or queueing its replies did; handed to the inbound queue to retry');
           // Redis down as well: the spool row stays queued, and the retry
           // round or the next start enqueues it.
           return this.handOver(key).catch((e: unknown) => this.logger.error({ cid: key, err: describeError(e) },
@@ -61,6 +82,7 @@ export class FreshLane {
         })
         .finally(() => {
           this.running--;
+          this.held.delete(key);
           for (const r of this.roomWaiters.splice(0)) r();
           this.pump();
           if (this.busy === 0) for (const r of this.idleWaiters.splice(0)) r();

@@ -23,7 +23,11 @@ import { enqueueFresh, jobSpec, requeue, type JobSpec } from './requeue.js';
 
 export const OUTBOUND_QUEUE = 'outbound';
 
-export interface OutboundJob { outboxId: string }
+export interface OutboundJob {
+  outboxId: string;
+  /** Sends made before the job (the first, in process: FreshSender), so the logs count attempts from the first. */
+  triedBefore?: number;
+}
 
 export function outboundJobId(outboxId: string): string {
   // BullMQ custom ids must not contain ':'.
@@ -45,16 +49,18 @@ export class OutboundProducer {
     await enqueueFresh(this.queue as Queue, ids.map((id) => this.spec(id)));
   }
   /**
-   * A row whose first send (in process: sendFresh) failed for now: the rest
-   * of its outbox.attempts, the first of them after outbox.backoffSeconds,
-   * as the job's second attempt would have come. With one attempt in all,
-   * nothing is added: the row waits, pending, for the retry round.
+   * A row whose first send (in process: FreshSender) failed for now: the
+   * rest of its outbox.attempts, as the job's own retries would have made
+   * them (the first after outbox.backoffSeconds, then doubling), counted on
+   * from the first in the logs. With one attempt in all, nothing is added:
+   * the row waits, pending, for the retry round.
    */
   async enqueueAfterFirstTry(id: string): Promise<void> {
-    const spec = this.spec(id);
     const left = this.cfg.outbox.attempts - 1;
     if (left < 1) return;
-    await enqueueFresh(this.queue as Queue, [{ ...spec, opts: { ...spec.opts, attempts: left, delay: Math.round(this.cfg.outbox.backoffSeconds * 1000) } }]);
+    const backoffMs = Math.round(this.cfg.outbox.backoffSeconds * 1000);
+    const spec = jobSpec<OutboundJob>('send', { outboxId: id, triedBefore: 1 }, outboundJobId(id), left, 2 * backoffMs);
+    await enqueueFresh(this.queue as Queue, [{ ...spec, opts: { ...spec.opts, delay: backoffMs } }]);
   }
   private spec(outboxId: string): JobSpec<OutboundJob> {
     return jobSpec('send', { outboxId }, outboundJobId(outboxId), this.cfg.outbox.attempts, Math.round(this.cfg.outbox.backoffSeconds * 1000));
@@ -65,28 +71,62 @@ export class OutboundProducer {
 }
 
 /**
- * Send replies a message's transaction just created, here and now rather
- * than through a job each (queue/fresh.ts says why). After a temporary
- * failure the outbound queue makes the row's other attempts, with backoff;
- * a permanent one leaves the row dead, as in the worker. Throws only when
- * that hand-over fails (Redis down): the rows stay pending in the store.
+ * Sends the replies a message's transaction just created here and now,
+ * rather than through a job each (queue/fresh.ts says why), without holding
+ * up the message: at most `limit` at once (outbox.outboundConcurrency, as
+ * the worker), and a reply that finds no free slot goes to the outbound
+ * queue. After a temporary failure the queue makes the row's other
+ * attempts, with backoff; a permanent one leaves the row dead, as in the
+ * worker. Once closed (a stop cut short) nothing more starts: the rows stay
+ * pending in the store for the next start.
  */
-export async function sendFresh(
-  ids: readonly string[], store: StateStore, transport: Transport, outbound: OutboundProducer, logger: Logger,
-): Promise<void> {
-  await Promise.all(ids.map(async (id) => {
-    const log = logger.child({ cid: id });
+export class FreshSender {
+  private sending = 0;
+  private closed = false;
+  constructor(
+    private readonly limit: number,
+    private readonly store: StateStore,
+    private readonly transport: Transport,
+    private readonly outbound: OutboundProducer,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts each row's send, or enqueues it; resolves once every row is under way or queued. */
+  async take(ids: readonly string[]): Promise<void> {
+    const later: string[] = [];
+    for (const id of ids) {
+      if (this.closed) continue;
+      if (this.sending >= this.limit) later.push(id);
+      else this.start(id);
+    }
+    if (later.length) await this.outbound.enqueueNew(later);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private start(id: string): void {
+    this.sending++;
+    const log = this.logger.child({ cid: id });
+    this.send(id, log)
+      .catch((err: unknown) => log.error({ err: describeError(err) }, 'could not hand the reply to the outbound queue; the store keeps it for the retry round'))
+      .finally(() => { this.sending--; });
+  }
+
+  private async send(id: string, log: Logger): Promise<void> {
     let d: Delivery;
     try {
-      d = await deliverRow(store, transport, id);
+      d = await deliverRow(this.store, this.transport, id);
     } catch (err) {
-      log.warn({ err: describeError(err) }, 'send failed before the transport; handed to the outbound queue');
-      await outbound.enqueue([id]);
+      // A store fault around the send (claiming it, or recording how it went).
+      log.warn({ err: describeError(err) }, 'send failed in the store; handed to the outbound queue');
+      await this.outbound.enqueue([id]);
       return;
     }
-    report(d, log, transport.where, 1);
-    if (d.outcome === 'failed' && !d.permanent) await outbound.enqueueAfterFirstTry(id);
-  }));
+    report(d, log, this.transport.where, 1);
+    if (d.outcome === 'failed' && !d.permanent) await this.outbound.enqueueAfterFirstTry(id);
+  }
 }
 
 /** One log line for a delivery's outcome (the correlation id is the outbox id). */
@@ -103,7 +143,10 @@ export function startOutboundWorker(
   const worker = new Worker<OutboundJob>(OUTBOUND_QUEUE, async (job: Job<OutboundJob>) => {
     const id = job.data.outboxId;
     const d = await deliverRow(store, transport, id);
-    report(d, logger.child({ cid: id, job: job.id }), transport.where, job.attemptsMade + 1);
+    report(d, logger.child({ cid: id, job: job.id }), transport.where, job.attemptsMade + 1 + (job.data.triedBefore ?? 0));
+    // Another process's claim: asked again after the backoff. Completing the
+    // job would leave the row without one if that process's send then failed.
+    if (d.outcome === 'held') throw new Error(`another process is sending this row (${d.by})`);
     if (d.outcome === 'failed') {
       // Only a permanent refusal is final. Running out of attempts on
       // temporary failures leaves the row pending for the next retry round.
@@ -115,7 +158,7 @@ export function startOutboundWorker(
   logErrors(worker, logger, 'outbound worker');
   worker.on('failed', (job, err) => {
     if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-      logger.error({ cid: job.data.outboxId, err: describeError(err), attempts: job.attemptsMade }, 'outbound job ran out of attempts; retried on the next round');
+      logger.error({ cid: job.data.outboxId, err: describeError(err), attempts: job.attemptsMade + (job.data.triedBefore ?? 0) }, 'outbound job ran out of attempts; retried on the next round');
     }
   });
   return worker;

@@ -17,7 +17,7 @@ import { watchAlerts } from '../src/watch/alerts.js';
 import { ApplyProducer, startApplyWorker } from './apply.js';
 import { FreshLane } from './fresh.js';
 import { handleInbound, InboundProducer, startInboundWorker } from './inbound.js';
-import { OutboundProducer, sendFresh, startOutboundWorker } from './outbound.js';
+import { FreshSender, OutboundProducer, startOutboundWorker } from './outbound.js';
 import { bullConnection, connectRedis, pingRedis, retryForAWhile, type RedisEndpoint } from './redis.js';
 import { deliveriesSettled, deliveriesUnderWay } from './deliver.js';
 import { startDigestScheduler, type DigestScheduler } from './digest.js';
@@ -54,6 +54,13 @@ export interface Runner {
   /** Wait until no job is live in any queue; return the work the store still has pending that failed (queue/settle.ts). */
   settle(pollMs?: number): Promise<StuckItem[]>;
   stop(): Promise<void>;
+  /**
+   * For a stop that cannot wait for the queues (Redis unreachable): nothing
+   * more is started in process, and the SMTP deliveries under way finish
+   * (a cut one could send its reply twice). What was not finished stays
+   * pending in the store for the next start.
+   */
+  cutShort(): Promise<void>;
 }
 
 export interface RunnerOptions {
@@ -95,8 +102,9 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   };
   // Messages spooled just now, and their replies, are handled here and now;
   // what fails, and what the store finds left over, goes through the queues.
+  const freshSender = new FreshSender(cfg.queue.outboundConcurrency, store, transport, outbound, logger);
   const freshLane = new FreshLane(cfg.queue.inboundConcurrency,
-    (key) => handleInbound(key, { ...inboundDeps, sendNow: (ids) => sendFresh(ids, store, transport, outbound, logger) }),
+    (key) => handleInbound(key, { ...inboundDeps, sendNow: (ids) => freshSender.take(ids) }),
     (key) => inbound.enqueue([key]), logger);
 
   const sink: IntakeSink = {
@@ -128,8 +136,9 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
         // Spooled meanwhile by another fetch of the same message: revive, not fresh.
         (added ? fresh : again).push(key);
       }
-      await inbound.enqueue(again);
+      // Fresh first: a queue that cannot be reached holds up only the others.
       await freshLane.submit(fresh);
+      await inbound.enqueue(again);
       if (quiet.length) {
         const recorded = await store.spoolIgnored(quiet, TRIAGED_OUTCOME);
         logger.info({ ignored: recorded.length }, 'list posts without a command ignored at intake');
@@ -164,7 +173,8 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   const runner: Runner = {
     redis, intake, transport, inbound, outbound, apply, workers,
     async requeueFromStore() {
-      const messages = await store.pendingSpool();
+      // Not those the fresh lane holds: a job would race it for them.
+      const messages = (await store.pendingSpool()).filter((key) => !freshLane.holds(key));
       const revived = (await inbound.enqueue(messages)).length;
       const changes = await store.pendingChanges();
       const revivedChanges = (await apply.enqueue(changes)).length;
@@ -201,11 +211,19 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
     settle(pollMs = 100) {
       return settle(store, { inbound, outbound, apply }, () => freshLane.busy + deliveriesUnderWay(), pollMs);
     },
+    async cutShort() {
+      freshLane.close();
+      freshSender.close();
+      // A message already past its transaction may still start a send
+      // (the sender is closed, so none after this): wait until none runs.
+      while (deliveriesUnderWay() > 0) await deliveriesSettled();
+    },
     async stop() {
       await intake.stop().catch((err) => logger.warn({ err: describeError(err) }, 'intake stop failed'));
-      // Messages the fresh lane took finish first: their replies may hand
-      // work to the queues closed below.
+      // Messages the fresh lane took finish first, and the replies they
+      // started: they may hand work to the queues closed below.
       await freshLane.idle();
+      await deliveriesSettled();
       // Worker.close() waits for the jobs in flight to finish.
       await Promise.all(workers.map((w) => w.close()));
       await inbound.close();
@@ -347,7 +365,7 @@ export async function runForever(app: App, opts: RunnerOptions = {}): Promise<vo
           }
           app.logger.error({ afterMs: Date.now() - since, queue: runner.redis.where },
             'stopping without the queue: Redis cannot be reached, so its jobs cannot be closed; what was in flight is taken up at the next start');
-          await deliveriesSettled();
+          await runner.cutShort();
           finish();
         });
       };

@@ -365,11 +365,13 @@ export const ROOT_BOUNDS = Object.freeze({
 /** Bounds on sending the outbox (src/store/claim.ts). */
 export const OUTBOX_BOUNDS = Object.freeze({
   /**
-   * How long a claim to send a row holds while its owner still runs: well
-   * past the longest a send can take (nodemailer's connection, greeting
-   * and 60 s inactivity timeouts), short enough that a row claimed by a
-   * process that cannot be seen (another host) or whose pid was reused is
-   * sent again the same hour.
+   * How long a claim to send a row holds while its owner still runs: far
+   * past what a send takes against a server that answers (nodemailer's
+   * 30 s connection and greeting timeouts; its 60 s socket timeout is for
+   * silence, so a server that trickles bytes could take longer, and its
+   * row could then be sent again), short enough that a row claimed by a
+   * process that cannot be seen (another host or container) or whose pid
+   * was reused is sent again the same hour.
    */
   claimHoldsMs: 15 * 60_000,
 });

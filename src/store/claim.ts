@@ -6,19 +6,33 @@
  * the delivery step keeps its own map (queue/deliver.ts); this decides
  * between processes.
  *
- * A claim names its process: host, pid and a nonce drawn at start. It holds
- * while that process runs (a pid on this host that answers signal 0 and is
- * not this process under an older nonce) and for at most
- * OUTBOX_BOUNDS.claimHoldsMs: a crashed sender's row is taken up at once by
- * the next start; one on a host this process cannot see, or whose pid was
- * reused, after the bound.
+ * A claim names its process: host (with its pid namespace), pid and a
+ * nonce drawn at start. It holds while that process runs (a pid of this
+ * host that answers signal 0 and is not this process under an older nonce)
+ * and for at most OUTBOX_BOUNDS.claimHoldsMs: a crashed sender's row is
+ * taken up at once by the next start on the same host; one of a host this
+ * process cannot see, or whose pid was reused, after the bound.
  */
 import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { OUTBOX_BOUNDS } from '../limits.js';
 
-/** This process as a sender: `host/pid/nonce`. */
-export const THIS_SENDER = `${hostname()}/${process.pid}/${randomBytes(6).toString('hex')}`;
+/**
+ * Where a pid means one process: the host name and, on Linux, the pid
+ * namespace (two containers with one host name and one data volume each
+ * have their own pid 1; to each other they are on different hosts).
+ */
+function pidSpace(): string {
+  try {
+    return `${hostname()}~${readlinkSync('/proc/self/ns/pid').replace(/\D/g, '')}`;
+  } catch {
+    return hostname();
+  }
+}
+
+/** This process as a sender: `host~pidns/pid/nonce`. */
+export const THIS_SENDER = `${pidSpace()}/${process.pid}/${randomBytes(6).toString('hex')}`;
 
 /** Whether a process of this host with that pid exists (signal 0: EPERM is a process we may not signal, still there). */
 function pidRuns(pid: number): boolean {

@@ -7,7 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deliverRow, deliveriesSettled } from '../../queue/deliver.js';
+import { FreshSender, type OutboundProducer } from '../../queue/outbound.js';
 import type { OutgoingEnvelope, Transport } from '../../queue/transport.js';
+import { silentLogger } from '../../src/logger.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { OutboxRecord } from '../../src/store/types.js';
 
@@ -60,5 +62,45 @@ test('a row another process claimed is not sent here while the claim holds, and 
   assert.deepEqual(t.sent, []);
   assert.deepEqual(await store.getOutbox('o2'), before);
   assert.deepEqual(await deliverRow(store, t, 'missing'), { outcome: 'missing' });
+  await store.close();
+});
+
+test('fresh replies: sent at once up to the limit without waiting for the send, the rest queued; a temporary failure queues the other attempts; nothing starts once closed', async () => {
+  const store = SqliteStore.open(':memory:');
+  await store.addOutbox([rec('f1'), rec('f2'), rec('f3'), rec('f4')]);
+  const calls: string[] = [];
+  const outbound = {
+    enqueueNew: async (ids: string[]) => { calls.push(`queued ${ids.join(',')}`); },
+    enqueue: async (ids: string[]) => { calls.push(`requeued ${ids.join(',')}`); return []; },
+    enqueueAfterFirstTry: async (id: string) => { calls.push(`retry ${id}`); },
+  } as unknown as OutboundProducer;
+  let fail = true;
+  const sent: string[] = [];
+  const transport: Transport = {
+    where: 'test', close() { /* nothing */ },
+    async send(id) {
+      await new Promise((r) => setImmediate(r));
+      if (fail) throw Object.assign(new Error('451 later'), { responseCode: 451 });
+      sent.push(id);
+    },
+  };
+  const sender = new FreshSender(1, store, transport, outbound, silentLogger);
+  await sender.take(['f1', 'f2']);
+  assert.deepEqual(calls, ['queued f2'], 'one slot: f1 is under way, f2 goes to the queue, and take did not wait for f1');
+  await deliveriesSettled();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls, ['queued f2', 'retry f1']);
+  assert.equal((await store.getOutbox('f1'))?.status, 'pending');
+  fail = false;
+  await sender.take(['f3']);
+  await deliveriesSettled();
+  assert.deepEqual(sent, ['f3']);
+  assert.equal((await store.getOutbox('f3'))?.status, 'sent');
+  sender.close();
+  await sender.take(['f4']);
+  await deliveriesSettled();
+  assert.deepEqual(sent, ['f3'], 'closed: f4 stays pending for the next start');
+  assert.equal((await store.getOutbox('f4'))?.status, 'pending');
+  assert.deepEqual(calls, ['queued f2', 'retry f1']);
   await store.close();
 });

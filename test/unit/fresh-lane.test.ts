@@ -45,6 +45,7 @@ test('at most `concurrency` at once; submit waits while more than that wait to s
   await tick();
   assert.deepEqual(g.started, ['a', 'b']);
   assert.equal(lane.busy, 5);
+  assert.ok(lane.holds('a') && lane.holds('e') && !lane.holds('z'));
   assert.equal(submitted, false, 'three wait with room for two: intake is held');
   g.release.get('a')!();
   await tick();
@@ -61,6 +62,7 @@ test('at most `concurrency` at once; submit waits while more than that wait to s
   g.release.get('e')!();
   await whenIdle;
   assert.equal(lane.busy, 0);
+  assert.equal(lane.holds('a'), false, 'a finished message is let go');
   assert.equal(g.peak(), 2);
   assert.deepEqual(g.started, ['a', 'b', 'c', 'd', 'e']);
 });
@@ -82,8 +84,8 @@ test('a message whose processing throws is handed over by key; a failed hand-ove
   await lane.idle();
   assert.deepEqual(handed, ['x', 'y']);
   assert.deepEqual(lines.map((l) => [l.cid, l.msg]), [
-    ['x', 'processing failed; handed to the inbound queue to retry'],
-    ['y', 'processing failed; handed to the inbound queue to retry'],
+    ['x', 'processing failed, or queueing its replies did; handed to the inbound queue to retry'],
+    ['y', 'processing failed, or queueing its replies did; handed to the inbound queue to retry'],
     ['y', 'could not hand the message to the inbound queue; the store keeps it for the retry round'],
   ]);
 });
@@ -118,4 +120,22 @@ test('a message asked for again while it is processed here (a retry round job fo
   assert.equal(await handleInbound('k1', { ...deps, outbound: { enqueue: async () => [] } as unknown as OutboundProducer }), 'already-done');
   assert.equal(calls, 1);
   await store.close();
+});
+
+test('closed (a stop cut short): messages waiting to start are let go, later ones are not taken, idle once the running ones finish', async () => {
+  const g = gated();
+  const lane = new FreshLane(1, g.process, async () => undefined, silentLogger);
+  void lane.submit(['a', 'b', 'c']);
+  await tick();
+  lane.close();
+  await lane.submit(['d']);
+  assert.equal(lane.busy, 1, 'only the running one is left');
+  assert.deepEqual(['a', 'b', 'd'].map((k) => lane.holds(k)), [true, false, false]);
+  let idle = false;
+  const whenIdle = lane.idle().then(() => { idle = true; });
+  await tick();
+  assert.equal(idle, false);
+  g.release.get('a')!();
+  await whenIdle;
+  assert.deepEqual(g.started, ['a']);
 });

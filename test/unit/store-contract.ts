@@ -29,6 +29,9 @@ import type { Completion, NewChange, NewTicket, OutboxRecord, SpoolRecord, State
 import { runOp, toWire, type ChildOp, type ChildOpener } from './store-contract-child.js';
 import { THIS_SENDER as ME } from '../../src/store/claim.js';
 
+/** This host as a claim names it (host name and pid namespace). */
+const HERE = ME.split('/')[0];
+
 export interface StoreFactory {
   /** A new, empty store. */
   open(): Promise<StateStore>;
@@ -268,17 +271,17 @@ export function storeContract(name: string, factory: StoreFactory): void {
       assert.equal(h1?.attempts, 1, 'refused claims change nothing');
       // A process of this host that has exited: its claim (a crash mid-send) is taken up at once.
       const gone = await exitedPid();
-      const crashed = `${os.hostname()}/${gone}/0badc0ffee00`;
+      const crashed = `${HERE}/${gone}/0badc0ffee00`;
       assert.ok('row' in await s.claimSending('h2', crashed));
       const retaken = await s.claimSending('h2', ME);
       assert.ok('row' in retaken, 'the claim of a process that no longer runs is taken up');
       assert.equal(retaken.row.attempts, 2);
       // A running process of this host (this test's parent) holds its claim.
-      const parent = `${os.hostname()}/${process.ppid}/0123456789ab`;
+      const parent = `${HERE}/${process.ppid}/0123456789ab`;
       assert.ok('row' in await s.claimSending('h3', parent));
       assert.deepEqual(await s.claimSending('h3', ME), { refused: 'held', by: parent });
       // An earlier process under this pid (a restart that got the same pid): not held.
-      assert.ok('row' in await s.claimSending('h4', `${os.hostname()}/${process.pid}/ffffffffffff`));
+      assert.ok('row' in await s.claimSending('h4', `${HERE}/${process.pid}/ffffffffffff`));
       assert.ok('row' in await s.claimSending('h4', ME));
       // Once settled, nobody claims it again.
       await s.markFailed('h1', '451 later', false);
