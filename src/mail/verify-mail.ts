@@ -40,7 +40,6 @@ import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import * as openpgp from 'openpgp';
 import { simpleParser } from './parser.js';
-import { plainTextOf } from './plain-text.js';
 import { describeError } from '../errors.js';
 import { DEFAULT_LIMITS, LimitError, messageSizeError, REPLY_BOUNDS, type Limits } from '../limits.js';
 import {
@@ -364,13 +363,6 @@ async function fillSignedContent(r: MailVerification, signedPart: MimeNode, sign
     r.warnings.push(`the signed text is declared as charset ${unreadable.slice(0, REPLY_BOUNDS.quotedCharsetChars)}, which the bot cannot decode; send it as UTF-8`);
     r.detail = `${r.detail}; the signed text is declared as charset ${unreadable.slice(0, REPLY_BOUNDS.quotedCharsetChars)}, which the bot cannot decode (send it as UTF-8)`;
     r.signedText = null;
-    return;
-  }
-  // The usual shape, one plain-text entity, is read from the tree; mailparser reads the rest.
-  const plain = plainTextOf(signedPart);
-  if (plain !== null) {
-    r.signedText = plain;
-    r.signedAttachments = [];
     return;
   }
   try {
