@@ -62,8 +62,9 @@ export interface InboundDeps {
   logger: Logger;
   onProcessed?: (key: string, summary: string) => void;
   /**
-   * Send the replies a message's transaction created at once, in this
-   * process (queue/outbound.ts, sendFresh); without it they are enqueued.
+   * Hand the replies a message's transaction created to this process's
+   * sender (queue/outbound.ts, FreshSender: sent at once, or queued when
+   * no slot is free); without it they are enqueued.
    */
   sendNow?: (outboxIds: readonly string[]) => Promise<void>;
 }

@@ -73,7 +73,7 @@ export class OutboundProducer {
 /**
  * Sends the replies a message's transaction just created here and now,
  * rather than through a job each (queue/fresh.ts says why), without holding
- * up the message: at most `limit` at once (outbox.outboundConcurrency, as
+ * up the message: at most `limit` at once (queue.outboundConcurrency, as
  * the worker), and a reply that finds no free slot goes to the outbound
  * queue. After a temporary failure the queue makes the row's other
  * attempts, with backoff; a permanent one leaves the row dead, as in the
@@ -104,6 +104,11 @@ export class FreshSender {
 
   close(): void {
     this.closed = true;
+  }
+
+  /** Replies whose send, or hand-over to the queue after it, has not finished. */
+  get busy(): number {
+    return this.sending;
   }
 
   private start(id: string): void {

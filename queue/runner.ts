@@ -1,9 +1,9 @@
 /**
  * The worker: intake -> spool -> dispatcher -> store -> transport, at once
  * for fresh messages (queue/fresh.ts), through the inbound and outbound
- * queues for what fails and what the store has left unfinished. `run` keeps going until SIGTERM/SIGINT (stop intake,
- * let in-flight jobs finish, exit 0); `once` drains the mailbox and every
- * queue, then returns.
+ * queues for what fails and what the store has left unfinished. `run`
+ * keeps going until SIGTERM/SIGINT (stop intake, let the work in flight
+ * finish, exit 0); `once` drains the mailbox and every queue, then returns.
  */
 import type { Worker } from 'bullmq';
 import type { App } from '../src/app/app.js';
@@ -209,7 +209,7 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       return ids.length;
     },
     settle(pollMs = 100) {
-      return settle(store, { inbound, outbound, apply }, () => freshLane.busy + deliveriesUnderWay(), pollMs);
+      return settle(store, { inbound, outbound, apply }, () => freshLane.busy + freshSender.busy + deliveriesUnderWay(), pollMs);
     },
     async cutShort() {
       freshLane.close();

@@ -87,9 +87,11 @@ test('fresh replies: sent at once up to the limit without waiting for the send, 
   const sender = new FreshSender(1, store, transport, outbound, silentLogger);
   await sender.take(['f1', 'f2']);
   assert.deepEqual(calls, ['queued f2'], 'one slot: f1 is under way, f2 goes to the queue, and take did not wait for f1');
+  assert.equal(sender.busy, 1, 'run --once waits for it');
   await deliveriesSettled();
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(calls, ['queued f2', 'retry f1']);
+  assert.equal(sender.busy, 0);
   assert.equal((await store.getOutbox('f1'))?.status, 'pending');
   fail = false;
   await sender.take(['f3']);
