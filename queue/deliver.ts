@@ -11,6 +11,7 @@
 import { describeError } from '../src/errors.js';
 import { THIS_SENDER } from '../src/store/claim.js';
 import type { StateStore } from '../src/store/types.js';
+import { InFlight } from './in-flight.js';
 import { isPermanentSmtpError, type Transport } from './transport.js';
 
 export type Delivery =
@@ -32,7 +33,7 @@ export type Delivery =
  * the next start. Each is bounded by the transport's own timeouts. (Store
  * transactions need no such wait: they are synchronous.)
  */
-const underWay = new Map<string, Promise<Delivery>>();
+const underWay = new InFlight<Delivery>();
 
 /** How many deliveries are under way in this process. */
 export function deliveriesUnderWay(): number {
@@ -40,18 +41,12 @@ export function deliveriesUnderWay(): number {
 }
 
 /** Resolves once every delivery under way now has finished. */
-export async function deliveriesSettled(): Promise<void> {
-  await Promise.allSettled([...underWay.values()]);
+export function deliveriesSettled(): Promise<void> {
+  return underWay.settled();
 }
 
 export function deliverRow(store: StateStore, transport: Transport, id: string): Promise<Delivery> {
-  const running = underWay.get(id);
-  if (running) return running;
-  const p = deliver(store, transport, id);
-  underWay.set(id, p);
-  const done = (): void => { underWay.delete(id); };
-  p.then(done, done);
-  return p;
+  return underWay.run(id, () => deliver(store, transport, id));
 }
 
 async function deliver(store: StateStore, transport: Transport, id: string): Promise<Delivery> {

@@ -16,11 +16,9 @@ import { describeError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 
 export class FreshLane {
-  private running = 0;
+  private readonly running = new Set<string>();
   private closed = false;
   private readonly waiting: string[] = [];
-  /** Keys waiting or running. */
-  private readonly held = new Set<string>();
   private readonly roomWaiters: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -34,19 +32,18 @@ export class FreshLane {
 
   /** Whether this message is taken and not finished (the retry round leaves it alone). */
   holds(key: string): boolean {
-    return this.held.has(key);
+    return this.running.has(key) || this.waiting.includes(key);
   }
 
   /** Messages taken and not finished. */
   get busy(): number {
-    return this.running + this.waiting.length;
+    return this.running.size + this.waiting.length;
   }
 
   /** Takes the keys; resolves once no more than `concurrency` wait to start (backpressure on intake). */
   async submit(keys: readonly string[]): Promise<void> {
     if (this.closed) return;
     this.waiting.push(...keys);
-    for (const k of keys) this.held.add(k);
     this.pump();
     while (this.waiting.length > this.concurrency) await new Promise<void>((r) => this.roomWaiters.push(r));
   }
@@ -57,7 +54,7 @@ export class FreshLane {
    */
   close(): void {
     this.closed = true;
-    for (const k of this.waiting.splice(0)) this.held.delete(k);
+    this.waiting.length = 0;
     for (const r of this.roomWaiters.splice(0)) r();
     if (this.busy === 0) for (const r of this.idleWaiters.splice(0)) r();
   }
@@ -69,9 +66,9 @@ export class FreshLane {
   }
 
   private pump(): void {
-    while (this.running < this.concurrency && this.waiting.length) {
+    while (this.running.size < this.concurrency && this.waiting.length) {
       const key = this.waiting.shift()!;
-      this.running++;
+      this.running.add(key);
       this.process(key)
         .catch((err: unknown) => {
           this.logger.warn({ cid: key, err: describeError(err) }, 'processing failed, or queueing its replies did; handed to the inbound queue to retry');
@@ -81,8 +78,7 @@ export class FreshLane {
             'could not hand the message to the inbound queue; the store keeps it for the retry round'));
         })
         .finally(() => {
-          this.running--;
-          this.held.delete(key);
+          this.running.delete(key);
           for (const r of this.roomWaiters.splice(0)) r();
           this.pump();
           if (this.busy === 0) for (const r of this.idleWaiters.splice(0)) r();

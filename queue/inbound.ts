@@ -21,6 +21,7 @@ import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
 import { StoreError, describeError } from '../src/errors.js';
 import type { OutboundProducer } from './outbound.js';
+import { InFlight } from './in-flight.js';
 import { enqueueFresh, jobSpec, requeue, type JobSpec } from './requeue.js';
 
 export const INBOUND_QUEUE = 'inbound';
@@ -75,16 +76,10 @@ export interface InboundDeps {
  * the fresh lane holds: queue/fresh.ts) waits for the first and gets its
  * outcome, rather than running the dispatcher on it again.
  */
-const inFlight = new Map<string, Promise<string>>();
+const processing = new InFlight<string>();
 
 export function handleInbound(key: string, deps: Omit<InboundDeps, 'connection'>): Promise<string> {
-  const running = inFlight.get(key);
-  if (running) return running;
-  const p = processSpooled(key, deps);
-  inFlight.set(key, p);
-  const done = (): void => { inFlight.delete(key); };
-  p.then(done, done);
-  return p;
+  return processing.run(key, () => processSpooled(key, deps));
 }
 
 async function processSpooled(key: string, deps: Omit<InboundDeps, 'connection'>): Promise<string> {

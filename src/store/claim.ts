@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { pidAlive } from '../fsync/pid.js';
 import { OUTBOX_BOUNDS } from '../limits.js';
 
 /**
@@ -34,16 +35,6 @@ function pidSpace(): string {
 /** This process as a sender: `host~pidns/pid/nonce`. */
 export const THIS_SENDER = `${pidSpace()}/${process.pid}/${randomBytes(6).toString('hex')}`;
 
-/** Whether a process of this host with that pid exists (signal 0: EPERM is a process we may not signal, still there). */
-function pidRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Whether a row in state 'sending', claimed by `owner` at `claimedAt`, is
  * still someone else's to finish. A claim by `me` is not (the caller keeps
@@ -57,9 +48,7 @@ export function claimHeldByOther(owner: string | null, claimedAt: string | null,
   const [host, pidText] = owner.split('/');
   const [myHost, myPid] = me.split('/');
   if (host !== myHost) return true; // cannot be seen from here: held until the bound
-  const pid = Number(pidText);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   // This pid under another nonce: an earlier process this one replaced.
-  if (String(pid) === myPid) return false;
-  return pidRuns(pid);
+  if (pidText === myPid) return false;
+  return pidAlive(Number(pidText));
 }
