@@ -13,6 +13,7 @@ import { initDataDir } from '../../src/app/init.js';
 import { dataLayout } from '../../src/datadir.js';
 import { openLogView } from '../../src/digest/logview.js';
 import { parseEntry, type LogEntry } from '../../src/tlog/index.js';
+import { atExit } from '../harness/cleanup.js';
 import type { GpgHome } from '../harness/gpg.js';
 import type { CapturedMail } from '../harness/smtp.js';
 
@@ -69,14 +70,21 @@ export async function makeBot(o: BotOptions): Promise<BotSetup> {
 
 export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<CliResult> } {
+/** `output()`: what the command has written so far (stdout, then stderr), for a test's failure message while it still runs. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<CliResult>; output: () => string } {
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const done = new Promise<CliResult>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, done };
+  // A test file the runner ends (its timeout) runs no after() hook: a worker
+  // left running would poll ports that later files' servers may take.
+  const forget = atExit(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const done = new Promise<CliResult>((resolve) => child.once('exit', (code, signal) => {
+    forget();
+    resolve({ code, signal, stdout, stderr });
+  }));
+  return { child, done, output: () => stdout + stderr };
 }
 
 export type RunningCli = ReturnType<typeof startCli>;

@@ -24,9 +24,8 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { startTcpProxy, type TcpProxyHandle } from '../harness/tcpproxy.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { findBinary } from '../harness/procs.js';
-import { makeBot, readReply, startCli, type BotSetup, type CliResult } from './bot.js';
+import { makeBot, readReply, startCli, type BotSetup, type RunningCli } from './bot.js';
 import { IMAP_COMMAND_TIMEOUT_MS } from '../../queue/intake/imap.js';
-import type { ChildProcess } from 'node:child_process';
 
 let dovecot: DovecotHandle;
 let redis: RedisHandle;
@@ -34,7 +33,9 @@ let smtp: SmtpHandle;
 let gpg: GpgHome;
 let proxy: TcpProxyHandle;
 let bot: BotSetup;
-let worker: { child: ChildProcess; done: Promise<CliResult> } | null = null;
+let worker: RunningCli | null = null;
+/** Message-ID -> when Dovecot accepted it over LMTP. */
+const deliveredAt = new Map<string, number>();
 /** When each captured reply reached the listener (index = smtp.messages index). */
 const capturedAt: number[] = [];
 /** In-Reply-To of each reply -> when it reached the listener. */
@@ -119,7 +120,8 @@ async function waitForLogin(after: number, timeoutMs: number): Promise<number> {
 
 async function startWorker(): Promise<void> {
   const before = logins();
-  worker = startCli(['run', '--config', bot.configPath], bot.env);
+  // debug: a late answer's failure message shows the worker's every step meanwhile.
+  worker = startCli(['run', '--config', bot.configPath], { ...bot.env, ZTRUST_LOG_LEVEL: 'debug' });
   await waitForLogin(before, 20_000);
 }
 
@@ -147,7 +149,8 @@ interface Sent { id: string; deliveredAt: number }
 async function deliver(tag: string): Promise<Sent> {
   const m = request(tag);
   await dovecot.deliver(m.raw);
-  return { id: m.id, deliveredAt: Date.now() };
+  deliveredAt.set(m.id, Date.now());
+  return { id: m.id, deliveredAt: deliveredAt.get(m.id)! };
 }
 
 /**
@@ -170,7 +173,21 @@ function assertWithin(rows: { id: string; ms: number | null }[], limitMs: number
   const late = rows.filter((r) => r.ms === null || r.ms > limitMs);
   const ms = rows.map((r) => r.ms ?? Infinity).sort((a, b) => a - b);
   console.log(`${what}: ${rows.length} messages, latency median ${ms[Math.floor(ms.length / 2)]} ms, max ${ms[ms.length - 1]} ms`);
-  assert.deepEqual(late, [], `${what}: ${late.length} of ${rows.length} not answered within ${limitMs} ms`);
+  assert.deepEqual(late, [], `${what}: ${late.length} of ${rows.length} not answered within ${limitMs} ms\n${workerLogAround(late)}`);
+}
+
+/** The worker's log lines from each late message's delivery to its reply (or to now): where the time went. */
+function workerLogAround(late: { id: string; ms: number | null }[]): string {
+  const lines = (worker?.output() ?? '').split('\n');
+  return late.map((r) => {
+    const from = deliveredAt.get(r.id)! - 100;
+    const to = r.ms === null ? Date.now() : from + 100 + r.ms + 100;
+    const during = lines.filter((l) => {
+      const t = /"time":(\d+)/.exec(l);
+      return t && Number(t[1]) >= from && Number(t[1]) <= to;
+    });
+    return `worker log while ${r.id} waited (${during.length} lines):\n${during.join('\n')}`;
+  }).join('\n');
 }
 
 /**
