@@ -383,7 +383,10 @@ export class ImapIntake implements Intake {
       // The new UIDs first, then sizes and sources window by window (see header comment).
       // RETURN (ALL) where the server has ESEARCH (RFC 4731): the new UIDs
       // as one sequence set ("1:60000"), not one number each for imapflow to
-      // read (a quarter of a second on a mailbox of 60,000).
+      // read (a quarter of a second on a mailbox of 60,000). Where it has
+      // not, imapflow sends the plain SEARCH and packs the numbers into a set
+      // itself; it answers with an empty list when none matched
+      // (test/integration/imap.test.ts runs both against Dovecot).
       const query = { uid: `${last + 1}:*` };
       const searched = await this.bounded(client.search(query, { uid: true, returnOptions: ['ALL'] }), 'UID SEARCH');
       // At most twice the message count the server reports, with room for

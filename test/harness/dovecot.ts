@@ -95,7 +95,7 @@ function checkName(kind: string, value: string): void {
   if (!value || /[:\r\n\0]/.test(value)) throw new Error(`harness: invalid ${kind} ${JSON.stringify(value)}`);
 }
 
-function config(o: { dir: string; imapPort: number; lmtpPort: number; id: Identity; instance: string; root: boolean }): string {
+function config(o: { dir: string; imapPort: number; lmtpPort: number; id: Identity; instance: string; root: boolean; imapCapability?: string }): string {
   const d = o.dir;
   return `# Written by test/harness/dovecot.ts for one test run; removed on stop.
 instance_name = ${o.instance}
@@ -124,7 +124,7 @@ first_valid_uid = ${o.id.uid}
 last_valid_uid = 0
 first_valid_gid = ${Math.min(o.id.gid, 1)}
 mail_location = maildir:~/Maildir
-
+${o.imapCapability === undefined ? '' : `# What the server says it can do after login, in place of its own list.\nimap_capability = ${o.imapCapability}\n`}
 passdb {
   driver = passwd-file
   args = scheme=PLAIN ${d}/passwd
@@ -161,7 +161,15 @@ service lmtp {
 `;
 }
 
-export async function startDovecot(): Promise<DovecotHandle> {
+export interface DovecotOptions {
+  /**
+   * The CAPABILITY list after login, in place of Dovecot's own
+   * (`imap_capability`): a server without an extension, say ESEARCH.
+   */
+  imapCapability?: string;
+}
+
+export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotHandle> {
   const bin = findBinary('dovecot', 'dovecot-imapd dovecot-lmtpd');
   const id = mailIdentity();
   // Short prefix: Dovecot's unix sockets live in base_dir and socket paths
@@ -219,7 +227,7 @@ export async function startDovecot(): Promise<DovecotHandle> {
   for (let attempt = 1; ; attempt++) {
     imapPort = await freePort();
     lmtpPort = await freePort();
-    writeFileSync(confFile, config({ dir, imapPort, lmtpPort, id, instance, root }), { mode: 0o644 });
+    writeFileSync(confFile, config({ dir, imapPort, lmtpPort, id, instance, root, imapCapability: opts.imapCapability }), { mode: 0o644 });
     // -F: stay in the foreground so we own the master process and its group.
     svc = spawnService(bin, ['-F', '-c', confFile], { cwd: dir });
     try {

@@ -2,7 +2,8 @@
  * IMAP intake against a real Dovecot: reconnection after the server drops
  * the session, a UIDVALIDITY change (the mailbox was rebuilt), which must
  * rescan without answering anything twice, the size check before any
- * download, a backlog across size windows, and one over a slow link.
+ * download, a backlog across size windows (also from a server without
+ * ESEARCH), and one over a slow link.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chownSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ImapFlow } from 'imapflow';
 import { startDovecot, type DovecotHandle } from '../harness/dovecot.js';
 import { startRedis, type RedisHandle } from '../harness/redis.js';
 import { startSmtp, type SmtpHandle } from '../harness/smtp.js';
@@ -37,8 +39,8 @@ after(async () => {
   await Promise.allSettled([dovecot?.stop(), redis?.stop(), smtp?.stop(), gpg?.cleanup()]);
 });
 
-function doveadm(args: string[]): string {
-  return execFileSync(findBinary('doveadm', 'dovecot-core'), ['-c', path.join(dovecot.dir, 'dovecot.conf'), ...args], { encoding: 'utf8' });
+function doveadm(d: DovecotHandle, args: string[]): string {
+  return execFileSync(findBinary('doveadm', 'dovecot-core'), ['-c', path.join(d.dir, 'dovecot.conf'), ...args], { encoding: 'utf8' });
 }
 const mail = (id: string) => gpg.plainMessage({ from: `sender-${id}@example.org`, to: bot.address, subject: id, messageId: `<${id}@example.org>` }, 'HELP\n');
 
@@ -47,7 +49,7 @@ test('the worker reconnects after the server drops its session, and keeps answer
   try {
     await dovecot.deliver(mail('before-kick'));
     await smtp.waitFor(1, 20_000);
-    doveadm(['kick', dovecot.user]);
+    doveadm(dovecot, ['kick', dovecot.user]);
     await new Promise((r) => setTimeout(r, 500));
     await dovecot.deliver(mail('after-kick'));
     const got = await smtp.waitFor(2, 30_000);
@@ -61,9 +63,9 @@ test('the worker reconnects after the server drops its session, and keeps answer
 
 test('a UIDVALIDITY change rescans the mailbox without answering twice', async () => {
   const before = smtp.messages.length;
-  const status = doveadm(['mailbox', 'status', '-u', dovecot.user, 'uidvalidity', 'INBOX']);
+  const status = doveadm(dovecot, ['mailbox', 'status', '-u', dovecot.user, 'uidvalidity', 'INBOX']);
   const old = Number(/uidvalidity=(\d+)/.exec(status)![1]);
-  doveadm(['mailbox', 'update', '-u', dovecot.user, '--uid-validity', String(old + 1000), 'INBOX']);
+  doveadm(dovecot, ['mailbox', 'update', '-u', dovecot.user, '--uid-validity', String(old + 1000), 'INBOX']);
   await dovecot.deliver(mail('after-uidvalidity'));
   const r = await runCli(['run', '--once', '--config', bot.configPath], bot.env);
   assert.equal(r.code, 0, r.stderr);
@@ -84,7 +86,7 @@ test('a 3 MB message is not downloaded: its header section and declared size are
   await dovecot.deliver(big);
   await dovecot.deliver(small);
   const size = (id: string) => Number(/size\.virtual: (\d+)/.exec(
-    doveadm(['fetch', '-u', dovecot.user, 'size.virtual', 'mailbox', 'INBOX', 'header', 'Message-ID', id]))?.[1]);
+    doveadm(dovecot, ['fetch', '-u', dovecot.user, 'size.virtual', 'mailbox', 'INBOX', 'header', 'Message-ID', id]))?.[1]);
   const bigSize = size('<big@example.org>');
   assert.ok(bigSize > 3 * 1024 * 1024, `the big message is ${bigSize} bytes on the server`);
 
@@ -135,7 +137,53 @@ test('a 3 MB message is not downloaded: its header section and declared size are
 // stays near one copy of the mailbox), the list posts are recorded as
 // ignored and the requests among them, wherever they fall, are answered
 // once each.
-test('a backlog across three size windows: every message taken once, each request answered once', async () => {
+test('a backlog across three size windows: every message taken once, each request answered once', () => backlogAcrossWindows(dovecot, bot));
+
+// imapflow asks for the new UIDs with ESEARCH's RETURN (ALL) only where the
+// server offers ESEARCH (RFC 4731); elsewhere it sends a plain UID SEARCH,
+// reads every UID as a number of its own and packs them into the same
+// sequence set itself. Dovecot told to leave ESEARCH (and what implies it)
+// out of its CAPABILITY list answers that way for real; a tap on the wire
+// shows which SEARCH the bot sent.
+test('the same backlog from a server that does not offer ESEARCH: plain UID SEARCH, each message once', async () => {
+  const own = await openInbox(dovecot);
+  const esearch = /^(ESEARCH|CONTEXT=SEARCH|IMAP4REV2)$/i;
+  assert.ok(own.includes('ESEARCH'), `Dovecot offers ESEARCH by default: ${own.join(' ')}`);
+  const plain = await startDovecot({ imapCapability: own.filter((c) => !esearch.test(c)).join(' ') });
+  const wire: string[] = [];
+  const tap = await startTcpProxy({ host: plain.host, port: plain.imapPort }, { onClientData: (chunk) => { wire.push(chunk.toString('latin1')); } });
+  try {
+    const offered = await openInbox(plain);
+    assert.ok(!offered.some((c) => esearch.test(c)), `no ESEARCH offered: ${offered.join(' ')}`);
+    const b = await makeBot({ mailboxUrl: `imap://${plain.user}@${tap.host}:${tap.port}/INBOX`, mailboxPassword: plain.password, outboxUrl: smtp.url,
+      redisUrl: redis.url, config: { queue: { prefix: 'ztrust-plain-search' } } });
+    await backlogAcrossWindows(plain, b);
+    const searches = wire.join('').split(/\r\n/).filter((l) => /^\S+ UID SEARCH /i.test(l));
+    assert.ok(searches.length >= 2, `the new UIDs and the large ones were searched for:\n${searches.join('\n')}`);
+    assert.deepEqual(searches.filter((l) => /RETURN/i.test(l)), [], 'no SEARCH asked for an ESEARCH answer');
+  } finally {
+    await Promise.allSettled([tap.stop(), plain.stop()]);
+  }
+});
+
+/**
+ * Logs in, opens INBOX (which makes a new instance's Maildir, for a
+ * backlog written straight into it) and returns what the server says it
+ * can do after login (the list imapflow was given).
+ */
+async function openInbox(d: DovecotHandle): Promise<string[]> {
+  const c = new ImapFlow({ host: d.host, port: d.imapPort, secure: false, auth: { user: d.user, pass: d.password }, logger: false });
+  await c.connect();
+  try {
+    await c.mailboxOpen('INBOX');
+    return [...c.capabilities.keys()];
+  } finally {
+    await c.logout();
+  }
+}
+
+async function backlogAcrossWindows(dovecot: DovecotHandle, bot: BotSetup): Promise<void> {
+  await openInbox(dovecot);
   const n = INTAKE_BOUNDS.fetchBatchMessages + INTAKE_BOUNDS.sizeWindowMessages + 7;
   const requests = new Set([0, 1, INTAKE_BOUNDS.fetchBatchMessages - 1, INTAKE_BOUNDS.fetchBatchMessages, n - 8, n - 7, n - 1]);
   // A quoted earlier post (about 2 KB), so the bytes are mostly mail, not IMAP framing.
@@ -160,7 +208,7 @@ test('a backlog across three size windows: every message taken once, each reques
     writeFileSync(file, raw);
     chownSync(file, uid, gid);
   }
-  assert.match(doveadm(['mailbox', 'status', '-u', dovecot.user, 'messages', 'INBOX']), /messages=\d+/);
+  assert.match(doveadm(dovecot, ['mailbox', 'status', '-u', dovecot.user, 'messages', 'INBOX']), /messages=\d+/);
 
   const logBefore = dovecot.log().length;
   const sentBefore = smtp.messages.length;
@@ -189,7 +237,7 @@ test('a backlog across three size windows: every message taken once, each reques
   console.log(`Dovecot sent the bot ${out[0]} bytes for ${n} messages of ${bytes} bytes (${(out[0] / bytes).toFixed(3)}x)`);
   // One batch (200 messages) fetched twice would be 1.17x on its own.
   assert.ok(out[0] > bytes && out[0] < bytes * 1.12, `Dovecot sent ${out[0]} bytes for ${bytes} bytes of mail: each message once`);
-});
+}
 
 /**
  * n posts of about 10 KB for `user` (a new Dovecot user), the last a signed
@@ -221,7 +269,7 @@ async function fillBacklog(user: string, prefix: string, n: number, to: string, 
     writeFileSync(file, raw);
     chownSync(file, owner.uid, owner.gid);
   }
-  assert.match(doveadm(['mailbox', 'status', '-u', user, 'messages', 'INBOX']), new RegExp(`messages=${n}\\b`));
+  assert.match(doveadm(dovecot, ['mailbox', 'status', '-u', user, 'messages', 'INBOX']), new RegExp(`messages=${n}\\b`));
   return bytes;
 }
 
