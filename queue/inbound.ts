@@ -92,8 +92,10 @@ async function processSpooled(key: string, deps: Omit<InboundDeps, 'connection'>
   }
   if (row.state === 'done') {
     // Crash after the store commit but before the outbound enqueue: make sure
-    // the replies are queued (job ids make this idempotent).
-    const pending = (await store.pendingOutbox());
+    // this message's replies are queued (job ids make this idempotent). Only
+    // its own: with thousands of replies waiting for a mail server that is
+    // down, every message asked for again would enqueue them all again.
+    const pending = await store.pendingOutbox(key);
     await outbound.enqueue(pending);
     return 'already-done';
   }

@@ -372,9 +372,11 @@ export class SqliteStore implements StateStore {
       .run(dead ? 'dead' : 'pending', error.slice(0, 1000), id);
   }
 
-  async pendingOutbox(): Promise<string[]> {
-    return (this.sql("SELECT id FROM outbox WHERE status IN ('pending', 'sending') ORDER BY created_at, id").all() as { id: string }[])
-      .map((r) => r.id);
+  async pendingOutbox(spoolKey?: string): Promise<string[]> {
+    const rows = spoolKey === undefined
+      ? this.sql("SELECT id FROM outbox WHERE status IN ('pending', 'sending') ORDER BY created_at, id").all()
+      : this.sql("SELECT id FROM outbox WHERE spool_key = ? AND status IN ('pending', 'sending') ORDER BY created_at, id").all(spoolKey);
+    return (rows as { id: string }[]).map((r) => r.id);
   }
 
   async countRepliesTo(address: string, sinceIso: string): Promise<number> {
@@ -787,6 +789,7 @@ function migrate(db: Database.Database): void {
     }
     db.exec('CREATE INDEX IF NOT EXISTS outbox_budget ON outbox(budget, created_at)');
     db.exec('CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, created_at)');
+    db.exec('CREATE INDEX IF NOT EXISTS outbox_spool ON outbox(spool_key)');
     if (!done('migrated:reply-counts')) {
       // Replies recorded before the tallies existed: tally the last two
       // hours (the budgets look back one), in the same minutes.

@@ -452,7 +452,11 @@ export interface StateStore {
   claimSending(id: string, sender: string): Promise<SendClaim>;
   markSent(id: string): Promise<void>;
   markFailed(id: string, error: string, dead: boolean): Promise<void>;
-  pendingOutbox(): Promise<string[]>;
+  /**
+   * Rows not sent yet (pending, or sending when a crash came), oldest first;
+   * with `spoolKey`, only those made for that message.
+   */
+  pendingOutbox(spoolKey?: string): Promise<string[]>;
   /** Direct replies (kind 'reply', not notices or digests) to `address` created since `sinceIso` (rate limiting). */
   countRepliesTo(address: string, sinceIso: string): Promise<number>;
   /**

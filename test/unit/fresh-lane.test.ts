@@ -116,9 +116,15 @@ test('a message asked for again while it is processed here (a retry round job fo
   assert.deepEqual(await Promise.all([first, second]), ['help', 'help']);
   assert.equal(calls, 1, 'the dispatcher ran once');
   assert.deepEqual(sent, [['reply:k1']], 'its reply went out once');
-  // Once finished, asking again finds the row done and processes nothing.
-  assert.equal(await handleInbound('k1', { ...deps, outbound: { enqueue: async () => [] } as unknown as OutboundProducer }), 'already-done');
+  // Once finished, asking again finds the row done and processes nothing;
+  // it enqueues the message's own reply that is not sent yet (a crash may
+  // have come before it was queued), not another message's.
+  await store.addOutbox([{ id: 'reply:k2', spoolKey: 'k2', kind: 'reply', envelopeFrom: 'bot@x', recipients: ['b@x'], messageId: '<r2@x>', raw: Buffer.from('r') }]);
+  const enqueued: string[][] = [];
+  const again = { ...deps, outbound: { enqueue: async (ids: string[]) => { enqueued.push([...ids]); return []; } } as unknown as OutboundProducer };
+  assert.equal(await handleInbound('k1', again), 'already-done');
   assert.equal(calls, 1);
+  assert.deepEqual(enqueued, [['reply:k1']]);
   await store.close();
 });
 

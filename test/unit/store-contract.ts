@@ -220,6 +220,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    test("pendingOutbox(spoolKey): only that message's rows not sent yet", async () => {
+      const s = await factory.open();
+      const of = (id: string, spoolKey: string | null): OutboxRecord => ({ ...outboxRec(id), spoolKey });
+      await s.addOutbox([of('reply:k1', 'k1'), of('notice:k1', 'k1'), of('reply:k2', 'k2'), of('digest-1', null)]);
+      await s.claimSending('notice:k1', ME);
+      await s.markSent('notice:k1');
+      assert.deepEqual(await s.pendingOutbox('k1'), ['reply:k1']);
+      assert.deepEqual(await s.pendingOutbox('k2'), ['reply:k2']);
+      assert.deepEqual(await s.pendingOutbox('k3'), []);
+      assert.deepEqual(await s.pendingOutbox(), ['digest-1', 'reply:k1', 'reply:k2']);
+      await s.close();
+    });
+
     test('outbox lifecycle: pending -> sending -> sent; failures counted; dead rows leave the queue', async () => {
       const s = await factory.open();
       await s.addOutbox([outboxRec('o1'), outboxRec('o2'), outboxRec('o3')]);
