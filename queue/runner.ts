@@ -7,7 +7,7 @@
  */
 import type { Worker } from 'bullmq';
 import type { App } from '../src/app/app.js';
-import { describeError } from '../src/errors.js';
+import { describeError, QueueError } from '../src/errors.js';
 import { logRateLimited } from '../src/logger.js';
 import { rawMessageId, spoolKey } from '../src/store/keys.js';
 import type { SpoolRecord } from '../src/store/types.js';
@@ -242,24 +242,75 @@ export interface OnceReport {
 }
 
 /**
+ * How long `run --once` goes on while Redis does not answer before it stops
+ * without it (see runOnce). Redis is asked every REDIS_WATCH_MS.
+ */
+export const ONCE_REDIS_LOST_MS = 30_000;
+const REDIS_WATCH_MS = 5_000;
+
+/**
  * `run --once`: retry what earlier runs left (failed jobs included), drain
  * the mailbox and all queues, then stop. It always finishes: work that runs
- * out of attempts is reported (one JSON log line), not waited for.
+ * out of attempts is reported (one JSON log line), not waited for, and a
+ * Redis that stops answering for ONCE_REDIS_LOST_MS ends it with a
+ * QUEUE_CONNECT error (exit 1). BullMQ and ioredis wait for Redis without
+ * end, so without this a run from cron during an outage would never return
+ * and the next ones would pile up behind it. It stops as `run` does when
+ * stopped during an outage: nothing more starts in process, the SMTP
+ * deliveries under way finish, and what is left stays pending in the store
+ * for the next run.
  */
 export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<OnceReport> {
   const runner = await startRunner(app, opts);
-  let stuck: StuckItem[];
-  try {
+  const work = (async () => {
     await runner.reconcile();
     await runner.intake.drainOnce();
-    stuck = await runner.settle();
+    return runner.settle();
+  })();
+  const watch = watchRedis(runner.redis.options, ONCE_REDIS_LOST_MS);
+  let stuck: StuckItem[];
+  let withoutQueue = false;
+  try {
+    const first = await Promise.race([work, watch.lost]);
+    if (first === 'lost') {
+      withoutQueue = true;
+      // Left behind: its next Redis call would wait for ever. Its store
+      // writes are transactions, so wherever it stands nothing is half done.
+      work.catch(() => undefined);
+      app.logger.error({ queue: runner.redis.where, afterMs: ONCE_REDIS_LOST_MS },
+        'run --once stopping without the queue: Redis does not answer; what is not finished stays in the store for the next run');
+      await runner.cutShort();
+      throw new QueueError('QUEUE_CONNECT', `Redis at ${runner.redis.where} has not answered for ${ONCE_REDIS_LOST_MS / 1000} s: run --once stopped; the store keeps what is not finished, and the next run takes it up`);
+    }
+    stuck = first;
   } finally {
-    await runner.stop();
+    watch.stop();
+    // Closing the queues waits for Redis (see runForever): not after it was lost.
+    if (!withoutQueue) await runner.stop();
   }
   if (stuck.length) {
     app.logger.error({ stuck, count: stuck.length }, describeStuck(stuck).split('\n')[0]);
   }
   return { stuck };
+}
+
+/** Resolves `lost` once Redis has not answered a ping for `lostMs` in a row. */
+function watchRedis(options: RedisEndpoint['options'], lostMs: number): { lost: Promise<'lost'>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let answeredAt = Date.now();
+  const lost = new Promise<'lost'>((resolve) => {
+    const check = (): void => {
+      void pingRedis(options, REDIS_PING_MS).then((up) => {
+        if (stopped) return;
+        if (up) answeredAt = Date.now();
+        if (Date.now() - answeredAt >= lostMs) resolve('lost');
+        else timer = setTimeout(check, REDIS_WATCH_MS);
+      });
+    };
+    timer = setTimeout(check, REDIS_WATCH_MS);
+  });
+  return { lost, stop: () => { stopped = true; clearTimeout(timer); } };
 }
 
 /** How long `run` keeps trying its first re-enqueue when Redis is not there yet. */

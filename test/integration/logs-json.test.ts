@@ -16,8 +16,8 @@ import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
 import { assertBotMail } from '../harness/mailcheck.js';
 import { spoolKey } from '../../src/store/keys.js';
 import { freePort } from '../harness/ports.js';
-import { makeBot, readReply, runCli, startCli, stopCli, type BotSetup } from './bot.js';
-import { STOP_CHECK_MS } from '../../queue/runner.js';
+import { doneWithin, makeBot, readReply, runCli, startCli, stopCli, type BotSetup } from './bot.js';
+import { ONCE_REDIS_LOST_MS, STOP_CHECK_MS } from '../../queue/runner.js';
 
 let redis: RedisHandle;
 let smtp: SmtpHandle;
@@ -181,6 +181,61 @@ test('run stopped while its Redis is down stops without it; the next start answe
     const replies = await Promise.all(smtp.messages.map(readReply));
     assert.equal(replies.filter((x) => x.inReplyTo === '<stop-down-during@example.org>').length, 1, 'answered once');
     assert.equal(replies.filter((x) => x.inReplyTo === '<stop-down-before@example.org>').length, 1, 'the earlier one not again');
+  } finally {
+    await own.stop();
+  }
+});
+
+// A run from cron must end: BullMQ waits for a Redis that went away without
+// end. Here the replies' first tries are refused (451), so they wait in the
+// outbound queue on a long backoff and `run --once` is still settling when
+// its Redis goes down and stays down.
+test('run --once whose Redis stops answering ends with exit 1 and QUEUE_CONNECT within the bound; the next run answers what it left, once', { timeout: 180_000 }, async () => {
+  const own = await startRedis();
+  const md = path.join(own.dir, 'once-down-maildir');
+  for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(md, sub), { recursive: true });
+  const b = await makeBot({ mailboxUrl: `maildir:${md}`, outboxUrl: smtp.url, redisUrl: own.url,
+    config: { queue: { redisUrl: own.url, prefix: 'once-down' }, outbox: { backoffSeconds: 60 } } });
+  const ids = Array.from({ length: 6 }, (_, i) => `once-down-${i}`);
+  for (const id of ids) {
+    writeFileSync(path.join(md, 'new', `${Date.now()}.${id}.logs.test`),
+      gpg.plainMessage({ from: `${id}@example.org`, to: b.address, subject: 'help', messageId: `<${id}@example.org>` }, 'HELP\n'));
+  }
+  const refusedBefore = smtp.rejected.length;
+  const acceptedBefore = smtp.messages.length;
+  let outage: Promise<void> | undefined;
+  try {
+    smtp.refuseFor(600_000);
+    const w = startCli(['run', '--once', '--config', b.configPath], b.env);
+    const t0 = Date.now();
+    while (smtp.rejected.length - refusedBefore < ids.length) {
+      assert.ok(Date.now() - t0 < 30_000, `every reply tried once within 30 s:\n${w.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Each reply now waits a minute in the queue; Redis goes for longer than the bound.
+    outage = own.restart(ONCE_REDIS_LOST_MS + 20_000);
+    const down = Date.now();
+    const r = await doneWithin(w, ONCE_REDIS_LOST_MS + 60_000);
+    const ms = Date.now() - down;
+    assert.equal(r.signal, null, `ended by itself, not killed:\n${r.stderr}`);
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(ms >= ONCE_REDIS_LOST_MS - 5_000 && ms < ONCE_REDIS_LOST_MS + 15_000, `ended ${ms} ms after Redis went down`);
+    assert.match(r.stderr, /^ztrust-bot: QUEUE_CONNECT: Redis at \S+ has not answered for 30 s: run --once stopped; the store keeps what is not finished/m);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('run --once stopping without the queue')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.equal(lines[0].level, 50);
+    assert.equal(smtp.messages.length, acceptedBefore, 'nothing was sent while every try was refused');
+  } finally {
+    smtp.refuseFor(0);
+  }
+  try {
+    // Redis back, the mail server accepting: the next run answers each message once.
+    await outage;
+    const once = await runCli(['run', '--once', '--config', b.configPath], b.env, 60_000);
+    assert.equal(once.code, 0, once.stderr);
+    const replies = await Promise.all(smtp.messages.slice(acceptedBefore).map(readReply));
+    assert.deepEqual(replies.map((x) => x.inReplyTo).sort(), ids.map((id) => `<${id}@example.org>`).sort(), 'each message answered once');
+    for (const reply of replies) await assertBotMail(reply.raw, b.botPublicKey);
   } finally {
     await own.stop();
   }
