@@ -120,7 +120,7 @@ async function waitForLogin(after: number, timeoutMs: number): Promise<number> {
 
 async function startWorker(): Promise<void> {
   const before = logins();
-  // debug: a late answer's failure message shows the worker's every step meanwhile.
+  // debug: a late answer's failure message shows what the worker logged meanwhile (fetches, each message, each send).
   worker = startCli(['run', '--config', bot.configPath], { ...bot.env, ZTRUST_LOG_LEVEL: 'debug' });
   await waitForLogin(before, 20_000);
 }
@@ -182,9 +182,11 @@ function workerLogAround(late: { id: string; ms: number | null }[]): string {
   return late.map((r) => {
     const from = deliveredAt.get(r.id)! - 100;
     const to = r.ms === null ? Date.now() : from + 100 + r.ms + 100;
+    // The worker's log lines are JSON with an ISO time (src/logger.ts).
     const during = lines.filter((l) => {
-      const t = /"time":(\d+)/.exec(l);
-      return t && Number(t[1]) >= from && Number(t[1]) <= to;
+      const t = /^\{.*"time":"([^"]+)"/.exec(l);
+      const at = t ? Date.parse(t[1]) : NaN;
+      return at >= from && at <= to;
     });
     return `worker log while ${r.id} waited (${during.length} lines):\n${during.join('\n')}`;
   }).join('\n');
