@@ -28,7 +28,8 @@ export type Delivery =
  * fresh reply is being sent from) gets the first one's result instead of
  * sending it again: the store's claim cannot tell this process's two
  * callers apart. A stop that is cut short (Redis unreachable:
- * queue/runner.ts, runForever) still waits for these: an SMTP exchange cut
+ * queue/runner.ts, cutShort, from runForever and runOnce) still waits for
+ * these: an SMTP exchange cut
  * between the server's acceptance and markSent would send the reply again at
  * the next start. Each is bounded by the transport's own timeouts. (Store
  * transactions need no such wait: they are synchronous.)

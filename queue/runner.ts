@@ -214,8 +214,14 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
     async cutShort() {
       freshLane.close();
       freshSender.close();
-      // A message already past its transaction may still start a send
-      // (the sender is closed, so none after this): wait until none runs.
+      // No new send from here on, not even from a job the queue hands over
+      // if Redis comes back meanwhile (the process is about to exit, which
+      // would cut it between the server's 250 and the row marked sent): the
+      // transport refuses (the row stays pending), and the workers take no
+      // more jobs (a forced close: not waited for, Redis may be gone).
+      transport.close();
+      for (const w of workers) void w.close(true).catch(() => undefined);
+      // The SMTP exchanges already under way finish.
       while (deliveriesUnderWay() > 0) await deliveriesSettled();
     },
     async stop() {
@@ -256,42 +262,42 @@ const REDIS_WATCH_MS = 5_000;
  * QUEUE_CONNECT error (exit 1). BullMQ and ioredis wait for Redis without
  * end, so without this a run from cron during an outage would never return
  * and the next ones would pile up behind it. It stops as `run` does when
- * stopped during an outage: nothing more starts in process, the SMTP
- * deliveries under way finish, and what is left stays pending in the store
- * for the next run.
+ * stopped during an outage (cutShort: no new send starts, the SMTP
+ * deliveries under way finish), and what is left stays pending in the
+ * store for the next run. After QUEUE_CONNECT the caller must end the
+ * process: the queue clients and work left behind still wait for Redis.
  */
 export async function runOnce(app: App, opts: RunnerOptions = {}): Promise<OnceReport> {
   const runner = await startRunner(app, opts);
-  const work = (async () => {
-    await runner.reconcile();
-    await runner.intake.drainOnce();
-    return runner.settle();
-  })();
+  // Watched from the first queue call to the last: the work, and the stop
+  // after it (closing the queues waits for Redis too), also after a failure.
   const watch = watchRedis(runner.redis.options, ONCE_REDIS_LOST_MS);
-  let stuck: StuckItem[];
-  let withoutQueue = false;
+  const lost = async (): Promise<never> => {
+    app.logger.error({ queue: runner.redis.where },
+      'run --once stopping without the queue: Redis does not answer; what is not finished stays in the store for the next run');
+    await runner.cutShort();
+    throw new QueueError('QUEUE_CONNECT', `Redis at ${runner.redis.where} has not answered for about ${ONCE_REDIS_LOST_MS / 1000} s: run --once stopped; the store keeps what is not finished, and the next run takes it up`);
+  };
   try {
-    const first = await Promise.race([work, watch.lost]);
-    if (first === 'lost') {
-      withoutQueue = true;
-      // Left behind: its next Redis call would wait for ever. Its store
-      // writes are transactions, so wherever it stands nothing is half done.
-      work.catch(() => undefined);
-      app.logger.error({ queue: runner.redis.where, afterMs: ONCE_REDIS_LOST_MS },
-        'run --once stopping without the queue: Redis does not answer; what is not finished stays in the store for the next run');
-      await runner.cutShort();
-      throw new QueueError('QUEUE_CONNECT', `Redis at ${runner.redis.where} has not answered for ${ONCE_REDIS_LOST_MS / 1000} s: run --once stopped; the store keeps what is not finished, and the next run takes it up`);
+    const work = (async () => {
+      await runner.reconcile();
+      await runner.intake.drainOnce();
+      return runner.settle();
+    })();
+    // Left behind when Redis is lost: its next Redis call would wait for
+    // ever. Its store writes are transactions, so nothing is half done.
+    const done = await Promise.race([work.then((stuck) => ({ stuck }), (error: unknown) => ({ error })), watch.lost]);
+    if (done === 'lost') return await lost();
+    if (await Promise.race([runner.stop().then(() => 'stopped' as const), watch.lost]) === 'lost') {
+      if ('error' in done) app.logger.error({ err: describeError(done.error) }, 'run --once failed, then lost its queue while stopping');
+      await lost();
     }
-    stuck = first;
+    if ('error' in done) throw done.error;
+    if (done.stuck.length) app.logger.error({ stuck: done.stuck, count: done.stuck.length }, describeStuck(done.stuck).split('\n')[0]);
+    return { stuck: done.stuck };
   } finally {
     watch.stop();
-    // Closing the queues waits for Redis (see runForever): not after it was lost.
-    if (!withoutQueue) await runner.stop();
   }
-  if (stuck.length) {
-    app.logger.error({ stuck, count: stuck.length }, describeStuck(stuck).split('\n')[0]);
-  }
-  return { stuck };
 }
 
 /** Resolves `lost` once Redis has not answered a ping for `lostMs` in a row. */

@@ -100,9 +100,12 @@ export function createTransport(cfg: LoadedConfig): Transport {
       maxMessages: 1000,
       getSocket: (_opts, cb) => connectNoDelay(host, port, cb),
     });
+    // nodemailer's pool, once closed, takes a mail and never answers for it.
+    let closed = false;
     return {
       where: `${u.protocol}//${u.hostname}:${port}`,
       async send(_id, envelope, raw) {
+        if (closed) throw new TransportError('TRANSPORT_SEND', 'SMTP: the transport is closed (the worker is stopping); the reply stays pending');
         try {
           await transporter.sendMail({ envelope, raw });
         } catch (err) {
@@ -112,6 +115,7 @@ export function createTransport(cfg: LoadedConfig): Transport {
         }
       },
       close() {
+        closed = true;
         transporter.close();
       },
     };

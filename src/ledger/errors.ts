@@ -11,6 +11,7 @@ export const LOG_SERVICE_ERRORS = {
   LOG_KEY_REUSED: 'an idempotency key was used again for a different number of entries',
   LOG_NO_CHECKPOINT: 'the log has not signed a checkpoint at that tree size',
   LOG_RECOVERY: 'an interrupted append could not be matched against the log',
+  LOG_CLOSED: 'the log was closed: this process is stopping',
 } as const satisfies ErrorCatalogue;
 export type LogServiceErrorCode = keyof typeof LOG_SERVICE_ERRORS;
 

@@ -498,13 +498,17 @@ function logOptions(o: LogServiceOptions & { signer: NoteSigner }): Transparency
  * Opens the log on first use and keeps it open: a worker takes the
  * directory lock only once something needs the log, and a CLI command that
  * never touches it does not contend with a running worker. A failed open is
- * retried on the next call.
+ * retried on the next call. Once closed it stays closed: work a stop cut
+ * short left behind (queue/runner.ts, cutShort) must not open the log, and
+ * take its lock, after the process let it go.
  */
 export class LazyLog {
   #opening: Promise<LogService> | null = null;
+  #closed = false;
   constructor(private readonly opener: () => Promise<LogService>) {}
 
   get(): Promise<LogService> {
+    if (this.#closed) return Promise.reject(new LogServiceError('LOG_CLOSED', 'the transparency log was closed: this process is stopping'));
     if (!this.#opening) {
       const p = this.opener();
       this.#opening = p;
@@ -521,6 +525,7 @@ export class LazyLog {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const p = this.#opening;
     this.#opening = null;
     if (!p) return;

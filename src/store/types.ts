@@ -453,7 +453,7 @@ export interface StateStore {
   markSent(id: string): Promise<void>;
   markFailed(id: string, error: string, dead: boolean): Promise<void>;
   /**
-   * Rows not sent yet (pending, or sending when a crash came), oldest first;
+   * Rows not sent yet (pending, or sending: under way, or cut by a crash), oldest first;
    * with `spoolKey`, only those made for that message.
    */
   pendingOutbox(spoolKey?: string): Promise<string[]>;

@@ -274,8 +274,10 @@ describe('LogService from the config, and the app wiring', () => {
     assert.equal(a, b);
     assert.equal(opens, 2);
     await lazy.close();
-    // Closed: the lock is free again.
+    // Closed: the lock is free again, and the lazy log opens nothing more.
     const again = await LogService.open({ dir, origin: ORIGIN, signer: skey, store });
+    await assert.rejects(lazy.get(), (err: unknown) => err instanceof LogServiceError && err.code === 'LOG_CLOSED');
+    assert.equal(opens, 2);
     await again.close();
   });
 

@@ -142,3 +142,19 @@ test('SMTP over the transport\'s own sockets: smtps, STARTTLS and plain, each as
     err instanceof TransportError && err.code === 'TRANSPORT_SEND' && /ECONNREFUSED/.test(err.message) && !isPermanentSmtpError(err));
   e.close();
 });
+
+// A worker stopping without its queue (queue/runner.ts, cutShort) closes the
+// transport so that no send starts after it: the process exits next, and a
+// send cut there could reach the server and still be retried. nodemailer's
+// closed pool would take the mail and never answer for it.
+test('a closed SMTP transport refuses a send at once, and the server sees nothing more', { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'zt-transport-closed-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const plain = await smtpServer(t, { secure: false, starttls: false });
+  const tr = transportFor(dir, `smtp://127.0.0.1:${plain.port}`, { starttls: false });
+  await tr.send('r1', ENVELOPE, RAW);
+  tr.close();
+  await assert.rejects(tr.send('r2', ENVELOPE, RAW), (err: unknown) =>
+    err instanceof TransportError && err.code === 'TRANSPORT_SEND' && /the transport is closed/.test(err.message) && !isPermanentSmtpError(err));
+  assert.equal(plain.seen.length, 1);
+});
