@@ -17,9 +17,17 @@ export interface OutgoingEnvelope { from: string; to: string[] }
 
 export interface Transport {
   readonly where: string;
+  /** Hands one mail over; a TransportError with a 5xx `responseCode` is a permanent refusal. */
   send(id: string, envelope: OutgoingEnvelope, raw: Buffer): Promise<void>;
+  /**
+   * Lets the connections go once the sends under way have finished. A send
+   * after it is refused at once (TRANSPORT_SEND, temporary: the row stays
+   * pending), never queued: a worker stopping without its queue relies on it.
+   */
   close(): void;
 }
+
+const CLOSED = 'the transport is closed (the worker is stopping); the mail stays pending';
 
 /** SMTP reply codes 5xx are permanent: retrying cannot help. */
 export function isPermanentSmtpError(err: unknown): boolean {
@@ -105,7 +113,7 @@ export function createTransport(cfg: LoadedConfig): Transport {
     return {
       where: `${u.protocol}//${u.hostname}:${port}`,
       async send(_id, envelope, raw) {
-        if (closed) throw new TransportError('TRANSPORT_SEND', 'SMTP: the transport is closed (the worker is stopping); the reply stays pending');
+        if (closed) throw new TransportError('TRANSPORT_SEND', `SMTP: ${CLOSED}`);
         try {
           await transporter.sendMail({ envelope, raw });
         } catch (err) {
@@ -135,12 +143,16 @@ export class DirTransport implements Transport {
     this.where = `dir:${dir}`;
     mkdirSync(dir, { recursive: true });
   }
+  private closed = false;
   async send(id: string, envelope: OutgoingEnvelope, raw: Buffer): Promise<void> {
+    if (this.closed) throw new TransportError('TRANSPORT_SEND', `${this.where}: ${CLOSED}`);
     this.cleaned ??= removeStaleTemps(this.dir);
     await this.cleaned;
     const safe = id.replace(/[^A-Za-z0-9._-]/g, '_');
     const envelopeHeader = Buffer.from(`X-Ztrust-Envelope: from=<${envelope.from}> to=<${envelope.to.join('>,<')}>\r\n`);
     await writeFileAtomic(path.join(this.dir, `${safe}.eml`), Buffer.concat([envelopeHeader, raw]));
   }
-  close(): void { /* nothing */ }
+  close(): void {
+    this.closed = true;
+  }
 }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { removeStaleTemps, tempPath, writeFileAtomic } from '../../src/fsync/atomic.js';
 import { FsError } from '../../src/fsync/errors.js';
+import { TransportError } from '../../src/errors.js';
 import { LockFile, lockIsStale, withLock } from '../../src/fsync/lock.js';
 import { bootId } from '../../src/fsync/pid.js';
 import { DirTransport } from '../../queue/transport.js';
@@ -105,6 +106,11 @@ describe('torn temp files left by a crash', () => {
     await t.send('reply-2', { from: 'b@x', to: ['a@x'] }, Buffer.from('Subject: whole\r\n\r\nbody\r\n'));
     assert.deepEqual(readdirSync(dir), ['reply-2.eml']);
     assert.equal(readFileSync(path.join(dir, 'reply-2.eml'), 'utf8'), 'X-Ztrust-Envelope: from=<b@x> to=<a@x>\r\nSubject: whole\r\n\r\nbody\r\n');
+    // Closed (a worker stopping without its queue): a send is refused, nothing written.
+    t.close();
+    await assert.rejects(t.send('reply-3', { from: 'b@x', to: ['a@x'] }, Buffer.from('Subject: late\r\n\r\n')),
+      (err: unknown) => err instanceof TransportError && err.code === 'TRANSPORT_SEND' && /the transport is closed/.test(err.message));
+    assert.deepEqual(readdirSync(dir), ['reply-2.eml']);
   });
 });
 

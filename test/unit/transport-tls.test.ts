@@ -155,6 +155,6 @@ test('a closed SMTP transport refuses a send at once, and the server sees nothin
   await tr.send('r1', ENVELOPE, RAW);
   tr.close();
   await assert.rejects(tr.send('r2', ENVELOPE, RAW), (err: unknown) =>
-    err instanceof TransportError && err.code === 'TRANSPORT_SEND' && /the transport is closed/.test(err.message) && !isPermanentSmtpError(err));
+    err instanceof TransportError && err.code === 'TRANSPORT_SEND' && /^SMTP: the transport is closed/.test(err.message) && !isPermanentSmtpError(err));
   assert.equal(plain.seen.length, 1);
 });
