@@ -30,8 +30,9 @@ export type Delivery =
  * callers apart. A stop that is cut short (Redis unreachable:
  * queue/runner.ts, cutShort, from runForever and runOnce) still waits for
  * these: an SMTP exchange cut between the server's acceptance and markSent
- * would send the reply again at the next start. Each is bounded by the transport's own timeouts. (Store
- * transactions need no such wait: they are synchronous.)
+ * would send the reply again at the next start. Each is bounded by the
+ * transport's own timeouts. (Store transactions need no such wait: they are
+ * synchronous.)
  */
 const underWay = new InFlight<Delivery>();
 

@@ -346,20 +346,19 @@ export class SqliteStore implements StateStore {
   }
 
   async claimSending(id: string, sender: string): Promise<SendClaim> {
-    const at = now();
+    const claim = (only: string) => this.sql(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_by = ?, claimed_at = ?
+      WHERE id = ?${only} RETURNING *`).get(sender, now(), id) as OutboxDbRow | undefined;
     // A pending row, the usual case: one statement, atomic on its own.
-    const claimed = this.sql(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_by = ?, claimed_at = ?
-      WHERE id = ? AND status = 'pending' RETURNING *`).get(sender, at, id) as OutboxDbRow | undefined;
+    const claimed = claim(" AND status = 'pending'");
     if (claimed) return { row: toOutboxRow(claimed) };
     // Any other: IMMEDIATE, so the write lock is taken before the row is
     // read, and a second process's claim waits for this one and then sees it.
     return this.db.transaction((): SendClaim => {
-      const r = this.sql('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxDbRow | undefined;
+      const r = this.sql('SELECT status, claimed_by, claimed_at FROM outbox WHERE id = ?').get(id) as Pick<OutboxDbRow, 'status' | 'claimed_by' | 'claimed_at'> | undefined;
       if (!r) return { refused: 'missing' };
       if (r.status === 'sent' || r.status === 'dead') return { refused: r.status };
       if (r.status === 'sending' && claimHeldByOther(r.claimed_by, r.claimed_at, sender, Date.now())) return { refused: 'held', by: r.claimed_by! };
-      this.sql(`UPDATE outbox SET status = 'sending', attempts = attempts + 1, claimed_by = ?, claimed_at = ? WHERE id = ?`).run(sender, at, id);
-      return { row: toOutboxRow({ ...r, status: 'sending', attempts: r.attempts + 1, claimed_by: sender, claimed_at: at }) };
+      return { row: toOutboxRow(claim('')!) };
     }).immediate();
   }
 

@@ -27,8 +27,7 @@ let maildir: string;
 
 before(async () => {
   [redis, smtp, gpg] = await Promise.all([startRedis(), startSmtp(), makeGpgHome()]);
-  maildir = path.join(redis.dir, 'bot-maildir');
-  for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(maildir, sub), { recursive: true });
+  maildir = newMaildir(path.join(redis.dir, 'bot-maildir'));
   bot = await makeBot({ mailboxUrl: `maildir:${maildir}`, outboxUrl: smtp.url, redisUrl: redis.url, config: { queue: { redisUrl: redis.url, prefix: 'logs-json' } } });
 });
 
@@ -48,11 +47,22 @@ function nonJson(text: string): string[] {
   });
 }
 
-function deliver(id: string): string {
+/** A Maildir with its three folders. */
+function newMaildir(dir: string): string {
+  for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(dir, sub), { recursive: true });
+  return dir;
+}
+
+/** A HELP request from <id>@example.org to `to`, put in the Maildir's new/; returns its file name. */
+function putHelp(md: string, to: string, id: string): string {
   const name = `${Date.now()}.${id}.logs.test`;
-  writeFileSync(path.join(maildir, 'new', name),
-    gpg.plainMessage({ from: `${id}@example.org`, to: bot.address, subject: 'help', messageId: `<${id}@example.org>` }, 'HELP\n'));
-  return spoolKey(`maildir:${maildir}`, 0, name);
+  writeFileSync(path.join(md, 'new', name),
+    gpg.plainMessage({ from: `${id}@example.org`, to, subject: 'help', messageId: `<${id}@example.org>` }, 'HELP\n'));
+  return name;
+}
+
+function deliver(id: string): string {
+  return spoolKey(`maildir:${maildir}`, 0, putHelp(maildir, bot.address, id));
 }
 
 async function waitReply(id: string, ms: number, log: () => string): Promise<Buffer> {
@@ -144,13 +154,9 @@ test('run that cannot reach its Redis at start ends with a JSON fatal line, exit
 // (its own Redis, Maildir and address).
 test('run stopped while its Redis is down stops without it; the next start answers what it left', { timeout: 150_000 }, async () => {
   const own = await startRedis();
-  const md = path.join(redis.dir, 'stop-down-maildir');
-  for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(md, sub), { recursive: true });
+  const md = newMaildir(path.join(redis.dir, 'stop-down-maildir'));
   const b = await makeBot({ mailboxUrl: `maildir:${md}`, outboxUrl: smtp.url, redisUrl: own.url, config: { queue: { redisUrl: own.url, prefix: 'stop-down' } } });
-  const send = (id: string): void => {
-    writeFileSync(path.join(md, 'new', `${Date.now()}.${id}.logs.test`),
-      gpg.plainMessage({ from: `${id}@example.org`, to: b.address, subject: 'help', messageId: `<${id}@example.org>` }, 'HELP\n'));
-  };
+  const send = (id: string): void => { putHelp(md, b.address, id); };
   try {
     const w = startCli(['run', '--config', b.configPath], b.env);
     let out = '';
@@ -192,15 +198,11 @@ test('run stopped while its Redis is down stops without it; the next start answe
 // `run --once` is still settling when its Redis goes down and stays down.
 test('run --once whose Redis stops answering ends with exit 1 and QUEUE_CONNECT within the bound; the next run answers what it left, once', { timeout: 180_000 }, async () => {
   const own = await startRedis();
-  const md = path.join(own.dir, 'once-down-maildir');
-  for (const sub of ['new', 'cur', 'tmp']) mkdirSync(path.join(md, sub), { recursive: true });
+  const md = newMaildir(path.join(own.dir, 'once-down-maildir'));
   const b = await makeBot({ mailboxUrl: `maildir:${md}`, outboxUrl: smtp.url, redisUrl: own.url,
     config: { queue: { redisUrl: own.url, prefix: 'once-down' }, outbox: { backoffSeconds: 60 } } });
   const ids = Array.from({ length: 6 }, (_, i) => `once-down-${i}`);
-  for (const id of ids) {
-    writeFileSync(path.join(md, 'new', `${Date.now()}.${id}.logs.test`),
-      gpg.plainMessage({ from: `${id}@example.org`, to: b.address, subject: 'help', messageId: `<${id}@example.org>` }, 'HELP\n'));
-  }
+  for (const id of ids) putHelp(md, b.address, id);
   const refusedBefore = smtp.rejected.length;
   const acceptedBefore = smtp.messages.length;
   let outage: Promise<void> | undefined;
