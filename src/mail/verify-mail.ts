@@ -47,6 +47,7 @@ import {
   type CryptoPolicy, type PolicyCode, type SignatureJudgement,
 } from '../policy/index.js';
 import { readSignaturePackets, type SignaturePacketFacts } from '../pgp/sigpacket.js';
+import { literalBytes, literalCleartext, verifyMessageSignature } from '../pgp/message-signature.js';
 import type { Keyring } from '../pgp/keyring.js';
 // The key inspector's algorithm facts (curve names mapped to the policy's), so keys are judged alike everywhere.
 import { algorithmInfo } from '../pgp/inspect.js';
@@ -273,9 +274,7 @@ async function verifyPgpMime(node: MimeNode, ctx: Ctx): Promise<MailVerification
   }
 
   const signedBytes = entityBytes(signedPart);
-  const message = await openpgp.createMessage({ binary: signedBytes });
-  const outcome = await checkSignature(signature, sha256(signedBytes), ctx,
-    (key) => openpgp.verify({ message, signature, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false }));
+  const outcome = await checkSignature(signature, sha256(signedBytes), literalBytes(signedBytes), ctx);
   applyOutcome(r, outcome, listy);
 
   if (outcome.cryptoValid) {
@@ -412,16 +411,12 @@ async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<Mai
     } catch (err) {
       return badStructure(r, `the inline signed block could not be read: ${oneLine(describeError(err))}`, listy);
     }
-    let verifiedText: string | null = null;
-    const outcome = await checkSignature((msg as unknown as { signature: openpgp.Signature }).signature, sha256(Buffer.from(cleartextCanonical(msg.getText()), 'utf8')), ctx,
-      async (key) => {
-        const res = await openpgp.verify({ message: msg, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false });
-        verifiedText = res.data;
-        return res;
-      });
+    const outcome = await checkSignature((msg as unknown as { signature: openpgp.Signature }).signature, sha256(Buffer.from(cleartextCanonical(msg.getText()), 'utf8')),
+      literalCleartext(msg), ctx);
     applyOutcome(r, outcome, listy);
     if (outcome.cryptoValid) {
-      r.signedText = verifiedText;
+      // The text the signature covers, as openpgp.js's verify returns it (LF line ends).
+      r.signedText = msg.getText();
       r.signedEvidence = { cleartext: slice.toString('utf8') };
     }
     return r;
@@ -443,9 +438,7 @@ async function verifyInline(node: MimeNode, body: Buffer, ctx: Ctx): Promise<Mai
   if (parsed.hashes.length > 0 && sigHash && !parsed.hashes.map(bare).includes(bare(sigHash))) {
     return badStructure(r, `the Hash: header (${parsed.hashes.join(', ')}) does not match the signature's hash (${sigHash})`, listy);
   }
-  const message = await openpgp.createMessage({ binary: parsed.signedData });
-  const outcome = await checkSignature(signature, sha256(parsed.signedData), ctx,
-    (key) => openpgp.verify({ message, signature, verificationKeys: [key], date: verifyDate(ctx), config: ctx.config, expectSigned: false }));
+  const outcome = await checkSignature(signature, sha256(parsed.signedData), literalBytes(parsed.signedData), ctx);
   applyOutcome(r, outcome, listy);
   // LF line ends, like the text openpgp.js returns for UTF-8 cleartext and mailparser for PGP/MIME.
   if (outcome.cryptoValid) {
@@ -560,15 +553,13 @@ interface Outcome {
   warnings: string[];
 }
 
-type RunVerify = (key: openpgp.PublicKey) => Promise<{ signatures: Array<{ keyID: openpgp.KeyID; verified: Promise<true> }> }>;
-
 /** Allow the policy's clock skew at library level; the age is judged by callers. */
 function verifyDate(ctx: Ctx): Date {
   return latestAcceptedDate(ctx.policy, ctx.now);
 }
 
 async function checkSignature(
-  signature: openpgp.Signature, contentDigest: Buffer, ctx: Ctx, run: RunVerify,
+  signature: openpgp.Signature, contentDigest: Buffer, data: openpgp.LiteralDataPacket, ctx: Ctx,
 ): Promise<Outcome> {
   const packets = signature.packets.filter((p): p is openpgp.SignaturePacket => p instanceof openpgp.SignaturePacket);
   const out: Outcome = {
@@ -616,7 +607,6 @@ async function checkSignature(
     return out;
   }
 
-  const idx = packets.indexOf(chosen);
   let firstError: { key: openpgp.PublicKey; err: unknown } | null = null;
   for (const key of candidates) {
     // The key's algorithm and size, before verifying: openpgp.js (minRSABits,
@@ -631,10 +621,9 @@ async function checkSignature(
     }
     let err: unknown = null;
     try {
-      const res = await run(key);
-      const entry = res.signatures[idx] ?? res.signatures.find((s) => s.keyID.equals(chosen.issuerKeyID));
-      if (!entry) throw new Error('the library returned no result for this signature');
-      await entry.verified;
+      // Only the chosen packet is checked; openpgp.js's verify(), which this
+      // follows, would check every packet and report each.
+      await verifyMessageSignature(chosen, key, data, verifyDate(ctx), ctx.config);
     } catch (e) {
       err = e;
     }
