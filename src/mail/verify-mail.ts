@@ -745,7 +745,10 @@ async function classifyFailure(out: Outcome, sig: openpgp.SignaturePacket, key: 
     out.verdict = 'weak';
     out.detail = `the key ${out.signer} is valid only through a signature the policy refuses (${msg})`;
     out.hint = KEY_FIX;
-  } else if (/revoked/i.test(msg)) {
+  } else if (/\bis revoked\b/i.test(msg)) {
+    // openpgp.js's "Primary key / Subkey / ... is revoked"; not "intended to
+    // be revoked with an authorized key" (a revocation-key subpacket on the
+    // signature itself), which is a signature it refuses: 'bad' below.
     out.verdict = 'revoked-key';
     out.cryptoValid = true;
     out.detail = `the signature${made} is by a revoked key ${out.signer} (${msg})`;

@@ -26,17 +26,36 @@
  */
 import { createHash, createPublicKey, constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import * as openpgp from 'openpgp';
+import { publicKeyById } from '../policy/index.js';
+
+/**
+ * The openpgp.js release whose verify() this module follows, line by line.
+ * Under any other release the fast path is off (every signature goes to
+ * openpgp.js's own packet check), and test/security/message-signature.test.ts
+ * fails until someone has read the new release's verify() against this file
+ * (it also pins the source of the functions copied here).
+ */
+export const REVIEWED_OPENPGP = 'OpenPGP.js 6.3.2';
+const reviewed = openpgp.config.versionString === REVIEWED_OPENPGP;
 
 const V4 = 4;
 const PK = { rsaEncryptSign: 1, rsaSign: 3, eddsaLegacy: 22, ed25519: 27 } as const;
 /** The hashes node:crypto computes here, by RFC 9580 id: SHA-2 only. */
 const NODE_HASH: ReadonlyMap<number, string> = new Map([[8, 'sha256'], [9, 'sha384'], [10, 'sha512'], [11, 'sha224']]);
-/** EdDSA needs a digest of at least 256 bits (RFC 9580 5.2.3.3 and 5.2.3.4), as openpgp.js enforces. */
-const MIN_EDDSA_DIGEST_BYTES = 32;
+/**
+ * RSA public exponents node:crypto takes here: up to 64 bits. OpenSSL
+ * refuses larger ones, which openpgp.js's own arithmetic accepts; such a key
+ * goes to openpgp.js, so the two never disagree about it.
+ */
+const OPENSSL_RSA_EXPONENT_OCTETS = 8;
 
 type AnyKey = openpgp.PublicKey | openpgp.Subkey;
 
-/** The internals of openpgp.js's signature packet this module reads (present in 6.x; checked before use). */
+/**
+ * The internals of openpgp.js's signature packet this module reads, as
+ * REVIEWED_OPENPGP has them. A renamed field fails closed: a TypeError or a
+ * missing value is a failed verification, never a pass.
+ */
 interface SignatureInternals {
   version: number;
   signatureType: number | null;
@@ -66,7 +85,7 @@ interface LiteralInternals {
   setText(text: string): void;
 }
 
-type FastKey = { kind: 'ed25519'; key: KeyObject } | { kind: 'rsa'; key: KeyObject; modulusBytes: number };
+type FastKey = { kind: 'ed25519'; key: KeyObject } | { kind: 'rsa'; key: KeyObject; modulus: Buffer };
 
 // One key object per key packet. A keyring is rebuilt when the collection
 // changes (src/pgp/known.ts), and its packets with it, so the entries go
@@ -88,8 +107,9 @@ function fastKeyOf(packet: openpgp.AnyKeyPacket): FastKey | null {
       fast = { kind: 'ed25519', key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(Q.subarray(1)) }, format: 'jwk' }) };
     } else if (p.version === V4 && p.algorithm === PK.ed25519 && A?.length === 32) {
       fast = { kind: 'ed25519', key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(A) }, format: 'jwk' }) };
-    } else if (p.version === V4 && (p.algorithm === PK.rsaEncryptSign || p.algorithm === PK.rsaSign) && n && e && n.length > 0 && n[0] !== 0) {
-      fast = { kind: 'rsa', key: createPublicKey({ key: { kty: 'RSA', n: b64url(n), e: b64url(e) }, format: 'jwk' }), modulusBytes: n.length };
+    } else if (p.version === V4 && (p.algorithm === PK.rsaEncryptSign || p.algorithm === PK.rsaSign) && n && e && n.length > 0 && n[0] !== 0
+      && e.length <= OPENSSL_RSA_EXPONENT_OCTETS) {
+      fast = { kind: 'rsa', key: createPublicKey({ key: { kty: 'RSA', n: b64url(n), e: b64url(e) }, format: 'jwk' }), modulus: Buffer.from(n) };
     }
   } catch {
     fast = null; // a key node:crypto will not take: openpgp.js judges it as before
@@ -113,9 +133,10 @@ function leftPad(b: Uint8Array, size: number): Buffer | null {
 function fastPrimitive(sig: SignatureInternals, key: FastKey, hashName: string, toHash: Uint8Array, digest: Buffer, params: unknown): boolean | null {
   const algo = sig.publicKeyAlgorithm;
   if (key.kind === 'ed25519' && (algo === PK.eddsaLegacy || algo === PK.ed25519)) {
-    if (digest.length < MIN_EDDSA_DIGEST_BYTES) throw new Error('Hash algorithm too weak for EdDSA.');
     let rs: Buffer | null;
     if (algo === PK.eddsaLegacy) {
+      // Padded before the hash is judged, as openpgp.js does: a value too
+      // long for the curve is its error ("Input array too long"), not ours.
       const { r, s } = params as { r?: Uint8Array; s?: Uint8Array };
       const rp = r && leftPad(r, 32);
       const sp = s && leftPad(s, 32);
@@ -125,13 +146,16 @@ function fastPrimitive(sig: SignatureInternals, key: FastKey, hashName: string, 
       rs = RS?.length === 64 ? Buffer.from(RS) : null;
     }
     if (!rs) return null;
+    // The policy's registry holds RFC 9580's smallest hash for EdDSA (5.2.3.3, 5.2.3.4): 256 bits, which openpgp.js enforces too.
+    if (digest.length * 8 < (publicKeyById(algo)?.minHashBits ?? Infinity)) throw new Error('Hash algorithm too weak for EdDSA.');
     // EdDSA in OpenPGP signs the digest, not the data.
     return cryptoVerify(null, digest, key.key, rs);
   }
   if (key.kind === 'rsa' && (algo === PK.rsaEncryptSign || algo === PK.rsaSign)) {
     const { s } = params as { s?: Uint8Array };
-    const sp = s && leftPad(s, key.modulusBytes);
-    if (!sp) return null;
+    const sp = s && leftPad(s, key.modulus.length);
+    // A value not below the modulus: openpgp.js's own words for it (they differ by hash).
+    if (!sp || Buffer.compare(sp, key.modulus) >= 0) return null;
     return cryptoVerify(hashName, toHash, { key: key.key, padding: constants.RSA_PKCS1_PADDING }, sp);
   }
   return null;
@@ -149,7 +173,7 @@ async function verifyPacket(
     throw new Error('not a message signature');
   }
   const hashName = NODE_HASH.get(sig.hashAlgorithm ?? -1);
-  const fastKey = fastKeyOf(signingKey.keyPacket);
+  const fastKey = reviewed ? fastKeyOf(signingKey.keyPacket) : null;
   if (sig.version !== V4 || !hashName || !fastKey || !sig.signedHashValue) {
     return sig.verify(signingKey.keyPacket, type, data, date, true, config);
   }

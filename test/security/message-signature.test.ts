@@ -15,7 +15,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as openpgp from 'openpgp';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
-import { literalBytes, literalCleartext, verifyMessageSignature } from '../../src/pgp/message-signature.js';
+import { readFileSync } from 'node:fs';
+import { literalBytes, literalCleartext, REVIEWED_OPENPGP, verifyMessageSignature } from '../../src/pgp/message-signature.js';
 import { messageVerifyConfig } from '../../src/policy/index.js';
 
 const DAY = 86_400_000;
@@ -50,7 +51,7 @@ async function loadKey(name: string): Promise<openpgp.PublicKey> {
 type Outcome = string;
 
 /** openpgp.js's own verify() of a detached signature, its first (only) signature's outcome. */
-async function slowDetached(sig: Buffer, data: Buffer, key: openpgp.PublicKey, cfg = config): Promise<Outcome> {
+async function slowDetached(sig: Uint8Array, data: Buffer, key: openpgp.PublicKey, cfg = config): Promise<Outcome> {
   const signature = await openpgp.readSignature({ binarySignature: sig });
   const message = await openpgp.createMessage({ binary: data });
   const r = await openpgp.verify({ message, signature, verificationKeys: [key], date: new Date(), config: cfg, expectSigned: false });
@@ -58,7 +59,7 @@ async function slowDetached(sig: Buffer, data: Buffer, key: openpgp.PublicKey, c
 }
 
 /** The fast path over the same input; `strict` makes openpgp.js's packet check throw, so only node:crypto can say ok. */
-async function fastDetached(sig: Buffer, data: Buffer, key: openpgp.PublicKey, strict: boolean, cfg = config): Promise<Outcome> {
+async function fastDetached(sig: Uint8Array, data: Buffer, key: openpgp.PublicKey, strict: boolean, cfg = config): Promise<Outcome> {
   const signature = await openpgp.readSignature({ binarySignature: sig });
   const packet = signature.packets[0];
   if (strict) forbidLibraryCheck(packet);
@@ -74,7 +75,7 @@ function forbidLibraryCheck(packet: openpgp.SignaturePacket): void {
   (packet as unknown as { verify: () => never }).verify = () => { throw new Error('openpgp.js checked the packet: the fast path was not taken'); };
 }
 
-async function both(sig: Buffer, data: Buffer, keyName: string, expected: RegExp | 'ok', opts: { strict?: boolean; cfg?: openpgp.Config } = {}): Promise<void> {
+async function both(sig: Uint8Array, data: Buffer, keyName: string, expected: RegExp | 'ok', opts: { strict?: boolean; cfg?: openpgp.Config } = {}): Promise<void> {
   const key = keys.get(keyName)!;
   const slow = await slowDetached(sig, data, key, opts.cfg);
   const fast = await fastDetached(sig, data, key, opts.strict ?? true, opts.cfg);
@@ -91,6 +92,39 @@ function tamperValue(sig: Buffer): Buffer {
   const t = Buffer.from(sig);
   t[t.length - 1] ^= 0x01;
   return t;
+}
+
+/**
+ * A signature packet with its MPIs (the values after the hash prefix)
+ * changed by `edit`, rebuilt with a new-format header: how an attacker
+ * would send values GnuPG never makes.
+ */
+function tamper(packetBytes: Uint8Array, edit: (mpis: Buffer[]) => void): Buffer {
+  const b = Buffer.from(packetBytes);
+  let at: number;
+  if (b[0] & 0x40) at = b[1] < 192 ? 2 : b[1] < 224 ? 3 : 6;
+  else at = 1 + ([1, 2, 4][b[0] & 3] ?? 0);
+  const body = b.subarray(at);
+  if (body[0] !== 4) throw new Error('not a v4 signature');
+  let p = 4;
+  p += 2 + body.readUInt16BE(p); // hashed subpackets
+  p += 2 + body.readUInt16BE(p); // unhashed subpackets
+  p += 2; // the hash prefix
+  const head = body.subarray(0, p);
+  const mpis: Buffer[] = [];
+  while (p < body.length) {
+    const len = Math.ceil(body.readUInt16BE(p) / 8);
+    mpis.push(Buffer.from(body.subarray(p + 2, p + 2 + len)));
+    p += 2 + len;
+  }
+  edit(mpis);
+  const out = Buffer.concat([head, ...mpis.map((m) => {
+    const bits = m.length === 0 ? 0 : (m.length - 1) * 8 + (32 - Math.clz32(m[0]));
+    return Buffer.concat([Buffer.from([bits >> 8, bits & 0xff]), m]);
+  })]);
+  const len = out.length;
+  const header = len < 192 ? Buffer.from([0xc2, len]) : Buffer.from([0xc2, ((len - 192) >> 8) + 192, (len - 192) & 0xff]);
+  return Buffer.concat([header, out]);
 }
 
 const DATA = Buffer.from('VERIFY 0123\r\nline with trailing blanks  \r\nlast line\n', 'utf8');
@@ -222,5 +256,42 @@ describe('security: the message-signature check with node:crypto matches openpgp
     const fast = await fastDetached(sig, DATA, keys.get('rsa')!, false);
     assert.equal(fast, slow);
     assert.match(fast, /Insecure (message )?hash algorithm: SHA1/);
+  });
+  test('Ed25519 keys of RFC 9580 (algorithm 27, made by openpgp.js: GnuPG 2.2 makes none): the same outcomes, through node:crypto', async () => {
+    const { privateKey, publicKey } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'new@sig.test' }], format: 'object' });
+    assert.equal(publicKey.keyPacket.algorithm, openpgp.enums.publicKey.ed25519);
+    keys.set('v4ed', publicKey);
+    const made = async (data: Buffer) => {
+      const message = await openpgp.createMessage({ binary: data });
+      return await openpgp.sign({ message, signingKeys: privateKey, detached: true, format: 'binary' }) as Uint8Array;
+    };
+    const sig = await made(DATA);
+    await both(sig, DATA, 'v4ed', 'ok');
+    const changed = Buffer.from(DATA);
+    changed[1] ^= 0x01;
+    await both(sig, changed, 'v4ed', /Signed digest did not match|Signature verification failed/);
+    await both(tamper(sig, (mpis) => { mpis[0][63] ^= 0x01; }), DATA, 'v4ed', /^Signature verification failed$/);
+  });
+
+  test('values out of range for the key go to openpgp.js, which gives its own words: RSA s not below n, an EdDSA r of 33 octets', async () => {
+    const n = (keys.get('rsa')!.keyPacket as unknown as { publicParams: { n: Uint8Array } }).publicParams.n;
+    for (const s of [Buffer.from(n), Buffer.concat([Buffer.from([0xff]), Buffer.alloc(n.length - 1)])]) {
+      // SHA-224: openpgp.js's WebCrypto has no SHA-224, so its own arithmetic answers, in words of its own.
+      const sig = tamper(await sign('rsa', DATA, ['--digest-algo', 'SHA224']), (mpis) => { mpis[0] = s; });
+      await both(sig, DATA, 'rsa', /./, { strict: false });
+      assert.notEqual(await fastDetached(sig, DATA, keys.get('rsa')!, false), 'ok');
+    }
+    for (const digest of ['SHA512', 'SHA224'] as const) {
+      const sig = tamper(await sign('ed', DATA, ['--digest-algo', digest]), (mpis) => { mpis[0] = Buffer.concat([Buffer.from([1]), mpis[0]]); });
+      await both(sig, DATA, 'ed', /^Input array too long$/, { strict: false });
+    }
+  });
+
+  test('the fast path is on only under the openpgp.js release it was read against', () => {
+    // An upgrade must be read against src/pgp/message-signature.ts (its
+    // copied checks, their order and words) before this is changed.
+    assert.equal(openpgp.config.versionString, REVIEWED_OPENPGP);
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> };
+    assert.equal(`OpenPGP.js ${pkg.dependencies.openpgp}`, REVIEWED_OPENPGP, 'package.json pins the reviewed release exactly');
   });
 });
