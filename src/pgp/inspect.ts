@@ -21,6 +21,7 @@ import * as openpgp from 'openpgp';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { PgpError } from '../errors.js';
 import { Keyring } from './keyring.js';
+import { forgeableBecause, type PublicParams } from './forgeable.js';
 import {
   DEFAULT_CRYPTO_POLICY,
   hashName,
@@ -164,9 +165,13 @@ export function keyIdOf(key: openpgp.Key | openpgp.Subkey): string {
  * `ed25519` / `curve25519`, so they are mapped here (otherwise every modern
  * GnuPG Ed25519 key would be judged "curve not accepted").
  */
-export function algorithmInfo(k: { getAlgorithmInfo(): openpgp.AlgorithmInfo }): { algorithm: string; bits?: number; curve?: string } {
+export function algorithmInfo(k: { getAlgorithmInfo(): openpgp.AlgorithmInfo }): { algorithm: string; bits?: number; curve?: string; forgeable?: string } {
   const info = k.getAlgorithmInfo();
-  const out: { algorithm: string; bits?: number; curve?: string } = { algorithm: info.algorithm };
+  const out: { algorithm: string; bits?: number; curve?: string; forgeable?: string } = { algorithm: info.algorithm };
+  // A key, a subkey or a bare key packet: the parameters are on the packet.
+  const holder = k as { publicParams?: PublicParams; keyPacket?: { publicParams?: PublicParams } };
+  const forgeable = forgeableBecause(info.algorithm, holder.publicParams ?? holder.keyPacket?.publicParams);
+  if (forgeable) out.forgeable = forgeable;
   if (info.bits !== undefined) out.bits = info.bits;
   if (info.curve !== undefined) {
     const c = String(info.curve);

@@ -19,6 +19,7 @@ export const POLICY_CODES = {
   POLICY_RSA_TOO_SHORT: 'an RSA key below the policy minimum',
   POLICY_RSA_BELOW_RECOMMENDED: 'an RSA key below the recommended size (a warning)',
   POLICY_CURVE_REFUSED: 'a curve the policy does not list',
+  POLICY_KEY_FORGEABLE: 'a public key anyone can make signatures for (RSA exponent below 3 or even, an Ed25519 point of small order)',
   // time
   POLICY_TIME_FUTURE: 'dated further in the future than the allowed clock skew',
   POLICY_TIME_TOO_OLD: 'older than the signature age allowed for state-changing commands',
@@ -39,7 +40,7 @@ export type PolicyCode = keyof typeof POLICY_CODES;
 const ALGORITHM_CODES: ReadonlySet<PolicyCode> = new Set<PolicyCode>([
   'POLICY_SIG_VERSION_REFUSED', 'POLICY_HASH_REFUSED', 'POLICY_HASH_UNKNOWN', 'POLICY_HASH_TOO_SHORT',
   'POLICY_PK_REFUSED', 'POLICY_PK_UNKNOWN', 'POLICY_PK_CANNOT_SIGN', 'POLICY_RSA_TOO_SHORT', 'POLICY_CURVE_REFUSED',
-  'X509_SIG_ALG_UNKNOWN',
+  'POLICY_KEY_FORGEABLE', 'X509_SIG_ALG_UNKNOWN',
 ]);
 
 export function isAlgorithmCode(code: PolicyCode): boolean {
