@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ParsedMail } from 'mailparser';
-import { simpleParser } from '../mail/parser.js';
+import { simpleParser, type MailHeaders } from '../mail/parser.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { MailAttachment, ReplyStatus } from '../mail/compose.js';
 import { isoSeconds } from '../root/document.js';
@@ -47,6 +47,9 @@ export interface ProcessOutcome {
   summary: string;
 }
 
+/** mailparser's options everywhere here: plain text is all the bot reads. */
+const PARSE_OPTIONS = { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, maxHtmlLengthToParse: 0 } as const;
+
 function sha256hex(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
 }
@@ -58,13 +61,13 @@ function sha256hex(b: Buffer | string): string {
  * the signature's id (which covers the signed content), so a list's copy of
  * the same signed message with other headers or a footer is the same one.
  */
-export function messageKeyOf(mail: ParsedMail | null, raw: Buffer): string {
+export function messageKeyOf(mail: MailHeaders | null, raw: Buffer): string {
   const id = mail?.messageId?.trim();
   const digest = sha256hex(raw);
   return id ? `mid:${id.slice(0, MESSAGE_BOUNDS.messageIdChars)}#raw:${digest}` : `sha256:${digest}`;
 }
 
-export function contentKeyOf(mail: ParsedMail | null, signatureId: string | null): string | null {
+export function contentKeyOf(mail: MailHeaders | null, signatureId: string | null): string | null {
   const id = mail?.messageId?.trim();
   return id && signatureId ? `mid:${id.slice(0, MESSAGE_BOUNDS.messageIdChars)}#sig:${signatureId}` : null;
 }
@@ -109,7 +112,7 @@ export function untrustedText(text: string): string {
 }
 
 /** A completion with nothing decided yet: no sender, command or verdict, no mail. */
-function baseCompletion(row: SpoolRow, mail: ParsedMail | null): Completion {
+function baseCompletion(row: SpoolRow, mail: MailHeaders | null): Completion {
   return {
     spoolKey: row.key, messageKey: messageKeyOf(mail, row.raw), outcome: '', sender: null, command: null, verdict: null,
     signatures: [] as SignatureUse[], outbox: [],
@@ -129,7 +132,7 @@ export class Dispatcher {
   /** Process one spooled message; never throws for bad input (only for infrastructure failures). */
   async processMessage(row: SpoolRow): Promise<ProcessOutcome> {
     const { config: cfg, store, logger } = this.ctx;
-    const base = (mail: ParsedMail | null) => baseCompletion(row, mail);
+    const base = (mail: MailHeaders | null) => baseCompletion(row, mail);
     const done = (c: Completion, summary: string): ProcessOutcome => ({ completion: c, summary });
 
     // 1. Size first: the body of an oversized message is never parsed. IMAP
@@ -138,17 +141,28 @@ export class Dispatcher {
     const size = row.declaredSize ?? row.raw.length;
     if (messageSizeError(size, cfg.limits)) return this.tooLarge(row, size);
 
-    let mail: ParsedMail;
-    try {
-      mail = await simpleParser(row.raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, maxHtmlLengthToParse: 0 });
-    } catch (err) {
-      // mailparser gives up (nesting past its own bounds, broken structure):
-      // the sender is still told, through the same header-only gate as an
-      // oversize message, so a robot or a flood gets no more replies.
+    // mailparser gives up (nesting past its own bounds, broken structure):
+    // the sender is still told, through the same header-only gate as an
+    // oversize message, so a robot or a flood gets no more replies.
+    const unparseable = (err: unknown): Promise<ProcessOutcome> => {
       logger.warn({ err: (err as Error).message }, 'unparseable message');
       return this.headerOnly(row, 'malformed', 'malformed: not parseable',
         render('malformed', { detail: line('detail-mime-unparseable', {}) }));
+    };
+    // The header section first (classification, threading, budgets); the
+    // whole message only when something reads its body: the unsigned text,
+    // carried keys, attachments. A signed request's command comes from
+    // verifyMail's own reading of the signed part, so most are never parsed
+    // twice. A body mailparser cannot read is "malformed" as before, once
+    // something needs it.
+    let mail: MailHeaders;
+    try {
+      mail = await simpleParser(headerSection(row.raw, row.raw.length), PARSE_OPTIONS);
+    } catch (err) {
+      return unparseable(err);
     }
+    let parsed: Promise<ParsedMail> | undefined;
+    const body = (): Promise<ParsedMail> => (parsed ??= simpleParser(row.raw, PARSE_OPTIONS));
 
     // 2. Never answer robots, bounces, ourselves.
     const cls = receivedMail(mail, cfg);
@@ -157,7 +171,7 @@ export class Dispatcher {
 
     // 3. Verify on the raw bytes.
     let verification = await verifyMail(row.raw, this.ctx.keyring, { policy: this.ctx.policy, limits: cfg.limits });
-    if (verification.verdict === 'nokey') verification = await this.withCarriedKeys(row.raw, mail, verification);
+    if (verification.verdict === 'nokey') verification = await this.withCarriedKeys(row.raw, body, verification);
 
     // 4. The command: from signed text if the signature verified; read-only
     //    commands may also come from unsigned text.
@@ -170,7 +184,13 @@ export class Dispatcher {
     if (!command) {
       // Unauthenticated text: used to run read-only commands and to tell the
       // sender which signed command failed, never to run a signed one.
-      command = findCommand(untrustedText(mail.text ?? ''));
+      let whole: ParsedMail;
+      try {
+        whole = await body();
+      } catch (err) {
+        return unparseable(err);
+      }
+      command = findCommand(untrustedText(whole.text ?? ''));
     }
     // Whose hourly reply budget this spends (a collection key's own, or the
     // claimed address's): carried in the completion to every reply() below.
@@ -248,13 +268,20 @@ export class Dispatcher {
       if (spent) return this.dropped({ ...c0, command: name, outcome: limitedOutcome(spent, name) });
     }
 
+    if (command.spec.readsAttachments) {
+      try {
+        await body();
+      } catch (err) {
+        return unparseable(err);
+      }
+    }
     const handler = this.handlers[name];
     if (!handler) {
       return this.reply(row, mail, sender, { ...c0, command: name }, 'not-available', 'error', undefined,
         render('not-available', { command: name, botName: cfg.bot.name }));
     }
     const req: CommandRequest = {
-      command, verification, signer, mail, sender, raw: row.raw, spoolKey: row.key, sourceDigest: sha256hex(row.raw), now: new Date(),
+      command, verification, signer, mail, body, sender, raw: row.raw, spoolKey: row.key, sourceDigest: sha256hex(row.raw), now: new Date(),
     };
     let result: CommandResult;
     try {
@@ -289,9 +316,9 @@ export class Dispatcher {
    */
   private async headerOnly(row: SpoolRow, outcome: string, summary: string, prose: string): Promise<ProcessOutcome> {
     const cfg = this.config;
-    let mail: ParsedMail;
+    let mail: MailHeaders;
     try {
-      mail = await simpleParser(headerSection(row.raw, MAX_HEADER_SECTION_BYTES), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+      mail = await simpleParser(headerSection(row.raw, MAX_HEADER_SECTION_BYTES), PARSE_OPTIONS);
     } catch (err) {
       this.ctx.logger.warn({ err: (err as Error).message }, 'unparseable header section');
       return { completion: { ...baseCompletion(row, null), outcome: `ignored:${outcome}-unreadable-headers` }, summary };
@@ -318,7 +345,13 @@ export class Dispatcher {
    * signed text holds the same key-carrying command (handlers that need a
    * collection key check the signer themselves).
    */
-  private async withCarriedKeys(raw: Buffer, mail: ParsedMail, v: MailVerification): Promise<MailVerification> {
+  private async withCarriedKeys(raw: Buffer, body: () => Promise<ParsedMail>, v: MailVerification): Promise<MailVerification> {
+    let mail: ParsedMail;
+    try {
+      mail = await body();
+    } catch {
+      return v; // the unsigned path that follows needs the body too, and answers "malformed"
+    }
     const text = untrustedText(mail.text ?? '');
     const pre = findCommand(text);
     if (!pre?.spec.carriesSigningKey) return v;
@@ -357,7 +390,7 @@ export class Dispatcher {
    * address's, which is also the default) and the global cap allow.
    */
   private async reply(
-    row: SpoolRow, mail: ParsedMail, sender: string, c: Omit<Completion, 'outcome'>, outcome: string,
+    row: SpoolRow, mail: MailHeaders, sender: string, c: Omit<Completion, 'outcome'>, outcome: string,
     status: ReplyStatus, fields: Record<string, string> | undefined, prose: string, notices?: CausedNotice[], attachments?: MailAttachment[],
   ): Promise<ProcessOutcome> {
     const budget = c.replyBudget ?? replyBudget(budgetKey(sender, null, this.ctx.keyring), this.config.limits, new Date());

@@ -41,6 +41,8 @@ export interface CommandSpec {
    * signature against the keys the message carries.
    */
   carriesSigningKey?: boolean;
+  /** The handler reads the message's attachments (CommandRequest.body): the dispatcher parses the body before it runs. */
+  readsAttachments?: boolean;
   /**
    * How many lines directly under the command line still belong to it,
    * before the binding line (APPROVE/REJECT: the ticket digest may stand on
@@ -68,7 +70,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   // The revocation signature is its own authority (DESIGN.md): the mail may
   // be unsigned. The handler checks the revocation against the collection
   // copy and records its signature for replay protection.
-  { name: 'REVOKE KEY', unsignedOk: true, stateChanging: true, usage: 'REVOKE KEY' },
+  { name: 'REVOKE KEY', unsignedOk: true, stateChanging: true, readsAttachments: true, usage: 'REVOKE KEY' },
   // Signed by the watched key itself (its owner), bound to the bot like every signed change.
   { name: 'UNWATCH', unsignedOk: false, stateChanging: true, usage: 'UNWATCH <fingerprint>' },
   { name: 'WATCH', unsignedOk: false, stateChanging: true, usage: 'WATCH <fingerprint>' },

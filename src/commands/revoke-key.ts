@@ -47,7 +47,7 @@ export async function revocationIssuers(block: string): Promise<{ keyIds: string
 
 export const revokeKeyHandler: Handler = async (req, ctx) => {
   // Signed text or plain text, and any attachment: the certificate authenticates itself.
-  const sources = [req.command.following, ...req.mail.attachments.map((a) => a.content.toString('latin1'))];
+  const sources = [req.command.following, ...(await req.body()).attachments.map((a) => a.content.toString('latin1'))];
   const block = sources.map((s) => armouredBlocks(s, BLOCKS, 1)[0]).find((b): b is string => !!b);
   const fix = line('fix-revoke-key-export', {});
   if (!block) return refused(CMD, 'revocation-unreadable', line('reason-revocation-unreadable-no-block', {}), fix);

@@ -4,6 +4,7 @@
  * state changes they want; dispatch records those in one store transaction.
  */
 import type { ParsedMail } from 'mailparser';
+import type { MailHeaders } from '../mail/parser.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { MailAttachment, ReplyStatus } from '../mail/compose.js';
 import type { MailVerification } from '../mail/verify-mail.js';
@@ -20,7 +21,14 @@ export interface CommandRequest {
   verification: MailVerification;
   /** Fingerprint of the key whose signature verified (verdict good), else null. */
   signer: string | null;
-  mail: ParsedMail;
+  /** The message's header section, parsed (no body: see `body`). */
+  mail: MailHeaders;
+  /**
+   * The whole message parsed by mailparser (text, attachments), made on the
+   * first call. Commands whose spec says `readsAttachments` have it ready
+   * (the dispatcher answered "malformed" if mailparser could not read it).
+   */
+  body(): Promise<ParsedMail>;
   sender: string;
   raw: Buffer;
   spoolKey: string;

@@ -4,7 +4,8 @@
  * robots, or the bot's own mail makes mail loops; answering list traffic that
  * carries no command spams the list.
  */
-import type { HeaderValue, ParsedMail } from 'mailparser';
+import type { HeaderValue } from 'mailparser';
+import type { MailHeaders } from './parser.js';
 
 export type IgnoreReason =
   | 'own-mail' | 'loop-header' | 'auto-submitted' | 'null-sender' | 'robot-sender' | 'delivery-report'
@@ -37,13 +38,13 @@ function headerText(v: HeaderValue | undefined): string {
   return String(v);
 }
 
-export function firstAddress(parsed: ParsedMail): string | null {
+export function firstAddress(parsed: MailHeaders): string | null {
   const v = parsed.from as { value?: { address?: string }[] } | undefined;
   const a = v?.value?.[0]?.address;
   return a ? a.trim().toLowerCase() : null;
 }
 
-export function classify(parsed: ParsedMail, bot: { address: string; loopHeader: string }): Classification {
+export function classify(parsed: MailHeaders, bot: { address: string; loopHeader: string }): Classification {
   const h = parsed.headers;
   const get = (name: string): string => headerText(h.get(name.toLowerCase())).trim();
   const sender = firstAddress(parsed);

@@ -19,6 +19,15 @@ async function load(): Promise<MailParser['simpleParser']> {
   return fn;
 }
 
+/**
+ * A message as its header section reads: what classifying, threading and
+ * reply budgets need. The body's text and attachments are not in it: the
+ * dispatcher parses the body only when something reads it (the unsigned
+ * text, carried keys, attachments), since a signed request's command comes
+ * from verifyMail's reading of the signed part.
+ */
+export type MailHeaders = Omit<ParsedMail, 'text' | 'html' | 'textAsHtml' | 'attachments'>;
+
 export async function simpleParser(input: Buffer | string, options: SimpleParserOptions): Promise<ParsedMail> {
   loading ??= load();
   return (await loading)(input, options);

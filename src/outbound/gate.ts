@@ -32,7 +32,7 @@
  * been refused there, and a notice now is too (a key in the collection
  * naming the bot's address would otherwise be sent reminders by the bot).
  */
-import type { ParsedMail } from 'mailparser';
+import type { MailHeaders } from '../mail/parser.js';
 import type { LoadedConfig } from '../config/load.js';
 import { classify, type Classification } from '../mail/classify.js';
 
@@ -43,7 +43,7 @@ export interface Refusal {
 }
 
 /** The never-answer rules on a received message (its headers only; see mail/classify.ts). */
-export function receivedMail(mail: ParsedMail, cfg: LoadedConfig): Classification {
+export function receivedMail(mail: MailHeaders, cfg: LoadedConfig): Classification {
   return classify(mail, { address: cfg.bot.address, loopHeader: cfg.bot.loopHeader });
 }
 

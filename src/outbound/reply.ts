@@ -17,7 +17,7 @@
  *   rules on the received message are applied here again (receivedMail):
  *   a message they ignore gets no direct reply, whoever asks.
  */
-import type { ParsedMail } from 'mailparser';
+import type { MailHeaders } from '../mail/parser.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { BudgetSpent } from '../limits.js';
 import { replySubject, type MailAttachment, type ReplyStatus } from '../mail/compose.js';
@@ -51,7 +51,7 @@ export interface CausedNotice {
 export interface ReplyRequest {
   /** The received message's spool key: outbox ids derive from it. */
   spoolKey: string;
-  mail: ParsedMail;
+  mail: MailHeaders;
   sender: string;
   budget: ReplyBudget;
   status: ReplyStatus;
