@@ -73,6 +73,7 @@ export const LIMIT_ERRORS = {
   LIMIT_MIME_DEPTH: 'the MIME structure is nested too deeply',
   LIMIT_MIME_PARTS: 'the message has too many MIME parts',
   LIMIT_CERT_SIZE: 'the certificate is larger than the bot accepts',
+  LIMIT_PARSE_TIME: 'mailparser did not finish reading the message in time',
 } as const satisfies ErrorCatalogue;
 export type LimitErrorCode = keyof typeof LIMIT_ERRORS;
 
@@ -224,6 +225,14 @@ export const MESSAGE_BOUNDS = Object.freeze({
   detachedSignaturePackets: 8,
   /** Attachments of one VERIFY mail looked at for a detached signature (by name, then content). */
   signatureAttachments: 8,
+  /**
+   * Milliseconds mailparser may take over one message or part. It reads a
+   * message of the largest size accepted in well under a second; on some
+   * broken structures (an empty message/rfc822 part) it never finishes, and
+   * without a deadline one such mail would hold a worker slot, or a
+   * `run --once`, for ever.
+   */
+  parseMs: 10_000,
 });
 
 /** Bounds on reading a command and its arguments from mail text. */

@@ -76,9 +76,12 @@ export function classify(parsed: MailHeaders, bot: { address: string; loopHeader
 
 /**
  * The header section of a raw message, from at most the first `maxBytes`
- * bytes, with an empty body: what the never-answer rules of an oversize
- * message are decided on (its body is never parsed). A header section longer
- * than the prefix is cut at its last whole line. Linear in `maxBytes`.
+ * bytes, with an empty body: what the dispatcher classifies and threads
+ * every message by (the whole section: `maxBytes` is the message's size),
+ * and all that is read of an oversize or unreadable one (a bounded prefix).
+ * A header section longer than the prefix is cut at its last whole line; it
+ * ends where mailparser's splitter ends it, at the first empty line. Linear
+ * in `maxBytes`.
  */
 export function headerSection(raw: Buffer, maxBytes: number): Buffer {
   const head = raw.subarray(0, Math.min(raw.length, maxBytes)).toString('latin1');

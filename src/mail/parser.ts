@@ -6,6 +6,7 @@
  * CLI command that never reads a mail.
  */
 import type { ParsedMail, SimpleParserOptions } from 'mailparser';
+import { LimitError, MESSAGE_BOUNDS } from '../limits.js';
 
 type MailParser = typeof import('mailparser');
 let loading: Promise<MailParser['simpleParser']> | null = null;
@@ -28,7 +29,22 @@ async function load(): Promise<MailParser['simpleParser']> {
  */
 export type MailHeaders = Omit<ParsedMail, 'text' | 'html' | 'textAsHtml' | 'attachments'>;
 
-export async function simpleParser(input: Buffer | string, options: SimpleParserOptions): Promise<ParsedMail> {
+/**
+ * mailparser's reading of `input`, or a LimitError (LIMIT_PARSE_TIME) when
+ * it has not finished within `deadlineMs`: mailparser never settles on some
+ * broken structures (an empty message/rfc822 part, found by an attack
+ * review), and every caller treats a rejection as an unreadable message.
+ */
+export async function simpleParser(input: Buffer | string, options: SimpleParserOptions, deadlineMs: number = MESSAGE_BOUNDS.parseMs): Promise<ParsedMail> {
   loading ??= load();
-  return (await loading)(input, options);
+  const parse = await loading;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new LimitError('LIMIT_PARSE_TIME', deadlineMs, deadlineMs)), deadlineMs);
+  });
+  try {
+    return await Promise.race([parse(input, options), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
