@@ -40,7 +40,7 @@ export const FINDINGS = {
   KEY_ELGAMAL: { severity: 'warning', text: 'a subkey is ElGamal, which the policy no longer accepts' },
   KEY_RSA_WEAK: { severity: 'warning', text: 'an RSA key is below the policy minimum' },
   KEY_RSA_SHORT: { severity: 'info', text: 'an RSA key is below the recommended size' },
-  KEY_ALGORITHM: { severity: 'warning', text: 'a key uses an algorithm or curve the policy does not accept' },
+  KEY_ALGORITHM: { severity: 'warning', text: 'a key uses an algorithm, curve or parameters the policy does not accept' },
   KEY_EXPIRED: { severity: 'warning', text: 'the key has expired' },
   KEY_REVOKED: { severity: 'warning', text: 'the key is revoked' },
   KEY_NO_VALID_UID: { severity: 'error', text: 'no user ID carries a valid self-signature' },
@@ -296,7 +296,7 @@ function algorithmFindings(r: KeyReport, base: Record<string, string>): Finding[
     const d = { ...base, ...(subkeyId ? { subkey: subkeyId } : {}), algorithm: a, ...(bits ? { bits: String(bits) } : {}) };
     if (a === 'dsa') out.push(finding(subkeyId ? 'SUBKEY_DSA' : 'KEY_DSA', id, `${what} is DSA ${bits ?? ''}`.trim(), d));
     else if (a === 'elgamal') out.push(finding('KEY_ELGAMAL', id, `${what} is ElGamal ${bits ?? ''}`.trim(), d));
-    else if (a.startsWith('rsa') && !judgement.ok) out.push(finding('KEY_RSA_WEAK', id, `${what} is RSA ${bits}: ${judgement.reason}`, d));
+    else if (a.startsWith('rsa') && !judgement.ok && judgement.code === 'POLICY_RSA_TOO_SHORT') out.push(finding('KEY_RSA_WEAK', id, `${what} is RSA ${bits}: ${judgement.reason}`, d));
     else if (a.startsWith('rsa') && judgement.ok && judgement.warning) out.push(finding('KEY_RSA_SHORT', id, `${what}: ${judgement.warning}`, d));
     else if (!judgement.ok) out.push(finding('KEY_ALGORITHM', id, `${what} is ${a}${curve ? ` (${curve})` : ''}: ${judgement.reason}`, d));
   };
