@@ -28,11 +28,12 @@
  * with the fix, never 'bad' (which tells the user to look for tampering).
  *
  * The signed bytes always come from the raw message (see mime.ts), in
- * canonical CRLF form. openpgp.js checks the cryptography and the key's
- * validity at signature time, with reject lists at least as strict as the
- * policy (messageVerifyConfig). The
- * signature's age is NOT judged here: that depends on what the message asks
- * for, and callers do it with `judgeSignatureTime`.
+ * canonical CRLF form. The signature is checked as openpgp.js's verify()
+ * checks it (src/pgp/message-signature.ts: the arithmetic by node:crypto
+ * where it is plain, the key's validity at signature time by openpgp.js),
+ * with reject lists at least as strict as the policy (messageVerifyConfig).
+ * The signature's age is NOT judged here: that depends on what the message
+ * asks for, and callers do it with `judgeSignatureTime`.
  *
  * verifyMail never throws: every failure is a verdict with a detail line.
  */
@@ -726,8 +727,9 @@ function judgeSigningKey(sig: openpgp.SignaturePacket, key: openpgp.PublicKey, p
 }
 
 /**
- * openpgp.js reports failures only as Error messages. In its order of checks
- * (openpgp.mjs createVerificationObject) the digest and the signature value
+ * Failures come as openpgp.js's Error messages (message-signature.ts keeps
+ * its words). In its order of checks (openpgp.mjs createVerificationObject,
+ * which message-signature.ts follows) the digest and the signature value
  * are checked first; a revoked/expired key is reported only after the
  * cryptography held, which is why those two verdicts imply a valid signature.
  */

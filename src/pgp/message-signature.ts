@@ -33,7 +33,7 @@ import { publicKeyById } from '../policy/index.js';
  * Under any other release the fast path is off (every signature goes to
  * openpgp.js's own packet check), and test/security/message-signature.test.ts
  * fails until someone has read the new release's verify() against this file
- * (it also pins the source of the functions copied here).
+ * (it checks the installed release and package.json's exact pin).
  */
 export const REVIEWED_OPENPGP = 'OpenPGP.js 6.3.2';
 const reviewed = openpgp.config.versionString === REVIEWED_OPENPGP;
@@ -54,7 +54,8 @@ type AnyKey = openpgp.PublicKey | openpgp.Subkey;
 /**
  * The internals of openpgp.js's signature packet this module reads, as
  * REVIEWED_OPENPGP has them. A renamed field fails closed: a TypeError or a
- * missing value is a failed verification, never a pass.
+ * missing value is a failed verification or a fall-back to openpgp.js's own
+ * check, never a pass.
  */
 interface SignatureInternals {
   version: number;
