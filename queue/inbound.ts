@@ -106,9 +106,10 @@ async function processSpooled(key: string, deps: Omit<InboundDeps, 'connection'>
     result = await store.complete(outcome.completion);
   } catch (err) {
     if (err instanceof StoreError && err.code === 'STORE_CONFLICT') {
-      // A concurrent message used the same signature: retry, and the second
-      // run sees the replay and answers so.
-      log.warn('signature used concurrently; retrying to report the replay');
+      // A concurrent message changed what this one was decided on (it used
+      // the same signature, or approved the same root draft): retry, and
+      // the second run sees it (the replay, both approvals) and answers so.
+      log.warn({ err: err.message }, 'a concurrent message changed what this one was decided on; retrying');
     }
     throw err;
   }

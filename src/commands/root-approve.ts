@@ -75,10 +75,13 @@ export const rootApproveHandler: Handler = async (req, ctx): Promise<CommandResu
     signature: 'signature' in evidence ? evidence.signature : null,
     key: key.armor(ARMOR_CONFIG), spoolKey: req.spoolKey, at: req.now.toISOString(),
   };
-  const approvers = new Set((await ctx.store.getRootApprovals(version, draft.digest)).map((a) => a.fingerprint));
-  approvers.add(signer);
+  // What completes the draft is decided on the approvals read here; the
+  // store refuses the record if they change before it commits (two
+  // approvals at once), and the message is processed again.
+  const others = (await ctx.store.getRootApprovals(version, draft.digest)).map((a) => a.fingerprint).filter((f) => f !== signer);
+  const approvers = new Set([...others, signer]);
   const missing = approvalProblems(current?.doc ?? null, doc, approvers);
-  const effects: StoreEffect[] = [{ kind: 'root-approval', approval: record }];
+  const effects: StoreEffect[] = [{ kind: 'root-approval', approval: record, others }];
   const fields = { Root: `ROOT-${version}`, 'Root-Digest': draft.digest };
   const who = [...approvers].sort().join(', ');
   if (missing.length) {

@@ -502,6 +502,12 @@ export class SqliteStore implements StateStore {
           const a = e.approval;
           const pending = this.sql(`SELECT 1 FROM root_drafts WHERE version = ? AND digest = ? AND state = 'pending'`).get(a.version, a.digest);
           if (!pending) throw new StoreError('STORE_CONFLICT', `root draft ${a.version} ${a.digest} is not pending`);
+          // Compare-and-set on the approvals the handler counted (see the effect's type).
+          const others = (this.sql('SELECT fingerprint FROM root_approvals WHERE version = ? AND digest = ?').all(a.version, a.digest) as { fingerprint: string }[])
+            .map((r) => r.fingerprint).filter((f) => f !== a.fingerprint).sort();
+          if (others.join(',') !== [...e.others].sort().join(',')) {
+            throw new StoreError('STORE_CONFLICT', `the approvals of root draft ${a.version} changed while this one was decided`);
+          }
           this.sql(`INSERT INTO root_approvals (version, digest, fingerprint, cleartext, data, signature, key, spool_key, at, seq)
               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM root_approvals))
             ON CONFLICT (version, digest, fingerprint) DO UPDATE SET cleartext = excluded.cleartext, data = excluded.data,

@@ -210,8 +210,16 @@ export type StoreEffect =
   | { kind: 'subscription-confirm'; tokenHash: string; at: string }
   /** A root draft (src/root/): a new version awaiting approval; a pending draft of the same version is superseded. */
   | { kind: 'root-draft'; draft: NewRootDraft }
-  /** A maintainer's approval of a pending draft (one per key and draft; a second replaces the first). */
-  | { kind: 'root-approval'; approval: RootApprovalRecord }
+  /**
+   * A maintainer's approval of a pending draft (one per key and draft; a
+   * second replaces the first). `others`: the fingerprints of the draft's
+   * other approvals the handler counted when it decided whether this one
+   * completes the draft. STORE_CONFLICT when they changed meanwhile: two
+   * approvals processed at once would each count only themselves, and a
+   * draft with all its approvals would never go to the apply step. The
+   * message is processed again and counts both.
+   */
+  | { kind: 'root-approval'; approval: RootApprovalRecord; others: string[] }
   /** The draft reached its threshold and was handed to the apply step, or was published. */
   | { kind: 'root-draft-state'; version: number; digest: string; from: RootDraftState; to: RootDraftState }
   /** WATCH: alert `address` about every log entry from `since` on that touches the key (src/watch/). Idempotent. */

@@ -109,6 +109,32 @@ describe('the root ceremony by mail', () => {
     }
   });
 
+  test('two approvals decided at once (each before the other is recorded): the second is refused as a conflict, and processed again it completes the draft', async () => {
+    const { w, alice, bob, vkey } = await withLog({ threshold: 2 });
+    const d = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
+    // As the worker's fresh lane runs two messages that came in together: both decided, then both recorded.
+    const rows = [];
+    for (const [i, p] of [alice, bob].entries()) {
+      const key = `at-once-${i}`;
+      await w.store.spool({ key, mailbox: 'test', uidValidity: 1, uid: `9${i}`, messageId: null, raw: await w.mail(p, approve(1, d.digest)), receivedAt: new Date().toISOString() });
+      rows.push((await w.store.getSpooled(key))!);
+    }
+    const dispatcher = await w.dispatcher();
+    const [a, b] = await Promise.all(rows.map((r) => dispatcher.processMessage(r)));
+    assert.equal(a.completion.outcome, 'APPROVE:root-recorded:1');
+    assert.equal(b.completion.outcome, 'APPROVE:root-recorded:1', 'each counted only itself');
+    await w.store.complete(a.completion);
+    await assert.rejects(w.store.complete(b.completion), (err: unknown) => err instanceof Error && /STORE_CONFLICT|changed while this one was decided/.test(`${(err as { code?: string }).code} ${err.message}`));
+    assert.deepEqual((await w.store.getRootApprovals(1, d.digest)).map((x) => x.fingerprint), [alice.fpr], 'the refused record wrote nothing');
+    // The retry (the inbound queue's) counts both and hands the draft to the apply step.
+    const again = await dispatcher.processMessage((await w.store.getSpooled(rows[1].key))!);
+    assert.equal(again.completion.outcome, 'APPROVE:root-approved:1');
+    await w.store.complete(again.completion);
+    const [o] = (await w.applyAll()).outcomes;
+    assert.equal(o.state, 'applied', o.detail);
+    assert.equal(currentRootOf((await w.collection()).dir)?.doc.version, 1);
+  });
+
   test('version 2 adds a maintainer: the old threshold is not enough without the new key; a config that disagrees is a mismatch', async () => {
     const { w, alice, bob, vkey } = await withLog({ threshold: 2 });
     const d1 = await draft(w, null, firstRoot(w.cfg, w.bot.fingerprint, vkey, new Date()));
