@@ -84,8 +84,22 @@ export function classify(parsed: MailHeaders, bot: { address: string; loopHeader
  * in `maxBytes`.
  */
 export function headerSection(raw: Buffer, maxBytes: number): Buffer {
-  const head = raw.subarray(0, Math.min(raw.length, maxBytes)).toString('latin1');
-  let end = /^\r?\n/.test(head) ? 0 : head.search(/\r?\n\r?\n/);
-  if (end < 0) end = raw.length <= maxBytes ? head.length : Math.max(0, head.lastIndexOf('\n'));
-  return Buffer.from(`${head.slice(0, end).replace(/\r?\n$/, '')}\r\n\r\n`, 'latin1');
+  const head = raw.subarray(0, Math.min(raw.length, maxBytes));
+  // The first empty line, found in the bytes: only the header section is
+  // made into text (this runs on every message, whatever its size).
+  let end = head[0] === LF || (head[0] === CR && head[1] === LF) ? 0 : -1;
+  if (end < 0) {
+    for (const blank of [LF_LF, LF_CRLF]) {
+      const at = head.indexOf(blank);
+      if (at >= 0 && (end < 0 || at < end)) end = at;
+    }
+    if (end > 0 && head[end - 1] === CR) end--;
+  }
+  if (end < 0) end = raw.length <= maxBytes ? head.length : Math.max(0, head.lastIndexOf(LF));
+  return Buffer.from(`${head.toString('latin1', 0, end).replace(/\r?\n$/, '')}\r\n\r\n`, 'latin1');
 }
+
+const CR = 0x0d;
+const LF = 0x0a;
+const LF_LF = Buffer.from('\n\n', 'latin1');
+const LF_CRLF = Buffer.from('\n\r\n', 'latin1');

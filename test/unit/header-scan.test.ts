@@ -1,7 +1,7 @@
 /**
- * The two header scans that run on every message a backlog brings
- * (rawMessageId in src/store/keys.ts, headerFields in
- * src/commands/triage.ts) were rewritten for speed: they look for line
+ * The header scans that run on every message (rawMessageId in
+ * src/store/keys.ts, headerFields in src/commands/triage.ts, headerSection
+ * in src/mail/classify.ts) were rewritten for speed: they look for line
  * ends with indexOf instead of splitting on a pattern. Each must give what
  * the plain pattern-based reading (kept here as the specification) gives,
  * on any bytes: fast-check builds messages from the characters that matter
@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { rawMessageId } from '../../src/store/keys.js';
 import { headerFields, headerSectionEnd } from '../../src/commands/triage.js';
+import { headerSection } from '../../src/mail/classify.js';
 import { MAX_HEADER_SECTION_BYTES, MESSAGE_BOUNDS } from '../../src/limits.js';
 
 /** The specification of rawMessageId: the header section up to the first /\r?\n\r?\n/, unfolded, then the pattern. */
@@ -70,6 +71,22 @@ test('headerFields reads what the pattern-based reading reads, on any bytes', ()
   // A CR with no LF after it, at the end of the header section, is in the line (malformed).
   assert.equal(headerFields(Buffer.from('A: 1\r\n\nbody', 'latin1')), null);
   assert.deepEqual(headerFields(Buffer.from('A: 1\r\n  two\r\nb:3\r\n\r\nbody', 'latin1'))?.fields, new Map([['a', ['1 two']], ['b', ['3']]]));
+});
+
+/** The specification of headerSection: the text up to the first /\r?\n\r?\n/ of the prefix, cut at a line when there is none. */
+function headerSectionSpec(raw: Buffer, maxBytes: number): Buffer {
+  const head = raw.subarray(0, Math.min(raw.length, maxBytes)).toString('latin1');
+  let end = /^\r?\n/.test(head) ? 0 : head.search(/\r?\n\r?\n/);
+  if (end < 0) end = raw.length <= maxBytes ? head.length : Math.max(0, head.lastIndexOf('\n'));
+  return Buffer.from(`${head.slice(0, end).replace(/\r?\n$/, '')}\r\n\r\n`, 'latin1');
+}
+
+test('headerSection cuts where the pattern-based reading cuts, on any bytes and any prefix', () => {
+  fc.assert(fc.property(bytes, fc.nat({ max: 400 }), (raw, cut) => {
+    for (const maxBytes of [raw.length, cut]) {
+      assert.deepEqual(headerSection(raw, maxBytes), headerSectionSpec(raw, maxBytes), JSON.stringify([raw.toString('latin1'), maxBytes]));
+    }
+  }), { numRuns: 20_000 });
 });
 
 // Found by review: looking for a CR from each field's colon to the end of the
