@@ -88,7 +88,7 @@ const sign = (name: string, data: Buffer, args: string[] = []) =>
   must(['-u', fprs[name], ...args, '--detach-sign', '--output', '-'], data);
 
 /** Flip one bit in the last octet of the signature packet (inside its last MPI): the left 16 bits of the hash still match. */
-function tamperValue(sig: Buffer): Buffer {
+function tamperValue(sig: Uint8Array): Buffer {
   const t = Buffer.from(sig);
   t[t.length - 1] ^= 0x01;
   return t;
@@ -270,7 +270,8 @@ describe('security: the message-signature check with node:crypto matches openpgp
     const changed = Buffer.from(DATA);
     changed[1] ^= 0x01;
     await both(sig, changed, 'v4ed', /Signed digest did not match|Signature verification failed/);
-    await both(tamper(sig, (mpis) => { mpis[0][63] ^= 0x01; }), DATA, 'v4ed', /^Signature verification failed$/);
+    // Its signature is 64 raw octets, no MPIs: the last is flipped.
+    await both(tamperValue(sig), DATA, 'v4ed', /^Signature verification failed$/);
   });
 
   test('values out of range for the key go to openpgp.js, which gives its own words: RSA s not below n, an EdDSA r of 33 octets', async () => {
@@ -282,7 +283,10 @@ describe('security: the message-signature check with node:crypto matches openpgp
       assert.notEqual(await fastDetached(sig, DATA, keys.get('rsa')!, false), 'ok');
     }
     for (const digest of ['SHA512', 'SHA224'] as const) {
-      const sig = tamper(await sign('ed', DATA, ['--digest-algo', digest]), (mpis) => { mpis[0] = Buffer.concat([Buffer.from([1]), mpis[0]]); });
+      const sig = tamper(await sign('ed', DATA, ['--digest-algo', digest]), (mpis) => {
+        // 33 octets whatever r's own length (an MPI drops leading zero octets: 1 time in 256 it is shorter).
+        mpis[0] = Buffer.concat([Buffer.from([1]), Buffer.alloc(32 - mpis[0].length), mpis[0]]);
+      });
       await both(sig, DATA, 'ed', /^Input array too long$/, { strict: false });
     }
   });
