@@ -74,15 +74,22 @@ export class OutboundProducer {
  * Sends the replies a message's transaction just created here and now,
  * rather than through a job each (queue/fresh.ts says why), without holding
  * up the message: at most `limit` at once (queue.outboundConcurrency, as
- * the worker), and a reply that finds no free slot goes to the outbound
- * queue. After a temporary failure the queue makes the row's other
+ * the worker). A reply that finds no free slot waits here, in memory, for
+ * the next one: a BullMQ job for it cost three Redis scripts and their
+ * round trips on the main thread, which in a backlog was most replies.
+ * Nothing durable rests on the wait: the row is pending in the store,
+ * which the next start (and `run`'s retry round, for rows not held here)
+ * enqueues. After a temporary failure the queue makes the row's other
  * attempts, with backoff; a permanent one leaves the row dead, as in the
- * worker. Once closed (a stop cut short) nothing more starts: the rows stay
- * pending in the store for the next start.
+ * worker. Once closed (a stop cut short) nothing more starts: the rows
+ * waiting stay pending in the store for the next start.
  */
 export class FreshSender {
   private sending = 0;
   private closed = false;
+  /** Rows waiting for a slot, in the order their transactions created them. */
+  private readonly waiting: string[] = [];
+  private readonly held = new Set<string>();
   constructor(
     private readonly limit: number,
     private readonly store: StateStore,
@@ -91,24 +98,34 @@ export class FreshSender {
     private readonly logger: Logger,
   ) {}
 
-  /** Starts each row's send, or enqueues it; resolves once every row is under way or queued. */
-  async take(ids: readonly string[]): Promise<void> {
-    const later: string[] = [];
+  /** Starts each row's send, or puts it in line for a slot; never waits for a send. */
+  take(ids: readonly string[]): void {
+    if (this.closed) return;
     for (const id of ids) {
-      if (this.closed) continue;
-      if (this.sending >= this.limit) later.push(id);
-      else this.start(id);
+      if (this.held.has(id)) continue;
+      this.held.add(id);
+      this.waiting.push(id);
     }
-    if (later.length) await this.outbound.enqueueNew(later);
+    this.pump();
+  }
+
+  /** Whether this row is waiting or being sent here (the retry round leaves it alone). */
+  holds(id: string): boolean {
+    return this.held.has(id);
   }
 
   close(): void {
     this.closed = true;
+    for (const id of this.waiting.splice(0)) this.held.delete(id);
   }
 
-  /** Replies whose send, or hand-over to the queue after it, has not finished. */
+  /** Replies waiting for a slot, or whose send, or hand-over to the queue after it, has not finished. */
   get busy(): number {
-    return this.sending;
+    return this.held.size;
+  }
+
+  private pump(): void {
+    while (!this.closed && this.sending < this.limit && this.waiting.length) this.start(this.waiting.shift()!);
   }
 
   private start(id: string): void {
@@ -116,7 +133,11 @@ export class FreshSender {
     const log = this.logger.child({ cid: id });
     this.send(id, log)
       .catch((err: unknown) => log.error({ err: describeError(err) }, 'could not hand the reply to the outbound queue; the store keeps it for the retry round'))
-      .finally(() => { this.sending--; });
+      .finally(() => {
+        this.sending--;
+        this.held.delete(id);
+        this.pump();
+      });
   }
 
   private async send(id: string, log: Logger): Promise<void> {

@@ -104,7 +104,7 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   // what fails, and what the store finds left over, goes through the queues.
   const freshSender = new FreshSender(cfg.queue.outboundConcurrency, store, transport, outbound, logger);
   const freshLane = new FreshLane(cfg.queue.inboundConcurrency,
-    (key) => handleInbound(key, { ...inboundDeps, sendNow: (ids) => freshSender.take(ids) }),
+    (key) => handleInbound(key, { ...inboundDeps, sendNow: (ids) => { freshSender.take(ids); return Promise.resolve(); } }),
     (key) => inbound.enqueue([key]), logger);
 
   const sink: IntakeSink = {
@@ -178,7 +178,8 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       const revived = (await inbound.enqueue(messages)).length;
       const changes = await store.pendingChanges();
       const revivedChanges = (await apply.enqueue(changes)).length;
-      const replies = await store.pendingOutbox();
+      // Nor the replies the fresh sender holds (waiting for a slot or being sent).
+      const replies = (await store.pendingOutbox()).filter((id) => !freshSender.holds(id));
       const revivedReplies = (await outbound.enqueue(replies)).length;
       return { messages: messages.length, replies: replies.length, changes: changes.length, revived: revived + revivedChanges + revivedReplies };
     },

@@ -65,9 +65,9 @@ test('a row another process claimed is not sent here while the claim holds, and 
   await store.close();
 });
 
-test('fresh replies: sent at once up to the limit without waiting for the send, the rest queued; a temporary failure queues the other attempts; nothing starts once closed', async () => {
+test('fresh replies: sent at once up to the limit without waiting for the send, the rest wait here for a slot (no job each); a temporary failure queues the other attempts; nothing more starts once closed', async () => {
   const store = SqliteStore.open(':memory:');
-  await store.addOutbox([rec('f1'), rec('f2'), rec('f3'), rec('f4')]);
+  await store.addOutbox(['f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7'].map(rec));
   const calls: string[] = [];
   const outbound = {
     enqueueNew: async (ids: string[]) => { calls.push(`queued ${ids.join(',')}`); },
@@ -75,34 +75,58 @@ test('fresh replies: sent at once up to the limit without waiting for the send, 
     enqueueAfterFirstTry: async (id: string) => { calls.push(`retry ${id}`); },
   } as unknown as OutboundProducer;
   let fail = true;
+  const started: string[] = [];
   const sent: string[] = [];
+  const gates: (() => void)[] = [];
   const transport: Transport = {
     where: 'test', close() { /* nothing */ },
     async send(id) {
-      await new Promise((r) => setImmediate(r));
+      started.push(id);
+      await new Promise<void>((r) => gates.push(r));
       if (fail) throw Object.assign(new Error('451 later'), { responseCode: 451 });
       sent.push(id);
     },
   };
+  const turn = () => new Promise((r) => setImmediate(r));
+  /** Lets the one send under way finish, then lets its bookkeeping and the next start run. */
+  const releaseOne = async () => {
+    for (let i = 0; i < 20 && !gates.length; i++) await turn();
+    assert.equal(gates.length, 1, 'one send under way (the limit)');
+    gates.shift()!();
+    for (let i = 0; i < 20; i++) await turn();
+  };
   const sender = new FreshSender(1, store, transport, outbound, silentLogger);
-  await sender.take(['f1', 'f2']);
-  assert.deepEqual(calls, ['queued f2'], 'one slot: f1 is under way, f2 goes to the queue, and take did not wait for f1');
-  assert.equal(sender.busy, 1, 'run --once waits for it');
-  await deliveriesSettled();
-  await new Promise((r) => setImmediate(r));
-  assert.deepEqual(calls, ['queued f2', 'retry f1']);
+  sender.take(['f1', 'f2']);
+  sender.take(['f2']);
+  for (let i = 0; i < 5; i++) await turn();
+  assert.deepEqual(started, ['f1'], 'one slot: f1 under way, f2 waits, and take did not wait for f1');
+  assert.equal(sender.busy, 2, 'run --once waits for both');
+  assert.ok(sender.holds('f2') && sender.holds('f1'), 'the retry round leaves both alone');
+  await releaseOne();
+  assert.deepEqual(started, ['f1', 'f2'], 'f2 takes the slot f1 left, once');
+  assert.deepEqual(calls, ['retry f1']);
+  await releaseOne();
+  assert.deepEqual(calls, ['retry f1', 'retry f2'], 'each failed row queued for its other attempts; none queued for want of a slot');
   assert.equal(sender.busy, 0);
+  assert.equal(sender.holds('f1'), false);
   assert.equal((await store.getOutbox('f1'))?.status, 'pending');
   fail = false;
-  await sender.take(['f3']);
-  await deliveriesSettled();
-  assert.deepEqual(sent, ['f3']);
-  assert.equal((await store.getOutbox('f3'))?.status, 'sent');
+  sender.take(['f3', 'f4']);
+  await releaseOne();
+  await releaseOne();
+  assert.deepEqual(sent, ['f3', 'f4'], 'in the order taken');
+  assert.equal((await store.getOutbox('f4'))?.status, 'sent');
+  sender.take(['f5', 'f6']);
+  for (let i = 0; i < 5; i++) await turn();
   sender.close();
-  await sender.take(['f4']);
-  await deliveriesSettled();
-  assert.deepEqual(sent, ['f3'], 'closed: f4 stays pending for the next start');
-  assert.equal((await store.getOutbox('f4'))?.status, 'pending');
-  assert.deepEqual(calls, ['queued f2', 'retry f1']);
+  assert.equal(sender.busy, 1, 'the send under way still counts; the one waiting is let go');
+  await releaseOne();
+  sender.take(['f7']);
+  for (let i = 0; i < 20; i++) await turn();
+  assert.deepEqual(started, ['f1', 'f2', 'f3', 'f4', 'f5'], 'closed: f6 and f7 never start');
+  assert.deepEqual(sent, ['f3', 'f4', 'f5']);
+  for (const id of ['f6', 'f7']) assert.equal((await store.getOutbox(id))?.status, 'pending', `${id} stays pending for the next start`);
+  assert.equal(sender.busy, 0);
+  assert.deepEqual(calls, ['retry f1', 'retry f2']);
   await store.close();
 });
