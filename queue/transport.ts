@@ -1,5 +1,6 @@
 /**
- * Where replies go: `smtp://host:port` / `smtps://host:port` (nodemailer) or
+ * Where replies go: `smtp://host:port` / `smtps://host:port` (nodemailer's
+ * SMTPConnection, over the pooled connections of queue/smtp-pool.ts) or
  * `dir:PATH` (one .eml file per message, for testing and for operators who
  * hand mail to another system). The raw bytes are sent as composed and
  * signed; nothing re-encodes them.
@@ -7,11 +8,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import nodemailer from 'nodemailer';
 import { TransportError } from '../src/errors.js';
 import { removeStaleTemps, writeFileAtomic } from '../src/fsync/atomic.js';
 import type { LoadedConfig } from '../src/config/load.js';
 import { readSecret } from '../src/config/load.js';
+import { SmtpPool, SmtpPoolClosedError } from './smtp-pool.js';
 
 export interface OutgoingEnvelope { from: string; to: string[] }
 
@@ -42,9 +43,10 @@ type SocketCallback = (err: Error | null, socket?: { connection: net.Socket }) =
 
 /**
  * A TCP connection to the SMTP server with Nagle's algorithm off, handed to
- * nodemailer (its `getSocket` hook), which then speaks SMTP over it and does
- * the TLS of smtps:// or STARTTLS on top. Why: nodemailer writes the end of
- * a message (CRLF.CRLF) as a small write of its own, which Nagle holds
+ * nodemailer's SMTPConnection (queue/smtp-pool.ts; the test harness's LMTP
+ * client hands it to nodemailer's `getSocket` hook), which then speaks SMTP
+ * over it and does the TLS of smtps:// or STARTTLS on top. Why: nodemailer
+ * writes the end of a message (CRLF.CRLF) as a small write of its own, which Nagle holds
  * until the server acknowledges the body, and servers delay that ACK by up
  * to 40 ms: every reply took 45 ms on loopback (measured against
  * smtp-server, one connection), 1.9 ms with TCP_NODELAY. nodemailer has no
@@ -87,44 +89,43 @@ export function createTransport(cfg: LoadedConfig): Transport {
     const port = u.port ? Number(u.port) : secure ? 465 : 25;
     // An IPv6 literal without its URL brackets: for the socket, SNI and the certificate check alike.
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-    const transporter = nodemailer.createTransport({
-      host,
-      port,
-      secure,
-      // Off loopback, never send credentials or replies in clear text.
-      requireTLS: !secure && cfg.outbox.tls.starttls && !isLoopback(host),
-      ignoreTLS: !secure && !cfg.outbox.tls.starttls,
-      auth: user && pass !== undefined ? { user, pass } : undefined,
-      tls: { rejectUnauthorized: cfg.outbox.tls.rejectUnauthorized, ca },
-      connectionTimeout: 30_000,
-      greetingTimeout: 30_000,
-      socketTimeout: 60_000,
-      logger: false,
-      // Connections are kept and reused (one per outbound worker slot): a
-      // connection, greeting, EHLO and STARTTLS handshake for every reply
-      // cost more than the reply. A failed send still fails its own job.
-      pool: true,
-      maxConnections: cfg.queue.outboundConcurrency,
+    // Connections are kept and reused (one per outbound slot): a
+    // connection, greeting, EHLO and STARTTLS handshake for every reply
+    // cost more than the reply. A failed send still fails its own job.
+    const pool = new SmtpPool({
+      max: cfg.queue.outboundConcurrency,
       maxMessages: 1000,
-      getSocket: (_opts, cb) => connectNoDelay(host, port, cb),
+      smtp: {
+        host,
+        port,
+        secure,
+        // Off loopback, never send credentials or replies in clear text.
+        requireTLS: !secure && cfg.outbox.tls.starttls && !isLoopback(host),
+        ignoreTLS: !secure && !cfg.outbox.tls.starttls,
+        tls: { rejectUnauthorized: cfg.outbox.tls.rejectUnauthorized, ca },
+        connectionTimeout: 30_000,
+        greetingTimeout: 30_000,
+        socketTimeout: 60_000,
+        logger: false,
+      },
+      auth: user && pass !== undefined ? { user, pass } : undefined,
+      openSocket: () => new Promise((resolve, reject) =>
+        connectNoDelay(host, port, (err, socket) => (socket ? resolve(socket.connection) : reject(err ?? new Error('no socket'))))),
     });
-    // nodemailer's pool, once closed, takes a mail and never answers for it.
-    let closed = false;
     return {
       where: `${u.protocol}//${u.hostname}:${port}`,
       async send(_id, envelope, raw) {
-        if (closed) throw new TransportError('TRANSPORT_SEND', `SMTP: ${CLOSED}`);
         try {
-          await transporter.sendMail({ envelope, raw });
+          await pool.send(envelope, raw);
         } catch (err) {
+          if (err instanceof SmtpPoolClosedError) throw new TransportError('TRANSPORT_SEND', `SMTP: ${CLOSED}`);
           throw Object.assign(new TransportError('TRANSPORT_SEND', `SMTP: ${(err as Error).message}`, { cause: err }), {
             responseCode: (err as { responseCode?: number }).responseCode,
           });
         }
       },
       close() {
-        closed = true;
-        transporter.close();
+        pool.close();
       },
     };
   }

@@ -1,6 +1,7 @@
 /**
  * The SMTP transport (queue/transport.ts) opens its TCP connections itself
- * (TCP_NODELAY, connectNoDelay) and hands them to nodemailer, which then does
+ * (TCP_NODELAY, connectNoDelay) and hands them to nodemailer's SMTPConnection
+ * (queue/smtp-pool.ts), which then does
  * TLS on top. So the three ways an operator points the bot at a relay are
  * checked here against a real SMTP server (npm smtp-server) with a real
  * certificate made by the openssl CLI: smtps:// (TLS from the first byte),
