@@ -21,7 +21,7 @@ import * as openpgp from 'openpgp';
 import { armouredBlocks, blockKind } from '../text/blocks.js';
 import { PgpError } from '../errors.js';
 import { Keyring } from './keyring.js';
-import { forgeableBecause, type PublicParams } from './forgeable.js';
+import { forgeableBecause, type PublicParams } from '../policy/forgeable.js';
 import {
   DEFAULT_CRYPTO_POLICY,
   hashName,

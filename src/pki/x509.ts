@@ -127,7 +127,8 @@ export function checkCaCert(
 
   const pk = x.publicKey;
   r.keyAlg = pk.asymmetricKeyType ?? 'unknown';
-  const keyJudged = judgeCertKey(policy, r.keyAlg, pk.asymmetricKeyDetails ?? {});
+  const point = r.keyAlg === 'ed25519' ? Buffer.from(pk.export({ format: 'jwk' }).x ?? '', 'base64url') : undefined;
+  const keyJudged = judgeCertKey(policy, r.keyAlg, { ...pk.asymmetricKeyDetails, point });
   if (keyJudged.bits !== undefined) r.bits = keyJudged.bits;
   if (keyJudged.curve !== undefined) r.curve = keyJudged.curve;
   keyJudged.problems.forEach((p) => refuse(p.code, p.text));

@@ -284,7 +284,7 @@ export function judgeKeyAlgorithm(
 ): KeyStrength {
   const { forgeable, ...info } = keyInfo;
   const { bits, curve } = info;
-  // Before size and curve: no size makes up for parameters anyone can sign for (src/pgp/forgeable.ts).
+  // Before size and curve: no size makes up for parameters anyone can sign for (src/policy/forgeable.ts).
   if (forgeable) return { ok: false, code: 'POLICY_KEY_FORGEABLE', reason: line('reason-policy-key-forgeable', { what: forgeable }), ...info };
   // By the registry above, so a key report and a mail verdict judge the same algorithm the same way.
   const entry = PUBLIC_KEY_ALGORITHMS.find((a) => a.name === info.algorithm);

@@ -10,6 +10,7 @@ import type { PolicyCode } from './codes.js';
 import { HASH_ALGORITHMS } from './openpgp.js';
 import { isRejectedHash, type CryptoPolicy } from './settings.js';
 import { line } from '../templates.js';
+import { forgeableRsaExponent, isSmallOrderEd25519 } from './forgeable.js';
 
 export interface PolicyFinding {
   code: PolicyCode;
@@ -128,13 +129,26 @@ export interface CertKeyJudgement {
   warnings: PolicyFinding[];
 }
 
-/** The certificate's public key (node:crypto's asymmetricKeyType and details) against the policy. */
+/**
+ * The certificate's public key (node:crypto's asymmetricKeyType and details;
+ * `point`: an Ed25519 key's 32 octets) against the policy.
+ */
 export function judgeCertKey(
   policy: CryptoPolicy,
   type: string,
-  details: { modulusLength?: number; namedCurve?: string },
+  details: { modulusLength?: number; publicExponent?: bigint; namedCurve?: string; point?: Uint8Array },
 ): CertKeyJudgement {
   const out: CertKeyJudgement = { problems: [], warnings: [] };
+  // Before size and curve, as for OpenPGP keys: no size makes up for a key
+  // anyone can sign for (src/policy/forgeable.ts). Its self-signature proves
+  // nothing, and every certificate "issued" under it would verify.
+  const forgeable = (type === 'rsa' || type === 'rsa-pss') && details.publicExponent !== undefined ? forgeableRsaExponent(details.publicExponent)
+    : type === 'ed25519' && details.point && isSmallOrderEd25519(details.point) ? 'an Ed25519 public point of small order' : null;
+  if (forgeable) {
+    if (details.modulusLength !== undefined) out.bits = details.modulusLength;
+    out.problems.push({ code: 'POLICY_KEY_FORGEABLE', text: line('reason-policy-key-forgeable', { what: forgeable }) });
+    return out;
+  }
   if (type === 'rsa' || type === 'rsa-pss') {
     const bits = details.modulusLength ?? 0;
     out.bits = bits;

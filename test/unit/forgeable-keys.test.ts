@@ -1,5 +1,5 @@
 /**
- * Keys anyone can sign for (src/pgp/forgeable.ts) and the policy's refusal
+ * Keys anyone can sign for (src/policy/forgeable.ts) and the policy's refusal
  * of them: the small-order Ed25519 encodings checked against the curve's
  * own arithmetic (not taken on trust from the list), RSA exponents, and
  * real GnuPG keys, which are never flagged.
@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as openpgp from 'openpgp';
-import { forgeableBecause, isSmallOrderEd25519, SMALL_ORDER_ED25519 } from '../../src/pgp/forgeable.js';
+import { forgeableBecause, isSmallOrderEd25519, SMALL_ORDER_ED25519 } from '../../src/policy/forgeable.js';
 import { algorithmInfo } from '../../src/pgp/inspect.js';
 import { DEFAULT_CRYPTO_POLICY, isAlgorithmCode, judgeKeyAlgorithm } from '../../src/policy/index.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';

@@ -6,7 +6,9 @@
  * R = identity and S = 0 verify for every message). openpgp.js and OpenSSL
  * verify such signatures as the arithmetic says; GnuPG-made keys never have
  * these values. This module states the fact from the key's parameters; the
- * policy (src/policy/) refuses the key.
+ * policy (src/policy/) refuses the key, an OpenPGP key or a CA
+ * certificate's (whose self-signature such a key lets anyone make, and
+ * so every certificate under it).
  */
 
 /**
@@ -37,6 +39,13 @@ export function isSmallOrderEd25519(point: Uint8Array): boolean {
 /** The public parameters of openpgp.js's key packets that matter here. */
 export interface PublicParams { e?: Uint8Array; Q?: Uint8Array; A?: Uint8Array }
 
+/** Why anyone could sign for an RSA key with public exponent `e`, or null. */
+export function forgeableRsaExponent(e: bigint): string | null {
+  if (e < 3n) return `RSA public exponent ${e}`;
+  if (e % 2n === 0n) return `an even RSA public exponent (${e > 1_000_000n ? `${e.toString(2).length} bits` : String(e)})`;
+  return null;
+}
+
 /**
  * Why anyone could sign for a key with these parameters (openpgp.js's
  * algorithm name), or null. Only the kinds above are recognised.
@@ -44,9 +53,8 @@ export interface PublicParams { e?: Uint8Array; Q?: Uint8Array; A?: Uint8Array }
 export function forgeableBecause(algorithm: string, params: PublicParams | undefined): string | null {
   if (!params) return null;
   if ((algorithm === 'rsaEncryptSign' || algorithm === 'rsaSign') && params.e) {
-    const e = params.e.length ? BigInt(`0x${Buffer.from(params.e).toString('hex')}`) : 0n;
-    if (e < 3n) return `RSA public exponent ${e}`;
-    if (e % 2n === 0n) return `an even RSA public exponent (${e > 1_000_000n ? `${params.e.length * 8} bits` : String(e)})`;
+    const why = forgeableRsaExponent(params.e.length ? BigInt(`0x${Buffer.from(params.e).toString('hex')}`) : 0n);
+    if (why) return why;
   }
   // EdDSALegacy: the point after its 0x40 prefix; RFC 9580 Ed25519: the point itself.
   const point = algorithm === 'eddsaLegacy' && params.Q?.length === 33 && params.Q[0] === 0x40 ? params.Q.subarray(1)
