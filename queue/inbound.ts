@@ -20,6 +20,7 @@ import type { Dispatcher } from '../src/commands/dispatch.js';
 import { logErrors, silentLogger, type Logger } from '../src/logger.js';
 import type { StateStore } from '../src/store/types.js';
 import { StoreError, describeError } from '../src/errors.js';
+import { beforeDeadline, MESSAGE_BOUNDS } from '../src/limits.js';
 import type { OutboundProducer } from './outbound.js';
 import { InFlight } from './in-flight.js';
 import { enqueueFresh, jobSpec, requeue, type JobSpec } from './requeue.js';
@@ -68,6 +69,8 @@ export interface InboundDeps {
    * no slot is free); without it they are enqueued.
    */
   sendNow?: (outboxIds: readonly string[]) => Promise<void>;
+  /** The bound on one message's processing (MESSAGE_BOUNDS.processMs unless given: tests). */
+  processMs?: number;
 }
 
 /**
@@ -99,8 +102,10 @@ async function processSpooled(key: string, deps: Omit<InboundDeps, 'connection'>
     await outbound.enqueue(pending);
     return 'already-done';
   }
-  const dispatcher = await deps.dispatcher();
-  const outcome = await dispatcher.processMessage(row);
+  // Bounded (src/limits.ts, processMs): at the deadline this attempt fails
+  // with nothing committed, and the message is tried again with backoff.
+  const outcome = await beforeDeadline((async () => (await deps.dispatcher()).processMessage(row))(),
+    deps.processMs ?? MESSAGE_BOUNDS.processMs, 'LIMIT_PROCESS_TIME');
   let result;
   try {
     result = await store.complete(outcome.completion);

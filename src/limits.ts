@@ -74,6 +74,7 @@ export const LIMIT_ERRORS = {
   LIMIT_MIME_PARTS: 'the message has too many MIME parts',
   LIMIT_CERT_SIZE: 'the certificate is larger than the bot accepts',
   LIMIT_PARSE_TIME: 'mailparser did not finish reading the message in time',
+  LIMIT_PROCESS_TIME: 'the message was not processed in time; it stays queued and is tried again',
 } as const satisfies ErrorCatalogue;
 export type LimitErrorCode = keyof typeof LIMIT_ERRORS;
 
@@ -84,6 +85,23 @@ export class LimitError extends ZtrustError<LimitErrorCode> {
     super('limit', code, `${LIMIT_ERRORS[code]} (limit ${limit}, got ${actual})`);
     this.limit = limit;
     this.actual = actual;
+  }
+}
+
+/**
+ * `work`'s outcome, or a LimitError (`code`, limit `ms`) once `ms` have
+ * passed without one. The work is not stopped (JavaScript cannot stop it):
+ * its outcome is dropped, and the caller's slot, or process, is free.
+ */
+export async function beforeDeadline<T>(work: Promise<T>, ms: number, code: LimitErrorCode): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new LimitError(code, ms, ms)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -233,6 +251,17 @@ export const MESSAGE_BOUNDS = Object.freeze({
    * `run --once`, for ever.
    */
   parseMs: 10_000,
+  /**
+   * Milliseconds one message's processing (its dispatcher and handler, up
+   * to the store's commit) may take. A message that takes more fails this
+   * attempt: nothing of it is committed, and the queue tries it again with
+   * backoff, so a hang in any part (mailparser's is bounded above; a git
+   * call on a locked repository, a library that never settles) cannot hold
+   * a worker slot, or a `run --once`, for ever. Processing takes
+   * milliseconds; the largest key with the most certifications accepted,
+   * seconds.
+   */
+  processMs: 120_000,
 });
 
 /** Bounds on reading a command and its arguments from mail text. */

@@ -6,7 +6,7 @@
  * CLI command that never reads a mail.
  */
 import type { ParsedMail, SimpleParserOptions } from 'mailparser';
-import { LimitError, MESSAGE_BOUNDS } from '../limits.js';
+import { beforeDeadline, MESSAGE_BOUNDS } from '../limits.js';
 
 type MailParser = typeof import('mailparser');
 let loading: Promise<MailParser['simpleParser']> | null = null;
@@ -38,13 +38,5 @@ export type MailHeaders = Omit<ParsedMail, 'text' | 'html' | 'textAsHtml' | 'att
 export async function simpleParser(input: Buffer | string, options: SimpleParserOptions, deadlineMs: number = MESSAGE_BOUNDS.parseMs): Promise<ParsedMail> {
   loading ??= load();
   const parse = await loading;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new LimitError('LIMIT_PARSE_TIME', deadlineMs, deadlineMs)), deadlineMs);
-  });
-  try {
-    return await Promise.race([parse(input, options), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return beforeDeadline(parse(input, options), deadlineMs, 'LIMIT_PARSE_TIME');
 }

@@ -14,6 +14,7 @@ import type { OutboundProducer } from '../../queue/outbound.js';
 import type { Dispatcher, ProcessOutcome } from '../../src/commands/dispatch.js';
 import { silentLogger } from '../../src/logger.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { LimitError } from '../../src/limits.js';
 import type { SpoolRow } from '../../src/store/types.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -125,6 +126,48 @@ test('a message asked for again while it is processed here (a retry round job fo
   assert.equal(await handleInbound('k1', again), 'already-done');
   assert.equal(calls, 1);
   assert.deepEqual(enqueued, [['reply:k1']]);
+  await store.close();
+});
+
+test('a message whose processing never settles: the attempt fails at the deadline (LIMIT_PROCESS_TIME) with nothing committed, the slot is free, and the next attempt answers it once', { timeout: 10_000 }, async () => {
+  const store = SqliteStore.open(':memory:');
+  const raw = Buffer.from('Message-ID: <slow@x>\r\n\r\nHELP\r\n');
+  await store.spool({ key: 'k9', mailbox: 'INBOX', uidValidity: 1, uid: '9', messageId: '<slow@x>', raw, receivedAt: new Date().toISOString() });
+  let hang = true;
+  let calls = 0;
+  const dispatcher = {
+    async processMessage(row: SpoolRow): Promise<ProcessOutcome> {
+      calls++;
+      if (hang) await new Promise(() => undefined); // never settles
+      return { summary: 'help', completion: { spoolKey: row.key, messageKey: 'mid:<slow@x>', outcome: 'help', sender: 'a@x', command: 'HELP', verdict: 'unsigned',
+        signatures: [], outbox: [{ id: 'reply:k9', spoolKey: row.key, kind: 'reply', envelopeFrom: 'bot@x', recipients: ['a@x'], messageId: '<r9@x>', raw: Buffer.from('r') }] } };
+    },
+  } as unknown as Dispatcher;
+  const sent: string[][] = [];
+  const deps = {
+    cfg: {} as never, store, dispatcher: async () => dispatcher,
+    outbound: { enqueueNew: async () => undefined, enqueue: async () => [] } as unknown as OutboundProducer,
+    logger: silentLogger, sendNow: async (ids: readonly string[]) => { sent.push([...ids]); }, processMs: 150,
+  };
+  const handed: string[] = [];
+  const lane = new FreshLane(1, (key) => handleInbound(key, deps), async (key) => { handed.push(key); }, silentLogger);
+  const t0 = Date.now();
+  await lane.submit(['k9']);
+  await lane.idle();
+  const took = Date.now() - t0;
+  assert.ok(took >= 140 && took < 2000, `the slot came free at the deadline (${took} ms)`);
+  assert.deepEqual(handed, ['k9'], 'handed to the inbound queue to try again');
+  assert.equal(lane.busy, 0);
+  assert.deepEqual(sent, []);
+  assert.equal((await store.getSpooled('k9'))?.state, 'queued', 'nothing committed: still queued');
+  assert.deepEqual(await store.pendingOutbox(), []);
+  await assert.rejects(handleInbound('k9', deps), (err: unknown) => err instanceof LimitError && err.code === 'LIMIT_PROCESS_TIME');
+  hang = false;
+  assert.equal(await handleInbound('k9', deps), 'help');
+  assert.equal(await handleInbound('k9', deps), 'already-done');
+  assert.equal(calls, 3);
+  assert.deepEqual(sent, [['reply:k9']], 'answered once');
+  assert.equal((await store.getSpooled('k9'))?.state, 'done');
   await store.close();
 });
 
