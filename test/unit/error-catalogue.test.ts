@@ -30,6 +30,8 @@ function scan(): { raised: Map<string, string[]>; thrown: Map<string, string[]> 
       .replace(/[!=]==\s*'[A-Z][A-Z0-9_]*'/g, '');
     for (const m of t.matchAll(/new \w+Error\(\s*([^,]+),/g)) for (const c of literals(m[1])) { add(thrown, c, file); add(raised, c, file); }
     for (const m of t.matchAll(/\benforce\(\s*'([A-Z0-9_]+)'/g)) { add(thrown, m[1], file); add(raised, m[1], file); }
+    // src/limits.ts, beforeDeadline(work, ms, 'CODE'): a LimitError with that code at the deadline.
+    for (const m of t.matchAll(/\bbeforeDeadline\([^;]*?'([A-Z][A-Z0-9_]+)'\)/g)) { add(thrown, m[1], file); add(raised, m[1], file); }
     for (const m of t.matchAll(/\bcode: ([^,\n}]+)/g)) for (const c of literals(m[1])) add(raised, c, file);
     for (const m of t.matchAll(/\b[A-Z_]+_ERRORS\.([A-Z][A-Z0-9_]+)/g)) add(raised, m[1], file);
   }
