@@ -28,23 +28,26 @@ const FAILED = 'ztrust.digest.failed';
 interface Options { now?: boolean; allowEmpty?: boolean; config?: string }
 
 /** Send outbox rows directly (see the module comment); returns [sent, failed]. */
-export async function sendOutboxNow(app: App, ids: readonly string[]): Promise<{ sent: number; held: number; failed: string[] }> {
+export async function sendOutboxNow(app: App, ids: readonly string[]): Promise<{ sent: number; held: number; failed: string[]; refused: string[] }> {
   const transport = createTransport(app.config);
   let sent = 0;
   // Claimed by a running worker (its retry round found the rows first): it sends them.
   let held = 0;
   const failed: string[] = [];
+  // Recipients the server refused in a mail it took for the others: the row is sent.
+  const refused: string[] = [];
   try {
     for (const id of ids) {
       const d = await deliverRow(app.store, transport, id);
       if (d.outcome === 'failed') failed.push(`${d.recipients.join(', ')}: ${describeError(d.error)}`);
       if (d.outcome === 'sent') sent++;
+      if (d.outcome === 'sent' && d.refused) refused.push(...d.refused);
       if (d.outcome === 'held') held++;
     }
   } finally {
     transport.close();
   }
-  return { sent, held, failed };
+  return { sent, held, failed, refused };
 }
 
 /** The action of `digest` (its options are defined in cli/main.ts). */
@@ -85,6 +88,7 @@ export async function digest(o: Options, cmd: Command): Promise<void> {
     if (r.reminders) write(`expiry reminders: ${r.reminders} queued\n`);
     const s = await sendOutboxNow(app, r.outboxIds);
     write(`mail: ${s.sent} sent${s.held ? `, ${s.held} being sent by a running worker` : ''}${s.failed.length ? `, ${s.failed.length} failed (kept queued for "ztrust-bot run")` : ''}\n`);
+    if (s.refused.length) write(`refused by the mail server (not sent again): ${s.refused.join(', ')}\n`);
     if (s.failed.length) {
       return cmd.error(`digest: could not send: ${s.failed.slice(0, 5).join('; ')}`, { exitCode: 1, code: FAILED });
     }

@@ -18,7 +18,8 @@ export type Delivery =
   | { outcome: 'missing' | 'already-sent' | 'dead' }
   /** Another process claimed the row and is sending it (or was, within the claim's bound). */
   | { outcome: 'held'; by: string }
-  | { outcome: 'sent'; recipients: string[] }
+  /** `refused`: recipients the server refused while taking the mail for the others (the row is sent: the others have it). */
+  | { outcome: 'sent'; recipients: string[]; refused?: string[] }
   /** Recorded on the row; `permanent`: the server refused for good (5xx), the row is dead. */
   | { outcome: 'failed'; recipients: string[]; error: unknown; permanent: boolean };
 
@@ -57,13 +58,14 @@ async function deliver(store: StateStore, transport: Transport, id: string): Pro
     return { outcome: claim.refused === 'sent' ? 'already-sent' : claim.refused };
   }
   const { row } = claim;
+  let refused: string[];
   try {
-    await transport.send(id, { from: row.envelopeFrom, to: row.recipients }, row.raw);
+    refused = (await transport.send(id, { from: row.envelopeFrom, to: row.recipients }, row.raw))?.refused ?? [];
   } catch (error) {
     const permanent = isPermanentSmtpError(error);
     await store.markFailed(id, describeError(error), permanent);
     return { outcome: 'failed', recipients: row.recipients, error, permanent };
   }
   await store.markSent(id);
-  return { outcome: 'sent', recipients: row.recipients };
+  return { outcome: 'sent', recipients: row.recipients, ...(refused.length ? { refused } : {}) };
 }

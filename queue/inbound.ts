@@ -65,8 +65,8 @@ export interface InboundDeps {
   onProcessed?: (key: string, summary: string) => void;
   /**
    * Hand the replies a message's transaction created to this process's
-   * sender (queue/outbound.ts, FreshSender: sent at once, or queued when
-   * no slot is free); without it they are enqueued.
+   * sender (queue/outbound.ts, FreshSender: sent at once, or in line for a
+   * free slot); without it they are enqueued.
    */
   sendNow?: (outboxIds: readonly string[]) => Promise<void>;
   /** The bound on one message's processing (MESSAGE_BOUNDS.processMs unless given: tests). */
@@ -81,8 +81,16 @@ export interface InboundDeps {
  */
 const processing = new InFlight<string>();
 
+/**
+ * Processes the spooled message `key`, bounded (src/limits.ts, processMs):
+ * at the deadline this attempt fails (the caller's slot is free and the
+ * message is tried again with backoff) while the work itself, which
+ * JavaScript cannot stop, goes on holding the key, so a later attempt joins
+ * it rather than running a second dispatcher on the same message. If it
+ * ever finishes, it commits and sends as usual, once.
+ */
 export function handleInbound(key: string, deps: Omit<InboundDeps, 'connection'>): Promise<string> {
-  return processing.run(key, () => processSpooled(key, deps));
+  return beforeDeadline(processing.run(key, () => processSpooled(key, deps)), deps.processMs ?? MESSAGE_BOUNDS.processMs, 'LIMIT_PROCESS_TIME');
 }
 
 async function processSpooled(key: string, deps: Omit<InboundDeps, 'connection'>): Promise<string> {
@@ -102,10 +110,8 @@ async function processSpooled(key: string, deps: Omit<InboundDeps, 'connection'>
     await outbound.enqueue(pending);
     return 'already-done';
   }
-  // Bounded (src/limits.ts, processMs): at the deadline this attempt fails
-  // with nothing committed, and the message is tried again with backoff.
-  const outcome = await beforeDeadline((async () => (await deps.dispatcher()).processMessage(row))(),
-    deps.processMs ?? MESSAGE_BOUNDS.processMs, 'LIMIT_PROCESS_TIME');
+  const dispatcher = await deps.dispatcher();
+  const outcome = await dispatcher.processMessage(row);
   let result;
   try {
     result = await store.complete(outcome.completion);

@@ -19,6 +19,7 @@ import type { StateStore } from '../src/store/types.js';
 import type { Transport } from './transport.js';
 import { deliverRow, type Delivery } from './deliver.js';
 import { describeError } from '../src/errors.js';
+import { OUTBOX_BOUNDS } from '../src/limits.js';
 import { enqueueFresh, jobSpec, requeue, type JobSpec } from './requeue.js';
 
 export const OUTBOUND_QUEUE = 'outbound';
@@ -77,12 +78,13 @@ export class OutboundProducer {
  * the worker). A reply that finds no free slot waits here, in memory, for
  * the next one: a BullMQ job for it cost three Redis scripts and their
  * round trips on the main thread, which in a backlog was most replies.
+ * At most OUTBOX_BOUNDS.freshWaiting wait; more go to the outbound queue.
  * Nothing durable rests on the wait: the row is pending in the store,
  * which the next start (and `run`'s retry round, for rows not held here)
  * enqueues. After a temporary failure the queue makes the row's other
  * attempts, with backoff; a permanent one leaves the row dead, as in the
- * worker. Once closed (a stop cut short) nothing more starts: the rows
- * waiting stay pending in the store for the next start.
+ * worker. Once closed (a stop, cut short or not) nothing more starts: the
+ * rows waiting stay pending in the store for the next start.
  */
 export class FreshSender {
   private sending = 0;
@@ -90,23 +92,35 @@ export class FreshSender {
   /** Rows waiting for a slot, in the order their transactions created them. */
   private readonly waiting: string[] = [];
   private readonly held = new Set<string>();
+  private readonly stopWaiters: (() => void)[] = [];
   constructor(
     private readonly limit: number,
     private readonly store: StateStore,
     private readonly transport: Transport,
     private readonly outbound: OutboundProducer,
     private readonly logger: Logger,
+    private readonly maxWaiting: number = OUTBOX_BOUNDS.freshWaiting,
   ) {}
 
-  /** Starts each row's send, or puts it in line for a slot; never waits for a send. */
-  take(ids: readonly string[]): void {
+  /**
+   * Starts each row's send, or puts it in line for a slot; never waits for
+   * a send. Past OUTBOX_BOUNDS.freshWaiting rows in line, the rest go to the
+   * outbound queue (a relay slower than the messages come).
+   */
+  async take(ids: readonly string[]): Promise<void> {
     if (this.closed) return;
+    const overflow: string[] = [];
     for (const id of ids) {
       if (this.held.has(id)) continue;
+      if (this.waiting.length >= this.maxWaiting) {
+        overflow.push(id);
+        continue;
+      }
       this.held.add(id);
       this.waiting.push(id);
+      this.pump();
     }
-    this.pump();
+    if (overflow.length) await this.outbound.enqueueNew(overflow);
   }
 
   /** Whether this row is waiting or being sent here (the retry round leaves it alone). */
@@ -117,6 +131,12 @@ export class FreshSender {
   close(): void {
     this.closed = true;
     for (const id of this.waiting.splice(0)) this.held.delete(id);
+  }
+
+  /** A stop: `close`, then resolves once the sends under way (and their hand-overs to the queue) have finished. */
+  async stop(): Promise<void> {
+    this.close();
+    while (this.sending > 0) await new Promise<void>((r) => this.stopWaiters.push(r));
   }
 
   /** Replies waiting for a slot, or whose send, or hand-over to the queue after it, has not finished. */
@@ -137,6 +157,7 @@ export class FreshSender {
         this.sending--;
         this.held.delete(id);
         this.pump();
+        if (this.sending === 0) for (const r of this.stopWaiters.splice(0)) r();
       });
   }
 
@@ -161,6 +182,7 @@ function report(d: Delivery, log: Logger, where: string, attempt: number): void 
   if (d.outcome === 'held') log.info({ by: d.by }, 'another process is sending this row');
   if (d.outcome === 'failed') log.warn({ err: describeError(d.error), attempt, permanent: d.permanent }, 'send failed');
   if (d.outcome === 'sent') log.info({ to: d.recipients, via: where }, 'sent');
+  if (d.outcome === 'sent' && d.refused) log.warn({ refused: d.refused, via: where }, 'the server refused some recipients; the others have the mail, and it is not sent again');
 }
 
 export function startOutboundWorker(

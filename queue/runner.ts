@@ -104,7 +104,7 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   // what fails, and what the store finds left over, goes through the queues.
   const freshSender = new FreshSender(cfg.queue.outboundConcurrency, store, transport, outbound, logger);
   const freshLane = new FreshLane(cfg.queue.inboundConcurrency,
-    (key) => handleInbound(key, { ...inboundDeps, sendNow: (ids) => { freshSender.take(ids); return Promise.resolve(); } }),
+    (key) => handleInbound(key, { ...inboundDeps, sendNow: (ids) => freshSender.take(ids) }),
     (key) => inbound.enqueue([key]), logger);
 
   const sink: IntakeSink = {
@@ -228,8 +228,12 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
     async stop() {
       await intake.stop().catch((err) => logger.warn({ err: describeError(err) }, 'intake stop failed'));
       // Messages the fresh lane took finish first, and the replies they
-      // started: they may hand work to the queues closed below.
+      // started: they may hand work to the queues closed below. Replies
+      // still waiting for a send slot are not started (they stay pending in
+      // the store for the next start): one started now could be cut by the
+      // exit between the server's acceptance and the row marked sent.
       await freshLane.idle();
+      await freshSender.stop();
       await deliveriesSettled();
       // Worker.close() waits for the jobs in flight to finish.
       await Promise.all(workers.map((w) => w.close()));

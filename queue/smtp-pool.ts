@@ -11,14 +11,27 @@
  * pool, 128 µs through SMTPConnection.send with the same Buffer. The bot's
  * mail is composed and signed bytes already; nothing may re-encode them.
  *
- * As nodemailer's pool does, a connection is never reused after a failed
- * send of any kind (its state in the protocol is not known), and is closed
- * after `maxMessages`. Unlike it, a connection lost in the middle of a send
- * fails that send instead of sending the mail again by itself: the server
- * may have accepted it, and the store decides what is retried.
+ * As nodemailer's pool does: a connection is never reused after a failed
+ * send of any kind (its state in the protocol is not known), it is replaced
+ * after `maxMessages`, and after a connection could not be opened the next
+ * attempt waits (OUTBOX_BOUNDS.reopenDelayMs, doubling). Unlike it:
+ * - a connection counts against `max` until its socket has closed, not
+ *   only until it is let go, so a relay that allows `max` connections a
+ *   client never sees more;
+ * - a connection lost in the middle of a send fails that send instead of
+ *   sending the mail again by itself: the server may have accepted it, and
+ *   the store decides what is retried;
+ * - every exchange has a deadline (OUTBOX_BOUNDS.sendMs), not only a bound
+ *   on silence;
+ * - a failure to open the session (greeting, EHLO, STARTTLS, AUTH) is
+ *   temporary whatever the server's code: it says nothing about the mail,
+ *   and a permanent one would make every reply sent meanwhile dead;
+ * - envelope domains go out in their ASCII form (IDNA), as the headers do.
  */
 import type net from 'node:net';
+import { domainToASCII } from 'node:url';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { OUTBOX_BOUNDS } from '../src/limits.js';
 
 export interface SmtpPoolOptions {
   /** Connections at once (queue.outboundConcurrency). */
@@ -30,36 +43,76 @@ export interface SmtpPoolOptions {
   auth?: { user: string; pass: string };
   /** Opens the TCP connection (transport.ts: connectNoDelay). */
   openSocket: () => Promise<net.Socket>;
+  /** Bounds (tests shorten them). */
+  sendMs?: number;
+  reopenDelayMs?: number;
+  reopenDelayMaxMs?: number;
 }
 
 export interface SmtpEnvelope { from: string; to: string[] }
+
+/** What a send that the server took said about the recipients it refused (the others got the mail). */
+export interface SmtpSent { refused: string[] }
 
 interface Conn {
   smtp: SMTPConnection;
   messages: number;
   /** Failed, closed or timed out: never used again. */
   dead: boolean;
-  /** The send under way on it is told of an error or a close here. */
+  /** The exchange under way on it is told of an error or a close here. */
   onLoss: ((err: Error) => void) | null;
+  /** Ends the connection and fails the exchange under way with `err`. */
+  fail(err: Error): void;
+  /** Lets the connection go: QUIT (politely, when it is in order) or close; its socket is destroyed if still open after CLOSE_GRACE_MS. */
+  end(how: 'quit' | 'close'): void;
 }
+
+/** How long a connection let go may take to close before its socket is destroyed (a server that never answers QUIT). */
+const CLOSE_GRACE_MS = 5_000;
 
 /** Thrown by `send` once the pool is closed. */
 export class SmtpPoolClosedError extends Error {}
 
+/**
+ * The session could not be opened (or was refused before the mail was
+ * offered): a temporary failure whatever the server answered, its words
+ * kept in the message.
+ */
+export class SmtpSessionError extends Error {}
+
+/** `user@domain` with the domain in its ASCII form (IDNA); unchanged when it has none or it does not convert. */
+export function asciiAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  if (at < 0) return address;
+  const domain = address.slice(at + 1);
+  if (/^[\x20-\x7e]*$/.test(domain)) return address;
+  const ascii = domainToASCII(domain);
+  return ascii ? `${address.slice(0, at)}@${ascii}` : address;
+}
+
 export class SmtpPool {
   private readonly idle: Conn[] = [];
-  /** Connections in use or being opened (with `idle`, never more than `max`). */
+  /** Connections taken by a send (being opened, or sending). */
   private inUse = 0;
+  /** Sockets opened and not yet closed: in use, idle, or on their way out. Never more than `max`. */
+  private sockets = 0;
   private readonly waiters: (() => void)[] = [];
   private closed = false;
+  private failedOpens = 0;
+  /** Opens under way: after a failure, one at a time until one succeeds. */
+  private opening = 0;
+  private reopenAt = 0;
+  private reopenTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SmtpPoolOptions) {}
 
-  /** Sends one mail; rejects with the SMTP error (its `responseCode` when the server answered). */
-  async send(envelope: SmtpEnvelope, raw: Buffer): Promise<void> {
+  /** Sends one mail; rejects with the SMTP error (its `responseCode` when the server refused the mail). */
+  async send(envelope: SmtpEnvelope, raw: Buffer): Promise<SmtpSent> {
     const conn = await this.acquire();
     try {
-      await this.sendOn(conn, envelope, raw);
+      const sent = await this.sendOn(conn, { from: asciiAddress(envelope.from), to: envelope.to.map(asciiAddress) }, raw);
+      conn.messages++;
+      return sent;
     } catch (err) {
       conn.dead = true;
       throw err;
@@ -71,85 +124,168 @@ export class SmtpPool {
   /** Closes the idle connections now and each busy one when its send has finished; later sends are refused. */
   close(): void {
     this.closed = true;
-    for (const c of this.idle.splice(0)) c.smtp.quit();
+    for (const c of this.idle.splice(0)) c.end('quit');
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
     for (const w of this.waiters.splice(0)) w();
   }
 
   private async acquire(): Promise<Conn> {
-    while (!this.closed && this.inUse >= this.opts.max) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.closed) throw new SmtpPoolClosedError('the SMTP pool is closed');
-    this.inUse++;
-    for (let c = this.idle.pop(); c; c = this.idle.pop()) if (!c.dead) return c;
-    try {
-      return await this.open();
-    } catch (err) {
-      this.inUse--;
-      this.waiters.shift()?.();
-      throw err;
+    for (;;) {
+      if (this.closed) throw new SmtpPoolClosedError('the SMTP pool is closed');
+      if (this.inUse < this.opts.max) {
+        for (let c = this.idle.pop(); c; c = this.idle.pop()) {
+          if (c.dead) continue;
+          this.inUse++;
+          return c;
+        }
+        // After a failed open, one probe at a time: a relay that refuses
+        // for a while fails one send per attempt, not every send waiting.
+        if (this.sockets < this.opts.max && Date.now() >= this.reopenAt && (this.failedOpens === 0 || this.opening === 0)) {
+          this.inUse++;
+          this.opening++;
+          try {
+            const c = await this.open();
+            this.failedOpens = 0;
+            this.reopenAt = 0;
+            return c;
+          } catch (err) {
+            this.inUse--;
+            this.openFailed();
+            throw err;
+          } finally {
+            this.opening--;
+          }
+        }
+      }
+      await new Promise<void>((r) => this.waiters.push(r));
     }
+  }
+
+  /** The next open waits, longer after each failure in a row; the waiting sends are woken when it may be tried. */
+  private openFailed(): void {
+    const first = this.opts.reopenDelayMs ?? OUTBOX_BOUNDS.reopenDelayMs;
+    const delay = Math.min(first * 2 ** this.failedOpens, this.opts.reopenDelayMaxMs ?? OUTBOX_BOUNDS.reopenDelayMaxMs);
+    this.failedOpens = Math.min(this.failedOpens + 1, 30);
+    this.reopenAt = Date.now() + delay;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = null;
+      this.wakeAll();
+    }, delay);
+    this.reopenTimer.unref();
   }
 
   private release(conn: Conn): void {
     this.inUse--;
-    if (conn.dead) conn.smtp.close();
-    else if (this.closed || conn.messages >= this.opts.maxMessages) conn.smtp.quit();
+    if (conn.dead) conn.end('close');
+    else if (this.closed || conn.messages >= this.opts.maxMessages) conn.end('quit');
     else this.idle.push(conn);
-    this.waiters.shift()?.();
+    this.wakeAll();
   }
 
   private async open(): Promise<Conn> {
-    const socket = await this.opts.openSocket();
+    this.sockets++;
+    let socket: net.Socket;
+    try {
+      socket = await this.opts.openSocket();
+    } catch (err) {
+      this.sockets--;
+      throw err;
+    }
+    // Counted until the socket itself has closed (after QUIT's answer, or a
+    // reset), not when the connection is let go: a relay that allows `max`
+    // connections from a client refuses one more opened meanwhile.
+    let reaper: NodeJS.Timeout | null = null;
+    socket.once('close', () => {
+      if (reaper) clearTimeout(reaper);
+      this.sockets--;
+      this.wakeAll();
+    });
     const smtp = new SMTPConnection({ ...this.opts.smtp, connection: socket });
-    const conn: Conn = { smtp, messages: 0, dead: false, onLoss: null };
+    const conn: Conn = {
+      smtp, messages: 0, dead: false, onLoss: null,
+      fail(err) {
+        conn.dead = true;
+        const tell = conn.onLoss;
+        conn.onLoss = null;
+        conn.end('close');
+        tell?.(err);
+      },
+      end(how) {
+        if (how === 'quit' && !conn.dead) smtp.quit();
+        else smtp.close();
+        if (!reaper && !socket.destroyed) {
+          reaper = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+          reaper.unref();
+        }
+      },
+    };
     // Listened to for the connection's whole life: an 'error' with nobody
     // listening would end the process. An idle connection that fails or is
     // closed by the server is only marked, and dropped when next taken.
-    const lost = (err: Error): void => {
-      conn.dead = true;
-      const tell = conn.onLoss;
-      conn.onLoss = null;
-      tell?.(err);
-    };
-    smtp.on('error', lost);
-    smtp.on('end', () => lost(new Error('the SMTP server closed the connection')));
-    await new Promise<void>((resolve, reject) => {
-      conn.onLoss = reject;
+    smtp.on('error', (err) => conn.fail(err));
+    smtp.on('end', () => conn.fail(new Error('the SMTP server closed the connection')));
+    await this.exchange(conn, 'opening the SMTP session', (done) => {
       smtp.connect(() => {
-        if (!conn.onLoss) return;
         // As nodemailer: credentials are used when the server offers AUTH
         // (after STARTTLS, where it is taken); a server that wants them and
         // was not given them refuses the envelope, with its own words.
-        if (!this.opts.auth || !(smtp as unknown as { allowsAuth: boolean }).allowsAuth) {
-          conn.onLoss = null;
-          resolve();
-          return;
-        }
-        smtp.login({ credentials: this.opts.auth }, (err) => {
-          if (!conn.onLoss) return;
-          conn.onLoss = null;
-          if (err) reject(err);
-          else resolve();
-        });
+        if (!this.opts.auth || !(smtp as unknown as { allowsAuth: boolean }).allowsAuth) done(null);
+        else smtp.login({ credentials: this.opts.auth }, (err) => done(err ?? null));
       });
     }).catch((err: unknown) => {
-      smtp.close();
-      throw err;
+      conn.fail(err as Error);
+      // Temporary whatever the server's code (see the header): its words, without the code.
+      throw new SmtpSessionError((err as Error).message, { cause: err });
     });
     return conn;
   }
 
-  private sendOn(conn: Conn, envelope: SmtpEnvelope, raw: Buffer): Promise<void> {
-    if (conn.dead) return Promise.reject(new Error('the SMTP connection was lost'));
-    return new Promise<void>((resolve, reject) => {
-      conn.onLoss = reject;
-      // A fresh envelope object: SMTPConnection writes its bookkeeping into it.
-      conn.smtp.send({ from: envelope.from, to: [...envelope.to] }, raw, (err) => {
-        if (!conn.onLoss) return; // the connection was lost first, and the send told so
-        conn.onLoss = null;
-        conn.messages++;
-        if (err) reject(err);
-        else resolve();
+  private sendOn(conn: Conn, envelope: SmtpEnvelope, raw: Buffer): Promise<SmtpSent> {
+    if (conn.dead) return Promise.reject(new SmtpSessionError('the SMTP connection was lost'));
+    return this.exchange(conn, 'sending the mail', (done) => {
+      conn.smtp.send(envelope, raw, (err, info) => {
+        if (err) done(allRefused(err));
+        else done(null, { refused: (info.rejected ?? []).map(String) });
       });
     });
   }
+
+  /**
+   * One step on `conn` (opening the session, or a mail): settles with the
+   * step's outcome, or with the connection's loss, or fails and ends the
+   * connection at the deadline, whichever comes first.
+   */
+  private exchange<T>(conn: Conn, what: string, step: (done: (err: Error | null, value?: T) => void) => void): Promise<T> {
+    const ms = this.opts.sendMs ?? OUTBOX_BOUNDS.sendMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => conn.fail(new Error(`${what} took more than ${ms} ms`)), ms);
+      conn.onLoss = (err) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      step((err, value) => {
+        if (!conn.onLoss) return; // the connection was lost first, and the step was told so
+        conn.onLoss = null;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(value as T);
+      });
+    });
+  }
+}
+
+/**
+ * Every recipient refused: nodemailer reports the last RCPT's code. When
+ * any refusal was temporary (4xx), the mail may yet go to that one, so the
+ * failure is temporary (no code); only when all were permanent is it.
+ */
+function allRefused(err: Error): Error {
+  const refusals = (err as { rejectedErrors?: { responseCode?: number }[] }).rejectedErrors ?? [];
+  if (!refusals.some((e) => typeof e.responseCode === 'number' && e.responseCode >= 400 && e.responseCode < 500)) return err;
+  return Object.assign(new Error(err.message, { cause: err }), { responseCode: undefined });
 }

@@ -18,8 +18,12 @@ export interface OutgoingEnvelope { from: string; to: string[] }
 
 export interface Transport {
   readonly where: string;
-  /** Hands one mail over; a TransportError with a 5xx `responseCode` is a permanent refusal. */
-  send(id: string, envelope: OutgoingEnvelope, raw: Buffer): Promise<void>;
+  /**
+   * Hands one mail over; a TransportError with a 5xx `responseCode` is a
+   * permanent refusal. Resolves with the recipients the server refused
+   * while taking the mail for the others, when it did.
+   */
+  send(id: string, envelope: OutgoingEnvelope, raw: Buffer): Promise<{ refused: string[] } | void>;
   /**
    * Lets the connections go once the sends under way have finished. A send
    * after it is refused at once (TRANSPORT_SEND, temporary: the row stays
@@ -55,16 +59,19 @@ type SocketCallback = (err: Error | null, socket?: { connection: net.Socket }) =
 export function connectNoDelay(host: string, port: number, cb: SocketCallback): void {
   let done = false;
   const socket = net.connect({ host, port, noDelay: true });
+  const onTimeout = (): void => finish(new Error(`connection to ${host}:${port} timed out`));
   const finish = (err: Error | null): void => {
     if (done) return;
     done = true;
+    // The socket is SMTPConnection's from here: its own timeouts, not this one.
     socket.setTimeout(0);
+    socket.removeListener('timeout', onTimeout);
     if (err) {
       socket.destroy();
       cb(err);
     } else cb(null, { connection: socket });
   };
-  socket.setTimeout(SMTP_CONNECT_TIMEOUT_MS, () => finish(new Error(`connection to ${host}:${port} timed out`)));
+  socket.setTimeout(SMTP_CONNECT_TIMEOUT_MS, onTimeout);
   socket.once('connect', () => {
     socket.setKeepAlive(true); // as nodemailer sets on the connections it opens
     finish(null);
@@ -116,7 +123,8 @@ export function createTransport(cfg: LoadedConfig): Transport {
       where: `${u.protocol}//${u.hostname}:${port}`,
       async send(_id, envelope, raw) {
         try {
-          await pool.send(envelope, raw);
+          const { refused } = await pool.send(envelope, raw);
+          return refused.length ? { refused } : undefined;
         } catch (err) {
           if (err instanceof SmtpPoolClosedError) throw new TransportError('TRANSPORT_SEND', `SMTP: ${CLOSED}`);
           throw Object.assign(new TransportError('TRANSPORT_SEND', `SMTP: ${(err as Error).message}`, { cause: err }), {

@@ -252,14 +252,15 @@ export const MESSAGE_BOUNDS = Object.freeze({
    */
   parseMs: 10_000,
   /**
-   * Milliseconds one message's processing (its dispatcher and handler, up
-   * to the store's commit) may take. A message that takes more fails this
-   * attempt: nothing of it is committed, and the queue tries it again with
-   * backoff, so a hang in any part (mailparser's is bounded above; a git
-   * call on a locked repository, a library that never settles) cannot hold
-   * a worker slot, or a `run --once`, for ever. Processing takes
-   * milliseconds; the largest key with the most certifications accepted,
-   * seconds.
+   * Milliseconds one attempt at a message (its dispatcher, handler and the
+   * store's commit) may take. An attempt that takes more fails, and the
+   * queue tries the message again with backoff, so a hang in any part
+   * (mailparser's is bounded above; a git call on a locked repository, a
+   * library that never settles) cannot hold a worker slot, or a
+   * `run --once`, for ever. The work itself cannot be stopped: a later
+   * attempt joins it (queue/inbound.ts), and it commits once if it ever
+   * finishes. Processing takes milliseconds; the largest key with the most
+   * certifications accepted, seconds.
    */
   processMs: 120_000,
 });
@@ -404,14 +405,34 @@ export const ROOT_BOUNDS = Object.freeze({
 export const OUTBOX_BOUNDS = Object.freeze({
   /**
    * How long a claim to send a row holds while its owner still runs: far
-   * past what a send takes against a server that answers (nodemailer's
-   * 30 s connection and greeting timeouts; its 60 s socket timeout is for
-   * silence, so a server that trickles bytes could take longer, and its
-   * row could then be sent again), short enough that a row claimed by a
+   * past what a send may take (sendMs below bounds opening the connection
+   * and the mail alike), short enough that a row claimed by a
    * process that cannot be seen (another host or container) or whose pid
    * was reused is sent again the same hour.
    */
   claimHoldsMs: 15 * 60_000,
+  /**
+   * One SMTP exchange at most (queue/smtp-pool.ts): opening a connection
+   * (TCP, greeting, EHLO, TLS, AUTH), or one mail over it. nodemailer's
+   * timeouts bound only silence, and a server that trickles a byte now and
+   * then would hold a send slot, and a stop, for ever. Well inside
+   * claimHoldsMs, so a row is never claimed by a send still under way.
+   */
+  sendMs: 5 * 60_000,
+  /**
+   * After a connection to the SMTP server could not be opened, the next
+   * attempt waits this long, doubling with each failure in a row up to
+   * reopenDelayMaxMs: a relay that refuses for a moment (421 at the
+   * greeting) fails one send, not every reply waiting for a connection.
+   */
+  reopenDelayMs: 100,
+  reopenDelayMaxMs: 5_000,
+  /**
+   * Replies that wait in the worker for a send slot (queue/outbound.ts,
+   * FreshSender); more go to the outbound queue. Their rows are in the
+   * store; this bounds only the ids held in memory while a relay is slow.
+   */
+  freshWaiting: 1000,
 });
 
 /** Bounds on the watch alerts (src/watch/alerts.ts). */

@@ -96,8 +96,8 @@ test('fresh replies: sent at once up to the limit without waiting for the send, 
     for (let i = 0; i < 20; i++) await turn();
   };
   const sender = new FreshSender(1, store, transport, outbound, silentLogger);
-  sender.take(['f1', 'f2']);
-  sender.take(['f2']);
+  await sender.take(['f1', 'f2']);
+  await sender.take(['f2']);
   for (let i = 0; i < 5; i++) await turn();
   assert.deepEqual(started, ['f1'], 'one slot: f1 under way, f2 waits, and take did not wait for f1');
   assert.equal(sender.busy, 2, 'run --once waits for both');
@@ -111,22 +111,54 @@ test('fresh replies: sent at once up to the limit without waiting for the send, 
   assert.equal(sender.holds('f1'), false);
   assert.equal((await store.getOutbox('f1'))?.status, 'pending');
   fail = false;
-  sender.take(['f3', 'f4']);
+  await sender.take(['f3', 'f4']);
   await releaseOne();
   await releaseOne();
   assert.deepEqual(sent, ['f3', 'f4'], 'in the order taken');
   assert.equal((await store.getOutbox('f4'))?.status, 'sent');
-  sender.take(['f5', 'f6']);
+  await sender.take(['f5', 'f6']);
   for (let i = 0; i < 5; i++) await turn();
   sender.close();
   assert.equal(sender.busy, 1, 'the send under way still counts; the one waiting is let go');
   await releaseOne();
-  sender.take(['f7']);
+  await sender.take(['f7']);
   for (let i = 0; i < 20; i++) await turn();
   assert.deepEqual(started, ['f1', 'f2', 'f3', 'f4', 'f5'], 'closed: f6 and f7 never start');
   assert.deepEqual(sent, ['f3', 'f4', 'f5']);
   for (const id of ['f6', 'f7']) assert.equal((await store.getOutbox(id))?.status, 'pending', `${id} stays pending for the next start`);
   assert.equal(sender.busy, 0);
   assert.deepEqual(calls, ['retry f1', 'retry f2']);
+  await store.close();
+});
+
+test('fresh replies at a stop: the sends under way finish and stop waits for them; those waiting for a slot are not started and stay pending; past the bound in line, the rest go to the outbound queue', async () => {
+  const store = SqliteStore.open(':memory:');
+  await store.addOutbox(['s1', 's2', 's3', 's4', 's5'].map(rec));
+  const queued: string[] = [];
+  const outbound = {
+    enqueueNew: async (ids: string[]) => { queued.push(...ids); },
+    enqueue: async () => [],
+    enqueueAfterFirstTry: async () => undefined,
+  } as unknown as OutboundProducer;
+  const t = new HeldTransport();
+  // One slot, two in line at most.
+  const sender = new FreshSender(1, store, t, outbound, silentLogger, 2);
+  await sender.take(['s1', 's2', 's3', 's4']);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(t.sent.map((m) => m.id), ['s1'], 's1 under way');
+  assert.deepEqual(queued, ['s4'], 'past two in line: to the outbound queue');
+  assert.equal(sender.busy, 3);
+  let stopped = false;
+  const stop = sender.stop().then(() => { stopped = true; });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(stopped, false, 'the send under way is waited for');
+  t.release();
+  await stop;
+  await sender.take(['s5']);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(t.sent.map((m) => m.id), ['s1'], 'nothing started after the stop');
+  assert.equal((await store.getOutbox('s1'))?.status, 'sent');
+  for (const id of ['s2', 's3', 's5']) assert.equal((await store.getOutbox(id))?.status, 'pending', `${id} pending for the next start`);
+  assert.equal(sender.busy, 0);
   await store.close();
 });

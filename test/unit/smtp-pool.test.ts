@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { parseConfig } from '../../src/config/load.js';
-import { createTransport, isPermanentSmtpError } from '../../queue/transport.js';
+import { connectNoDelay, createTransport, isPermanentSmtpError } from '../../queue/transport.js';
+import { SmtpPool, type SmtpPoolOptions } from '../../queue/smtp-pool.js';
 import { TransportError } from '../../src/errors.js';
 import { freePort } from '../harness/ports.js';
 
@@ -73,7 +74,7 @@ function tmp(t: { after: (fn: () => void) => void }): string {
   return dir;
 }
 
-test('credentials: used after STARTTLS when the server offers AUTH; a wrong password is the server\'s permanent refusal, nothing delivered',
+test('credentials: used after STARTTLS when the server offers AUTH; a wrong password is refused (temporary), nothing delivered',
   { skip: hasOpenssl ? false : 'openssl is not installed' }, async (t) => {
     const dir = tmp(t);
     const keyFile = path.join(dir, 'key.pem');
@@ -98,8 +99,10 @@ test('credentials: used after STARTTLS when the server offers AUTH; a wrong pass
 
     process.env.ZT_POOL_TEST_PASS = 'wrong horse';
     const bad = transport(dir, url, { outbox: { user: 'relay-user', passwordEnv: 'ZT_POOL_TEST_PASS', tls: { starttls: true, caFile: certFile } } });
+    // Temporary: a refusal while opening the session says nothing about the mail
+    // (a permanent one would make every reply sent until the operator mends it dead).
     await assert.rejects(bad.send('a2', ENVELOPE, RAW), (err: unknown) =>
-      err instanceof TransportError && err.code === 'TRANSPORT_SEND' && /Invalid username or password/.test(err.message) && isPermanentSmtpError(err));
+      err instanceof TransportError && err.code === 'TRANSPORT_SEND' && /Invalid username or password/.test(err.message) && !isPermanentSmtpError(err));
     bad.close();
     delete process.env.ZT_POOL_TEST_PASS;
     assert.equal(server.mails.length, 1, 'nothing delivered without the right credentials');
@@ -183,4 +186,141 @@ test('a connection lost after the body was sent fails that send once (temporary)
   assert.equal(bodies, 1, 'sent once; whether it is sent again is the store\'s decision');
   assert.equal(conns, 1);
   tr.close();
+});
+
+type Say = (line: string, sock: net.Socket) => void;
+
+/**
+ * A scripted SMTP server on a bare socket: `greet` at connect (default 220),
+ * then `answer` for each command line (default: accept everything); the
+ * body is taken to the lone dot and answered by `answer('<EOD>')`.
+ */
+interface Seen { conns: number; open: number; maxOpen: number; lines: string[]; bodies: number }
+
+async function scripted(t: { after: (fn: () => Promise<void>) => void }, o: { greet?: (sock: net.Socket, seen: Seen) => void; answer?: Partial<Record<string, Say>> } = {}) {
+  const seen: Seen = { conns: 0, open: 0, maxOpen: 0, lines: [], bodies: 0 };
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((sock) => {
+    seen.conns++;
+    seen.maxOpen = Math.max(seen.maxOpen, ++seen.open);
+    sockets.add(sock);
+    sock.on('close', () => { seen.open--; sockets.delete(sock); });
+    sock.on('error', () => undefined);
+    let buf = '';
+    let data = false;
+    const say = (verb: string, line: string, dflt: string): void => {
+      const f = o.answer?.[verb];
+      if (f) f(line, sock);
+      else if (verb === 'QUIT') sock.end(dflt);
+      else sock.write(dflt);
+    };
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      let i: number;
+      while ((i = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (data) {
+          if (line === '.') {
+            data = false;
+            seen.bodies++;
+            say('<EOD>', line, '250 queued\r\n');
+          }
+          continue;
+        }
+        seen.lines.push(line);
+        const verb = line.split(/[ :]/)[0].toUpperCase();
+        if (verb === 'DATA') data = true;
+        say(verb, line, verb === 'EHLO' ? '250-scripted\r\n250 8BITMIME\r\n' : verb === 'DATA' ? '354 go ahead\r\n' : verb === 'QUIT' ? '221 bye\r\n' : '250 ok\r\n');
+      }
+    });
+    if (o.greet) o.greet(sock, seen);
+    else sock.write('220 scripted ESMTP\r\n');
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  t.after(() => new Promise<void>((r) => {
+    for (const sock of sockets) sock.destroy();
+    server.close(() => r());
+  }));
+  return { port, seen };
+}
+
+function poolFor(port: number, o: Partial<SmtpPoolOptions> = {}): SmtpPool {
+  return new SmtpPool({
+    max: 2, maxMessages: 1000,
+    smtp: { host: '127.0.0.1', port, secure: false, ignoreTLS: true, connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 5000, logger: false },
+    openSocket: () => new Promise((resolve, reject) => connectNoDelay('127.0.0.1', port, (err, s) => (s ? resolve(s.connection) : reject(err ?? new Error('no socket'))))),
+    ...o,
+  });
+}
+
+const settled = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error) => `failed: ${e.message}`);
+
+test('a connection counts against the bound until its socket has closed: a relay that allows two connections a client, and answers QUIT slowly, never sees a third', async (t) => {
+  const server = await scripted(t, {
+    greet: (sock, seen) => (seen.open > 2 ? sock.end('421 4.7.0 too many connections from you\r\n') : sock.write('220 ok\r\n')),
+    answer: { QUIT: (_l, sock) => setTimeout(() => sock.end('221 bye\r\n'), 50) },
+  });
+  const pool = poolFor(server.port, { max: 2, maxMessages: 3 });
+  const results = await Promise.all(Array.from({ length: 30 }, () => settled(pool.send(ENVELOPE, RAW))));
+  pool.close();
+  assert.deepEqual(results.filter((r) => r !== 'ok'), []);
+  assert.equal(server.seen.bodies, 30);
+  assert.ok(server.seen.maxOpen <= 2, `at most two at once (saw ${server.seen.maxOpen})`);
+  assert.ok(server.seen.conns >= 10, `each connection retired after three mails (${server.seen.conns} opened)`);
+});
+
+test('a relay that refuses connections for a moment fails one send per attempt, spaced out, not every send waiting', async (t) => {
+  const t0 = Date.now();
+  const server = await scripted(t, { greet: (sock) => (Date.now() - t0 < 300 ? sock.end('421 4.3.2 restarting\r\n') : sock.write('220 ok\r\n')) });
+  const pool = poolFor(server.port, { max: 2, reopenDelayMs: 50, reopenDelayMaxMs: 400 });
+  const results = await Promise.all(Array.from({ length: 30 }, () => settled(pool.send(ENVELOPE, RAW))));
+  pool.close();
+  const failed = results.filter((r) => r !== 'ok');
+  assert.ok(failed.length >= 1 && failed.length <= 6, `a few failed while it refused (${failed.length}): ${failed[0]}`);
+  assert.ok(failed.every((r) => /421|restarting/.test(r)), failed.join('; '));
+  assert.equal(server.seen.bodies, 30 - failed.length, 'the rest delivered once it took connections again');
+  assert.ok(server.seen.conns <= failed.length + 2, `no storm of connections (${server.seen.conns})`);
+});
+
+test('an exchange has a deadline: a server that trickles its answer forever fails the send (temporary), and the slot comes free', async (t) => {
+  const server = await scripted(t, {
+    answer: { '<EOD>': (_l, sock) => { const i = setInterval(() => (sock.destroyed ? clearInterval(i) : sock.write('250-still thinking\r\n')), 100); } },
+  });
+  const pool = poolFor(server.port, { max: 1, sendMs: 600 });
+  const t0 = Date.now();
+  const r = await settled(pool.send(ENVELOPE, RAW));
+  const took = Date.now() - t0;
+  assert.match(r, /sending the mail took more than 600 ms/);
+  assert.ok(took >= 550 && took < 3000, `ended at the deadline (${took} ms)`);
+  // The one slot is free again: the next send gets a connection (and meets the same server).
+  assert.match(await settled(pool.send(ENVELOPE, RAW)), /took more than 600 ms/);
+  assert.equal(server.seen.conns, 2, 'the late connection was not reused');
+  pool.close();
+});
+
+test('envelope domains go out in their ASCII form; a recipient refused among others is reported and the mail counts as sent; all refused is temporary if any refusal was', async (t) => {
+  const server = await scripted(t, {
+    answer: {
+      RCPT: (line, sock) => sock.write(/refuse-perm/.test(line) ? '550 5.1.1 no such user\r\n' : /refuse-temp/.test(line) ? '450 4.2.1 try later\r\n' : '250 ok\r\n'),
+    },
+  });
+  const pool = poolFor(server.port);
+  assert.deepEqual(await pool.send({ from: 'bot@ztrust.test', to: ['user@bücher.example'] }, RAW), { refused: [] });
+  assert.ok(server.seen.lines.includes('RCPT TO:<user@xn--bcher-kva.example>'), server.seen.lines.join(' | '));
+  assert.deepEqual(await pool.send({ from: 'bot@ztrust.test', to: ['a@example.org', 'refuse-perm@example.org'] }, RAW), { refused: ['refuse-perm@example.org'] });
+  const dir = tmp(t);
+  const tr = transport(dir, `smtp://127.0.0.1:${server.port}`);
+  await assert.rejects(tr.send('x1', { from: 'bot@ztrust.test', to: ['refuse-temp@example.org', 'refuse-perm@example.org'] }, RAW),
+    (err: unknown) => err instanceof TransportError && !isPermanentSmtpError(err));
+  await assert.rejects(tr.send('x2', { from: 'bot@ztrust.test', to: ['refuse-perm@example.org'] }, RAW),
+    (err: unknown) => err instanceof TransportError && isPermanentSmtpError(err) && /550/.test(err.message));
+  // A refusal at the greeting is temporary too, whatever its code.
+  const closedShop = await scripted(t, { greet: (sock) => sock.end('554 5.3.2 not accepting mail\r\n') });
+  const tr2 = transport(dir, `smtp://127.0.0.1:${closedShop.port}`);
+  await assert.rejects(tr2.send('x3', ENVELOPE, RAW), (err: unknown) => err instanceof TransportError && !isPermanentSmtpError(err) && /554/.test(err.message));
+  tr.close();
+  tr2.close();
+  pool.close();
 });
