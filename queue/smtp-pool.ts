@@ -126,6 +126,7 @@ export class SmtpPool {
     this.closed = true;
     for (const c of this.idle.splice(0)) c.end('quit');
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = null;
     this.wakeAll();
   }
 
@@ -149,8 +150,12 @@ export class SmtpPool {
           this.opening++;
           try {
             const c = await this.open();
-            this.failedOpens = 0;
-            this.reopenAt = 0;
+            if (this.failedOpens) {
+              // The relay takes connections again: the others in line may open theirs.
+              this.failedOpens = 0;
+              this.reopenAt = 0;
+              this.wakeAll();
+            }
             return c;
           } catch (err) {
             this.inUse--;
@@ -161,8 +166,19 @@ export class SmtpPool {
           }
         }
       }
+      // Waiting for the reopen delay: a timer wakes the line when it has
+      // passed (again if one fired a moment early, as timers may).
+      if (this.reopenAt > Date.now()) this.armReopen();
       await new Promise<void>((r) => this.waiters.push(r));
     }
+  }
+
+  private armReopen(): void {
+    if (this.reopenTimer) return;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = null;
+      this.wakeAll();
+    }, Math.max(1, this.reopenAt - Date.now() + 1));
   }
 
   /** The next open waits, longer after each failure in a row; the waiting sends are woken when it may be tried. */
@@ -172,11 +188,8 @@ export class SmtpPool {
     this.failedOpens = Math.min(this.failedOpens + 1, 30);
     this.reopenAt = Date.now() + delay;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
-    this.reopenTimer = setTimeout(() => {
-      this.reopenTimer = null;
-      this.wakeAll();
-    }, delay);
-    this.reopenTimer.unref();
+    this.reopenTimer = null;
+    this.armReopen();
   }
 
   private release(conn: Conn): void {
