@@ -36,6 +36,11 @@ export function isSmallOrderEd25519(point: Uint8Array): boolean {
   return SMALL_ORDER.has(p.toString('hex'));
 }
 
+/** Why anyone could sign for an Ed25519 key with this public point, or null. */
+export function forgeableEd25519Point(point: Uint8Array): string | null {
+  return isSmallOrderEd25519(point) ? 'an Ed25519 public point of small order' : null;
+}
+
 /** The public parameters of openpgp.js's key packets that matter here. */
 export interface PublicParams { e?: Uint8Array; Q?: Uint8Array; A?: Uint8Array }
 
@@ -59,6 +64,5 @@ export function forgeableBecause(algorithm: string, params: PublicParams | undef
   // EdDSALegacy: the point after its 0x40 prefix; RFC 9580 Ed25519: the point itself.
   const point = algorithm === 'eddsaLegacy' && params.Q?.length === 33 && params.Q[0] === 0x40 ? params.Q.subarray(1)
     : algorithm === 'ed25519' ? params.A : undefined;
-  if (point && isSmallOrderEd25519(point)) return 'an Ed25519 public point of small order';
-  return null;
+  return point ? forgeableEd25519Point(point) : null;
 }

@@ -10,7 +10,7 @@ import type { PolicyCode } from './codes.js';
 import { HASH_ALGORITHMS } from './openpgp.js';
 import { isRejectedHash, type CryptoPolicy } from './settings.js';
 import { line } from '../templates.js';
-import { forgeableRsaExponent, isSmallOrderEd25519 } from './forgeable.js';
+import { forgeableEd25519Point, forgeableRsaExponent } from './forgeable.js';
 
 export interface PolicyFinding {
   code: PolicyCode;
@@ -143,7 +143,7 @@ export function judgeCertKey(
   // anyone can sign for (src/policy/forgeable.ts). Its self-signature proves
   // nothing, and every certificate "issued" under it would verify.
   const forgeable = (type === 'rsa' || type === 'rsa-pss') && details.publicExponent !== undefined ? forgeableRsaExponent(details.publicExponent)
-    : type === 'ed25519' && details.point && isSmallOrderEd25519(details.point) ? 'an Ed25519 public point of small order' : null;
+    : type === 'ed25519' && details.point ? forgeableEd25519Point(details.point) : null;
   if (forgeable) {
     if (details.modulusLength !== undefined) out.bits = details.modulusLength;
     out.problems.push({ code: 'POLICY_KEY_FORGEABLE', text: line('reason-policy-key-forgeable', { what: forgeable }) });

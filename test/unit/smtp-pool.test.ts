@@ -8,82 +8,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { parseConfig } from '../../src/config/load.js';
-import { connectNoDelay, createTransport, isPermanentSmtpError } from '../../queue/transport.js';
+import { connectNoDelay, isPermanentSmtpError } from '../../queue/transport.js';
 import { SmtpPool, type SmtpPoolOptions } from '../../queue/smtp-pool.js';
 import { TransportError } from '../../src/errors.js';
 import { freePort } from '../harness/ports.js';
+import { ENVELOPE, makeCert, noOpenssl, RAW, smtpServer, tmpDir, transportFor } from './smtp-servers.js';
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-const RAW = Buffer.from('From: bot@ztrust.test\r\nTo: someone@example.org\r\nSubject: a reply\r\nMessage-ID: <r1@ztrust.test>\r\n\r\nHello.\r\n');
-const ENVELOPE = { from: 'bot@ztrust.test', to: ['someone@example.org'] };
-
-interface Server { port: number; mails: { user: string | undefined; raw: Buffer }[]; connections: number; maxOpen: number; delayMs: number }
-
-async function smtpServer(t: { after: (fn: () => Promise<void>) => void }, opts: Partial<SMTPServerOptions>): Promise<Server> {
-  const s: Server = { port: await freePort(), mails: [], connections: 0, maxOpen: 0, delayMs: 5 };
-  let open = 0;
-  const server = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS'], hideSTARTTLS: true, disableReverseLookup: true, logger: false, closeTimeout: 200,
-    onConnect(_session, cb) {
-      s.connections++;
-      s.maxOpen = Math.max(s.maxOpen, ++open);
-      cb();
-    },
-    onClose() { open--; },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        s.mails.push({ user: (session.user as string | undefined), raw: Buffer.concat(chunks) });
-        setTimeout(cb, s.delayMs); // a little time in the server, so sends overlap
-      });
-    },
-    ...opts,
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(s.port, '127.0.0.1', () => resolve());
-  });
-  server.on('error', () => undefined);
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return s;
-}
-
-function transport(dir: string, url: string, extra: { outbox?: Record<string, unknown>; concurrency?: number } = {}) {
-  const cfg = parseConfig({
-    bot: { address: 'bot@ztrust.test', name: 'ztrust-bot' },
-    dataDir: dir,
-    mailbox: { url: `maildir:${path.join(dir, 'inbox')}` },
-    outbox: { url, tls: { starttls: false }, ...extra.outbox },
-    queue: { outboundConcurrency: extra.concurrency ?? 8 },
-    maintainers: [],
-  }, dir);
-  return createTransport(cfg);
-}
-
-function tmp(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'zt-smtp-pool-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+/** The transport for `url` (STARTTLS off unless `outbox` says), with `concurrency` connections. */
+const transport = (dir: string, url: string, extra: { outbox?: Record<string, unknown>; concurrency?: number } = {}) =>
+  transportFor(dir, { url, tls: { starttls: false }, ...extra.outbox }, extra.concurrency ?? 8);
+const tmp = (t: Parameters<typeof tmpDir>[0]) => tmpDir(t, 'zt-smtp-pool-');
 
 test('credentials: used after STARTTLS when the server offers AUTH; a wrong password is refused (temporary), nothing delivered',
-  { skip: hasOpenssl ? false : 'openssl is not installed' }, async (t) => {
+  { skip: noOpenssl }, async (t) => {
     const dir = tmp(t);
-    const keyFile = path.join(dir, 'key.pem');
-    const certFile = path.join(dir, 'cert.pem');
-    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    const { key, cert, certFile } = makeCert(dir);
     const server = await smtpServer(t, {
-      authOptional: false, disabledCommands: [], hideSTARTTLS: false, key: readFileSync(keyFile), cert: readFileSync(certFile), authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: false, disabledCommands: [], hideSTARTTLS: false, key, cert, authMethods: ['PLAIN', 'LOGIN'],
       onAuth(auth, _session, cb) {
         if (auth.username === 'relay-user' && auth.password === 'right horse') cb(null, { user: auth.username });
         else cb(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
@@ -122,7 +64,7 @@ test('a connection the server closed while idle is dropped, and the next send op
 
 test('at most outboundConcurrency connections at once, reused; a connection is replaced after 1,000 mails', async (t) => {
   const dir = tmp(t);
-  const server = await smtpServer(t, {});
+  const server = await smtpServer(t, { delayMs: 5 });
   const tr = transport(dir, `smtp://127.0.0.1:${server.port}`, { concurrency: 3 });
   await Promise.all(Array.from({ length: 30 }, (_, i) => tr.send(`c${i}`, ENVELOPE, RAW)));
   assert.equal(server.mails.length, 30);
