@@ -16,7 +16,7 @@
  * Signatures are verified by node:crypto (OpenSSL) and openpgp.js; only the
  * extension fields node:crypto does not expose come from ./extensions.ts.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import { DEFAULT_LIMITS, LIMIT_ERRORS, type Limits } from '../limits.js';
 import {
@@ -125,10 +125,24 @@ export function checkCaCert(
   r.signatureAlgorithm = sigAlg.name;
   if (sigAlg.problem) refuse(sigAlg.problem.code, sigAlg.problem.text);
 
-  const pk = x.publicKey;
+  // The key is read with care (found by an attack review): node cannot
+  // read some (an unknown algorithm, a point not on the curve: the getter
+  // throws), and reading the details or the JWK of a P-256 key that is the
+  // point at infinity aborts the process (a native assertion), while its
+  // DER export refuses it with an error. Unreadable: refused, nothing more.
+  let pk: KeyObject;
+  try {
+    pk = x.publicKey;
+    pk.export({ type: 'spki', format: 'der' });
+  } catch (err) {
+    refuse('X509_UNREADABLE', `its public key cannot be read: ${(err as Error).message}`);
+    return r;
+  }
   r.keyAlg = pk.asymmetricKeyType ?? 'unknown';
-  const point = r.keyAlg === 'ed25519' ? Buffer.from(pk.export({ format: 'jwk' }).x ?? '', 'base64url') : undefined;
-  const keyJudged = judgeCertKey(policy, r.keyAlg, { ...pk.asymmetricKeyDetails, point });
+  const jwk = r.keyAlg === 'rsa' || r.keyAlg === 'ed25519' || r.keyAlg === 'ed448' ? pk.export({ format: 'jwk' }) : {};
+  const modulus = jwk.n ? BigInt(`0x${Buffer.from(jwk.n, 'base64url').toString('hex')}`) : undefined;
+  const point = jwk.x && jwk.kty === 'OKP' ? Buffer.from(jwk.x, 'base64url') : undefined;
+  const keyJudged = judgeCertKey(policy, r.keyAlg, { ...pk.asymmetricKeyDetails, modulus, point });
   if (keyJudged.bits !== undefined) r.bits = keyJudged.bits;
   if (keyJudged.curve !== undefined) r.curve = keyJudged.curve;
   keyJudged.problems.forEach((p) => refuse(p.code, p.text));

@@ -19,7 +19,7 @@ export const POLICY_CODES = {
   POLICY_RSA_TOO_SHORT: 'an RSA key below the policy minimum',
   POLICY_RSA_BELOW_RECOMMENDED: 'an RSA key below the recommended size (a warning)',
   POLICY_CURVE_REFUSED: 'a curve the policy does not list',
-  POLICY_KEY_FORGEABLE: 'a public key anyone can make signatures for (RSA exponent below 3 or even, an Ed25519 point of small order)',
+  POLICY_KEY_FORGEABLE: 'a public key anyone can make signatures for (an RSA exponent below 3, even, over 64 bits or 1 modulo lambda(n); an Ed25519 or Ed448 point of small order)',
   // time
   POLICY_TIME_FUTURE: 'dated further in the future than the allowed clock skew',
   POLICY_TIME_TOO_OLD: 'older than the signature age allowed for state-changing commands',

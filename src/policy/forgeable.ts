@@ -36,20 +36,67 @@ export function isSmallOrderEd25519(point: Uint8Array): boolean {
   return SMALL_ORDER.has(p.toString('hex'));
 }
 
-/** Why anyone could sign for an Ed25519 key with this public point, or null. */
-export function forgeableEd25519Point(point: Uint8Array): string | null {
-  return isSmallOrderEd25519(point) ? 'an Ed25519 public point of small order' : null;
+/** Ed448's field prime, 2^448 - 2^224 - 1. */
+const ED448_P = 2n ** 448n - 2n ** 224n - 1n;
+
+/**
+ * Whether an Ed448 public key (57 octets, y little-endian, the x sign in the
+ * top bit) is a point of small order: y = 1 (the identity), y = -1 (order
+ * 2) or y = 0 (the points (+-1, 0), order 4), canonical or not. With one of
+ * them a single constant signature verifies for every message (found by an
+ * attack review: the 57 zero octets, with R = the key and S = 0).
+ */
+export function isSmallOrderEd448(point: Uint8Array): boolean {
+  if (point.length !== 57) return false;
+  const b = Buffer.from(point);
+  b[56] &= 0x7f;
+  const y = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`) % ED448_P;
+  return y === 0n || y === 1n || y === ED448_P - 1n;
+}
+
+/** Why anyone could sign for an EdDSA key (Ed25519 or Ed448) with this public point, or null. */
+export function forgeableEdPoint(point: Uint8Array): string | null {
+  if (point.length === 32 && isSmallOrderEd25519(point)) return 'an Ed25519 public point of small order';
+  if (point.length === 57 && isSmallOrderEd448(point)) return 'an Ed448 public point of small order';
+  return null;
+}
+
+/** `base^exp mod m`, square and multiply (exp at most 64 bits here: a few dozen steps). */
+function modPow(base: bigint, exp: bigint, m: bigint): bigint {
+  let r = 1n;
+  let b = base % m;
+  for (let e = exp; e > 0n; e >>= 1n) {
+    if (e & 1n) r = (r * b) % m;
+    b = (b * b) % m;
+  }
+  return r;
+}
+
+/**
+ * Why anyone could sign for an RSA key with public exponent `e` and
+ * modulus `n` (when known), or null:
+ * - e below 3, or even (no RSA key has one);
+ * - e over 64 bits: no key generator makes one (GnuPG and OpenSSL use
+ *   65537; OpenSSL refuses more than 64 bits for moduli over 3072 bits),
+ *   and one of that size can be 1 + lambda(n), for which x^e = x: the
+ *   padded digest is its own signature (found by an attack review);
+ * - e = 1 modulo lambda(n) for a smaller e, tested as 2^e = 2 and 3^e = 3
+ *   (mod n), the same forgery with a modulus of many small primes.
+ */
+export function forgeableRsaKey(e: bigint, n?: bigint): string | null {
+  if (e < 3n) return `RSA public exponent ${e}`;
+  if (e % 2n === 0n) return `an even RSA public exponent (${e > 1_000_000n ? `${e.toString(2).length} bits` : String(e)})`;
+  if (e >= 2n ** 64n) return `an RSA public exponent of ${e.toString(2).length} bits (over 64)`;
+  if (n !== undefined && n > 3n && modPow(2n, e, n) === 2n && modPow(3n, e, n) === 3n) return 'an RSA public exponent that leaves every value unchanged (1 modulo lambda(n))';
+  return null;
 }
 
 /** The public parameters of openpgp.js's key packets that matter here. */
-export interface PublicParams { e?: Uint8Array; Q?: Uint8Array; A?: Uint8Array }
+export interface PublicParams { e?: Uint8Array; n?: Uint8Array; Q?: Uint8Array; A?: Uint8Array }
 
-/** Why anyone could sign for an RSA key with public exponent `e`, or null. */
-export function forgeableRsaExponent(e: bigint): string | null {
-  if (e < 3n) return `RSA public exponent ${e}`;
-  if (e % 2n === 0n) return `an even RSA public exponent (${e > 1_000_000n ? `${e.toString(2).length} bits` : String(e)})`;
-  return null;
-}
+const rsaJudged = new WeakMap<PublicParams, string | null>();
+
+const big = (b: Uint8Array): bigint => (b.length ? BigInt(`0x${Buffer.from(b).toString('hex')}`) : 0n);
 
 /**
  * Why anyone could sign for a key with these parameters (openpgp.js's
@@ -58,11 +105,14 @@ export function forgeableRsaExponent(e: bigint): string | null {
 export function forgeableBecause(algorithm: string, params: PublicParams | undefined): string | null {
   if (!params) return null;
   if ((algorithm === 'rsaEncryptSign' || algorithm === 'rsaSign') && params.e) {
-    const why = forgeableRsaExponent(params.e.length ? BigInt(`0x${Buffer.from(params.e).toString('hex')}`) : 0n);
+    // Once per key packet (its parameters object): the modulus test costs
+    // tens of microseconds, and a signer's key is judged at every message.
+    let why = rsaJudged.get(params);
+    if (why === undefined) rsaJudged.set(params, (why = forgeableRsaKey(big(params.e), params.n ? big(params.n) : undefined)));
     if (why) return why;
   }
-  // EdDSALegacy: the point after its 0x40 prefix; RFC 9580 Ed25519: the point itself.
+  // EdDSALegacy: the point after its 0x40 prefix; RFC 9580 Ed25519 and Ed448: the point itself.
   const point = algorithm === 'eddsaLegacy' && params.Q?.length === 33 && params.Q[0] === 0x40 ? params.Q.subarray(1)
-    : algorithm === 'ed25519' ? params.A : undefined;
-  return point ? forgeableEd25519Point(point) : null;
+    : algorithm === 'ed25519' || algorithm === 'ed448' ? params.A : undefined;
+  return point ? forgeableEdPoint(point) : null;
 }

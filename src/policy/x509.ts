@@ -10,7 +10,7 @@ import type { PolicyCode } from './codes.js';
 import { HASH_ALGORITHMS } from './openpgp.js';
 import { isRejectedHash, type CryptoPolicy } from './settings.js';
 import { line } from '../templates.js';
-import { forgeableEd25519Point, forgeableRsaExponent } from './forgeable.js';
+import { forgeableEdPoint, forgeableRsaKey } from './forgeable.js';
 
 export interface PolicyFinding {
   code: PolicyCode;
@@ -131,19 +131,19 @@ export interface CertKeyJudgement {
 
 /**
  * The certificate's public key (node:crypto's asymmetricKeyType and details;
- * `point`: an Ed25519 key's 32 octets) against the policy.
+ * `modulus`: an RSA key's n; `point`: an EdDSA key's octets) against the policy.
  */
 export function judgeCertKey(
   policy: CryptoPolicy,
   type: string,
-  details: { modulusLength?: number; publicExponent?: bigint; namedCurve?: string; point?: Uint8Array },
+  details: { modulusLength?: number; publicExponent?: bigint; modulus?: bigint; namedCurve?: string; point?: Uint8Array },
 ): CertKeyJudgement {
   const out: CertKeyJudgement = { problems: [], warnings: [] };
   // Before size and curve, as for OpenPGP keys: no size makes up for a key
   // anyone can sign for (src/policy/forgeable.ts). Its self-signature proves
   // nothing, and every certificate "issued" under it would verify.
-  const forgeable = (type === 'rsa' || type === 'rsa-pss') && details.publicExponent !== undefined ? forgeableRsaExponent(details.publicExponent)
-    : type === 'ed25519' && details.point ? forgeableEd25519Point(details.point) : null;
+  const forgeable = (type === 'rsa' || type === 'rsa-pss') && details.publicExponent !== undefined ? forgeableRsaKey(details.publicExponent, details.modulus)
+    : (type === 'ed25519' || type === 'ed448') && details.point ? forgeableEdPoint(details.point) : null;
   if (forgeable) {
     if (details.modulusLength !== undefined) out.bits = details.modulusLength;
     out.problems.push({ code: 'POLICY_KEY_FORGEABLE', text: line('reason-policy-key-forgeable', { what: forgeable }) });

@@ -7,7 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as openpgp from 'openpgp';
-import { forgeableBecause, isSmallOrderEd25519, SMALL_ORDER_ED25519 } from '../../src/policy/forgeable.js';
+import { forgeableBecause, forgeableEdPoint, forgeableRsaKey, isSmallOrderEd25519, isSmallOrderEd448, SMALL_ORDER_ED25519 } from '../../src/policy/forgeable.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { algorithmInfo } from '../../src/pgp/inspect.js';
 import { DEFAULT_CRYPTO_POLICY, isAlgorithmCode, judgeKeyAlgorithm } from '../../src/policy/index.js';
 import { makeGpgHome, type GpgHome } from '../harness/gpg.js';
@@ -66,6 +67,38 @@ test('RSA exponents: 0, 1, 2 and even ones are forgeable; 3 and 65537 are not', 
   assert.match(forgeableBecause('rsaEncryptSign', e(65536)) ?? '', /^an even RSA public exponent/);
   assert.equal(forgeableBecause('rsaEncryptSign', e(3)), null);
   assert.equal(forgeableBecause('rsaEncryptSign', e(65537)), null);
+});
+
+test('RSA exponents over 64 bits, and one that is 1 modulo lambda(n), are forgeable; 65537 with the same modulus and a real modulus are not', () => {
+  // A modulus of primes p with p - 1 dividing 720720 (lcm of 1..16): lambda(n) divides 720720, so e = 720721 leaves every value as it was.
+  const primes = [7n, 11n, 13n, 17n, 31n, 37n, 41n, 43n, 61n, 71n, 73n, 79n, 89n, 181n, 241n, 337n];
+  for (const q of primes) assert.equal(720720n % (q - 1n), 0n, `${q} - 1 divides 720720`);
+  const n = primes.reduce((a, b) => a * b, 1n);
+  assert.match(forgeableRsaKey(720721n, n) ?? '', /1 modulo lambda\(n\)/);
+  assert.equal(forgeableRsaKey(65537n, n), null);
+  assert.match(forgeableRsaKey(2n ** 64n + 1n) ?? '', /of 65 bits \(over 64\)/);
+  const bytes = (v: bigint) => Buffer.from(v.toString(16).padStart(2 * Math.ceil(v.toString(16).length / 2), '0'), 'hex');
+  assert.match(forgeableBecause('rsaEncryptSign', { e: bytes(720721n), n: bytes(n) }) ?? '', /1 modulo lambda\(n\)/);
+  const real = BigInt(`0x${'c5'.repeat(256)}`) | 1n;
+  assert.equal(forgeableRsaKey(65537n, real), null);
+});
+
+test('Ed448 points of small order (y = 0, 1 or -1, canonical or not, either sign) are forgeable; the base point is not', () => {
+  const p = 2n ** 448n - 2n ** 224n - 1n;
+  const enc = (y: bigint, sign = false) => {
+    const b = Buffer.from(y.toString(16).padStart(114, '0'), 'hex').reverse();
+    if (sign) b[56] |= 0x80;
+    return b;
+  };
+  for (const y of [0n, 1n, p - 1n, p, p + 1n]) {
+    for (const sign of [false, true]) assert.equal(isSmallOrderEd448(enc(y, sign)), true, `y=${y === p ? 'p' : y === p + 1n ? 'p+1' : y === p - 1n ? 'p-1' : y}`);
+  }
+  assert.equal(forgeableBecause('ed448', { A: enc(1n) }), 'an Ed448 public point of small order');
+  // The base point of RFC 8032 (its y), and a real key from node:crypto.
+  const baseY = 298819210078481492676017930443930673437544040154080242095928241372331506189835876003536878655418784733982303233503462500531545062832660n;
+  assert.equal(isSmallOrderEd448(enc(baseY)), false);
+  const real = Buffer.from(generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  assert.equal(forgeableEdPoint(real), null);
 });
 
 test('the policy refuses a forgeable key as weak, before its size; real GnuPG keys are not flagged', async () => {
