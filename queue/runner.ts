@@ -82,6 +82,7 @@ const REDIS_START_WAIT_MS = 10_000;
 
 export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<Runner> {
   const { config: cfg, store, logger } = app;
+  store.checkpointInBackground?.((reason) => logger.warn({ reason }, 'the store\'s checkpoint thread stopped; the worker checkpoints the store itself again'));
   const redis = await connectRedis(cfg.queue.redisUrl, cfg.dataDir, cfg.queue.redisServer, logger, REDIS_START_WAIT_MS);
   const connection = bullConnection(redis);
   const transport = createTransport(cfg);

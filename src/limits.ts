@@ -435,6 +435,23 @@ export const OUTBOX_BOUNDS = Object.freeze({
   freshWaiting: 1000,
 });
 
+/** Bounds on the SQLite state store's write-ahead log (src/store/checkpoints.ts). */
+export const STORE_BOUNDS = Object.freeze({
+  /**
+   * How often the worker's checkpoint thread looks for new commits to copy
+   * from the write-ahead log into the database file. Each look that finds
+   * some copies them all (a PASSIVE checkpoint: writers are never blocked).
+   */
+  checkpointEveryMs: 100,
+  /**
+   * Pages of write-ahead log after which the worker's own connection
+   * checkpoints anyway, as SQLite does at 1,000 pages without the thread: the
+   * log cannot grow past this (about 40 MB) while the thread lags or has
+   * stopped.
+   */
+  walBackstopPages: 10_000,
+});
+
 /** Bounds on the watch alerts (src/watch/alerts.ts). */
 export const WATCH_BOUNDS = Object.freeze({
   /** Log entries one scan reads: a first scan after a large import is spread over several runs. */

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from '../errors.js';
-import { limitedOutcome, type BudgetSpent } from '../limits.js';
+import { limitedOutcome, STORE_BOUNDS, type BudgetSpent } from '../limits.js';
+import { BackgroundCheckpoints } from './checkpoints.js';
 import { claimHeldByOther } from './claim.js';
 import type {
   ChangeRow, ChangeState, Completion, CompletionResult, Cursor, EffectsResult, OutboxRecord, OutboxRow, ReplyBudget, SendClaim, SpoolRecord, SpoolRow,
@@ -24,6 +25,9 @@ import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalReco
 //    claimed it: src/store/claim.ts). An older version would not honour the
 //    claims, so it refuses a store of this version.
 const SCHEMA_VERSION = 5;
+
+/** SQLite's default wal_autocheckpoint (pages). */
+const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -175,6 +179,7 @@ export class SqliteStore implements StateStore {
    */
   private readonly statements = new Map<string, Database.Statement>();
   private tallyPrunedAt = 0;
+  private checkpoints: BackgroundCheckpoints | null = null;
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -747,7 +752,24 @@ export class SqliteStore implements StateStore {
     this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
+  /** See StateStore.checkpointInBackground and src/store/checkpoints.ts. */
+  checkpointInBackground(onFailure: (reason: string) => void): void {
+    if (this.checkpoints || !this.db.open || this.db.memory) return;
+    this.db.pragma(`wal_autocheckpoint = ${STORE_BOUNDS.walBackstopPages}`);
+    this.checkpoints = BackgroundCheckpoints.start(this.db.name, (reason) => {
+      // Back to SQLite's own rule: this connection checkpoints at 1,000 pages.
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+      onFailure(reason);
+    });
+  }
+
   async close(): Promise<void> {
+    // The thread first, and waited for: the last connection to close copies
+    // the log into the database file and removes it, and that must be done
+    // when close() returns (the next open, a backup, may come at once).
+    const checkpoints = this.checkpoints;
+    this.checkpoints = null;
+    await checkpoints?.stop();
     if (this.db.open) this.db.close();
   }
 }

@@ -542,5 +542,14 @@ export interface StateStore {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
 
+  /**
+   * Optional: a backend whose commits pay a periodic flush (SQLite's WAL
+   * checkpoints, with their fsyncs) moves it to a thread of its own. The
+   * worker calls this once at start; CLI commands do not (a thread is not
+   * worth its start-up for a few writes). `onFailure` is told if the
+   * thread stops; the store then flushes as it would without it.
+   */
+  checkpointInBackground?(onFailure: (reason: string) => void): void;
+
   close(): Promise<void>;
 }
