@@ -439,17 +439,27 @@ export const OUTBOX_BOUNDS = Object.freeze({
 export const STORE_BOUNDS = Object.freeze({
   /**
    * How often the worker's checkpoint thread looks for new commits to copy
-   * from the write-ahead log into the database file. Each look that finds
-   * some copies them all (a PASSIVE checkpoint: writers are never blocked).
+   * from the write-ahead log into the database file (a PASSIVE checkpoint:
+   * writers are never blocked, so a busy store is copied up to about its
+   * last commit each time).
    */
   checkpointEveryMs: 100,
   /**
    * Pages of write-ahead log after which the worker's own connection
-   * checkpoints anyway, as SQLite does at 1,000 pages without the thread: the
-   * log cannot grow past this (about 40 MB) while the thread lags or has
-   * stopped.
+   * checkpoints: what the thread left (at most the commits of its last
+   * tick) is copied, and the log starts again from the beginning. SQLite
+   * does this at 1,000 pages without the thread. In a backlog this is how
+   * the log restarts, about 40 MB (some 280 messages) apart; it can run
+   * past it while the thread's checkpoint holds the lock (twice this was
+   * seen under a synthetic stream of 140 KB commits).
    */
   walBackstopPages: 10_000,
+  /**
+   * Bytes the write-ahead log file is cut back to when the log restarts
+   * (journal_size_limit): without it the file stays at its largest size
+   * until the store is closed.
+   */
+  walKeepBytes: 8 * 1024 * 1024,
 });
 
 /** Bounds on the watch alerts (src/watch/alerts.ts). */

@@ -26,8 +26,6 @@ import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalReco
 //    claims, so it refuses a store of this version.
 const SCHEMA_VERSION = 5;
 
-/** SQLite's default wal_autocheckpoint (pages). */
-const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -180,6 +178,7 @@ export class SqliteStore implements StateStore {
   private readonly statements = new Map<string, Database.Statement>();
   private tallyPrunedAt = 0;
   private checkpoints: BackgroundCheckpoints | null = null;
+  private closing: Promise<void> | null = null;
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -754,23 +753,35 @@ export class SqliteStore implements StateStore {
 
   /** See StateStore.checkpointInBackground and src/store/checkpoints.ts. */
   checkpointInBackground(onFailure: (reason: string) => void): void {
-    if (this.checkpoints || !this.db.open || this.db.memory) return;
-    this.db.pragma(`wal_autocheckpoint = ${STORE_BOUNDS.walBackstopPages}`);
-    this.checkpoints = BackgroundCheckpoints.start(this.db.name, (reason) => {
-      // Back to SQLite's own rule: this connection checkpoints at 1,000 pages.
-      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+    if (this.checkpoints || this.closing || !this.db.open || this.db.memory) return;
+    const own = this.db.pragma('wal_autocheckpoint', { simple: true }) as number;
+    // Back to this connection's own rule, SQLite's 1,000 pages, when the thread stops.
+    const fallBack = (reason: string): void => {
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${own}`);
       onFailure(reason);
-    });
+    };
+    this.db.pragma(`wal_autocheckpoint = ${STORE_BOUNDS.walBackstopPages}`);
+    this.db.pragma(`journal_size_limit = ${STORE_BOUNDS.walKeepBytes}`);
+    try {
+      this.checkpoints = BackgroundCheckpoints.start(this.db.name, fallBack);
+    } catch (err) {
+      fallBack(`the checkpoint thread did not start: ${(err as Error).message}`);
+    }
   }
 
-  async close(): Promise<void> {
-    // The thread first, and waited for: the last connection to close copies
-    // the log into the database file and removes it, and that must be done
-    // when close() returns (the next open, a backup, may come at once).
-    const checkpoints = this.checkpoints;
-    this.checkpoints = null;
-    await checkpoints?.stop();
-    if (this.db.open) this.db.close();
+  close(): Promise<void> {
+    // One close, however many callers: a second caller waits for the first.
+    if (!this.closing) {
+      const checkpoints = this.checkpoints;
+      this.checkpoints = null;
+      const closeDb = (): void => { if (this.db.open) this.db.close(); };
+      // The thread first, and waited for: when close() returns no other
+      // connection of this store is open (the next open, a copy of the
+      // files, may follow at once). Without a thread the database is closed
+      // before close() returns, as it always was.
+      this.closing = checkpoints ? checkpoints.stop().then(closeDb) : new Promise<void>((resolve) => resolve(closeDb()));
+    }
+    return this.closing;
   }
 }
 

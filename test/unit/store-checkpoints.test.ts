@@ -5,6 +5,7 @@
  * leaves no log behind, and a thread that fails hands the checkpoints back
  * to the worker's connection.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +69,58 @@ test('close() with the thread running leaves no log behind and loses nothing', a
   const again = SqliteStore.open(file);
   assert.deepEqual(await again.spoolStates(['c-0', 'c-49']), new Map([['c-0', 'queued'], ['c-49', 'queued']]));
   await again.close();
+});
+
+test('close() waits for the thread; two closes at once both wait for the one close', async () => {
+  const file = tempDb();
+  const s = SqliteStore.open(file);
+  s.checkpointInBackground(() => assert.fail('no failure expected'));
+  // The handle is private: read here only to see when its thread ends.
+  const thread = (s as unknown as { checkpoints: BackgroundCheckpoints }).checkpoints;
+  await spoolMany(s, 20, 'e');
+  await Promise.all([s.close(), s.close()]);
+  assert.equal(thread.exitedAlready, true, 'the thread has exited when close() returns');
+  assert.equal(existsSync(`${file}-wal`), false);
+  // A third close later is the same close, done.
+  await s.close();
+});
+
+test('a store whose worker never closes it does not keep the process alive', () => {
+  const file = tempDb();
+  const child = spawnSync(process.execPath, ['--import', 'tsx', new URL('./store-checkpoints-child.ts', import.meta.url).pathname, file],
+    { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(child.error, undefined, `the child did not exit by itself: ${child.error?.message}`);
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), 'written');
+  // Nothing it committed is lost: the log is part of the database.
+  const again = SqliteStore.open(file);
+  return again.getMeta('child').then(async (v) => {
+    assert.equal(v, 'was here');
+    await again.close();
+  });
+});
+
+test('in a backlog the log restarts past the backstop and its file is cut back to walKeepBytes', async () => {
+  const file = tempDb();
+  const s = SqliteStore.open(file);
+  s.checkpointInBackground(() => assert.fail('no failure expected'));
+  const wal = (): number => (existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0);
+  // Past the backstop: 8 KB rows are two or three pages each.
+  let i = 0;
+  let peak = 0;
+  while (i < STORE_BOUNDS.walBackstopPages / 2 + 500) {
+    await spoolMany(s, 50, `f${i}`);
+    i += 50;
+    peak = Math.max(peak, wal());
+  }
+  assert.ok(peak > STORE_BOUNDS.walKeepBytes, `the log grew past ${STORE_BOUNDS.walKeepBytes} bytes (peak ${peak})`);
+  // The restart comes with a later commit once the log is copied to its end.
+  let n = 0;
+  await until('the log file is cut back', () => {
+    void s.setMeta('tick', String(n++));
+    return wal() <= STORE_BOUNDS.walKeepBytes;
+  }, 20_000);
+  await s.close();
 });
 
 test('a thread that cannot open the database says so, and the worker connection checkpoints itself again', async () => {
