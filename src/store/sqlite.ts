@@ -26,7 +26,6 @@ import type { AttestationRecord, LogAppendRecord, LogIndexRows, RootApprovalReco
 //    claims, so it refuses a store of this version.
 const SCHEMA_VERSION = 5;
 
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spool (

@@ -85,7 +85,7 @@ test('close() waits for the thread; two closes at once both wait for the one clo
   await s.close();
 });
 
-test('a store whose worker never closes it does not keep the process alive', () => {
+test('a store whose worker never closes it does not keep the process alive', async () => {
   const file = tempDb();
   const child = spawnSync(process.execPath, ['--import', 'tsx', new URL('./store-checkpoints-child.ts', import.meta.url).pathname, file],
     { encoding: 'utf8', timeout: 30_000 });
@@ -94,10 +94,8 @@ test('a store whose worker never closes it does not keep the process alive', () 
   assert.equal(child.stdout.trim(), 'written');
   // Nothing it committed is lost: the log is part of the database.
   const again = SqliteStore.open(file);
-  return again.getMeta('child').then(async (v) => {
-    assert.equal(v, 'was here');
-    await again.close();
-  });
+  assert.equal(await again.getMeta('child'), 'was here');
+  await again.close();
 });
 
 test('in a backlog the log restarts past the backstop and its file is cut back to walKeepBytes', async () => {
