@@ -26,6 +26,7 @@ import {
 import { readSignaturePackets } from '../pgp/sigpacket.js';
 import { fingerprintOf, inspectKey, keyIdOf, toKeyring, type KeyLookup } from '../pgp/inspect.js';
 import { readExtensions, type CertExtensions } from './extensions.js';
+import { bigFromBytes } from '../policy/forgeable.js';
 
 export interface CaCheck {
   ok: boolean;
@@ -140,7 +141,7 @@ export function checkCaCert(
   }
   r.keyAlg = pk.asymmetricKeyType ?? 'unknown';
   const jwk = r.keyAlg === 'rsa' || r.keyAlg === 'ed25519' || r.keyAlg === 'ed448' ? pk.export({ format: 'jwk' }) : {};
-  const modulus = jwk.n ? BigInt(`0x${Buffer.from(jwk.n, 'base64url').toString('hex')}`) : undefined;
+  const modulus = jwk.n ? bigFromBytes(Buffer.from(jwk.n, 'base64url')) : undefined;
   const point = jwk.x && jwk.kty === 'OKP' ? Buffer.from(jwk.x, 'base64url') : undefined;
   const keyJudged = judgeCertKey(policy, r.keyAlg, { ...pk.asymmetricKeyDetails, modulus, point });
   if (keyJudged.bits !== undefined) r.bits = keyJudged.bits;

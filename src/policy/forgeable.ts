@@ -36,6 +36,11 @@ export function isSmallOrderEd25519(point: Uint8Array): boolean {
   return SMALL_ORDER.has(p.toString('hex'));
 }
 
+/** An unsigned big-endian integer (empty: 0). */
+export function bigFromBytes(b: Uint8Array): bigint {
+  return b.length ? BigInt(`0x${Buffer.from(b).toString('hex')}`) : 0n;
+}
+
 /** Ed448's field prime, 2^448 - 2^224 - 1. */
 const ED448_P = 2n ** 448n - 2n ** 224n - 1n;
 
@@ -50,7 +55,7 @@ export function isSmallOrderEd448(point: Uint8Array): boolean {
   if (point.length !== 57) return false;
   const b = Buffer.from(point);
   b[56] &= 0x7f;
-  const y = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`) % ED448_P;
+  const y = bigFromBytes(b.reverse()) % ED448_P;
   return y === 0n || y === 1n || y === ED448_P - 1n;
 }
 
@@ -96,8 +101,6 @@ export interface PublicParams { e?: Uint8Array; n?: Uint8Array; Q?: Uint8Array; 
 
 const rsaJudged = new WeakMap<PublicParams, string | null>();
 
-const big = (b: Uint8Array): bigint => (b.length ? BigInt(`0x${Buffer.from(b).toString('hex')}`) : 0n);
-
 /**
  * Why anyone could sign for a key with these parameters (openpgp.js's
  * algorithm name), or null. Only the kinds above are recognised.
@@ -108,7 +111,7 @@ export function forgeableBecause(algorithm: string, params: PublicParams | undef
     // Once per key packet (its parameters object): the modulus test costs
     // tens of microseconds, and a signer's key is judged at every message.
     let why = rsaJudged.get(params);
-    if (why === undefined) rsaJudged.set(params, (why = forgeableRsaKey(big(params.e), params.n ? big(params.n) : undefined)));
+    if (why === undefined) rsaJudged.set(params, (why = forgeableRsaKey(bigFromBytes(params.e), params.n ? bigFromBytes(params.n) : undefined)));
     if (why) return why;
   }
   // EdDSALegacy: the point after its 0x40 prefix; RFC 9580 Ed25519 and Ed448: the point itself.
