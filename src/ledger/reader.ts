@@ -7,8 +7,9 @@
  * Reading while the worker appends is safe by the log's write order: tiles
  * and bundles are durable before the checkpoint is swapped, so the tiles a
  * checkpoint commits to always exist. The files are read through the same
- * TileClient that reads a log published over HTTP, with a fetch that maps
- * URLs to files under the directory: one code path for local and remote.
+ * TileClient that reads a log published over HTTP, which reads them from
+ * the directory instead of fetching them: one code path for checking local
+ * and remote files.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,31 +28,32 @@ import {
   verifyCheckpoint,
   verifyConsistency,
   type Checkpoint,
+  type TileReadFn,
 } from '../tlog/index.js';
 import { hashUp } from '../tlog/hash.js';
 import { REPLY_BOUNDS } from '../limits.js';
 
-/** A fetch over the files of one directory (file: URLs only, never outside it). */
-export function directoryFetch(root: string): typeof fetch {
+/**
+ * Reads the files of one directory, never outside it (a relative name that
+ * climbs out is refused, as a fetch of another host would be). Read at
+ * once, not through the thread pool: a checkpoint, a key or a tile is a few
+ * KiB on a local disk, and the four hops of an fs/promises readFile (open,
+ * fstat, read, close) cost more than the read itself on a worker answering
+ * VERIFY after VERIFY.
+ */
+export function directoryReader(root: string): TileReadFn {
   const base = path.resolve(root);
-  // eslint-disable-next-line @typescript-eslint/require-await -- async as fetch is (a throw becomes a rejection), though the read is not
-  return (async (input: string | URL | Request): Promise<Response> => {
-    const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
-    if (url.protocol !== 'file:') return new Response(null, { status: 400 });
-    const file = path.resolve(decodeURIComponent(url.pathname));
-    if (!file.startsWith(base + path.sep)) return new Response(null, { status: 403 });
+  return (rel: string): Buffer | null => {
+    const file = path.resolve(base, rel);
+    if (!file.startsWith(base + path.sep)) throw new TlogError('TLOG_FETCH', `${rel} is outside the log directory`);
     try {
-      // Read at once, not through the thread pool: a checkpoint, a key or a
-      // tile is a few KiB on a local disk, and the four hops of an
-      // fs/promises readFile (open, fstat, read, close) cost more than the
-      // read itself on a worker answering VERIFY after VERIFY.
-      const body = readFileSync(file);
-      return new Response(body, { status: 200, headers: { 'content-length': String(body.length) } });
+      return readFileSync(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      return new Response(null, { status: code === 'ENOENT' || code === 'ENOTDIR' ? 404 : 500 });
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw err;
     }
-  });
+  };
 }
 
 const clients = new Map<string, TileClient>();
@@ -65,7 +67,7 @@ export function localClient(dir: string): TileClient {
   const abs = path.resolve(dir);
   let c = clients.get(abs);
   if (!c) {
-    c = new TileClient(`${pathToFileURL(abs).href}/`, { fetch: directoryFetch(abs) });
+    c = new TileClient(`${pathToFileURL(abs).href}/`, { read: directoryReader(abs) });
     clients.set(abs, c);
     if (clients.size > 16) clients.delete(clients.keys().next().value as string);
   }

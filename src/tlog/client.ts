@@ -12,15 +12,28 @@ import { decodeEntryBundle, entriesPath, TILE_WIDTH, tilePath, tileWidth } from 
 import { TileCache, TreeReader } from './tree.js';
 import { MAX_LOG_ENTRY_BYTES, TLOG_BOUNDS } from '../limits.js';
 
+/**
+ * Reads one file of the log, `rel` relative to its root: the bytes, null
+ * when there is no such file, or a throw. What `fetch` does over HTTP,
+ * without a Request and a Response per file.
+ */
+export type TileReadFn = (rel: string) => Buffer | null;
+
 export interface TileClientOptions {
   /** fetch implementation (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * Reads the files directly instead of fetching them (a log on the local
+   * disk: src/ledger/reader.ts). Read files are checked as fetched ones are.
+   */
+  read?: TileReadFn;
   cacheTiles?: number;
 }
 
 export class TileClient {
   private readonly base: URL;
   private readonly fetchImpl: typeof fetch;
+  private readonly readImpl: TileReadFn | undefined;
   private readonly cache: TileCache;
   /** The last checkpoint that verified, with what it verified with. */
   private lastVerified: { note: string; vkey: string; origin: string | undefined; checkpoint: Checkpoint } | null = null;
@@ -28,10 +41,12 @@ export class TileClient {
   constructor(baseUrl: string, opts: TileClientOptions = {}) {
     this.base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
     this.fetchImpl = opts.fetch ?? fetch;
+    this.readImpl = opts.read;
     this.cache = new TileCache(opts.cacheTiles ?? 64);
   }
 
   private async get(rel: string, maxBytes: number): Promise<Buffer | null> {
+    if (this.readImpl) return this.read(this.readImpl, rel, maxBytes);
     const url = new URL(rel, this.base);
     let res: Response;
     try {
@@ -54,6 +69,23 @@ export class TileClient {
     }
     const body = Buffer.from(await res.arrayBuffer());
     if (body.length > maxBytes) throw new TlogError('TLOG_FETCH', `GET ${url.href}: body larger than ${maxBytes} bytes`);
+    return body;
+  }
+
+  /**
+   * A file read directly. A worker answering VERIFY after VERIFY read the
+   * checkpoint through a Request and a Response each time (a fetch over
+   * the directory): a tenth of a millisecond a reply, for a read of a few
+   * hundred bytes.
+   */
+  private read(readImpl: TileReadFn, rel: string, maxBytes: number): Buffer | null {
+    let body: Buffer | null;
+    try {
+      body = readImpl(rel);
+    } catch (cause) {
+      throw new TlogError('TLOG_FETCH', `reading ${new URL(rel, this.base).href} failed`, { cause });
+    }
+    if (body && body.length > maxBytes) throw new TlogError('TLOG_FETCH', `${new URL(rel, this.base).href}: ${body.length} bytes is more than ${maxBytes}`);
     return body;
   }
 

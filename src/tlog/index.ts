@@ -53,4 +53,4 @@ export {
 } from './proof.js';
 export { ENTRY_HEADER, ENTRY_TYPES, formatEntry, parseEntry, type LogEntry, type LogEntryType } from './entry.js';
 export { TransparencyLog, type AppendResult, type TransparencyLogOptions } from './log.js';
-export { TileClient, type TileClientOptions } from './client.js';
+export { TileClient, type TileClientOptions, type TileReadFn } from './client.js';

@@ -8,16 +8,17 @@ import { before, after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { directoryFetch, LogReader } from '../../src/ledger/reader.js';
+import { directoryReader, LogReader } from '../../src/ledger/reader.js';
 import { checkLogText } from '../../src/ledger/proofmail.js';
 import { framed, FRAME_ENTRY, FRAME_PROOF } from '../../src/ledger/replies.js';
 import { LogService } from '../../src/ledger/service.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { entriesPath, generateLogKey, parseEntry, TileClient, tilePath, verifyConsistencyBlock, verifyProofBlock, type LogEntry } from '../../src/tlog/index.js';
+import { TLOG_BOUNDS } from '../../src/limits.js';
+import { entriesPath, generateLogKey, parseEntry, TileClient, tilePath, TlogError, verifyConsistencyBlock, verifyProofBlock, type LogEntry } from '../../src/tlog/index.js';
 
 const ORIGIN = 'reader.ztrust.test';
 
@@ -70,12 +71,34 @@ describe('LogReader: while the writer holds the lock', () => {
     assert.ok(rep.tiles >= 4, `tiles checked: ${rep.tiles}`);
   });
 
-  test('the directory fetch never leaves the log directory', async () => {
-    const f = directoryFetch(log.dir);
-    assert.equal((await f(`file://${log.dir}/checkpoint`)).status, 200);
-    assert.equal((await f(`file://${log.dir}/../../etc/passwd`)).status, 403);
-    assert.equal((await f(`file://${log.dir}/nope`)).status, 404);
-    assert.equal((await f('http://example.org/checkpoint')).status, 400);
+  test('the directory reader never leaves the log directory', () => {
+    const read = directoryReader(log.dir);
+    assert.equal(read('checkpoint')?.toString('utf8'), readFileSync(path.join(log.dir, 'checkpoint'), 'utf8'));
+    for (const out of ['../../etc/passwd', '/etc/passwd', '..', 'tile/../../checkpoint']) {
+      assert.throws(() => read(out), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_FETCH', out);
+    }
+    assert.equal(read('nope'), null);
+    assert.equal(read('checkpoint/under-a-file'), null);
+  });
+});
+
+describe('a local log read directly', () => {
+  test('a checkpoint over its bound, an unreadable one and a missing one are refused, not read', async () => {
+    const { dir, svc } = await makeLog(3, 3);
+    await svc.close();
+    const cp = path.join(dir, 'checkpoint');
+    const good = readFileSync(cp, 'utf8');
+    assert.equal((await LogReader.open(dir)).size, 3);
+    const refused = (msg: RegExp) => (err: unknown) => err instanceof TlogError && err.code === 'TLOG_FETCH' && msg.test(err.message);
+    writeFileSync(cp, good + 'x'.repeat(TLOG_BOUNDS.checkpointBytes));
+    await assert.rejects(LogReader.open(dir), refused(/bytes is more than/));
+    rmSync(cp);
+    mkdirSync(cp);
+    await assert.rejects(LogReader.open(dir), refused(/reading .*checkpoint failed/));
+    rmSync(cp, { recursive: true });
+    await assert.rejects(LogReader.open(dir), refused(/the log has no checkpoint/));
+    writeFileSync(cp, good);
+    assert.equal((await LogReader.open(dir)).size, 3);
   });
 });
 
