@@ -142,6 +142,21 @@ function nextMinute(iso: string): string {
 }
 
 /**
+ * Replies charged to a budget since @since (StateStore.replyBudgetSpent):
+ * the tallies of the whole minutes from @next on, and the outbox rows of
+ * the part of the first minute after @since. One statement for the
+ * sender's budget and the global one: it runs twice for every reply (in
+ * the dispatcher, and again under the write lock), and four statements
+ * each time cost a tenth of a millisecond.
+ */
+const SENDER_REPLIES = `(SELECT COALESCE(SUM(n), 0) FROM reply_counts WHERE budget = @key AND minute >= @next)
+  + (SELECT COUNT(*) FROM outbox WHERE budget = @key AND kind = 'reply' AND created_at >= @since AND created_at < @edgeEnd)`;
+const GLOBAL_REPLIES = `(SELECT COALESCE(SUM(n), 0) FROM reply_counts WHERE budget = @global AND minute >= @next)
+  + (SELECT COUNT(*) FROM outbox WHERE kind = 'reply' AND created_at >= @since AND created_at < @edgeEnd)`;
+const SENDER_AND_GLOBAL_REPLIES = `SELECT ${SENDER_REPLIES} AS sender, ${GLOBAL_REPLIES} AS global`;
+const SENDER_ONLY_REPLIES = `SELECT ${SENDER_REPLIES} AS sender`;
+
+/**
  * Columns added to existing tables after their first release. Each is
  * nullable and added only when missing, so the same code creates a new
  * state.db and upgrades an old one in place, whatever its schema_version
@@ -403,19 +418,14 @@ export class SqliteStore implements StateStore {
    * message: quadratic in a backlog of thousands of signed requests.
    */
   private budgetSpent(b: ReplyBudget): BudgetSpent | null {
-    if (this.repliesSince(b.key, b.since) >= b.perHour) return 'sender';
-    if (b.globalPerHour === null) return null;
-    return this.repliesSince(GLOBAL_TALLY, b.since) >= b.globalPerHour ? 'global' : null;
-  }
-
-  private repliesSince(budget: string, since: string): number {
-    const next = nextMinute(since);
-    const whole = this.sql('SELECT COALESCE(SUM(n), 0) AS n FROM reply_counts WHERE budget = ? AND minute >= ?').get(budget, next) as { n: number };
-    const edge = budget === GLOBAL_TALLY
-      ? this.sql(`SELECT COUNT(*) AS n FROM outbox WHERE kind = 'reply' AND created_at >= ? AND created_at < ?`).get(since, `${next}:00.000Z`)
-      : this.sql(`SELECT COUNT(*) AS n FROM outbox WHERE budget = ? AND kind = 'reply' AND created_at >= ? AND created_at < ?`)
-        .get(budget, since, `${next}:00.000Z`);
-    return whole.n + (edge as { n: number }).n;
+    const next = nextMinute(b.since);
+    const span = { key: b.key, since: b.since, next, edgeEnd: `${next}:00.000Z` };
+    if (b.globalPerHour === null) {
+      return (this.sql(SENDER_ONLY_REPLIES).get(span) as { sender: number }).sender >= b.perHour ? 'sender' : null;
+    }
+    const n = this.sql(SENDER_AND_GLOBAL_REPLIES).get({ ...span, global: GLOBAL_TALLY }) as { sender: number; global: number };
+    if (n.sender >= b.perHour) return 'sender';
+    return n.global >= b.globalPerHour ? 'global' : null;
   }
 
   /** Add an inserted reply to the tallies; tallies older than two hours are dropped now and then. */
