@@ -115,6 +115,7 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       // List posts the dispatcher would certainly ignore (src/commands/triage.ts):
       // recorded as done in one transaction, never spooled, queued or parsed.
       const quiet: Omit<SpoolRecord, 'raw' | 'declaredSize'>[] = [];
+      const toSpool: SpoolRecord[] = [];
       const keys = msgs.map((msg) => spoolKey(msg.mailbox, msg.uidValidity, msg.uid));
       const states = await store.spoolStates(keys);
       for (const [i, msg] of msgs.entries()) {
@@ -130,13 +131,15 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
           quiet.push({ key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw), receivedAt: new Date().toISOString() });
           continue;
         }
-        const added = await store.spool({
+        toSpool.push({
           key, mailbox: msg.mailbox, uidValidity: msg.uidValidity, uid: msg.uid, messageId: rawMessageId(msg.raw),
           raw: msg.raw, receivedAt: new Date().toISOString(), declaredSize: msg.declaredSize ?? null,
         });
-        // Spooled meanwhile by another fetch of the same message: revive, not fresh.
-        (added ? fresh : again).push(key);
       }
+      // The batch in one transaction, in mailbox order.
+      const added = toSpool.length ? await store.spoolBatch(toSpool) : [];
+      // Spooled meanwhile by another fetch of the same message: revive, not fresh.
+      for (const [i, rec] of toSpool.entries()) (added[i] ? fresh : again).push(rec.key);
       // Fresh first: a queue that cannot be reached holds up only the others.
       await freshLane.submit(fresh);
       await inbound.enqueue(again);

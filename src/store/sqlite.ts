@@ -242,6 +242,15 @@ export class SqliteStore implements StateStore {
   }
 
   async spool(rec: SpoolRecord): Promise<boolean> {
+    return this.spoolOne(rec);
+  }
+
+  async spoolBatch(recs: readonly SpoolRecord[]): Promise<boolean[]> {
+    if (recs.length === 1) return [this.spoolOne(recs[0])];
+    return this.db.transaction((): boolean[] => recs.map((r) => this.spoolOne(r))).immediate();
+  }
+
+  private spoolOne(rec: SpoolRecord): boolean {
     const r = this.sql(`INSERT INTO spool (key, mailbox, uid_validity, uid, message_id, raw, received_at, declared_size)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
       .run(rec.key, rec.mailbox, rec.uidValidity, rec.uid, rec.messageId, rec.raw, rec.receivedAt, rec.declaredSize ?? null);

@@ -418,6 +418,13 @@ export interface Cursor {
 export interface StateStore {
   /** Insert a received message; returns false if the key was already spooled. */
   spool(rec: SpoolRecord): Promise<boolean>;
+  /**
+   * Insert received messages (a fetched batch) in one transaction: all or
+   * none. For each, in order, whether it was new (false: its key was
+   * already spooled, or appears earlier in `recs`). One commit per message
+   * cost the worker as much as the insert itself.
+   */
+  spoolBatch(recs: readonly SpoolRecord[]): Promise<boolean[]>;
   getSpooled(key: string): Promise<SpoolRow | undefined>;
   /**
    * The state of each of `keys` that is spooled (absent keys are left out),

@@ -124,6 +124,26 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
     });
 
+    test('spoolBatch inserts a batch in order, each new or not; a failing record leaves none of its batch', async () => {
+      const s = await factory.open();
+      const old = spoolRec();
+      assert.equal(await s.spool(old), true);
+      const [a, b] = [spoolRec({ raw: Buffer.from([0, 255, 13, 10]) }), spoolRec()];
+      // Already spooled, new, new, and a key repeated within the batch.
+      assert.deepEqual(await s.spoolBatch([{ ...old, raw: Buffer.from('other') }, a, b, { ...a, raw: Buffer.from('again') }]), [false, true, true, false]);
+      assert.deepEqual((await s.getSpooled(old.key))?.raw, old.raw);
+      assert.deepEqual((await s.getSpooled(a.key))?.raw, a.raw);
+      assert.deepEqual(await s.pendingSpool(), [old.key, a.key, b.key]);
+      assert.deepEqual(await s.spoolBatch([]), []);
+      // A record the store refuses (no mailbox) fails the batch, and the records before it are not kept.
+      const [c, d] = [spoolRec(), spoolRec()];
+      await assert.rejects(s.spoolBatch([c, { ...d, mailbox: null as unknown as string }]));
+      assert.equal(await s.getSpooled(c.key), undefined);
+      assert.deepEqual(await s.pendingSpool(), [old.key, a.key, b.key]);
+      assert.deepEqual(await s.spoolBatch([c, d]), [true, true]);
+      await s.close();
+    });
+
     test('spoolStates reads the state of many keys at once; absent keys are left out, a repeated key counts once', async () => {
       const s = await factory.open();
       // Quotes and brackets in a key: the key list is data, never statement text.
