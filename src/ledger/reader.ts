@@ -11,7 +11,7 @@
  * the directory instead of fetching them: one code path for checking local
  * and remote files.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -34,24 +34,43 @@ import { hashUp } from '../tlog/hash.js';
 import { REPLY_BOUNDS } from '../limits.js';
 
 /**
- * Reads the files of one directory, never outside it (a relative name that
- * climbs out is refused, as a fetch of another host would be). Read at
- * once, not through the thread pool: a checkpoint, a key or a tile is a few
- * KiB on a local disk, and the four hops of an fs/promises readFile (open,
- * fstat, read, close) cost more than the read itself on a worker answering
- * VERIFY after VERIFY.
+ * Reads the files of one directory, never outside it by name (a relative
+ * name that climbs out is refused, as a fetch of another host would be),
+ * never through a symbolic link in the last component, only regular files,
+ * and at most `maxBytes` of them (a larger file is refused before it is
+ * read). Read at once, not through the thread pool: a checkpoint, a key or
+ * a tile is a few KiB on a local disk, and the four hops of an fs/promises
+ * readFile (open, fstat, read, close) cost more than the read itself on a
+ * worker answering VERIFY after VERIFY.
  */
 export function directoryReader(root: string): TileReadFn {
   const base = path.resolve(root);
-  return (rel: string): Buffer | null => {
+  return (rel: string, maxBytes: number): Buffer | null => {
     const file = path.resolve(base, rel);
     if (!file.startsWith(base + path.sep)) throw new TlogError('TLOG_FETCH', `${rel} is outside the log directory`);
+    let fd: number;
     try {
-      return readFileSync(file);
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      if (code === 'ELOOP') throw new TlogError('TLOG_FETCH', `${rel} is a symbolic link`);
       throw err;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new TlogError('TLOG_FETCH', `${rel} is not a regular file`);
+      if (st.size > maxBytes) throw new TlogError('TLOG_FETCH', `${rel}: ${st.size} bytes is more than ${maxBytes}`);
+      const body = Buffer.allocUnsafe(st.size);
+      let got = 0;
+      while (got < body.length) {
+        const n = readSync(fd, body, got, body.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return body.subarray(0, got);
+    } finally {
+      closeSync(fd);
     }
   };
 }

@@ -6,6 +6,7 @@
  */
 import { verifyCheckpoint, type Checkpoint } from './checkpoint.js';
 import { TlogError } from './errors.js';
+import { describeError } from '../errors.js';
 import { HASH_SIZE, leafHash } from './hash.js';
 import { formatConsistencyBlock, formatProofBlock, verifyConsistency, verifyInclusion } from './proof.js';
 import { decodeEntryBundle, entriesPath, TILE_WIDTH, tilePath, tileWidth } from './tiles.js';
@@ -14,10 +15,11 @@ import { MAX_LOG_ENTRY_BYTES, TLOG_BOUNDS } from '../limits.js';
 
 /**
  * Reads one file of the log, `rel` relative to its root: the bytes, null
- * when there is no such file, or a throw. What `fetch` does over HTTP,
- * without a Request and a Response per file.
+ * when there is no such file, or a throw (a file over `maxBytes` is
+ * refused). What `fetch` does over HTTP, without a Request and a Response
+ * per file.
  */
-export type TileReadFn = (rel: string) => Buffer | null;
+export type TileReadFn = (rel: string, maxBytes: number) => Buffer | null;
 
 export interface TileClientOptions {
   /** fetch implementation (default: the global one). */
@@ -81,9 +83,10 @@ export class TileClient {
   private read(readImpl: TileReadFn, rel: string, maxBytes: number): Buffer | null {
     let body: Buffer | null;
     try {
-      body = readImpl(rel);
+      body = readImpl(rel, maxBytes);
     } catch (cause) {
-      throw new TlogError('TLOG_FETCH', `reading ${new URL(rel, this.base).href} failed`, { cause });
+      if (cause instanceof TlogError) throw cause;
+      throw new TlogError('TLOG_FETCH', `reading ${new URL(rel, this.base).href} failed: ${describeError(cause)}`, { cause });
     }
     if (body && body.length > maxBytes) throw new TlogError('TLOG_FETCH', `${new URL(rel, this.base).href}: ${body.length} bytes is more than ${maxBytes}`);
     return body;

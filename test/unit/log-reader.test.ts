@@ -8,7 +8,7 @@ import { before, after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -73,17 +73,18 @@ describe('LogReader: while the writer holds the lock', () => {
 
   test('the directory reader never leaves the log directory', () => {
     const read = directoryReader(log.dir);
-    assert.equal(read('checkpoint')?.toString('utf8'), readFileSync(path.join(log.dir, 'checkpoint'), 'utf8'));
+    const max = TLOG_BOUNDS.checkpointBytes;
+    assert.equal(read('checkpoint', max)?.toString('utf8'), readFileSync(path.join(log.dir, 'checkpoint'), 'utf8'));
     for (const out of ['../../etc/passwd', '/etc/passwd', '..', 'tile/../../checkpoint']) {
-      assert.throws(() => read(out), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_FETCH', out);
+      assert.throws(() => read(out, max), (err: unknown) => err instanceof TlogError && err.code === 'TLOG_FETCH' && /outside the log directory/.test(err.message), out);
     }
-    assert.equal(read('nope'), null);
-    assert.equal(read('checkpoint/under-a-file'), null);
+    assert.equal(read('nope', max), null);
+    assert.equal(read('checkpoint/under-a-file', max), null);
   });
 });
 
 describe('a local log read directly', () => {
-  test('a checkpoint over its bound, an unreadable one and a missing one are refused, not read', async () => {
+  test('a checkpoint over its bound, a directory, a symbolic link and a missing one are refused, not read', async () => {
     const { dir, svc } = await makeLog(3, 3);
     await svc.close();
     const cp = path.join(dir, 'checkpoint');
@@ -91,11 +92,17 @@ describe('a local log read directly', () => {
     assert.equal((await LogReader.open(dir)).size, 3);
     const refused = (msg: RegExp) => (err: unknown) => err instanceof TlogError && err.code === 'TLOG_FETCH' && msg.test(err.message);
     writeFileSync(cp, good + 'x'.repeat(TLOG_BOUNDS.checkpointBytes));
-    await assert.rejects(LogReader.open(dir), refused(/bytes is more than/));
+    await assert.rejects(LogReader.open(dir), refused(/checkpoint: \d+ bytes is more than 1048576/));
     rmSync(cp);
     mkdirSync(cp);
-    await assert.rejects(LogReader.open(dir), refused(/reading .*checkpoint failed/));
+    await assert.rejects(LogReader.open(dir), refused(/checkpoint is not a regular file/));
     rmSync(cp, { recursive: true });
+    // A link to a good copy elsewhere is not followed: the log's files are the directory's own.
+    const elsewhere = path.join(mkdtempSync(path.join(tmpdir(), 'ztrust-elsewhere-')), 'checkpoint');
+    writeFileSync(elsewhere, good);
+    symlinkSync(elsewhere, cp);
+    await assert.rejects(LogReader.open(dir), refused(/checkpoint is a symbolic link/));
+    rmSync(cp);
     await assert.rejects(LogReader.open(dir), refused(/the log has no checkpoint/));
     writeFileSync(cp, good);
     assert.equal((await LogReader.open(dir)).size, 3);
