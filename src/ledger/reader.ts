@@ -50,11 +50,13 @@ export function directoryReader(root: string): TileReadFn {
     if (!file.startsWith(base + path.sep)) throw new TlogError('TLOG_FETCH', `${rel} is outside the log directory`);
     let fd: number;
     try {
-      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // O_NONBLOCK: opening a FIFO nobody writes to would otherwise wait for
+      // ever, with the worker's one thread; fstat then refuses it.
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-      if (code === 'ELOOP') throw new TlogError('TLOG_FETCH', `${rel} is a symbolic link`);
+      if (code === 'ELOOP') throw new TlogError('TLOG_FETCH', `${rel} is a symbolic link (or its path loops)`);
       throw err;
     }
     try {

@@ -246,6 +246,7 @@ export class SqliteStore implements StateStore {
   }
 
   async spoolBatch(recs: readonly SpoolRecord[]): Promise<boolean[]> {
+    if (recs.length === 0) return [];
     if (recs.length === 1) return [this.spoolOne(recs[0])];
     return this.db.transaction((): boolean[] => recs.map((r) => this.spoolOne(r))).immediate();
   }

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { directoryReader, LogReader } from '../../src/ledger/reader.js';
@@ -84,7 +85,7 @@ describe('LogReader: while the writer holds the lock', () => {
 });
 
 describe('a local log read directly', () => {
-  test('a checkpoint over its bound, a directory, a symbolic link and a missing one are refused, not read', async () => {
+  test('a checkpoint over its bound, a directory, a symbolic link, a FIFO and a missing one are refused, not read', async () => {
     const { dir, svc } = await makeLog(3, 3);
     await svc.close();
     const cp = path.join(dir, 'checkpoint');
@@ -102,6 +103,10 @@ describe('a local log read directly', () => {
     writeFileSync(elsewhere, good);
     symlinkSync(elsewhere, cp);
     await assert.rejects(LogReader.open(dir), refused(/checkpoint is a symbolic link/));
+    rmSync(cp);
+    // A FIFO nobody writes to: refused at once, not waited on (the open would block the worker's thread).
+    execFileSync('mkfifo', [cp]);
+    await assert.rejects(LogReader.open(dir), refused(/checkpoint is not a regular file/));
     rmSync(cp);
     await assert.rejects(LogReader.open(dir), refused(/the log has no checkpoint/));
     writeFileSync(cp, good);
