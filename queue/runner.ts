@@ -26,6 +26,7 @@ import { quietListPost, TRIAGED_OUTCOME } from '../src/commands/triage.js';
 import { createTransport, type Transport } from './transport.js';
 import { describeStuck, settle, type StuckItem } from './settle.js';
 import { ImapIntake } from './intake/imap.js';
+import { defaultVerifyThreads, VerifyPool } from './verify-pool.js';
 import { MaildirIntake } from './intake/maildir.js';
 import type { Intake, IntakeSink } from './intake/types.js';
 
@@ -94,6 +95,9 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
   const enqueueChanges = (): void => {
     apply.enqueuePending(store).catch((err) => logger.error({ err: describeError(err) }, 'could not enqueue change requests'));
   };
+  // Signature checks on threads of their own, beside this one (queue/verify-pool.ts).
+  const verifyPool = new VerifyPool({ dataDir: cfg.dataDir, policy: app.policy, limits: cfg.limits }, cfg.queue.verifyThreads ?? defaultVerifyThreads(), logger);
+  if (verifyPool.count > 0) app.verifyElsewhere = (raw, now, head, local) => verifyPool.verify(raw, now, head, local);
   const inboundDeps = {
     cfg, store, dispatcher: () => app.dispatcher(), outbound, logger,
     onProcessed: (key: string, summary: string) => {
@@ -245,6 +249,8 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
       await outbound.close();
       await apply.close();
       transport.close();
+      app.verifyElsewhere = null;
+      await verifyPool.close();
       await redis.stop();
     },
   };

@@ -59,7 +59,7 @@ if (tsc.status !== 0) {
   console.error(`build: tsc failed (exit ${tsc.status ?? tsc.signal}); dist/ is unchanged`);
   process.exit(tsc.status || 1);
 }
-const bundled = await bundle(join(next, 'cli', 'main.js'), join(next, 'bundle'));
+const bundled = await bundle({ main: join(next, 'cli', 'main.js'), 'verify-thread': join(next, 'queue', 'verify-thread.js') }, join(next, 'bundle'));
 if (!bundled) {
   rmSync(next, { recursive: true, force: true });
   console.error('build: esbuild failed; dist/ is unchanged');
@@ -146,7 +146,7 @@ async function bundle(entry, outdir) {
     const esbuild = await import('esbuild');
     const imapflowPatch = imapflowLogOnDemand();
     const r = await esbuild.build({
-      entryPoints: [entry],
+      entryPoints: entry,
       outdir,
       bundle: true,
       splitting: true,

@@ -15,6 +15,7 @@ import { LazyLog, LogService } from '../ledger/service.js';
 import type { Logger } from '../logger.js';
 import { loadBotSigner, SwitchableSigner, type BotSigner } from '../pgp/botkey.js';
 import { KnownKeys } from '../pgp/known.js';
+import { verifyMail, type MailVerification } from '../mail/verify-mail.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import { openStore } from '../store/open.js';
 import type { ChangeRow, StateStore } from '../store/types.js';
@@ -41,6 +42,13 @@ export interface App {
   /** The apply step for ATTEST requests (src/changes/attest-apply.ts). */
   applyAttestation: ((row: ChangeRow) => Promise<ApplyOutcome>) | null;
   dispatcher(): Promise<Dispatcher>;
+  /**
+   * Where the dispatcher's signature checks run, when not in this thread
+   * (queue/verify-pool.ts sets it): verifyMail of `raw` at `now` with the
+   * keys of commit `head`, or `local()` (this thread's own check) whenever
+   * it cannot give exactly that. Null: in this thread.
+   */
+  verifyElsewhere: ((raw: Buffer, now: Date, head: string | null, local: () => Promise<MailVerification>) => Promise<MailVerification>) | null;
   /**
    * After the apply step published a root: when it names the waiting next
    * key, make that the bot's key and sign with it from now on
@@ -80,9 +88,15 @@ export async function openApp(config: LoadedConfig, logger: Logger): Promise<App
     logAppend: async (entry, changeId) => (await log.get()).appendEntry(entry, `change:${changeId}`),
     applyAttestation: (row) => applyAttestation(row, { config, store, signer, policy, logger, log: () => log.get(), keyring: () => knownKeys.get() }),
     async dispatcher() {
-      const keyring = await knownKeys.get();
-      return new Dispatcher({ config, store, signer, keyring, policy, logger }, handlers);
+      const { keyring, head } = await knownKeys.getWithHead();
+      const elsewhere = app.verifyElsewhere;
+      const verify = elsewhere && ((raw: Buffer) => {
+        const now = new Date();
+        return elsewhere(raw, now, head, () => verifyMail(raw, keyring, { policy, limits: config.limits, now }));
+      });
+      return new Dispatcher({ config, store, signer, keyring, policy, logger, ...(verify ? { verify } : {}) }, handlers);
     },
+    verifyElsewhere: null,
     async adoptRootBotKey() {
       await promoteBotKey(config, passphrase);
       // Compared with the key in memory, not only with the files: another

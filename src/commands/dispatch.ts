@@ -170,7 +170,9 @@ export class Dispatcher {
     const sender = cls.sender!;
 
     // 3. Verify on the raw bytes.
-    let verification = await verifyMail(row.raw, this.ctx.keyring, { policy: this.ctx.policy, limits: cfg.limits });
+    let verification = this.ctx.verify
+      ? await this.ctx.verify(row.raw)
+      : await verifyMail(row.raw, this.ctx.keyring, { policy: this.ctx.policy, limits: cfg.limits });
     if (verification.verdict === 'nokey') verification = await this.withCarriedKeys(row.raw, body, verification);
 
     // 4. The command: from signed text if the signature verified; read-only

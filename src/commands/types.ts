@@ -12,6 +12,7 @@ import type { BotSigner } from '../pgp/botkey.js';
 import type { Keyring } from '../pgp/keyring.js';
 import type { CryptoPolicy } from '../policy/index.js';
 import type { SignatureUse, StateStore, StoreEffect } from '../store/types.js';
+import type { MailVerifier } from '../mail/verify-mail.js';
 import type { Logger } from '../logger.js';
 import type { CausedNotice } from '../outbound/reply.js';
 import type { ParsedCommand, CommandName } from './parse.js';
@@ -65,6 +66,12 @@ export interface HandlerContext {
   keyring: Keyring;
   policy: CryptoPolicy;
   logger: Logger;
+  /**
+   * The check of a request's signature with this context's keyring, policy
+   * and limits, where the worker runs it (queue/verify-pool.ts); verifyMail
+   * in this thread when absent.
+   */
+  verify?: MailVerifier;
 }
 
 export type Handler = (req: CommandRequest, ctx: HandlerContext) => Promise<CommandResult>;

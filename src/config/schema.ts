@@ -71,6 +71,7 @@ export const configSchema = z.strictObject({
     prefix: z.string().default('ztrust'),
     inboundConcurrency: z.number().int().min(1).max(64).default(16),
     outboundConcurrency: z.number().int().min(1).max(64).default(8),
+    verifyThreads: z.number().int().min(0).max(16).optional().describe('threads that check request signatures beside the main thread (0: the main thread checks them); by default one per core but one, at most 4'),
     retryFailedSeconds: z.number().min(1).max(86400).default(300).describe('how often `run` retries work that ran out of attempts (from the store: unanswered messages, unsent replies, queued changes)'),
   }).prefault({}),
   maintainers: z.array(fingerprint).default([]),

@@ -170,6 +170,9 @@ function emptyResult(kind: SigKind, verdict: Verdict, detail: string): MailVerif
   };
 }
 
+/** verifyMail with the keys and options already chosen (the dispatcher's; queue/verify-pool.ts may run it on another thread). */
+export type MailVerifier = (raw: Buffer) => Promise<MailVerification>;
+
 export async function verifyMail(raw: Buffer, keyring: Keyring, opts: VerifyOptions = {}): Promise<MailVerification> {
   const policy = opts.policy ?? DEFAULT_CRYPTO_POLICY;
   const limits = opts.limits ?? DEFAULT_LIMITS;

@@ -134,8 +134,13 @@ export class KnownKeys {
   }
 
   async get(): Promise<Keyring> {
+    return (await this.getWithHead()).keyring;
+  }
+
+  /** The keys, and the commit they were read from (null: no commit yet). */
+  async getWithHead(): Promise<{ keyring: Keyring; head: string | null }> {
     const head = await this.currentHead();
-    if (head === this.head) return this.cached;
+    if (head === this.head) return { keyring: this.cached, head };
     // An unreadable commit throws: the caller must not go on with keys it cannot vouch for.
     const texts = head ? await this.committedKeyTexts(head) : [];
     try {
@@ -150,6 +155,6 @@ export class KnownKeys {
       this.cached = Keyring.fromKeys(ok);
     }
     this.head = head;
-    return this.cached;
+    return { keyring: this.cached, head };
   }
 }

@@ -1,0 +1,197 @@
+/**
+ * Signature checks on threads of their own (`queue.verifyThreads`): the
+ * check of a request's signature (src/mail/verify-mail.ts: the MIME walk,
+ * openpgp.js's reading of the signature and of the key, the signature
+ * itself, mailparser's reading of the signed text) is about a third of the
+ * worker's main thread per request, and the main thread is what the
+ * worker's throughput waits for.
+ *
+ * Every answer equals the worker's own verifyMail, or the worker computes
+ * it itself: a request names the commit of the keys the dispatcher holds,
+ * and a thread that read another commit (an apply in between) answers with
+ * its commit only. A thread that fails, exits or is stopped, and any error
+ * on the way, makes the worker verify that message itself: a thread can
+ * slow the worker down, never lose or change an answer.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { describeError } from '../src/errors.js';
+import type { Limits } from '../src/limits.js';
+import type { Logger } from '../src/logger.js';
+import type { CryptoPolicy } from '../src/policy/index.js';
+import type { MailVerification } from '../src/mail/verify-mail.js';
+
+/** What a thread checks with: the data directory (its collection's keys), and the dispatcher's policy and limits. */
+export interface VerifySettings { dataDir: string; policy: CryptoPolicy; limits: Limits }
+
+/** To a thread: the raw message (a copy), the time to judge it at, the commit of the dispatcher's keys. */
+export interface VerifyRequest { id: number; raw: Uint8Array; now: number; head: string | null }
+/** From a thread: the result, or only the commit its keys came from (not the one asked for), or why it could not check. */
+export type VerifyReply =
+  | { id: number; head: string | null; result?: MailVerification }
+  | { id: number; error: string }
+  | { ready: true };
+
+/**
+ * Threads when the config does not say: one per core but the one the
+ * worker's main thread runs on, at most 4 (the main thread's other work
+ * keeps more than that from being busy).
+ */
+export function defaultVerifyThreads(cores = availableParallelism()): number {
+  return Math.max(0, Math.min(4, cores - 1));
+}
+
+/**
+ * A thread's young generation (V8's default is 16 MiB a semi-space): the
+ * thread allocates little that lives, and each thread's heap adds to the
+ * worker's peak memory, which must stay under 300 MB through a backlog (README, performance; measured: 8 MiB costs no
+ * throughput against 16).
+ */
+const THREAD_YOUNG_GENERATION_MB = 8;
+
+/**
+ * A thread that stopped is replaced after this long, at most
+ * MAX_RESTARTS times in a pool's life: a thread that cannot even start
+ * (a broken install) must not be started for ever, and a worker that has
+ * none left checks every signature itself, only slower.
+ */
+const RESTART_DELAY_MS = 1_000;
+const MAX_RESTARTS = 5;
+
+interface Pending { local: () => Promise<MailVerification>; resolve: (r: MailVerification) => void; reject: (e: unknown) => void }
+
+interface Thread { worker: Worker; pending: Map<number, Pending>; alive: boolean; ready: boolean; started: Promise<void> }
+
+export class VerifyPool {
+  private readonly threads: Thread[] = [];
+  private next = 1;
+  private turn = 0;
+  private closed = false;
+  private restarts = 0;
+  private readonly url: URL;
+
+  /**
+   * `count` threads, started when the first message comes (list traffic
+   * that is never checked starts none, and a start does not share its two
+   * cores with loading them); until a thread has loaded, the worker checks
+   * messages itself. `threadUrl`: the thread's module (tests).
+   */
+  constructor(private readonly settings: VerifySettings, readonly count: number, private readonly logger: Logger, threadUrl?: URL) {
+    // Beside this module in each layout: src/ under tsx (.ts), dist/ (tsc),
+    // and the bundle, where scripts/build.js emits verify-thread.js beside the chunks.
+    this.url = threadUrl ?? new URL(import.meta.url.endsWith('.ts') ? './verify-thread.ts' : './verify-thread.js', import.meta.url);
+  }
+
+  /** Threads started and not stopped (loaded or still loading). */
+  get size(): number {
+    return this.threads.filter((t) => t.alive).length;
+  }
+
+  /** Starts the threads if they are not yet, and resolves when each has loaded or stopped. */
+  async ready(): Promise<void> {
+    if (!this.closed && this.threads.length === 0) for (let i = 0; i < this.count; i++) this.threads.push(this.start());
+    await Promise.all(this.threads.map((t) => t.started));
+  }
+
+  private start(): Thread {
+    const { url, settings } = this;
+    const options = { workerData: settings, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB } };
+    // From source (tsx), the thread must load TypeScript too: node does not
+    // hand a thread the main thread's module hooks, so it registers tsx's.
+    const worker = url.pathname.endsWith('.ts')
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(url.href)}); });`, { ...options, eval: true })
+      : new Worker(url, options);
+    // Referenced only while it has messages to answer: a `run --once` ends
+    // when its work is done, and a check in flight is waited for.
+    worker.unref();
+    let loaded = (): void => undefined;
+    const t: Thread = { worker, pending: new Map(), alive: true, ready: false, started: new Promise((r) => { loaded = r; }) };
+    worker.on('message', (m: VerifyReply) => {
+      if ('ready' in m) {
+        t.ready = true;
+        loaded();
+        return;
+      }
+      const p = t.pending.get(m.id);
+      if (!p) return;
+      t.pending.delete(m.id);
+      if (t.pending.size === 0) worker.unref();
+      if ('error' in m) {
+        this.logger.warn({ err: m.error }, 'a verification thread could not check a message; the worker checks it itself');
+        this.settleLocally(p);
+      } else if (m.result) {
+        p.resolve(revive(m.result));
+      } else {
+        // The thread's keys are of another commit than the dispatcher's.
+        this.settleLocally(p);
+      }
+    });
+    const lost = (why: string) => {
+      if (!t.alive) return;
+      t.alive = false;
+      loaded();
+      for (const p of t.pending.values()) this.settleLocally(p);
+      t.pending.clear();
+      if (this.closed) return;
+      const again = this.restarts < MAX_RESTARTS;
+      this.logger.error({ why, restart: again }, again
+        ? 'a verification thread stopped; the worker checks signatures itself until another has started'
+        : 'a verification thread stopped, too often to start another; the worker checks signatures itself in its place');
+      if (!again) return;
+      this.restarts++;
+      setTimeout(() => {
+        if (this.closed) return;
+        const i = this.threads.indexOf(t);
+        if (i >= 0) this.threads[i] = this.start();
+      }, RESTART_DELAY_MS).unref();
+    };
+    worker.on('error', (err) => lost(describeError(err)));
+    worker.on('exit', (code) => lost(`exit ${code}`));
+    return t;
+  }
+
+  private settleLocally(p: Pending): void {
+    p.local().then(p.resolve, p.reject);
+  }
+
+  /**
+   * verifyMail for `raw` at `now` with the keys of commit `head`: on a
+   * thread when one is running, else (and whenever a thread cannot give
+   * exactly that answer) by `local`, the worker's own check.
+   */
+  verify(raw: Buffer, now: Date, head: string | null, local: () => Promise<MailVerification>): Promise<MailVerification> {
+    if (this.threads.length === 0) void this.ready();
+    const live = this.closed ? [] : this.threads.filter((t) => t.alive && t.ready);
+    if (live.length === 0) return local();
+    // The thread with the fewest messages waiting (in turn when even).
+    const t = live.reduce((a, b) => (b.pending.size < a.pending.size ? b : a), live[this.turn++ % live.length]);
+    const id = this.next++;
+    return new Promise<MailVerification>((resolve, reject) => {
+      t.pending.set(id, { local, resolve, reject });
+      if (t.pending.size === 1) t.worker.ref();
+      try {
+        t.worker.postMessage({ id, raw, now: now.getTime(), head } satisfies VerifyRequest);
+      } catch (err) {
+        t.pending.delete(id);
+        if (t.pending.size === 0) t.worker.unref();
+        this.logger.warn({ err: describeError(err) }, 'a message could not be handed to a verification thread; the worker checks it itself');
+        local().then(resolve, reject);
+      }
+    });
+  }
+
+  /** Stops the threads; what they had not answered, and every later request, is checked by the worker itself. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.threads.map((t) => t.worker.terminate().catch(() => undefined)));
+  }
+}
+
+/** A structured clone gives Buffers back as plain Uint8Arrays: the result's bytes are Buffers again, as verifyMail makes them. */
+function revive(r: MailVerification): MailVerification {
+  const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  const ev = r.signedEvidence;
+  if (ev && 'data' in ev) r.signedEvidence = { data: buf(ev.data), signature: buf(ev.signature) };
+  r.signedAttachments = r.signedAttachments.map((a) => ({ ...a, content: buf(a.content) }));
+  return r;
+}
