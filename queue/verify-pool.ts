@@ -16,7 +16,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { describeError } from '../src/errors.js';
-import type { Limits } from '../src/limits.js';
+import { VERIFY_THREAD_BOUNDS, type Limits } from '../src/limits.js';
 import type { Logger } from '../src/logger.js';
 import type { CryptoPolicy } from '../src/policy/index.js';
 import type { MailVerification } from '../src/mail/verify-mail.js';
@@ -32,31 +32,10 @@ export type VerifyReply =
   | { id: number; error: string }
   | { ready: true };
 
-/**
- * Threads when the config does not say: one per core but the one the
- * worker's main thread runs on, at most 4 (the main thread's other work
- * keeps more than that from being busy).
- */
+/** Threads when the config does not say: one per core but the main thread's, at most VERIFY_THREAD_BOUNDS.defaultMaxThreads. */
 export function defaultVerifyThreads(cores = availableParallelism()): number {
-  return Math.max(0, Math.min(4, cores - 1));
+  return Math.max(0, Math.min(VERIFY_THREAD_BOUNDS.defaultMaxThreads, cores - 1));
 }
-
-/**
- * A thread's young generation (V8's default is 16 MiB a semi-space): the
- * thread allocates little that lives, and each thread's heap adds to the
- * worker's peak memory, which must stay under 300 MB through a backlog (README, performance; measured: 8 MiB costs no
- * throughput against 16).
- */
-const THREAD_YOUNG_GENERATION_MB = 8;
-
-/**
- * A thread that stopped is replaced after this long, at most
- * MAX_RESTARTS times in a pool's life: a thread that cannot even start
- * (a broken install) must not be started for ever, and a worker that has
- * none left checks every signature itself, only slower.
- */
-const RESTART_DELAY_MS = 1_000;
-const MAX_RESTARTS = 5;
 
 interface Pending { local: () => Promise<MailVerification>; resolve: (r: MailVerification) => void; reject: (e: unknown) => void }
 
@@ -95,7 +74,7 @@ export class VerifyPool {
 
   private start(): Thread {
     const { url, settings } = this;
-    const options = { workerData: settings, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB } };
+    const options = { workerData: settings, resourceLimits: { maxYoungGenerationSizeMb: VERIFY_THREAD_BOUNDS.youngGenerationMb } };
     // From source (tsx), the thread must load TypeScript too: node does not
     // hand a thread the main thread's module hooks, so it registers tsx's.
     const worker = url.pathname.endsWith('.ts')
@@ -133,7 +112,7 @@ export class VerifyPool {
       for (const p of t.pending.values()) this.settleLocally(p);
       t.pending.clear();
       if (this.closed) return;
-      const again = this.restarts < MAX_RESTARTS;
+      const again = this.restarts < VERIFY_THREAD_BOUNDS.maxRestarts;
       this.logger.error({ why, restart: again }, again
         ? 'a verification thread stopped; the worker checks signatures itself until another has started'
         : 'a verification thread stopped, too often to start another; the worker checks signatures itself in its place');
@@ -143,7 +122,7 @@ export class VerifyPool {
         if (this.closed) return;
         const i = this.threads.indexOf(t);
         if (i >= 0) this.threads[i] = this.start();
-      }, RESTART_DELAY_MS).unref();
+      }, VERIFY_THREAD_BOUNDS.restartDelayMs).unref();
     };
     worker.on('error', (err) => lost(describeError(err)));
     worker.on('exit', (code) => lost(`exit ${code}`));
