@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { describeError } from '../src/errors.js';
+import { describeError, QueueError } from '../src/errors.js';
 import { VERIFY_THREAD_BOUNDS, type Limits } from '../src/limits.js';
 import type { Logger } from '../src/logger.js';
 import type { CryptoPolicy } from '../src/policy/index.js';
@@ -37,28 +37,42 @@ export function defaultVerifyThreads(cores = availableParallelism()): number {
   return Math.max(0, Math.min(VERIFY_THREAD_BOUNDS.defaultMaxThreads, cores - 1));
 }
 
-interface Pending { local: () => Promise<MailVerification>; resolve: (r: MailVerification) => void; reject: (e: unknown) => void }
+interface Pending {
+  /** The commit of the keys asked for: an answer from another is not used. */
+  head: string | null;
+  local: () => Promise<MailVerification>;
+  resolve: (r: MailVerification) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
 
-interface Thread { worker: Worker; pending: Map<number, Pending>; alive: boolean; ready: boolean; started: Promise<void> }
+interface Thread { worker: Worker | null; pending: Map<number, Pending>; alive: boolean; ready: boolean; started: Promise<void> }
 
 export class VerifyPool {
   private readonly threads: Thread[] = [];
   private next = 1;
   private turn = 0;
   private closed = false;
-  private restarts = 0;
+  /** When each replacement thread was started (within VERIFY_THREAD_BOUNDS.restartWindowMs). */
+  private restarts: number[] = [];
   private readonly url: URL;
+  private readonly answerMs: number;
 
   /**
    * `count` threads, started when the first message comes (list traffic
    * that is never checked starts none, and a start does not share its two
    * cores with loading them); until a thread has loaded, the worker checks
-   * messages itself. `threadUrl`: the thread's module (tests).
+   * messages itself. Tests give another thread module, and a shorter
+   * bound on an answer.
    */
-  constructor(private readonly settings: VerifySettings, readonly count: number, private readonly logger: Logger, threadUrl?: URL) {
+  constructor(
+    private readonly settings: VerifySettings, readonly count: number, private readonly logger: Logger,
+    opts: { threadUrl?: URL; answerMs?: number } = {},
+  ) {
+    this.answerMs = opts.answerMs ?? VERIFY_THREAD_BOUNDS.answerMs;
     // Beside this module in each layout: src/ under tsx (.ts), dist/ (tsc),
     // and the bundle, where scripts/build.js emits verify-thread.js beside the chunks.
-    this.url = threadUrl ?? new URL(import.meta.url.endsWith('.ts') ? './verify-thread.ts' : './verify-thread.js', import.meta.url);
+    this.url = opts.threadUrl ?? new URL(import.meta.url.endsWith('.ts') ? './verify-thread.ts' : './verify-thread.js', import.meta.url);
   }
 
   /** Threads started and not stopped (loaded or still loading). */
@@ -73,18 +87,51 @@ export class VerifyPool {
   }
 
   private start(): Thread {
+    let loaded = (): void => undefined;
+    const t: Thread = { worker: null, pending: new Map(), alive: true, ready: false, started: new Promise((r) => { loaded = r; }) };
+    const lost = (why: string): void => {
+      if (!t.alive) return;
+      t.alive = false;
+      loaded();
+      // Messages it had taken, and was not stopped for: the worker checks them.
+      for (const p of t.pending.values()) {
+        clearTimeout(p.timer);
+        this.settleLocally(p);
+      }
+      t.pending.clear();
+      if (this.closed) return;
+      const now = Date.now();
+      this.restarts = this.restarts.filter((at) => now - at < VERIFY_THREAD_BOUNDS.restartWindowMs);
+      const again = this.restarts.length < VERIFY_THREAD_BOUNDS.maxRestarts;
+      this.logger.error({ why, restart: again }, again
+        ? 'a verification thread stopped; the worker checks signatures itself until another has started'
+        : 'a verification thread stopped, too often to start another for now; the worker checks signatures itself in its place');
+      if (!again) return;
+      this.restarts.push(now);
+      setTimeout(() => {
+        if (this.closed) return;
+        const i = this.threads.indexOf(t);
+        if (i >= 0) this.threads[i] = this.start();
+      }, VERIFY_THREAD_BOUNDS.restartDelayMs).unref();
+    };
     const { url, settings } = this;
     const options = { workerData: settings, resourceLimits: { maxYoungGenerationSizeMb: VERIFY_THREAD_BOUNDS.youngGenerationMb } };
-    // From source (tsx), the thread must load TypeScript too: node does not
-    // hand a thread the main thread's module hooks, so it registers tsx's.
-    const worker = url.pathname.endsWith('.ts')
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(url.href)}); });`, { ...options, eval: true })
-      : new Worker(url, options);
+    let worker: Worker;
+    try {
+      // From source (tsx), the thread must load TypeScript too: node does
+      // not hand a thread the main thread's module hooks, so it registers tsx's.
+      worker = url.pathname.endsWith('.ts')
+        ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(url.href)}); });`, { ...options, eval: true })
+        : new Worker(url, options);
+    } catch (err) {
+      // No thread to be had (a process or thread limit, ERR_WORKER_INIT_FAILED): as one that stopped.
+      lost(describeError(err));
+      return t;
+    }
+    t.worker = worker;
     // Referenced only while it has messages to answer: a `run --once` ends
     // when its work is done, and a check in flight is waited for.
     worker.unref();
-    let loaded = (): void => undefined;
-    const t: Thread = { worker, pending: new Map(), alive: true, ready: false, started: new Promise((r) => { loaded = r; }) };
     worker.on('message', (m: VerifyReply) => {
       if ('ready' in m) {
         t.ready = true;
@@ -94,38 +141,25 @@ export class VerifyPool {
       const p = t.pending.get(m.id);
       if (!p) return;
       t.pending.delete(m.id);
+      clearTimeout(p.timer);
       if (t.pending.size === 0) worker.unref();
       if ('error' in m) {
         this.logger.warn({ err: m.error }, 'a verification thread could not check a message; the worker checks it itself');
         this.settleLocally(p);
-      } else if (m.result) {
+      } else if (m.result && m.head === p.head) {
         p.resolve(revive(m.result));
       } else {
         // The thread's keys are of another commit than the dispatcher's.
         this.settleLocally(p);
       }
     });
-    const lost = (why: string) => {
-      if (!t.alive) return;
-      t.alive = false;
-      loaded();
-      for (const p of t.pending.values()) this.settleLocally(p);
-      t.pending.clear();
-      if (this.closed) return;
-      const again = this.restarts < VERIFY_THREAD_BOUNDS.maxRestarts;
-      this.logger.error({ why, restart: again }, again
-        ? 'a verification thread stopped; the worker checks signatures itself until another has started'
-        : 'a verification thread stopped, too often to start another; the worker checks signatures itself in its place');
-      if (!again) return;
-      this.restarts++;
-      setTimeout(() => {
-        if (this.closed) return;
-        const i = this.threads.indexOf(t);
-        if (i >= 0) this.threads[i] = this.start();
-      }, VERIFY_THREAD_BOUNDS.restartDelayMs).unref();
-    };
     worker.on('error', (err) => lost(describeError(err)));
     worker.on('exit', (code) => lost(`exit ${code}`));
+    // An answer that cannot be read would leave its message waiting: the thread is replaced.
+    worker.on('messageerror', (err) => {
+      lost(`an answer could not be read: ${describeError(err)}`);
+      void worker.terminate().catch(() => undefined);
+    });
     return t;
   }
 
@@ -136,23 +170,35 @@ export class VerifyPool {
   /**
    * verifyMail for `raw` at `now` with the keys of commit `head`: on a
    * thread when one is running, else (and whenever a thread cannot give
-   * exactly that answer) by `local`, the worker's own check.
+   * exactly that answer) by `local`, the worker's own check. Rejects with
+   * QUEUE_VERIFY_TIME when the thread took it and did not answer within
+   * VERIFY_THREAD_BOUNDS.answerMs: the thread is replaced, and the message
+   * tried again later (not here: what held the thread would hold this one).
    */
   verify(raw: Buffer, now: Date, head: string | null, local: () => Promise<MailVerification>): Promise<MailVerification> {
     if (this.threads.length === 0) void this.ready();
-    const live = this.closed ? [] : this.threads.filter((t) => t.alive && t.ready);
+    const live = this.closed ? [] : this.threads.filter((t) => t.alive && t.ready && t.worker);
     if (live.length === 0) return local();
     // The thread with the fewest messages waiting (in turn when even).
     const t = live.reduce((a, b) => (b.pending.size < a.pending.size ? b : a), live[this.turn++ % live.length]);
+    const worker = t.worker!;
     const id = this.next++;
     return new Promise<MailVerification>((resolve, reject) => {
-      t.pending.set(id, { local, resolve, reject });
-      if (t.pending.size === 1) t.worker.ref();
+      const timer = setTimeout(() => {
+        if (!t.pending.delete(id)) return;
+        this.logger.error({ ms: this.answerMs }, 'a verification thread did not answer in time; it is replaced, and the message tried again later');
+        reject(new QueueError('QUEUE_VERIFY_TIME', `the signature-check thread did not answer within ${this.answerMs} ms`));
+        void worker.terminate().catch(() => undefined);
+      }, this.answerMs);
+      timer.unref();
+      t.pending.set(id, { head, local, resolve, reject, timer });
+      if (t.pending.size === 1) worker.ref();
       try {
-        t.worker.postMessage({ id, raw, now: now.getTime(), head } satisfies VerifyRequest);
+        worker.postMessage({ id, raw, now: now.getTime(), head } satisfies VerifyRequest);
       } catch (err) {
+        clearTimeout(timer);
         t.pending.delete(id);
-        if (t.pending.size === 0) t.worker.unref();
+        if (t.pending.size === 0) worker.unref();
         this.logger.warn({ err: describeError(err) }, 'a message could not be handed to a verification thread; the worker checks it itself');
         local().then(resolve, reject);
       }
@@ -162,7 +208,7 @@ export class VerifyPool {
   /** Stops the threads; what they had not answered, and every later request, is checked by the worker itself. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.threads.map((t) => t.worker.terminate().catch(() => undefined)));
+    await Promise.all(this.threads.map((t) => (t.worker ? t.worker.terminate().catch(() => undefined) : Promise.resolve())));
   }
 }
 

@@ -26,10 +26,24 @@ async function answer(m: VerifyRequest): Promise<VerifyReply> {
   return { id: m.id, head, result: await verifyMail(raw, keyring, { policy, limits, now: new Date(m.now) }) };
 }
 
+function post(reply: VerifyReply, transfer: ArrayBuffer[] = []): void {
+  try {
+    port.postMessage(reply, transfer);
+  } catch (err) {
+    // A result that cannot be sent (it never should): the worker checks the message itself.
+    if ('id' in reply) port.postMessage({ id: reply.id, error: `the result could not be sent: ${describeError(err)}` } satisfies VerifyReply);
+  }
+}
+
 port.on('message', (m: VerifyRequest) => {
   // verifyMail itself never throws for bad input; what can fail here is
   // reading the keys (git): the worker then verifies the message itself.
-  answer(m).then((reply) => port.postMessage(reply), (err: unknown) => port.postMessage({ id: m.id, error: describeError(err) } satisfies VerifyReply));
+  // The message's bytes go back with the answer, not copied: the evidence
+  // in a result is a view of them.
+  answer(m).then((reply) => post(reply, [m.raw.buffer as ArrayBuffer]), (err: unknown) => post({ id: m.id, error: describeError(err) }));
 });
-// Loaded and listening: the pool hands this thread messages from now on.
+
+// The keys read before this thread says it is ready, so that its first
+// message does not wait for git (a failure is met again, per message).
+await known.getWithHead().catch(() => undefined);
 port.postMessage({ ready: true } satisfies VerifyReply);

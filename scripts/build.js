@@ -140,7 +140,12 @@ function duplicatePackages(inputs) {
   return null;
 }
 
-/** dist.next/cli/main.js and what it imports, as ESM chunks in `outdir`; false when esbuild failed. */
+/**
+ * The entries (dist.next/cli/main.js, and queue/verify-thread.js, the
+ * signature-check thread) and what they import, as ESM chunks in `outdir`,
+ * each entry by its name beside the chunks (a thread is found from them by
+ * `new URL('./verify-thread.js', import.meta.url)`); false when esbuild failed.
+ */
 async function bundle(entry, outdir) {
   try {
     const esbuild = await import('esbuild');

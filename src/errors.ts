@@ -75,6 +75,7 @@ export const QUEUE_ERRORS = {
   QUEUE_REDIS_START: 'the embedded redis-server could not be started',
   QUEUE_REDIS_MISSING: 'redis-server is not installed and no Redis URL is configured',
   QUEUE_CONNECT: 'the queue backend could not be reached',
+  QUEUE_VERIFY_TIME: 'a signature-check thread did not answer in time',
 } as const satisfies ErrorCatalogue;
 export type QueueErrorCode = keyof typeof QUEUE_ERRORS;
 export class QueueError extends ZtrustError<QueueErrorCode> {

@@ -418,13 +418,24 @@ export const VERIFY_THREAD_BOUNDS = Object.freeze({
    */
   youngGenerationMb: 8,
   /**
-   * A thread that stopped is replaced after this long, at most
-   * `maxRestarts` times in a pool's life: a thread that cannot even start
-   * (a broken install) is not started for ever, and a worker with none
-   * left checks every signature itself, only slower.
+   * A thread that stopped is replaced after `restartDelayMs`, unless
+   * `maxRestarts` were started within `restartWindowMs`: a thread that
+   * cannot even start (a broken install) is not started for ever, and a
+   * worker with none left checks every signature itself, only slower; one
+   * that stops once a week is always replaced.
    */
   restartDelayMs: 1_000,
   maxRestarts: 5,
+  restartWindowMs: 3_600_000,
+  /**
+   * How long a thread may take to answer one message: far past what a
+   * check takes (milliseconds), well inside a message's processing bound
+   * (MESSAGE_BOUNDS.processMs). A thread that has not answered is stopped
+   * (and replaced), and the message fails for now (QUEUE_VERIFY_TIME) and
+   * is tried again by the inbound queue: it is not checked in the main
+   * thread, where whatever held the thread would hold the whole worker.
+   */
+  answerMs: 30_000,
 });
 
 /** Bounds on sending the outbox (src/store/claim.ts). */

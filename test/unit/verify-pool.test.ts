@@ -8,6 +8,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { initDataDir } from '../../src/app/init.js';
+import { openApp } from '../../src/app/app.js';
+import { Collection } from '../../src/collection/collection.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import type { VerifySettings } from '../../queue/verify-pool.js';
 import { createLogger } from '../../src/logger.js';
@@ -112,7 +118,7 @@ test('a thread that fails, exits or says it could not check: each message is che
     ['exits', 'process.exit(3);'],
     ['answers with an error', "parentPort.postMessage({ id: m.id, error: 'git failed' });"],
   ] as const) {
-    const broken = new VerifyPool(settings(), 1, logger, threadDoing(body));
+    const broken = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing(body) });
     try {
       await broken.ready();
       assert.equal(broken.size, 1);
@@ -134,30 +140,108 @@ test('a thread that fails, exits or says it could not check: each message is che
   }
 });
 
-test('a thread that stopped is replaced, a few times, then the worker checks every signature itself', async () => {
+/** Resolves when `cond` holds, polling; fails the test after `ms`. */
+async function until(cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    assert.ok(Date.now() < end, 'timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a thread that stopped is replaced, five times within the hour, then the worker checks every signature itself', async () => {
   const raw = await w.mail(alice, 'HELP');
   const now = new Date();
   // Exits on a one-byte message, answers "could not check" to any other.
-  const flaky = new VerifyPool(settings(), 1, logger, threadDoing("if (m.raw.length === 1) process.exit(1); parentPort.postMessage({ id: m.id, error: 'no keys' });"));
+  const flaky = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing("if (m.raw.length === 1) process.exit(1); parentPort.postMessage({ id: m.id, error: 'no keys' });") });
   try {
     await flaky.ready();
-    const sizes: number[] = [];
     for (let i = 0; i < 6; i++) {
+      assert.equal(flaky.size, 1);
       const poison = Buffer.from('x');
       const own = local(poison, now);
       assert.equal((await flaky.verify(poison, now, head, own.run)).verdict, 'unsigned');
       assert.equal(own.calls(), 1, 'the message the thread took down with it is checked by the worker');
-      sizes.push(flaky.size);
-      await new Promise((r) => setTimeout(r, 1_300));
-      sizes.push(flaky.size);
+      assert.equal(flaky.size, 0, 'the thread that stopped is not used');
+      if (i < 5) {
+        await until(() => flaky.size === 1);
+        await flaky.ready();
+      }
     }
-    // Down after each exit, back a second later, five times; then never again.
-    assert.deepEqual(sizes, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0]);
+    // The sixth stop within the hour: no other thread is started.
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(flaky.size, 0);
     const own = local(raw, now);
     assert.equal((await flaky.verify(raw, now, head, own.run)).verdict, 'good');
     assert.equal(own.calls(), 1);
   } finally {
     await flaky.close();
+  }
+});
+
+test('a thread that does not answer in time: the message fails for now (QUEUE_VERIFY_TIME), the thread is replaced', async () => {
+  const raw = await w.mail(alice, 'HELP');
+  const now = new Date();
+  const mute = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing(''), answerMs: 300 });
+  try {
+    await mute.ready();
+    const own = local(raw, now);
+    await assert.rejects(mute.verify(raw, now, head, own.run), (err: Error & { code?: string }) => err.code === 'QUEUE_VERIFY_TIME');
+    assert.equal(own.calls(), 0, 'not checked in the main thread: what held the thread would hold it');
+    await until(() => mute.size === 0);
+    await until(() => mute.size === 1);
+  } finally {
+    await mute.close();
+  }
+});
+
+test('no thread to be had (it cannot even be created): every message is checked by the worker, and the process goes on', async () => {
+  const raw = await w.mail(alice, 'HELP');
+  const now = new Date();
+  const none = new VerifyPool(settings(), 1, logger, { threadUrl: new URL('http://example.invalid/verify-thread.js') });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const own = local(raw, now);
+      assert.equal((await none.verify(raw, now, head, own.run)).verdict, 'good');
+      assert.equal(own.calls(), 1);
+      await none.ready();
+      assert.equal(none.size, 0);
+    }
+  } finally {
+    await none.close();
+  }
+});
+
+test('an answer for another commit than the one asked for is not used, whatever the thread says', async () => {
+  const raw = await w.mail(mallory, 'HELP');
+  const now = new Date();
+  // A thread that claims a good signature by a commit of its own.
+  const liar = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing("parentPort.postMessage({ id: m.id, head: 'other', result: { verdict: 'good', signedAttachments: [] } });") });
+  try {
+    await liar.ready();
+    const own = local(raw, now);
+    assert.equal((await liar.verify(raw, now, head, own.run)).verdict, 'nokey');
+    assert.equal(own.calls(), 1);
+  } finally {
+    await liar.close();
+  }
+});
+
+const built = new URL('../../dist/bundle/verify-thread.js', import.meta.url);
+test('the built thread (dist/bundle/verify-thread.js, what a worker from the package runs) answers as the worker would', { skip: existsSync(built) ? false : 'no build in dist/ (npm run build)' }, async () => {
+  const pooled = new VerifyPool(settings(), 1, logger, { threadUrl: built });
+  try {
+    await pooled.ready();
+    assert.equal(pooled.size, 1, 'the built thread loaded');
+    for (const [what, raw] of await messages()) {
+      const now = new Date();
+      const own = local(raw, now);
+      const got = await pooled.verify(raw, now, head, own.run);
+      assert.equal(own.calls(), 0, `${what}: answered by the built thread`);
+      assert.deepEqual(got, await verifyMail(raw, keyring, { policy: w.policy, limits: w.cfg.limits, now }), what);
+    }
+  } finally {
+    await pooled.close();
   }
 });
 
@@ -201,4 +285,36 @@ test('threads start with the first message, which the worker checks itself while
 
 test('threads by default: one per core but the main thread\'s, at most 4', () => {
   assert.deepEqual([1, 2, 3, 4, 8, 64].map(defaultVerifyThreads), [0, 1, 2, 3, 4, 4]);
+});
+
+test('the app\'s dispatcher hands its check to the pool with the commit of the keys it holds, and checks itself without one', async () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'zt-vpool-'));
+  const init = await initDataDir({ dataDir: path.join(root, 'data'), address: 'bot@ztrust.test', name: 'ztrust-bot', origin: 'test/log' });
+  const col = await Collection.open(path.join(init.config.dataDir, 'collection'));
+  await col.apply(async (c) => { await c.putKey(alice.pub, 'public'); }, { message: 'seed', signer: null });
+  const app = await openApp(init.config, logger);
+  try {
+    const { head: appHead } = await app.knownKeys.getWithHead();
+    assert.ok(appHead);
+    const raw = await w.mail(alice, 'HELP');
+    const row = { key: 'k1', mailbox: 'INBOX', uidValidity: 1, uid: '1', messageId: '<k1@people.test>', raw, receivedAt: new Date().toISOString(), declaredSize: null, state: 'queued' as const, outcome: null };
+    const asked: { head: string | null; local: MailVerification }[] = [];
+    app.verifyElsewhere = async (r, _now, h, own) => {
+      assert.equal(r, raw);
+      const v = await own();
+      asked.push({ head: h, local: v });
+      return v;
+    };
+    const viaPool = await (await app.dispatcher()).processMessage(row);
+    assert.equal(asked.length, 1, 'the dispatcher asked the pool');
+    assert.equal(asked[0].head, appHead, 'with the commit of its keys');
+    assert.equal(asked[0].local.verdict, 'good', 'and its own check, with its keys, as the fallback');
+    assert.equal(viaPool.completion.verdict, 'good');
+    app.verifyElsewhere = null;
+    const own = await (await app.dispatcher()).processMessage({ ...row, key: 'k2' });
+    assert.equal(asked.length, 1, 'no pool: not asked');
+    assert.equal(own.completion.verdict, 'good');
+  } finally {
+    await app.close();
+  }
 });
