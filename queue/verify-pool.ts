@@ -11,7 +11,10 @@
  * and a thread that read another commit (an apply in between) answers with
  * its commit only. A thread that fails, exits or is stopped, and any error
  * on the way, makes the worker verify that message itself: a thread can
- * slow the worker down, never lose or change an answer.
+ * slow the worker down, never lose or change an answer. One exception: a
+ * thread that does not answer in time (VERIFY_THREAD_BOUNDS.answerMs) is
+ * replaced and its message fails for now, to be tried again by the inbound
+ * queue, rather than checked in the main thread by whatever held it.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
