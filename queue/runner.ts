@@ -141,7 +141,7 @@ export async function startRunner(app: App, opts: RunnerOptions = {}): Promise<R
         });
       }
       // The batch in one transaction, in mailbox order.
-      const added = toSpool.length ? await store.spoolBatch(toSpool) : [];
+      const added = await store.spoolBatch(toSpool);
       // Spooled meanwhile by another fetch of the same message: revive, not fresh.
       for (const [i, rec] of toSpool.entries()) (added[i] ? fresh : again).push(rec.key);
       // Fresh first: a queue that cannot be reached holds up only the others.

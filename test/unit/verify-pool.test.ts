@@ -107,6 +107,16 @@ test('many messages at once over two threads: every answer is the worker\'s own'
   assert.equal(owns.reduce((n, o) => n + o.calls(), 0), 0);
 });
 
+/** `fn` with a pool of one thread (of the module `opts.threadUrl`, if given), closed after it whatever happens. */
+async function withPool(opts: { threadUrl?: URL; answerMs?: number }, fn: (pool: VerifyPool) => Promise<void>): Promise<void> {
+  const made = new VerifyPool(settings(), 1, logger, opts);
+  try {
+    await fn(made);
+  } finally {
+    await made.close();
+  }
+}
+
 /** A thread module that does `body` with each request (a data: URL module, as Worker accepts). */
 const threadDoing = (body: string) => new URL(`data:text/javascript,${encodeURIComponent(`import { parentPort } from 'node:worker_threads'; parentPort.on('message', (m) => { ${body} }); parentPort.postMessage({ ready: true });`)}`);
 
@@ -118,8 +128,7 @@ test('a thread that fails, exits or says it could not check: each message is che
     ['exits', 'process.exit(3);'],
     ['answers with an error', "parentPort.postMessage({ id: m.id, error: 'git failed' });"],
   ] as const) {
-    const broken = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing(body) });
-    try {
+    await withPool({ threadUrl: threadDoing(body) }, async (broken) => {
       await broken.ready();
       assert.equal(broken.size, 1);
       const owns = [local(raw, now), local(raw, now), local(raw, now)];
@@ -134,9 +143,7 @@ test('a thread that fails, exits or says it could not check: each message is che
       } else {
         assert.equal(broken.size, 1, 'a thread that answered stays in use');
       }
-    } finally {
-      await broken.close();
-    }
+    });
   }
 });
 
@@ -153,8 +160,7 @@ test('a thread that stopped is replaced, five times within the hour, then the wo
   const raw = await w.mail(alice, 'HELP');
   const now = new Date();
   // Exits on a one-byte message, answers "could not check" to any other.
-  const flaky = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing("if (m.raw.length === 1) process.exit(1); parentPort.postMessage({ id: m.id, error: 'no keys' });") });
-  try {
+  await withPool({ threadUrl: threadDoing("if (m.raw.length === 1) process.exit(1); parentPort.postMessage({ id: m.id, error: 'no keys' });") }, async (flaky) => {
     await flaky.ready();
     for (let i = 0; i < 6; i++) {
       assert.equal(flaky.size, 1);
@@ -174,32 +180,26 @@ test('a thread that stopped is replaced, five times within the hour, then the wo
     const own = local(raw, now);
     assert.equal((await flaky.verify(raw, now, head, own.run)).verdict, 'good');
     assert.equal(own.calls(), 1);
-  } finally {
-    await flaky.close();
-  }
+  });
 });
 
 test('a thread that does not answer in time: the message fails for now (QUEUE_VERIFY_TIME), the thread is replaced', async () => {
   const raw = await w.mail(alice, 'HELP');
   const now = new Date();
-  const mute = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing(''), answerMs: 300 });
-  try {
+  await withPool({ threadUrl: threadDoing(''), answerMs: 300 }, async (mute) => {
     await mute.ready();
     const own = local(raw, now);
     await assert.rejects(mute.verify(raw, now, head, own.run), (err: Error & { code?: string }) => err.code === 'QUEUE_VERIFY_TIME');
     assert.equal(own.calls(), 0, 'not checked in the main thread: what held the thread would hold it');
     await until(() => mute.size === 0);
     await until(() => mute.size === 1);
-  } finally {
-    await mute.close();
-  }
+  });
 });
 
 test('no thread to be had (it cannot even be created): every message is checked by the worker, and the process goes on', async () => {
   const raw = await w.mail(alice, 'HELP');
   const now = new Date();
-  const none = new VerifyPool(settings(), 1, logger, { threadUrl: new URL('http://example.invalid/verify-thread.js') });
-  try {
+  await withPool({ threadUrl: new URL('http://example.invalid/verify-thread.js') }, async (none) => {
     for (let i = 0; i < 3; i++) {
       const own = local(raw, now);
       assert.equal((await none.verify(raw, now, head, own.run)).verdict, 'good');
@@ -207,30 +207,24 @@ test('no thread to be had (it cannot even be created): every message is checked 
       await none.ready();
       assert.equal(none.size, 0);
     }
-  } finally {
-    await none.close();
-  }
+  });
 });
 
 test('an answer for another commit than the one asked for is not used, whatever the thread says', async () => {
   const raw = await w.mail(mallory, 'HELP');
   const now = new Date();
   // A thread that claims a good signature by a commit of its own.
-  const liar = new VerifyPool(settings(), 1, logger, { threadUrl: threadDoing("parentPort.postMessage({ id: m.id, head: 'other', result: { verdict: 'good', signedAttachments: [] } });") });
-  try {
+  await withPool({ threadUrl: threadDoing("parentPort.postMessage({ id: m.id, head: 'other', result: { verdict: 'good', signedAttachments: [] } });") }, async (liar) => {
     await liar.ready();
     const own = local(raw, now);
     assert.equal((await liar.verify(raw, now, head, own.run)).verdict, 'nokey');
     assert.equal(own.calls(), 1);
-  } finally {
-    await liar.close();
-  }
+  });
 });
 
 const built = new URL('../../dist/bundle/verify-thread.js', import.meta.url);
 test('the built thread (dist/bundle/verify-thread.js, what a worker from the package runs) answers as the worker would', { skip: existsSync(built) ? false : 'no build in dist/ (npm run build)' }, async () => {
-  const pooled = new VerifyPool(settings(), 1, logger, { threadUrl: built });
-  try {
+  await withPool({ threadUrl: built }, async (pooled) => {
     await pooled.ready();
     assert.equal(pooled.size, 1, 'the built thread loaded');
     for (const [what, raw] of await messages()) {
@@ -240,9 +234,7 @@ test('the built thread (dist/bundle/verify-thread.js, what a worker from the pac
       assert.equal(own.calls(), 0, `${what}: answered by the built thread`);
       assert.deepEqual(got, await verifyMail(raw, keyring, { policy: w.policy, limits: w.cfg.limits, now }), what);
     }
-  } finally {
-    await pooled.close();
-  }
+  });
 });
 
 test('a closed pool, and a pool of no threads, leave every check to the worker', async () => {
@@ -267,8 +259,7 @@ test('a closed pool, and a pool of no threads, leave every check to the worker',
 test('threads start with the first message, which the worker checks itself while they load', async () => {
   const raw = await w.mail(alice, 'HELP');
   const now = new Date();
-  const lazy = new VerifyPool(settings(), 1, logger);
-  try {
+  await withPool({}, async (lazy) => {
     assert.equal(lazy.size, 0, 'no thread before a message comes');
     const first = local(raw, now);
     assert.equal((await lazy.verify(raw, now, head, first.run)).verdict, 'good');
@@ -278,9 +269,7 @@ test('threads start with the first message, which the worker checks itself while
     const next = local(raw, now);
     assert.equal((await lazy.verify(raw, now, head, next.run)).verdict, 'good');
     assert.equal(next.calls(), 0, 'a loaded thread answers');
-  } finally {
-    await lazy.close();
-  }
+  });
 });
 
 test('threads by default: one per core but the main thread\'s, at most 4', () => {
