@@ -56,10 +56,11 @@ export class VerifyPool {
   private next = 1;
   private turn = 0;
   private closed = false;
-  /** When each replacement thread was started (within VERIFY_THREAD_BOUNDS.restartWindowMs). */
+  /** When each replacement thread was started (those within the restart window). */
   private restarts: number[] = [];
   private readonly url: URL;
   private readonly answerMs: number;
+  private readonly restartWindowMs: number;
 
   /**
    * `count` threads, started when the first message comes (list traffic
@@ -70,9 +71,10 @@ export class VerifyPool {
    */
   constructor(
     private readonly settings: VerifySettings, readonly count: number, private readonly logger: Logger,
-    opts: { threadUrl?: URL; answerMs?: number } = {},
+    opts: { threadUrl?: URL; answerMs?: number; restartWindowMs?: number } = {},
   ) {
     this.answerMs = opts.answerMs ?? VERIFY_THREAD_BOUNDS.answerMs;
+    this.restartWindowMs = opts.restartWindowMs ?? VERIFY_THREAD_BOUNDS.restartWindowMs;
     // Beside this module in each layout: src/ under tsx (.ts), dist/ (tsc),
     // and the bundle, where scripts/build.js emits verify-thread.js beside the chunks.
     this.url = opts.threadUrl ?? new URL(import.meta.url.endsWith('.ts') ? './verify-thread.ts' : './verify-thread.js', import.meta.url);
@@ -103,19 +105,8 @@ export class VerifyPool {
       }
       t.pending.clear();
       if (this.closed) return;
-      const now = Date.now();
-      this.restarts = this.restarts.filter((at) => now - at < VERIFY_THREAD_BOUNDS.restartWindowMs);
-      const again = this.restarts.length < VERIFY_THREAD_BOUNDS.maxRestarts;
-      this.logger.error({ why, restart: again }, again
-        ? 'a verification thread stopped; the worker checks signatures itself until another has started'
-        : 'a verification thread stopped, too often to start another for now; the worker checks signatures itself in its place');
-      if (!again) return;
-      this.restarts.push(now);
-      setTimeout(() => {
-        if (this.closed) return;
-        const i = this.threads.indexOf(t);
-        if (i >= 0) this.threads[i] = this.start();
-      }, VERIFY_THREAD_BOUNDS.restartDelayMs).unref();
+      this.logger.error({ why }, 'a verification thread stopped; the worker checks signatures itself until another has started');
+      this.replace(t, VERIFY_THREAD_BOUNDS.restartDelayMs);
     };
     const { url, settings } = this;
     const options = { workerData: settings, resourceLimits: { maxYoungGenerationSizeMb: VERIFY_THREAD_BOUNDS.youngGenerationMb } };
@@ -164,6 +155,28 @@ export class VerifyPool {
       void worker.terminate().catch(() => undefined);
     });
     return t;
+  }
+
+  /**
+   * Starts another thread in `t`'s place after `delayMs`, or, when
+   * VERIFY_THREAD_BOUNDS.maxRestarts were started within the window, once
+   * the oldest of them has left it.
+   */
+  private replace(t: Thread, delayMs: number): void {
+    setTimeout(() => {
+      if (this.closed) return;
+      const now = Date.now();
+      this.restarts = this.restarts.filter((at) => now - at < this.restartWindowMs);
+      if (this.restarts.length >= VERIFY_THREAD_BOUNDS.maxRestarts) {
+        const wait = this.restarts[0] + this.restartWindowMs - now;
+        this.logger.error({ retryInMs: wait }, 'verification threads stopped too often; the worker checks signatures itself until it starts another');
+        this.replace(t, wait);
+        return;
+      }
+      this.restarts.push(now);
+      const i = this.threads.indexOf(t);
+      if (i >= 0) this.threads[i] = this.start();
+    }, delayMs).unref();
   }
 
   private settleLocally(p: Pending): void {

@@ -420,9 +420,9 @@ export const VERIFY_THREAD_BOUNDS = Object.freeze({
   /**
    * A thread that stopped is replaced after `restartDelayMs`, unless
    * `maxRestarts` were started within `restartWindowMs`: a thread that
-   * cannot even start (a broken install) is not started for ever, and a
-   * worker with none left checks every signature itself, only slower; one
-   * that stops once a week is always replaced.
+   * cannot even start (a broken install) is not started every second, and
+   * meanwhile the worker checks every signature itself, only slower; the
+   * next thread starts when the oldest of those restarts leaves the window.
    */
   restartDelayMs: 1_000,
   maxRestarts: 5,

@@ -23,6 +23,7 @@ import type * as openpgp from 'openpgp';
 import { Keyring } from './keyring.js';
 import type { Logger } from '../logger.js';
 import { dataLayout } from '../datadir.js';
+import { describeError } from '../errors.js';
 
 const execFileP = promisify(execFile);
 /** The key folder inside the collection (as committed). */
@@ -41,12 +42,15 @@ export class KnownKeys {
   }
 
   private gitEnv(): NodeJS.ProcessEnv {
-    return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir(), LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
+    // GIT_DIR: the collection's own repository, never one git would find
+    // above it (a data directory inside a home or /etc kept in git) when
+    // the collection's .git is damaged: that repository's keys are not ours.
+    return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir(), LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_DIR: path.join(this.dir(), '.git') };
   }
 
   /**
    * The commit id HEAD names, or null when there is no repository or no
-   * commit yet. Read from the files git itself reads (HEAD, the loose ref,
+   * commit yet; throws when HEAD is there and cannot be read. Read from the files git itself reads (HEAD, the loose ref,
    * packed-refs); anything unusual falls back to `git rev-parse`.
    */
   private async currentHead(): Promise<string | null> {
@@ -72,11 +76,14 @@ export class KnownKeys {
     } catch {
       /* fall through to git */
     }
+    // A HEAD the files above could not read: git's word, and when git
+    // cannot resolve it either, an error (the caller must not go on with
+    // keys it cannot vouch for, nor with none as if there were no commit).
     try {
       const { stdout } = await execFileP('git', ['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { cwd: this.dir(), env: this.gitEnv() });
       return stdout.trim() || null;
-    } catch {
-      return null;
+    } catch (err) {
+      throw new Error(`cannot read the collection's HEAD (${path.join(gitDir, 'HEAD')}): ${describeError(err)}`, { cause: err });
     }
   }
 
